@@ -1,0 +1,487 @@
+// Data-plane thread; see dataplane.h. Ordering rule: verdicts leave in the order they were decided,
+// because the kernel finishes an accepted packet's path (conntrack confirmation included) inside the
+// verdict call. An A verdicted before its AAAA therefore cannot lose the conntrack race to it.
+#include "dataplane.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "nfq.h"
+#include "parse.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+namespace dns_shaper {
+
+namespace {
+
+constexpr int kRecvBatch = 64;          // datagrams per recvmmsg
+constexpr size_t kRecvSlot = 8192;      // one queued packet message (copy range 512 + attributes)
+constexpr int kMaxRoundsPerWake = 16;   // bound one wake-up so timers are not starved
+constexpr size_t kSendBuf = 32768;      // verdicts per sendto: 1024
+constexpr size_t kPairSlots = 4096;     // pair table size (power of two)
+constexpr int kPairProbe = 8;
+constexpr uint64_t kStopDrainNs = 250000000;  // at stop, wait this long at most for the kernel queue to empty
+constexpr uint16_t kAQtype = 1;
+
+uint64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+bool IsPacketMsg(const nlmsghdr* nlh) {
+  return nlh->nlmsg_type == ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET);
+}
+
+}  // namespace
+
+DataPlane::~DataPlane() { Stop(); }
+
+int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, const char** syscall) {
+  opts_ = opts;
+  policy_ = std::move(policy);
+  nl_ = mnl_socket_open(NETLINK_NETFILTER);
+  if (!nl_) { *syscall = "socket"; return -errno; }
+  if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) { *syscall = "bind"; int e = -errno; CloseAll(); return e; }
+  portid_ = mnl_socket_get_portid(nl_);
+  int fd = mnl_socket_get_fd(nl_);
+  int rcv = static_cast<int>(opts_.rcvbuf);
+  // FORCE needs CAP_NET_ADMIN (which binding a queue needs anyway); fall back to the capped variant.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  int one = 1;
+  // Without this an overrun socket returns ENOBUFS and the kernel drops the message; with it the
+  // overflow shows as a gap in packet ids, and FAIL_OPEN has already let those packets through.
+  setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
+
+  // Bind and parameters in one datagram, each with an ACK that we check.
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  size_t len = PutConfigCmd(buf.data(), opts_.queue_num, NFQNL_CFG_CMD_BIND, 1);
+  len += PutConfigParams(buf.data() + len, opts_.queue_num, opts_.copy_range, opts_.max_len,
+                         NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO, 2);
+  if (mnl_socket_sendto(nl_, buf.data(), len) < 0) { *syscall = "sendto"; int e = -errno; CloseAll(); return e; }
+  int acked = 0, result = 0;
+  const char* failed_step = nullptr;
+  std::vector<char> rbuf(kRecvSlot * 4);
+  uint64_t give_up = NowNs() + 2000000000ULL;
+  while (acked < 2 && NowNs() < give_up) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    ssize_t n = recv(fd, rbuf.data(), rbuf.size(), MSG_DONTWAIT);
+    if (n < 0) { if (errno == EAGAIN || errno == EINTR) continue; *syscall = "recv"; int e = -errno; CloseAll(); return e; }
+    int remaining = static_cast<int>(n);
+    for (nlmsghdr* nlh = reinterpret_cast<nlmsghdr*>(rbuf.data()); mnl_nlmsg_ok(nlh, remaining);
+         nlh = mnl_nlmsg_next(nlh, &remaining)) {
+      if (nlh->nlmsg_type == NLMSG_ERROR) {
+        auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+        if (nlh->nlmsg_seq == 1 || nlh->nlmsg_seq == 2) {
+          acked++;
+          if (err->error != 0 && result == 0) {
+            result = err->error;
+            failed_step = nlh->nlmsg_seq == 1 ? "bind queue" : "set queue parameters";
+          }
+        }
+      } else if (IsPacketMsg(nlh)) {
+        // A packet can arrive between bind and the parameters reply: accept it so it is not stranded.
+        nlattr* attr[NFQA_MAX + 1] = {};
+        if (nfq_nlmsg_parse(nlh, attr) >= 0 && attr[NFQA_PACKET_HDR]) {
+          auto* ph = static_cast<nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
+          char vbuf[kVerdictMsgSize * 2];
+          size_t vl = PutAcceptVerdict(vbuf, opts_.queue_num, ntohl(ph->packet_id));
+          mnl_socket_sendto(nl_, vbuf, vl);
+          last_id_ = ntohl(ph->packet_id);
+          Stats::Inc(stats_->packets[kAccepted][kQtypeNone]);
+        }
+      }
+    }
+  }
+  if (acked < 2 && result == 0) { result = -ETIMEDOUT; failed_step = "wait for queue config reply"; }
+  if (result != 0) { *syscall = failed_step; CloseAll(); return result; }
+
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || timer_fd_ < 0 || event_fd_ < 0) { *syscall = "epoll/timerfd/eventfd"; int e = -errno; CloseAll(); return e; }
+  for (int f : {fd, timer_fd_, event_fd_}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = f;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, f, &ev) < 0) { *syscall = "epoll_ctl"; int e = -errno; CloseAll(); return e; }
+  }
+  send_buf_.assign(kSendBuf, 0);
+  batch_.reserve(kSendBuf / kVerdictMsgSize);
+  recv_buf_.assign(kRecvSlot * kRecvBatch, 0);
+  pairs_.assign(kPairSlots, PairEntry{});
+  return 0;
+}
+
+int DataPlane::Start(FatalCallback on_fatal) {
+  on_fatal_ = std::move(on_fatal);
+  stats_->running.store(true);
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+  return 0;
+}
+
+void DataPlane::SetPolicy(std::unique_ptr<Policy> policy) {
+  {
+    std::lock_guard<std::mutex> lock(policy_mu_);
+    pending_policy_ = std::move(policy);
+  }
+  uint64_t one = 1;
+  if (event_fd_ >= 0) (void)!write(event_fd_, &one, sizeof one);
+}
+
+void DataPlane::TakePolicy() {
+  std::unique_ptr<Policy> next;
+  {
+    std::lock_guard<std::mutex> lock(policy_mu_);
+    next = std::move(pending_policy_);
+  }
+  if (!next) return;
+  // Packets already held keep the deadline they were given; only new packets see the new table.
+  if (next->max_held > opts_.fifo_capacity) next->max_held = opts_.fifo_capacity;
+  policy_ = std::move(next);
+  Stats::Inc(stats_->policy_updates);
+}
+
+void DataPlane::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (started_) {
+    stop_requested_.store(true);
+    uint64_t one = 1;
+    (void)!write(event_fd_, &one, sizeof one);
+    if (thread_.joinable()) thread_.join();
+  }
+  CloseAll();
+}
+
+void DataPlane::CloseAll() {
+  if (nl_) { mnl_socket_close(nl_); nl_ = nullptr; }
+  for (int* f : {&epoll_fd_, &timer_fd_, &event_fd_})
+    if (*f >= 0) { close(*f); *f = -1; }
+  stats_->running.store(false);
+}
+
+void DataPlane::Run() {
+  prctl(PR_SET_NAME, "dns-shaper-dp", 0, 0, 0);
+  // Default timer slack is 50 us; holds are specified to well under a millisecond.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  int fatal_err = 0;
+  const char* fatal_call = nullptr;
+  epoll_event evs[4];
+  while (!stop_requested_.load(std::memory_order_relaxed)) {
+    int n = epoll_wait(epoll_fd_, evs, 4, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fatal_err = -errno; fatal_call = "epoll_wait";
+      break;
+    }
+    for (int i = 0; i < n; i++) {
+      uint64_t v;
+      if (evs[i].data.fd == event_fd_) { (void)!read(event_fd_, &v, sizeof v); TakePolicy(); }
+      else if (evs[i].data.fd == timer_fd_) { (void)!read(timer_fd_, &v, sizeof v); }
+    }
+    uint64_t now = NowNs();
+    int r = Drain(&now);
+    if (r < 0) { fatal_err = r; fatal_call = "recvmmsg"; break; }
+    ReleaseExpired(NowNs());
+    Flush();
+    ArmTimer();
+  }
+  if (fatal_err && on_fatal_) on_fatal_(fatal_err, fatal_call);
+
+  // Stop path: nothing may be lost. Accept everything held, then keep draining until the kernel's
+  // queue for us is empty (the daemon removes its rules first, so it empties), bounded in time.
+  stopping_ = true;
+  uint64_t until = NowNs() + kStopDrainNs;
+  for (;;) {
+    uint64_t now = NowNs();
+    ReleaseAll();
+    Flush();
+    if (fatal_err) break;
+    int got = Drain(&now);
+    Flush();
+    if (got < 0 || (got == 0 && QueueWaiting() <= 0)) break;
+    if (NowNs() > until) break;
+    if (got == 0) usleep(1000);
+  }
+  // Unbinding flushes whatever the kernel still queued for us with NF_DROP; by now that is nothing
+  // unless rules are unmanaged and traffic keeps coming.
+  char buf[64];
+  size_t len = PutConfigCmd(buf, opts_.queue_num, NFQNL_CFG_CMD_UNBIND, 3);
+  if (nl_) mnl_socket_sendto(nl_, buf, len);
+  stats_->held_now.store(0);
+  stats_->running.store(false);
+}
+
+int DataPlane::Drain(uint64_t* now_ns) {
+  int fd = mnl_socket_get_fd(nl_);
+  mmsghdr msgs[kRecvBatch];
+  iovec iovs[kRecvBatch];
+  int total = 0;
+  for (int round = 0; round < kMaxRoundsPerWake; round++) {
+    for (int i = 0; i < kRecvBatch; i++) {
+      iovs[i].iov_base = recv_buf_.data() + i * kRecvSlot;
+      iovs[i].iov_len = kRecvSlot;
+      std::memset(&msgs[i].msg_hdr, 0, sizeof(msghdr));
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(fd, msgs, kRecvBatch, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      if (errno == ENOBUFS) { Stats::Inc(stats_->enobufs); continue; }
+      Stats::Inc(stats_->recv_errors);
+      return -errno;
+    }
+    if (n == 0) break;
+    *now_ns = NowNs();
+    Stats::Inc(stats_->drains);
+    for (int i = 0; i < n; i++) {
+      int remaining = static_cast<int>(msgs[i].msg_len);
+      for (nlmsghdr* nlh = static_cast<nlmsghdr*>(iovs[i].iov_base); mnl_nlmsg_ok(nlh, remaining);
+           nlh = mnl_nlmsg_next(nlh, &remaining)) {
+        if (nlh->nlmsg_type == NLMSG_ERROR) {
+          // Verdicts carry no ACK flag, so only failures come back (ENOENT: id unknown).
+          auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+          if (err->error != 0) Stats::Inc(stats_->verdict_errors);
+          continue;
+        }
+        if (!IsPacketMsg(nlh)) continue;
+        nlattr* attr[NFQA_MAX + 1] = {};
+        if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR]) continue;
+        auto* ph = static_cast<nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
+        const uint8_t* payload = nullptr;
+        size_t plen = 0;
+        if (attr[NFQA_PAYLOAD]) {
+          payload = static_cast<const uint8_t*>(mnl_attr_get_payload(attr[NFQA_PAYLOAD]));
+          plen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+        }
+        Process(ntohl(ph->packet_id), payload, plen, *now_ns);
+        total++;
+      }
+    }
+    Flush();  // all verdicts of this receive batch in one sendto
+    if (n < kRecvBatch) break;
+  }
+  return total;
+}
+
+void DataPlane::Process(uint32_t id, const uint8_t* payload, size_t len, uint64_t now_ns) {
+  // Ids are assigned per queue after the queue-length check; a gap means the socket could not take
+  // those packets and FAIL_OPEN passed them unshaped.
+  if (id > last_id_ + 1) Stats::Inc(stats_->packets[kBypassed][kQtypeNone], id - last_id_ - 1);
+  if (id > last_id_) last_id_ = id;
+
+  ParsedPacket pp;
+  ParsePacket(payload ? payload : reinterpret_cast<const uint8_t*>(""), payload ? len : 0, &pp);
+  const Policy& pol = *policy_;
+  if (pp.kind != PacketKind::kQuery) {
+    if (pp.reason != ParseReason::kNone) Stats::Inc(stats_->parse_failures[static_cast<size_t>(pp.reason)]);
+    Action a = pp.kind == PacketKind::kMalformed ? kMalformed : kAccepted;
+    size_t label = pp.kind == PacketKind::kNotQuery && pp.qtype ? QtypeLabel(pp.qtype) : kQtypeNone;
+    Stats::Inc(stats_->packets[a][label]);
+    AddVerdict(id, now_ns, 0);
+    return;
+  }
+  size_t label = QtypeLabel(pp.qtype);
+  uint8_t cls = pol.cls[pp.qtype];
+  uint64_t key = pp.flow_hash ? pp.flow_hash : 1;
+  if (cls == 0 || stopping_) {
+    Stats::Inc(stats_->packets[kAccepted][label]);
+    AddVerdict(id, now_ns, 0);
+    if (pol.pair_mode && pp.qtype == kAQtype) {
+      PairEntry* e = PairLookup(key, now_ns, true);
+      e->a_seen_ns = now_ns;
+      if (e->expires_ns < now_ns + pol.pair_window_ns) e->expires_ns = now_ns + pol.pair_window_ns;
+      // Release this flow's held packets right behind their A, in the same batch.
+      for (int j = 0; j < 2; j++) {
+        if (!e->held_cls[j]) continue;
+        HeldPacket* p = fifos_[e->held_cls[j]].Find(e->held_seq[j]);
+        if (p && !p->released) { ReleaseHeld(p); Stats::Inc(stats_->pair_released); }
+        e->held_cls[j] = 0;
+      }
+    }
+    return;
+  }
+  if (pol.dry_run) {
+    Stats::Inc(stats_->dry_run_matches);
+    Stats::Inc(stats_->packets[kAccepted][label]);
+    AddVerdict(id, now_ns, 0);
+    return;
+  }
+  if (pol.pair_mode) {
+    PairEntry* e = PairLookup(key, now_ns, false);
+    if (e && e->a_seen_ns && now_ns - e->a_seen_ns <= pol.pair_window_ns) {
+      // Its A was verdicted already (earlier in this batch or within the window): nothing to order.
+      Stats::Inc(stats_->packets[kHeld][label]);
+      Stats::Inc(stats_->pair_released);
+      AddVerdict(id, now_ns, 1);
+      return;
+    }
+  }
+  if (held_now_ >= static_cast<int64_t>(pol.max_held) || fifos_[cls].Full()) {
+    Stats::Inc(stats_->held_overflow);
+    Stats::Inc(stats_->packets[kAccepted][label]);
+    AddVerdict(id, now_ns, 0);
+    return;
+  }
+  HoldFifo& fifo = fifos_[cls];
+  if (fifo.Capacity() == 0) fifo.Init(opts_.fifo_capacity);
+  HeldPacket hp{};
+  hp.recv_ns = now_ns;
+  hp.deadline_ns = now_ns + pol.hold_ns[cls];
+  hp.key = key;
+  hp.id = id;
+  hp.qlabel = static_cast<uint8_t>(label);
+  uint64_t seq = fifo.Push(hp);
+  held_now_++;
+  if (held_now_ > stats_->held_max.load(std::memory_order_relaxed)) stats_->held_max.store(held_now_);
+  Stats::Inc(stats_->packets[kHeld][label]);
+  if (pol.pair_mode) {
+    PairEntry* e = PairLookup(key, now_ns, true);
+    int slot = !e->held_cls[0] ? 0 : (!e->held_cls[1] ? 1 : 0);  // keep the newest two
+    e->held_cls[slot] = cls;
+    e->held_seq[slot] = seq;
+    if (e->expires_ns < hp.deadline_ns) e->expires_ns = hp.deadline_ns;
+  }
+}
+
+DataPlane::PairEntry* DataPlane::PairLookup(uint64_t key, uint64_t now_ns, bool create) {
+  size_t mask = pairs_.size() - 1;
+  PairEntry* free_slot = nullptr;
+  PairEntry* oldest = nullptr;
+  for (int i = 0; i < kPairProbe; i++) {
+    PairEntry& e = pairs_[(key + i) & mask];
+    bool live = e.key != 0 && e.expires_ns > now_ns;
+    if (e.key == key) {
+      if (!live) { e = PairEntry{}; e.key = key; }
+      return &e;
+    }
+    if (!live && !free_slot) free_slot = &e;
+    if (!oldest || e.expires_ns < oldest->expires_ns) oldest = &e;
+  }
+  if (!create) return nullptr;
+  PairEntry* e = free_slot;
+  if (!e) {
+    // Every probed entry is still fresh: evict the one closest to expiry. Its held packets still
+    // leave at their deadline; only the early release is lost.
+    Stats::Inc(stats_->pair_evictions);
+    e = oldest;
+  }
+  *e = PairEntry{};
+  e->key = key;
+  return e;
+}
+
+void DataPlane::ReleaseHeld(HeldPacket* p) {
+  p->released = true;
+  held_now_--;
+  AddVerdict(p->id, p->recv_ns, 1);
+}
+
+void DataPlane::ReleaseExpired(uint64_t now_ns) {
+  for (size_t c = 1; c <= kMaxHoldClasses; c++) {
+    HoldFifo& f = fifos_[c];
+    while (!f.Empty()) {
+      HeldPacket& p = f.Front();
+      if (p.released) { f.Pop(); continue; }
+      if (p.deadline_ns > now_ns) break;
+      AddVerdict(p.id, p.recv_ns, 1);
+      held_now_--;
+      Stats::Inc(stats_->deadline_released);
+      f.Pop();
+    }
+  }
+}
+
+void DataPlane::ReleaseAll() {
+  for (size_t c = 1; c <= kMaxHoldClasses; c++) {
+    HoldFifo& f = fifos_[c];
+    while (!f.Empty()) {
+      HeldPacket& p = f.Front();
+      if (!p.released) {
+        AddVerdict(p.id, p.recv_ns, 2);
+        held_now_--;
+        Stats::Inc(stats_->shutdown_released);
+      }
+      f.Pop();
+    }
+  }
+}
+
+void DataPlane::ArmTimer() {
+  uint64_t earliest = 0;
+  for (size_t c = 1; c <= kMaxHoldClasses; c++) {
+    HoldFifo& f = fifos_[c];
+    while (!f.Empty() && f.Front().released) f.Pop();
+    if (!f.Empty() && (!earliest || f.Front().deadline_ns < earliest)) earliest = f.Front().deadline_ns;
+  }
+  itimerspec its{};
+  if (earliest) {
+    its.it_value.tv_sec = static_cast<time_t>(earliest / 1000000000ULL);
+    its.it_value.tv_nsec = static_cast<long>(earliest % 1000000000ULL);
+  }
+  timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &its, nullptr);  // zero disarms
+}
+
+void DataPlane::AddVerdict(uint32_t id, uint64_t recv_ns, uint8_t kind) {
+  if (send_len_ + kVerdictMsgSize > send_buf_.size()) Flush();
+  send_len_ += PutAcceptVerdict(send_buf_.data() + send_len_, opts_.queue_num, id);
+  batch_.push_back(Verdict{recv_ns, kind});
+}
+
+void DataPlane::Flush() {
+  stats_->held_now.store(held_now_, std::memory_order_relaxed);
+  if (send_len_ == 0) return;
+  uint64_t t = NowNs();
+  if (mnl_socket_sendto(nl_, send_buf_.data(), send_len_) < 0) Stats::Inc(stats_->send_errors);
+  Stats::Inc(stats_->verdict_batches);
+  for (const Verdict& v : batch_) {
+    if (v.kind == 0) stats_->latency.Observe(t - v.recv_ns);
+    else if (v.kind == 1) stats_->hold.Observe(t - v.recv_ns);
+  }
+  batch_.clear();
+  send_len_ = 0;
+}
+
+int DataPlane::QueueWaiting() const {
+  // Only read on the stop path. Columns: queue portid waiting copy_mode copy_range dropped ...
+  FILE* f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
+  if (!f) return -1;
+  unsigned q, portid, waiting;
+  int result = 0;
+  char line[256];
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "%u %u %u", &q, &portid, &waiting) == 3 && q == opts_.queue_num && portid == portid_) {
+      result = static_cast<int>(waiting);
+      break;
+    }
+  }
+  fclose(f);
+  return result;
+}
+
+}  // namespace dns_shaper

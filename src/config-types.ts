@@ -1,0 +1,36 @@
+// The validated configuration every module works from. Types only: parsing and checks live in config.ts.
+
+export type Hook = 'prerouting' | 'output';
+export type RulesMode = 'manage' | 'none';
+export type IptablesBackend = 'auto' | 'nft' | 'legacy';
+export type ShapeMode = 'fixed' | 'pair';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  /** First NFQUEUE number. */
+  queue: number;
+  /** Number of queues (queue .. queue+queues-1); >1 makes the rule use --queue-balance. */
+  queues: number;
+  /** Hold time in milliseconds for held query types (fractions allowed). */
+  delayMs: number;
+  /** QTYPE numbers that are held. */
+  qtypes: number[];
+  mode: ShapeMode;
+  /** Pair mode: an A accepted this recently releases its AAAA at once. */
+  pairWindowMs: number;
+  rules: RulesMode;
+  dnsPort: number;
+  /** Restrict shaping to these destination CIDRs (IPv4 and/or IPv6). Empty: any destination. */
+  dnsIp: string[];
+  /** Restrict shaping to packets entering (prerouting) / leaving (output) these interfaces. Empty: any. */
+  interfaces: string[];
+  hooks: Hook[];
+  ipv6: boolean;
+  iptablesBackend: IptablesBackend;
+  /** host:port for /metrics, /healthz, /readyz; empty string disables the listener. */
+  metricsListen: string;
+  maxHeld: number;
+  dryRun: boolean;
+  configFile?: string;
+  logLevel: LogLevel;
+}

@@ -1,0 +1,65 @@
+// Compiles policy rules (QTYPE -> hold) into the flat table the data plane reads. Pure: no I/O.
+import type { NativePolicy } from '../nfqueue.js'
+import type { ShapeMode } from '../config-types.js'
+
+export interface HoldRule {
+  qtype: number
+  holdMs: number
+}
+
+export interface PolicyInput {
+  rules: HoldRule[]
+  dryRun: boolean
+  mode: ShapeMode
+  pairWindowMs: number
+  maxHeld: number
+}
+
+/** The data plane keeps one FIFO per distinct hold duration so each stays ordered by deadline. */
+export const MAX_HOLD_CLASSES = 8
+
+export class PolicyError extends Error {
+  override name = 'PolicyError'
+}
+
+export function compilePolicy(input: PolicyInput): NativePolicy {
+  const table = new Uint8Array(65536)
+  const holdMs: number[] = [0]
+  const classOf = new Map<number, number>()
+  for (const rule of input.rules) {
+    if (!Number.isInteger(rule.qtype) || rule.qtype < 1 || rule.qtype > 65535) {
+      throw new PolicyError(`QTYPE ${rule.qtype} is out of range; use 1..65535 or a type name`)
+    }
+    if (!(rule.holdMs >= 0 && rule.holdMs <= 10000)) {
+      throw new PolicyError(`hold of ${rule.holdMs} ms for QTYPE ${rule.qtype} is out of range 0..10000`)
+    }
+    let cls = classOf.get(rule.holdMs)
+    if (cls === undefined) {
+      if (holdMs.length > MAX_HOLD_CLASSES) {
+        throw new PolicyError(`more than ${MAX_HOLD_CLASSES} distinct hold durations; merge some`)
+      }
+      cls = holdMs.length
+      holdMs.push(rule.holdMs)
+      classOf.set(rule.holdMs, cls)
+    }
+    table[rule.qtype] = cls
+  }
+  return {
+    table,
+    holdMs,
+    dryRun: input.dryRun,
+    pair: input.mode === 'pair',
+    pairWindowMs: input.pairWindowMs,
+    maxHeld: input.maxHeld,
+  }
+}
+
+/** Inverse view for logs and `rules print`: which QTYPEs are held, and for how long. */
+export function describePolicy(p: NativePolicy): HoldRule[] {
+  const out: HoldRule[] = []
+  for (let q = 1; q < p.table.length; q++) {
+    const cls = p.table[q] ?? 0
+    if (cls) out.push({ qtype: q, holdMs: p.holdMs[cls] ?? 0 })
+  }
+  return out
+}
