@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+// Command line: argv -> subcommand. main() returns an exit code (0 ok, 1 runtime problem, 2 bad usage
+// or config); only the bottom of this file calls process.exit.
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { loadConfig, splitArgs, RUN_FLAGS } from './config.js'
+import { createLogger, type Logger } from './log.js'
+import { isConfigError, isIptablesError } from './errors.js'
+import type { Config } from './config-types.js'
+
+export const USAGE = `dns-shaper: hold AAAA DNS queries behind their A to stop the conntrack A/AAAA race
+
+usage:
+  dns-shaper run [flags]              the daemon (flags below, or env DNS_SHAPER_<FLAG>, or --config FILE)
+  dns-shaper rules print|install|remove [flags]
+                                      the exact iptables-restore input, or install/remove it once
+  dns-shaper check [--json] [--sample SECONDS] [flags]
+                                      can this node run the shaper, and does it need it?
+  dns-shaper demo                     a throwaway network-namespace lab showing A passing and AAAA held
+  dns-shaper version | help
+
+run flags:
+  --queue N                first NFQUEUE number (0)         --queues N       queues, balanced (1)
+  --delay MS               hold for held types (5; fractions allowed)
+  --qtypes LIST            held query types (AAAA; names or numbers, comma-separated)
+  --mode fixed|pair        fixed: hold for --delay; pair: release each AAAA right behind its A (fixed)
+  --pair-window MS         pair mode: an A this recent releases its AAAA at once (5)
+  --rules manage|none      install rules at start, remove at stop (manage)
+  --dns-port PORT (53)     --dns-ip CIDR,...    --interfaces IF,...    --hooks prerouting,output
+  --ipv6 on|off (on)       --iptables-backend auto|nft|legacy (auto)
+  --metrics-listen HOST:PORT|off (127.0.0.1:9363)
+  --max-held N             beyond N held packets, accept at once and count (10000)
+  --dry-run                classify and count, hold nothing
+  --config FILE            JSON file with the flag names as keys, plus "holds": {"AAAA": 5}
+  --log-level debug|info|warn|error (info)
+`
+
+export interface CliIo {
+  out: (s: string) => void
+  err: (s: string) => void
+  env: NodeJS.ProcessEnv
+}
+
+const defaultIo: CliIo = {
+  out: s => process.stdout.write(s),
+  err: s => process.stderr.write(s),
+  env: process.env,
+}
+
+async function version(): Promise<string> {
+  const { createRequire } = await import('node:module')
+  const pkg = createRequire(import.meta.url)('../package.json') as { version: string }
+  return pkg.version
+}
+
+async function ruleManager(config: Config, log: Logger) {
+  const { RuleManager } = await import('./iptables.js')
+  return new RuleManager({
+    config,
+    log: {
+      debug: (m: string, f?: Record<string, unknown>) => log.debug(m, f),
+      info: (m: string, f?: Record<string, unknown>) => log.info(m, f),
+      warn: (m: string, f?: Record<string, unknown>) => log.warn(m, f),
+    },
+  })
+}
+
+async function cmdRun(argv: string[], io: CliIo): Promise<number> {
+  const loaded = loadConfig(argv, { env: io.env })
+  const log = createLogger(loaded.config.logLevel, io.err)
+  const { Daemon } = await import('./daemon.js')
+  const { RuleManager } = await import('./iptables.js')
+  const daemon = new Daemon({
+    argv,
+    loaded,
+    log,
+    env: io.env,
+    createRules: (config, l) => {
+      const m = new RuleManager({ config, log: { debug: l.debug, info: l.info, warn: l.warn } })
+      return { install: () => m.install(), remove: () => m.remove() }
+    },
+  })
+  const onSignal = (sig: NodeJS.Signals): void => { void daemon.stop(sig) }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  process.on('SIGHUP', () => { daemon.reload() })
+  try {
+    await daemon.start()
+  } catch (e) {
+    log.error('could not start', { err: e instanceof Error ? e.message : String(e) })
+    return isConfigError(e) ? 2 : 1
+  }
+  return daemon.done
+}
+
+async function cmdRules(argv: string[], io: CliIo): Promise<number> {
+  const [action, ...rest] = argv
+  if (action !== 'print' && action !== 'install' && action !== 'remove') {
+    io.err('dns-shaper rules: expected print, install or remove\n')
+    return 2
+  }
+  const { config } = loadConfig(rest, { env: io.env })
+  const log = createLogger(config.logLevel, io.err)
+  const m = await ruleManager(config, log)
+  if (action === 'print') {
+    const { renderRestore } = await import('./iptables.js')
+    io.out(`# IPv4: iptables-restore --noflush\n${renderRestore(config, 'ipv4')}`)
+    if (config.ipv6) io.out(`# IPv6: ip6tables-restore --noflush\n${renderRestore(config, 'ipv6')}`)
+    return 0
+  }
+  const result = action === 'install' ? await m.install() : await m.remove()
+  io.out(`${action}: backend ${result.backend.backend} (${result.backend.reason}); ` +
+    result.families.map(f => `${f.family} ${f.skipped ? `skipped (${f.skipped})` : f.changed ? 'changed' : 'unchanged'}`).join(', ') + '\n')
+  return 0
+}
+
+async function cmdCheck(argv: string[], io: CliIo): Promise<number> {
+  const { values } = splitArgs(argv, [...RUN_FLAGS, 'json', 'sample'], new Set(['json', 'dry-run', 'ipv6']))
+  const json = values.get('json') === 'true' || values.get('json') === true
+  const sample = values.get('sample')
+  const rest: string[] = []
+  for (const [k, v] of values) if (k !== 'json' && k !== 'sample') rest.push(`--${k}=${String(v)}`)
+  const { config } = loadConfig(rest, { env: io.env })
+  const sampleSeconds = sample === undefined ? undefined : Number(sample)
+  if (sampleSeconds !== undefined && !(sampleSeconds >= 0 && sampleSeconds <= 3600)) {
+    io.err(`--sample: "${String(sample)}" is not valid (accepted: seconds 0..3600)\n`)
+    return 2
+  }
+  const check = await import('./check.js')
+  const { systemProbesFor } = await import('./check-system.js')
+  const report = await check.runCheck(config, systemProbesFor(config), { sampleSeconds })
+  io.out(json ? check.renderJson(report) : check.renderText(report))
+  return report.exitCode
+}
+
+async function cmdDemo(argv: string[], io: CliIo): Promise<number> {
+  const { runDemo } = await import('./demo.js')
+  return runDemo(argv, io)
+}
+
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  const [cmd, ...rest] = argv
+  try {
+    switch (cmd) {
+      case 'run': return await cmdRun(rest, io)
+      case 'rules': return await cmdRules(rest, io)
+      case 'check': return await cmdCheck(rest, io)
+      case 'demo': return await cmdDemo(rest, io)
+      case 'version': case '--version': io.out(`${await version()}\n`); return 0
+      case 'help': case '--help': case '-h': case undefined: io.out(USAGE); return cmd === undefined ? 2 : 0
+      default:
+        io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, demo, version, help)\n`)
+        return 2
+    }
+  } catch (e) {
+    if (isConfigError(e)) { io.err(`dns-shaper: ${e.message}\n`); return 2 }
+    if (isIptablesError(e)) { io.err(`dns-shaper: ${e.message}\n`); return 1 }
+    io.err(`dns-shaper: ${e instanceof Error ? e.message : String(e)}\n`)
+    return 1
+  }
+}
+
+function isEntryPoint(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(code => process.exit(code), (e: unknown) => {
+    process.stderr.write(`dns-shaper: ${String(e)}\n`)
+    process.exit(1)
+  })
+}

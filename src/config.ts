@@ -1,0 +1,256 @@
+// Turns flags, DNS_SHAPER_* environment variables and an optional JSON config file into a validated
+// Config, or throws ConfigError naming the flag and what it accepts. No side effects beyond reading
+// the config file.
+import fs from 'node:fs'
+import net from 'node:net'
+import type { Config, Hook, IptablesBackend, LogLevel, RulesMode, ShapeMode } from './config-types.js'
+import { ConfigError } from './errors.js'
+import { parseQtype, qtypeName } from './policy/qtypes.js'
+import type { HoldRule } from './policy/compile.js'
+
+export type { Config } from './config-types.js'
+
+/** Port 9153 is CoreDNS's and 9253 node-local-dns's metrics port: stay clear of both. */
+export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9363'
+
+export const DEFAULTS: Config = {
+  queue: 0,
+  queues: 1,
+  delayMs: 5,
+  qtypes: [28],
+  mode: 'fixed',
+  pairWindowMs: 5,
+  rules: 'manage',
+  dnsPort: 53,
+  dnsIp: [],
+  interfaces: [],
+  hooks: ['prerouting', 'output'],
+  ipv6: true,
+  iptablesBackend: 'auto',
+  metricsListen: DEFAULT_METRICS_LISTEN,
+  maxHeld: 10000,
+  dryRun: false,
+  logLevel: 'info',
+}
+
+type Setter = (c: Config, raw: string | boolean, flag: string) => void
+
+function int(raw: string | boolean, flag: string, lo: number, hi: number): number {
+  const s = String(raw).trim()
+  if (!/^\d+$/.test(s) || Number(s) < lo || Number(s) > hi) {
+    throw new ConfigError(flag, `"${s}" is not a valid value`, `an integer ${lo}..${hi}`)
+  }
+  return Number(s)
+}
+
+function ms(raw: string | boolean, flag: string, hi: number): number {
+  const s = String(raw).trim()
+  if (!/^\d+(\.\d+)?$/.test(s) || Number(s) > hi) {
+    throw new ConfigError(flag, `"${s}" is not a valid value`, `milliseconds 0..${hi}, fractions allowed (e.g. 2.5)`)
+  }
+  return Number(s)
+}
+
+function bool(raw: string | boolean, flag: string): boolean {
+  if (typeof raw === 'boolean') return raw
+  const s = raw.trim().toLowerCase()
+  if (['1', 'true', 'on', 'yes'].includes(s)) return true
+  if (['0', 'false', 'off', 'no'].includes(s)) return false
+  throw new ConfigError(flag, `"${raw}" is not a valid value`, 'on|off')
+}
+
+function oneOf<T extends string>(raw: string | boolean, flag: string, values: readonly T[]): T {
+  const s = String(raw).trim().toLowerCase()
+  if (!(values as readonly string[]).includes(s)) {
+    throw new ConfigError(flag, `"${String(raw)}" is not a valid value`, values.join('|'))
+  }
+  return s as T
+}
+
+function list(raw: string | boolean): string[] {
+  return String(raw)
+    .split(',')
+    .map(s => s.trim())
+    .filter(s => s.length > 0)
+}
+
+/** CIDR or bare address, IPv4 or IPv6. Returns the normalised text. */
+export function parseCidr(text: string, flag: string): string {
+  const [addr, bits, extra] = text.split('/')
+  const family = net.isIP(addr ?? '')
+  const max = family === 4 ? 32 : 128
+  if (!family || extra !== undefined || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max))) {
+    throw new ConfigError(flag, `"${text}" is not an address or CIDR`, 'comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.96.0.10,fd00::a/128')
+  }
+  return bits === undefined ? `${addr}/${max}` : `${addr}/${bits}`
+}
+
+const IFACE = /^[A-Za-z0-9_.:@-]{1,15}\+?$/
+
+const setters: Record<string, Setter> = {
+  queue: (c, v, f) => { c.queue = int(v, f, 0, 65535) },
+  queues: (c, v, f) => { c.queues = int(v, f, 1, 64) },
+  delay: (c, v, f) => { c.delayMs = ms(v, f, 10000) },
+  qtypes: (c, v, f) => {
+    const types = list(v).map(t => {
+      const n = parseQtype(t)
+      if (n === undefined) throw new ConfigError(f, `"${t}" is not a DNS type`, 'type names (AAAA, HTTPS, SVCB, ...) or numbers 1..65535, comma-separated')
+      return n
+    })
+    c.qtypes = [...new Set(types)]
+  },
+  mode: (c, v, f) => { c.mode = oneOf<ShapeMode>(v, f, ['fixed', 'pair']) },
+  'pair-window': (c, v, f) => { c.pairWindowMs = ms(v, f, 10000) },
+  rules: (c, v, f) => { c.rules = oneOf<RulesMode>(v, f, ['manage', 'none']) },
+  'dns-port': (c, v, f) => { c.dnsPort = int(v, f, 1, 65535) },
+  'dns-ip': (c, v, f) => { c.dnsIp = list(v).map(x => parseCidr(x, f)) },
+  interfaces: (c, v, f) => {
+    const ifs = list(v)
+    for (const i of ifs) {
+      if (!IFACE.test(i)) throw new ConfigError(f, `"${i}" is not an interface name`, 'names of up to 15 letters, digits, _ . : @ -, optionally ending in +')
+    }
+    c.interfaces = ifs
+  },
+  hooks: (c, v, f) => {
+    const hooks = list(v).map(h => oneOf<Hook>(h, f, ['prerouting', 'output']))
+    if (hooks.length === 0) throw new ConfigError(f, 'no hook given', 'prerouting,output')
+    c.hooks = [...new Set(hooks)]
+  },
+  ipv6: (c, v, f) => { c.ipv6 = bool(v, f) },
+  'iptables-backend': (c, v, f) => { c.iptablesBackend = oneOf<IptablesBackend>(v, f, ['auto', 'nft', 'legacy']) },
+  'metrics-listen': (c, v, f) => { c.metricsListen = parseListen(String(v), f) },
+  'max-held': (c, v, f) => { c.maxHeld = int(v, f, 1, 1048576) },
+  'dry-run': (c, v, f) => { c.dryRun = bool(v, f) },
+  'log-level': (c, v, f) => { c.logLevel = oneOf<LogLevel>(v, f, ['debug', 'info', 'warn', 'error']) },
+  config: (c, v) => { c.configFile = String(v) },
+}
+
+/** Flags `dns-shaper run` accepts (without the leading --); the DaemonSet test checks against this. */
+export const RUN_FLAGS = Object.keys(setters)
+const BOOLEAN_FLAGS = new Set(['ipv6', 'dry-run'])
+
+export function parseListen(text: string, flag = '--metrics-listen'): string {
+  if (text === '' || text === 'off') return ''
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d+)$/.exec(text)
+  const host = m?.[1] ?? m?.[2]
+  const port = Number(m?.[3])
+  if (!m || !host || !(port >= 1 && port <= 65535) || (m[1] !== undefined && net.isIP(m[1]) !== 6)) {
+    throw new ConfigError(flag, `"${text}" is not HOST:PORT`, '127.0.0.1:9363, [::1]:9363, 0.0.0.0:9363 or off')
+  }
+  return text
+}
+
+export interface ParsedArgs {
+  values: Map<string, string | boolean>
+  positionals: string[]
+}
+
+/** Splits argv into --flag values (`--flag v`, `--flag=v`, boolean `--flag`, `--no-flag`) and positionals. */
+export function splitArgs(argv: readonly string[], known: readonly string[], booleans: ReadonlySet<string>): ParsedArgs {
+  const values = new Map<string, string | boolean>()
+  const positionals: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (!a.startsWith('--')) { positionals.push(a); continue }
+    let [name, value] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
+    let negated = false
+    if (!known.includes(name) && name.startsWith('no-') && booleans.has(name.slice(3))) {
+      name = name.slice(3)
+      negated = true
+    }
+    if (!known.includes(name)) {
+      throw new ConfigError(`--${name}`, 'unknown flag', known.map(k => `--${k}`).join(' '))
+    }
+    if (negated) { values.set(name, false); continue }
+    if (value === undefined) {
+      const next = argv[i + 1]
+      if (booleans.has(name) && (next === undefined || next.startsWith('--') || !/^(on|off|true|false|yes|no|1|0)$/i.test(next))) {
+        value = 'true'
+      } else {
+        if (next === undefined) throw new ConfigError(`--${name}`, 'needs a value')
+        value = next
+        i++
+      }
+    }
+    values.set(name, value)
+  }
+  return { values, positionals }
+}
+
+/** Per-type holds from the config file: { "holds": { "AAAA": 5, "HTTPS": 2 } }. */
+function holdsFromFile(raw: unknown, file: string): Map<number, number> {
+  const out = new Map<number, number>()
+  if (raw === undefined) return out
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${file}: holds`, 'must be an object of type -> milliseconds', '{"AAAA": 5, "HTTPS": 2}')
+  }
+  for (const [k, v] of Object.entries(raw)) {
+    const q = parseQtype(k)
+    if (q === undefined) throw new ConfigError(`${file}: holds.${k}`, 'is not a DNS type', 'type names or numbers')
+    out.set(q, ms(String(v), `${file}: holds.${k}`, 10000))
+  }
+  return out
+}
+
+export interface LoadedConfig {
+  config: Config
+  /** QTYPE -> hold, from qtypes + delay, overridden per type by the file's "holds". */
+  rules: HoldRule[]
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv
+  readFile?: (path: string) => string
+}
+
+/**
+ * Precedence, lowest first: defaults, config file, environment, flags. The file may use the flag
+ * names (kebab-case) as keys, plus "holds" for per-type hold times.
+ */
+export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env
+  const readFile = opts.readFile ?? ((p: string) => fs.readFileSync(p, 'utf8'))
+  const { values, positionals } = splitArgs(argv, RUN_FLAGS, BOOLEAN_FLAGS)
+  if (positionals.length > 0) {
+    throw new ConfigError(positionals[0] as string, 'unexpected argument', 'flags only, e.g. --delay 5')
+  }
+  const c: Config = structuredClone(DEFAULTS)
+  const fromEnv = new Map<string, string>()
+  for (const name of RUN_FLAGS) {
+    const v = env[`DNS_SHAPER_${name.toUpperCase().replace(/-/g, '_')}`]
+    if (v !== undefined && v !== '') fromEnv.set(name, v)
+  }
+  const file = (values.get('config') ?? fromEnv.get('config')) as string | undefined
+  let fileHolds = new Map<number, number>()
+  if (file) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(readFile(file))
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e)
+      throw new ConfigError('--config', `cannot read ${file}: ${why}`, 'a JSON object with flag names as keys')
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError('--config', `${file} is not a JSON object`, '{"delay": 5, "qtypes": "AAAA"}')
+    }
+    for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+      if (k === 'holds') { fileHolds = holdsFromFile(v, file); continue }
+      const setter = setters[k]
+      if (!setter || k === 'config') throw new ConfigError(`${file}: ${k}`, 'unknown key', RUN_FLAGS.filter(f => f !== 'config').join(', ') + ', holds')
+      const text = Array.isArray(v) ? v.join(',') : typeof v === 'boolean' ? v : String(v)
+      setter(c, text, `${file}: ${k}`)
+    }
+    c.configFile = file
+  }
+  for (const [name, v] of fromEnv) (setters[name] as Setter)(c, v, `DNS_SHAPER_${name.toUpperCase().replace(/-/g, '_')}`)
+  for (const [name, v] of values) (setters[name] as Setter)(c, v, `--${name}`)
+  if (c.queue + c.queues - 1 > 65535) throw new ConfigError('--queues', `queue ${c.queue} + ${c.queues} exceeds 65535`, 'fewer queues or a lower --queue')
+  const holds = new Map<number, number>(c.qtypes.map(q => [q, c.delayMs]))
+  for (const [q, h] of fileHolds) holds.set(q, h)
+  return { config: c, rules: [...holds].map(([qtype, holdMs]) => ({ qtype, holdMs })) }
+}
+
+/** One line for the start-up log. */
+export function describeRules(rules: readonly HoldRule[]): string {
+  return rules.map(r => `${qtypeName(r.qtype)}=${r.holdMs}ms`).join(',') || 'nothing held'
+}
