@@ -1,0 +1,138 @@
+// End to end: client ─ router (raw-table NFQUEUE rule + the daemon) ─ server (unbound), over IPv4
+// and IPv6. A answers must not wait; AAAA answers must wait at least the hold and not much more;
+// SIGKILL must leave DNS working (bypass); SIGTERM while packets are held must lose none of them.
+import t from 'tap'
+import { createLab, type Lab } from '../../src/lab/topology.js'
+import { startUnbound } from '../../src/lab/unbound.js'
+import { runProbeIn } from '../../src/lab/probe-runner.js'
+import type { ProbeResult } from '../../src/lab/dns-probe-lib.js'
+import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
+
+if (process.getuid?.() !== 0) {
+  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
+  process.exit(0)
+}
+
+const DELAY_MS = 5
+const COUNT = 60
+let lab: Lab
+t.before(async () => {
+  lab = await createLab()
+  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
+})
+t.teardown(async () => { await lab?.destroy() })
+
+const probe = (server: string, type: 'A' | 'AAAA', count = COUNT, extra: Record<string, unknown> = {}): Promise<ProbeResult> =>
+  runProbeIn(lab.client.ns, { server, types: [type], count, intervalMs: 2, timeoutMs: 2000, freshSocket: true, ...extra })
+
+const p50 = (r: ProbeResult, type: string): number => r.byType[type]?.p50Us ?? NaN
+const min = (r: ProbeResult, type: string): number => r.byType[type]?.minUs ?? NaN
+
+async function waitForMetric(sample: string, ok: (v: number) => boolean, timeoutMs: number): Promise<number | undefined> {
+  const until = Date.now() + timeoutMs
+  let v: number | undefined
+  while (Date.now() < until) {
+    const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
+    v = metricValue(m.body, sample)
+    if (v !== undefined && ok(v)) return v
+    await new Promise(r => setTimeout(r, 50))
+  }
+  return v
+}
+
+function daemon(args: string[]): DaemonProcess {
+  return new DaemonProcess(lab.router.ns, ['run', '--hooks', 'prerouting', '--metrics-listen', `${lab.router.clientIpv4}:9363`, ...args])
+}
+
+const rawRules = async (): Promise<string> =>
+  (await lab.router.ns.execOk(['iptables-save', '-t', 'raw'])).stdout + (await lab.router.ns.execOk(['ip6tables-save', '-t', 'raw'])).stdout
+
+t.test('A passes without the hold, AAAA waits the hold (IPv4 and IPv6)', async t => {
+  const base: Record<string, ProbeResult> = {}
+  for (const fam of ['ipv4', 'ipv6'] as const) {
+    for (const type of ['A', 'AAAA'] as const) base[`${fam}/${type}`] = await probe(lab.server[fam], type)
+  }
+  const d = daemon(['--delay', String(DELAY_MS)])
+  t.teardown(() => d.stop())
+  await d.ready()
+  for (const fam of ['ipv4', 'ipv6'] as const) {
+    const a = await probe(lab.server[fam], 'A')
+    const aaaa = await probe(lab.server[fam], 'AAAA')
+    const baseA = p50(base[`${fam}/A`]!, 'A')
+    const baseAAAA = p50(base[`${fam}/AAAA`]!, 'AAAA')
+    t.equal(a.lost + aaaa.lost, 0, `${fam}: nothing lost`)
+    t.ok(p50(a, 'A') - baseA < 1000, `${fam}: A median ${p50(a, 'A')} us vs ${baseA} us unshaped: under 1 ms added`)
+    t.ok(min(aaaa, 'AAAA') >= DELAY_MS * 1000, `${fam}: fastest AAAA ${min(aaaa, 'AAAA')} us is no earlier than the ${DELAY_MS} ms hold`)
+    t.ok(p50(aaaa, 'AAAA') <= baseAAAA + DELAY_MS * 1000 + 1000,
+      `${fam}: AAAA median ${p50(aaaa, 'AAAA')} us within hold + 1 ms of unshaped ${baseAAAA} us`)
+    t.comment(`${fam}: A p50 ${p50(a, 'A')} us (unshaped ${baseA}), AAAA p50 ${p50(aaaa, 'AAAA')} us (unshaped ${baseAAAA}), hold ${DELAY_MS} ms`)
+  }
+  const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
+  t.equal(m.code, 200)
+  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 2 * COUNT, 'every AAAA was held once')
+  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}'), 2 * COUNT, 'every A accepted')
+  t.equal(metricValue(m.body, 'dns_shaper_hold_seconds_count'), 2 * COUNT)
+  // Every hold reached at least the configured delay: the histogram has nothing at or below 4 ms.
+  t.equal(metricValue(m.body, 'dns_shaper_hold_seconds_bucket{le="0.004"}'), 0, 'no AAAA released early')
+  const exit = await d.stop()
+  t.equal(exit.code, 0, 'SIGTERM exits 0')
+  t.notMatch(await rawRules(), /dns-shaper/, 'rules removed at stop')
+})
+
+t.test('dry run holds nothing but counts', async t => {
+  const d = daemon(['--dry-run', '--delay', '50'])
+  t.teardown(() => d.stop())
+  await d.ready()
+  const r = await probe(lab.server.ipv4, 'AAAA', 10)
+  t.equal(r.lost, 0)
+  t.ok((r.byType.AAAA?.maxUs ?? Infinity) < 50000, 'no AAAA waited the 50 ms hold')
+  const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
+  t.equal(metricValue(m.body, 'dns_shaper_dry_run_matches_total'), 10, m.body.split('\n').filter(l => l.startsWith('dns_shaper_packets') && !l.endsWith(' 0')).join(';'))
+  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 0)
+  t.equal((await d.stop()).code, 0)
+})
+
+t.test('SIGKILL: DNS keeps resolving through the bypass; a restart ends with one copy of the rules', async t => {
+  const d = daemon(['--delay', String(DELAY_MS)])
+  await d.ready()
+  d.signal('SIGKILL')
+  await d.exited
+  const stale = await rawRules()
+  t.match(stale, /dns-shaper/, 'the killed daemon left its rules (nothing can remove them)')
+  const a = await probe(lab.server.ipv4, 'A', 20)
+  const aaaa = await probe(lab.server.ipv6, 'AAAA', 20)
+  t.equal(a.lost + aaaa.lost, 0, 'queries still answered with no listener: --queue-bypass')
+  t.ok(p50(aaaa, 'AAAA') < DELAY_MS * 1000, 'and unshaped')
+
+  const again = daemon(['--delay', String(DELAY_MS)])
+  t.teardown(() => again.stop())
+  await again.ready()
+  const rules = await rawRules()
+  const jumps = rules.split('\n').filter(l => l.startsWith('-A PREROUTING') && l.includes('dns-shaper'))
+  t.equal(jumps.length, 2, 'one jump per family (IPv4, IPv6), stale copies replaced')
+  const aaaa2 = await probe(lab.server.ipv4, 'AAAA', 10)
+  t.ok(min(aaaa2, 'AAAA') >= DELAY_MS * 1000, 'shaping again after the restart')
+  t.equal((await again.stop()).code, 0)
+  t.notMatch(await rawRules(), /dns-shaper/)
+})
+
+t.test('SIGTERM while packets are held: none is lost, all leave at once', async t => {
+  const d = daemon(['--delay', '3000'])
+  await d.ready()
+  // 10 clients, each with one AAAA lookup held 3 s; stop the daemon once all are held.
+  const N = 10
+  const started = Date.now()
+  const pending = Promise.all(Array.from({ length: N }, (_, i) =>
+    runProbeIn(lab.client.ns, { server: lab.server.ipv4, types: ['AAAA'], names: [`host${i + 1}.example.test`], count: 1, timeoutMs: 6000 })))
+  const held = await waitForMetric(`dns_shaper_held_packets`, v => v >= N, 8000)
+  t.equal(held, N, `${N} AAAA held before the stop`)
+  d.signal('SIGTERM')
+  const exit = await d.exited
+  const results = await pending
+  t.equal(exit.code, 0)
+  t.equal(results.reduce((a, r) => a + r.lost, 0), 0, 'every held AAAA answered')
+  t.ok(Date.now() - started < 3000, `released at stop (${Date.now() - started} ms), not at the 3 s deadline`)
+  const stopped = d.logs.find(l => l.msg === 'stopped')
+  t.ok(stopped, 'stop summary logged')
+  t.equal(Number(stopped?.releasedAtStop), N, `held packets released at stop: ${String(stopped?.releasedAtStop)}`)
+})
