@@ -115,6 +115,9 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
     }
   }
   if (acked < 2 && result == 0) { result = -ETIMEDOUT; failed_step = "wait for queue config reply"; }
+  // The kernel answers EPERM both for a missing CAP_NET_ADMIN and for a queue bound by another
+  // socket; only the latter leaves the queue listed in /proc, so tell the two apart there.
+  if (result == -EPERM && QueueBoundElsewhere()) result = -EBUSY;
   if (result != 0) { *syscall = failed_step; CloseAll(); return result; }
 
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -465,6 +468,19 @@ void DataPlane::Flush() {
   }
   batch_.clear();
   send_len_ = 0;
+}
+
+bool DataPlane::QueueBoundElsewhere() const {
+  FILE* f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
+  if (!f) return false;
+  unsigned q, portid;
+  bool found = false;
+  char line[256];
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "%u %u", &q, &portid) == 2 && q == opts_.queue_num && portid != portid_) { found = true; break; }
+  }
+  fclose(f);
+  return found;
 }
 
 int DataPlane::QueueWaiting() const {

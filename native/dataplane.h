@@ -80,6 +80,7 @@ class DataPlane {
   PairEntry* PairLookup(uint64_t key, uint64_t now_ns, bool create);
   void ReleaseHeld(HeldPacket* p);
   int QueueWaiting() const;
+  bool QueueBoundElsewhere() const;
   void CloseAll();
 
   Stats* stats_;

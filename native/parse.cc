@@ -18,7 +18,9 @@ constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kIpv6HopByHop = 0, kIpv6Routing = 43, kIpv6Fragment = 44, kIpv6DestOpts = 60,
                   kIpv6Ah = 51;
 constexpr int kMaxExtHeaders = 8;   // more than any real packet; bounds the walk
-constexpr int kMaxPointerHops = 16;  // pointers must also go strictly backwards, so no loop survives
+// Each pointer must point before itself, but it can still land on a label that leads back to it
+// ("\x01a" + pointer to that label): this hop limit is what ends such loops.
+constexpr int kMaxPointerHops = 16;
 
 inline uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
@@ -88,6 +90,8 @@ PacketKind ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out) {
       } else {
         return Finish(out, PacketKind::kNotDns, ParseReason::kNotUdp);  // ESP, TCP, ICMPv6, no-next...
       }
+      // A header whose length runs past the data is the extension chain's fault, not UDP's.
+      if (off > end) return Finish(out, PacketKind::kMalformed, ParseReason::kIpv6ExtHeader);
     }
     fnv.Add(data + 8, 32);
     l4 = off;

@@ -70,14 +70,20 @@ async function cmdRun(argv: string[], io: CliIo): Promise<number> {
   const log = createLogger(loaded.config.logLevel, io.err)
   const { Daemon } = await import('./daemon.js')
   const { RuleManager } = await import('./iptables.js')
+  const interval = Number(io.env.DNS_SHAPER_RECONCILE_INTERVAL_MS)
   const daemon = new Daemon({
     argv,
+    reconcileIntervalMs: interval > 0 ? interval : undefined,
     loaded,
     log,
     env: io.env,
     createRules: (config, l) => {
       const m = new RuleManager({ config, log: { debug: l.debug, info: l.info, warn: l.warn } })
-      return { install: () => m.install(), remove: () => m.remove() }
+      return {
+        install: () => m.install(),
+        remove: () => m.remove(),
+        upToDate: async () => (await m.status()).families.every(f => f.skipped !== undefined || f.upToDate),
+      }
     },
   })
   const onSignal = (sig: NodeJS.Signals): void => { void daemon.stop(sig) }

@@ -14,8 +14,13 @@ import type { HoldRule } from './policy/compile.js'
 export interface Rules {
   install(): Promise<unknown>
   remove(): Promise<unknown>
+  /** Whether the installed rules still match the plan (another process may have removed them). */
+  upToDate?(): Promise<boolean>
   describe?(): string
 }
+
+/** How often managed rules are checked and put back if something removed them. */
+export const RECONCILE_INTERVAL_MS = 30_000
 
 export interface DaemonOptions {
   argv: readonly string[]
@@ -25,6 +30,7 @@ export interface DaemonOptions {
   createRules: (config: Config, log: Logger) => Rules
   createShaper?: (config: Config, rules: HoldRule[], onFatal: (queue: number, err: NodeJS.ErrnoException) => void) => Shaper
   env?: NodeJS.ProcessEnv
+  reconcileIntervalMs?: number
 }
 
 /** Fields a SIGHUP reload can change; everything else needs a restart. */
@@ -41,6 +47,7 @@ export class Daemon {
   #metrics: Metrics | undefined
   #stopping: Promise<number> | undefined
   #fatal: NodeJS.ErrnoException | undefined
+  #reconcileTimer: NodeJS.Timeout | undefined
   /** Resolves with the exit code once stopped. */
   readonly done: Promise<number>
   #resolveDone!: (code: number) => void
@@ -109,7 +116,30 @@ export class Daemon {
       await this.stop('start failed')
       throw e
     }
+    // A ref'd timer: besides reconciling rules it keeps the event loop alive, since the data plane
+    // runs on its own thread and holds nothing the loop would wait for.
+    this.#reconcileTimer = setInterval(() => { void this.reconcile() }, this.#opts.reconcileIntervalMs ?? RECONCILE_INTERVAL_MS)
     log.info('ready')
+  }
+
+  /**
+   * Puts the rules back if they drifted: e.g. an old pod of a rolling update removed them while
+   * this one was starting, or an operator flushed the raw table. Returns whether it reinstalled.
+   */
+  async reconcile(): Promise<boolean> {
+    const m = this.#ruleManager
+    if (!m?.upToDate || !this.#rulesInstalled || this.#stopping) return false
+    try {
+      if (await m.upToDate()) return false
+      if (this.#stopping) return false
+      await m.install()
+      this.#metrics?.rulesReinstalled.inc()
+      this.#opts.log.warn('rules had drifted (removed or changed by someone else); reinstalled them')
+      return true
+    } catch (e) {
+      this.#opts.log.error('rule check failed', { err: e instanceof Error ? e.message : String(e) })
+      return false
+    }
   }
 
   health(): { ok: boolean; detail: string } {
@@ -156,6 +186,7 @@ export class Daemon {
     this.#stopping = (async () => {
       const { log } = this.#opts
       log.info('stopping', { reason })
+      clearInterval(this.#reconcileTimer)
       let code = this.#fatal ? 1 : 0
       if (this.#ruleManager && this.#rulesInstalled) {
         try {

@@ -60,6 +60,7 @@ const COUNTER_HELP: Record<string, string> = {
 export class Metrics {
   readonly registry = new client.Registry()
   readonly reloads: client.Counter<'result'>
+  readonly rulesReinstalled: client.Counter
   #snapshot: Snapshot = { queues: [], nfqueue: [], conntrack: undefined }
   readonly #src: MetricsSources
 
@@ -107,6 +108,7 @@ export class Metrics {
     add(new SnapshotMetric('dns_shaper_conntrack_drop_total', 'Kernel conntrack (all CPUs): packets dropped by conntrack.', 'counter', ct(s => s.drop)))
     add(new SnapshotMetric('dns_shaper_conntrack_clash_resolve_total', 'Kernel conntrack (all CPUs): insertion clashes the kernel resolved (5.10+): the race happening and being papered over.', 'counter', ct(s => s.clashResolve)))
     this.reloads = new client.Counter({ name: 'dns_shaper_config_reloads_total', help: 'Config reloads (SIGHUP), by result.', labelNames: ['result'], registers: [this.registry] })
+    this.rulesReinstalled = new client.Counter({ name: 'dns_shaper_rules_reinstalled_total', help: 'Times the managed rules were found missing or changed and put back.', registers: [this.registry] })
     this.reloads.inc({ result: 'ok' }, 0)
     this.reloads.inc({ result: 'error' }, 0)
   }

@@ -1,0 +1,304 @@
+// Queue lifecycle and argument checks. The parts that bind a queue run as root in a throwaway network
+// namespace, in a child node (a process cannot change its own namespace): the root namespace never
+// gets a queue binding, a firewall rule, a route or a sysctl from this file.
+import t, { type Test } from 'tap'
+import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { constants, Queue, type NativePolicy } from '../../src/nfqueue.js'
+
+function policy(over: Partial<NativePolicy> = {}): NativePolicy {
+  const table = new Uint8Array(65536)
+  table[28] = 1
+  return { table, holdMs: [0, 20], dryRun: false, pair: false, pairWindowMs: 0, maxHeld: 100, ...over }
+}
+
+t.test('options are checked, naming the field', async t => {
+  const bad: [unknown, RegExp][] = [
+    [undefined, /options must be an object/],
+    [42, /options must be an object/],
+    [{ queue: -1 }, /options\.queue must be an integer 0\.\.65535/],
+    [{ queue: 65536 }, /options\.queue/],
+    [{ queue: 1.5 }, /options\.queue/],
+    [{ queue: '3' }, /options\.queue/],
+    [{ queue: NaN }, /options\.queue/],
+    [{ queue: 1, copyRange: 63 }, /options\.copyRange must be an integer 64\.\.65535/],
+    [{ queue: 1, copyRange: 65536 }, /options\.copyRange/],
+    [{ queue: 1, maxLen: 0 }, /options\.maxLen/],
+    [{ queue: 1, maxLen: 2 ** 20 + 1 }, /options\.maxLen/],
+    [{ queue: 1, rcvbuf: 1024 }, /options\.rcvbuf/],
+    [{ queue: 1, rcvbuf: Infinity }, /options\.rcvbuf/],
+    [{ queue: 1, maxHeld: 0 }, /options\.maxHeld/],
+    [{ queue: 1, maxHeld: null }, /options\.maxHeld/],
+  ]
+  const Q = Queue as unknown as new (o: unknown) => unknown
+  for (const [opts, msg] of bad) t.throws(() => new Q(opts), { name: 'TypeError', message: msg }, JSON.stringify(opts) ?? 'undefined')
+  t.doesNotThrow(() => new Queue({ queue: 0 }), 'queue 0')
+  t.doesNotThrow(() => new Queue({ queue: 65535, copyRange: 64, maxLen: 1, rcvbuf: 65536, maxHeld: 1 }), 'lower bounds')
+  t.doesNotThrow(() => new Queue({ queue: 1, copyRange: 65535, maxLen: 2 ** 20, rcvbuf: 2 ** 30, maxHeld: 2 ** 20 }), 'upper bounds')
+})
+
+t.test('policies are checked before anything is bound', async t => {
+  const q = new Queue({ queue: 65001, maxHeld: 500 })
+  const bad: [unknown, RegExp][] = [
+    [undefined, /policy must be an object/],
+    [{ ...policy(), table: new Uint8Array(65535) }, /policy\.table must be a Uint8Array of 65536/],
+    [{ ...policy(), table: new Uint8Array(65537) }, /policy\.table/],
+    [{ ...policy(), table: new Uint16Array(65536) }, /policy\.table/],
+    [{ ...policy(), table: Array(65536).fill(0) }, /policy\.table/],
+    [{ ...policy(), table: undefined }, /policy\.table/],
+    [policy({ table: (() => { const a = new Uint8Array(65536); a[65535] = 9; return a })() }), /policy\.table holds a class above 8/],
+    [{ ...policy(), holdMs: 20 }, /policy\.holdMs must be an array/],
+    [policy({ holdMs: Array(10).fill(1) }), /policy\.holdMs has more than 9 entries/],
+    [policy({ holdMs: [0, -1] }), /policy\.holdMs entries must be 0\.\.10000/],
+    [policy({ holdMs: [0, 10001] }), /policy\.holdMs entries/],
+    [policy({ holdMs: [0, NaN] }), /policy\.holdMs entries/],
+    [{ ...policy(), holdMs: [0, '5'] }, /policy\.holdMs entries/],
+    [policy({ pairWindowMs: -1 }), /policy\.pairWindowMs must be 0\.\.10000/],
+    [policy({ pairWindowMs: 10001 }), /policy\.pairWindowMs/],
+    [policy({ maxHeld: 501 }), /policy\.maxHeld must be an integer 0\.\.500/],
+    [policy({ maxHeld: -1 }), /policy\.maxHeld/],
+    [policy({ maxHeld: 2.5 }), /policy\.maxHeld/],
+  ]
+  for (const [p, msg] of bad) {
+    const label = msg.source.replace(/\\/g, '')
+    t.throws(() => q.start(p as NativePolicy), { name: 'TypeError', message: msg }, `start: ${label}`)
+    t.throws(() => q.setPolicy(p as NativePolicy), { name: 'TypeError', message: msg }, `setPolicy: ${label}`)
+  }
+  t.equal(q.running, false, 'nothing started')
+  q.stop()
+})
+
+t.test('setPolicy before start throws; stop is idempotent; unbound stats are zero', async t => {
+  const q = new Queue({ queue: 65002 })
+  t.throws(() => q.setPolicy(policy()), { message: /not running; start\(\) it first/ })
+  t.doesNotThrow(() => { q.stop(); q.stop() }, 'stop twice before start')
+  t.equal(q.running, false)
+  const s = q.stats()
+  t.equal(s.running, false)
+  t.equal(s.heldNow, 0)
+  t.equal(s.heldMax, 0)
+  t.same(Object.keys(s.packets), constants.actions)
+  for (const a of constants.actions) {
+    t.same(Object.keys(s.packets[a]!), [...constants.qtypeLabels.map(l => l.name), 'other', 'none'])
+    t.ok(Object.values(s.packets[a]!).every(v => v === 0), `${a}: all zero`)
+  }
+  t.same(Object.keys(s.parseFailures), constants.parseReasons)
+  t.ok(Object.values(s.parseFailures).every(v => v === 0), 'parse failures zero')
+  t.same(Object.keys(s.counters), constants.counters)
+  t.ok(Object.values(s.counters).every(v => v === 0), 'counters zero')
+  t.same(s.hold, { buckets: Array(constants.holdBucketsSeconds.length + 1).fill(0), sum: 0, count: 0 })
+  t.same(s.latency, { buckets: Array(constants.latencyBucketsSeconds.length + 1).fill(0), sum: 0, count: 0 })
+  t.throws(() => q.setPolicy(policy()), { message: /not running/ }, 'still not running after stop')
+})
+
+// ---- root, in a throwaway namespace ----------------------------------------------------------
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const addonPath = process.env.DNS_SHAPER_ADDON ?? `${root}build/Release/nfqueue.node`
+
+function sh(argv: string[]): { ok: boolean; out: string } {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20000 })
+  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` }
+}
+
+function whyNotNetns(): string | false {
+  if (process.getuid?.() !== 0) return 'needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN) to create a network namespace and bind NFQUEUE'
+  if (!sh(['ip', '-V']).ok) return 'iproute2 `ip` not found'
+  if (!existsSync(addonPath)) return `addon not built at ${addonPath}`
+  return false
+}
+
+/** Creates a uniquely named namespace with lo up; deleted in t.teardown. */
+function netns(t: Test): string | undefined {
+  const name = `dnss-${process.pid}-${randomBytes(1).toString('hex')}`.slice(0, 15)
+  const r = sh(['ip', 'netns', 'add', name])
+  if (!r.ok) {
+    t.fail(`ip netns add ${name}: ${r.out}`)
+    return undefined
+  }
+  t.teardown(() => { sh(['ip', 'netns', 'del', name]) })
+  if (!sh(['ip', '-n', name, 'link', 'set', 'lo', 'up']).ok) t.fail('lo up')
+  return name
+}
+
+/** Runs an ESM script in `ns` with `addon` (the .node module) and `policy()` predefined; returns its JSON. */
+function runInNs(t: Test, ns: string, body: string): Record<string, any> | undefined {
+  const script = `
+import { createRequire } from 'node:module'
+import fs from 'node:fs'
+import dgram from 'node:dgram'
+const addon = createRequire(import.meta.url)(${JSON.stringify(addonPath)})
+const policy = (over = {}) => { const table = new Uint8Array(65536); table[28] = 1; return { table, holdMs: [0, 20], dryRun: false, pair: false, pairWindowMs: 0, maxHeld: 100, ...over } }
+const procQueues = () => { try { return fs.readFileSync('/proc/net/netfilter/nfnetlink_queue', 'utf8').split('\\n').filter(Boolean).map(l => Number(l.trim().split(/\\s+/)[0])) } catch { return [] } }
+const sleep = ms => new Promise(r => setTimeout(r, ms))
+const out = {}
+try {
+${body}
+} catch (e) { out.thrown = { message: e.message, code: e.code, stack: e.stack } }
+process.stdout.write(JSON.stringify(out))
+`
+  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 30000,
+    env: process.env, // keeps LD_PRELOAD/ASAN_OPTIONS when scripts/asan-test.sh runs us
+  })
+  if (r.status !== 0 || !r.stdout) {
+    t.fail('child in netns failed', { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr?.slice(-4000) })
+    return undefined
+  }
+  const res = JSON.parse(r.stdout) as Record<string, any>
+  if (res.thrown) t.fail('child threw', res.thrown)
+  return res
+}
+
+const skip = whyNotNetns()
+
+t.test('bind, EBUSY, stop, /proc (in a netns)', { skip }, async t => {
+  const ns = netns(t)
+  if (!ns) return
+  const res = runInNs(t, ns, `
+    out.before = procQueues()
+    const q1 = new addon.Queue({ queue: 7 })
+    q1.stop()                       // stop before start: no-op
+    q1.start(policy())
+    out.running = q1.running
+    out.statsRunning = q1.stats().running
+    out.during = procQueues()
+    try { q1.start(policy()); out.restart = 'started' } catch (e) { out.restart = e.message }
+    q1.setPolicy(policy({ holdMs: [0, 5] }))
+    const q2 = new addon.Queue({ queue: 7 })
+    try { q2.start(policy()); out.second = 'started'; q2.stop() } catch (e) { out.second = { code: e.code, errno: e.errno, syscall: e.syscall, message: e.message, name: e.name } }
+    out.q2running = q2.running
+    q2.stop()
+    await sleep(50)
+    out.policyUpdates = q1.stats().counters.policy_updates
+    q1.stop()
+    q1.stop()                       // idempotent after start
+    out.runningAfter = q1.running
+    out.after = procQueues()
+    const q3 = new addon.Queue({ queue: 7 })
+    q3.start(policy())              // the queue is free again
+    out.rebound = procQueues()
+    q3.stop()
+    out.final = procQueues()
+  `)
+  if (!res) return
+  t.same(res.before, [], 'no queue bound in a fresh namespace')
+  t.equal(res.running, true)
+  t.equal(res.statsRunning, true)
+  t.same(res.during, [7], 'queue 7 listed in /proc/net/netfilter/nfnetlink_queue while bound')
+  t.match(res.restart, /already started/, 'start() twice on one Queue refused')
+  t.equal(res.policyUpdates, 1, 'setPolicy reached the data plane')
+  t.equal(res.q2running, false)
+  t.type(res.second, 'object', 'second bind of the same queue fails')
+  t.match(res.second, { name: 'Error', syscall: String, errno: Number }, 'errno error shape')
+  // The kernel answers a bind of a queue owned by another socket with EPERM (nfqnl_recv_config:
+  // peer_portid mismatch). The operator needs "it is taken", not "get CAP_NET_ADMIN" (we are root).
+  t.equal(res.second?.code, 'EBUSY', 'queue taken by another socket is reported as EBUSY', { got: res.second })
+  t.match(res.second?.message, /queue 7/, 'message names the queue')
+  t.match(res.second?.message, /another process is bound to this queue; pick another --queue or stop it/, 'message tells the operator what to do')
+  t.notMatch(res.second?.message ?? '', /CAP_NET_ADMIN/, 'message does not blame capabilities (we are root)')
+  t.equal(res.runningAfter, false)
+  t.same(res.after, [], 'stop() unbinds: our queue line is gone')
+  t.same(res.rebound, [7], 'the queue can be bound again after stop()')
+  t.same(res.final, [])
+})
+
+t.test('packet path: A accepted at once, AAAA held 20 ms (in a netns)', { skip }, async t => {
+  const ns = netns(t)
+  if (!ns) return
+  for (const argv of [
+    ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
+    ['ip', '-n', ns, 'addr', 'add', '2001:db8::1/128', 'dev', 'lo', 'nodad'],
+    // Only inside the namespace. --queue-bypass: if our socket is gone, packets pass unshaped.
+    ['ip', 'netns', 'exec', ns, 'iptables', '-w', '-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', '53', '-j', 'NFQUEUE', '--queue-num', '3', '--queue-bypass'],
+    ['ip', 'netns', 'exec', ns, 'ip6tables', '-w', '-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', '53', '-j', 'NFQUEUE', '--queue-num', '3', '--queue-bypass'],
+  ]) {
+    const r = sh(argv)
+    if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
+  }
+  const res = runInNs(t, ns, `
+    const query = (id, qtype) => {
+      const name = Buffer.from([1, 0x78, 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0])
+      const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4)
+      const q = Buffer.alloc(4); q.writeUInt16BE(qtype, 0); q.writeUInt16BE(1, 2)
+      return Buffer.concat([h, name, q])
+    }
+    const now = () => Number(process.hrtime.bigint()) / 1e6
+    const q = new addon.Queue({ queue: 3 })
+    q.start(policy())
+    out.queues = procQueues()
+    const arrivals = {}
+    const listen = (type, addr) => new Promise(res => { const s = dgram.createSocket(type); s.on('message', m => { arrivals[m.readUInt16BE(0)] = now() }); s.bind(53, addr, () => res(s)) })
+    const servers = [await listen('udp4', '192.0.2.1'), await listen('udp6', '2001:db8::1')]
+    const c4 = dgram.createSocket('udp4'), c6 = dgram.createSocket('udp6')
+    const sent = {}
+    const send = (c, id, qtype, addr) => new Promise(res => { sent[id] = now(); c.send(query(id, qtype), 53, addr, res) })
+    // Warm the path (JIT, first-packet setup) with an accepted TXT query, so timings below are the queue's.
+    await send(c4, 0x1004, 16, '192.0.2.1')
+    await send(c6, 0x1006, 16, '2001:db8::1')
+    await sleep(50)
+    // AAAA first, then its A: the A must overtake the held AAAA.
+    await send(c4, 0x1c04, 28, '192.0.2.1')
+    await send(c4, 0x0104, 1, '192.0.2.1')
+    await sleep(100)
+    await send(c6, 0x1c06, 28, '2001:db8::1')
+    await send(c6, 0x0106, 1, '2001:db8::1')
+    for (let i = 0; i < 100 && Object.keys(arrivals).length < 6; i++) await sleep(10)
+    out.delay = Object.fromEntries(Object.keys(sent).map(id => [id, arrivals[id] === undefined ? null : arrivals[id] - sent[id]]))
+    out.arrivals = arrivals
+    out.stats = q.stats()
+    // stop() with a packet held for 5 s: it is accepted at once, not dropped.
+    q.setPolicy(policy({ holdMs: [0, 5000] }))
+    await sleep(30)
+    await send(c4, 0x1c99, 28, '192.0.2.1')
+    await sleep(30)
+    out.heldNow = q.stats().heldNow
+    const t0 = now()
+    q.stop()
+    out.stopMs = now() - t0
+    for (let i = 0; i < 50 && arrivals[0x1c99] === undefined; i++) await sleep(10)
+    out.shutdownDelay = arrivals[0x1c99] === undefined ? null : arrivals[0x1c99] - sent[0x1c99]
+    out.afterStop = q.stats()
+    out.queuesAfter = procQueues()
+    for (const s of [...servers, c4, c6]) s.close()
+  `)
+  if (!res) return
+  t.same(res.queues, [3], 'bound queue 3')
+  const d = res.delay as Record<string, number | null>
+  for (const [fam, a, aaaa] of [['IPv4', 0x0104, 0x1c04], ['IPv6', 0x0106, 0x1c06]] as const) {
+    t.type(d[a], 'number', `${fam} A arrived`)
+    t.type(d[aaaa], 'number', `${fam} AAAA arrived`)
+    t.ok(d[aaaa]! >= 20, `${fam} AAAA arrived no earlier than 20 ms after sending (${d[aaaa]?.toFixed(2)} ms)`)
+    t.ok(d[aaaa]! < 500, `${fam} AAAA not stuck`)
+    // "A few ms" with headroom for sanitizer builds (scripts/asan-test.sh): well under the 20 ms hold.
+    t.ok(d[a]! < 15, `${fam} A arrived within a few ms (${d[a]?.toFixed(2)} ms)`)
+    t.ok(res.arrivals[a] < res.arrivals[aaaa], `${fam} A, sent after the AAAA, arrived first`)
+  }
+  const s = res.stats
+  t.equal(s.running, true)
+  t.equal(s.packets.accepted.TXT, 2, 'warm-up TXT accepted')
+  t.equal(s.packets.accepted.A, 2, 'A accepted (v4 + v6)')
+  t.equal(s.packets.held.AAAA, 2, 'AAAA held once per family')
+  t.equal(s.packets.accepted.AAAA, 0, 'no AAAA passed unheld')
+  t.equal(s.packets.bypassed.none, 0, 'nothing bypassed')
+  t.equal(s.counters.deadline_released, 2, 'released at their deadline')
+  t.equal(s.hold.count, 2, 'hold histogram count')
+  t.ok(s.hold.sum >= 0.040, `hold histogram sum ${s.hold.sum} >= 2 x 0.020`)
+  const holdBounds = constants.holdBucketsSeconds
+  const firstBucket = (s.hold.buckets as number[]).findIndex(n => n > 0)
+  t.ok(firstBucket >= holdBounds.indexOf(0.02), 'held packets land in buckets above 20 ms')
+  t.ok(s.latency.count >= 4, 'accepted packets observed in the latency histogram')
+  t.equal(s.heldNow, 0)
+  t.equal(s.heldMax, 1)
+  t.equal(res.heldNow, 1, 'a 5 s hold is in progress when stop() is called')
+  t.ok(res.stopMs < 1000, `stop() returns promptly (${res.stopMs?.toFixed(1)} ms)`)
+  t.type(res.shutdownDelay, 'number', 'the packet held at stop() was accepted, not dropped')
+  t.ok(res.shutdownDelay < 1000, 'and well before its 5 s hold')
+  t.equal(res.afterStop.counters.shutdown_released, 1)
+  t.equal(res.afterStop.counters.policy_updates, 1)
+  t.equal(res.afterStop.running, false)
+  t.same(res.queuesAfter, [], 'unbound after stop()')
+})
