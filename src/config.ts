@@ -131,7 +131,7 @@ const BOOLEAN_FLAGS = new Set(['ipv6', 'dry-run'])
 
 export function parseListen(text: string, flag = '--metrics-listen'): string {
   if (text === '' || text === 'off') return ''
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d+)$/.exec(text)
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d+)$/.exec(text)
   const host = m?.[1] ?? m?.[2]
   const port = Number(m?.[3])
   if (!m || !host || !(port >= 1 && port <= 65535) || (m[1] !== undefined && net.isIP(m[1]) !== 6)) {
