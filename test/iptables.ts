@@ -20,28 +20,10 @@ import {
   validateRuleConfig,
   type BackendDecision,
 } from '../src/iptables.js';
+import { DEFAULTS } from '../src/config.js';
 
 function cfg(over: Partial<Config> = {}): Config {
-  return {
-    queue: 0,
-    queues: 1,
-    delayMs: 5,
-    qtypes: [28],
-    mode: 'fixed',
-    pairWindowMs: 50,
-    rules: 'manage',
-    dnsPort: 53,
-    dnsIp: [],
-    interfaces: [],
-    hooks: ['prerouting', 'output'],
-    ipv6: true,
-    iptablesBackend: 'auto',
-    metricsListen: '127.0.0.1:9101',
-    maxHeld: 10000,
-    dryRun: false,
-    logLevel: 'info',
-    ...over,
-  };
+  return { ...DEFAULTS, ...over };
 }
 
 const J_PRE = '-A PREROUTING ! -i lo -m comment --comment "dns-shaper: shape DNS (prerouting)" -j DNS-SHAPER';

@@ -7,6 +7,7 @@ import type { Config } from '../../src/config-types.js';
 import { createRunner, netnsWrap, type Runner } from '../../src/exec.js';
 import { CHAIN, RuleManager, parseSave, type Backend, type Family } from '../../src/iptables.js';
 import { binaries } from '../../src/iptables-backend.js';
+import { DEFAULTS } from '../../src/config.js';
 
 const run = createRunner({ timeoutMs: 20_000 });
 
@@ -35,26 +36,7 @@ if (skip !== false) {
 }
 
 function cfg(over: Partial<Config> = {}): Config {
-  return {
-    queue: 0,
-    queues: 1,
-    delayMs: 5,
-    qtypes: [28],
-    mode: 'fixed',
-    pairWindowMs: 50,
-    rules: 'manage',
-    dnsPort: 53,
-    dnsIp: [],
-    interfaces: [],
-    hooks: ['prerouting', 'output'],
-    ipv6: true,
-    iptablesBackend: 'auto',
-    metricsListen: '',
-    maxHeld: 10000,
-    dryRun: false,
-    logLevel: 'info',
-    ...over,
-  };
+  return { ...DEFAULTS, ...over };
 }
 
 const created = new Set<string>();
