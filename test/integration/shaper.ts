@@ -155,3 +155,18 @@ t.test('pair mode: each AAAA leaves right behind its A; a lone AAAA waits the fu
   t.equal(metricValue(m.body, 'dns_shaper_deadline_released_total'), 5, 'the lone ones at their deadline')
   t.equal((await d.stop()).code, 0)
 })
+
+t.test('two queues with --queue-balance: flows spread, every pair still ordered', async t => {
+  const d = daemon(['--queues', '2', '--mode', 'pair', '--delay', '50'])
+  t.teardown(() => d.stop())
+  await d.ready()
+  t.match(await rawRules(), /--queue-balance 0:1/)
+  const pairs = await runProbeIn(lab.client.ns, { server: lab.server.ipv4, types: ['A', 'AAAA'], pair: true, count: 60, intervalMs: 1, timeoutMs: 2000, freshSocket: true })
+  t.equal(pairs.lost, 0)
+  t.ok(p50(pairs, 'AAAA') < 5000, `AAAA median ${p50(pairs, 'AAAA')} us: each found its A on the same queue`)
+  const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
+  t.equal(metricValue(m.body, 'dns_shaper_dataplane_running{queue="0"}'), 1)
+  t.equal(metricValue(m.body, 'dns_shaper_dataplane_running{queue="1"}'), 1)
+  t.equal(metricValue(m.body, 'dns_shaper_pair_released_total'), 60)
+  t.equal((await d.stop()).code, 0)
+})
