@@ -83,7 +83,7 @@ export class Metrics {
     add(this.#histogram('dns_shaper_hold_seconds', 'Actual hold of held packets, from receipt to verdict.', c.holdBucketsSeconds, s => s.hold))
     add(this.#histogram('dns_shaper_verdict_latency_seconds', 'Receipt-to-verdict time of packets accepted at once.', c.latencyBucketsSeconds, s => s.latency))
     add(new SnapshotMetric('dns_shaper_held_packets', 'Packets held right now.', 'gauge', () => [{ value: sumQueues(s => s.heldNow) }]))
-    add(new SnapshotMetric('dns_shaper_held_packets_peak', 'Most packets held at once since start.', 'gauge', () => [{ value: sumQueues(s => s.heldMax) }]))
+    add(new SnapshotMetric('dns_shaper_held_packets_peak', 'Most packets held at once since start (per-queue peaks summed: an upper bound with several queues).', 'gauge', () => [{ value: sumQueues(s => s.heldMax) }]))
     add(new SnapshotMetric('dns_shaper_dataplane_running', 'Data-plane threads running with their queue bound, by queue.', 'gauge', () =>
       this.#snapshot.queues.map(q => ({ labels: { queue: q.queue }, value: q.stats.running ? 1 : 0 }))))
     for (const name of c.counters) {
@@ -104,9 +104,9 @@ export class Metrics {
       const v = s ? pick(s) : undefined
       return v === undefined ? [] : [{ value: v }]
     }
-    add(new SnapshotMetric('dns_shaper_conntrack_insert_failed_total', 'Kernel conntrack (this network namespace, all CPUs): entries that failed to insert; on kernels < 5.6 this is the A/AAAA race dropping a query.', 'counter', ct(s => s.insertFailed)))
-    add(new SnapshotMetric('dns_shaper_conntrack_drop_total', 'Kernel conntrack (all CPUs): packets dropped by conntrack.', 'counter', ct(s => s.drop)))
-    add(new SnapshotMetric('dns_shaper_conntrack_clash_resolve_total', 'Kernel conntrack (all CPUs): insertion clashes the kernel resolved (5.10+): the race happening and being papered over.', 'counter', ct(s => s.clashResolve)))
+    add(new SnapshotMetric('dns_shaper_conntrack_insert_failed_total', 'Kernel conntrack (this network namespace, all CPUs): entries that failed to insert, mostly insertion clashes. Since 5.10 only unresolved clashes (packet dropped: a lost query); before 5.10 resolved clashes were counted here too.', 'counter', ct(s => s.insertFailed)))
+    add(new SnapshotMetric('dns_shaper_conntrack_drop_total', 'Kernel conntrack (this network namespace, all CPUs): packets dropped by conntrack, unresolved insertion clashes included.', 'counter', ct(s => s.drop)))
+    add(new SnapshotMetric('dns_shaper_conntrack_clash_resolve_total', 'Kernel conntrack (this network namespace, all CPUs): insertion clashes the kernel resolved (clashres, 5.10+; absent before): the A/AAAA race happening, survived.', 'counter', ct(s => s.clashResolve)))
     this.reloads = new client.Counter({ name: 'dns_shaper_config_reloads_total', help: 'Config reloads (SIGHUP), by result.', labelNames: ['result'], registers: [this.registry] })
     this.rulesReinstalled = new client.Counter({ name: 'dns_shaper_rules_reinstalled_total', help: 'Times the managed rules were found missing or changed and put back.', registers: [this.registry] })
     this.reloads.inc({ result: 'ok' }, 0)

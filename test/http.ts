@@ -125,6 +125,13 @@ t.test('a failing collection answers 500 and reports the error', async t => {
   t.match(String(f.errors[0]), /stats gone/)
 })
 
+t.test('without an error handler a failing collection still answers 500', async t => {
+  const s = new HttpServer({ metrics: () => Promise.reject(new Error('x')), contentType: 'text/plain', healthy: () => ({ ok: true, detail: '' }), ready: () => ({ ok: true, detail: '' }) })
+  const a = await s.listen('127.0.0.1:0')
+  t.teardown(() => s.close())
+  t.equal((await request(a.port, 'GET', '/metrics')).status, 500)
+})
+
 t.test('no request changes state: /metrics identical before and after every path x method', async t => {
   const f = await start(t)
   // Process metrics (CPU, memory, event-loop lag) move on their own; compare the shaper's.

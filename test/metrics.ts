@@ -232,3 +232,22 @@ t.test('promtool accepts the exposition (lint clean)', { skip: noPromtool }, asy
   t.equal(r.status, 0, `promtool exit 0 (stderr: ${r.stderr})`)
   t.equal(`${r.stdout}${r.stderr}`.trim(), '', 'no lint warnings')
 })
+
+t.test('sparse native stats and an unknown counter name still render (zeros, name as help)', async t => {
+  const sparse: QueueStats = { ...emptyStats(), packets: {}, parseFailures: {}, counters: {} }
+  const m = new Metrics({
+    constants: { ...constants, counters: [...constants.counters, 'future_thing'] },
+    queueStats: () => [{ queue: 0, stats: sparse }],
+    queues: () => [0],
+    readNfqueue: async () => [],
+    readConntrack: async () => undefined,
+  })
+  const text = await m.render()
+  t.equal(value(text, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 0)
+  t.equal(value(text, 'dns_shaper_parse_failures_total{reason="not_udp"}'), 0)
+  t.equal(value(text, 'dns_shaper_future_thing_total'), 0)
+  t.match(text, /^# HELP dns_shaper_future_thing_total future_thing$/m)
+  // registry.resetMetrics() must not break the snapshot metrics (they have nothing to reset).
+  m.registry.resetMetrics()
+  t.match(await m.render(), /^dns_shaper_future_thing_total 0$/m)
+})
