@@ -88,6 +88,7 @@ export class Daemon {
     this.#metrics = new Metrics({
       constants,
       queueStats: () => this.#shaper?.stats() ?? [],
+      policy: () => this.#shaper?.policy,
       queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
     })
     try {

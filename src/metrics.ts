@@ -2,7 +2,9 @@
 // read once per scrape (the verdict path never calls into JS); kernel queue and conntrack counters
 // come from /proc at scrape time. Nothing here changes state of the shaper.
 import client from 'prom-client'
-import type { QueueStats, NativeConstants } from './nfqueue.js'
+import type { QueueStats, NativeConstants, NativePolicy } from './nfqueue.js'
+import { describePolicy } from './policy/compile.js'
+import { qtypeName } from './policy/qtypes.js'
 import { readConntrackStats, readNfqueueStats, type ConntrackStats, type NfqueueStats } from './procfs.js'
 
 type Labels = Record<string, string | number>
@@ -29,6 +31,8 @@ export interface MetricsSources {
   queueStats: () => { queue: number; stats: QueueStats }[]
   /** Queue numbers this shaper binds, to pick our lines out of nfnetlink_queue. */
   queues: () => number[]
+  /** The policy in force, for the configured-hold gauge. */
+  policy?: () => NativePolicy | undefined
   procRoot?: string
   readNfqueue?: (root: string) => Promise<NfqueueStats[]>
   readConntrack?: (root: string) => Promise<ConntrackStats | undefined>
@@ -82,6 +86,10 @@ export class Metrics {
       c.parseReasons.map(reason => ({ labels: { reason }, value: sumQueues(s => s.parseFailures[reason] ?? 0) }))))
     add(this.#histogram('dns_shaper_hold_seconds', 'Actual hold of held packets, from receipt to verdict.', c.holdBucketsSeconds, s => s.hold))
     add(this.#histogram('dns_shaper_verdict_latency_seconds', 'Receipt-to-verdict time of packets accepted at once.', c.latencyBucketsSeconds, s => s.latency))
+    add(new SnapshotMetric('dns_shaper_hold_configured_seconds', 'Configured hold per held QTYPE (the maximum wait in pair mode); 0 in dry-run.', 'gauge', () => {
+      const p = src.policy?.()
+      return p ? describePolicy(p).map(r => ({ labels: { qtype: qtypeName(r.qtype) }, value: p.dryRun ? 0 : r.holdMs / 1000 })) : []
+    }))
     add(new SnapshotMetric('dns_shaper_held_packets', 'Packets held right now.', 'gauge', () => [{ value: sumQueues(s => s.heldNow) }]))
     add(new SnapshotMetric('dns_shaper_held_packets_peak', 'Most packets held at once since start (per-queue peaks summed: an upper bound with several queues).', 'gauge', () => [{ value: sumQueues(s => s.heldMax) }]))
     add(new SnapshotMetric('dns_shaper_dataplane_running', 'Data-plane threads running with their queue bound, by queue.', 'gauge', () =>

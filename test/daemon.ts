@@ -115,6 +115,7 @@ t.test('HTTP endpoints on the configured address', async t => {
   t.equal(m.status, 200)
   t.match(m.body, /^dns_shaper_packets_total\{action="held",qtype="AAAA"\} 0$/m)
   t.match(m.body, /^process_cpu_seconds_total /m)
+  t.match(m.body, /^dns_shaper_hold_configured_seconds\{qtype="AAAA"\} 0\.005$/m)
   t.equal((await get(port, '/healthz')).status, 200)
   t.equal((await get(port, '/readyz')).status, 200)
   t.equal((await get(port, '/nope')).status, 404)
