@@ -318,7 +318,9 @@ void DataPlane::Process(uint32_t id, const uint8_t* payload, size_t len, uint64_
     if (pol.pair_mode && pp.qtype == kAQtype) {
       PairEntry* e = PairLookup(key, now_ns, true);
       e->a_seen_ns = now_ns;
-      if (e->expires_ns < now_ns + pol.pair_window_ns) e->expires_ns = now_ns + pol.pair_window_ns;
+      // +1: an AAAA exactly pair_window after its A (same instant with --pair-window 0) must still
+      // find the entry live; the window check below is inclusive.
+      if (e->expires_ns <= now_ns + pol.pair_window_ns) e->expires_ns = now_ns + pol.pair_window_ns + 1;
       // Release this flow's held packets right behind their A, in the same batch.
       for (int j = 0; j < 2; j++) {
         if (!e->held_cls[j]) continue;
@@ -365,7 +367,14 @@ void DataPlane::Process(uint32_t id, const uint8_t* payload, size_t len, uint64_
   Stats::Inc(stats_->packets[kHeld][label]);
   if (pol.pair_mode) {
     PairEntry* e = PairLookup(key, now_ns, true);
-    int slot = !e->held_cls[0] ? 0 : (!e->held_cls[1] ? 1 : 0);  // keep the newest two
+    // Keep the newest two held packets of the flow (AAAA and HTTPS, say); an older third one still
+    // leaves at its deadline.
+    if (e->held_cls[0] && e->held_cls[1]) {
+      e->held_cls[0] = e->held_cls[1];
+      e->held_seq[0] = e->held_seq[1];
+      e->held_cls[1] = 0;
+    }
+    int slot = !e->held_cls[0] ? 0 : 1;
     e->held_cls[slot] = cls;
     e->held_seq[slot] = seq;
     if (e->expires_ns < hp.deadline_ns) e->expires_ns = hp.deadline_ns;
@@ -380,7 +389,10 @@ DataPlane::PairEntry* DataPlane::PairLookup(uint64_t key, uint64_t now_ns, bool 
     PairEntry& e = pairs_[(key + i) & mask];
     bool live = e.key != 0 && e.expires_ns > now_ns;
     if (e.key == key) {
-      if (!live) { e = PairEntry{}; e.key = key; }
+      if (live) return &e;
+      if (!create) return nullptr;
+      e = PairEntry{};
+      e.key = key;
       return &e;
     }
     if (!live && !free_slot) free_slot = &e;
