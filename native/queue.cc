@@ -106,7 +106,7 @@ Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), en
   if (!ok) { Throw(env, "options.queue must be an integer 0..65535"); return; }
   opts_.copy_range = OptU32(o, "copyRange", 512, 64, 65535, &ok);
   if (!ok) { Throw(env, "options.copyRange must be an integer 64..65535"); return; }
-  opts_.max_len = OptU32(o, "maxLen", 16384, 1, 1u << 20, &ok);
+  opts_.max_len = OptU32(o, "maxLen", 131072, 1, 1u << 20, &ok);
   if (!ok) { Throw(env, "options.maxLen must be an integer 1..1048576"); return; }
   opts_.rcvbuf = OptU32(o, "rcvbuf", 8u << 20, 65536, 1u << 30, &ok);
   if (!ok) { Throw(env, "options.rcvbuf must be an integer 65536..1073741824"); return; }

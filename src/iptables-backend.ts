@@ -2,7 +2,7 @@
 // Read-only: must never create tables (no `-t` for legacy save, which would load the table into the kernel).
 import type { IptablesBackend } from './config-types.js';
 import type { Runner } from './exec.js';
-import { iptablesFailure, iptablesSpawnFailure, isErrnoException } from './errors.js';
+import { IptablesError, iptablesFailure, iptablesSpawnFailure, isErrnoException } from './errors.js';
 
 export type Backend = 'nft' | 'legacy';
 export type Family = 'ipv4' | 'ipv6';
@@ -107,7 +107,14 @@ export async function detectBackend(
   if (nftHint !== undefined) {
     return { backend: 'nft', reason: `kubelet chain ${nftHint} found in the nft mangle table`, source: 'kubelet-hint' };
   }
-  const legacy = await probe([[binaries('legacy', 'ipv4').save], [binaries('legacy', 'ipv6').save]]);
+  // Legacy save without -t reads /proc/net/ip_tables_names (root only). Without root, decide from
+  // the nft side alone rather than fail: say so in the reason.
+  let legacyUnreadable = false
+  const legacy = await probe([[binaries('legacy', 'ipv4').save], [binaries('legacy', 'ipv6').save]]).catch((e: unknown) => {
+    if (!(e instanceof IptablesError && e.kind === 'permission')) throw e
+    legacyUnreadable = true
+    return { text: '', missing: 0 }
+  })
   const legacyHint = kubeletHint(legacy.text);
   if (legacyHint !== undefined) {
     return {
@@ -132,6 +139,13 @@ export async function detectBackend(
   }
   if (legacy.missing === 2) {
     return { backend: 'nft', reason: 'iptables-legacy tools are not installed; using nft', source: 'default' };
+  }
+  if (legacyUnreadable) {
+    return {
+      backend: 'nft',
+      reason: `no kubelet hint chain in nft; legacy tables are unreadable without root (/proc/net/ip_tables_names), so nft (${nNft} rules) is assumed; set --iptables-backend legacy if the node uses legacy`,
+      source: 'default',
+    };
   }
   if (nLegacy > nNft) {
     return {

@@ -695,8 +695,16 @@ export class RuleManager {
     const save = binaries(backend, family).save;
     // legacy: `-t raw` would load the raw table into the kernel even when nothing is there, so
     // read everything and pick raw out. nft: `-t raw` has no side effect and is much smaller.
-    const argv = backend === 'legacy' ? [save, '-c'] : [save, '-c', '-t', TABLE];
-    return parseSave(await this.#exec(argv)).get(TABLE);
+    if (backend === 'nft') return parseSave(await this.#exec([save, '-c', '-t', TABLE])).get(TABLE);
+    try {
+      return parseSave(await this.#exec([save, '-c'])).get(TABLE);
+    } catch (e) {
+      // Without -t, legacy save lists tables from /proc/net/ip_tables_names, which only root may
+      // read: a daemon with just CAP_NET_ADMIN/CAP_NET_RAW is refused. Asking for raw directly
+      // works; it loads the raw table, which the install that follows needs anyway.
+      if (!(isIptablesError(e) && e.kind === 'permission')) throw e;
+      return parseSave(await this.#exec([save, '-c', '-t', TABLE])).get(TABLE);
+    }
   }
 
   async #apply(backend: Backend, family: Family, input: string): Promise<void> {

@@ -128,3 +128,13 @@ t.test('permission problems and timeouts are reported, not guessed around', asyn
   const weird = { ...installed({}), 'iptables-nft-save -t mangle': new Error('maxBuffer') };
   await t.rejects(detectBackend(fakeRunner(weird)), { kind: 'failed', message: 'iptables-nft-save: maxBuffer' });
 });
+
+t.test('legacy tables unreadable without root: decide from nft, and say so', async (t) => {
+  const denied = { code: 1, stderr: "iptables-legacy-save: Permission denied (you must be root)\n" };
+  const a = installed({ nft4: rules(2) });
+  a['iptables-legacy-save'] = denied;
+  a['ip6tables-legacy-save'] = { ...denied, stderr: 'ip6tables-legacy-save: Permission denied (you must be root)\n' };
+  const d = await detectBackend(fakeRunner(a), 'auto');
+  t.equal(d.backend, 'nft');
+  t.match(d.reason, /legacy tables are unreadable without root.*--iptables-backend legacy/);
+});

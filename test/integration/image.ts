@@ -1,0 +1,235 @@
+// The container image, run the way the DaemonSet runs it: its root filesystem (exported by
+// scripts/image-test.sh) mounted read-only, the ConfigMap's config file and /run/xtables.lock bound in,
+// its entrypoint with the DaemonSet's args, root with only CAP_NET_ADMIN and CAP_NET_RAW, inside the
+// lab's router namespace. It must shape DNS like the checkout does (A not held, AAAA held the delay)
+// and clean up on SIGTERM. Mounts live only in the private mount namespace of `ip netns exec`, so
+// nothing can be left mounted on the host.
+import t from 'tap'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
+import { parse } from 'yaml'
+import { createLab, type Lab } from '../../src/lab/topology.js'
+import { startUnbound } from '../../src/lab/unbound.js'
+import { runProbeIn } from '../../src/lab/probe-runner.js'
+import type { ProbeResult } from '../../src/lab/dns-probe-lib.js'
+import type { Netns } from '../../src/lab/netns.js'
+import { fetchIn, metricValue } from '../helpers/daemon.js'
+
+const ROOTFS = process.env.DNS_SHAPER_IMAGE_ROOTFS ?? ''
+const IMAGE_CONFIG = process.env.DNS_SHAPER_IMAGE_CONFIG ?? ''
+if (process.getuid?.() !== 0) {
+  t.plan(0, 'integration tests need root (network namespaces, mounts, iptables, NFQUEUE)')
+  process.exit(0)
+}
+if (process.env.DNS_SHAPER_IMAGE_BUILD_FAILED) {
+  // CI tried to build the image and could not: that is a failure, not a reason to skip.
+  t.fail(`the container image did not build: ${process.env.DNS_SHAPER_IMAGE_BUILD_FAILED}`)
+  process.exit(1)
+}
+if (!ROOTFS || !existsSync(join(ROOTFS, 'app/dist/cli.js'))) {
+  t.plan(0, 'no image root filesystem given: run scripts/image-test.sh (npm run test:image), which builds the image and sets DNS_SHAPER_IMAGE_ROOTFS')
+  process.exit(0)
+}
+
+const repo = new URL('../../', import.meta.url)
+const manifest = (name: string): Record<string, any> => parse(readFileSync(new URL(`deploy/kubernetes/${name}`, repo), 'utf8')) as Record<string, any>
+const daemonset = manifest('daemonset.yaml')
+const container = daemonset.spec.template.spec.containers[0] as { args: string[]; volumeMounts: { name: string; mountPath: string }[] }
+const configMap = manifest('configmap.yaml')
+const configMount = container.volumeMounts.find(m => m.name === 'config')!.mountPath
+const imageConfig = JSON.parse(readFileSync(IMAGE_CONFIG, 'utf8')) as { Entrypoint: string[]; Cmd: string[]; Env: string[] }
+
+const DELAY_MS = 5
+const COUNT = 60
+const CAP_NET_ADMIN = 12
+const CAP_NET_RAW = 13
+
+// Files bound into the read-only root: they must exist as mount points first.
+const work = mkdtempSync(join(tmpdir(), 'dnss-imgtest-'))
+const configFile = join(work, 'config.json')
+writeFileSync(configFile, configMap.data['config.json'] as string)
+const lockFile = join(work, 'xtables.lock')
+writeFileSync(lockFile, '')
+mkdirSync(join(ROOTFS, configMount), { recursive: true })
+writeFileSync(join(ROOTFS, configMount, 'config.json'), '')
+writeFileSync(join(ROOTFS, 'run/xtables.lock'), '')
+
+// $1 root, $2 config file, $3 lock file, then the command. Positional arguments only: nothing is
+// interpolated into the script.
+const LAUNCH = `set -e
+root=$1; conf=$2; lock=$3; dir=$4; shift 4
+mount --bind "$root" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount --bind "$conf" "$root$dir/config.json"
+mount --bind "$lock" "$root/run/xtables.lock"
+mount -o remount,bind,ro "$root"
+exec chroot "$root" /usr/bin/setpriv --bounding-set -all,+net_admin,+net_raw --inh-caps -all --no-new-privs -- "$@"`
+
+interface LogRecord { msg: string; [k: string]: unknown }
+
+/** The image's entrypoint in the router namespace, with logs collected like test/helpers/daemon.ts. */
+class ImageDaemon {
+  readonly child: ChildProcess
+  readonly logs: LogRecord[] = []
+  stderr = ''
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+
+  constructor(ns: Netns, args: string[], env: Record<string, string>) {
+    const imageEnv = Object.fromEntries(imageConfig.Env.map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))
+    // env -i: only the image's environment and the DaemonSet's, not this process's (tap adds
+    // NODE_OPTIONS to every child it starts).
+    const vars = Object.entries({ ...imageEnv, ...env }).map(([k, v]) => `${k}=${v}`)
+    this.child = ns.spawn(['env', '-i', ...vars, 'sh', '-c', LAUNCH, 'sh', ROOTFS, configFile, lockFile, configMount, ...imageConfig.Entrypoint, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    this.child.stderr?.setEncoding('utf8')
+    this.child.stderr?.on('data', (d: string) => {
+      this.stderr += d
+    })
+    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => resolve({ code, signal })))
+  }
+
+  #parse(): void {
+    this.logs.length = 0
+    for (const line of this.stderr.split('\n')) {
+      try { this.logs.push(JSON.parse(line) as LogRecord) } catch { /* not a log line */ }
+    }
+  }
+
+  async ready(timeoutMs = 20000): Promise<void> {
+    const until = Date.now() + timeoutMs
+    while (Date.now() < until) {
+      this.#parse()
+      if (this.logs.some(l => l.msg === 'ready')) return
+      if (this.child.exitCode !== null || this.child.signalCode !== null) break
+      await new Promise(r => setTimeout(r, 50))
+    }
+    throw new Error(`image daemon not ready; stderr:\n${this.stderr}`)
+  }
+
+  async stop(timeoutMs = 10000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM')
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs)
+    const r = await this.exited
+    clearTimeout(timer)
+    this.#parse()
+    return r
+  }
+
+  status(): string {
+    return readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
+  }
+}
+
+let lab: Lab
+t.before(async () => {
+  lab = await createLab()
+  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
+})
+t.teardown(async () => {
+  await lab?.destroy()
+  rmSync(work, { recursive: true, force: true })
+})
+
+const probe = (server: string, type: 'A' | 'AAAA', count = COUNT): Promise<ProbeResult> =>
+  runProbeIn(lab.client.ns, { server, types: [type], count, intervalMs: 2, timeoutMs: 2000, freshSocket: true })
+const p50 = (r: ProbeResult, type: string): number => r.byType[type]?.p50Us ?? NaN
+const min = (r: ProbeResult, type: string): number => r.byType[type]?.minUs ?? NaN
+const save = async (ns: Netns, argv: string[]): Promise<string> => (await ns.exec(argv)).stdout
+
+/** The DaemonSet's args with the downward-API variable filled in as kubelet would. */
+const daemonsetArgs = (nodeIp: string): string[] => container.args.map(a => a.replace('$(NODE_IP)', nodeIp))
+
+t.test('image config: entrypoint dns-shaper, default command run', async t => {
+  t.same(imageConfig.Entrypoint, ['/usr/local/bin/dns-shaper'])
+  t.same(imageConfig.Cmd, ['run'])
+  t.equal(container.args[0], 'run', 'the DaemonSet args start with the run subcommand')
+})
+
+t.test('image contents: runtime only', async t => {
+  const has = (p: string): boolean => existsSync(join(ROOTFS, p))
+  t.ok(has('app/build/Release/nfqueue.node'), 'addon')
+  t.ok(has('app/node_modules/prom-client/package.json'), 'production dependency')
+  for (const p of ['app/node_modules/typescript', 'app/node_modules/tap', 'app/src', 'app/native', 'usr/bin/g++', 'usr/bin/npm', 'usr/include/libmnl']) {
+    t.notOk(has(p), `no ${p}`)
+  }
+  for (const p of ['usr/sbin/iptables-nft-restore', 'usr/sbin/iptables-legacy-restore', 'usr/sbin/ip6tables-nft-restore', 'usr/sbin/ip6tables-legacy-restore', 'usr/sbin/ip']) {
+    t.ok(has(p), p)
+  }
+  const pkg = (f: string): string => (JSON.parse(readFileSync(f, 'utf8')) as { version: string }).version
+  t.equal(pkg(join(ROOTFS, 'app/package.json')), pkg(new URL('package.json', repo).pathname as string), 'same version as the checkout')
+})
+
+t.test('shapes like the checkout: DaemonSet args, ConfigMap config, read-only root, NET_ADMIN+NET_RAW only', async t => {
+  const base: Record<string, ProbeResult> = {}
+  for (const fam of ['ipv4', 'ipv6'] as const) {
+    for (const type of ['A', 'AAAA'] as const) base[`${fam}/${type}`] = await probe(lab.server[fam], type)
+  }
+  const nodeIp = lab.router.clientIpv4
+  const d = new ImageDaemon(lab.router.ns, daemonsetArgs(nodeIp), { NODE_IP: nodeIp })
+  t.teardown(() => d.stop())
+  await d.ready()
+
+  const status = d.status()
+  const capEff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'))
+  t.equal(capEff, (1n << BigInt(CAP_NET_ADMIN)) | (1n << BigInt(CAP_NET_RAW)), `effective capabilities ${capEff.toString(16)}: NET_ADMIN and NET_RAW only`)
+  const rootMount = readFileSync(`/proc/${d.child.pid}/mountinfo`, 'utf8').split('\n').find(l => l.split(' ')[4] === '/')
+  t.match(rootMount?.split(' ')[5] ?? '', /^ro\b/, 'its root filesystem is read-only')
+  const rssKb = Number(/^VmRSS:\s*(\d+)/m.exec(status)?.[1])
+
+  const started = d.logs.find(l => l.msg === 'starting')
+  t.match(String(started?.holds), /AAAA=5ms/, `holds from the ConfigMap: ${String(started?.holds)}`)
+  const v4 = await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw'])
+  const v6 = await save(lab.router.ns, ['ip6tables-nft-save', '-t', 'raw'])
+  t.match(v4, /dns-shaper: shape DNS \(prerouting\)/, 'IPv4 rules installed from inside the image')
+  t.match(v6, /dns-shaper: shape DNS \(prerouting\)/, 'IPv6 rules installed from inside the image')
+
+  for (const fam of ['ipv4', 'ipv6'] as const) {
+    const a = await probe(lab.server[fam], 'A')
+    const aaaa = await probe(lab.server[fam], 'AAAA')
+    const baseA = p50(base[`${fam}/A`]!, 'A')
+    const baseAAAA = p50(base[`${fam}/AAAA`]!, 'AAAA')
+    t.equal(a.lost + aaaa.lost, 0, `${fam}: nothing lost`)
+    t.ok(p50(a, 'A') - baseA < 1000, `${fam}: A median ${p50(a, 'A')} us vs ${baseA} us unshaped: under 1 ms added`)
+    t.ok(min(aaaa, 'AAAA') >= DELAY_MS * 1000, `${fam}: fastest AAAA ${min(aaaa, 'AAAA')} us is no earlier than the ${DELAY_MS} ms hold`)
+    t.ok(p50(aaaa, 'AAAA') <= baseAAAA + DELAY_MS * 1000 + 2000, `${fam}: AAAA median ${p50(aaaa, 'AAAA')} us within hold + 2 ms of unshaped ${baseAAAA} us`)
+    t.comment(`${fam}: A p50 ${p50(a, 'A')} us (unshaped ${baseA}), AAAA p50 ${p50(aaaa, 'AAAA')} us (unshaped ${baseAAAA})`)
+  }
+
+  const url = (path: string): string => `http://${nodeIp}:9363${path}`
+  t.equal((await fetchIn(lab.router.ns, url('/healthz'))).code, 200, '/healthz (liveness probe)')
+  t.equal((await fetchIn(lab.router.ns, url('/readyz'))).code, 200, '/readyz (readiness probe)')
+  const m = await fetchIn(lab.router.ns, url('/metrics'))
+  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 2 * COUNT, 'every AAAA held once')
+  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}'), 2 * COUNT, 'every A accepted')
+  t.equal(metricValue(m.body, 'dns_shaper_hold_seconds_bucket{le="0.004"}'), 0, 'no AAAA released early')
+  t.comment(`daemon RSS ${Math.round(rssKb / 1024)} MiB at start`)
+
+  const exit = await d.stop()
+  t.equal(exit.code, 0, `SIGTERM exits 0 (${exit.code ?? exit.signal})`)
+  t.ok(d.logs.some(l => l.msg === 'stopped'), 'stop summary logged')
+  const after = (await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw'])) + (await save(lab.router.ns, ['ip6tables-nft-save', '-t', 'raw']))
+  t.notMatch(after, /dns-shaper/, 'rules removed at stop')
+})
+
+t.test('legacy iptables backend from the image', async t => {
+  const probeLegacy = await lab.router.ns.exec(['iptables-legacy-save'])
+  if (probeLegacy.code !== 0) {
+    t.plan(0, `no legacy iptables on this kernel: ${probeLegacy.stderr.trim()}`)
+    return
+  }
+  const nodeIp = lab.router.clientIpv4
+  const d = new ImageDaemon(lab.router.ns, [...daemonsetArgs(nodeIp), '--iptables-backend', 'legacy'], { NODE_IP: nodeIp })
+  t.teardown(() => d.stop())
+  await d.ready()
+  // No -t: asking legacy about a table would create it.
+  t.match(await save(lab.router.ns, ['iptables-legacy-save']), /dns-shaper: shape DNS/, 'rules in the legacy raw table')
+  const aaaa = await probe(lab.server.ipv4, 'AAAA', 20)
+  t.equal(aaaa.lost, 0)
+  t.ok(min(aaaa, 'AAAA') >= DELAY_MS * 1000, `fastest AAAA ${min(aaaa, 'AAAA')} us is no earlier than the hold`)
+  t.equal((await d.stop()).code, 0)
+  t.notMatch(await save(lab.router.ns, ['iptables-legacy-save']), /dns-shaper/, 'legacy rules removed at stop')
+})
