@@ -1,0 +1,5 @@
+// dns-shaper --mode fixed: every AAAA held for the delay.
+import { dnsShaper } from './dns-shaper.js';
+import type { Variant } from './types.js';
+
+export const dnsShaperFixed: Variant = dnsShaper('fixed');
