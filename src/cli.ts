@@ -28,6 +28,8 @@ run flags:
   --rules manage|none      install rules at start, remove at stop (manage)
   --dns-port PORT (53)     --dns-ip CIDR,...    --interfaces IF,...    --hooks prerouting,output
   --ipv6 on|off (on)       --iptables-backend auto|nft|legacy (auto)
+  --kernel-filter auto|bpf|u32|off  classify in the kernel: bpf queues only held types (A too in
+                           pair mode), u32 only queries, off everything; auto: bpf, else u32, else off
   --metrics-listen HOST:PORT|off (127.0.0.1:9363)
   --max-held N             beyond N held packets, accept at once and count (10000)
   --dry-run                classify and count, hold nothing

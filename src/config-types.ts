@@ -5,6 +5,8 @@ export type RulesMode = 'manage' | 'none';
 export type IptablesBackend = 'auto' | 'nft' | 'legacy';
 export type ShapeMode = 'fixed' | 'pair';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** How the NFQUEUE rule pre-classifies in the kernel (src/policy/bpf.ts, docs/kernel-filter.md). */
+export type KernelFilter = 'auto' | 'bpf' | 'u32' | 'off';
 
 export interface Config {
   /** First NFQUEUE number. */
@@ -13,7 +15,7 @@ export interface Config {
   queues: number;
   /** Hold time in milliseconds for held query types (fractions allowed). */
   delayMs: number;
-  /** QTYPE numbers that are held. */
+  /** QTYPE numbers that are held (the config file's "holds" types included). */
   qtypes: number[];
   mode: ShapeMode;
   /** Pair mode: an A accepted this recently releases its AAAA at once. */
@@ -27,6 +29,12 @@ export interface Config {
   hooks: Hook[];
   ipv6: boolean;
   iptablesBackend: IptablesBackend;
+  /**
+   * bpf: an xt_bpf program queues only the held query types (A too in pair mode); u32: only DNS
+   * queries (responses and other opcodes stay in the kernel); off: every packet to the DNS port;
+   * auto: bpf, else u32 when the kernel or iptables lacks xt_bpf, else off.
+   */
+  kernelFilter: KernelFilter;
   /** host:port for /metrics, /healthz, /readyz; empty string disables the listener. */
   metricsListen: string;
   maxHeld: number;

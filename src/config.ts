@@ -3,7 +3,7 @@
 // the config file.
 import fs from 'node:fs'
 import net from 'node:net'
-import type { Config, Hook, IptablesBackend, LogLevel, RulesMode, ShapeMode } from './config-types.js'
+import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './config-types.js'
 import { ConfigError } from './errors.js'
 import { parseQtype, qtypeName } from './policy/qtypes.js'
 import type { HoldRule } from './policy/compile.js'
@@ -27,6 +27,7 @@ export const DEFAULTS: Config = {
   hooks: ['prerouting', 'output'],
   ipv6: true,
   iptablesBackend: 'auto',
+  kernelFilter: 'auto',
   metricsListen: DEFAULT_METRICS_LISTEN,
   maxHeld: 10000,
   dryRun: false,
@@ -118,6 +119,7 @@ const setters: Record<string, Setter> = {
   },
   ipv6: (c, v, f) => { c.ipv6 = bool(v, f) },
   'iptables-backend': (c, v, f) => { c.iptablesBackend = oneOf<IptablesBackend>(v, f, ['auto', 'nft', 'legacy']) },
+  'kernel-filter': (c, v, f) => { c.kernelFilter = oneOf<KernelFilter>(v, f, ['auto', 'bpf', 'u32', 'off']) },
   'metrics-listen': (c, v, f) => { c.metricsListen = parseListen(String(v), f) },
   'max-held': (c, v, f) => { c.maxHeld = int(v, f, 1, 1048576) },
   'dry-run': (c, v, f) => { c.dryRun = bool(v, f) },
@@ -247,6 +249,8 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
   if (c.queue + c.queues - 1 > 65535) throw new ConfigError('--queues', `queue ${c.queue} + ${c.queues} exceeds 65535`, 'fewer queues or a lower --queue')
   const holds = new Map<number, number>(c.qtypes.map(q => [q, c.delayMs]))
   for (const [q, h] of fileHolds) holds.set(q, h)
+  // The kernel filter queues config.qtypes: a type held only through the file must be among them.
+  c.qtypes = [...holds.keys()]
   return { config: c, rules: [...holds].map(([qtype, holdMs]) => ({ qtype, holdMs })) }
 }
 

@@ -9,6 +9,7 @@ import { HttpServer } from './http.js'
 import { constants } from './nfqueue.js'
 import type { Logger } from './log.js'
 import type { HoldRule } from './policy/compile.js'
+import { queuedQtypes } from './iptables.js'
 
 /** What the daemon needs from the rule manager (src/iptables.ts). */
 export interface Rules {
@@ -168,9 +169,12 @@ export class Daemon {
       if (restartOnly.length) log.warn('these settings change only on restart; kept the running values', { settings: restartOnly })
       const merged: Config = { ...this.#config }
       for (const k of RELOADABLE) (merged as unknown as Record<string, unknown>)[k] = next.config[k]
+      // The kernel filter's program lists the queued types: when they change, so must the rules.
+      const filterChanged = JSON.stringify(queuedQtypes(merged)) !== JSON.stringify(queuedQtypes(this.#config))
       this.#shaper?.reload(merged, next.rules)
       this.#config = merged
       this.#rules = next.rules
+      if (filterChanged && this.#ruleManager && this.#rulesInstalled) void this.#reinstallRules()
       this.#metrics?.reloads.inc({ result: 'ok' })
       log.info('config reloaded', { holds: describeRules(next.rules), mode: merged.mode, dryRun: merged.dryRun })
       return true
@@ -178,6 +182,27 @@ export class Daemon {
       this.#metrics?.reloads.inc({ result: 'error' })
       log.error('config reload failed; the running policy is unchanged', { err: e instanceof Error ? e.message : String(e) })
       return false
+    }
+  }
+
+  /**
+   * After a reload that changed the queued types: a new manager for the new config replaces the rules
+   * in one transaction per family. Until then the old program queues the old types (a newly held type
+   * passes unshaped for those milliseconds, as it did before the reload; a dropped one is accepted).
+   */
+  async #reinstallRules(): Promise<void> {
+    const { log } = this.#opts
+    try {
+      const m = this.#opts.createRules(this.#config, log)
+      await m.install()
+      if (this.#stopping) {
+        await m.remove() // stop() removed the old rules meanwhile; do not leave the new ones behind
+        return
+      }
+      this.#ruleManager = m
+      log.info('rules updated for the reloaded query types', { detail: m.describe?.() })
+    } catch (e) {
+      log.error('could not update the rules after reload; the previous rules stay', { err: e instanceof Error ? e.message : String(e) })
     }
   }
 

@@ -77,6 +77,7 @@ export async function runDemo(argv: string[], io: DemoIo): Promise<number> {
     if (stopped) {
       const s = JSON.parse(stopped) as Record<string, number>
       io.out(`\nshaper counted: ${s.accepted} accepted at once, ${s.held} held, ${s.malformed} malformed, ${s.bypassed} bypassed\n`)
+      if (s.accepted === 0) io.out('(the kernel filter kept every A query in the kernel: only held types reached the queue)\n')
     }
     io.out(`A passes at once; AAAA waits about ${delay} ms in the router, so it can never race its A through conntrack.\n`)
     return 0

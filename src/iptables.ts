@@ -1,6 +1,6 @@
 // iptables rule manager: the DNS-SHAPER rules as data, their iptables-restore text, and install/remove/status
 // that reconcile them atomically. It must never touch a rule it did not create, nor run anything through a shell.
-import type { Config, Hook } from './config-types.js';
+import type { Config, Hook, KernelFilter } from './config-types.js';
 import { createRunner, netnsWrap, wrapRunner, type Runner } from './exec.js';
 import {
   ConfigError,
@@ -10,6 +10,7 @@ import {
 } from './errors.js';
 import { binaries, detectBackend, type Backend, type BackendDecision, type Family } from './iptables-backend.js';
 import { isIP } from 'node:net';
+import { BpfError, bpfMatchArgs, buildFilter, QTYPE_A, u32MatchArgs } from './policy/bpf.js';
 
 export type { Backend, BackendDecision, Family } from './iptables-backend.js';
 
@@ -172,6 +173,47 @@ export function validateRuleConfig(config: Config): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Kernel filter
+
+/** What the NFQUEUE rules match on besides the port: decided from --kernel-filter (auto resolved). */
+export type FilterMode = Exclude<KernelFilter, 'auto'>;
+
+/** Query types that must reach the queue: the held ones, and A in pair mode (it releases the AAAA). */
+export function queuedQtypes(config: Config): number[] {
+  const types = [...new Set(config.qtypes)];
+  if (config.mode === 'pair' && types.length > 0 && !types.includes(QTYPE_A)) types.unshift(QTYPE_A);
+  return types;
+}
+
+/** The mode a fresh RuleManager starts with: auto tries bpf first. */
+export function initialFilterMode(config: Config): FilterMode {
+  return config.kernelFilter === 'auto' ? 'bpf' : config.kernelFilter;
+}
+
+/**
+ * Extra match arguments for the NFQUEUE rule, one list per rule (the IPv6 u32 fallback needs two
+ * rules). A program that cannot be built (too many types) falls back to u32 under auto.
+ */
+export function filterMatches(config: Config, family: Family, mode: FilterMode): string[][] {
+  const types = queuedQtypes(config);
+  // Nothing held: the daemon accepts everything it sees; queue as before rather than build nothing.
+  if (mode === 'off' || types.length === 0) return [[]];
+  if (mode === 'u32') return u32MatchArgs(family);
+  try {
+    return [bpfMatchArgs(buildFilter(family, types))];
+  } catch (e) {
+    if (!(e instanceof BpfError)) throw e;
+    if (config.kernelFilter === 'auto') return u32MatchArgs(family);
+    throw new ConfigError('--kernel-filter', e.message, 'u32, off, or fewer --qtypes');
+  }
+}
+
+/** Whether a failed restore means the bpf or u32 match is missing (kernel module or iptables extension). */
+export function isMissingMatch(stderr: string): boolean {
+  return /Couldn't load match `(bpf|u32)'|Extension (bpf|u32) revision \d+ not supported|No chain\/target\/match by that name/.test(stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Rules as data
 
 export interface FamilyPlan {
@@ -197,7 +239,7 @@ function familyLabel(f: Family): string {
  * it for the other family would queue DNS traffic they did not ask for. Stale rules of that
  * family from an earlier configuration are still removed by install().
  */
-export function planRules(config: Config, family: Family): FamilyPlan {
+export function planRules(config: Config, family: Family, filter: FilterMode = initialFilterMode(config)): FamilyPlan {
   validateRuleConfig(config);
   if (family === 'ipv6' && !config.ipv6) {
     return { family, rules: [], jumps: [], skipped: 'IPv6 is disabled (--ipv6 off)' };
@@ -221,6 +263,8 @@ export function planRules(config: Config, family: Family): FamilyPlan {
       ? ['-j', 'NFQUEUE', '--queue-balance', `${config.queue}:${config.queue + config.queues - 1}`, '--queue-bypass']
       : ['-j', 'NFQUEUE', '--queue-num', String(config.queue), '--queue-bypass'];
   const match = ['-p', 'udp', '-m', 'udp', '--dport', String(config.dnsPort)];
+  // After the port match: iptables-save prints matches in the order given, so rendered == saved.
+  const filters = filterMatches(config, family, filter);
   const dests: (string | undefined)[] = cidrs.length > 0 ? cidrs : [undefined];
   const rules: string[][] = [];
   // With interfaces, -i rules only ever match from PREROUTING (no input device in OUTPUT) and -o
@@ -234,7 +278,9 @@ export function planRules(config: Config, family: Family): FamilyPlan {
     }
   }
   for (const ia of ifaceArgs) {
-    for (const d of dests) rules.push([...(d !== undefined ? ['-d', d] : []), ...ia, ...match, ...target]);
+    for (const d of dests) {
+      for (const fm of filters) rules.push([...(d !== undefined ? ['-d', d] : []), ...ia, ...match, ...fm, ...target]);
+    }
   }
   // Loopback traffic passes OUTPUT and then PREROUTING (-i lo): with both hooks it would be queued,
   // and held, twice. It is shaped once, in OUTPUT (a host-network client of a node-local cache).
@@ -278,8 +324,8 @@ function installBody(plan: FamilyPlan, deletions: readonly string[]): string {
  * rules of ours installed, install() applies exactly this text. A family without rules yields a
  * comment naming the reason.
  */
-export function renderRestore(config: Config, family: Family): string {
-  const plan = planRules(config, family);
+export function renderRestore(config: Config, family: Family, filter: FilterMode = initialFilterMode(config)): string {
+  const plan = planRules(config, family, filter);
   if (plan.skipped !== undefined) return `# dns-shaper: no ${familyLabel(family)} rules: ${plan.skipped}\n`;
   return header(family, 'rules') + installBody(plan, []);
 }
@@ -530,6 +576,8 @@ export class RuleManager {
   readonly #waitSeconds: number;
   readonly #timeoutMs: number;
   #backend: Promise<BackendDecision> | undefined;
+  /** The kernel filter in use; under auto it steps down (bpf → u32 → off) when a match is missing. */
+  #filter: FilterMode;
   /** Whether the restore binary accepted --wait (old iptables-restore < 1.6.2 does not). */
   #useWait = true;
   /** Serialises install/remove/status so two transactions never read-modify-write concurrently. */
@@ -540,6 +588,7 @@ export class RuleManager {
     this.#config = opts.config;
     this.#dryRun = opts.dryRun ?? false;
     this.#log = opts.log ?? {};
+    this.#filter = initialFilterMode(opts.config);
     this.#waitSeconds = opts.lockWaitSeconds ?? 5;
     this.#timeoutMs = opts.timeoutMs ?? Math.max(30_000, (this.#waitSeconds + 10) * 1000);
     const base = opts.runner ?? createRunner({ timeoutMs: this.#timeoutMs });
@@ -568,7 +617,12 @@ export class RuleManager {
 
   /** The restore input for one family (no live state needed). */
   render(family: Family): string {
-    return renderRestore(this.#config, family);
+    return renderRestore(this.#config, family, this.#filter);
+  }
+
+  /** The kernel filter the rules use now (auto resolved by the last install). */
+  get filter(): FilterMode {
+    return this.#filter;
   }
 
   /**
@@ -582,8 +636,9 @@ export class RuleManager {
       const results: FamilyResult[] = [];
       const done: Family[] = [];
       try {
-        for (const family of FAMILIES) {
-          const plan = planRules(this.#config, family);
+        for (let fi = 0; fi < FAMILIES.length; fi++) {
+          const family = FAMILIES[fi]!;
+          const plan = planRules(this.#config, family, this.#filter);
           const optional = family === 'ipv6' && !this.#config.ipv6;
           try {
             const table = await this.#readRaw(backend.backend, family);
@@ -595,7 +650,21 @@ export class RuleManager {
               input,
             };
             if (plan.skipped !== undefined) r.skipped = plan.skipped;
-            if (input !== null) await this.#apply(backend.backend, family, input);
+            if (input !== null) {
+              try {
+                await this.#apply(backend.backend, family, input);
+              } catch (e) {
+                // auto: a kernel or iptables without xt_bpf (or u32) refuses the match; step down and
+                // start over, so both families use the same filter.
+                if (this.#config.kernelFilter !== 'auto' || this.#filter === 'off' || !isIptablesError(e) || !isMissingMatch(e.stderr)) throw e;
+                const next: FilterMode = this.#filter === 'bpf' ? 'u32' : 'off';
+                this.#log.warn?.(`kernel filter ${this.#filter} unavailable (${e.stderr.trim().split('\n')[0] ?? ''}); using ${next}`);
+                this.#filter = next;
+                results.length = 0;
+                fi = -1;
+                continue;
+              }
+            }
             if (plan.skipped === undefined) done.push(family);
             results.push(r);
             this.#logResult('install', r);
@@ -645,7 +714,7 @@ export class RuleManager {
       const families: FamilyStatus[] = [];
       for (const family of FAMILIES) {
         if (family === 'ipv6' && !this.#config.ipv6) continue;
-        families.push(compareTable(planRules(this.#config, family), await this.#readRaw(backend.backend, family)));
+        families.push(compareTable(planRules(this.#config, family, this.#filter), await this.#readRaw(backend.backend, family)));
       }
       return { backend, families };
     });

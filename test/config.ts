@@ -42,6 +42,16 @@ t.test('flags: every form', async t => {
   t.equal(load(['--metrics-listen', 'off']).config.metricsListen, '')
 })
 
+t.test('--kernel-filter', async t => {
+  t.equal(load([]).config.kernelFilter, 'auto')
+  for (const v of ['bpf', 'u32', 'off', 'auto']) t.equal(load(['--kernel-filter', v]).config.kernelFilter, v)
+  t.equal(load([], { DNS_SHAPER_KERNEL_FILTER: 'u32' }).config.kernelFilter, 'u32')
+  t.throws(() => load(['--kernel-filter', 'ebpf']), /--kernel-filter.*auto\|bpf\|u32\|off/)
+  // Types held only through the file's "holds" are queued by the kernel filter too.
+  const files = { '/h.json': JSON.stringify({ holds: { HTTPS: 2 } }) }
+  t.same(load(['--config', '/h.json'], {}, files).config.qtypes, [28, 65])
+})
+
 t.test('precedence: defaults < file < env < flags', async t => {
   const files = { '/c.json': JSON.stringify({ delay: 7, qtypes: ['AAAA', 'HTTPS'], queue: 4, holds: { HTTPS: 2 } }) }
   const a = load(['--config', '/c.json'], {}, files)

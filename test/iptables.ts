@@ -6,13 +6,16 @@ import {
   CHAIN,
   RuleManager,
   compareTable,
+  filterMatches,
   formatIpv6,
+  isMissingMatch,
   isValidInterface,
   jumpComment,
   ownedJumps,
   parseCidr,
   parseSave,
   planRules,
+  queuedQtypes,
   renderInstall,
   renderRemove,
   renderRestore,
@@ -21,9 +24,11 @@ import {
   type BackendDecision,
 } from '../src/iptables.js';
 import { DEFAULTS } from '../src/config.js';
+import { buildFilter, bytecodeText } from '../src/policy/bpf.js';
 
+/** The exact-text tests below predate the kernel filter: they pin it off unless a test sets it. */
 function cfg(over: Partial<Config> = {}): Config {
-  return { ...DEFAULTS, ...over };
+  return { ...DEFAULTS, kernelFilter: 'off', ...over };
 }
 
 const J_PRE = '-A PREROUTING ! -i lo -m comment --comment "dns-shaper: shape DNS (prerouting)" -j DNS-SHAPER';
@@ -230,6 +235,40 @@ COMMIT
 -A INPUT -m comment --comment "dns-shaper: in another table" -j ACCEPT
 COMMIT
 `;
+
+t.test('kernel filter in the NFQUEUE rule', async (t) => {
+  const bpf4 = bytecodeText(buildFilter('ipv4', [28]).insns);
+  const bpf6 = bytecodeText(buildFilter('ipv6', [28]).insns);
+  const target = '-j NFQUEUE --queue-num 0 --queue-bypass';
+  t.equal(DEFAULTS.kernelFilter, 'auto');
+  t.match(renderRestore(cfg({ kernelFilter: 'auto' }), 'ipv4'), `-A DNS-SHAPER -p udp -m udp --dport 53 -m bpf --bytecode "${bpf4}" ${target}\n`, 'auto starts with bpf');
+  t.match(renderRestore(cfg({ kernelFilter: 'bpf' }), 'ipv6'), `-A DNS-SHAPER -p udp -m udp --dport 53 -m bpf --bytecode "${bpf6}" ${target}\n`);
+  t.match(
+    renderRestore(cfg({ kernelFilter: 'u32' }), 'ipv4'),
+    `-A DNS-SHAPER -p udp -m udp --dport 53 -m u32 --u32 "0x0>>0x16&0x3c@0x8&0xf800=0x0&&0x0>>0x16&0x3c@0xc>>0x10=0x1:0xffff" ${target}\n`,
+  );
+  const v6 = planRules(cfg({ kernelFilter: 'u32', dnsIp: ['2001:db8::53'] }), 'ipv6').rules;
+  t.same(v6, [
+    ['-d', '2001:db8::53/128', '-p', 'udp', '-m', 'udp', '--dport', '53', '-m', 'u32', '--u32', '0x4&0xff00=0x1100&&0x30&0xf800=0x0&&0x34>>0x10=0x1:0xffff', ...target.split(' ')],
+    ['-d', '2001:db8::53/128', '-p', 'udp', '-m', 'udp', '--dport', '53', '-m', 'u32', '!', '--u32', '0x4&0xff00=0x1100', ...target.split(' ')],
+  ], 'IPv6 u32: one rule for UDP right behind the header, one for any extension header');
+  t.same(queuedQtypes(cfg({ qtypes: [28, 65] })), [28, 65]);
+  t.same(queuedQtypes(cfg({ mode: 'pair' })), [1, 28], 'pair mode needs the A in user space');
+  t.same(queuedQtypes(cfg({ mode: 'pair', qtypes: [] })), []);
+  t.same(filterMatches(cfg({ kernelFilter: 'bpf', qtypes: [] }), 'ipv4', 'bpf'), [[]], 'nothing held: no filter');
+  const many = Array.from({ length: 50 }, (_, i) => i + 1);
+  t.throws(() => planRules(cfg({ kernelFilter: 'bpf', qtypes: many }), 'ipv4'), ConfigError);
+  t.ok(planRules(cfg({ kernelFilter: 'auto', qtypes: many }), 'ipv4').rules[0]!.includes('u32'), 'auto: too many types for bpf → u32');
+  // What iptables-save prints back compares equal to the plan (quoting of the bytecode included).
+  const plan = planRules(cfg({ kernelFilter: 'bpf' }), 'ipv4');
+  const saved = parseSave(renderRestore(cfg({ kernelFilter: 'bpf' }), 'ipv4').replace(/^#.*\n/, '')).get('raw');
+  t.equal(compareTable(plan, saved).upToDate, true);
+  t.equal(compareTable(planRules(cfg({ kernelFilter: 'bpf', qtypes: [28, 65] }), 'ipv4'), saved).upToDate, false, 'another type set is drift');
+  t.ok(isMissingMatch("iptables-restore v1.8.9 (nf_tables): Couldn't load match `bpf':No such file or directory"));
+  t.ok(isMissingMatch('Warning: Extension u32 revision 0 not supported, missing kernel module?'));
+  t.ok(isMissingMatch('iptables-restore: line 3 failed: No chain/target/match by that name.'));
+  t.notOk(isMissingMatch('iptables-restore: line 3 failed'));
+});
 
 t.test('parseSave and splitArgs', async (t) => {
   t.same(splitArgs('-A X -m comment --comment "a \\"b\\" \\\\c" -j Y'), ['-A', 'X', '-m', 'comment', '--comment', 'a "b" \\c', '-j', 'Y']);
@@ -510,6 +549,40 @@ t.test('a failing family rolls back the families installed by the same call', as
   };
   await t.rejects(m.install(), { message: /ip6tables-nft-restore failed/ });
   t.ok(warn.some((w) => w.includes('could not roll back ipv4')));
+});
+
+t.test('kernel filter auto steps down when a match is missing; explicit modes do not', async (t) => {
+  const missing = (what: string) => (fake: FakeTables): Runner => async (argv, opts) => {
+    if (opts?.input?.includes(`-m ${what}`)) {
+      return { code: 2, signal: null, stdout: '', stderr: `Warning: Extension ${what} revision 0 not supported, missing kernel module?\niptables-restore: line 3 failed\n`, timedOut: false };
+    }
+    return fake.runner(argv, opts);
+  };
+  const fake = new FakeTables();
+  const warn: string[] = [];
+  const m = new RuleManager({ config: cfg({ kernelFilter: 'auto' }), runner: missing('bpf')(fake), backend: NFT, log: { warn: (x) => warn.push(x) } });
+  t.equal(m.filter, 'bpf');
+  const r = await m.install();
+  t.equal(m.filter, 'u32');
+  t.same(r.families.map((f) => f.family), ['ipv4', 'ipv6'], 'both families, once');
+  t.match(fake.table('iptables-nft-save').rules.join('\n'), /-m u32 --u32/);
+  t.match(fake.table('ip6tables-nft-save').rules.join('\n'), /-m u32 ! --u32/);
+  t.match(warn, [/kernel filter bpf unavailable \(Warning: Extension bpf revision 0 not supported.*\); using u32/]);
+  t.same((await m.status()).families.map((f) => f.upToDate), [true, true], 'status compares against the filter in use');
+  t.match(m.render('ipv4'), /-m u32/);
+
+  // Neither bpf nor u32: no filter at all.
+  const fake2 = new FakeTables();
+  const both: Runner = async (argv, opts) => (/-m (bpf|u32)/.test(opts?.input ?? '') ? missing('bpf')(fake2)(argv, { ...opts, input: '-m bpf' }) : fake2.runner(argv, opts));
+  const m2 = new RuleManager({ config: cfg({ kernelFilter: 'auto' }), runner: both, backend: NFT });
+  await m2.install();
+  t.equal(m2.filter, 'off');
+  t.notMatch(fake2.table('iptables-nft-save').rules.join('\n'), /-m (bpf|u32)/);
+
+  // Explicit bpf: the error is the operator's to see.
+  const m3 = new RuleManager({ config: cfg({ kernelFilter: 'bpf' }), runner: missing('bpf')(new FakeTables()), backend: NFT });
+  await t.rejects(m3.install(), IptablesError);
+  t.equal(m3.filter, 'bpf');
 });
 
 t.test('error mapping through the manager', async (t) => {

@@ -8,7 +8,11 @@ import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:c
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { createRunner } from '../../src/exec.js'
-import { parseSave, type Backend } from '../../src/iptables.js'
+import { CHAIN, RuleManager, parseSave, type Backend } from '../../src/iptables.js'
+import { DEFAULTS } from '../../src/config.js'
+import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { binaries } from '../../src/iptables-backend.js'
 import { compilePolicy } from '../../src/policy/compile.js'
 import { bpfMatchArgs, bytecodeText, filterForPolicy, u32MatchArgs, type FilterProgram } from '../../src/policy/bpf.js'
@@ -293,4 +297,38 @@ if (skip !== false) {
       t.same(realDisagree, [], `kernel and interpreter agree on ${real} real UDP datagrams`)
     })
   }
+
+  // XTABLES_LIBDIR without libxt_bpf.so (and then without libxt_u32.so): what a node whose iptables
+  // lacks the extension reports. auto steps down to u32, then off; the rules installed match the plan.
+  const libdir = ['/usr/lib/x86_64-linux-gnu/xtables', '/usr/lib/aarch64-linux-gnu/xtables', '/usr/lib/xtables', '/usr/libexec/xtables']
+    .find(d => { try { return readdirSync(d).includes('libxt_bpf.so') } catch { return false } })
+  t.test('auto falls back when iptables lacks xt_bpf / xt_u32', { skip: libdir ? false : 'no xtables extension directory found' }, async t => {
+    for (const [without, want] of [[['libxt_bpf.so'], 'u32'], [['libxt_bpf.so', 'libxt_u32.so'], 'off']] as const) {
+      const dir = mkdtempSync(join(tmpdir(), 'dns-shaper-xt-'))
+      for (const f of readdirSync(libdir!)) if (!(without as readonly string[]).includes(f)) symlinkSync(join(libdir!, f), join(dir, f))
+      const ns = `dnss-kx${randomBytes(3).toString('hex')}`
+      created.add(ns)
+      await sh(['ip', 'netns', 'add', ns])
+      const old = process.env.XTABLES_LIBDIR
+      process.env.XTABLES_LIBDIR = dir
+      try {
+        const warns: string[] = []
+        const m = new RuleManager({ config: { ...DEFAULTS, kernelFilter: 'auto' }, netns: ns, log: { warn: w => warns.push(w) } })
+        await m.install()
+        t.equal(m.filter, want, `without ${without.join(', ')}: ${want}`)
+        t.match(warns.join('\n'), /Couldn't load match `bpf'/)
+        t.same((await m.status()).families.map(f => f.upToDate), [true, true])
+        const saved = await sh(['ip', 'netns', 'exec', ns, 'iptables-save', '-t', 'raw'])
+        t.equal(saved.includes('-m bpf'), false)
+        t.equal(saved.includes('-m u32'), want === 'u32')
+        t.match(saved, new RegExp(`-A ${CHAIN} -p udp -m udp --dport 53`))
+        await m.remove()
+      } finally {
+        if (old === undefined) delete process.env.XTABLES_LIBDIR
+        else process.env.XTABLES_LIBDIR = old
+        deleteNs(ns)
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+  })
 }
