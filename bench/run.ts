@@ -27,7 +27,7 @@ import type { BenchReport, Machine, MaxRate, Profile, RateTest, RunResult, Varia
 import { cdfPoints, sortedCopy, summarize } from './lib/stats.js';
 import type { Dist } from './lib/stats.js';
 import { baseline } from './workloads/baseline.js';
-import { dnsShaperFixed } from './workloads/dns-shaper-fixed.js';
+import { dnsShaperFixed, dnsShaperFixedKfilter } from './workloads/dns-shaper-fixed.js';
 import { dnsShaperPair } from './workloads/dns-shaper-pair.js';
 import { nfqRefAccept } from './workloads/nfq-ref-accept.js';
 import { nfqRefHold } from './workloads/nfq-ref-hold.js';
@@ -36,8 +36,8 @@ import type { BenchContext, Running, Variant } from './workloads/types.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-const ALL_VARIANTS: Variant[] = [baseline, nfqRefAccept, nfqRefHold, dnsShaperFixed, dnsShaperPair, npmNfqueue('hold'), npmNfqueue('accept')];
-const DEFAULT_VARIANTS = ['baseline', 'nfq-ref-accept', 'nfq-ref-hold', 'dns-shaper-fixed', 'dns-shaper-pair', 'npm-nfqueue-hold'];
+const ALL_VARIANTS: Variant[] = [baseline, nfqRefAccept, nfqRefHold, dnsShaperFixed, dnsShaperFixedKfilter, dnsShaperPair, npmNfqueue('hold'), npmNfqueue('accept')];
+const DEFAULT_VARIANTS = ['baseline', 'nfq-ref-accept', 'nfq-ref-hold', 'dns-shaper-fixed', 'dns-shaper-fixed-kfilter', 'dns-shaper-pair', 'npm-nfqueue-hold'];
 
 export interface Options {
   quick: boolean;

@@ -23,7 +23,7 @@ run flags:
   --queue N                first NFQUEUE number (0)         --queues N       queues, balanced (1)
   --delay MS               hold for held types (5; fractions allowed)
   --qtypes LIST            held query types (AAAA; names or numbers, comma-separated)
-  --mode fixed|pair        fixed: hold for --delay; pair: release each AAAA right behind its A (fixed)
+  --mode pair|fixed        pair: release each AAAA right behind its A, at most --delay; fixed: hold --delay (pair)
   --pair-window MS         pair mode: an A this recent releases its AAAA at once (5)
   --rules manage|none      install rules at start, remove at stop (manage)
   --dns-port PORT (53)     --dns-ip CIDR,...    --interfaces IF,...    --hooks prerouting,output

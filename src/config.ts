@@ -18,7 +18,7 @@ export const DEFAULTS: Config = {
   queues: 1,
   delayMs: 5,
   qtypes: [28],
-  mode: 'fixed',
+  mode: 'pair',
   pairWindowMs: 5,
   rules: 'manage',
   dnsPort: 53,

@@ -28,7 +28,7 @@ import { buildFilter, bytecodeText } from '../src/policy/bpf.js';
 
 /** The exact-text tests below predate the kernel filter: they pin it off unless a test sets it. */
 function cfg(over: Partial<Config> = {}): Config {
-  return { ...DEFAULTS, kernelFilter: 'off', ...over };
+  return { ...DEFAULTS, mode: 'fixed', kernelFilter: 'off', ...over };
 }
 
 const J_PRE = '-A PREROUTING ! -i lo -m comment --comment "dns-shaper: shape DNS (prerouting)" -j DNS-SHAPER';

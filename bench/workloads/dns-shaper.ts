@@ -7,10 +7,13 @@ import type { BenchContext, Running, Variant } from './types.js';
 
 const cli = (ctx: BenchContext): string => join(ctx.repoRoot, 'dist', 'cli.js');
 
-async function start(ctx: BenchContext, mode: 'fixed' | 'pair'): Promise<Running> {
+async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: boolean): Promise<Running> {
   const ns = ctx.lab.router.ns;
   const listen = `127.0.0.1:${ctx.metricsPort}`;
-  const argv = [process.execPath, cli(ctx), 'run', '--rules', 'none', '--queue', String(ctx.queue),
+  // With the kernel filter the daemon installs its own rule (the shared rule plus the cBPF match):
+  // A queries then never reach user space.
+  const rules = kernelFilter ? ['--rules', 'manage', '--hooks', 'prerouting', '--kernel-filter', 'bpf'] : ['--rules', 'none'];
+  const argv = [process.execPath, cli(ctx), 'run', ...rules, '--queue', String(ctx.queue),
     '--delay', String(ctx.delayMs), '--mode', mode, '--metrics-listen', listen, '--log-level', 'info'];
   if (mode === 'pair') argv.push('--pair-window', String(ctx.delayMs));
   const p = await startSupervised(ns, argv, /"msg":"ready"/);
@@ -24,14 +27,14 @@ async function start(ctx: BenchContext, mode: 'fixed' | 'pair'): Promise<Running
   };
 }
 
-export function dnsShaper(mode: 'fixed' | 'pair'): Variant {
+export function dnsShaper(mode: 'fixed' | 'pair', kernelFilter = false): Variant {
   return {
-    id: `dns-shaper-${mode}`,
-    label: `dns-shaper ${mode}`,
-    queue: true,
+    id: `dns-shaper-${mode}${kernelFilter ? '-kfilter' : ''}`,
+    label: `dns-shaper ${mode}${kernelFilter ? ' + kernel filter' : ''}`,
+    queue: !kernelFilter,
     holdsAAAA: true,
     pairMode: mode === 'pair',
     unavailable: (ctx) => Promise.resolve(existsSync(cli(ctx)) ? undefined : `${cli(ctx)} missing: run \`npx tsc -p tsconfig.build.json\``),
-    start: (ctx) => start(ctx, mode),
+    start: (ctx) => start(ctx, mode, kernelFilter),
   };
 }

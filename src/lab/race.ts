@@ -424,8 +424,13 @@ export interface RaceMatrixOptions {
   splitThreads?: number;
 }
 
+// Fixed rows run with the default kernel filter (A never reaches the queue, so only the wait orders
+// the pair) and with it off (every packet through the one thread: its verdict order alone orders it).
+const FILTER_OFF = ['--kernel-filter', 'off'];
 export const SHAPERS: ShaperSetup[] = [
   { kind: 'none' },
+  { kind: 'raw', delayMs: 0, mode: 'fixed', args: FILTER_OFF },
+  { kind: 'raw', delayMs: 5, mode: 'fixed', args: FILTER_OFF },
   { kind: 'raw', delayMs: 0, mode: 'fixed' },
   { kind: 'raw', delayMs: 1, mode: 'fixed' },
   { kind: 'raw', delayMs: 2, mode: 'fixed' },

@@ -71,7 +71,7 @@ t.before(async () => {
   lab = await createLab()
   await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
   target = `${lab.router.clientIpv4}:9363`
-  daemon = new DaemonProcess(lab.router.ns, ['run', '--hooks', 'prerouting', '--delay', String(DELAY_MS), '--metrics-listen', target])
+  daemon = new DaemonProcess(lab.router.ns, ['run', '--hooks', 'prerouting', '--mode', 'fixed', '--kernel-filter', 'off', '--delay', String(DELAY_MS), '--metrics-listen', target])
   await daemon.ready()
 
   dir = mkdtempSync(path.join(tmpdir(), 'dns-shaper-prom-'))

@@ -248,7 +248,7 @@ function main(): void {
       t.same(st2.families.map((f) => f.upToDate), [true, true]);
       // Default kernel filter (auto → xt_bpf): iptables-save prints the program as rendered.
       t.match(st2.families[0]!.rules.map((x) => x.line), [
-        /^-A DNS-SHAPER -p udp -m udp --dport 53 -m bpf --bytecode "62,[0-9 ,]+" -j NFQUEUE --queue-balance 0:3 --queue-bypass$/,
+        /^-A DNS-SHAPER -p udp -m udp --dport 53 -m bpf --bytecode "\d+,[0-9 ,]+" -j NFQUEUE --queue-balance 0:3 --queue-bypass$/,
       ]);
 
       await m2.remove();

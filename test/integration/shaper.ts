@@ -47,12 +47,12 @@ function daemon(args: string[]): DaemonProcess {
 const rawRules = async (): Promise<string> =>
   (await lab.router.ns.execOk(['iptables-save', '-t', 'raw'])).stdout + (await lab.router.ns.execOk(['ip6tables-save', '-t', 'raw'])).stdout
 
-t.test('A passes without the hold, AAAA waits the hold (IPv4 and IPv6)', async t => {
+t.test('fixed mode: A passes without the hold, AAAA waits the hold (IPv4 and IPv6)', async t => {
   const base: Record<string, ProbeResult> = {}
   for (const fam of ['ipv4', 'ipv6'] as const) {
     for (const type of ['A', 'AAAA'] as const) base[`${fam}/${type}`] = await probe(lab.server[fam], type)
   }
-  const d = daemon(['--delay', String(DELAY_MS)])
+  const d = daemon(['--mode', 'fixed', '--delay', String(DELAY_MS)])
   t.teardown(() => d.stop())
   await d.ready()
   for (const fam of ['ipv4', 'ipv6'] as const) {
