@@ -79,3 +79,16 @@ export function metricValue(text: string, sample: string): number | undefined {
   }
   return undefined
 }
+
+/** Packets the NFQUEUE rules in the DNS-SHAPER chains (IPv4 + IPv6) of a namespace have queued so far. */
+export async function queueRuleCounter(ns: Netns): Promise<number> {
+  let n = 0
+  for (const cmd of ['iptables-save', 'ip6tables-save']) {
+    const out = (await ns.execOk([cmd, '-c', '-t', 'raw'])).stdout
+    for (const line of out.split('\n')) {
+      const m = /^\[(\d+):\d+\] -A DNS-SHAPER .*-j NFQUEUE/.exec(line)
+      if (m) n += Number(m[1])
+    }
+  }
+  return n
+}

@@ -13,7 +13,7 @@ import { startUnbound, type UnboundHandle } from '../../src/lab/unbound.js'
 import { runProbeIn } from '../../src/lab/probe-runner.js'
 import type { ProbeResult } from '../../src/lab/dns-probe-lib.js'
 import { dnsQuery, ipv4Udp } from '../helpers/packets.js'
-import { CLI, DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
+import { CLI, DaemonProcess, fetchIn, metricValue, queueRuleCounter } from '../helpers/daemon.js'
 
 if (process.getuid?.() !== 0) {
   t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
@@ -65,18 +65,7 @@ async function jumps(): Promise<number> {
   return n
 }
 
-/** Packets the NFQUEUE rules (IPv4 + IPv6) have sent to the queue so far. */
-async function ruleCounter(): Promise<number> {
-  let n = 0
-  for (const cmd of ['iptables-save', 'ip6tables-save']) {
-    const out = (await lab.router.ns.execOk([cmd, '-c', '-t', 'raw'])).stdout
-    for (const line of out.split('\n')) {
-      const m = /^\[(\d+):\d+\] -A DNS-SHAPER .*-j NFQUEUE/.exec(line)
-      if (m) n += Number(m[1])
-    }
-  }
-  return n
-}
+const ruleCounter = (): Promise<number> => queueRuleCounter(lab.router.ns)
 const seenTotal = (m: string): number => m.split('\n').filter(l => l.startsWith('dns_shaper_packets_total{')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
 
 /** Removes rules a SIGKILLed daemon left behind. */

@@ -15,7 +15,7 @@ import { runProbeIn } from '../../src/lab/probe-runner.js'
 import { percentile, type ProbeResult } from '../../src/lab/dns-probe-lib.js'
 import { parsePacket } from '../../src/nfqueue.js'
 import { dnsQuery, ipv4Udp, ipv6Udp, vectors } from '../helpers/packets.js'
-import { DaemonProcess, fetchIn } from '../helpers/daemon.js'
+import { DaemonProcess, fetchIn, queueRuleCounter } from '../helpers/daemon.js'
 
 if (process.getuid?.() !== 0) {
   t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE, AF_PACKET)')
@@ -200,18 +200,7 @@ async function scrape(): Promise<Samples> {
   return parseMetrics(r.body)
 }
 
-/** Packets the NFQUEUE rules (IPv4 + IPv6) sent to the queue so far. */
-async function ruleCounter(): Promise<number> {
-  let n = 0
-  for (const cmd of ['iptables-save', 'ip6tables-save']) {
-    const out = (await lab.router.ns.execOk([cmd, '-c', '-t', 'raw'])).stdout
-    for (const line of out.split('\n')) {
-      const m = /^\[(\d+):\d+\] -A DNS-SHAPER .*-j NFQUEUE/.exec(line)
-      if (m) n += Number(m[1])
-    }
-  }
-  return n
-}
+const ruleCounter = (): Promise<number> => queueRuleCounter(lab.router.ns)
 
 /** Quiet point: nothing in flight, counters settled. */
 async function settle(): Promise<{ metrics: Samples; rules: number }> {

@@ -20,8 +20,9 @@ t.test('native tests pass with the ASan+UBSan addon', async t => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: stdout + stderr })
     })
   })
-  if (r.code === 127) {
-    t.skip(`no sanitizer runtime: ${r.out.trim().split('\n').at(-1) ?? ''}`)
+  if (r.code === 127 && !process.env.CI) {
+    // Outside CI a machine without libasan just cannot run this; CI installs it and must run it.
+    t.comment(`skipped: no sanitizer runtime: ${r.out.trim().split('\n').at(-1) ?? ''}`)
     return
   }
   const summary = /# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/.exec(r.out)
