@@ -251,7 +251,7 @@ export function shaperLabel(s: ShaperSetup): string {
 export function daemonArgs(s: Exclude<ShaperSetup, { kind: 'none' }>, metricsHost: string): string[] {
   const a = ['run', '--hooks', 'prerouting', '--delay', String(s.delayMs), '--metrics-listen', `${metricsHost}:${METRICS_PORT}`];
   if (s.kind === 'raw') a.push('--mode', s.mode);
-  else a.push('--rules', 'none');
+  else a.push('--mode', 'fixed', '--rules', 'none');
   return [...a, ...(s.args ?? [])];
 }
 
