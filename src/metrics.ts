@@ -70,7 +70,9 @@ export class Metrics {
 
   constructor(src: MetricsSources) {
     this.#src = src
-    client.collectDefaultMetrics({ register: this.registry })
+    // The event-loop-lag monitor wakes the JS thread at this interval; prom-client's default (10 ms)
+    // alone cost ~0.4 % of a CPU on an idle node. The JS thread has no per-packet work to lag behind.
+    client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 250 })
     // prom-client names these gauges *_total, which promtool (rightly) rejects; they add little here.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
       this.registry.removeSingleMetric(name)
