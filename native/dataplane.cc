@@ -454,6 +454,9 @@ void DataPlane::ArmTimer() {
     while (!f.Empty() && f.Front().released) f.Pop();
     if (!f.Empty() && (!earliest || f.Front().deadline_ns < earliest)) earliest = f.Front().deadline_ns;
   }
+  // Re-arming costs a syscall per wake-up; skip it while the earliest deadline is unchanged.
+  if (earliest == armed_ns_) return;
+  armed_ns_ = earliest;
   itimerspec its{};
   if (earliest) {
     its.it_value.tv_sec = static_cast<time_t>(earliest / 1000000000ULL);

@@ -91,6 +91,7 @@ class DataPlane {
   int epoll_fd_ = -1, timer_fd_ = -1, event_fd_ = -1;
   uint32_t portid_ = 0;
   uint32_t last_id_ = 0;
+  uint64_t armed_ns_ = 0;  // deadline the timerfd is armed for (0: disarmed)
   std::thread thread_;
   std::atomic<bool> stop_requested_{false};
   bool started_ = false;
