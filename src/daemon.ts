@@ -90,6 +90,7 @@ export class Daemon {
       constants,
       queueStats: () => this.#shaper?.stats() ?? [],
       policy: () => this.#shaper?.policy,
+      onReadError: (source, err) => log.warn(`cannot read /proc ${source}; its metrics are left out (it is root-readable only: run as root or add CAP_DAC_READ_SEARCH)`, { err: err instanceof Error ? err.message : String(err) }),
       queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
     })
     try {

@@ -36,6 +36,8 @@ export interface MetricsSources {
   procRoot?: string
   readNfqueue?: (root: string) => Promise<NfqueueStats[]>
   readConntrack?: (root: string) => Promise<ConntrackStats | undefined>
+  /** Called once per source that fails to read; its metrics are then left out. */
+  onReadError?: (source: string, err: unknown) => void
 }
 
 export interface Snapshot {
@@ -66,6 +68,7 @@ export class Metrics {
   readonly reloads: client.Counter<'result'>
   readonly rulesReinstalled: client.Counter
   #snapshot: Snapshot = { queues: [], nfqueue: [], conntrack: undefined }
+  readonly #warned = new Set<string>()
   readonly #src: MetricsSources
 
   constructor(src: MetricsSources) {
@@ -146,9 +149,18 @@ export class Metrics {
   /** Takes one consistent snapshot of every source. /proc read failures leave those metrics out. */
   async refresh(): Promise<Snapshot> {
     const root = this.#src.procRoot ?? '/proc'
+    // A source that cannot be read (e.g. nfnetlink_queue is root-only and we run with capabilities
+    // only) leaves its series out; say so once rather than on every scrape.
+    const warnOnce = (what: string) => (e: unknown): undefined => {
+      if (!this.#warned.has(what)) {
+        this.#warned.add(what)
+        this.#src.onReadError?.(what, e)
+      }
+      return undefined
+    }
     const [nfqueue, conntrack] = await Promise.all([
-      (this.#src.readNfqueue ?? readNfqueueStats)(root).catch(() => [] as NfqueueStats[]),
-      (this.#src.readConntrack ?? readConntrackStats)(root).catch(() => undefined),
+      (this.#src.readNfqueue ?? readNfqueueStats)(root).catch(warnOnce('nfnetlink_queue')).then(v => v ?? []),
+      (this.#src.readConntrack ?? readConntrackStats)(root).catch(warnOnce('nf_conntrack')),
     ])
     this.#snapshot = { queues: this.#src.queueStats(), nfqueue, conntrack }
     return this.#snapshot

@@ -251,3 +251,19 @@ t.test('sparse native stats and an unknown counter name still render (zeros, nam
   m.registry.resetMetrics()
   t.match(await m.render(), /^dns_shaper_future_thing_total 0$/m)
 })
+
+t.test('an unreadable /proc source is reported once and its series left out', async t => {
+  const errors: string[] = []
+  const m = new Metrics({
+    constants,
+    queueStats: () => [],
+    queues: () => [0],
+    readNfqueue: async () => { throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }) },
+    readConntrack: async () => undefined,
+    onReadError: (source) => errors.push(source),
+  })
+  const text = await m.render()
+  await m.render()
+  t.same(errors, ['nfnetlink_queue'], 'once, naming the source')
+  t.notMatch(text, /^dns_shaper_queue_dropped_total\{/m)
+})
