@@ -289,4 +289,91 @@ static inline void stats_print(struct run_stats *s, double elapsed_s, const char
 	fflush(stdout);
 }
 
+/*
+ * The flags every client shares. A client points the fields it supports at its own variables
+ * (NULL: not a flag of this client) and calls parse_common_flag() for each flag/value pair.
+ */
+struct common_flags {
+	const char **server;
+	long *port;
+	const char **name_tmpl;
+	uint64_t *count;
+	const char *count_alias; /* another spelling of --count, or NULL */
+	double *max_seconds;
+	long *threads;
+	long threads_max;
+	uint64_t *timeout_ns;
+};
+
+/* 1: `a` was a shared flag and `v` its value (stored); 0: not one of them. Bad values exit 2. */
+static inline int parse_common_flag(const char *prog, const char *a, const char *v, const struct common_flags *f)
+{
+	if (f->server && !strcmp(a, "--server"))
+		*f->server = v;
+	else if (f->port && !strcmp(a, "--port"))
+		*f->port = parse_long(prog, a, v, 1, 65535);
+	else if (f->name_tmpl && !strcmp(a, "--name"))
+		*f->name_tmpl = v;
+	else if (f->count && (!strcmp(a, "--count") || (f->count_alias && !strcmp(a, f->count_alias))))
+		*f->count = (uint64_t)parse_long(prog, a, v, 1, 100000000);
+	else if (f->max_seconds && !strcmp(a, "--max-seconds"))
+		*f->max_seconds = parse_double(prog, a, v, 0.001, 86400);
+	else if (f->threads && !strcmp(a, "--threads"))
+		*f->threads = parse_long(prog, a, v, 1, f->threads_max);
+	else if (f->timeout_ns && !strcmp(a, "--timeout-ms"))
+		*f->timeout_ns = (uint64_t)parse_long(prog, a, v, 1, 60000) * 1000000ull;
+	else
+		return 0;
+	return 1;
+}
+
+/*
+ * Walks argv: --help prints usage and returns 0; a flag without a value or unknown to both
+ * parse_common_flag() and `own` (may be NULL; returns 1 if it took the flag, 0 if unknown, 2 on a
+ * bad value) prints usage and returns 2. Returns -1 when every argument was taken.
+ */
+static inline int parse_args(int argc, char **argv, const char *prog, void (*usage)(FILE *),
+                             const struct common_flags *f, int (*own)(const char *a, const char *v))
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!v) {
+			fprintf(stderr, "%s: unknown or incomplete argument: %s\n", prog, a);
+			usage(stderr);
+			return 2;
+		}
+		i++;
+		if (parse_common_flag(prog, a, v, f))
+			continue;
+		int r = own ? own(a, v) : 0;
+		if (r == 2)
+			return 2;
+		if (r == 0) {
+			fprintf(stderr, "%s: unknown argument: %s\n", prog, a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	return -1;
+}
+
+/* --server and --name checks of the clients that send to one server themselves. 0 ok, 2 usage error. */
+static inline int check_target(const char *prog, const char *server, long port, const char *name_tmpl,
+                               struct sockaddr_storage *srv, socklen_t *srvlen)
+{
+	if (!server || !(*srvlen = parse_server(server, (int)port, srv))) {
+		fprintf(stderr, "%s: --server IP is required (IPv4 or IPv6 literal)\n", prog);
+		return 2;
+	}
+	if (!name_ok(name_tmpl)) {
+		fprintf(stderr, "%s: --name is not a valid DNS name (labels 1..63, total <= 253)\n", prog);
+		return 2;
+	}
+	return 0;
+}
+
 #endif

@@ -127,52 +127,41 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* --resolv-conf PATH and --family unspec|4|6. */
+static const char *resolv = "/etc/resolv.conf";
+static int own_flag(const char *a, const char *v)
+{
+	if (!strcmp(a, "--resolv-conf")) {
+		resolv = v;
+		return 1;
+	}
+	if (strcmp(a, "--family"))
+		return 0;
+	if (!strcmp(v, "unspec"))
+		family = AF_UNSPEC;
+	else if (!strcmp(v, "4"))
+		family = AF_INET;
+	else if (!strcmp(v, "6"))
+		family = AF_INET6;
+	else {
+		fprintf(stderr, "%s: --family must be unspec, 4 or 6\n", prog);
+		return 2;
+	}
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
-	const char *server = NULL, *resolv = "/etc/resolv.conf";
+	const char *server = NULL;
 	double max_seconds = 60;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!v) {
-			fprintf(stderr, "%s: unknown or incomplete argument: %s\n", prog, a);
-			usage(stderr);
-			return 2;
-		}
-		i++;
-		if (!strcmp(a, "--name"))
-			name_tmpl = v;
-		else if (!strcmp(a, "--count"))
-			count = (uint64_t)parse_long(prog, a, v, 1, 100000000);
-		else if (!strcmp(a, "--max-seconds"))
-			max_seconds = parse_double(prog, a, v, 0.001, 86400);
-		else if (!strcmp(a, "--threads"))
-			threads = parse_long(prog, a, v, 1, 1024);
-		else if (!strcmp(a, "--server"))
-			server = v;
-		else if (!strcmp(a, "--resolv-conf"))
-			resolv = v;
-		else if (!strcmp(a, "--family")) {
-			if (!strcmp(v, "unspec"))
-				family = AF_UNSPEC;
-			else if (!strcmp(v, "4"))
-				family = AF_INET;
-			else if (!strcmp(v, "6"))
-				family = AF_INET6;
-			else {
-				fprintf(stderr, "%s: --family must be unspec, 4 or 6\n", prog);
-				return 2;
-			}
-		} else {
-			fprintf(stderr, "%s: unknown argument: %s\n", prog, a);
-			usage(stderr);
-			return 2;
-		}
-	}
+	const struct common_flags flags = {
+		.server = &server, .name_tmpl = &name_tmpl, .count = &count, .max_seconds = &max_seconds,
+		.threads = &threads, .threads_max = 1024,
+	};
+	int r = parse_args(argc, argv, prog, usage, &flags, own_flag);
+	if (r >= 0)
+		return r;
 	if (!name_ok(name_tmpl)) {
 		fprintf(stderr, "%s: --name is not a valid DNS name (labels 1..63, total <= 253)\n", prog);
 		return 2;

@@ -95,46 +95,15 @@ int main(int argc, char **argv)
 	long port = 53;
 	double max_seconds = 60;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!v) {
-			fprintf(stderr, "%s: unknown or incomplete argument: %s\n", prog, a);
-			usage(stderr);
-			return 2;
-		}
-		i++;
-		if (!strcmp(a, "--server"))
-			server = v;
-		else if (!strcmp(a, "--port"))
-			port = parse_long(prog, a, v, 1, 65535);
-		else if (!strcmp(a, "--name"))
-			name_tmpl = v;
-		else if (!strcmp(a, "--count"))
-			count = (uint64_t)parse_long(prog, a, v, 1, 100000000);
-		else if (!strcmp(a, "--max-seconds"))
-			max_seconds = parse_double(prog, a, v, 0.001, 86400);
-		else if (!strcmp(a, "--threads"))
-			threads = parse_long(prog, a, v, 1, 1024);
-		else if (!strcmp(a, "--timeout-ms"))
-			timeout_ns = (uint64_t)parse_long(prog, a, v, 1, 60000) * 1000000ull;
-		else {
-			fprintf(stderr, "%s: unknown argument: %s\n", prog, a);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!server || !(srvlen = parse_server(server, (int)port, &srv))) {
-		fprintf(stderr, "%s: --server IP is required (IPv4 or IPv6 literal)\n", prog);
-		return 2;
-	}
-	if (!name_ok(name_tmpl)) {
-		fprintf(stderr, "%s: --name is not a valid DNS name (labels 1..63, total <= 253)\n", prog);
-		return 2;
-	}
+	const struct common_flags flags = {
+		.server = &server, .port = &port, .name_tmpl = &name_tmpl, .count = &count,
+		.max_seconds = &max_seconds, .threads = &threads, .threads_max = 1024, .timeout_ns = &timeout_ns,
+	};
+	int r = parse_args(argc, argv, prog, usage, &flags, NULL);
+	if (r >= 0)
+		return r;
+	if ((r = check_target(prog, server, port, name_tmpl, &srv, &srvlen)))
+		return r;
 	st.lat = calloc((size_t)count, sizeof *st.lat);
 	st.lat_q[0] = calloc((size_t)count, sizeof *st.lat);
 	st.lat_q[1] = calloc((size_t)count, sizeof *st.lat);

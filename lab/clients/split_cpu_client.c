@@ -174,58 +174,35 @@ static void *thread_a(void *arg)
 	return NULL;
 }
 
+/* --cpus A,B: the two CPUs the A and the AAAA sender are pinned to. */
+static int own_flag(const char *a, const char *v)
+{
+	if (strcmp(a, "--cpus"))
+		return 0;
+	if (sscanf(v, "%d,%d", &cpu_a, &cpu_b) != 2 || cpu_a < 0 || cpu_b < 0 ||
+	    cpu_a >= CPU_SETSIZE || cpu_b >= CPU_SETSIZE || cpu_a == cpu_b) {
+		fprintf(stderr, "%s: --cpus needs two different CPU numbers, e.g. 0,1\n", prog);
+		return 2;
+	}
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *server = NULL;
 	long port = 53;
 	double max_seconds = 60;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!v) {
-			fprintf(stderr, "%s: unknown or incomplete argument: %s\n", prog, a);
-			usage(stderr);
-			return 2;
-		}
-		i++;
-		if (!strcmp(a, "--server"))
-			server = v;
-		else if (!strcmp(a, "--port"))
-			port = parse_long(prog, a, v, 1, 65535);
-		else if (!strcmp(a, "--name"))
-			name_tmpl = v;
-		else if (!strcmp(a, "--count") || !strcmp(a, "--pairs-per-run"))
-			count = (uint64_t)parse_long(prog, a, v, 1, 100000000);
-		else if (!strcmp(a, "--max-seconds"))
-			max_seconds = parse_double(prog, a, v, 0.001, 86400);
-		else if (!strcmp(a, "--threads"))
-			npairs = parse_long(prog, a, v, 1, 256);
-		else if (!strcmp(a, "--timeout-ms"))
-			timeout_ns = (uint64_t)parse_long(prog, a, v, 1, 60000) * 1000000ull;
-		else if (!strcmp(a, "--cpus")) {
-			if (sscanf(v, "%d,%d", &cpu_a, &cpu_b) != 2 || cpu_a < 0 || cpu_b < 0 ||
-			    cpu_a >= CPU_SETSIZE || cpu_b >= CPU_SETSIZE || cpu_a == cpu_b) {
-				fprintf(stderr, "%s: --cpus needs two different CPU numbers, e.g. 0,1\n", prog);
-				return 2;
-			}
-		} else {
-			fprintf(stderr, "%s: unknown argument: %s\n", prog, a);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!server || !(srvlen = parse_server(server, (int)port, &srv))) {
-		fprintf(stderr, "%s: --server IP is required (IPv4 or IPv6 literal)\n", prog);
-		return 2;
-	}
-	if (!name_ok(name_tmpl)) {
-		fprintf(stderr, "%s: --name is not a valid DNS name (labels 1..63, total <= 253)\n", prog);
-		return 2;
-	}
+	const struct common_flags flags = {
+		.server = &server, .port = &port, .name_tmpl = &name_tmpl, .count = &count,
+		.count_alias = "--pairs-per-run", .max_seconds = &max_seconds, .threads = &npairs,
+		.threads_max = 256, .timeout_ns = &timeout_ns,
+	};
+	int r = parse_args(argc, argv, prog, usage, &flags, own_flag);
+	if (r >= 0)
+		return r;
+	if ((r = check_target(prog, server, port, name_tmpl, &srv, &srvlen)))
+		return r;
 	cpu_set_t allowed;
 	CPU_ZERO(&allowed);
 	if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 ||
