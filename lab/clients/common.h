@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +222,42 @@ struct run_stats {
 	uint64_t next;          /* next lookup index to claim */
 	uint64_t done, failed, lost, slow, rcode_errors, send_errors;
 };
+
+/* Latency buffers for `count` lookups, with per-query slots. 0 ok, -1 out of memory. */
+static inline int stats_alloc(struct run_stats *s, uint64_t count)
+{
+	s->lat = calloc((size_t)count, sizeof *s->lat);
+	s->lat_q[0] = calloc((size_t)count, sizeof *s->lat);
+	s->lat_q[1] = calloc((size_t)count, sizeof *s->lat);
+	return s->lat && s->lat_q[0] && s->lat_q[1] ? 0 : -1;
+}
+
+/*
+ * Runs `n` worker threads (each gets its 1-based index as argument) and joins them.
+ * Returns 0, or 1 after a message when none could be started.
+ */
+static inline int run_workers(const char *prog, long n, void *(*worker)(void *))
+{
+	pthread_t *tid = calloc((size_t)n, sizeof *tid);
+	if (!tid) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return 1;
+	}
+	long started = 0;
+	for (long i = 0; i < n; i++) {
+		if (pthread_create(&tid[i], NULL, worker, (void *)(uintptr_t)(i + 1)) != 0)
+			break;
+		started++;
+	}
+	for (long i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	free(tid);
+	if (!started) {
+		fprintf(stderr, "%s: cannot start threads\n", prog);
+		return 1;
+	}
+	return 0;
+}
 
 static inline void stats_add(struct run_stats *s, uint64_t idx, const struct pair_result *r, int sent_ok)
 {

@@ -170,25 +170,14 @@ int main(int argc, char **argv)
 		return 2;
 
 	st.lat = calloc((size_t)count, sizeof *st.lat);
-	pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-	if (!st.lat || !tid) {
+	if (!st.lat) {
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return 1;
 	}
 	uint64_t t0 = mono_ns();
 	deadline = t0 + (uint64_t)(max_seconds * 1e9);
-	long started = 0;
-	for (long i = 0; i < threads; i++) {
-		if (pthread_create(&tid[i], NULL, worker, NULL) != 0)
-			break;
-		started++;
-	}
-	if (!started) {
-		fprintf(stderr, "%s: cannot start threads\n", prog);
+	if (run_workers(prog, threads, worker))
 		return 1;
-	}
-	for (long i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
 
 	uint64_t n = st.done, p50, p99, max;
 	percentiles(st.lat, (size_t)n, &p50, &p99, &max);

@@ -104,29 +104,15 @@ int main(int argc, char **argv)
 		return r;
 	if ((r = check_target(prog, server, port, name_tmpl, &srv, &srvlen)))
 		return r;
-	st.lat = calloc((size_t)count, sizeof *st.lat);
-	st.lat_q[0] = calloc((size_t)count, sizeof *st.lat);
-	st.lat_q[1] = calloc((size_t)count, sizeof *st.lat);
-	pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-	if (!st.lat || !st.lat_q[0] || !st.lat_q[1] || !tid) {
+	if (stats_alloc(&st, count)) {
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return 1;
 	}
 
 	uint64_t t0 = mono_ns();
 	deadline = t0 + (uint64_t)(max_seconds * 1e9);
-	long started = 0;
-	for (long i = 0; i < threads; i++) {
-		if (pthread_create(&tid[i], NULL, worker, (void *)(uintptr_t)(i + 1)) != 0)
-			break;
-		started++;
-	}
-	if (!started) {
-		fprintf(stderr, "%s: cannot start threads\n", prog);
+	if (run_workers(prog, threads, worker))
 		return 1;
-	}
-	for (long i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
 	stats_print(&st, (double)(mono_ns() - t0) / 1e9, NULL);
 	return 0;
 }

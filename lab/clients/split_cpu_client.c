@@ -212,11 +212,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	st.lat = calloc((size_t)count, sizeof *st.lat);
-	st.lat_q[0] = calloc((size_t)count, sizeof *st.lat);
-	st.lat_q[1] = calloc((size_t)count, sizeof *st.lat);
 	struct pairctx *ctx = calloc((size_t)npairs, sizeof *ctx);
-	if (!st.lat || !st.lat_q[0] || !st.lat_q[1] || !ctx) {
+	if (stats_alloc(&st, count) || !ctx) {
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return 1;
 	}
