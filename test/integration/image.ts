@@ -12,8 +12,7 @@ import type { ChildProcess } from 'node:child_process'
 import { parse } from 'yaml'
 import { createLab, type Lab } from '../../src/lab/topology.js'
 import { startUnbound } from '../../src/lab/unbound.js'
-import { runProbeIn } from '../../src/lab/probe-runner.js'
-import type { ProbeResult } from '../../src/lab/dns-probe-lib.js'
+import { baseline, expectShaped, min, probeType } from '../helpers/shaping.js'
 import type { Netns } from '../../src/lab/netns.js'
 import { fetchIn, metricValue } from '../helpers/daemon.js'
 
@@ -134,10 +133,6 @@ t.teardown(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-const probe = (server: string, type: 'A' | 'AAAA', count = COUNT): Promise<ProbeResult> =>
-  runProbeIn(lab.client.ns, { server, types: [type], count, intervalMs: 2, timeoutMs: 2000, freshSocket: true })
-const p50 = (r: ProbeResult, type: string): number => r.byType[type]?.p50Us ?? NaN
-const min = (r: ProbeResult, type: string): number => r.byType[type]?.minUs ?? NaN
 const save = async (ns: Netns, argv: string[]): Promise<string> => (await ns.exec(argv)).stdout
 
 /** The DaemonSet's args with the downward-API variable filled in as kubelet would. */
@@ -164,10 +159,7 @@ t.test('image contents: runtime only', async t => {
 })
 
 t.test('shapes like the checkout: DaemonSet args, ConfigMap config, read-only root, NET_ADMIN+NET_RAW only', async t => {
-  const base: Record<string, ProbeResult> = {}
-  for (const fam of ['ipv4', 'ipv6'] as const) {
-    for (const type of ['A', 'AAAA'] as const) base[`${fam}/${type}`] = await probe(lab.server[fam], type)
-  }
+  const base = await baseline(lab, COUNT)
   const nodeIp = lab.router.clientIpv4
   const d = new ImageDaemon(lab.router.ns, daemonsetArgs(nodeIp), { NODE_IP: nodeIp })
   t.teardown(() => d.stop())
@@ -187,17 +179,7 @@ t.test('shapes like the checkout: DaemonSet args, ConfigMap config, read-only ro
   t.match(v4, /dns-shaper: shape DNS \(prerouting\)/, 'IPv4 rules installed from inside the image')
   t.match(v6, /dns-shaper: shape DNS \(prerouting\)/, 'IPv6 rules installed from inside the image')
 
-  for (const fam of ['ipv4', 'ipv6'] as const) {
-    const a = await probe(lab.server[fam], 'A')
-    const aaaa = await probe(lab.server[fam], 'AAAA')
-    const baseA = p50(base[`${fam}/A`]!, 'A')
-    const baseAAAA = p50(base[`${fam}/AAAA`]!, 'AAAA')
-    t.equal(a.lost + aaaa.lost, 0, `${fam}: nothing lost`)
-    t.ok(p50(a, 'A') - baseA < 1000, `${fam}: A median ${p50(a, 'A')} us vs ${baseA} us unshaped: under 1 ms added`)
-    t.ok(min(aaaa, 'AAAA') >= DELAY_MS * 1000, `${fam}: fastest AAAA ${min(aaaa, 'AAAA')} us is no earlier than the ${DELAY_MS} ms hold`)
-    t.ok(p50(aaaa, 'AAAA') <= baseAAAA + DELAY_MS * 1000 + 2000, `${fam}: AAAA median ${p50(aaaa, 'AAAA')} us within hold + 2 ms of unshaped ${baseAAAA} us`)
-    t.comment(`${fam}: A p50 ${p50(a, 'A')} us (unshaped ${baseA}), AAAA p50 ${p50(aaaa, 'AAAA')} us (unshaped ${baseAAAA})`)
-  }
+  await expectShaped(t, lab, base, { delayMs: DELAY_MS, count: COUNT, aaaaMarginMs: 2 })
 
   const url = (path: string): string => `http://${nodeIp}:9363${path}`
   t.equal((await fetchIn(lab.router.ns, url('/healthz'))).code, 200, '/healthz (liveness probe)')
@@ -227,7 +209,7 @@ t.test('legacy iptables backend from the image', async t => {
   await d.ready()
   // No -t: asking legacy about a table would create it.
   t.match(await save(lab.router.ns, ['iptables-legacy-save']), /dns-shaper: shape DNS/, 'rules in the legacy raw table')
-  const aaaa = await probe(lab.server.ipv4, 'AAAA', 20)
+  const aaaa = await probeType(lab, lab.server.ipv4, 'AAAA', 20)
   t.equal(aaaa.lost, 0)
   t.ok(min(aaaa, 'AAAA') >= DELAY_MS * 1000, `fastest AAAA ${min(aaaa, 'AAAA')} us is no earlier than the hold`)
   t.equal((await d.stop()).code, 0)
