@@ -223,6 +223,16 @@ struct run_stats {
 	uint64_t done, failed, lost, slow, rcode_errors, send_errors;
 };
 
+/* Two distinct random DNS ids for the A and the AAAA of one lookup. */
+static inline void pair_ids(uint64_t *rng, uint16_t ids[2])
+{
+	uint64_t r = rng_next(rng);
+	ids[0] = (uint16_t)r;
+	ids[1] = (uint16_t)(r >> 16);
+	if (ids[1] == ids[0])
+		ids[1] ^= 1;
+}
+
 /* Latency buffers for `count` lookups, with per-query slots. 0 ok, -1 out of memory. */
 static inline int stats_alloc(struct run_stats *s, uint64_t count)
 {

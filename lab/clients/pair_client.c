@@ -52,11 +52,7 @@ static void *worker(void *arg)
 
 	while (stats_claim(&st, count, deadline, &idx)) {
 		uint16_t ids[2];
-		uint64_t r = rng_next(&rng);
-		ids[0] = (uint16_t)r;
-		ids[1] = (uint16_t)(r >> 16);
-		if (ids[1] == ids[0])
-			ids[1] ^= 1;
+		pair_ids(&rng, ids);
 		name_expand(name, sizeof name, name_tmpl, idx);
 
 		struct iovec iov[2];

@@ -130,11 +130,7 @@ static void *thread_a(void *arg)
 	}
 	while (stats_claim(&st, count, deadline, &idx)) {
 		uint16_t ids[2];
-		uint64_t r = rng_next(&rng);
-		ids[0] = (uint16_t)r;
-		ids[1] = (uint16_t)(r >> 16);
-		if (ids[1] == ids[0])
-			ids[1] ^= 1;
+		pair_ids(&rng, ids);
 		name_expand(name, sizeof name, name_tmpl, idx);
 		size_t qa_len = dns_build_query(qa, sizeof qa, ids[0], name, 1);
 		c->qb_len = dns_build_query(c->qb, sizeof c->qb, ids[1], name, 28);
