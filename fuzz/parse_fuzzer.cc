@@ -12,7 +12,12 @@ using dns_shaper::ParsedPacket;
 using dns_shaper::ParseReason;
 
 // abort() rather than assert(): the check must survive -DNDEBUG builds.
-#define CHECK(cond) do { if (!(cond)) { __builtin_trap(); } } while (0)
+#define CHECK(cond)     \
+  do {                  \
+    if (!(cond)) {      \
+      __builtin_trap(); \
+    }                   \
+  } while (0)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ParsedPacket p;
@@ -36,7 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       CHECK(p.reason == ParseReason::kFragment || p.reason == ParseReason::kNotUdp);
       break;
     case PacketKind::kMalformed:
-      CHECK(p.reason != ParseReason::kNone && p.reason != ParseReason::kFragment && p.reason != ParseReason::kNotUdp);
+      CHECK(p.reason != ParseReason::kNone && p.reason != ParseReason::kFragment &&
+            p.reason != ParseReason::kNotUdp);
       break;
   }
   // Pure: a second parse of the same bytes gives the same answer, byte for byte.

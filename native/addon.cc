@@ -11,17 +11,22 @@ namespace {
 
 const char* KindName(PacketKind k) {
   switch (k) {
-    case PacketKind::kQuery: return "query";
-    case PacketKind::kNotQuery: return "not_query";
-    case PacketKind::kNotDns: return "not_dns";
-    default: return "malformed";
+    case PacketKind::kQuery:
+      return "query";
+    case PacketKind::kNotQuery:
+      return "not_query";
+    case PacketKind::kNotDns:
+      return "not_dns";
+    default:
+      return "malformed";
   }
 }
 
 Napi::Value JsParsePacket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsBuffer()) {
-    Napi::TypeError::New(env, "parsePacket(buffer): expected a Buffer holding an IP packet").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "parsePacket(buffer): expected a Buffer holding an IP packet")
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Buffer<uint8_t> b = info[0].As<Napi::Buffer<uint8_t>>();
@@ -58,12 +63,19 @@ Napi::Object Constants(Napi::Env env) {
   c.Set("actions", actions);
   Napi::Array labels = Napi::Array::New(env);
   i = 0;
-#define X(num, name) { Napi::Object l = Napi::Object::New(env); l.Set("qtype", num); l.Set("name", name); labels.Set(i++, l); }
+#define X(num, name)                         \
+  {                                          \
+    Napi::Object l = Napi::Object::New(env); \
+    l.Set("qtype", num);                     \
+    l.Set("name", name);                     \
+    labels.Set(i++, l);                      \
+  }
   DNS_SHAPER_QTYPE_LABELS(X)
 #undef X
   c.Set("qtypeLabels", labels);
   Napi::Array reasons = Napi::Array::New(env);
-  for (size_t r = 1; r < static_cast<size_t>(ParseReason::kCount); r++) reasons.Set(static_cast<uint32_t>(r - 1), kParseReasonNames[r]);
+  for (size_t r = 1; r < static_cast<size_t>(ParseReason::kCount); r++)
+    reasons.Set(static_cast<uint32_t>(r - 1), kParseReasonNames[r]);
   c.Set("parseReasons", reasons);
   Napi::Array counters = Napi::Array::New(env);
   i = 0;

@@ -4,16 +4,12 @@
 #include "dataplane.h"
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <ctime>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_queue.h>
-#include <libnetfilter_queue/libnetfilter_queue.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -21,6 +17,11 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
 
 #include "nfq.h"
 #include "parse.h"
@@ -33,11 +34,11 @@ namespace dns_shaper {
 
 namespace {
 
-constexpr int kRecvBatch = 64;          // datagrams per recvmmsg
-constexpr size_t kRecvSlot = 8192;      // one queued packet message (copy range 512 + attributes)
-constexpr int kMaxRoundsPerWake = 16;   // bound one wake-up so timers are not starved
-constexpr size_t kSendBuf = 32768;      // verdicts per sendto: 1024
-constexpr size_t kPairSlots = 4096;     // pair table size (power of two)
+constexpr int kRecvBatch = 64;         // datagrams per recvmmsg
+constexpr size_t kRecvSlot = 8192;     // one queued packet message (copy range 512 + attributes)
+constexpr int kMaxRoundsPerWake = 16;  // bound one wake-up so timers are not starved
+constexpr size_t kSendBuf = 32768;     // verdicts per sendto: 1024
+constexpr size_t kPairSlots = 4096;    // pair table size (power of two)
 constexpr int kPairProbe = 8;
 constexpr uint64_t kStopDrainNs = 250000000;  // at stop, wait this long at most for the kernel queue to empty
 constexpr uint16_t kAQtype = 1;
@@ -60,8 +61,16 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
   opts_ = opts;
   policy_ = std::move(policy);
   nl_ = mnl_socket_open(NETLINK_NETFILTER);
-  if (!nl_) { *syscall = "socket"; return -errno; }
-  if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) { *syscall = "bind"; int e = -errno; CloseAll(); return e; }
+  if (!nl_) {
+    *syscall = "socket";
+    return -errno;
+  }
+  if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
+    *syscall = "bind";
+    int e = -errno;
+    CloseAll();
+    return e;
+  }
   portid_ = mnl_socket_get_portid(nl_);
   int fd = mnl_socket_get_fd(nl_);
   int rcv = static_cast<int>(opts_.rcvbuf);
@@ -78,7 +87,12 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
   size_t len = PutConfigCmd(buf.data(), opts_.queue_num, NFQNL_CFG_CMD_BIND, 1);
   len += PutConfigParams(buf.data() + len, opts_.queue_num, opts_.copy_range, opts_.max_len,
                          NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO, 2);
-  if (mnl_socket_sendto(nl_, buf.data(), len) < 0) { *syscall = "sendto"; int e = -errno; CloseAll(); return e; }
+  if (mnl_socket_sendto(nl_, buf.data(), len) < 0) {
+    *syscall = "sendto";
+    int e = -errno;
+    CloseAll();
+    return e;
+  }
   int acked = 0, result = 0;
   const char* failed_step = nullptr;
   std::vector<char> rbuf(kRecvSlot * 4);
@@ -87,7 +101,13 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, 200) <= 0) continue;
     ssize_t n = recv(fd, rbuf.data(), rbuf.size(), MSG_DONTWAIT);
-    if (n < 0) { if (errno == EAGAIN || errno == EINTR) continue; *syscall = "recv"; int e = -errno; CloseAll(); return e; }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      *syscall = "recv";
+      int e = -errno;
+      CloseAll();
+      return e;
+    }
     int remaining = static_cast<int>(n);
     for (nlmsghdr* nlh = reinterpret_cast<nlmsghdr*>(rbuf.data()); mnl_nlmsg_ok(nlh, remaining);
          nlh = mnl_nlmsg_next(nlh, &remaining)) {
@@ -114,21 +134,38 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
       }
     }
   }
-  if (acked < 2 && result == 0) { result = -ETIMEDOUT; failed_step = "wait for queue config reply"; }
+  if (acked < 2 && result == 0) {
+    result = -ETIMEDOUT;
+    failed_step = "wait for queue config reply";
+  }
   // The kernel answers EPERM both for a missing CAP_NET_ADMIN and for a queue bound by another
   // socket; only the latter leaves the queue listed in /proc, so tell the two apart there.
   if (result == -EPERM && QueueBoundElsewhere()) result = -EBUSY;
-  if (result != 0) { *syscall = failed_step; CloseAll(); return result; }
+  if (result != 0) {
+    *syscall = failed_step;
+    CloseAll();
+    return result;
+  }
 
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (epoll_fd_ < 0 || timer_fd_ < 0 || event_fd_ < 0) { *syscall = "epoll/timerfd/eventfd"; int e = -errno; CloseAll(); return e; }
+  if (epoll_fd_ < 0 || timer_fd_ < 0 || event_fd_ < 0) {
+    *syscall = "epoll/timerfd/eventfd";
+    int e = -errno;
+    CloseAll();
+    return e;
+  }
   for (int f : {fd, timer_fd_, event_fd_}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = f;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, f, &ev) < 0) { *syscall = "epoll_ctl"; int e = -errno; CloseAll(); return e; }
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, f, &ev) < 0) {
+      *syscall = "epoll_ctl";
+      int e = -errno;
+      CloseAll();
+      return e;
+    }
   }
   send_buf_.assign(kSendBuf, 0);
   batch_.reserve(kSendBuf / kVerdictMsgSize);
@@ -180,9 +217,15 @@ void DataPlane::Stop() {
 }
 
 void DataPlane::CloseAll() {
-  if (nl_) { mnl_socket_close(nl_); nl_ = nullptr; }
+  if (nl_) {
+    mnl_socket_close(nl_);
+    nl_ = nullptr;
+  }
   for (int* f : {&epoll_fd_, &timer_fd_, &event_fd_})
-    if (*f >= 0) { close(*f); *f = -1; }
+    if (*f >= 0) {
+      close(*f);
+      *f = -1;
+    }
   stats_->running.store(false);
 }
 
@@ -197,17 +240,26 @@ void DataPlane::Run() {
     int n = epoll_wait(epoll_fd_, evs, 4, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
-      fatal_err = -errno; fatal_call = "epoll_wait";
+      fatal_err = -errno;
+      fatal_call = "epoll_wait";
       break;
     }
     for (int i = 0; i < n; i++) {
       uint64_t v;
-      if (evs[i].data.fd == event_fd_) { (void)!read(event_fd_, &v, sizeof v); TakePolicy(); }
-      else if (evs[i].data.fd == timer_fd_) { (void)!read(timer_fd_, &v, sizeof v); }
+      if (evs[i].data.fd == event_fd_) {
+        (void)!read(event_fd_, &v, sizeof v);
+        TakePolicy();
+      } else if (evs[i].data.fd == timer_fd_) {
+        (void)!read(timer_fd_, &v, sizeof v);
+      }
     }
     uint64_t now = NowNs();
     int r = Drain(&now);
-    if (r < 0) { fatal_err = r; fatal_call = "recvmmsg"; break; }
+    if (r < 0) {
+      fatal_err = r;
+      fatal_call = "recvmmsg";
+      break;
+    }
     ReleaseExpired(NowNs());
     Flush();
     ArmTimer();
@@ -255,7 +307,10 @@ int DataPlane::Drain(uint64_t* now_ns) {
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
-      if (errno == ENOBUFS) { Stats::Inc(stats_->enobufs); continue; }
+      if (errno == ENOBUFS) {
+        Stats::Inc(stats_->enobufs);
+        continue;
+      }
       Stats::Inc(stats_->recv_errors);
       return -errno;
     }
@@ -325,7 +380,10 @@ void DataPlane::Process(uint32_t id, const uint8_t* payload, size_t len, uint64_
       for (int j = 0; j < 2; j++) {
         if (!e->held_cls[j]) continue;
         HeldPacket* p = fifos_[e->held_cls[j]].Find(e->held_seq[j]);
-        if (p && !p->released) { ReleaseHeld(p); Stats::Inc(stats_->pair_released); }
+        if (p && !p->released) {
+          ReleaseHeld(p);
+          Stats::Inc(stats_->pair_released);
+        }
         e->held_cls[j] = 0;
       }
     }
@@ -422,7 +480,10 @@ void DataPlane::ReleaseExpired(uint64_t now_ns) {
     HoldFifo& f = fifos_[c];
     while (!f.Empty()) {
       HeldPacket& p = f.Front();
-      if (p.released) { f.Pop(); continue; }
+      if (p.released) {
+        f.Pop();
+        continue;
+      }
       if (p.deadline_ns > now_ns) break;
       AddVerdict(p.id, p.recv_ns, 1);
       held_now_--;
@@ -478,8 +539,10 @@ void DataPlane::Flush() {
   if (mnl_socket_sendto(nl_, send_buf_.data(), send_len_) < 0) Stats::Inc(stats_->send_errors);
   Stats::Inc(stats_->verdict_batches);
   for (const Verdict& v : batch_) {
-    if (v.kind == 0) stats_->latency.Observe(t - v.recv_ns);
-    else if (v.kind == 1) stats_->hold.Observe(t - v.recv_ns);
+    if (v.kind == 0)
+      stats_->latency.Observe(t - v.recv_ns);
+    else if (v.kind == 1)
+      stats_->hold.Observe(t - v.recv_ns);
   }
   batch_.clear();
   send_len_ = 0;
@@ -492,7 +555,10 @@ bool DataPlane::QueueBoundElsewhere() const {
   bool found = false;
   char line[256];
   while (fgets(line, sizeof line, f)) {
-    if (sscanf(line, "%u %u", &q, &portid) == 2 && q == opts_.queue_num && portid != portid_) { found = true; break; }
+    if (sscanf(line, "%u %u", &q, &portid) == 2 && q == opts_.queue_num && portid != portid_) {
+      found = true;
+      break;
+    }
   }
   fclose(f);
   return found;

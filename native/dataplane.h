@@ -21,7 +21,7 @@ constexpr size_t kMaxHoldClasses = 8;  // distinct hold durations; class 0 means
 
 // A compiled policy, built in TS (src/policy) and copied in by the addon.
 struct Policy {
-  std::array<uint8_t, 65536> cls{};                  // QTYPE -> hold class (0 = accept)
+  std::array<uint8_t, 65536> cls{};                     // QTYPE -> hold class (0 = accept)
   std::array<uint64_t, kMaxHoldClasses + 1> hold_ns{};  // class -> hold duration
   bool dry_run = false;
   bool pair_mode = false;
@@ -61,7 +61,10 @@ class DataPlane {
   bool Running() const { return stats_->running.load(); }
 
  private:
-  struct Verdict { uint64_t recv_ns; uint8_t kind; };  // kind: 0 immediate, 1 held, 2 shutdown
+  struct Verdict {
+    uint64_t recv_ns;
+    uint8_t kind;
+  };  // kind: 0 immediate, 1 held, 2 shutdown
   struct PairEntry {
     uint64_t key = 0;
     uint64_t a_seen_ns = 0;   // last A of this flow+name accepted at (0: none)

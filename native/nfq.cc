@@ -3,9 +3,9 @@
 
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink_queue.h>
-#include <libnetfilter_queue/libnetfilter_queue.h>
 
 namespace dns_shaper {
 
@@ -18,8 +18,8 @@ size_t PutConfigCmd(char* buf, uint16_t queue, uint8_t cmd, uint32_t seq) {
   return nlh->nlmsg_len;
 }
 
-size_t PutConfigParams(char* buf, uint16_t queue, uint32_t copy_range, uint32_t max_len,
-                       uint32_t flags, uint32_t seq) {
+size_t PutConfigParams(char* buf, uint16_t queue, uint32_t copy_range, uint32_t max_len, uint32_t flags,
+                       uint32_t seq) {
   nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, queue);
   nlh->nlmsg_flags |= NLM_F_ACK;
   nlh->nlmsg_seq = seq;

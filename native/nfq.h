@@ -12,8 +12,8 @@ constexpr size_t kVerdictMsgSize = 32;
 // Appends a config message (bind/unbind) that asks for an ACK. Returns bytes written.
 size_t PutConfigCmd(char* buf, uint16_t queue, uint8_t cmd, uint32_t seq);
 // Appends copy mode/range, queue max length and flags (FAIL_OPEN, GSO) in one message with an ACK.
-size_t PutConfigParams(char* buf, uint16_t queue, uint32_t copy_range, uint32_t max_len,
-                       uint32_t flags, uint32_t seq);
+size_t PutConfigParams(char* buf, uint16_t queue, uint32_t copy_range, uint32_t max_len, uint32_t flags,
+                       uint32_t seq);
 // Appends an NF_ACCEPT verdict for one packet id, without an ACK (errors still come back).
 size_t PutAcceptVerdict(char* buf, uint16_t queue, uint32_t id);
 

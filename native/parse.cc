@@ -15,9 +15,8 @@ const char* const kParseReasonNames[] = {
 namespace {
 
 constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kIpv6HopByHop = 0, kIpv6Routing = 43, kIpv6Fragment = 44, kIpv6DestOpts = 60,
-                  kIpv6Ah = 51;
-constexpr int kMaxExtHeaders = 8;   // more than any real packet; bounds the walk
+constexpr uint8_t kIpv6HopByHop = 0, kIpv6Routing = 43, kIpv6Fragment = 44, kIpv6DestOpts = 60, kIpv6Ah = 51;
+constexpr int kMaxExtHeaders = 8;  // more than any real packet; bounds the walk
 // Each pointer must point before itself, but it can still land on a label that leads back to it
 // ("\x01a" + pointer to that label): this hop limit is what ends such loops.
 constexpr int kMaxPointerHops = 16;
@@ -27,9 +26,15 @@ inline uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 
 struct Fnv {
   uint64_t h = 1469598103934665603ULL;
   void Add(const uint8_t* p, size_t n) {
-    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ULL; }
+    for (size_t i = 0; i < n; i++) {
+      h ^= p[i];
+      h *= 1099511628211ULL;
+    }
   }
-  void AddByte(uint8_t b) { h ^= b; h *= 1099511628211ULL; }
+  void AddByte(uint8_t b) {
+    h ^= b;
+    h *= 1099511628211ULL;
+  }
 };
 
 PacketKind Finish(ParsedPacket* out, PacketKind kind, ParseReason reason) {
@@ -44,8 +49,8 @@ PacketKind ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out) {
   std::memset(out, 0, sizeof(*out));
   if (len < 1) return Finish(out, PacketKind::kMalformed, ParseReason::kIpHeader);
   Fnv fnv;
-  size_t l4 = 0;    // offset of the UDP header
-  size_t end = len; // end of the IP datagram inside the buffer
+  size_t l4 = 0;     // offset of the UDP header
+  size_t end = len;  // end of the IP datagram inside the buffer
   uint8_t version = data[0] >> 4;
   out->ip_version = version;
   if (version == 4) {
@@ -56,8 +61,7 @@ PacketKind ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out) {
       return Finish(out, PacketKind::kMalformed, ParseReason::kIpHeader);
     if (total < end) end = total;  // total > len: copy range cut the tail, parse what we have
     uint16_t frag = Be16(data + 6);
-    if ((frag & 0x2000) || (frag & 0x1fff))
-      return Finish(out, PacketKind::kNotDns, ParseReason::kFragment);
+    if ((frag & 0x2000) || (frag & 0x1fff)) return Finish(out, PacketKind::kNotDns, ParseReason::kFragment);
     if (data[9] != kProtoUdp) return Finish(out, PacketKind::kNotDns, ParseReason::kNotUdp);
     fnv.Add(data + 12, 8);
     l4 = ihl;
@@ -70,8 +74,7 @@ PacketKind ParsePacket(const uint8_t* data, size_t len, ParsedPacket* out) {
     int hops = 0;
     for (;;) {
       if (next == kProtoUdp) break;
-      if (++hops > kMaxExtHeaders)
-        return Finish(out, PacketKind::kMalformed, ParseReason::kIpv6ExtHeader);
+      if (++hops > kMaxExtHeaders) return Finish(out, PacketKind::kMalformed, ParseReason::kIpv6ExtHeader);
       if (next == kIpv6HopByHop || next == kIpv6Routing || next == kIpv6DestOpts) {
         if (off + 8 > end) return Finish(out, PacketKind::kMalformed, ParseReason::kIpv6ExtHeader);
         next = data[off];

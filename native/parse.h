@@ -15,24 +15,24 @@ enum class PacketKind : uint8_t {
 };
 
 // Why a packet was malformed or not classifiable. Listed once; names exported to JS and metrics.
-#define DNS_SHAPER_PARSE_REASONS(X) \
-  X(kNone, "none")                  \
-  X(kIpHeader, "ip_header")         \
+#define DNS_SHAPER_PARSE_REASONS(X)    \
+  X(kNone, "none")                     \
+  X(kIpHeader, "ip_header")            \
   X(kIpv6ExtHeader, "ipv6_ext_header") \
-  X(kNotUdp, "not_udp")             \
-  X(kFragment, "fragment")          \
-  X(kUdpHeader, "udp_header")       \
-  X(kDnsHeader, "dns_header")       \
-  X(kLabel, "label")                \
-  X(kNameTooLong, "name_too_long")  \
-  X(kPointer, "pointer")            \
+  X(kNotUdp, "not_udp")                \
+  X(kFragment, "fragment")             \
+  X(kUdpHeader, "udp_header")          \
+  X(kDnsHeader, "dns_header")          \
+  X(kLabel, "label")                   \
+  X(kNameTooLong, "name_too_long")     \
+  X(kPointer, "pointer")               \
   X(kQuestion, "question")
 
 enum class ParseReason : uint8_t {
 #define X(id, name) id,
   DNS_SHAPER_PARSE_REASONS(X)
 #undef X
-  kCount
+      kCount
 };
 
 extern const char* const kParseReasonNames[];
@@ -42,15 +42,15 @@ constexpr size_t kMaxNameLen = 255;  // RFC 1035 2.3.4, wire form
 struct ParsedPacket {
   PacketKind kind;
   ParseReason reason;
-  uint8_t ip_version;   // 4 or 6 (0 if unknown)
-  uint16_t qtype;       // valid for kQuery / kNotQuery with a question
+  uint8_t ip_version;  // 4 or 6 (0 if unknown)
+  uint16_t qtype;      // valid for kQuery / kNotQuery with a question
   uint16_t qclass;
   uint16_t dns_id;
   uint16_t sport, dport;
-  uint8_t labels;       // number of labels in the first question name
-  bool compressed;      // first question name used a compression pointer
-  uint16_t qname_offset;   // offset of the question name inside the IP packet
-  uint64_t flow_hash;   // hash of addresses, ports and lower-cased qname (pair mode key)
+  uint8_t labels;         // number of labels in the first question name
+  bool compressed;        // first question name used a compression pointer
+  uint16_t qname_offset;  // offset of the question name inside the IP packet
+  uint64_t flow_hash;     // hash of addresses, ports and lower-cased qname (pair mode key)
 };
 
 // Parses an IP packet as delivered by NFQUEUE (starts at the IP header).

@@ -9,7 +9,10 @@ namespace dns_shaper {
 
 namespace {
 
-struct FatalEvent { int err; const char* syscall; };
+struct FatalEvent {
+  int err;
+  const char* syscall;
+};
 
 Napi::Value Throw(Napi::Env env, const std::string& msg) {
   Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
@@ -32,9 +35,15 @@ Napi::Error ErrnoError(Napi::Env env, int neg_errno, const char* syscall, uint16
 uint32_t OptU32(Napi::Object o, const char* key, uint32_t def, uint32_t lo, uint32_t hi, bool* ok) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) return def;
-  if (!v.IsNumber()) { *ok = false; return 0; }
+  if (!v.IsNumber()) {
+    *ok = false;
+    return 0;
+  }
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi) || std::floor(d) != d) { *ok = false; return 0; }
+  if (!(d >= lo && d <= hi) || std::floor(d) != d) {
+    *ok = false;
+    return 0;
+  }
   return static_cast<uint32_t>(d);
 }
 
@@ -54,7 +63,10 @@ Napi::Object HistogramToJs(Napi::Env env, const Histogram<N>& h) {
 }  // namespace
 
 std::unique_ptr<Policy> PolicyFromJs(Napi::Env env, Napi::Value v, uint32_t capacity) {
-  if (!v.IsObject()) { Throw(env, "policy must be an object"); return nullptr; }
+  if (!v.IsObject()) {
+    Throw(env, "policy must be an object");
+    return nullptr;
+  }
   Napi::Object o = v.As<Napi::Object>();
   auto p = std::make_unique<Policy>();
   Napi::Value table = o.Get("table");
@@ -65,53 +77,90 @@ std::unique_ptr<Policy> PolicyFromJs(Napi::Env env, Napi::Value v, uint32_t capa
   }
   Napi::Uint8Array t = table.As<Napi::Uint8Array>();
   for (size_t i = 0; i < 65536; i++) {
-    if (t[i] > kMaxHoldClasses) { Throw(env, "policy.table holds a class above 8"); return nullptr; }
+    if (t[i] > kMaxHoldClasses) {
+      Throw(env, "policy.table holds a class above 8");
+      return nullptr;
+    }
     p->cls[i] = t[i];
   }
   Napi::Value holds = o.Get("holdMs");
-  if (!holds.IsArray()) { Throw(env, "policy.holdMs must be an array of milliseconds per class"); return nullptr; }
+  if (!holds.IsArray()) {
+    Throw(env, "policy.holdMs must be an array of milliseconds per class");
+    return nullptr;
+  }
   Napi::Array ha = holds.As<Napi::Array>();
-  if (ha.Length() > kMaxHoldClasses + 1) { Throw(env, "policy.holdMs has more than 9 entries"); return nullptr; }
+  if (ha.Length() > kMaxHoldClasses + 1) {
+    Throw(env, "policy.holdMs has more than 9 entries");
+    return nullptr;
+  }
   for (uint32_t i = 0; i < ha.Length(); i++) {
     Napi::Value hv = ha.Get(i);
     double ms = hv.IsNumber() ? hv.As<Napi::Number>().DoubleValue() : -1;
-    if (!(ms >= 0 && ms <= 10000)) { Throw(env, "policy.holdMs entries must be 0..10000"); return nullptr; }
+    if (!(ms >= 0 && ms <= 10000)) {
+      Throw(env, "policy.holdMs entries must be 0..10000");
+      return nullptr;
+    }
     p->hold_ns[i] = static_cast<uint64_t>(std::llround(ms * 1e6));
   }
   p->dry_run = o.Get("dryRun").ToBoolean().Value();
   p->pair_mode = o.Get("pair").ToBoolean().Value();
   Napi::Value w = o.Get("pairWindowMs");
   double wms = w.IsNumber() ? w.As<Napi::Number>().DoubleValue() : 0;
-  if (!(wms >= 0 && wms <= 10000)) { Throw(env, "policy.pairWindowMs must be 0..10000"); return nullptr; }
+  if (!(wms >= 0 && wms <= 10000)) {
+    Throw(env, "policy.pairWindowMs must be 0..10000");
+    return nullptr;
+  }
   p->pair_window_ns = static_cast<uint64_t>(std::llround(wms * 1e6));
   bool ok = true;
   p->max_held = OptU32(o, "maxHeld", capacity, 0, capacity, &ok);
-  if (!ok) { Throw(env, "policy.maxHeld must be an integer 0.." + std::to_string(capacity)); return nullptr; }
+  if (!ok) {
+    Throw(env, "policy.maxHeld must be an integer 0.." + std::to_string(capacity));
+    return nullptr;
+  }
   return p;
 }
 
 Napi::Function Queue::Init(Napi::Env env) {
-  return DefineClass(env, "Queue",
-                     {InstanceMethod<&Queue::JsStart>("start"), InstanceMethod<&Queue::JsSetPolicy>("setPolicy"),
-                      InstanceMethod<&Queue::JsStop>("stop"), InstanceMethod<&Queue::JsStats>("stats"),
-                      InstanceAccessor<&Queue::JsRunning>("running")});
+  return DefineClass(
+      env, "Queue",
+      {InstanceMethod<&Queue::JsStart>("start"), InstanceMethod<&Queue::JsSetPolicy>("setPolicy"),
+       InstanceMethod<&Queue::JsStop>("stop"), InstanceMethod<&Queue::JsStats>("stats"),
+       InstanceAccessor<&Queue::JsRunning>("running")});
 }
 
 Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject()) { Throw(env, "new Queue(options): options must be an object"); return; }
+  if (!info[0].IsObject()) {
+    Throw(env, "new Queue(options): options must be an object");
+    return;
+  }
   Napi::Object o = info[0].As<Napi::Object>();
   bool ok = true;
   opts_.queue_num = static_cast<uint16_t>(OptU32(o, "queue", 0, 0, 65535, &ok));
-  if (!ok) { Throw(env, "options.queue must be an integer 0..65535"); return; }
+  if (!ok) {
+    Throw(env, "options.queue must be an integer 0..65535");
+    return;
+  }
   opts_.copy_range = OptU32(o, "copyRange", 512, 64, 65535, &ok);
-  if (!ok) { Throw(env, "options.copyRange must be an integer 64..65535"); return; }
+  if (!ok) {
+    Throw(env, "options.copyRange must be an integer 64..65535");
+    return;
+  }
   opts_.max_len = OptU32(o, "maxLen", 131072, 1, 1u << 20, &ok);
-  if (!ok) { Throw(env, "options.maxLen must be an integer 1..1048576"); return; }
+  if (!ok) {
+    Throw(env, "options.maxLen must be an integer 1..1048576");
+    return;
+  }
   opts_.rcvbuf = OptU32(o, "rcvbuf", 8u << 20, 65536, 1u << 30, &ok);
-  if (!ok) { Throw(env, "options.rcvbuf must be an integer 65536..1073741824"); return; }
+  if (!ok) {
+    Throw(env, "options.rcvbuf must be an integer 65536..1073741824");
+    return;
+  }
   opts_.fifo_capacity = OptU32(o, "maxHeld", 65536, 1, 1u << 20, &ok);
-  if (!ok) { Throw(env, "options.maxHeld must be an integer 1..1048576"); return; }
+  if (!ok) {
+    Throw(env, "options.maxHeld must be an integer 1..1048576");
+    return;
+  }
   Napi::Value cb = o.Get("onFatal");
   if (cb.IsFunction()) {
     events_ = Napi::ThreadSafeFunction::New(env, cb.As<Napi::Function>(), "dns-shaper-events", 4, 1);
@@ -135,7 +184,10 @@ void Queue::CleanupHook(void* arg) {
 
 void Queue::StopNative() {
   if (dp_) dp_->Stop();  // joins the thread: no more events after this
-  if (has_events_) { events_.Release(); has_events_ = false; }
+  if (has_events_) {
+    events_.Release();
+    has_events_ = false;
+  }
 }
 
 Napi::Value Queue::JsStart(const Napi::CallbackInfo& info) {
@@ -202,7 +254,8 @@ Napi::Value Queue::JsStats(const Napi::CallbackInfo& info) {
 #define X(num, name) name,
       DNS_SHAPER_QTYPE_LABELS(X)
 #undef X
-      "other", "none"};
+          "other",
+      "none"};
   Napi::Object packets = Napi::Object::New(env);
   for (size_t a = 0; a < kActionCount; a++) {
     Napi::Object row = Napi::Object::New(env);
@@ -213,7 +266,8 @@ Napi::Value Queue::JsStats(const Napi::CallbackInfo& info) {
   o.Set("packets", packets);
   Napi::Object pf = Napi::Object::New(env);
   for (size_t r = 1; r < static_cast<size_t>(ParseReason::kCount); r++)
-    pf.Set(kParseReasonNames[r], Napi::Number::New(env, static_cast<double>(stats_.parse_failures[r].load())));
+    pf.Set(kParseReasonNames[r],
+           Napi::Number::New(env, static_cast<double>(stats_.parse_failures[r].load())));
   o.Set("parseFailures", pf);
   Napi::Object counters = Napi::Object::New(env);
 #define X(name) counters.Set(#name, Napi::Number::New(env, static_cast<double>(stats_.name.load())));

@@ -10,53 +10,77 @@
 namespace dns_shaper {
 
 // Actions a packet can meet. "bypassed" is counted from gaps in packet ids (the kernel let them pass).
-#define DNS_SHAPER_ACTIONS(X) X(kAccepted, "accepted") X(kHeld, "held") X(kBypassed, "bypassed") X(kMalformed, "malformed")
+#define DNS_SHAPER_ACTIONS(X) \
+  X(kAccepted, "accepted") X(kHeld, "held") X(kBypassed, "bypassed") X(kMalformed, "malformed")
 enum Action : uint8_t {
 #define X(id, name) id,
   DNS_SHAPER_ACTIONS(X)
 #undef X
-  kActionCount
+      kActionCount
 };
 
 // QTYPE label values: a fixed set keeps the metric's cardinality bounded.
-#define DNS_SHAPER_QTYPE_LABELS(X)                                                               \
-  X(1, "A") X(2, "NS") X(5, "CNAME") X(6, "SOA") X(12, "PTR") X(15, "MX") X(16, "TXT")           \
-  X(28, "AAAA") X(33, "SRV") X(64, "SVCB") X(65, "HTTPS") X(255, "ANY")
+#define DNS_SHAPER_QTYPE_LABELS(X)                                                                      \
+  X(1, "A")                                                                                             \
+  X(2, "NS") X(5, "CNAME") X(6, "SOA") X(12, "PTR") X(15, "MX") X(16, "TXT") X(28, "AAAA") X(33, "SRV") \
+      X(64, "SVCB") X(65, "HTTPS") X(255, "ANY")
 constexpr size_t kQtypeKnown = 12;
-constexpr size_t kQtypeOther = kQtypeKnown;      // a query of a type not listed
-constexpr size_t kQtypeNone = kQtypeKnown + 1;   // no question: responses, QDCOUNT=0, non-DNS
+constexpr size_t kQtypeOther = kQtypeKnown;     // a query of a type not listed
+constexpr size_t kQtypeNone = kQtypeKnown + 1;  // no question: responses, QDCOUNT=0, non-DNS
 constexpr size_t kQtypeLabelCount = kQtypeKnown + 2;
 
 inline size_t QtypeLabel(uint16_t qtype) {
   switch (qtype) {
-    case 1: return 0; case 2: return 1; case 5: return 2; case 6: return 3; case 12: return 4;
-    case 15: return 5; case 16: return 6; case 28: return 7; case 33: return 8; case 64: return 9;
-    case 65: return 10; case 255: return 11;
-    default: return kQtypeOther;
+    case 1:
+      return 0;
+    case 2:
+      return 1;
+    case 5:
+      return 2;
+    case 6:
+      return 3;
+    case 12:
+      return 4;
+    case 15:
+      return 5;
+    case 16:
+      return 6;
+    case 28:
+      return 7;
+    case 33:
+      return 8;
+    case 64:
+      return 9;
+    case 65:
+      return 10;
+    case 255:
+      return 11;
+    default:
+      return kQtypeOther;
   }
 }
 
 // Plain counters, exported under these names (snake_case, no unit suffix: TS adds the metric names).
-#define DNS_SHAPER_COUNTERS(X) \
-  X(held_overflow)        /* held type, but --max-held reached: accepted at once */ \
-  X(dry_run_matches)      /* held type seen in dry-run: accepted, not held */       \
-  X(pair_released)        /* held packet released right behind its A (pair mode) */  \
-  X(deadline_released)    /* held packet released when its hold ended */             \
-  X(shutdown_released)    /* held packet accepted because the queue stopped */       \
-  X(pair_evictions)       /* pair table entry overwritten while still fresh */       \
-  X(verdict_errors)       /* kernel answered a verdict with an error (e.g. ENOENT) */ \
-  X(send_errors)          /* sendto of a verdict batch failed */                     \
-  X(recv_errors)          /* recvmmsg failed other than EAGAIN/EINTR */              \
-  X(enobufs)              /* socket overran (only without NETLINK_NO_ENOBUFS) */      \
-  X(drains)               /* wake-ups that received at least one packet */           \
-  X(verdict_batches)      /* sendto calls carrying verdicts */                       \
-  X(policy_updates)       /* policy tables taken by the data plane */
+#define DNS_SHAPER_COUNTERS(X)                                                     \
+  X(held_overflow)     /* held type, but --max-held reached: accepted at once */   \
+  X(dry_run_matches)   /* held type seen in dry-run: accepted, not held */         \
+  X(pair_released)     /* held packet released right behind its A (pair mode) */   \
+  X(deadline_released) /* held packet released when its hold ended */              \
+  X(shutdown_released) /* held packet accepted because the queue stopped */        \
+  X(pair_evictions)    /* pair table entry overwritten while still fresh */        \
+  X(verdict_errors)    /* kernel answered a verdict with an error (e.g. ENOENT) */ \
+  X(send_errors)       /* sendto of a verdict batch failed */                      \
+  X(recv_errors)       /* recvmmsg failed other than EAGAIN/EINTR */               \
+  X(enobufs)           /* socket overran (only without NETLINK_NO_ENOBUFS) */      \
+  X(drains)            /* wake-ups that received at least one packet */            \
+  X(verdict_batches)   /* sendto calls carrying verdicts */                        \
+  X(policy_updates)    /* policy tables taken by the data plane */
 
 // Histogram bucket upper bounds in nanoseconds (+Inf implied).
-constexpr uint64_t kHoldBucketsNs[] = {500000,  1000000, 2000000, 3000000,  4000000,  5000000,
-                                       5250000, 5500000, 6000000, 7000000,  8000000,  10000000,
+constexpr uint64_t kHoldBucketsNs[] = {500000,   1000000,  2000000,  3000000,   4000000,   5000000,
+                                       5250000,  5500000,  6000000,  7000000,   8000000,   10000000,
                                        15000000, 20000000, 50000000, 100000000, 250000000, 1000000000};
-constexpr uint64_t kLatencyBucketsNs[] = {5000,   10000,  25000,   50000,   100000,  250000,
+constexpr uint64_t kLatencyBucketsNs[] = {5000,   10000,   25000,   50000,   100000,  250000,
                                           500000, 1000000, 2500000, 5000000, 10000000};
 constexpr size_t kHoldBucketCount = sizeof(kHoldBucketsNs) / sizeof(kHoldBucketsNs[0]);
 constexpr size_t kLatencyBucketCount = sizeof(kLatencyBucketsNs) / sizeof(kLatencyBucketsNs[0]);

@@ -26,7 +26,23 @@ export async function probeFeatures(backend: Backend, run: Runner = defaultRun):
     return { nfqueue: e, xtBpf: e }
   }
   try {
-    const ipt = ['ip', 'netns', 'exec', ns, binaries(backend, 'ipv4').iptables, '-w', '5', '-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', '53']
+    const ipt = [
+      'ip',
+      'netns',
+      'exec',
+      ns,
+      binaries(backend, 'ipv4').iptables,
+      '-w',
+      '5',
+      '-t',
+      'raw',
+      '-A',
+      'OUTPUT',
+      '-p',
+      'udp',
+      '--dport',
+      '53',
+    ]
     const nfqueue = await ok(run, [...ipt, '-j', 'NFQUEUE', '--queue-num', '0', '--queue-bypass'])
     // The smallest valid classic BPF program: "ret #0".
     const xtBpf = await ok(run, [...ipt, '-m', 'bpf', '--bytecode', '1,6 0 0 0', '-j', 'ACCEPT'])

@@ -88,10 +88,14 @@ async function cmdRun(argv: string[], io: CliIo): Promise<number> {
       }
     },
   })
-  const onSignal = (sig: NodeJS.Signals): void => { void daemon.stop(sig) }
+  const onSignal = (sig: NodeJS.Signals): void => {
+    void daemon.stop(sig)
+  }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
-  process.on('SIGHUP', () => { daemon.reload() })
+  process.on('SIGHUP', () => {
+    daemon.reload()
+  })
   try {
     await daemon.start()
   } catch (e) {
@@ -117,8 +121,13 @@ async function cmdRules(argv: string[], io: CliIo): Promise<number> {
     return 0
   }
   const result = action === 'install' ? await m.install() : await m.remove()
-  io.out(`${action}: backend ${result.backend.backend} (${result.backend.reason}); ` +
-    result.families.map(f => `${f.family} ${f.skipped ? `skipped (${f.skipped})` : f.changed ? 'changed' : 'unchanged'}`).join(', ') + '\n')
+  io.out(
+    `${action}: backend ${result.backend.backend} (${result.backend.reason}); ` +
+      result.families
+        .map(f => `${f.family} ${f.skipped ? `skipped (${f.skipped})` : f.changed ? 'changed' : 'unchanged'}`)
+        .join(', ') +
+      '\n',
+  )
   return 0
 }
 
@@ -150,19 +159,37 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   const [cmd, ...rest] = argv
   try {
     switch (cmd) {
-      case 'run': return await cmdRun(rest, io)
-      case 'rules': return await cmdRules(rest, io)
-      case 'check': return await cmdCheck(rest, io)
-      case 'demo': return await cmdDemo(rest, io)
-      case 'version': case '--version': io.out(`${await version()}\n`); return 0
-      case 'help': case '--help': case '-h': case undefined: io.out(USAGE); return cmd === undefined ? 2 : 0
+      case 'run':
+        return await cmdRun(rest, io)
+      case 'rules':
+        return await cmdRules(rest, io)
+      case 'check':
+        return await cmdCheck(rest, io)
+      case 'demo':
+        return await cmdDemo(rest, io)
+      case 'version':
+      case '--version':
+        io.out(`${await version()}\n`)
+        return 0
+      case 'help':
+      case '--help':
+      case '-h':
+      case undefined:
+        io.out(USAGE)
+        return cmd === undefined ? 2 : 0
       default:
         io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, demo, version, help)\n`)
         return 2
     }
   } catch (e) {
-    if (isConfigError(e)) { io.err(`dns-shaper: ${e.message}\n`); return 2 }
-    if (isIptablesError(e)) { io.err(`dns-shaper: ${e.message}\n`); return 1 }
+    if (isConfigError(e)) {
+      io.err(`dns-shaper: ${e.message}\n`)
+      return 2
+    }
+    if (isIptablesError(e)) {
+      io.err(`dns-shaper: ${e.message}\n`)
+      return 1
+    }
     io.err(`dns-shaper: ${e instanceof Error ? e.message : String(e)}\n`)
     return 1
   }
@@ -177,8 +204,11 @@ function isEntryPoint(): boolean {
 }
 
 if (isEntryPoint()) {
-  main(process.argv.slice(2)).then(code => process.exit(code), (e: unknown) => {
-    process.stderr.write(`dns-shaper: ${String(e)}\n`)
-    process.exit(1)
-  })
+  main(process.argv.slice(2)).then(
+    code => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`dns-shaper: ${String(e)}\n`)
+      process.exit(1)
+    },
+  )
 }

@@ -81,7 +81,11 @@ export function parseCidr(text: string, flag: string): string {
   const family = net.isIP(addr ?? '')
   const max = family === 4 ? 32 : 128
   if (!family || extra !== undefined || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max))) {
-    throw new ConfigError(flag, `"${text}" is not an address or CIDR`, 'comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.96.0.10,fd00::a/128')
+    throw new ConfigError(
+      flag,
+      `"${text}" is not an address or CIDR`,
+      'comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.96.0.10,fd00::a/128',
+    )
   }
   return bits === undefined ? `${addr}/${max}` : `${addr}/${bits}`
 }
@@ -89,26 +93,52 @@ export function parseCidr(text: string, flag: string): string {
 const IFACE = /^[A-Za-z0-9_.:@-]{1,15}\+?$/
 
 const setters: Record<string, Setter> = {
-  queue: (c, v, f) => { c.queue = int(v, f, 0, 65535) },
-  queues: (c, v, f) => { c.queues = int(v, f, 1, 64) },
-  delay: (c, v, f) => { c.delayMs = ms(v, f, 10000) },
+  queue: (c, v, f) => {
+    c.queue = int(v, f, 0, 65535)
+  },
+  queues: (c, v, f) => {
+    c.queues = int(v, f, 1, 64)
+  },
+  delay: (c, v, f) => {
+    c.delayMs = ms(v, f, 10000)
+  },
   qtypes: (c, v, f) => {
     const types = list(v).map(t => {
       const n = parseQtype(t)
-      if (n === undefined) throw new ConfigError(f, `"${t}" is not a DNS type`, 'type names (AAAA, HTTPS, SVCB, ...) or numbers 1..65535, comma-separated')
+      if (n === undefined)
+        throw new ConfigError(
+          f,
+          `"${t}" is not a DNS type`,
+          'type names (AAAA, HTTPS, SVCB, ...) or numbers 1..65535, comma-separated',
+        )
       return n
     })
     c.qtypes = [...new Set(types)]
   },
-  mode: (c, v, f) => { c.mode = oneOf<ShapeMode>(v, f, ['fixed', 'pair']) },
-  'pair-window': (c, v, f) => { c.pairWindowMs = ms(v, f, 10000) },
-  rules: (c, v, f) => { c.rules = oneOf<RulesMode>(v, f, ['manage', 'none']) },
-  'dns-port': (c, v, f) => { c.dnsPort = int(v, f, 1, 65535) },
-  'dns-ip': (c, v, f) => { c.dnsIp = list(v).map(x => parseCidr(x, f)) },
+  mode: (c, v, f) => {
+    c.mode = oneOf<ShapeMode>(v, f, ['fixed', 'pair'])
+  },
+  'pair-window': (c, v, f) => {
+    c.pairWindowMs = ms(v, f, 10000)
+  },
+  rules: (c, v, f) => {
+    c.rules = oneOf<RulesMode>(v, f, ['manage', 'none'])
+  },
+  'dns-port': (c, v, f) => {
+    c.dnsPort = int(v, f, 1, 65535)
+  },
+  'dns-ip': (c, v, f) => {
+    c.dnsIp = list(v).map(x => parseCidr(x, f))
+  },
   interfaces: (c, v, f) => {
     const ifs = list(v)
     for (const i of ifs) {
-      if (!IFACE.test(i)) throw new ConfigError(f, `"${i}" is not an interface name`, 'names of up to 15 letters, digits, _ . : @ -, optionally ending in +')
+      if (!IFACE.test(i))
+        throw new ConfigError(
+          f,
+          `"${i}" is not an interface name`,
+          'names of up to 15 letters, digits, _ . : @ -, optionally ending in +',
+        )
     }
     c.interfaces = ifs
   },
@@ -117,14 +147,30 @@ const setters: Record<string, Setter> = {
     if (hooks.length === 0) throw new ConfigError(f, 'no hook given', 'prerouting,output')
     c.hooks = [...new Set(hooks)]
   },
-  ipv6: (c, v, f) => { c.ipv6 = bool(v, f) },
-  'iptables-backend': (c, v, f) => { c.iptablesBackend = oneOf<IptablesBackend>(v, f, ['auto', 'nft', 'legacy']) },
-  'kernel-filter': (c, v, f) => { c.kernelFilter = oneOf<KernelFilter>(v, f, ['auto', 'bpf', 'u32', 'off']) },
-  'metrics-listen': (c, v, f) => { c.metricsListen = parseListen(String(v), f) },
-  'max-held': (c, v, f) => { c.maxHeld = int(v, f, 1, 1048576) },
-  'dry-run': (c, v, f) => { c.dryRun = bool(v, f) },
-  'log-level': (c, v, f) => { c.logLevel = oneOf<LogLevel>(v, f, ['debug', 'info', 'warn', 'error']) },
-  config: (c, v) => { c.configFile = String(v) },
+  ipv6: (c, v, f) => {
+    c.ipv6 = bool(v, f)
+  },
+  'iptables-backend': (c, v, f) => {
+    c.iptablesBackend = oneOf<IptablesBackend>(v, f, ['auto', 'nft', 'legacy'])
+  },
+  'kernel-filter': (c, v, f) => {
+    c.kernelFilter = oneOf<KernelFilter>(v, f, ['auto', 'bpf', 'u32', 'off'])
+  },
+  'metrics-listen': (c, v, f) => {
+    c.metricsListen = parseListen(String(v), f)
+  },
+  'max-held': (c, v, f) => {
+    c.maxHeld = int(v, f, 1, 1048576)
+  },
+  'dry-run': (c, v, f) => {
+    c.dryRun = bool(v, f)
+  },
+  'log-level': (c, v, f) => {
+    c.logLevel = oneOf<LogLevel>(v, f, ['debug', 'info', 'warn', 'error'])
+  },
+  config: (c, v) => {
+    c.configFile = String(v)
+  },
 }
 
 /** Flags `dns-shaper run` accepts (without the leading --); the DaemonSet test checks against this. */
@@ -148,12 +194,19 @@ export interface ParsedArgs {
 }
 
 /** Splits argv into --flag values (`--flag v`, `--flag=v`, boolean `--flag`, `--no-flag`) and positionals. */
-export function splitArgs(argv: readonly string[], known: readonly string[], booleans: ReadonlySet<string>): ParsedArgs {
+export function splitArgs(
+  argv: readonly string[],
+  known: readonly string[],
+  booleans: ReadonlySet<string>,
+): ParsedArgs {
   const values = new Map<string, string | boolean>()
   const positionals: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
-    if (!a.startsWith('--')) { positionals.push(a); continue }
+    if (!a.startsWith('--')) {
+      positionals.push(a)
+      continue
+    }
     let [name, value] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
     let negated = false
     if (!known.includes(name) && name.startsWith('no-') && booleans.has(name.slice(3))) {
@@ -163,10 +216,16 @@ export function splitArgs(argv: readonly string[], known: readonly string[], boo
     if (!known.includes(name)) {
       throw new ConfigError(`--${name}`, 'unknown flag', known.map(k => `--${k}`).join(' '))
     }
-    if (negated) { values.set(name, false); continue }
+    if (negated) {
+      values.set(name, false)
+      continue
+    }
     if (value === undefined) {
       const next = argv[i + 1]
-      if (booleans.has(name) && (next === undefined || next.startsWith('--') || !/^(on|off|true|false|yes|no|1|0)$/i.test(next))) {
+      if (
+        booleans.has(name) &&
+        (next === undefined || next.startsWith('--') || !/^(on|off|true|false|yes|no|1|0)$/i.test(next))
+      ) {
         value = 'true'
       } else {
         if (next === undefined) throw new ConfigError(`--${name}`, 'needs a value')
@@ -236,17 +295,27 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
       throw new ConfigError('--config', `${file} is not a JSON object`, '{"delay": 5, "qtypes": "AAAA"}')
     }
     for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-      if (k === 'holds') { fileHolds = holdsFromFile(v, file); continue }
+      if (k === 'holds') {
+        fileHolds = holdsFromFile(v, file)
+        continue
+      }
       const setter = setters[k]
-      if (!setter || k === 'config') throw new ConfigError(`${file}: ${k}`, 'unknown key', RUN_FLAGS.filter(f => f !== 'config').join(', ') + ', holds')
+      if (!setter || k === 'config')
+        throw new ConfigError(
+          `${file}: ${k}`,
+          'unknown key',
+          RUN_FLAGS.filter(f => f !== 'config').join(', ') + ', holds',
+        )
       const text = Array.isArray(v) ? v.join(',') : typeof v === 'boolean' ? v : String(v)
       setter(c, text, `${file}: ${k}`)
     }
     c.configFile = file
   }
-  for (const [name, v] of fromEnv) (setters[name] as Setter)(c, v, `DNS_SHAPER_${name.toUpperCase().replace(/-/g, '_')}`)
+  for (const [name, v] of fromEnv)
+    (setters[name] as Setter)(c, v, `DNS_SHAPER_${name.toUpperCase().replace(/-/g, '_')}`)
   for (const [name, v] of values) (setters[name] as Setter)(c, v, `--${name}`)
-  if (c.queue + c.queues - 1 > 65535) throw new ConfigError('--queues', `queue ${c.queue} + ${c.queues} exceeds 65535`, 'fewer queues or a lower --queue')
+  if (c.queue + c.queues - 1 > 65535)
+    throw new ConfigError('--queues', `queue ${c.queue} + ${c.queues} exceeds 65535`, 'fewer queues or a lower --queue')
   const holds = new Map<number, number>(c.qtypes.map(q => [q, c.delayMs]))
   for (const [q, h] of fileHolds) holds.set(q, h)
   // The kernel filter queues config.qtypes: a type held only through the file must be among them.

@@ -29,7 +29,11 @@ export interface DaemonOptions {
   log: Logger
   /** Builds the rule manager for a config ('manage' mode only). */
   createRules: (config: Config, log: Logger) => Rules
-  createShaper?: (config: Config, rules: HoldRule[], onFatal: (queue: number, err: NodeJS.ErrnoException) => void) => Shaper
+  createShaper?: (
+    config: Config,
+    rules: HoldRule[],
+    onFatal: (queue: number, err: NodeJS.ErrnoException) => void,
+  ) => Shaper
   env?: NodeJS.ProcessEnv
   reconcileIntervalMs?: number
 }
@@ -57,7 +61,9 @@ export class Daemon {
     this.#opts = opts
     this.#config = opts.loaded.config
     this.#rules = opts.loaded.rules
-    this.done = new Promise(r => { this.#resolveDone = r })
+    this.done = new Promise(r => {
+      this.#resolveDone = r
+    })
   }
 
   get metrics(): Metrics | undefined {
@@ -90,7 +96,11 @@ export class Daemon {
       constants,
       queueStats: () => this.#shaper?.stats() ?? [],
       policy: () => this.#shaper?.policy,
-      onReadError: (source, err) => log.warn(`cannot read /proc ${source}; its metrics are left out (it is root-readable only: run as root or add CAP_DAC_READ_SEARCH)`, { err: err instanceof Error ? err.message : String(err) }),
+      onReadError: (source, err) =>
+        log.warn(
+          `cannot read /proc ${source}; its metrics are left out (it is root-readable only: run as root or add CAP_DAC_READ_SEARCH)`,
+          { err: err instanceof Error ? err.message : String(err) },
+        ),
       queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
     })
     try {
@@ -121,7 +131,9 @@ export class Daemon {
     }
     // A ref'd timer: besides reconciling rules it keeps the event loop alive, since the data plane
     // runs on its own thread and holds nothing the loop would wait for.
-    this.#reconcileTimer = setInterval(() => { void this.reconcile() }, this.#opts.reconcileIntervalMs ?? RECONCILE_INTERVAL_MS)
+    this.#reconcileTimer = setInterval(() => {
+      void this.reconcile()
+    }, this.#opts.reconcileIntervalMs ?? RECONCILE_INTERVAL_MS)
     log.info('ready')
   }
 
@@ -156,7 +168,9 @@ export class Daemon {
     if (!h.ok) return h
     if (this.#stopping) return { ok: false, detail: 'stopping' }
     if (this.#config.rules === 'none') return { ok: true, detail: 'queue bound; rules unmanaged' }
-    return this.#rulesInstalled ? { ok: true, detail: 'queue bound, rules installed' } : { ok: false, detail: 'rules not installed yet' }
+    return this.#rulesInstalled
+      ? { ok: true, detail: 'queue bound, rules installed' }
+      : { ok: false, detail: 'rules not installed yet' }
   }
 
   /** SIGHUP: re-read flags, env and config file; apply the policy part. A bad file keeps the old policy. */
@@ -167,7 +181,8 @@ export class Daemon {
       const restartOnly = (Object.keys(next.config) as (keyof Config)[]).filter(
         k => !RELOADABLE.includes(k) && JSON.stringify(next.config[k]) !== JSON.stringify(this.#config[k]),
       )
-      if (restartOnly.length) log.warn('these settings change only on restart; kept the running values', { settings: restartOnly })
+      if (restartOnly.length)
+        log.warn('these settings change only on restart; kept the running values', { settings: restartOnly })
       const merged: Config = { ...this.#config }
       for (const k of RELOADABLE) (merged as unknown as Record<string, unknown>)[k] = next.config[k]
       // The kernel filter's program lists the queued types: when they change, so must the rules.
@@ -181,7 +196,9 @@ export class Daemon {
       return true
     } catch (e) {
       this.#metrics?.reloads.inc({ result: 'error' })
-      log.error('config reload failed; the running policy is unchanged', { err: e instanceof Error ? e.message : String(e) })
+      log.error('config reload failed; the running policy is unchanged', {
+        err: e instanceof Error ? e.message : String(e),
+      })
       return false
     }
   }
@@ -203,7 +220,9 @@ export class Daemon {
       this.#ruleManager = m
       log.info('rules updated for the reloaded query types', { detail: m.describe?.() })
     } catch (e) {
-      log.error('could not update the rules after reload; the previous rules stay', { err: e instanceof Error ? e.message : String(e) })
+      log.error('could not update the rules after reload; the previous rules stay', {
+        err: e instanceof Error ? e.message : String(e),
+      })
     }
   }
 
@@ -222,7 +241,9 @@ export class Daemon {
           log.info('rules removed')
         } catch (e) {
           code = 1
-          log.error('could not remove rules; remove them with `dns-shaper rules remove`', { err: e instanceof Error ? e.message : String(e) })
+          log.error('could not remove rules; remove them with `dns-shaper rules remove`', {
+            err: e instanceof Error ? e.message : String(e),
+          })
         }
       }
       this.#shaper?.stop()

@@ -30,8 +30,12 @@ export async function runDemo(argv: string[], io: DemoIo): Promise<number> {
     return 1
   }
   let lab: Lab | undefined
-  const cleanup = async (): Promise<void> => { await lab?.destroy() }
-  const onSigint = (): void => { void cleanup().then(() => process.exit(130)) }
+  const cleanup = async (): Promise<void> => {
+    await lab?.destroy()
+  }
+  const onSigint = (): void => {
+    void cleanup().then(() => process.exit(130))
+  }
   process.once('SIGINT', onSigint)
   try {
     io.out('building a lab: client 198.51.100.2 -> router 198.51.100.1 (shaper) -> DNS server 203.0.113.53 (unbound)\n')
@@ -39,36 +43,73 @@ export async function runDemo(argv: string[], io: DemoIo): Promise<number> {
     await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
     const l = lab
     const probe = (type: 'A' | 'AAAA', server: string): Promise<ProbeResult> =>
-      runProbeIn(l.client.ns, { server, types: [type], count: COUNT, intervalMs: 2, timeoutMs: 2000, freshSocket: true })
+      runProbeIn(l.client.ns, {
+        server,
+        types: [type],
+        count: COUNT,
+        intervalMs: 2,
+        timeoutMs: 2000,
+        freshSocket: true,
+      })
     const rows: string[][] = []
     const measure = async (label: string): Promise<void> => {
-      for (const [fam, server] of [['IPv4', l.server.ipv4], ['IPv6', l.server.ipv6]] as const) {
+      for (const [fam, server] of [
+        ['IPv4', l.server.ipv4],
+        ['IPv6', l.server.ipv6],
+      ] as const) {
         for (const type of ['A', 'AAAA'] as const) {
           const r = await probe(type, server)
           const s = r.byType[type]
           rows.push([label, fam, `${type} alone`, ms(s?.p50Us), ms(s?.p99Us), ms(s?.minUs), String(r.lost)])
         }
         // Like glibc and musl: A and AAAA back to back from one socket.
-        const r = await runProbeIn(l.client.ns, { server, types: ['A', 'AAAA'], pair: true, count: COUNT, intervalMs: 2, timeoutMs: 2000, freshSocket: true })
+        const r = await runProbeIn(l.client.ns, {
+          server,
+          types: ['A', 'AAAA'],
+          pair: true,
+          count: COUNT,
+          intervalMs: 2,
+          timeoutMs: 2000,
+          freshSocket: true,
+        })
         for (const type of ['A', 'AAAA'] as const) {
           const s = r.byType[type]
-          rows.push([label, fam, `${type} of a pair`, ms(s?.p50Us), ms(s?.p99Us), ms(s?.minUs), String(s?.lost ?? r.lost)])
+          rows.push([
+            label,
+            fam,
+            `${type} of a pair`,
+            ms(s?.p50Us),
+            ms(s?.p99Us),
+            ms(s?.minUs),
+            String(s?.lost ?? r.lost),
+          ])
         }
       }
     }
     io.out(`measuring ${COUNT} lookups per row without the shaper...\n`)
     await measure('off')
-    io.out(`starting the shaper in the router namespace (raw-table rule, pair mode: each AAAA leaves right behind its A, at most ${delay} ms)...\n`)
-    const child = l.router.ns.spawn([process.execPath, CLI, 'run', '--delay', String(delay), '--hooks', 'prerouting', '--metrics-listen', 'off'], { stdio: ['ignore', 'ignore', 'pipe'] })
+    io.out(
+      `starting the shaper in the router namespace (raw-table rule, pair mode: each AAAA leaves right behind its A, at most ${delay} ms)...\n`,
+    )
+    const child = l.router.ns.spawn(
+      [process.execPath, CLI, 'run', '--delay', String(delay), '--hooks', 'prerouting', '--metrics-listen', 'off'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    )
     let log = ''
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`shaper did not become ready:\n${log}`)), 15000)
       child.stderr?.setEncoding('utf8')
       child.stderr?.on('data', (d: string) => {
         log += d
-        if (log.includes('"msg":"ready"')) { clearTimeout(timer); resolve() }
+        if (log.includes('"msg":"ready"')) {
+          clearTimeout(timer)
+          resolve()
+        }
       })
-      child.once('exit', code => { clearTimeout(timer); reject(new Error(`shaper exited (${String(code)}):\n${log}`)) })
+      child.once('exit', code => {
+        clearTimeout(timer)
+        reject(new Error(`shaper exited (${String(code)}):\n${log}`))
+      })
     })
     await measure('on')
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the shaper exited early:\n${log}`)
@@ -78,14 +119,22 @@ export async function runDemo(argv: string[], io: DemoIo): Promise<number> {
     const stopped = log.split('\n').find(x => x.includes('"msg":"stopped"'))
     const header = ['shaper', 'family', 'query', 'p50 ms', 'p99 ms', 'min ms', 'lost']
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
-    const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd() + '\n'
+    const fmt = (r: string[]): string =>
+      r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd() + '\n'
     io.out('\n' + fmt(header) + rows.map(fmt).join(''))
     if (stopped) {
       const s = JSON.parse(stopped) as Record<string, number>
-      io.out(`\nshaper counted: ${s.accepted} accepted at once, ${s.held} held, ${s.malformed} malformed, ${s.bypassed} bypassed\n`)
+      io.out(
+        `\nshaper counted: ${s.accepted} accepted at once, ${s.held} held, ${s.malformed} malformed, ${s.bypassed} bypassed\n`,
+      )
     }
-    io.out(`A passes at once. An AAAA of a pair leaves right behind its A, in the same verdict batch, so it can never\n` +
-      `race its A through conntrack; an AAAA with no A in sight waits ${delay} ms.\n`)
+    io.out(
+      `A passes at once. An AAAA of a pair leaves right behind its A, in the same verdict batch, so it can never\n` +
+        `race its A through conntrack; an AAAA with no A in sight waits ${delay} ms.\n`,
+    )
     return 0
   } catch (e) {
     io.err(`demo failed: ${e instanceof Error ? e.message : String(e)}\n`)

@@ -25,7 +25,10 @@ export class HttpServer {
       if (url === '/metrics') {
         src.metrics().then(
           text => send(res, 200, text, src.contentType),
-          (e: unknown) => { onError(e); send(res, 500, 'metrics collection failed\n') },
+          (e: unknown) => {
+            onError(e)
+            send(res, 500, 'metrics collection failed\n')
+          },
         )
         return
       }
@@ -42,7 +45,12 @@ export class HttpServer {
     const port = Number(hostPort.slice(i + 1))
     return new Promise((resolve, reject) => {
       const fail = (e: NodeJS.ErrnoException): void => {
-        const hint = e.code === 'EADDRINUSE' ? `: ${hostPort} is taken; choose another --metrics-listen` : e.code === 'EADDRNOTAVAIL' ? `: no interface has ${host}; fix --metrics-listen` : ''
+        const hint =
+          e.code === 'EADDRINUSE'
+            ? `: ${hostPort} is taken; choose another --metrics-listen`
+            : e.code === 'EADDRNOTAVAIL'
+              ? `: no interface has ${host}; fix --metrics-listen`
+              : ''
         reject(Object.assign(new Error(`metrics listener ${hostPort}: ${e.message}${hint}`), { code: e.code }))
       }
       this.#server.once('error', fail)

@@ -2,11 +2,11 @@
 // Pure: no I/O. Mainline versions only; distribution kernels may carry backports (see clashHandling).
 
 export interface KernelVersion {
-  major: number;
-  minor: number;
-  patch: number;
+  major: number
+  minor: number
+  patch: number
   /** The string as given (uname -r). */
-  release: string;
+  release: string
 }
 
 /**
@@ -14,18 +14,26 @@ export interface KernelVersion {
  * "6.1" (no patch). Undefined when there is no leading MAJOR.MINOR.
  */
 export function parseKernelRelease(release: string): KernelVersion | undefined {
-  const m = /^\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(release);
-  if (m === null) return undefined;
-  return { major: Number(m[1]), minor: Number(m[2]), patch: m[3] === undefined ? 0 : Number(m[3]), release: release.trim() };
+  const m = /^\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(release)
+  if (m === null) return undefined
+  return {
+    major: Number(m[1]),
+    minor: Number(m[2]),
+    patch: m[3] === undefined ? 0 : Number(m[3]),
+    release: release.trim(),
+  }
 }
 
 /** a < b: negative, equal: 0, a > b: positive (major.minor.patch only). */
-export function compareKernel(a: Pick<KernelVersion, 'major' | 'minor' | 'patch'>, b: Pick<KernelVersion, 'major' | 'minor' | 'patch'>): number {
-  return a.major - b.major || a.minor - b.minor || a.patch - b.patch;
+export function compareKernel(
+  a: Pick<KernelVersion, 'major' | 'minor' | 'patch'>,
+  b: Pick<KernelVersion, 'major' | 'minor' | 'patch'>,
+): number {
+  return a.major - b.major || a.minor - b.minor || a.patch - b.patch
 }
 
 export function kernelAtLeast(v: KernelVersion, major: number, minor: number): boolean {
-  return compareKernel(v, { major, minor, patch: 0 }) >= 0;
+  return compareKernel(v, { major, minor, patch: 0 }) >= 0
 }
 
 /**
@@ -34,16 +42,16 @@ export function kernelAtLeast(v: KernelVersion, major: number, minor: number): b
  *             endpoints (kube-proxy picking a random endpoint per packet) still drops.
  * all:        clashing UDP entries are inserted too, whatever the DNAT result.
  */
-export type ClashLevel = 'drop' | 'same-tuple' | 'all';
+export type ClashLevel = 'drop' | 'same-tuple' | 'all'
 
 export interface ClashHandling {
-  level: ClashLevel;
+  level: ClashLevel
   /** insert_failed counts only unresolved clashes and `clashres` counts resolved ones (5.10+). */
-  clashCounter: boolean;
+  clashCounter: boolean
   /** Before 5.10 insert_failed also counted clashes that were resolved, so a rising value is ambiguous. */
-  insertFailedMeansDrop: boolean;
+  insertFailedMeansDrop: boolean
   /** One operator-facing sentence. */
-  summary: string;
+  summary: string
 }
 
 // Mainline steps (netfilter commits, by title):
@@ -55,25 +63,26 @@ export interface ClashHandling {
 //       DNAT result get their own entry instead of being dropped.
 //  5.10 "netfilter: conntrack: add clash resolution stat counter" — `clashres` column; insert_failed
 //       from then on counts only clashes that could not be resolved.
-const BACKPORT_NOTE = 'distribution kernels (RHEL, Ubuntu HWE, cloud vendors) may carry backports: trust the live counters over the version';
+const BACKPORT_NOTE =
+  'distribution kernels (RHEL, Ubuntu HWE, cloud vendors) may carry backports: trust the live counters over the version'
 
 export function clashHandling(v: KernelVersion): ClashHandling {
-  const clashCounter = kernelAtLeast(v, 5, 10);
-  const base = { clashCounter, insertFailedMeansDrop: clashCounter };
+  const clashCounter = kernelAtLeast(v, 5, 10)
+  const base = { clashCounter, insertFailedMeansDrop: clashCounter }
   if (!kernelAtLeast(v, 4, 19)) {
     return {
       ...base,
       level: 'drop',
       summary: `kernel ${v.release} drops the losing packet of a NATed UDP clash (insert_failed; the resolver waits 5 s); ${BACKPORT_NOTE}`,
-    };
+    }
   }
   if (!kernelAtLeast(v, 5, 6)) {
-    const snat = kernelAtLeast(v, 5, 0) ? '' : ' (same-origin SNAT clashes only from 5.0)';
+    const snat = kernelAtLeast(v, 5, 0) ? '' : ' (same-origin SNAT clashes only from 5.0)'
     return {
       ...base,
       level: 'same-tuple',
       summary: `kernel ${v.release} resolves clashes with identical tuples${snat} but drops clashes DNATed to different endpoints (services with several endpoints); ${BACKPORT_NOTE}`,
-    };
+    }
   }
   return {
     ...base,
@@ -81,5 +90,5 @@ export function clashHandling(v: KernelVersion): ClashHandling {
     summary: clashCounter
       ? `kernel ${v.release} resolves UDP clashes, also with different DNAT results, and counts them in clashres`
       : `kernel ${v.release} resolves UDP clashes, also with different DNAT results; it has no clash counter and its insert_failed also counts resolved clashes`,
-  };
+  }
 }

@@ -13,13 +13,17 @@ export interface Logger {
   error(msg: string, fields?: Fields): void
 }
 
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = l => process.stderr.write(l)): Logger {
+export function createLogger(
+  level: LogLevel = 'info',
+  write: (line: string) => void = l => process.stderr.write(l),
+): Logger {
   const min = ORDER[level]
   const emit = (lvl: LogLevel, msg: string, fields?: Fields): void => {
     if (ORDER[lvl] < min) return
     const rec: Fields = { time: new Date().toISOString(), level: lvl, msg, ...fields }
     for (const [k, v] of Object.entries(rec)) {
-      if (v instanceof Error) rec[k] = { message: v.message, ...('code' in v ? { code: (v as NodeJS.ErrnoException).code } : {}) }
+      if (v instanceof Error)
+        rec[k] = { message: v.message, ...('code' in v ? { code: (v as NodeJS.ErrnoException).code } : {}) }
     }
     write(JSON.stringify(rec, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n')
   }

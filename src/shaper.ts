@@ -27,8 +27,7 @@ export class Shaper {
   constructor(opts: ShaperOptions) {
     this.#config = opts.config
     this.#policy = Shaper.compile(opts.config, opts.rules)
-    this.#create =
-      opts.createQueue ?? ((queue, onFatal, maxHeld) => new Queue({ queue, onFatal, maxHeld }))
+    this.#create = opts.createQueue ?? ((queue, onFatal, maxHeld) => new Queue({ queue, onFatal, maxHeld }))
     this.#onFatal = opts.onFatal ?? (() => {})
   }
 

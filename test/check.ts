@@ -1,6 +1,6 @@
-import t from 'tap';
-import { createServer, type AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import t from 'tap'
+import { createServer, type AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import {
   decideVerdict,
   formatRate,
@@ -17,60 +17,132 @@ import {
   type CheckConfig,
   type CheckProbes,
   type VerdictInput,
-} from '../src/check.js';
-import { clashHandling, parseKernelRelease } from '../src/kernel.js';
-import { parseConntrackStats, type ConntrackStats } from '../src/procfs.js';
+} from '../src/check.js'
+import { clashHandling, parseKernelRelease } from '../src/kernel.js'
+import { parseConntrackStats, type ConntrackStats } from '../src/procfs.js'
 
-const fx = (name: string) => fileURLToPath(new URL(`./fixtures/proc/${name}`, import.meta.url));
-const handling = (r: string) => clashHandling(parseKernelRelease(r)!);
+const fx = (name: string) => fileURLToPath(new URL(`./fixtures/proc/${name}`, import.meta.url))
+const handling = (r: string) => clashHandling(parseKernelRelease(r)!)
 
-t.test('verdict table', async (t) => {
-  const base: VerdictInput = { release: '6.18.44', kernel: handling('6.18.44'), conntrackLoaded: true, dnsUntracked: undefined, rates: undefined, blockers: [] };
-  const rows: [string, Partial<VerdictInput>, string, RegExp][] = [
-    ['old kernel drops', { release: '4.14.1', kernel: handling('4.14.1') }, 'recommended', /^shaping recommended: kernel 4\.14\.1 drops clashing/],
-    ['4.19-5.5 drops DNAT clashes', { release: '5.4.0', kernel: handling('5.4.0') }, 'recommended', /different endpoints/],
-    ['5.10+ with insert_failed rising', { rates: { insertFailed: 0.5, clashResolve: 3 } }, 'recommended', /insert_failed rising \(0\.5\/s\)/],
-    ['5.10+ resolves, sampled', { rates: { insertFailed: 0, clashResolve: 12.345 } }, 'optional', /^optional: the kernel resolves clashes \(12\/s seen\)$/],
-    ['5.10+ resolves, not sampled', {}, 'optional', /\(not sampled\)/],
-    ['5.6-5.9: insert_failed counts resolved clashes too', { release: '5.8.0', kernel: handling('5.8.0'), rates: { insertFailed: 2, clashResolve: undefined } }, 'optional', /resolves clashes \(2\/s seen\)/],
-    ['4.19 + insert_failed', { release: '4.19.0', kernel: handling('4.19.0'), rates: { insertFailed: 1, clashResolve: undefined } }, 'recommended', /insert_failed rising/],
-    ['DNS not tracked beats everything', { release: '4.14.1', kernel: handling('4.14.1'), dnsUntracked: '', rates: { insertFailed: 9, clashResolve: undefined } }, 'not-needed', /^not needed: DNS is not tracked$/],
-    ['DNS not tracked to some addresses', { dnsUntracked: '169.254.20.10/32' }, 'not-needed', /not tracked \(to 169\.254\.20\.10\/32\)/],
-    ['no conntrack', { conntrackLoaded: false }, 'not-needed', /conntrack is not loaded/],
-    ['unknown kernel, no sample', { release: 'weird', kernel: undefined }, 'unknown', /unknown: .*"weird"; sample insert_failed/],
-    ['unknown kernel, quiet sample', { release: 'weird', kernel: undefined, rates: { insertFailed: 0, clashResolve: undefined } }, 'unknown', /keep watching/],
-    ['unknown kernel, insert_failed rising', { release: 'weird', kernel: undefined, rates: { insertFailed: 1, clashResolve: undefined } }, 'recommended', /insert_failed rising/],
-  ];
-  for (const [name, over, need, line] of rows) {
-    const v = decideVerdict({ ...base, ...over });
-    t.equal(v.need, need, `${name}: need`);
-    t.match(v.line, line, `${name}: line`);
-    t.equal(v.ready, true);
+t.test('verdict table', async t => {
+  const base: VerdictInput = {
+    release: '6.18.44',
+    kernel: handling('6.18.44'),
+    conntrackLoaded: true,
+    dnsUntracked: undefined,
+    rates: undefined,
+    blockers: [],
   }
-  const blocked = decideVerdict({ ...base, release: '4.14.1', kernel: handling('4.14.1'), blockers: ['privileges: no CAP_NET_ADMIN', 'queue: bound'] });
-  t.equal(blocked.ready, false);
-  t.equal(blocked.need, 'recommended', 'need still judged when blocked');
-  t.match(blocked.line, /^cannot run: privileges: no CAP_NET_ADMIN; queue: bound — shaping recommended/);
-});
+  const rows: [string, Partial<VerdictInput>, string, RegExp][] = [
+    [
+      'old kernel drops',
+      { release: '4.14.1', kernel: handling('4.14.1') },
+      'recommended',
+      /^shaping recommended: kernel 4\.14\.1 drops clashing/,
+    ],
+    [
+      '4.19-5.5 drops DNAT clashes',
+      { release: '5.4.0', kernel: handling('5.4.0') },
+      'recommended',
+      /different endpoints/,
+    ],
+    [
+      '5.10+ with insert_failed rising',
+      { rates: { insertFailed: 0.5, clashResolve: 3 } },
+      'recommended',
+      /insert_failed rising \(0\.5\/s\)/,
+    ],
+    [
+      '5.10+ resolves, sampled',
+      { rates: { insertFailed: 0, clashResolve: 12.345 } },
+      'optional',
+      /^optional: the kernel resolves clashes \(12\/s seen\)$/,
+    ],
+    ['5.10+ resolves, not sampled', {}, 'optional', /\(not sampled\)/],
+    [
+      '5.6-5.9: insert_failed counts resolved clashes too',
+      { release: '5.8.0', kernel: handling('5.8.0'), rates: { insertFailed: 2, clashResolve: undefined } },
+      'optional',
+      /resolves clashes \(2\/s seen\)/,
+    ],
+    [
+      '4.19 + insert_failed',
+      { release: '4.19.0', kernel: handling('4.19.0'), rates: { insertFailed: 1, clashResolve: undefined } },
+      'recommended',
+      /insert_failed rising/,
+    ],
+    [
+      'DNS not tracked beats everything',
+      {
+        release: '4.14.1',
+        kernel: handling('4.14.1'),
+        dnsUntracked: '',
+        rates: { insertFailed: 9, clashResolve: undefined },
+      },
+      'not-needed',
+      /^not needed: DNS is not tracked$/,
+    ],
+    [
+      'DNS not tracked to some addresses',
+      { dnsUntracked: '169.254.20.10/32' },
+      'not-needed',
+      /not tracked \(to 169\.254\.20\.10\/32\)/,
+    ],
+    ['no conntrack', { conntrackLoaded: false }, 'not-needed', /conntrack is not loaded/],
+    [
+      'unknown kernel, no sample',
+      { release: 'weird', kernel: undefined },
+      'unknown',
+      /unknown: .*"weird"; sample insert_failed/,
+    ],
+    [
+      'unknown kernel, quiet sample',
+      { release: 'weird', kernel: undefined, rates: { insertFailed: 0, clashResolve: undefined } },
+      'unknown',
+      /keep watching/,
+    ],
+    [
+      'unknown kernel, insert_failed rising',
+      { release: 'weird', kernel: undefined, rates: { insertFailed: 1, clashResolve: undefined } },
+      'recommended',
+      /insert_failed rising/,
+    ],
+  ]
+  for (const [name, over, need, line] of rows) {
+    const v = decideVerdict({ ...base, ...over })
+    t.equal(v.need, need, `${name}: need`)
+    t.match(v.line, line, `${name}: line`)
+    t.equal(v.ready, true)
+  }
+  const blocked = decideVerdict({
+    ...base,
+    release: '4.14.1',
+    kernel: handling('4.14.1'),
+    blockers: ['privileges: no CAP_NET_ADMIN', 'queue: bound'],
+  })
+  t.equal(blocked.ready, false)
+  t.equal(blocked.need, 'recommended', 'need still judged when blocked')
+  t.match(blocked.line, /^cannot run: privileges: no CAP_NET_ADMIN; queue: bound — shaping recommended/)
+})
 
-t.test('formatRate', async (t) => {
-  t.equal(formatRate(0), '0/s');
-  t.equal(formatRate(0.333), '0.33/s');
-  t.equal(formatRate(10.6), '11/s');
-});
+t.test('formatRate', async t => {
+  t.equal(formatRate(0), '0/s')
+  t.equal(formatRate(0.333), '0.33/s')
+  t.equal(formatRate(10.6), '11/s')
+})
 
-t.test('parseProcStatus / hasCap', async (t) => {
-  const s = parseProcStatus('Uid:\t1000\t0\t0\t0\nCapEff:\t0000000000003000\n');
-  t.equal(s.uid, 0, 'effective uid');
-  t.ok(hasCap(s.capEff, 12));
-  t.ok(hasCap(s.capEff, 13));
-  t.notOk(hasCap(s.capEff, 21));
-  const none = parseProcStatus('');
-  t.same(none, { uid: undefined, capEff: 0n });
-  t.ok(hasCap(parseProcStatus('CapEff:\t000001fffeffffff').capEff, 40), 'high bits');
-});
+t.test('parseProcStatus / hasCap', async t => {
+  const s = parseProcStatus('Uid:\t1000\t0\t0\t0\nCapEff:\t0000000000003000\n')
+  t.equal(s.uid, 0, 'effective uid')
+  t.ok(hasCap(s.capEff, 12))
+  t.ok(hasCap(s.capEff, 13))
+  t.notOk(hasCap(s.capEff, 21))
+  const none = parseProcStatus('')
+  t.same(none, { uid: undefined, capEff: 0n })
+  t.ok(hasCap(parseProcStatus('CapEff:\t000001fffeffffff').capEff, 40), 'high bits')
+})
 
-t.test('scanRawRules', async (t) => {
+t.test('scanRawRules', async t => {
   const save = `# Generated by iptables-save
 *raw
 :PREROUTING ACCEPT [0:0]
@@ -86,44 +158,65 @@ t.test('scanRawRules', async (t) => {
 -A OUTPUT -p udp -m udp --dport 53 -m comment --comment dns-shaper:output -j NFQUEUE --queue-balance 0:2 --queue-bypass
 -A OUTPUT -p udp -m comment --comment "dns-shaper: bare" -j NFQUEUE
 COMMIT
-`;
-  const s = scanRawRules(save, 53);
-  t.equal(s.notrack.length, 2);
-  t.same(s.notrackDestinations, ['169.254.20.10/32']);
-  t.same(s.shaper.map((r) => r.queues), [[4], [0, 1, 2], [0]]);
-  const any = scanRawRules('-A PREROUTING -p udp -m multiport --dports 53,853 -j NOTRACK\n-A OUTPUT -d 10.0.0.10/32 -p udp -j NOTRACK\n', 53);
-  t.same(any.notrackDestinations, [], 'one rule covers any destination');
-  t.equal(any.notrack.length, 2, 'udp without a port covers DNS too');
-  t.equal(scanRawRules('-A PREROUTING -p udp -m multiport --dports 1000:2000 -j NOTRACK\n', 53).notrack.length, 0);
-  t.equal(scanRawRules('-A PREROUTING -p udp -m multiport --dports 1000:2000 -j NOTRACK\n', 1053).notrack.length, 1, 'port ranges');
-  t.equal(scanRawRules('-A PREROUTING -p udp --dport 5353 -j NOTRACK\n', 5353).notrack.length, 1, 'honours --dns-port');
-  t.same(scanRawRules('', 53), { notrack: [], notrackDestinations: [], shaper: [] });
-});
+`
+  const s = scanRawRules(save, 53)
+  t.equal(s.notrack.length, 2)
+  t.same(s.notrackDestinations, ['169.254.20.10/32'])
+  t.same(
+    s.shaper.map(r => r.queues),
+    [[4], [0, 1, 2], [0]],
+  )
+  const any = scanRawRules(
+    '-A PREROUTING -p udp -m multiport --dports 53,853 -j NOTRACK\n-A OUTPUT -d 10.0.0.10/32 -p udp -j NOTRACK\n',
+    53,
+  )
+  t.same(any.notrackDestinations, [], 'one rule covers any destination')
+  t.equal(any.notrack.length, 2, 'udp without a port covers DNS too')
+  t.equal(scanRawRules('-A PREROUTING -p udp -m multiport --dports 1000:2000 -j NOTRACK\n', 53).notrack.length, 0)
+  t.equal(
+    scanRawRules('-A PREROUTING -p udp -m multiport --dports 1000:2000 -j NOTRACK\n', 1053).notrack.length,
+    1,
+    'port ranges',
+  )
+  t.equal(scanRawRules('-A PREROUTING -p udp --dport 5353 -j NOTRACK\n', 5353).notrack.length, 1, 'honours --dns-port')
+  t.same(scanRawRules('', 53), { notrack: [], notrackDestinations: [], shaper: [] })
+})
 
-t.test('parseQdiscs', async (t) => {
+t.test('parseQdiscs', async t => {
   const text = `qdisc noqueue 0: dev lo root refcnt 2
 qdisc prio 1: dev eth0 root refcnt 2 bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1
 qdisc netem 30: dev eth0 parent 1:3 limit 1000 delay 4ms
 garbage
-`;
+`
   t.same(parseQdiscs(text), [
     { kind: 'noqueue', dev: 'lo' },
     { kind: 'prio', dev: 'eth0' },
     { kind: 'netem', dev: 'eth0' },
-  ]);
-});
+  ])
+})
 
 // ---------- runCheck with fakes ----------
 
-const cfg: CheckConfig = { queue: 0, queues: 1, metricsListen: '127.0.0.1:9464', rules: 'manage', dnsPort: 53, ipv6: true };
-const H6 = 'entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart';
-const ctRow = (clash: number, failed: number) => `00000010  ${[clash, 0, 0, 0, 0, 0, 0, 100, failed, failed, 0, 0, 0, 0, 0, 0].map((n) => n.toString(16).padStart(8, '0')).join(' ')}`;
-const ct = (clash: number, failed: number) => parseConntrackStats(`${H6}\n${ctRow(clash, failed)}\n${ctRow(0, 0)}\n`);
+const cfg: CheckConfig = {
+  queue: 0,
+  queues: 1,
+  metricsListen: '127.0.0.1:9464',
+  rules: 'manage',
+  dnsPort: 53,
+  ipv6: true,
+}
+const H6 =
+  'entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart'
+const ctRow = (clash: number, failed: number) =>
+  `00000010  ${[clash, 0, 0, 0, 0, 0, 0, 100, failed, failed, 0, 0, 0, 0, 0, 0].map(n => n.toString(16).padStart(8, '0')).join(' ')}`
+const ct = (clash: number, failed: number) => parseConntrackStats(`${H6}\n${ctRow(clash, failed)}\n${ctRow(0, 0)}\n`)
 
-function fakes(over: Partial<CheckProbes> & { samples?: (ConntrackStats | undefined)[] } = {}): CheckProbes & { slept: number[] } {
-  const samples = over.samples ?? [ct(10, 0), ct(30, 0)];
-  let i = 0;
-  const slept: number[] = [];
+function fakes(
+  over: Partial<CheckProbes> & { samples?: (ConntrackStats | undefined)[] } = {},
+): CheckProbes & { slept: number[] } {
+  const samples = over.samples ?? [ct(10, 0), ct(30, 0)]
+  let i = 0
+  const slept: number[] = []
   return {
     selfStatus: async () => 'Uid:\t0\t0\t0\t0\nCapEff:\t000001ffffffffff\n',
     kernelRelease: async () => '6.18.44-fc-v769',
@@ -134,89 +227,138 @@ function fakes(over: Partial<CheckProbes> & { samples?: (ConntrackStats | undefi
     listen: async () => true,
     rawRules: async () => '*raw\nCOMMIT\n',
     tcQdiscs: async () => 'qdisc noqueue 0: dev lo root refcnt 2\n',
-    sleep: async (ms) => {
-      slept.push(ms);
+    sleep: async ms => {
+      slept.push(ms)
     },
     ...over,
     slept,
-  };
+  }
 }
 
-const byId = (r: { items: { id: string }[] }, id: string) => r.items.find((i) => i.id === id) as { id: string; status: string; found: string; action: string };
+const byId = (r: { items: { id: string }[] }, id: string) =>
+  r.items.find(i => i.id === id) as { id: string; status: string; found: string; action: string }
 
-t.test('runCheck: ready node, modern kernel', async (t) => {
-  const p = fakes();
-  const r = await runCheck(cfg, p, { sampleSeconds: 2 });
-  t.same(p.slept, [2000]);
-  t.equal(r.exitCode, 0);
-  t.equal(r.ready, true);
-  t.equal(r.verdict.need, 'optional');
-  t.equal(r.verdict.line, 'optional: the kernel resolves clashes (10/s seen)');
-  t.same(r.items.map((i) => i.id), ['privileges', 'kernel', 'iptables', 'nfqueue', 'xt_bpf', 'queue', 'metrics', 'conntrack', 'dns-tracking', 'shaper-rules', 'tc']);
-  t.ok(r.items.every((i) => i.status === 'ok' || i.status === 'info'), 'nothing to warn about');
-  t.match(byId(r, 'conntrack').found, /insert_failed 0\/s, drop 0\/s, clash_resolve 10\/s over 2 s \(this netns\), entries 16/);
-  t.match(r.kernel, { major: 6, minor: 18, patch: 44, clash: 'all' });
-  t.match(r.conntrack, { loaded: true, entries: 16, sampleSeconds: 2, ratesPerSecond: { clashres: 10, clash_resolve: 10, insert_failed: 0 } });
-  t.equal(byId(r, 'queue').found, 'queue 0 free');
-});
+t.test('runCheck: ready node, modern kernel', async t => {
+  const p = fakes()
+  const r = await runCheck(cfg, p, { sampleSeconds: 2 })
+  t.same(p.slept, [2000])
+  t.equal(r.exitCode, 0)
+  t.equal(r.ready, true)
+  t.equal(r.verdict.need, 'optional')
+  t.equal(r.verdict.line, 'optional: the kernel resolves clashes (10/s seen)')
+  t.same(
+    r.items.map(i => i.id),
+    [
+      'privileges',
+      'kernel',
+      'iptables',
+      'nfqueue',
+      'xt_bpf',
+      'queue',
+      'metrics',
+      'conntrack',
+      'dns-tracking',
+      'shaper-rules',
+      'tc',
+    ],
+  )
+  t.ok(
+    r.items.every(i => i.status === 'ok' || i.status === 'info'),
+    'nothing to warn about',
+  )
+  t.match(
+    byId(r, 'conntrack').found,
+    /insert_failed 0\/s, drop 0\/s, clash_resolve 10\/s over 2 s \(this netns\), entries 16/,
+  )
+  t.match(r.kernel, { major: 6, minor: 18, patch: 44, clash: 'all' })
+  t.match(r.conntrack, {
+    loaded: true,
+    entries: 16,
+    sampleSeconds: 2,
+    ratesPerSecond: { clashres: 10, clash_resolve: 10, insert_failed: 0 },
+  })
+  t.equal(byId(r, 'queue').found, 'queue 0 free')
+})
 
-t.test('runCheck: old kernel with drops, not sampled', async (t) => {
-  const old = parseConntrackStats('entries  searched found new invalid ignore delete delete_list insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n00000010  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000005 00000005 00000000 00000000  00000000 00000000 00000000 00000000\n');
-  const p = fakes({ kernelRelease: async () => '4.14.336', samples: [old] });
-  const r = await runCheck(cfg, p, { sampleSeconds: 0 });
-  t.same(p.slept, []);
-  t.equal(r.verdict.need, 'recommended');
-  t.match(r.verdict.line, /kernel 4\.14\.336 drops/);
-  t.match(byId(r, 'conntrack'), { status: 'info', found: /insert_failed 5, drop 5, no clash counter \(totals of this netns; not sampled\)/ });
-  t.equal(r.conntrack.loaded && r.conntrack.ratesPerSecond, undefined);
-});
+t.test('runCheck: old kernel with drops, not sampled', async t => {
+  const old = parseConntrackStats(
+    'entries  searched found new invalid ignore delete delete_list insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n00000010  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000005 00000005 00000000 00000000  00000000 00000000 00000000 00000000\n',
+  )
+  const p = fakes({ kernelRelease: async () => '4.14.336', samples: [old] })
+  const r = await runCheck(cfg, p, { sampleSeconds: 0 })
+  t.same(p.slept, [])
+  t.equal(r.verdict.need, 'recommended')
+  t.match(r.verdict.line, /kernel 4\.14\.336 drops/)
+  t.match(byId(r, 'conntrack'), {
+    status: 'info',
+    found: /insert_failed 5, drop 5, no clash counter \(totals of this netns; not sampled\)/,
+  })
+  t.equal(r.conntrack.loaded && r.conntrack.ratesPerSecond, undefined)
+})
 
-t.test('runCheck: insert_failed rising on 5.10+ is a warning and recommends shaping', async (t) => {
-  const r = await runCheck(cfg, fakes({ samples: [ct(0, 0), ct(0, 4)] }), { sampleSeconds: 2 });
-  t.match(byId(r, 'conntrack'), { status: 'warn', action: /5 s resolver timeouts/ });
-  t.match(r.verdict.line, /^shaping recommended: insert_failed rising \(2\/s\)/);
-  t.equal(r.exitCode, 0, 'a warning is not a failure');
-});
+t.test('runCheck: insert_failed rising on 5.10+ is a warning and recommends shaping', async t => {
+  const r = await runCheck(cfg, fakes({ samples: [ct(0, 0), ct(0, 4)] }), { sampleSeconds: 2 })
+  t.match(byId(r, 'conntrack'), { status: 'warn', action: /5 s resolver timeouts/ })
+  t.match(r.verdict.line, /^shaping recommended: insert_failed rising \(2\/s\)/)
+  t.equal(r.exitCode, 0, 'a warning is not a failure')
+})
 
-t.test('runCheck: blockers', async (t) => {
+t.test('runCheck: blockers', async t => {
   const p = fakes({
     selfStatus: async () => 'Uid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000000000\n',
     iptables: async () => new Error('no iptables binary found'),
     features: async () => ({ nfqueue: new Error('EPERM binding a queue'), xtBpf: new Error('xt_bpf: unknown match') }),
-    nfqueueStats: async () => [{ queue: 0, portid: 4242, waiting: 0, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 9 }],
-    listen: async () => Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:9464'), { code: 'EADDRINUSE' }),
-  });
-  const r = await runCheck(cfg, p, { sampleSeconds: 1 });
-  t.equal(r.exitCode, 1);
-  t.equal(r.ready, false);
-  t.same(r.items.filter((i) => i.status === 'fail').map((i) => i.id), ['privileges', 'iptables', 'nfqueue', 'queue', 'metrics']);
-  t.match(byId(r, 'privileges'), { found: 'uid 1000, no CAP_NET_ADMIN, no CAP_NET_RAW', action: /NET_ADMIN/ });
-  t.match(byId(r, 'queue'), { found: 'bound: queue 0 by portid 4242', action: /PID/ });
-  t.equal(byId(r, 'xt_bpf').status, 'warn');
-  t.match(r.verdict.line, /^cannot run: privileges: .*; iptables: no iptables binary found; .*queue: bound: queue 0 by portid 4242; metrics: .*EADDRINUSE.* — optional/);
-});
+    nfqueueStats: async () => [
+      { queue: 0, portid: 4242, waiting: 0, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 9 },
+    ],
+    listen: async () =>
+      Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:9464'), { code: 'EADDRINUSE' }),
+  })
+  const r = await runCheck(cfg, p, { sampleSeconds: 1 })
+  t.equal(r.exitCode, 1)
+  t.equal(r.ready, false)
+  t.same(
+    r.items.filter(i => i.status === 'fail').map(i => i.id),
+    ['privileges', 'iptables', 'nfqueue', 'queue', 'metrics'],
+  )
+  t.match(byId(r, 'privileges'), { found: 'uid 1000, no CAP_NET_ADMIN, no CAP_NET_RAW', action: /NET_ADMIN/ })
+  t.match(byId(r, 'queue'), { found: 'bound: queue 0 by portid 4242', action: /PID/ })
+  t.equal(byId(r, 'xt_bpf').status, 'warn')
+  t.match(
+    r.verdict.line,
+    /^cannot run: privileges: .*; iptables: no iptables binary found; .*queue: bound: queue 0 by portid 4242; metrics: .*EADDRINUSE.* — optional/,
+  )
+})
 
-t.test('runCheck: CAP_NET_RAW matters only for iptables-legacy with managed rules', async (t) => {
-  const status = async () => 'Uid:\t0\t0\t0\t0\nCapEff:\t0000000000001000\n';
-  const nft = await runCheck(cfg, fakes({ selfStatus: status }), { sampleSeconds: 0 });
-  t.equal(byId(nft, 'privileges').status, 'warn');
-  const legacy = await runCheck(cfg, fakes({ selfStatus: status, iptables: async () => ({ backend: 'legacy', reason: 'legacy tables in use' }) }), { sampleSeconds: 0 });
-  t.equal(byId(legacy, 'privileges').status, 'fail');
-  t.equal(legacy.exitCode, 1);
-  t.equal(byId(legacy, 'iptables').found, 'legacy backend (legacy tables in use)');
-});
+t.test('runCheck: CAP_NET_RAW matters only for iptables-legacy with managed rules', async t => {
+  const status = async () => 'Uid:\t0\t0\t0\t0\nCapEff:\t0000000000001000\n'
+  const nft = await runCheck(cfg, fakes({ selfStatus: status }), { sampleSeconds: 0 })
+  t.equal(byId(nft, 'privileges').status, 'warn')
+  const legacy = await runCheck(
+    cfg,
+    fakes({ selfStatus: status, iptables: async () => ({ backend: 'legacy', reason: 'legacy tables in use' }) }),
+    { sampleSeconds: 0 },
+  )
+  t.equal(byId(legacy, 'privileges').status, 'fail')
+  t.equal(legacy.exitCode, 1)
+  t.equal(byId(legacy, 'iptables').found, 'legacy backend (legacy tables in use)')
+})
 
-t.test('runCheck: --rules none tolerates missing iptables', async (t) => {
-  const r = await runCheck({ ...cfg, rules: 'none', metricsListen: '' }, fakes({ iptables: async () => new Error('not found') }), { sampleSeconds: 0 });
-  t.match(byId(r, 'iptables'), { status: 'info', action: /rules print/ });
-  t.match(byId(r, 'metrics'), { status: 'info', found: /disabled/ });
-  t.equal(r.exitCode, 0);
-});
+t.test('runCheck: --rules none tolerates missing iptables', async t => {
+  const r = await runCheck(
+    { ...cfg, rules: 'none', metricsListen: '' },
+    fakes({ iptables: async () => new Error('not found') }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(r, 'iptables'), { status: 'info', action: /rules print/ })
+  t.match(byId(r, 'metrics'), { status: 'info', found: /disabled/ })
+  t.equal(r.exitCode, 0)
+})
 
-t.test('runCheck: probes that throw become items, not crashes', async (t) => {
+t.test('runCheck: probes that throw become items, not crashes', async t => {
   const boom = (m: string) => async (): Promise<never> => {
-    throw new Error(m);
-  };
+    throw new Error(m)
+  }
   const r = await runCheck(
     { ...cfg, queues: 3 },
     fakes({
@@ -225,141 +367,182 @@ t.test('runCheck: probes that throw become items, not crashes', async (t) => {
       features: boom('netns probe failed'),
       nfqueueStats: boom('EACCES'),
       conntrackStats: async () => {
-        throw 'not an Error';
+        throw 'not an Error'
       },
       rawRules: async () => new Error('iptables-save: permission denied'),
       tcQdiscs: async () => new Error('tc: not found'),
     }),
     { sampleSeconds: 1 },
-  );
-  t.match(byId(r, 'privileges'), { status: 'warn', found: /ENOENT/ });
-  t.match(byId(r, 'kernel'), { status: 'warn', found: /uname failed/ });
-  t.match(byId(r, 'nfqueue'), { status: 'fail', found: /netns probe failed/ });
-  t.match(byId(r, 'queue'), { status: 'warn', found: /EACCES/ });
-  t.match(byId(r, 'conntrack'), { status: 'warn', found: /not an Error/ });
-  t.match(byId(r, 'dns-tracking'), { status: 'info', found: /permission denied/ });
-  t.equal(byId(r, 'shaper-rules'), undefined, 'no raw table: no statement about shaper rules');
-  t.match(byId(r, 'tc'), { status: 'info', found: /not found/ });
-  t.same(r.kernel, { release: 'unknown' });
-  t.equal(r.verdict.need, 'unknown');
-  t.equal(r.exitCode, 1);
-});
+  )
+  t.match(byId(r, 'privileges'), { status: 'warn', found: /ENOENT/ })
+  t.match(byId(r, 'kernel'), { status: 'warn', found: /uname failed/ })
+  t.match(byId(r, 'nfqueue'), { status: 'fail', found: /netns probe failed/ })
+  t.match(byId(r, 'queue'), { status: 'warn', found: /EACCES/ })
+  t.match(byId(r, 'conntrack'), { status: 'warn', found: /not an Error/ })
+  t.match(byId(r, 'dns-tracking'), { status: 'info', found: /permission denied/ })
+  t.equal(byId(r, 'shaper-rules'), undefined, 'no raw table: no statement about shaper rules')
+  t.match(byId(r, 'tc'), { status: 'info', found: /not found/ })
+  t.same(r.kernel, { release: 'unknown' })
+  t.equal(r.verdict.need, 'unknown')
+  t.equal(r.exitCode, 1)
+})
 
-t.test('runCheck: unrecognised release, conntrack absent, second sample missing', async (t) => {
-  const r = await runCheck(cfg, fakes({ kernelRelease: async () => 'custom', samples: [undefined] }), { sampleSeconds: 1 });
-  t.match(byId(r, 'kernel'), { status: 'warn', found: /unrecognised kernel release "custom"/ });
-  t.match(byId(r, 'conntrack'), { status: 'info', found: /not loaded/ });
-  t.match(r.verdict.line, /conntrack is not loaded/);
-  t.same(r.conntrack, { loaded: false });
-  const r2 = await runCheck(cfg, fakes({ samples: [ct(1, 1), undefined] }), { sampleSeconds: 1 });
-  t.match(byId(r2, 'conntrack').found, /not sampled/, 'conntrack unloaded mid-sample: totals only');
-});
+t.test('runCheck: unrecognised release, conntrack absent, second sample missing', async t => {
+  const r = await runCheck(cfg, fakes({ kernelRelease: async () => 'custom', samples: [undefined] }), {
+    sampleSeconds: 1,
+  })
+  t.match(byId(r, 'kernel'), { status: 'warn', found: /unrecognised kernel release "custom"/ })
+  t.match(byId(r, 'conntrack'), { status: 'info', found: /not loaded/ })
+  t.match(r.verdict.line, /conntrack is not loaded/)
+  t.same(r.conntrack, { loaded: false })
+  const r2 = await runCheck(cfg, fakes({ samples: [ct(1, 1), undefined] }), { sampleSeconds: 1 })
+  t.match(byId(r2, 'conntrack').found, /not sampled/, 'conntrack unloaded mid-sample: totals only')
+})
 
-t.test('runCheck: NOTRACK, live and stale shaper rules, tc', async (t) => {
+t.test('runCheck: NOTRACK, live and stale shaper rules, tc', async t => {
   const raw = async () => `*raw
 -A PREROUTING -d 169.254.20.10/32 -p udp -m udp --dport 53 -j NOTRACK
 -A PREROUTING -p udp -m udp --dport 53 -m comment --comment "dns-shaper: prerouting" -j NFQUEUE --queue-num 0 --queue-bypass
 COMMIT
-`;
-  const bound = async () => [{ queue: 0, portid: 77, waiting: 1, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 5 }];
-  const live = await runCheck(cfg, fakes({ rawRules: raw, nfqueueStats: bound, tcQdiscs: async () => 'qdisc prio 1: dev eth0 root refcnt 2\n' }), { sampleSeconds: 0 });
-  t.match(byId(live, 'queue'), { status: 'fail', found: /dns-shaper seems to run already/ });
-  t.match(byId(live, 'shaper-rules'), { status: 'info', found: '1 dns-shaper rule for queue 0, bound: a dns-shaper is running' });
-  t.match(byId(live, 'dns-tracking'), { status: 'info', found: 'udp/53 exempt from conntrack to 169.254.20.10/32 (1 NOTRACK rule)' });
-  t.match(byId(live, 'tc'), { status: 'info', found: /prio qdisc on eth0/ });
-  t.match(live.verdict.line, /— not needed: DNS is not tracked \(to 169\.254\.20\.10\/32\)$/);
+`
+  const bound = async () => [
+    { queue: 0, portid: 77, waiting: 1, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 5 },
+  ]
+  const live = await runCheck(
+    cfg,
+    fakes({ rawRules: raw, nfqueueStats: bound, tcQdiscs: async () => 'qdisc prio 1: dev eth0 root refcnt 2\n' }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(live, 'queue'), { status: 'fail', found: /dns-shaper seems to run already/ })
+  t.match(byId(live, 'shaper-rules'), {
+    status: 'info',
+    found: '1 dns-shaper rule for queue 0, bound: a dns-shaper is running',
+  })
+  t.match(byId(live, 'dns-tracking'), {
+    status: 'info',
+    found: 'udp/53 exempt from conntrack to 169.254.20.10/32 (1 NOTRACK rule)',
+  })
+  t.match(byId(live, 'tc'), { status: 'info', found: /prio qdisc on eth0/ })
+  t.match(live.verdict.line, /— not needed: DNS is not tracked \(to 169\.254\.20\.10\/32\)$/)
 
-  const stale = await runCheck({ ...cfg, queue: 5, queues: 2 }, fakes({ rawRules: raw, tcQdiscs: async () => 'qdisc prio 1: dev eth0 root\nqdisc netem 30: dev eth0 parent 1:3 delay 4ms\n' }), { sampleSeconds: 0 });
-  t.match(byId(stale, 'shaper-rules'), { status: 'warn', found: /stale .*queue-bypass/, action: /replaces them at start/ });
-  t.equal(byId(stale, 'queue').found, 'queues 5-6 free');
-  t.match(byId(stale, 'tc'), { status: 'warn', found: 'netem on eth0, prio on eth0' });
-  const stale2 = await runCheck({ ...cfg, rules: 'none' }, fakes({ rawRules: async () => '-A OUTPUT -p udp -m comment --comment "dns-shaper: a" -j NFQUEUE --queue-num 1\n-A OUTPUT -p udp -m comment --comment "dns-shaper: b" -j NFQUEUE --queue-num 2\n', tcQdiscs: async () => 'qdisc netem 1: dev veth0 root delay 1ms\n' }), { sampleSeconds: 0 });
-  t.match(byId(stale2, 'shaper-rules'), { found: /2 stale dns-shaper rules for queues 1-2/, action: /rules remove/ });
-  t.equal(byId(stale2, 'tc').found, 'netem on veth0');
-});
+  const stale = await runCheck(
+    { ...cfg, queue: 5, queues: 2 },
+    fakes({
+      rawRules: raw,
+      tcQdiscs: async () => 'qdisc prio 1: dev eth0 root\nqdisc netem 30: dev eth0 parent 1:3 delay 4ms\n',
+    }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(stale, 'shaper-rules'), {
+    status: 'warn',
+    found: /stale .*queue-bypass/,
+    action: /replaces them at start/,
+  })
+  t.equal(byId(stale, 'queue').found, 'queues 5-6 free')
+  t.match(byId(stale, 'tc'), { status: 'warn', found: 'netem on eth0, prio on eth0' })
+  const stale2 = await runCheck(
+    { ...cfg, rules: 'none' },
+    fakes({
+      rawRules: async () =>
+        '-A OUTPUT -p udp -m comment --comment "dns-shaper: a" -j NFQUEUE --queue-num 1\n-A OUTPUT -p udp -m comment --comment "dns-shaper: b" -j NFQUEUE --queue-num 2\n',
+      tcQdiscs: async () => 'qdisc netem 1: dev veth0 root delay 1ms\n',
+    }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(stale2, 'shaper-rules'), { found: /2 stale dns-shaper rules for queues 1-2/, action: /rules remove/ })
+  t.equal(byId(stale2, 'tc').found, 'netem on veth0')
+})
 
-t.test('render: aligned text with the verdict line; JSON shape', async (t) => {
-  const r = await runCheck(cfg, fakes({ iptables: async () => new Error('no iptables') }), { sampleSeconds: 1 });
-  const text = renderText(r);
-  t.match(text, /\n\nverdict: cannot run: iptables: no iptables — optional: the kernel resolves clashes \(20\/s seen\)\n$/);
-  const rows = text.split('\n\n')[0]!.split('\n');
-  t.match(rows[0], /^STATUS  CHECK +FOUND +ACTION$/);
-  t.equal(rows.length, r.items.length + 1);
-  const col = rows[0]!.indexOf('CHECK');
-  const foundCol = rows[0]!.indexOf('FOUND');
+t.test('render: aligned text with the verdict line; JSON shape', async t => {
+  const r = await runCheck(cfg, fakes({ iptables: async () => new Error('no iptables') }), { sampleSeconds: 1 })
+  const text = renderText(r)
+  t.match(
+    text,
+    /\n\nverdict: cannot run: iptables: no iptables — optional: the kernel resolves clashes \(20\/s seen\)\n$/,
+  )
+  const rows = text.split('\n\n')[0]!.split('\n')
+  t.match(rows[0], /^STATUS  CHECK +FOUND +ACTION$/)
+  t.equal(rows.length, r.items.length + 1)
+  const col = rows[0]!.indexOf('CHECK')
+  const foundCol = rows[0]!.indexOf('FOUND')
   for (const row of rows.slice(1)) {
-    t.not(row[col], ' ', `CHECK column aligned: ${row}`);
-    t.equal(row[col - 1], ' ');
-    t.not(row[foundCol], ' ', `FOUND column aligned: ${row}`);
+    t.not(row[col], ' ', `CHECK column aligned: ${row}`)
+    t.equal(row[col - 1], ' ')
+    t.not(row[foundCol], ' ', `FOUND column aligned: ${row}`)
   }
-  t.ok(rows.some((row) => row.startsWith('fail    iptables') && row.endsWith('dns-shaper rules print` yourself')));
-  const j = JSON.parse(renderJson(r));
-  t.same(Object.keys(j).sort(), ['conntrack', 'exitCode', 'items', 'kernel', 'ready', 'verdict']);
-  t.same(Object.keys(j.verdict).sort(), ['blockers', 'line', 'need', 'ready']);
-  t.same(Object.keys(j.items[0]).sort(), ['action', 'found', 'id', 'status']);
-  t.equal(j.exitCode, 1);
-  t.equal(j.verdict.need, 'optional');
-  t.match(j.verdict.blockers, ['iptables: no iptables']);
-  t.ok(renderJson(r).endsWith('}\n'));
-});
+  t.ok(rows.some(row => row.startsWith('fail    iptables') && row.endsWith('dns-shaper rules print` yourself')))
+  const j = JSON.parse(renderJson(r))
+  t.same(Object.keys(j).sort(), ['conntrack', 'exitCode', 'items', 'kernel', 'ready', 'verdict'])
+  t.same(Object.keys(j.verdict).sort(), ['blockers', 'line', 'need', 'ready'])
+  t.same(Object.keys(j.items[0]).sort(), ['action', 'found', 'id', 'status'])
+  t.equal(j.exitCode, 1)
+  t.equal(j.verdict.need, 'optional')
+  t.match(j.verdict.blockers, ['iptables: no iptables'])
+  t.ok(renderJson(r).endsWith('}\n'))
+})
 
-t.test('splitHostPort / listenProbe', async (t) => {
-  t.same(splitHostPort('127.0.0.1:9464'), { host: '127.0.0.1', port: 9464 });
-  t.same(splitHostPort('[::1]:9464'), { host: '::1', port: 9464 });
-  t.same(splitHostPort('0.0.0.0:80'), { host: '0.0.0.0', port: 80 });
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen({ host: '127.0.0.1', port: 0 }, r));
-  const port = (srv.address() as AddressInfo).port;
-  const busy = await listenProbe(`127.0.0.1:${port}`);
-  t.ok(busy instanceof Error);
-  t.match(busy, { code: 'EADDRINUSE' });
-  await new Promise((r) => srv.close(r));
-  t.equal(await listenProbe(`127.0.0.1:${port}`), true, 'free again after close');
-});
+t.test('splitHostPort / listenProbe', async t => {
+  t.same(splitHostPort('127.0.0.1:9464'), { host: '127.0.0.1', port: 9464 })
+  t.same(splitHostPort('[::1]:9464'), { host: '::1', port: 9464 })
+  t.same(splitHostPort('0.0.0.0:80'), { host: '0.0.0.0', port: 80 })
+  const srv = createServer()
+  await new Promise<void>(r => srv.listen({ host: '127.0.0.1', port: 0 }, r))
+  const port = (srv.address() as AddressInfo).port
+  const busy = await listenProbe(`127.0.0.1:${port}`)
+  t.ok(busy instanceof Error)
+  t.match(busy, { code: 'EADDRINUSE' })
+  await new Promise(r => srv.close(r))
+  t.equal(await listenProbe(`127.0.0.1:${port}`), true, 'free again after close')
+})
 
-t.test('systemProbes over a fixture /proc and a fake runner', async (t) => {
-  const calls: string[][] = [];
+t.test('systemProbes over a fixture /proc and a fake runner', async t => {
+  const calls: string[][] = []
   const run = async (argv: string[]) => {
-    calls.push(argv);
-    if (argv[0] === 'ip6tables-save') throw new Error('ip6tables-save: not found');
-    return argv[0] === 'tc' ? 'qdisc noqueue 0: dev lo root refcnt 2\n' : '*raw\n-A PREROUTING -p udp --dport 53 -j NOTRACK\nCOMMIT\n';
-  };
+    calls.push(argv)
+    if (argv[0] === 'ip6tables-save') throw new Error('ip6tables-save: not found')
+    return argv[0] === 'tc'
+      ? 'qdisc noqueue 0: dev lo root refcnt 2\n'
+      : '*raw\n-A PREROUTING -p udp --dport 53 -j NOTRACK\nCOMMIT\n'
+  }
   const p = systemProbes({
     procRoot: fx('host-6.18'),
     iptables: async () => ({ backend: 'nft', reason: 'test' }),
     features: async () => ({ nfqueue: true, xtBpf: true }),
     run,
-  });
-  t.match(await p.selfStatus(), /CapEff:\s+000001fffeffffff/);
-  t.match(await p.kernelRelease(), /^\d+\.\d+/);
-  t.same(await p.nfqueueStats(), []);
-  t.equal((await p.conntrackStats())!.clashResolve, 0);
-  t.match(await p.rawRules(), /NOTRACK/, 'ip6tables-save failure tolerated');
-  t.same(calls.map((c) => c[0]), ['iptables-save', 'ip6tables-save']);
-  t.match(await p.tcQdiscs(), /noqueue/);
-  const t0 = Date.now();
-  await p.sleep(20);
-  t.ok(Date.now() - t0 >= 15);
-  t.equal(await p.listen('127.0.0.1:0'), true);
+  })
+  t.match(await p.selfStatus(), /CapEff:\s+000001fffeffffff/)
+  t.match(await p.kernelRelease(), /^\d+\.\d+/)
+  t.same(await p.nfqueueStats(), [])
+  t.equal((await p.conntrackStats())!.clashResolve, 0)
+  t.match(await p.rawRules(), /NOTRACK/, 'ip6tables-save failure tolerated')
+  t.same(
+    calls.map(c => c[0]),
+    ['iptables-save', 'ip6tables-save'],
+  )
+  t.match(await p.tcQdiscs(), /noqueue/)
+  const t0 = Date.now()
+  await p.sleep(20)
+  t.ok(Date.now() - t0 >= 15)
+  t.equal(await p.listen('127.0.0.1:0'), true)
 
-  const r = await runCheck({ ...cfg, metricsListen: '127.0.0.1:0' }, p, { sampleSeconds: 0 });
-  t.equal(r.verdict.need, 'not-needed', 'the fake raw table untracks DNS');
-  t.equal(r.exitCode, 0);
+  const r = await runCheck({ ...cfg, metricsListen: '127.0.0.1:0' }, p, { sampleSeconds: 0 })
+  t.equal(r.verdict.need, 'not-needed', 'the fake raw table untracks DNS')
+  t.equal(r.exitCode, 0)
 
   const unpriv = systemProbes({
     procRoot: fx('unprivileged'),
     ipv6: false,
     iptables: async () => ({ backend: 'nft', reason: 'test' }),
     features: async () => ({ nfqueue: true, xtBpf: true }),
-    run: async (argv) => {
-      throw new Error(`${argv[0]}: Permission denied (you must be root)`);
+    run: async argv => {
+      throw new Error(`${argv[0]}: Permission denied (you must be root)`)
     },
-  });
-  t.match(await unpriv.rawRules(), /Permission denied/);
-  t.match(await unpriv.tcQdiscs(), Error);
-  t.equal(await unpriv.conntrackStats(), undefined);
-  const ur = await runCheck(cfg, unpriv, { sampleSeconds: 0 });
-  t.match(byId(ur, 'privileges'), { status: 'fail', found: 'uid 1000, no CAP_NET_ADMIN, no CAP_NET_RAW' });
+  })
+  t.match(await unpriv.rawRules(), /Permission denied/)
+  t.match(await unpriv.tcQdiscs(), Error)
+  t.equal(await unpriv.conntrackStats(), undefined)
+  const ur = await runCheck(cfg, unpriv, { sampleSeconds: 0 })
+  t.match(byId(ur, 'privileges'), { status: 'fail', found: 'uid 1000, no CAP_NET_ADMIN, no CAP_NET_RAW' })
 
   const own = systemProbes({
     procRoot: fx('empty'),
@@ -367,20 +550,23 @@ t.test('systemProbes over a fixture /proc and a fake runner', async (t) => {
     features: async () => ({ nfqueue: true, xtBpf: true }),
     rawRules: async () => 'custom',
     run: async () => '',
-  });
-  t.equal(await own.rawRules(), 'custom', 'backend-specific raw rules reader');
-});
+  })
+  t.equal(await own.rawRules(), 'custom', 'backend-specific raw rules reader')
+})
 
-t.test('default runner runs real commands', async (t) => {
-  const p = systemProbes({ iptables: async () => ({ backend: 'nft', reason: '' }), features: async () => ({ nfqueue: true, xtBpf: true }) });
-  const tc = await p.tcQdiscs();
-  t.ok(typeof tc === 'string' || tc instanceof Error, 'string, or an Error naming the command');
-  if (tc instanceof Error) t.match(tc.message, /^tc qdisc show: /);
+t.test('default runner runs real commands', async t => {
+  const p = systemProbes({
+    iptables: async () => ({ backend: 'nft', reason: '' }),
+    features: async () => ({ nfqueue: true, xtBpf: true }),
+  })
+  const tc = await p.tcQdiscs()
+  t.ok(typeof tc === 'string' || tc instanceof Error, 'string, or an Error naming the command')
+  if (tc instanceof Error) t.match(tc.message, /^tc qdisc show: /)
   const bad = systemProbes({
     iptables: async () => ({ backend: 'nft', reason: '' }),
     features: async () => ({ nfqueue: true, xtBpf: true }),
     ipv6: false,
     rawRules: undefined,
-  });
-  t.ok(bad);
-});
+  })
+  t.ok(bad)
+})

@@ -5,7 +5,15 @@ import { RUN_FLAGS } from '../src/config.js'
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   let out = ''
   let err = ''
-  const code = await main(argv, { out: s => { out += s }, err: s => { err += s }, env })
+  const code = await main(argv, {
+    out: s => {
+      out += s
+    },
+    err: s => {
+      err += s
+    },
+    env,
+  })
   return { code, out, err }
 }
 
@@ -39,8 +47,14 @@ t.test('rules print: the exact restore input for both families', async t => {
   const r = await cli(['rules', 'print', '--dns-ip', '192.0.2.10,2001:db8::10', '--queue', '3'])
   t.equal(r.code, 0)
   t.match(r.out, /# IPv4: iptables-restore --noflush/)
-  t.match(r.out, /-A DNS-SHAPER -d 192\.0\.2\.10\/32 -p udp -m udp --dport 53 -m bpf --bytecode "\d+,[0-9 ,]+" -j NFQUEUE --queue-num 3 --queue-bypass/)
-  t.match(r.out, /-A DNS-SHAPER -d 2001:db8::10\/128 -p udp -m udp --dport 53 -m bpf --bytecode "\d+,[0-9 ,]+" -j NFQUEUE --queue-num 3 --queue-bypass/)
+  t.match(
+    r.out,
+    /-A DNS-SHAPER -d 192\.0\.2\.10\/32 -p udp -m udp --dport 53 -m bpf --bytecode "\d+,[0-9 ,]+" -j NFQUEUE --queue-num 3 --queue-bypass/,
+  )
+  t.match(
+    r.out,
+    /-A DNS-SHAPER -d 2001:db8::10\/128 -p udp -m udp --dport 53 -m bpf --bytecode "\d+,[0-9 ,]+" -j NFQUEUE --queue-num 3 --queue-bypass/,
+  )
   const off = await cli(['rules', 'print', '--kernel-filter', 'off'])
   t.match(off.out, /-A DNS-SHAPER -p udp -m udp --dport 53 -j NFQUEUE --queue-num 0 --queue-bypass/)
   t.notMatch(r.out, /cpu-fanout/)

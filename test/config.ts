@@ -1,9 +1,24 @@
 import t from 'tap'
-import { loadConfig, splitArgs, parseCidr, parseListen, DEFAULTS, RUN_FLAGS, describeRules, DEFAULT_METRICS_LISTEN } from '../src/config.js'
+import {
+  loadConfig,
+  splitArgs,
+  parseCidr,
+  parseListen,
+  DEFAULTS,
+  RUN_FLAGS,
+  describeRules,
+  DEFAULT_METRICS_LISTEN,
+} from '../src/config.js'
 import { ConfigError } from '../src/errors.js'
 
 const load = (argv: string[], env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}) =>
-  loadConfig(argv, { env, readFile: p => { if (!(p in files)) throw new Error(`ENOENT: no such file ${p}`); return files[p]! } })
+  loadConfig(argv, {
+    env,
+    readFile: p => {
+      if (!(p in files)) throw new Error(`ENOENT: no such file ${p}`)
+      return files[p]!
+    },
+  })
 
 t.test('defaults follow the CLI contract', async t => {
   const { config, rules } = load([])
@@ -14,10 +29,39 @@ t.test('defaults follow the CLI contract', async t => {
 })
 
 t.test('flags: every form', async t => {
-  const { config, rules } = load(['--queue', '3', '--delay=2.5', '--qtypes', 'aaaa,HTTPS,65,TYPE64', '--mode', 'pair',
-    '--pair-window', '3', '--rules', 'none', '--dns-port', '5353', '--dns-ip', '10.96.0.10,fd00::a', '--interfaces', 'cali+,eth0',
-    '--hooks', 'output', '--no-ipv6', '--iptables-backend', 'legacy', '--metrics-listen', '[::1]:9400', '--max-held', '50',
-    '--dry-run', '--log-level', 'debug', '--queues', '2'])
+  const { config, rules } = load([
+    '--queue',
+    '3',
+    '--delay=2.5',
+    '--qtypes',
+    'aaaa,HTTPS,65,TYPE64',
+    '--mode',
+    'pair',
+    '--pair-window',
+    '3',
+    '--rules',
+    'none',
+    '--dns-port',
+    '5353',
+    '--dns-ip',
+    '10.96.0.10,fd00::a',
+    '--interfaces',
+    'cali+,eth0',
+    '--hooks',
+    'output',
+    '--no-ipv6',
+    '--iptables-backend',
+    'legacy',
+    '--metrics-listen',
+    '[::1]:9400',
+    '--max-held',
+    '50',
+    '--dry-run',
+    '--log-level',
+    'debug',
+    '--queues',
+    '2',
+  ])
   t.equal(config.queue, 3)
   t.equal(config.queues, 2)
   t.equal(config.delayMs, 2.5)
@@ -35,7 +79,11 @@ t.test('flags: every form', async t => {
   t.equal(config.maxHeld, 50)
   t.equal(config.dryRun, true)
   t.equal(config.logLevel, 'debug')
-  t.same(rules, [{ qtype: 28, holdMs: 2.5 }, { qtype: 65, holdMs: 2.5 }, { qtype: 64, holdMs: 2.5 }])
+  t.same(rules, [
+    { qtype: 28, holdMs: 2.5 },
+    { qtype: 65, holdMs: 2.5 },
+    { qtype: 64, holdMs: 2.5 },
+  ])
   t.equal(load(['--ipv6', 'off']).config.ipv6, false)
   t.equal(load(['--ipv6']).config.ipv6, true)
   t.equal(load(['--dry-run', 'on']).config.dryRun, true)
@@ -58,7 +106,14 @@ t.test('precedence: defaults < file < env < flags', async t => {
   t.equal(a.config.delayMs, 7)
   t.equal(a.config.queue, 4)
   t.equal(a.config.configFile, '/c.json')
-  t.same(a.rules, [{ qtype: 28, holdMs: 7 }, { qtype: 65, holdMs: 2 }], 'per-type hold from the file')
+  t.same(
+    a.rules,
+    [
+      { qtype: 28, holdMs: 7 },
+      { qtype: 65, holdMs: 2 },
+    ],
+    'per-type hold from the file',
+  )
   const b = load(['--config', '/c.json'], { DNS_SHAPER_DELAY: '9', DNS_SHAPER_QUEUE: '5' }, files)
   t.equal(b.config.delayMs, 9, 'env beats file')
   t.equal(b.config.queue, 5)
@@ -92,7 +147,11 @@ t.test('bad values: one clear line naming the flag and what is accepted', async 
   ]
   for (const [argv, re] of cases) {
     let err: unknown
-    try { load(argv) } catch (e) { err = e }
+    try {
+      load(argv)
+    } catch (e) {
+      err = e
+    }
     t.ok(err instanceof ConfigError, `${argv.join(' ')}: ConfigError`)
     t.match((err as Error | undefined)?.message ?? '', re, argv.join(' '))
     t.notMatch((err as Error | undefined)?.message ?? '', /\n/, 'one line')
@@ -105,10 +164,17 @@ t.test('config file errors name the file and key', async t => {
   t.throws(() => load(['--config', '/bad.json'], {}, { '/bad.json': '{nope' }), /^--config: cannot read \/bad\.json/)
   t.throws(() => load(['--config', '/arr.json'], {}, { '/arr.json': '[]' }), /is not a JSON object/)
   t.throws(() => load(['--config', '/k.json'], {}, { '/k.json': '{"delai": 5}' }), /^\/k\.json: delai: unknown key/)
-  t.throws(() => load(['--config', '/h.json'], {}, { '/h.json': '{"holds": {"NOPE": 5}}' }), /holds\.NOPE: is not a DNS type/)
+  t.throws(
+    () => load(['--config', '/h.json'], {}, { '/h.json': '{"holds": {"NOPE": 5}}' }),
+    /holds\.NOPE: is not a DNS type/,
+  )
   t.throws(() => load(['--config', '/h.json'], {}, { '/h.json': '{"holds": [5]}' }), /holds: must be an object/)
   t.throws(() => load(['--config', '/v.json'], {}, { '/v.json': '{"delay": "soon"}' }), /^\/v\.json: delay: "soon"/)
-  const ok = load(['--config', '/b.json'], {}, { '/b.json': '{"ipv6": false, "dns-ip": ["10.96.0.10"], "dry-run": true}' })
+  const ok = load(
+    ['--config', '/b.json'],
+    {},
+    { '/b.json': '{"ipv6": false, "dns-ip": ["10.96.0.10"], "dry-run": true}' },
+  )
   t.equal(ok.config.ipv6, false)
   t.equal(ok.config.dryRun, true)
   t.same(ok.config.dnsIp, ['10.96.0.10/32'])
@@ -122,6 +188,12 @@ t.test('helpers', async t => {
   t.throws(() => parseListen('0.0.0.0:0'))
   t.same(splitArgs(['a', '--x=1', '--y', '2'], ['x', 'y'], new Set()).positionals, ['a'])
   t.ok(RUN_FLAGS.includes('metrics-listen') && RUN_FLAGS.includes('config'))
-  t.equal(describeRules([{ qtype: 28, holdMs: 5 }, { qtype: 65, holdMs: 2 }]), 'AAAA=5ms,HTTPS=2ms')
+  t.equal(
+    describeRules([
+      { qtype: 28, holdMs: 5 },
+      { qtype: 65, holdMs: 2 },
+    ]),
+    'AAAA=5ms,HTTPS=2ms',
+  )
   t.equal(describeRules([]), 'nothing held')
 })

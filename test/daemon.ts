@@ -10,13 +10,23 @@ import { loadConfig } from '../src/config.js'
 import { createLogger } from '../src/log.js'
 import { FakeQueue } from './helpers/fake-queue.js'
 
-interface Harness { d: Daemon; queues: FakeQueue[]; rules: string[]; logs: Record<string, unknown>[] }
+interface Harness {
+  d: Daemon
+  queues: FakeQueue[]
+  rules: string[]
+  logs: Record<string, unknown>[]
+}
 
-function harness(argv: string[], opts: { failInstall?: boolean; failRemove?: boolean; upToDate?: () => boolean } = {}): Harness {
+function harness(
+  argv: string[],
+  opts: { failInstall?: boolean; failRemove?: boolean; upToDate?: () => boolean } = {},
+): Harness {
   const queues: FakeQueue[] = []
   const rules: string[] = []
   const logs: Record<string, unknown>[] = []
-  const log = createLogger('debug', line => { logs.push(JSON.parse(line) as Record<string, unknown>) })
+  const log = createLogger('debug', line => {
+    logs.push(JSON.parse(line) as Record<string, unknown>)
+  })
   const loaded = loadConfig(argv, { env: {} })
   const d = new Daemon({
     argv,
@@ -25,26 +35,43 @@ function harness(argv: string[], opts: { failInstall?: boolean; failRemove?: boo
     env: {},
     reconcileIntervalMs: 60_000,
     createRules: (): Rules => ({
-      install: async () => { if (opts.failInstall) throw new Error('iptables-restore: permission denied'); rules.push('install') },
-      remove: async () => { if (opts.failRemove) throw new Error('locked'); rules.push('remove') },
+      install: async () => {
+        if (opts.failInstall) throw new Error('iptables-restore: permission denied')
+        rules.push('install')
+      },
+      remove: async () => {
+        if (opts.failRemove) throw new Error('locked')
+        rules.push('remove')
+      },
       upToDate: async () => opts.upToDate?.() ?? true,
     }),
-    createShaper: (config, r, onFatal) => new Shaper({
-      config, rules: r, onFatal,
-      createQueue: (num, f, max) => { const q = new FakeQueue(num, f, max); queues.push(q); return q },
-    }),
+    createShaper: (config, r, onFatal) =>
+      new Shaper({
+        config,
+        rules: r,
+        onFatal,
+        createQueue: (num, f, max) => {
+          const q = new FakeQueue(num, f, max)
+          queues.push(q)
+          return q
+        },
+      }),
   })
   return { d, queues, rules, logs }
 }
 
 function get(port: number, p: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: p }, res => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', c => { body += c })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    }).on('error', reject)
+    http
+      .get({ host: '127.0.0.1', port, path: p }, res => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', c => {
+          body += c
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      .on('error', reject)
   })
 }
 
@@ -62,7 +89,10 @@ t.test('start binds before installing rules; stop removes rules before unbinding
   t.same(h.rules, ['install', 'remove'])
   t.equal(h.queues[0]!.stopped, 1)
   t.equal(await h.d.done, 0)
-  t.match(h.logs.find(l => l.msg === 'stopped'), { accepted: 0, held: 0 })
+  t.match(
+    h.logs.find(l => l.msg === 'stopped'),
+    { accepted: 0, held: 0 },
+  )
 })
 
 t.test('rules none: ready without rules; nothing installed or removed', async t => {
@@ -121,36 +151,45 @@ t.test('HTTP endpoints on the configured address', async t => {
   t.equal((await get(port, '/nope')).status, 404)
 })
 
-t.test('reload: policy fields apply, restart-only fields are kept with a warning, bad file keeps the old policy', async t => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dnss-cfg-'))
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const file = path.join(dir, 'c.json')
-  fs.writeFileSync(file, JSON.stringify({ delay: 5 }))
-  const h = harness(['--metrics-listen', 'off', '--config', file])
-  await h.d.start()
-  t.teardown(() => h.d.stop('test'))
-  fs.writeFileSync(file, JSON.stringify({ delay: 8, qtypes: 'AAAA,HTTPS', queue: 7 }))
-  t.equal(h.d.reload(), true)
-  await new Promise(r => setTimeout(r, 20))
-  t.same(h.rules, ['install', 'install'], 'HTTPS is queued now: the kernel filter rules were replaced')
-  t.ok(h.logs.some(l => l.msg === 'rules updated for the reloaded query types'))
-  const p = h.queues[0]!.policies.at(-1)!
-  t.equal(p.holdMs[p.table[65]!], 8)
-  t.equal(p.holdMs[p.table[28]!], 8)
-  t.ok(h.logs.some(l => l.msg === 'these settings change only on restart; kept the running values' && JSON.stringify(l.settings) === '["queue"]'))
-  const before = h.queues[0]!.policies.length
-  fs.writeFileSync(file, '{broken')
-  t.equal(h.d.reload(), false)
-  t.equal(h.queues[0]!.policies.length, before, 'no new policy sent')
-  fs.writeFileSync(file, JSON.stringify({ delay: 2, qtypes: 'AAAA,HTTPS', queue: 7 }))
-  t.equal(h.d.reload(), true)
-  await new Promise(r => setTimeout(r, 20))
-  t.equal(h.rules.length, 2, 'same queued types: rules left alone')
-  t.ok(h.logs.some(l => l.msg === 'config reload failed; the running policy is unchanged'))
-  const text = await h.d.metrics!.render()
-  t.match(text, /^dns_shaper_config_reloads_total\{result="ok"\} 2$/m)
-  t.match(text, /^dns_shaper_config_reloads_total\{result="error"\} 1$/m)
-})
+t.test(
+  'reload: policy fields apply, restart-only fields are kept with a warning, bad file keeps the old policy',
+  async t => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dnss-cfg-'))
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const file = path.join(dir, 'c.json')
+    fs.writeFileSync(file, JSON.stringify({ delay: 5 }))
+    const h = harness(['--metrics-listen', 'off', '--config', file])
+    await h.d.start()
+    t.teardown(() => h.d.stop('test'))
+    fs.writeFileSync(file, JSON.stringify({ delay: 8, qtypes: 'AAAA,HTTPS', queue: 7 }))
+    t.equal(h.d.reload(), true)
+    await new Promise(r => setTimeout(r, 20))
+    t.same(h.rules, ['install', 'install'], 'HTTPS is queued now: the kernel filter rules were replaced')
+    t.ok(h.logs.some(l => l.msg === 'rules updated for the reloaded query types'))
+    const p = h.queues[0]!.policies.at(-1)!
+    t.equal(p.holdMs[p.table[65]!], 8)
+    t.equal(p.holdMs[p.table[28]!], 8)
+    t.ok(
+      h.logs.some(
+        l =>
+          l.msg === 'these settings change only on restart; kept the running values' &&
+          JSON.stringify(l.settings) === '["queue"]',
+      ),
+    )
+    const before = h.queues[0]!.policies.length
+    fs.writeFileSync(file, '{broken')
+    t.equal(h.d.reload(), false)
+    t.equal(h.queues[0]!.policies.length, before, 'no new policy sent')
+    fs.writeFileSync(file, JSON.stringify({ delay: 2, qtypes: 'AAAA,HTTPS', queue: 7 }))
+    t.equal(h.d.reload(), true)
+    await new Promise(r => setTimeout(r, 20))
+    t.equal(h.rules.length, 2, 'same queued types: rules left alone')
+    t.ok(h.logs.some(l => l.msg === 'config reload failed; the running policy is unchanged'))
+    const text = await h.d.metrics!.render()
+    t.match(text, /^dns_shaper_config_reloads_total\{result="ok"\} 2$/m)
+    t.match(text, /^dns_shaper_config_reloads_total\{result="error"\} 1$/m)
+  },
+)
 
 t.test('reconcile puts drifted rules back and counts it', async t => {
   let upToDate = true

@@ -44,12 +44,18 @@ function typeErrors(value: unknown, typeName: string, from: string): string[] {
   const file = `${repoRoot}test/__deploy_types__.ts`
   const source = `import type { ${typeName} } from '${from}'\nexport const v: ${typeName} = ${JSON.stringify(value, null, 1)}\n`
   const options: ts.CompilerOptions = {
-    strict: true, noEmit: true, skipLibCheck: true, target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, types: [],
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    types: [],
   }
   const host = ts.createCompilerHost(options)
   const read = host.getSourceFile.bind(host)
-  host.getSourceFile = (name, lang, ...rest) => (name === file ? ts.createSourceFile(name, source, lang) : read(name, lang, ...rest))
+  host.getSourceFile = (name, lang, ...rest) =>
+    name === file ? ts.createSourceFile(name, source, lang) : read(name, lang, ...rest)
   const exists = host.fileExists.bind(host)
   host.fileExists = name => name === file || exists(name)
   const program = ts.createProgram([file], options, host)
@@ -59,15 +65,26 @@ function typeErrors(value: unknown, typeName: string, from: string): string[] {
 const MODELS = {
   DaemonSet: { cls: DaemonSet, type: 'IDaemonSet', from: 'kubernetes-models/apps/v1/DaemonSet' },
   ConfigMap: { cls: ConfigMap, type: 'IConfigMap', from: 'kubernetes-models/v1/ConfigMap' },
-  PodMonitor: { cls: PodMonitor, type: 'IPodMonitor', from: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor' },
+  PodMonitor: {
+    cls: PodMonitor,
+    type: 'IPodMonitor',
+    from: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor',
+  },
 } as const
 
 t.test('every manifest is a valid object of its kind (schema + no unknown fields)', async t => {
-  for (const [name, obj] of [['daemonset.yaml', ds], ['configmap.yaml', cm], ['podmonitor.yaml', pm]] as const) {
+  for (const [name, obj] of [
+    ['daemonset.yaml', ds],
+    ['configmap.yaml', cm],
+    ['podmonitor.yaml', pm],
+  ] as const) {
     const model = MODELS[obj.kind as keyof typeof MODELS]
     t.ok(model, `${name}: kind ${String(obj.kind)} is one this test knows`)
     if (!model) continue
-    t.doesNotThrow(() => new model.cls(obj as never).validate(), `${name}: ${obj.apiVersion as string} ${obj.kind as string} schema`)
+    t.doesNotThrow(
+      () => new model.cls(obj as never).validate(),
+      `${name}: ${obj.apiVersion as string} ${obj.kind as string} schema`,
+    )
     t.same(typeErrors(obj, model.type, model.from), [], `${name}: no unknown or mistyped fields`)
   }
 })
@@ -75,18 +92,30 @@ t.test('every manifest is a valid object of its kind (schema + no unknown fields
 t.test('the checks can fail', async t => {
   const typo = structuredClone(ds)
   typo.spec.template.spec.hostNetwrok = true
-  t.match(typeErrors(typo, 'IDaemonSet', MODELS.DaemonSet.from).join('\n'), /hostNetwrok/, 'a misspelt field is reported')
+  t.match(
+    typeErrors(typo, 'IDaemonSet', MODELS.DaemonSet.from).join('\n'),
+    /hostNetwrok/,
+    'a misspelt field is reported',
+  )
   const wrongType = structuredClone(ds)
   wrongType.spec.template.spec.containers[0].securityContext.capabilities.add = 'NET_ADMIN'
   t.throws(() => new DaemonSet(wrongType).validate(), 'a string where the schema wants a list is rejected')
 })
 
 t.test('kustomization: namespace, resources, image', async t => {
-  t.equal(kustomization.namespace, 'kube-system', 'kube-system: where system-node-critical pods are admitted by default')
+  t.equal(
+    kustomization.namespace,
+    'kube-system',
+    'kube-system: where system-node-critical pods are admitted by default',
+  )
   const resources = kustomization.resources as string[]
   t.same([...resources].sort(), ['configmap.yaml', 'daemonset.yaml'])
   const yamls = readdirSync(dir).filter(f => f.endsWith('.yaml') && f !== 'kustomization.yaml')
-  t.same(yamls.filter(f => !resources.includes(f)), ['podmonitor.yaml'], 'only the PodMonitor (needs the Prometheus Operator CRDs) is left out')
+  t.same(
+    yamls.filter(f => !resources.includes(f)),
+    ['podmonitor.yaml'],
+    'only the PodMonitor (needs the Prometheus Operator CRDs) is left out',
+  )
   const image = (kustomization.images as Obj[]).find(i => i.name === String(container.image).split(':')[0])
   t.ok(image, `kustomization images[] rewrites the DaemonSet image ${String(container.image)}`)
   t.equal(pm.metadata.namespace, kustomization.namespace, 'PodMonitor in the same namespace')
@@ -94,12 +123,16 @@ t.test('kustomization: namespace, resources, image', async t => {
 
 t.test('DaemonSet: host network, scheduling, lifecycle', async t => {
   t.same(ds.spec.selector.matchLabels, { 'app.kubernetes.io/name': 'dns-shaper' })
-  for (const [k, v] of Object.entries(ds.spec.selector.matchLabels as Obj)) t.equal(ds.spec.template.metadata.labels[k], v, `pod label ${k} matches the selector`)
+  for (const [k, v] of Object.entries(ds.spec.selector.matchLabels as Obj))
+    t.equal(ds.spec.template.metadata.labels[k], v, `pod label ${k} matches the selector`)
   t.equal(pod.hostNetwork, true, 'rules go into the node namespace')
   t.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet')
   t.equal(pod.priorityClassName, 'system-node-critical')
   t.same(pod.tolerations, [{ operator: 'Exists' }], 'runs on every node, tainted ones included')
-  t.ok(pod.terminationGracePeriodSeconds >= 10, `terminationGracePeriodSeconds ${String(pod.terminationGracePeriodSeconds)} leaves time to remove rules and release held packets`)
+  t.ok(
+    pod.terminationGracePeriodSeconds >= 10,
+    `terminationGracePeriodSeconds ${String(pod.terminationGracePeriodSeconds)} leaves time to remove rules and release held packets`,
+  )
   t.equal(pod.automountServiceAccountToken, false, 'no API access needed')
   t.equal(pod.containers.length, 1)
   t.ok(container.resources?.requests?.cpu && container.resources?.requests?.memory, 'requests set')
@@ -115,7 +148,11 @@ t.test('DaemonSet: least privilege', async t => {
   t.equal(pod.hostPID, undefined, 'no host PID namespace')
   t.equal(pod.hostIPC, undefined, 'no host IPC namespace')
   const hostPaths = (pod.volumes as Obj[]).filter(v => v.hostPath)
-  t.same(hostPaths.map(v => v.hostPath), [{ path: '/run/xtables.lock', type: 'FileOrCreate' }], 'the only host path is the xtables lock')
+  t.same(
+    hostPaths.map(v => v.hostPath),
+    [{ path: '/run/xtables.lock', type: 'FileOrCreate' }],
+    'the only host path is the xtables lock',
+  )
   const lockMount = (container.volumeMounts as Obj[]).find(m => m.name === hostPaths[0]?.name)
   t.equal(lockMount?.mountPath, '/run/xtables.lock', 'mounted where iptables looks for it')
 })
@@ -126,7 +163,10 @@ t.test('DaemonSet: metrics port, probes, scrape annotations', async t => {
   t.same([container.livenessProbe?.httpGet?.path, container.livenessProbe?.httpGet?.port], ['/healthz', 'metrics'])
   t.same([container.readinessProbe?.httpGet?.path, container.readinessProbe?.httpGet?.port], ['/readyz', 'metrics'])
   const ann = ds.spec.template.metadata.annotations as Obj
-  t.same([ann['prometheus.io/scrape'], ann['prometheus.io/port'], ann['prometheus.io/path']], ['true', String(METRICS_PORT), '/metrics'])
+  t.same(
+    [ann['prometheus.io/scrape'], ann['prometheus.io/port'], ann['prometheus.io/path']],
+    ['true', String(METRICS_PORT), '/metrics'],
+  )
   const listen = (container.args as string[])[(container.args as string[]).indexOf('--metrics-listen') + 1]
   t.equal(listen, `$(NODE_IP):${METRICS_PORT}`, 'listens on the node address, on the declared port')
   const nodeIp = (container.env as Obj[]).find(e => e.name === 'NODE_IP')
@@ -140,12 +180,17 @@ t.test('DaemonSet: metrics port, probes, scrape annotations', async t => {
 t.test('DaemonSet args are flags dns-shaper run accepts; the ConfigMap is a config it loads', async t => {
   const args = container.args as string[]
   t.equal(args[0], 'run', 'the run subcommand (the image entrypoint is dns-shaper)')
-  const flags = args.slice(1).filter(a => a.startsWith('--')).map(a => a.slice(2).split('=')[0]!)
+  const flags = args
+    .slice(1)
+    .filter(a => a.startsWith('--'))
+    .map(a => a.slice(2).split('=')[0]!)
   t.ok(flags.length > 0)
   for (const f of flags) t.ok(RUN_FLAGS.includes(f), `--${f} is a run flag`)
   // $(VAR) in args is expanded by kubelet only for variables the container defines.
-  const defined = new Set((container.env as Obj[] | undefined ?? []).map(e => e.name as string))
-  for (const a of args) for (const [, v] of a.matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g)) t.ok(defined.has(v!), `$(${v}) is defined in env`)
+  const defined = new Set(((container.env as Obj[] | undefined) ?? []).map(e => e.name as string))
+  for (const a of args)
+    for (const [, v] of a.matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g))
+      t.ok(defined.has(v!), `$(${v}) is defined in env`)
 
   // --config points at the ConfigMap key where the volume mounts it.
   const configPath = args[args.indexOf('--config') + 1]
@@ -157,22 +202,42 @@ t.test('DaemonSet args are flags dns-shaper run accepts; the ConfigMap is a conf
 
   const text = cm.data[CONFIG_KEY] as string
   const file = JSON.parse(text) as Obj
-  for (const k of Object.keys(file)) t.ok(k === 'holds' || (RUN_FLAGS.includes(k) && k !== 'config'), `config key ${k} is a flag name or holds`)
+  for (const k of Object.keys(file))
+    t.ok(k === 'holds' || (RUN_FLAGS.includes(k) && k !== 'config'), `config key ${k} is a flag name or holds`)
   const read: string[] = []
   const argv = args.slice(1).map(a => a.replace('$(NODE_IP)', '198.51.100.7'))
-  const loaded = loadConfig(argv, { env: {}, readFile: p => { read.push(p); return text } })
+  const loaded = loadConfig(argv, {
+    env: {},
+    readFile: p => {
+      read.push(p)
+      return text
+    },
+  })
   t.same(read, [configPath], 'loadConfig read the ConfigMap file')
   t.equal(loaded.config.metricsListen, `198.51.100.7:${METRICS_PORT}`)
   t.equal(loaded.config.rules, 'manage', 'the DaemonSet installs and removes its own rules')
-  t.same(loaded.config.hooks.slice().sort(), ['output', 'prerouting'], 'pods (PREROUTING) and host-network processes (OUTPUT)')
-  t.same(loaded.rules, [{ qtype: parseQtype('AAAA'), holdMs: file.holds.AAAA }], `AAAA held ${String(file.holds.AAAA)} ms`)
+  t.same(
+    loaded.config.hooks.slice().sort(),
+    ['output', 'prerouting'],
+    'pods (PREROUTING) and host-network processes (OUTPUT)',
+  )
+  t.same(
+    loaded.rules,
+    [{ qtype: parseQtype('AAAA'), holdMs: file.holds.AAAA }],
+    `AAAA held ${String(file.holds.AAAA)} ms`,
+  )
   t.equal(loaded.config.configFile, configPath)
 })
 
 t.test('a bad ConfigMap is refused the way the daemon would refuse it', async t => {
   const args = (container.args as string[]).slice(1).map(a => a.replace('$(NODE_IP)', '198.51.100.7'))
   const bad = (json: string): unknown => {
-    try { loadConfig(args, { env: {}, readFile: () => json }); return undefined } catch (e) { return e }
+    try {
+      loadConfig(args, { env: {}, readFile: () => json })
+      return undefined
+    } catch (e) {
+      return e
+    }
   }
   t.ok(isConfigError(bad('{"dealy": 5}')), 'unknown key')
   t.ok(isConfigError(bad('{"holds": {"AAAA": "soon"}}')), 'bad hold')

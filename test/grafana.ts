@@ -13,13 +13,63 @@ import { emptyStats } from './helpers/fake-queue.js'
 
 const DASHBOARD = fileURLToPath(new URL('../deploy/grafana/dns-shaper.json', import.meta.url))
 
-interface Target { expr?: string; refId?: string; datasource?: { type?: string; uid?: string } }
-interface Panel { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; targets?: Target[]; datasource?: { uid?: string }; panels?: Panel[] }
-interface Variable { name: string; type: string; query?: string | { query?: string } }
-interface Dashboard { uid: string; title: string; panels: Panel[]; templating: { list: Variable[] } }
+interface Target {
+  expr?: string
+  refId?: string
+  datasource?: { type?: string; uid?: string }
+}
+interface Panel {
+  id: number
+  type: string
+  title: string
+  gridPos: { x: number; y: number; w: number; h: number }
+  targets?: Target[]
+  datasource?: { uid?: string }
+  panels?: Panel[]
+}
+interface Variable {
+  name: string
+  type: string
+  query?: string | { query?: string }
+}
+interface Dashboard {
+  uid: string
+  title: string
+  panels: Panel[]
+  templating: { list: Variable[] }
+}
 
-const AGGREGATIONS = new Set(['sum', 'min', 'max', 'avg', 'count', 'stddev', 'stdvar', 'topk', 'bottomk', 'quantile', 'count_values', 'group', 'limitk', 'limit_ratio'])
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'offset', 'bool', 'inf', 'nan'])
+const AGGREGATIONS = new Set([
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'count',
+  'stddev',
+  'stdvar',
+  'topk',
+  'bottomk',
+  'quantile',
+  'count_values',
+  'group',
+  'limitk',
+  'limit_ratio',
+])
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'bool',
+  'inf',
+  'nan',
+])
 
 /** Metric names a PromQL expression selects: functions, aggregations, labels, strings, durations and Grafana variables stripped. */
 function metricNames(expr: string): string[] {
@@ -34,7 +84,13 @@ function metricNames(expr: string): string[] {
     const before = s[m.index - 1] ?? ' '
     if (/[0-9.]/.test(before)) continue // 5m, 1e3
     if (AGGREGATIONS.has(word) || KEYWORDS.has(word.toLowerCase())) continue
-    if (s.slice(m.index + word.length).trimStart().startsWith('(')) continue // a function call
+    if (
+      s
+        .slice(m.index + word.length)
+        .trimStart()
+        .startsWith('(')
+    )
+      continue // a function call
     names.add(word)
   }
   return [...names]
@@ -48,9 +104,20 @@ async function exportedNames(): Promise<Set<string>> {
     constants,
     queueStats: () => [{ queue: 0, stats }],
     queues: () => [0],
-    policy: () => compilePolicy({ rules: [{ qtype: 28, holdMs: 5 }], dryRun: false, mode: 'fixed', pairWindowMs: 5, maxHeld: 10 }),
-    readNfqueue: async () => [{ queue: 0, portid: 1, waiting: 0, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 0 }],
-    readConntrack: async () => ({ columns: [], cpus: [], totals: {}, entries: 0, insertFailed: 0, drop: 0, clashResolve: 0 }),
+    policy: () =>
+      compilePolicy({ rules: [{ qtype: 28, holdMs: 5 }], dryRun: false, mode: 'fixed', pairWindowMs: 5, maxHeld: 10 }),
+    readNfqueue: async () => [
+      { queue: 0, portid: 1, waiting: 0, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 0 },
+    ],
+    readConntrack: async () => ({
+      columns: [],
+      cpus: [],
+      totals: {},
+      entries: 0,
+      insertFailed: 0,
+      drop: 0,
+      clashResolve: 0,
+    }),
   })
   const text = await m.render()
   const names = new Set<string>()
@@ -64,22 +131,42 @@ async function exportedNames(): Promise<Set<string>> {
 const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as Dashboard
 const allPanels = dashboard.panels.flatMap(p => [p, ...(p.panels ?? [])])
 const queryPanels = allPanels.filter(p => p.type !== 'row')
-const exprs = queryPanels.flatMap(p => (p.targets ?? []).map(tg => ({ panel: p.title, refId: tg.refId, expr: tg.expr ?? '' })))
+const exprs = queryPanels.flatMap(p =>
+  (p.targets ?? []).map(tg => ({ panel: p.title, refId: tg.refId, expr: tg.expr ?? '' })),
+)
 const variableQueries = dashboard.templating.list
   .filter(v => v.type === 'query')
-  .map(v => ({ name: v.name, query: typeof v.query === 'string' ? v.query : v.query?.query ?? '' }))
+  .map(v => ({ name: v.name, query: typeof v.query === 'string' ? v.query : (v.query?.query ?? '') }))
 
 t.test('the extractor finds metric names and nothing else', async t => {
-  t.same(metricNames('sum by (action) (rate(dns_shaper_packets_total{instance=~"$instance", action="held"}[$__rate_interval]))'), ['dns_shaper_packets_total'])
-  t.same(metricNames('histogram_quantile(0.99, sum by (le) (rate(dns_shaper_hold_seconds_bucket[5m])))'), ['dns_shaper_hold_seconds_bucket'])
-  t.same(metricNames('sum(rate(a_sum[1m])) / sum(rate(a_count[1m])) > 0 and on (instance) b offset 5m'), ['a_sum', 'a_count', 'b'])
+  t.same(
+    metricNames(
+      'sum by (action) (rate(dns_shaper_packets_total{instance=~"$instance", action="held"}[$__rate_interval]))',
+    ),
+    ['dns_shaper_packets_total'],
+  )
+  t.same(metricNames('histogram_quantile(0.99, sum by (le) (rate(dns_shaper_hold_seconds_bucket[5m])))'), [
+    'dns_shaper_hold_seconds_bucket',
+  ])
+  t.same(metricNames('sum(rate(a_sum[1m])) / sum(rate(a_count[1m])) > 0 and on (instance) b offset 5m'), [
+    'a_sum',
+    'a_count',
+    'b',
+  ])
   t.same(metricNames('max(x{le="0.005"}) by (job) unless ignoring(queue) group_left y'), ['x', 'y'])
-  t.same(metricNames('dns_shaper_helds_packets'), ['dns_shaper_helds_packets'], 'a typo is kept, so the lookup below fails it')
+  t.same(
+    metricNames('dns_shaper_helds_packets'),
+    ['dns_shaper_helds_packets'],
+    'a typo is kept, so the lookup below fails it',
+  )
 })
 
 t.test('every metric the dashboard queries is one the daemon exports', async t => {
   const exported = await exportedNames()
-  t.ok(exported.has('dns_shaper_hold_seconds_bucket') && exported.has('dns_shaper_conntrack_clash_resolve_total'), 'the exported list is complete')
+  t.ok(
+    exported.has('dns_shaper_hold_seconds_bucket') && exported.has('dns_shaper_conntrack_clash_resolve_total'),
+    'the exported list is complete',
+  )
   t.notOk(exported.has('dns_shaper_helds_packets'))
   t.ok(exprs.length >= 20, `${exprs.length} target expressions`)
   const used = new Set<string>()
@@ -102,22 +189,44 @@ t.test('every metric the dashboard queries is one the daemon exports', async t =
 t.test('the panels the operators need are there', async t => {
   const uses = (name: string): boolean => exprs.some(e => metricNames(e.expr).includes(name))
   for (const name of [
-    'dns_shaper_packets_total', 'dns_shaper_held_packets', 'dns_shaper_hold_seconds_bucket', 'dns_shaper_verdict_latency_seconds_bucket',
-    'dns_shaper_parse_failures_total', 'dns_shaper_queue_dropped_total', 'dns_shaper_queue_user_dropped_total', 'dns_shaper_queue_waiting',
-    'dns_shaper_conntrack_insert_failed_total', 'dns_shaper_conntrack_clash_resolve_total', 'dns_shaper_conntrack_drop_total',
-    'dns_shaper_pair_released_total', 'dns_shaper_rules_reinstalled_total', 'dns_shaper_config_reloads_total',
-  ]) t.ok(uses(name), `dashboard uses ${name}`)
+    'dns_shaper_packets_total',
+    'dns_shaper_held_packets',
+    'dns_shaper_hold_seconds_bucket',
+    'dns_shaper_verdict_latency_seconds_bucket',
+    'dns_shaper_parse_failures_total',
+    'dns_shaper_queue_dropped_total',
+    'dns_shaper_queue_user_dropped_total',
+    'dns_shaper_queue_waiting',
+    'dns_shaper_conntrack_insert_failed_total',
+    'dns_shaper_conntrack_clash_resolve_total',
+    'dns_shaper_conntrack_drop_total',
+    'dns_shaper_pair_released_total',
+    'dns_shaper_rules_reinstalled_total',
+    'dns_shaper_config_reloads_total',
+  ])
+    t.ok(uses(name), `dashboard uses ${name}`)
   // The race made visible: the conntrack clash counters and the AAAA held rate in one panel.
   const race = queryPanels.find(p => {
     const e = (p.targets ?? []).map(tg => tg.expr ?? '')
-    return e.some(x => x.includes('conntrack_clash_resolve')) && e.some(x => x.includes('conntrack_insert_failed')) &&
+    return (
+      e.some(x => x.includes('conntrack_clash_resolve')) &&
+      e.some(x => x.includes('conntrack_insert_failed')) &&
       e.some(x => /action="held"/.test(x) && /qtype="AAAA"/.test(x))
+    )
   })
   t.ok(race, 'one panel has clash_resolve, insert_failed and the AAAA held rate side by side')
-  const hold = queryPanels.find(p => (p.targets ?? []).some(tg => /histogram_quantile\(0\.5,.*dns_shaper_hold_seconds_bucket/.test(tg.expr ?? '')))
+  const hold = queryPanels.find(p =>
+    (p.targets ?? []).some(tg => /histogram_quantile\(0\.5,.*dns_shaper_hold_seconds_bucket/.test(tg.expr ?? '')),
+  )
   t.ok(hold, 'hold p50 from the histogram')
-  t.ok(hold?.targets?.some(tg => /histogram_quantile\(0\.99,/.test(tg.expr ?? '')), 'and p99 in the same panel')
-  t.ok(hold?.targets?.some(tg => (tg.expr ?? '').includes('dns_shaper_hold_configured_seconds')), 'and the configured hold beside them, as the daemon exports it')
+  t.ok(
+    hold?.targets?.some(tg => /histogram_quantile\(0\.99,/.test(tg.expr ?? '')),
+    'and p99 in the same panel',
+  )
+  t.ok(
+    hold?.targets?.some(tg => (tg.expr ?? '').includes('dns_shaper_hold_configured_seconds')),
+    'and the configured hold beside them, as the daemon exports it',
+  )
 })
 
 t.test('dashboard structure: ids, refIds, data source, layout', async t => {
@@ -136,12 +245,16 @@ t.test('dashboard structure: ids, refIds, data source, layout', async t => {
   let overlaps = 0
   for (let i = 0; i < boxes.length; i++) {
     for (let j = i + 1; j < boxes.length; j++) {
-      const a = boxes[i]!, b = boxes[j]!
+      const a = boxes[i]!,
+        b = boxes[j]!
       if (a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h) overlaps++
     }
   }
   t.equal(overlaps, 0, 'no overlapping panels')
-  t.ok(dashboard.templating.list.some(v => v.name === 'datasource' && v.type === 'datasource'), 'data source variable')
+  t.ok(
+    dashboard.templating.list.some(v => v.name === 'datasource' && v.type === 'datasource'),
+    'data source variable',
+  )
 })
 
 /** Grafana's variables replaced by values Prometheus accepts. */
@@ -151,21 +264,30 @@ function substituteVariables(expr: string): string {
     .replaceAll('$__range', '1h')
     .replaceAll('$instance', '.+')
     .replaceAll('$job', '.+')
-    
 }
 
-const noPromtool = spawnSync('promtool', ['--version']).error ? 'promtool not installed (Debian package prometheus)' : false
+const noPromtool = spawnSync('promtool', ['--version']).error
+  ? 'promtool not installed (Debian package prometheus)'
+  : false
 t.test('every expression is valid PromQL (promtool check rules)', { skip: noPromtool }, async t => {
   const dir = mkdtempSync(path.join(tmpdir(), 'dns-shaper-grafana-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const rules = exprs.map((e, i) => ({ record: `dashboard:expr_${i}`, expr: substituteVariables(e.expr) }))
-  t.notOk(rules.some(r => r.expr.includes('$')), 'every Grafana variable substituted')
+  t.notOk(
+    rules.some(r => r.expr.includes('$')),
+    'every Grafana variable substituted',
+  )
   const file = path.join(dir, 'rules.yml')
   writeFileSync(file, JSON.stringify({ groups: [{ name: 'dashboard', rules }] }))
   const ok = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8', timeout: 20000 })
   t.equal(ok.status, 0, `promtool accepts all ${rules.length}: ${ok.stdout}${ok.stderr}`)
   // And the check can fail: a broken expression is rejected.
-  writeFileSync(file, JSON.stringify({ groups: [{ name: 'broken', rules: [{ record: 'x:y', expr: 'sum(rate(dns_shaper_packets_total[1m])' }] }] }))
+  writeFileSync(
+    file,
+    JSON.stringify({
+      groups: [{ name: 'broken', rules: [{ record: 'x:y', expr: 'sum(rate(dns_shaper_packets_total[1m])' }] }],
+    }),
+  )
   const bad = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8', timeout: 20000 })
   t.not(bad.status, 0, 'promtool rejects an unbalanced expression')
 })

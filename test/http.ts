@@ -8,14 +8,20 @@ import { Metrics } from '../src/metrics.js'
 import { constants } from '../src/nfqueue.js'
 import { emptyStats } from './helpers/fake-queue.js'
 
-interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
+interface Reply {
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: string
+}
 
 function request(port: number, method: string, path: string, body?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, timeout: 5000, agent: false }, res => {
       let data = ''
       res.setEncoding('utf8')
-      res.on('data', (d: string) => { data += d })
+      res.on('data', (d: string) => {
+        data += d
+      })
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: data }))
     })
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)))
@@ -24,24 +30,56 @@ function request(port: number, method: string, path: string, body?: string): Pro
   })
 }
 
-interface Fixture { port: number; server: HttpServer; metrics: Metrics; health: { ok: boolean; detail: string }; ready: { ok: boolean; detail: string }; calls: Record<string, number>; errors: unknown[] }
+interface Fixture {
+  port: number
+  server: HttpServer
+  metrics: Metrics
+  health: { ok: boolean; detail: string }
+  ready: { ok: boolean; detail: string }
+  calls: Record<string, number>
+  errors: unknown[]
+}
 
 async function start(t: { teardown(fn: () => unknown): void }, over: Partial<HttpSources> = {}): Promise<Fixture> {
   const stats = emptyStats()
   stats.running = true
   stats.packets.held!.AAAA = 4
   stats.packets.accepted!.A = 4
-  const metrics = new Metrics({ constants, queueStats: () => [{ queue: 0, stats }], queues: () => [0], readNfqueue: async () => [], readConntrack: async () => undefined })
+  const metrics = new Metrics({
+    constants,
+    queueStats: () => [{ queue: 0, stats }],
+    queues: () => [0],
+    readNfqueue: async () => [],
+    readConntrack: async () => undefined,
+  })
   const calls = { metrics: 0, healthy: 0, ready: 0 }
   const errors: unknown[] = []
-  const f: Partial<Fixture> = { metrics, calls, errors, health: { ok: true, detail: 'queue 0 bound' }, ready: { ok: true, detail: 'rules installed' } }
-  const server = new HttpServer({
-    metrics: () => { calls.metrics++; return metrics.render() },
-    contentType: metrics.contentType,
-    healthy: () => { calls.healthy++; return f.health! },
-    ready: () => { calls.ready++; return f.ready! },
-    ...over,
-  }, e => errors.push(e))
+  const f: Partial<Fixture> = {
+    metrics,
+    calls,
+    errors,
+    health: { ok: true, detail: 'queue 0 bound' },
+    ready: { ok: true, detail: 'rules installed' },
+  }
+  const server = new HttpServer(
+    {
+      metrics: () => {
+        calls.metrics++
+        return metrics.render()
+      },
+      contentType: metrics.contentType,
+      healthy: () => {
+        calls.healthy++
+        return f.health!
+      },
+      ready: () => {
+        calls.ready++
+        return f.ready!
+      },
+      ...over,
+    },
+    e => errors.push(e),
+  )
   const addr = await server.listen('127.0.0.1:0')
   t.teardown(() => server.close())
   return Object.assign(f, { server, port: addr.port }) as Fixture
@@ -62,7 +100,10 @@ t.test('GET /metrics: 200, Prometheus content type, the registry text', async t 
 
 t.test('/healthz and /readyz: 200 ok / 503 not ok with the detail', async t => {
   const f = await start(t)
-  for (const [path, key] of [['/healthz', 'health'], ['/readyz', 'ready']] as const) {
+  for (const [path, key] of [
+    ['/healthz', 'health'],
+    ['/readyz', 'ready'],
+  ] as const) {
     f[key] = { ok: true, detail: `${key} fine` }
     const ok = await request(f.port, 'GET', path)
     t.equal(ok.status, 200, `${path} 200`)
@@ -126,7 +167,12 @@ t.test('a failing collection answers 500 and reports the error', async t => {
 })
 
 t.test('without an error handler a failing collection still answers 500', async t => {
-  const s = new HttpServer({ metrics: () => Promise.reject(new Error('x')), contentType: 'text/plain', healthy: () => ({ ok: true, detail: '' }), ready: () => ({ ok: true, detail: '' }) })
+  const s = new HttpServer({
+    metrics: () => Promise.reject(new Error('x')),
+    contentType: 'text/plain',
+    healthy: () => ({ ok: true, detail: '' }),
+    ready: () => ({ ok: true, detail: '' }),
+  })
   const a = await s.listen('127.0.0.1:0')
   t.teardown(() => s.close())
   t.equal((await request(a.port, 'GET', '/metrics')).status, 500)
@@ -135,7 +181,11 @@ t.test('without an error handler a failing collection still answers 500', async 
 t.test('no request changes state: /metrics identical before and after every path x method', async t => {
   const f = await start(t)
   // Process metrics (CPU, memory, event-loop lag) move on their own; compare the shaper's.
-  const own = (text: string): string => text.split('\n').filter(l => l.includes('dns_shaper_')).join('\n')
+  const own = (text: string): string =>
+    text
+      .split('\n')
+      .filter(l => l.includes('dns_shaper_'))
+      .join('\n')
   f.metrics.reloads.inc({ result: 'ok' })
   const before = own((await request(f.port, 'GET', '/metrics')).body)
   t.match(before, /dns_shaper_config_reloads_total\{result="ok"\} 1/)
@@ -150,25 +200,45 @@ t.test('no request changes state: /metrics identical before and after every path
 })
 
 const hasV6 = await new Promise<boolean>(resolve => {
-  const s = net.createServer().once('error', () => resolve(false)).listen(0, '::1', () => s.close(() => resolve(true)))
+  const s = net
+    .createServer()
+    .once('error', () => resolve(false))
+    .listen(0, '::1', () => s.close(() => resolve(true)))
 })
 
 t.test('listen: IPv6 in brackets, clear errors for a taken port and a foreign address', async t => {
   const f = await start(t)
-  const taken = new HttpServer({ metrics: async () => '', contentType: 'text/plain', healthy: () => ({ ok: true, detail: '' }), ready: () => ({ ok: true, detail: '' }) })
-  await t.rejects(taken.listen(`127.0.0.1:${f.port}`), { code: 'EADDRINUSE', message: /is taken; choose another --metrics-listen/ })
+  const taken = new HttpServer({
+    metrics: async () => '',
+    contentType: 'text/plain',
+    healthy: () => ({ ok: true, detail: '' }),
+    ready: () => ({ ok: true, detail: '' }),
+  })
+  await t.rejects(taken.listen(`127.0.0.1:${f.port}`), {
+    code: 'EADDRINUSE',
+    message: /is taken; choose another --metrics-listen/,
+  })
   await t.rejects(taken.listen('192.0.2.77:9363'), { code: 'EADDRNOTAVAIL', message: /no interface has 192\.0\.2\.77/ })
-  const v6 = new HttpServer({ metrics: async () => 'x 1\n', contentType: 'text/plain', healthy: () => ({ ok: true, detail: 'y' }), ready: () => ({ ok: true, detail: '' }) })
+  const v6 = new HttpServer({
+    metrics: async () => 'x 1\n',
+    contentType: 'text/plain',
+    healthy: () => ({ ok: true, detail: 'y' }),
+    ready: () => ({ ok: true, detail: '' }),
+  })
   if (!hasV6) return t.comment('skipping the IPv6 part: no ::1 on this host')
   const a = await v6.listen('[::1]:0')
   t.teardown(() => v6.close())
   t.equal(a.address, '::1')
   const body = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '::1', port: a.port, path: '/healthz', agent: false }, res => {
-      let d = ''
-      res.on('data', (c: Buffer) => { d += c.toString() })
-      res.on('end', () => resolve(d))
-    }).on('error', reject)
+    http
+      .get({ host: '::1', port: a.port, path: '/healthz', agent: false }, res => {
+        let d = ''
+        res.on('data', (c: Buffer) => {
+          d += c.toString()
+        })
+        res.on('end', () => resolve(d))
+      })
+      .on('error', reject)
   })
   t.equal(body, 'ok: y\n')
 })
@@ -177,9 +247,17 @@ t.test('close() ends idle keep-alive connections and resolves', async t => {
   const f = await start(t)
   const agent = new http.Agent({ keepAlive: true })
   await new Promise<void>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: f.port, path: '/healthz', agent }, res => { res.resume(); res.on('end', resolve) }).on('error', reject)
+    http
+      .get({ host: '127.0.0.1', port: f.port, path: '/healthz', agent }, res => {
+        res.resume()
+        res.on('end', resolve)
+      })
+      .on('error', reject)
   })
-  const closed = await Promise.race([f.server.close().then(() => true), new Promise<boolean>(r => setTimeout(() => r(false), 3000))])
+  const closed = await Promise.race([
+    f.server.close().then(() => true),
+    new Promise<boolean>(r => setTimeout(() => r(false), 3000)),
+  ])
   agent.destroy()
   t.ok(closed, 'closed within 3 s despite a keep-alive socket')
 })

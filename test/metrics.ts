@@ -11,7 +11,17 @@ import { emptyStats } from './helpers/fake-queue.js'
 const PROC = (name: string): string => fileURLToPath(new URL(`./fixtures/proc/${name}`, import.meta.url))
 
 function nfq(queue: number, over: Partial<NfqueueStats> = {}): NfqueueStats {
-  return { queue, portid: 100 + queue, waiting: 0, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 0, ...over }
+  return {
+    queue,
+    portid: 100 + queue,
+    waiting: 0,
+    copyMode: 2,
+    copyRange: 512,
+    dropped: 0,
+    userDropped: 0,
+    idSequence: 0,
+    ...over,
+  }
 }
 
 function conntrack(over: Partial<ConntrackStats> = {}): ConntrackStats {
@@ -31,7 +41,15 @@ function metrics(over: Partial<MetricsSources> & { stats?: { queue: number; stat
 
 /** Sample lines (no comments) of one metric family: the name itself, or name_bucket/_sum/_count. */
 function samples(text: string, family: string): string[] {
-  return text.split('\n').filter(l => !l.startsWith('#') && (l.startsWith(`${family} `) || l.startsWith(`${family}{`) || /^(\w+)_(bucket|sum|count)[ {]/.exec(l)?.[1] === family))
+  return text
+    .split('\n')
+    .filter(
+      l =>
+        !l.startsWith('#') &&
+        (l.startsWith(`${family} `) ||
+          l.startsWith(`${family}{`) ||
+          /^(\w+)_(bucket|sum|count)[ {]/.exec(l)?.[1] === family),
+    )
 }
 
 function value(text: string, sample: string): number | undefined {
@@ -58,7 +76,13 @@ t.test('packet, parse-failure and plain counters are summed over queues', async 
   q0.heldMax = 9
   q1.heldMax = 1
   q0.running = true
-  const text = await metrics({ stats: [{ queue: 0, stats: q0 }, { queue: 1, stats: q1 }], queues: () => [0, 1] }).render()
+  const text = await metrics({
+    stats: [
+      { queue: 0, stats: q0 },
+      { queue: 1, stats: q1 },
+    ],
+    queues: () => [0, 1],
+  }).render()
 
   const packets = samples(text, 'dns_shaper_packets_total')
   const qtypes = [...constants.qtypeLabels.map(l => l.name), 'other', 'none']
@@ -80,7 +104,10 @@ t.test('packet, parse-failure and plain counters are summed over queues', async 
   }
   t.same(samples(text, 'dns_shaper_held_packets'), ['dns_shaper_held_packets 7'])
   t.same(samples(text, 'dns_shaper_held_packets_peak'), ['dns_shaper_held_packets_peak 10'])
-  t.same(samples(text, 'dns_shaper_dataplane_running'), ['dns_shaper_dataplane_running{queue="0"} 1', 'dns_shaper_dataplane_running{queue="1"} 0'])
+  t.same(samples(text, 'dns_shaper_dataplane_running'), [
+    'dns_shaper_dataplane_running{queue="0"} 1',
+    'dns_shaper_dataplane_running{queue="1"} 0',
+  ])
   t.match(text, /^# TYPE dns_shaper_packets_total counter$/m)
   t.match(text, /^# TYPE dns_shaper_held_packets gauge$/m)
   t.match(text, /^# HELP dns_shaper_held_overflow_total Packets of a held type accepted at once/m)
@@ -102,16 +129,28 @@ t.test('histograms: per-queue bucket counts become cumulative buckets summed ove
   q1.hold = { ...q1.hold, sum: 2.02, count: 5 }
   q1.latency.buckets[0] = 6
   q1.latency = { ...q1.latency, sum: 0.00001, count: 6 }
-  const text = await metrics({ stats: [{ queue: 0, stats: q0 }, { queue: 1, stats: q1 }] }).render()
+  const text = await metrics({
+    stats: [
+      { queue: 0, stats: q0 },
+      { queue: 1, stats: q1 },
+    ],
+  }).render()
 
   const want = bounds.map((le, i) => `dns_shaper_hold_seconds_bucket{le="${le}"} ${i < i3 ? 0 : i < i5 ? 2 : 7}`)
-  want.push('dns_shaper_hold_seconds_bucket{le="+Inf"} 8', 'dns_shaper_hold_seconds_sum 2.031', 'dns_shaper_hold_seconds_count 8')
+  want.push(
+    'dns_shaper_hold_seconds_bucket{le="+Inf"} 8',
+    'dns_shaper_hold_seconds_sum 2.031',
+    'dns_shaper_hold_seconds_count 8',
+  )
   t.same(samples(text, 'dns_shaper_hold_seconds'), want)
   t.match(text, /^# TYPE dns_shaper_hold_seconds histogram$/m)
 
   const lat = samples(text, 'dns_shaper_verdict_latency_seconds')
   t.equal(lat.length, constants.latencyBucketsSeconds.length + 3)
-  t.ok(lat.every(l => !l.includes('_bucket') || l.endsWith(' 6')), 'every latency bucket holds the 6 (all in the first)')
+  t.ok(
+    lat.every(l => !l.includes('_bucket') || l.endsWith(' 6')),
+    'every latency bucket holds the 6 (all in the first)',
+  )
   t.equal(value(text, 'dns_shaper_verdict_latency_seconds_count'), 6)
   t.equal(value(text, 'dns_shaper_verdict_latency_seconds_sum'), 0.00001)
 })
@@ -127,17 +166,36 @@ t.test('no queue yet (before start): empty histograms and zero counters, still v
 t.test('queue metrics: only the queues this shaper binds', async t => {
   const m = metrics({
     queues: () => [1, 2],
-    readNfqueue: async () => [nfq(0, { waiting: 99, dropped: 99, userDropped: 99 }), nfq(1, { waiting: 3, dropped: 1, userDropped: 2 }), nfq(2, { userDropped: 5 }), nfq(7)],
+    readNfqueue: async () => [
+      nfq(0, { waiting: 99, dropped: 99, userDropped: 99 }),
+      nfq(1, { waiting: 3, dropped: 1, userDropped: 2 }),
+      nfq(2, { userDropped: 5 }),
+      nfq(7),
+    ],
   })
   const text = await m.render()
-  t.same(samples(text, 'dns_shaper_queue_dropped_total'), ['dns_shaper_queue_dropped_total{queue="1"} 1', 'dns_shaper_queue_dropped_total{queue="2"} 0'])
-  t.same(samples(text, 'dns_shaper_queue_user_dropped_total'), ['dns_shaper_queue_user_dropped_total{queue="1"} 2', 'dns_shaper_queue_user_dropped_total{queue="2"} 5'])
-  t.same(samples(text, 'dns_shaper_queue_waiting'), ['dns_shaper_queue_waiting{queue="1"} 3', 'dns_shaper_queue_waiting{queue="2"} 0'])
+  t.same(samples(text, 'dns_shaper_queue_dropped_total'), [
+    'dns_shaper_queue_dropped_total{queue="1"} 1',
+    'dns_shaper_queue_dropped_total{queue="2"} 0',
+  ])
+  t.same(samples(text, 'dns_shaper_queue_user_dropped_total'), [
+    'dns_shaper_queue_user_dropped_total{queue="1"} 2',
+    'dns_shaper_queue_user_dropped_total{queue="2"} 5',
+  ])
+  t.same(samples(text, 'dns_shaper_queue_waiting'), [
+    'dns_shaper_queue_waiting{queue="1"} 3',
+    'dns_shaper_queue_waiting{queue="2"} 0',
+  ])
   t.match(text, /^# TYPE dns_shaper_queue_waiting gauge$/m)
 })
 
 t.test('queue metrics: an unreadable nfnetlink_queue leaves them out, the rest still renders', async t => {
-  const text = await metrics({ readNfqueue: async () => { throw new Error('EACCES') }, readConntrack: async () => conntrack() }).render()
+  const text = await metrics({
+    readNfqueue: async () => {
+      throw new Error('EACCES')
+    },
+    readConntrack: async () => conntrack(),
+  }).render()
   t.same(samples(text, 'dns_shaper_queue_user_dropped_total'), [])
   t.equal(value(text, 'dns_shaper_conntrack_insert_failed_total'), 7)
 })
@@ -147,8 +205,11 @@ t.test('conntrack: all three counters when the kernel has them', async t => {
   t.same(samples(text, 'dns_shaper_conntrack_insert_failed_total'), ['dns_shaper_conntrack_insert_failed_total 7'])
   t.same(samples(text, 'dns_shaper_conntrack_drop_total'), ['dns_shaper_conntrack_drop_total 9'])
   t.same(samples(text, 'dns_shaper_conntrack_clash_resolve_total'), ['dns_shaper_conntrack_clash_resolve_total 42'])
-  t.match(text, /^# HELP dns_shaper_conntrack_insert_failed_total .*before 5\.10 resolved clashes were counted here too/m,
-    'help says what insert_failed counts on either side of 5.10')
+  t.match(
+    text,
+    /^# HELP dns_shaper_conntrack_insert_failed_total .*before 5\.10 resolved clashes were counted here too/m,
+    'help says what insert_failed counts on either side of 5.10',
+  )
 })
 
 t.test('conntrack: a column the kernel lacks is omitted, not reported as 0', async t => {
@@ -156,32 +217,55 @@ t.test('conntrack: a column the kernel lacks is omitted, not reported as 0', asy
   t.same(samples(old, 'dns_shaper_conntrack_clash_resolve_total'), [], 'no clash_resolve sample before 5.10')
   t.equal(value(old, 'dns_shaper_conntrack_insert_failed_total'), 7)
   const none = await metrics({ readConntrack: async () => undefined }).render()
-  for (const n of ['insert_failed', 'drop', 'clash_resolve']) t.same(samples(none, `dns_shaper_conntrack_${n}_total`), [], `no ${n} without conntrack`)
-  const failing = await metrics({ readConntrack: async () => { throw new Error('parse error') } }).render()
+  for (const n of ['insert_failed', 'drop', 'clash_resolve'])
+    t.same(samples(none, `dns_shaper_conntrack_${n}_total`), [], `no ${n} without conntrack`)
+  const failing = await metrics({
+    readConntrack: async () => {
+      throw new Error('parse error')
+    },
+  }).render()
   t.same(samples(failing, 'dns_shaper_conntrack_drop_total'), [], 'read error: omitted')
   t.equal(value(failing, 'dns_shaper_held_packets'), 0, 'and the rest renders')
 })
 
 t.test('conntrack and queues from /proc fixtures through the real readers', async t => {
   // kernel-5.10: clashres 0x3d+0x3a, insert_failed 0+1, drop 0+1 (summed over the two CPU rows).
-  const k510 = await new Metrics({ constants, queueStats: () => [], queues: () => [0], procRoot: PROC('kernel-5.10') }).render()
+  const k510 = await new Metrics({
+    constants,
+    queueStats: () => [],
+    queues: () => [0],
+    procRoot: PROC('kernel-5.10'),
+  }).render()
   t.equal(value(k510, 'dns_shaper_conntrack_clash_resolve_total'), 0x3d + 0x3a, 'clashres column read as clash_resolve')
   t.equal(value(k510, 'dns_shaper_conntrack_insert_failed_total'), 1)
   t.equal(value(k510, 'dns_shaper_conntrack_drop_total'), 1)
   t.same(samples(k510, 'dns_shaper_queue_waiting'), [], 'no nfnetlink_queue file: no queue samples')
   // kernel-4.19: no clash counter at all.
-  const k419 = await new Metrics({ constants, queueStats: () => [], queues: () => [0], procRoot: PROC('kernel-4.19') }).render()
+  const k419 = await new Metrics({
+    constants,
+    queueStats: () => [],
+    queues: () => [0],
+    procRoot: PROC('kernel-4.19'),
+  }).render()
   t.equal(value(k419, 'dns_shaper_conntrack_insert_failed_total'), 3 + 5)
   t.equal(value(k419, 'dns_shaper_conntrack_drop_total'), 3 + 4)
   t.same(samples(k419, 'dns_shaper_conntrack_clash_resolve_total'), [])
-  const empty = await new Metrics({ constants, queueStats: () => [], queues: () => [0], procRoot: PROC('empty') }).render()
+  const empty = await new Metrics({
+    constants,
+    queueStats: () => [],
+    queues: () => [0],
+    procRoot: PROC('empty'),
+  }).render()
   t.same(samples(empty, 'dns_shaper_conntrack_insert_failed_total'), [], 'conntrack not loaded: omitted')
 })
 
 t.test('reloads and rule reinstalls are pre-created at 0 and count', async t => {
   const m = metrics()
   const before = await m.render()
-  t.same(samples(before, 'dns_shaper_config_reloads_total'), ['dns_shaper_config_reloads_total{result="ok"} 0', 'dns_shaper_config_reloads_total{result="error"} 0'])
+  t.same(samples(before, 'dns_shaper_config_reloads_total'), [
+    'dns_shaper_config_reloads_total{result="ok"} 0',
+    'dns_shaper_config_reloads_total{result="error"} 0',
+  ])
   t.same(samples(before, 'dns_shaper_rules_reinstalled_total'), ['dns_shaper_rules_reinstalled_total 0'])
   m.reloads.inc({ result: 'error' })
   m.rulesReinstalled.inc()
@@ -215,19 +299,30 @@ t.test('rendering reads the sources once per scrape and never changes them', asy
   s.packets.held!.AAAA = 5
   const frozen = structuredClone(s)
   let reads = 0
-  const m = metrics({ queueStats: () => { reads++; return [{ queue: 0, stats: s }] } })
+  const m = metrics({
+    queueStats: () => {
+      reads++
+      return [{ queue: 0, stats: s }]
+    },
+  })
   await m.render()
   await m.render()
   t.equal(reads, 2)
   t.same(s, frozen)
 })
 
-const noPromtool = spawnSync('promtool', ['--version']).error ? 'promtool not installed (Debian package prometheus)' : false
+const noPromtool = spawnSync('promtool', ['--version']).error
+  ? 'promtool not installed (Debian package prometheus)'
+  : false
 t.test('promtool accepts the exposition (lint clean)', { skip: noPromtool }, async t => {
   const s = emptyStats()
   s.hold.buckets[3] = 1
   s.hold = { ...s.hold, sum: 0.003, count: 1 }
-  const text = await metrics({ stats: [{ queue: 0, stats: s }], readNfqueue: async () => [nfq(0)], readConntrack: async () => conntrack() }).render()
+  const text = await metrics({
+    stats: [{ queue: 0, stats: s }],
+    readNfqueue: async () => [nfq(0)],
+    readConntrack: async () => conntrack(),
+  }).render()
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 10000 })
   t.equal(r.status, 0, `promtool exit 0 (stderr: ${r.stderr})`)
   t.equal(`${r.stdout}${r.stderr}`.trim(), '', 'no lint warnings')
@@ -258,9 +353,11 @@ t.test('an unreadable /proc source is reported once and its series left out', as
     constants,
     queueStats: () => [],
     queues: () => [0],
-    readNfqueue: async () => { throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }) },
+    readNfqueue: async () => {
+      throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })
+    },
     readConntrack: async () => undefined,
-    onReadError: (source) => errors.push(source),
+    onReadError: source => errors.push(source),
   })
   const text = await m.render()
   await m.render()

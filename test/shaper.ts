@@ -23,9 +23,15 @@ const make = (over: Partial<typeof DEFAULTS> = {}, failOn?: number) => {
 t.test('one queue per configured number, each with the compiled policy', async t => {
   const { s, queues } = make({ queue: 4, queues: 3, maxHeld: 100 })
   s.start()
-  t.same(queues.map(q => q.num), [4, 5, 6])
+  t.same(
+    queues.map(q => q.num),
+    [4, 5, 6],
+  )
   t.ok(queues.every(q => q.policies[0]?.table[28] === 1 && q.policies[0]?.holdMs[1] === 5))
-  t.ok(queues.every(q => q.maxHeld >= 100), 'FIFO capacity at least the cap')
+  t.ok(
+    queues.every(q => q.maxHeld >= 100),
+    'FIFO capacity at least the cap',
+  )
   t.equal(s.running, true)
   t.equal(s.stats().length, 3)
   s.stop()
@@ -56,5 +62,8 @@ t.test('reload hands every queue the new table; data-plane death reaches onFatal
   }
   t.equal(s.policy.table[65], 1)
   queues[1]!.onFatal(Object.assign(new Error('recvmmsg'), { code: 'EBADF' }))
-  t.same(fatal.map(([n]) => n), [1])
+  t.same(
+    fatal.map(([n]) => n),
+    [1],
+  )
 })

@@ -1,5 +1,5 @@
 // Baseline: no rule, no queue, no process: the lab's own latency and capacity.
-import type { Variant } from './types.js';
+import type { Variant } from './types.js'
 
 export const baseline: Variant = {
   id: 'baseline',
@@ -7,4 +7,4 @@ export const baseline: Variant = {
   queue: false,
   holdsAAAA: false,
   start: () => Promise.resolve({ stop: () => Promise.resolve(undefined) }),
-};
+}

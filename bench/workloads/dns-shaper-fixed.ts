@@ -1,8 +1,8 @@
 // dns-shaper --mode fixed: every AAAA held for the delay.
-import { dnsShaper } from './dns-shaper.js';
-import type { Variant } from './types.js';
+import { dnsShaper } from './dns-shaper.js'
+import type { Variant } from './types.js'
 
-export const dnsShaperFixed: Variant = dnsShaper('fixed');
+export const dnsShaperFixed: Variant = dnsShaper('fixed')
 
 /** Fixed mode behind the cBPF kernel filter: only AAAA leaves the kernel. */
-export const dnsShaperFixedKfilter: Variant = dnsShaper('fixed', true);
+export const dnsShaperFixedKfilter: Variant = dnsShaper('fixed', true)

@@ -1,30 +1,46 @@
 // dns-shaper itself (dist/cli.js), with --rules none: the benchmark installs the same rule for
 // every variant. Metrics listen on the router's loopback and are scraped only between runs.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { lastJsonLine, startSupervised } from '../lib/process.js';
-import type { BenchContext, Running, Variant } from './types.js';
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { lastJsonLine, startSupervised } from '../lib/process.js'
+import type { BenchContext, Running, Variant } from './types.js'
 
-const cli = (ctx: BenchContext): string => join(ctx.repoRoot, 'dist', 'cli.js');
+const cli = (ctx: BenchContext): string => join(ctx.repoRoot, 'dist', 'cli.js')
 
 async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: boolean): Promise<Running> {
-  const ns = ctx.lab.router.ns;
-  const listen = `127.0.0.1:${ctx.metricsPort}`;
+  const ns = ctx.lab.router.ns
+  const listen = `127.0.0.1:${ctx.metricsPort}`
   // With the kernel filter the daemon installs its own rule (the shared rule plus the cBPF match):
   // A queries then never reach user space.
-  const rules = kernelFilter ? ['--rules', 'manage', '--hooks', 'prerouting', '--kernel-filter', 'bpf'] : ['--rules', 'none'];
-  const argv = [process.execPath, cli(ctx), 'run', ...rules, '--queue', String(ctx.queue),
-    '--delay', String(ctx.delayMs), '--mode', mode, '--metrics-listen', listen, '--log-level', 'info'];
-  if (mode === 'pair') argv.push('--pair-window', String(ctx.delayMs));
-  const p = await startSupervised(ns, argv, /"msg":"ready"/);
+  const rules = kernelFilter
+    ? ['--rules', 'manage', '--hooks', 'prerouting', '--kernel-filter', 'bpf']
+    : ['--rules', 'none']
+  const argv = [
+    process.execPath,
+    cli(ctx),
+    'run',
+    ...rules,
+    '--queue',
+    String(ctx.queue),
+    '--delay',
+    String(ctx.delayMs),
+    '--mode',
+    mode,
+    '--metrics-listen',
+    listen,
+    '--log-level',
+    'info',
+  ]
+  if (mode === 'pair') argv.push('--pair-window', String(ctx.delayMs))
+  const p = await startSupervised(ns, argv, /"msg":"ready"/)
   return {
     pid: p.pid,
     metrics: async () => {
-      const r = await ns.exec(['curl', '-s', '-m', '5', `http://${listen}/metrics`], { timeoutMs: 10_000 });
-      return r.code === 0 ? r.stdout : undefined;
+      const r = await ns.exec(['curl', '-s', '-m', '5', `http://${listen}/metrics`], { timeoutMs: 10_000 })
+      return r.code === 0 ? r.stdout : undefined
     },
-    stop: async () => lastJsonLine((await p.stop()).stderr, (o) => o['msg'] === 'stopped'),
-  };
+    stop: async () => lastJsonLine((await p.stop()).stderr, o => o['msg'] === 'stopped'),
+  }
 }
 
 export function dnsShaper(mode: 'fixed' | 'pair', kernelFilter = false): Variant {
@@ -34,7 +50,8 @@ export function dnsShaper(mode: 'fixed' | 'pair', kernelFilter = false): Variant
     queue: !kernelFilter,
     holdsAAAA: true,
     pairMode: mode === 'pair',
-    unavailable: (ctx) => Promise.resolve(existsSync(cli(ctx)) ? undefined : `${cli(ctx)} missing: run \`npx tsc -p tsconfig.build.json\``),
-    start: (ctx) => start(ctx, mode, kernelFilter),
-  };
+    unavailable: ctx =>
+      Promise.resolve(existsSync(cli(ctx)) ? undefined : `${cli(ctx)} missing: run \`npx tsc -p tsconfig.build.json\``),
+    start: ctx => start(ctx, mode, kernelFilter),
+  }
 }

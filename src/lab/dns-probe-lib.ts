@@ -1,14 +1,26 @@
 // Pure parts of the DNS probe: argument parsing, query building, reply matching, percentiles, and the
 // probe loop over an injected socket and clock. No network and no process exit here (probe.ts does those).
 
-import { randomInt } from 'node:crypto';
-import dnsPacket from 'dns-packet';
-import type { RecordType } from 'dns-packet';
+import { randomInt } from 'node:crypto'
+import dnsPacket from 'dns-packet'
+import type { RecordType } from 'dns-packet'
 
-export const PROBE_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'NS', 'PTR', 'SOA', 'SRV', 'TXT', 'CAA'] as const;
-export type ProbeType = (typeof PROBE_TYPES)[number];
+export const PROBE_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'NS', 'PTR', 'SOA', 'SRV', 'TXT', 'CAA'] as const
+export type ProbeType = (typeof PROBE_TYPES)[number]
 
-const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
+const RCODES = [
+  'NOERROR',
+  'FORMERR',
+  'SERVFAIL',
+  'NXDOMAIN',
+  'NOTIMP',
+  'REFUSED',
+  'YXDOMAIN',
+  'YXRRSET',
+  'NXRRSET',
+  'NOTAUTH',
+  'NOTZONE',
+]
 
 export const PROBE_LIMITS = {
   maxCount: 1_000_000,
@@ -16,29 +28,29 @@ export const PROBE_LIMITS = {
   maxIntervalMs: 60_000,
   maxDurationMs: 3_600_000,
   maxNames: 10_000,
-} as const;
+} as const
 
 export interface ProbeOptions {
-  server: string;
-  port: number;
+  server: string
+  port: number
   /** Query types of one lookup; --pair defaults to A,AAAA. */
-  types: ProbeType[];
+  types: ProbeType[]
   /** Lookups cycle through these names. */
-  names: string[];
+  names: string[]
   /** Number of lookups. */
-  count: number;
+  count: number
   /** Pause between lookups. */
-  intervalMs: number;
+  intervalMs: number
   /** Per-lookup wait for answers. */
-  timeoutMs: number;
+  timeoutMs: number
   /** Send all types of a lookup back to back from one socket (like glibc), time each answer. */
-  pair: boolean;
+  pair: boolean
   /** A new socket (new source port) per lookup. */
-  freshSocket: boolean;
+  freshSocket: boolean
   /** Include per-query samples in the output. */
-  samples: boolean;
+  samples: boolean
   /** Hard bound on the whole run. */
-  maxDurationMs: number;
+  maxDurationMs: number
 }
 
 export const PROBE_DEFAULTS: ProbeOptions = {
@@ -53,143 +65,147 @@ export const PROBE_DEFAULTS: ProbeOptions = {
   freshSocket: false,
   samples: true,
   maxDurationMs: 120_000,
-};
+}
 
 export class ProbeArgError extends Error {
   constructor(message: string) {
-    super(message);
-    this.name = 'ProbeArgError';
+    super(message)
+    this.name = 'ProbeArgError'
   }
 }
 
 export const PROBE_USAGE = `usage: probe --server IP [--port 53] [--type A|AAAA|A,AAAA] [--name NAME | --names a,b,c]
              [--count N] [--interval-ms MS] [--timeout-ms MS] [--pair] [--fresh-socket]
              [--no-samples] [--max-duration-ms MS]
-Prints one JSON object: {sent, received, lost, samples:[{seq, name, type, rttUs, rcode, answers}], byType, ...}`;
+Prints one JSON object: {sent, received, lost, samples:[{seq, name, type, rttUs, rcode, answers}], byType, ...}`
 
 function intArg(flag: string, v: string, min: number, max: number): number {
-  if (!/^\d+$/.test(v)) throw new ProbeArgError(`${flag}: expected an integer ${min}..${max}, got "${v}"`);
-  const n = Number(v);
-  if (n < min || n > max) throw new ProbeArgError(`${flag}: expected an integer ${min}..${max}, got ${n}`);
-  return n;
+  if (!/^\d+$/.test(v)) throw new ProbeArgError(`${flag}: expected an integer ${min}..${max}, got "${v}"`)
+  const n = Number(v)
+  if (n < min || n > max) throw new ProbeArgError(`${flag}: expected an integer ${min}..${max}, got ${n}`)
+  return n
 }
 
 function isIp(s: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) || (s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s));
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) || (s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s))
 }
 
 export function parseTypes(v: string): ProbeType[] {
-  const out: ProbeType[] = [];
+  const out: ProbeType[] = []
   for (const raw of v.split(',')) {
-    const t = raw.trim().toUpperCase();
+    const t = raw.trim().toUpperCase()
     if (!(PROBE_TYPES as readonly string[]).includes(t)) {
-      throw new ProbeArgError(`--type: unknown type "${raw}"; accepted: ${PROBE_TYPES.join(', ')}`);
+      throw new ProbeArgError(`--type: unknown type "${raw}"; accepted: ${PROBE_TYPES.join(', ')}`)
     }
-    out.push(t as ProbeType);
+    out.push(t as ProbeType)
   }
-  if (out.length === 0) throw new ProbeArgError('--type: empty');
-  return out;
+  if (out.length === 0) throw new ProbeArgError('--type: empty')
+  return out
 }
 
 function parseNames(v: string): string[] {
-  const names = v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (names.length === 0 || names.length > PROBE_LIMITS.maxNames) throw new ProbeArgError(`--names: expected 1..${PROBE_LIMITS.maxNames} names`);
+  const names = v
+    .split(',')
+    .map(s => s.trim())
+    .filter(s => s.length > 0)
+  if (names.length === 0 || names.length > PROBE_LIMITS.maxNames)
+    throw new ProbeArgError(`--names: expected 1..${PROBE_LIMITS.maxNames} names`)
   for (const n of names) {
-    if (n.length > 253 || !/^[A-Za-z0-9_.-]+$/.test(n)) throw new ProbeArgError(`--name: invalid name "${n}"`);
+    if (n.length > 253 || !/^[A-Za-z0-9_.-]+$/.test(n)) throw new ProbeArgError(`--name: invalid name "${n}"`)
   }
-  return names;
+  return names
 }
 
 /** Parses probe CLI flags (`--flag value` or `--flag=value`). Throws ProbeArgError naming the flag. */
 export function parseProbeArgs(argv: readonly string[]): ProbeOptions {
-  const o: ProbeOptions = { ...PROBE_DEFAULTS, types: [...PROBE_DEFAULTS.types], names: [...PROBE_DEFAULTS.names] };
-  let typesSet = false;
-  const args = [...argv];
+  const o: ProbeOptions = { ...PROBE_DEFAULTS, types: [...PROBE_DEFAULTS.types], names: [...PROBE_DEFAULTS.names] }
+  let typesSet = false
+  const args = [...argv]
   for (let i = 0; i < args.length; i++) {
-    let flag = args[i]!;
-    let value: string | undefined;
-    const eq = flag.indexOf('=');
+    let flag = args[i]!
+    let value: string | undefined
+    const eq = flag.indexOf('=')
     if (flag.startsWith('--') && eq > 0) {
-      value = flag.slice(eq + 1);
-      flag = flag.slice(0, eq);
+      value = flag.slice(eq + 1)
+      flag = flag.slice(0, eq)
     }
     const take = (): string => {
-      if (value !== undefined) return value;
-      const v = args[++i];
-      if (v === undefined) throw new ProbeArgError(`${flag}: missing value`);
-      return v;
-    };
+      if (value !== undefined) return value
+      const v = args[++i]
+      if (v === undefined) throw new ProbeArgError(`${flag}: missing value`)
+      return v
+    }
     switch (flag) {
       case '--server': {
-        const v = take();
-        if (!isIp(v)) throw new ProbeArgError(`--server: expected an IPv4 or IPv6 address, got "${v}"`);
-        o.server = v;
-        break;
+        const v = take()
+        if (!isIp(v)) throw new ProbeArgError(`--server: expected an IPv4 or IPv6 address, got "${v}"`)
+        o.server = v
+        break
       }
       case '--port':
-        o.port = intArg(flag, take(), 1, 65535);
-        break;
+        o.port = intArg(flag, take(), 1, 65535)
+        break
       case '--type':
       case '--types':
-        o.types = parseTypes(take());
-        typesSet = true;
-        break;
+        o.types = parseTypes(take())
+        typesSet = true
+        break
       case '--name':
       case '--names':
-        o.names = parseNames(take());
-        break;
+        o.names = parseNames(take())
+        break
       case '--count':
-        o.count = intArg(flag, take(), 1, PROBE_LIMITS.maxCount);
-        break;
+        o.count = intArg(flag, take(), 1, PROBE_LIMITS.maxCount)
+        break
       case '--interval-ms':
-        o.intervalMs = intArg(flag, take(), 0, PROBE_LIMITS.maxIntervalMs);
-        break;
+        o.intervalMs = intArg(flag, take(), 0, PROBE_LIMITS.maxIntervalMs)
+        break
       case '--timeout-ms':
-        o.timeoutMs = intArg(flag, take(), 1, PROBE_LIMITS.maxTimeoutMs);
-        break;
+        o.timeoutMs = intArg(flag, take(), 1, PROBE_LIMITS.maxTimeoutMs)
+        break
       case '--max-duration-ms':
-        o.maxDurationMs = intArg(flag, take(), 1, PROBE_LIMITS.maxDurationMs);
-        break;
+        o.maxDurationMs = intArg(flag, take(), 1, PROBE_LIMITS.maxDurationMs)
+        break
       case '--pair':
-        o.pair = true;
-        break;
+        o.pair = true
+        break
       case '--fresh-socket':
-        o.freshSocket = true;
-        break;
+        o.freshSocket = true
+        break
       case '--no-samples':
-        o.samples = false;
-        break;
+        o.samples = false
+        break
       case '--help':
       case '-h':
-        throw new ProbeArgError(PROBE_USAGE);
+        throw new ProbeArgError(PROBE_USAGE)
       default:
-        throw new ProbeArgError(`unknown flag "${flag}"\n${PROBE_USAGE}`);
+        throw new ProbeArgError(`unknown flag "${flag}"\n${PROBE_USAGE}`)
     }
   }
-  if (!o.server) throw new ProbeArgError('--server: required');
-  if (o.pair && !typesSet) o.types = ['A', 'AAAA'];
-  return o;
+  if (!o.server) throw new ProbeArgError('--server: required')
+  if (o.pair && !typesSet) o.types = ['A', 'AAAA']
+  return o
 }
 
 /** CLI arguments for `probe.js` that parseProbeArgs() turns back into the same options. */
 export function probeArgv(opts: Partial<ProbeOptions> & { server: string }): string[] {
-  const o = { ...PROBE_DEFAULTS, ...opts };
-  if (opts.pair && !opts.types) o.types = ['A', 'AAAA'];
-  const a = ['--server', o.server, '--port', String(o.port), '--type', o.types.join(','), '--names', o.names.join(',')];
-  a.push('--count', String(o.count), '--interval-ms', String(o.intervalMs), '--timeout-ms', String(o.timeoutMs));
-  a.push('--max-duration-ms', String(o.maxDurationMs));
-  if (o.pair) a.push('--pair');
-  if (o.freshSocket) a.push('--fresh-socket');
-  if (!o.samples) a.push('--no-samples');
-  return a;
+  const o = { ...PROBE_DEFAULTS, ...opts }
+  if (opts.pair && !opts.types) o.types = ['A', 'AAAA']
+  const a = ['--server', o.server, '--port', String(o.port), '--type', o.types.join(','), '--names', o.names.join(',')]
+  a.push('--count', String(o.count), '--interval-ms', String(o.intervalMs), '--timeout-ms', String(o.timeoutMs))
+  a.push('--max-duration-ms', String(o.maxDurationMs))
+  if (o.pair) a.push('--pair')
+  if (o.freshSocket) a.push('--fresh-socket')
+  if (!o.samples) a.push('--no-samples')
+  return a
 }
 
 /** Wall-clock bound (ms) a probe run with these options can take, plus slack. */
 export function probeTimeBoundMs(opts: Partial<ProbeOptions>): number {
-  const o = { ...PROBE_DEFAULTS, ...opts };
-  if (opts.pair && !opts.types) o.types = ['A', 'AAAA'];
-  const perLookup = o.timeoutMs * (o.pair ? 1 : o.types.length) + o.intervalMs;
-  return Math.min(o.maxDurationMs + o.timeoutMs, o.count * perLookup) + 5000;
+  const o = { ...PROBE_DEFAULTS, ...opts }
+  if (opts.pair && !opts.types) o.types = ['A', 'AAAA']
+  const perLookup = o.timeoutMs * (o.pair ? 1 : o.types.length) + o.intervalMs
+  return Math.min(o.maxDurationMs + o.timeoutMs, o.count * perLookup) + 5000
 }
 
 /** A recursive-desired query for name/type with the given id. */
@@ -199,25 +215,25 @@ export function buildQuery(id: number, name: string, type: ProbeType): Buffer {
     id,
     flags: dnsPacket.RECURSION_DESIRED,
     questions: [{ type: type as RecordType, name, class: 'IN' }],
-  });
+  })
 }
 
 export interface Reply {
-  id: number;
-  rcode: string;
-  truncated: boolean;
-  qname: string;
-  qtype: string;
-  answers: number;
+  id: number
+  rcode: string
+  truncated: boolean
+  qname: string
+  qtype: string
+  answers: number
 }
 
 /** Decodes a reply; null for anything that is not a well-formed response with one question. */
 export function parseReply(buf: Buffer): Reply | null {
-  if (buf.length < 12 || (buf[2]! & 0x80) === 0) return null;
+  if (buf.length < 12 || (buf[2]! & 0x80) === 0) return null
   try {
-    const p = dnsPacket.decode(buf);
-    const q = p.questions?.[0];
-    if (!q || p.id === undefined) return null;
+    const p = dnsPacket.decode(buf)
+    const q = p.questions?.[0]
+    if (!q || p.id === undefined) return null
     return {
       id: p.id,
       rcode: RCODES[buf[3]! & 0x0f] ?? String(buf[3]! & 0x0f),
@@ -225,19 +241,19 @@ export function parseReply(buf: Buffer): Reply | null {
       qname: q.name,
       qtype: q.type,
       answers: buf.readUInt16BE(6),
-    };
+    }
   } catch {
-    return null;
+    return null
   }
 }
 
 function normName(n: string): string {
-  return n.toLowerCase().replace(/\.$/, '');
+  return n.toLowerCase().replace(/\.$/, '')
 }
 
 /** True when the reply answers this question (id matched by the caller's map). */
 export function replyMatches(reply: Reply, name: string, type: string): boolean {
-  return normName(reply.qname) === normName(name) && reply.qtype.toUpperCase() === type.toUpperCase();
+  return normName(reply.qname) === normName(name) && reply.qtype.toUpperCase() === type.toUpperCase()
 }
 
 /**
@@ -245,42 +261,42 @@ export function replyMatches(reply: Reply, name: string, type: string): boolean 
  * p in 0..100; p=0 gives the minimum; NaN for an empty list.
  */
 export function percentile(values: readonly number[], p: number): number {
-  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile: p must be 0..100, got ${p}`);
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1]!;
+  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile: p must be 0..100, got ${p}`)
+  if (values.length === 0) return Number.NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length))
+  return sorted[rank - 1]!
 }
 
 export interface Sample {
-  seq: number;
-  name: string;
-  type: ProbeType;
-  rttUs: number;
-  rcode: string;
-  answers: number;
+  seq: number
+  name: string
+  type: ProbeType
+  rttUs: number
+  rcode: string
+  answers: number
 }
 
 export interface TypeSummary {
-  sent: number;
-  received: number;
-  lost: number;
-  minUs: number | null;
-  p50Us: number | null;
-  p90Us: number | null;
-  p99Us: number | null;
-  maxUs: number | null;
-  meanUs: number | null;
+  sent: number
+  received: number
+  lost: number
+  minUs: number | null
+  p50Us: number | null
+  p90Us: number | null
+  p99Us: number | null
+  maxUs: number | null
+  meanUs: number | null
 }
 
 function orNull(n: number): number | null {
-  return Number.isFinite(n) ? n : null;
+  return Number.isFinite(n) ? n : null
 }
 
 /** Per-type latency summary. */
 export function summarize(samples: readonly Sample[], sent: number, lost: number): TypeSummary {
-  const rtts = samples.map((s) => s.rttUs);
-  const mean = rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : Number.NaN;
+  const rtts = samples.map(s => s.rttUs)
+  const mean = rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : Number.NaN
   return {
     sent,
     received: samples.length,
@@ -291,186 +307,200 @@ export function summarize(samples: readonly Sample[], sent: number, lost: number
     p99Us: orNull(percentile(rtts, 99)),
     maxUs: orNull(percentile(rtts, 100)),
     meanUs: orNull(Math.round(mean)),
-  };
+  }
 }
 
 export interface ProbeResult {
-  server: string;
-  port: number;
-  family: 'udp4' | 'udp6';
-  pair: boolean;
-  freshSocket: boolean;
-  lookups: number;
-  sent: number;
-  received: number;
-  lost: number;
+  server: string
+  port: number
+  family: 'udp4' | 'udp6'
+  pair: boolean
+  freshSocket: boolean
+  lookups: number
+  sent: number
+  received: number
+  lost: number
   /** Answers to queries that had already timed out. */
-  late: number;
+  late: number
   /** Replies with a known id but another question, or undecodable. */
-  mismatched: number;
-  truncated: number;
-  socketErrors: number;
+  mismatched: number
+  truncated: number
+  socketErrors: number
   /** The run hit maxDurationMs before count lookups. */
-  stoppedByTime: boolean;
-  rcodes: Record<string, number>;
-  byType: Record<string, TypeSummary>;
-  durationMs: number;
-  samples: Sample[];
+  stoppedByTime: boolean
+  rcodes: Record<string, number>
+  byType: Record<string, TypeSummary>
+  durationMs: number
+  samples: Sample[]
 }
 
 export interface ProbeSocket {
-  send(msg: Buffer): Promise<void>;
-  close(): void;
+  send(msg: Buffer): Promise<void>
+  close(): void
 }
 
 /** Opens a socket to the server; replies and asynchronous errors go to the callbacks. */
-export type OpenSocket = (onMessage: (msg: Buffer) => void, onError: (e: Error) => void) => Promise<ProbeSocket>;
+export type OpenSocket = (onMessage: (msg: Buffer) => void, onError: (e: Error) => void) => Promise<ProbeSocket>
 
 export interface ProbeDeps {
-  openSocket: OpenSocket;
+  openSocket: OpenSocket
   /** Monotonic nanoseconds (process.hrtime.bigint). */
-  now: () => bigint;
+  now: () => bigint
   /** 16-bit query id source (default crypto.randomInt). */
-  randomId?: () => number;
+  randomId?: () => number
 }
 
 export function familyOf(server: string): 'udp4' | 'udp6' {
-  return server.includes(':') ? 'udp6' : 'udp4';
+  return server.includes(':') ? 'udp6' : 'udp4'
 }
 
 interface Pending {
-  seq: number;
-  name: string;
-  type: ProbeType;
-  sentNs: bigint;
-  done: () => void;
+  seq: number
+  name: string
+  type: ProbeType
+  sentNs: bigint
+  done: () => void
 }
 
-const LATE_MEMORY = 4096;
+const LATE_MEMORY = 4096
 
 /** Runs the probe: `count` lookups, each bounded by timeoutMs, the whole run by maxDurationMs. */
 export async function runProbe(o: ProbeOptions, deps: ProbeDeps): Promise<ProbeResult> {
-  const randomId = deps.randomId ?? (() => randomInt(0, 65536));
-  const startNs = deps.now();
-  const deadlineNs = startNs + BigInt(o.maxDurationMs) * 1_000_000n;
-  const pending = new Map<number, Pending>();
-  const timedOut = new Set<number>();
-  const samples: Sample[] = [];
-  const sentBy = new Map<string, number>();
-  const lostBy = new Map<string, number>();
-  const rcodes: Record<string, number> = {};
-  const r = { sent: 0, received: 0, lost: 0, late: 0, mismatched: 0, truncated: 0, socketErrors: 0 };
-  let lookups = 0;
-  let stoppedByTime = false;
+  const randomId = deps.randomId ?? (() => randomInt(0, 65536))
+  const startNs = deps.now()
+  const deadlineNs = startNs + BigInt(o.maxDurationMs) * 1_000_000n
+  const pending = new Map<number, Pending>()
+  const timedOut = new Set<number>()
+  const samples: Sample[] = []
+  const sentBy = new Map<string, number>()
+  const lostBy = new Map<string, number>()
+  const rcodes: Record<string, number> = {}
+  const r = { sent: 0, received: 0, lost: 0, late: 0, mismatched: 0, truncated: 0, socketErrors: 0 }
+  let lookups = 0
+  let stoppedByTime = false
 
   const onMessage = (msg: Buffer): void => {
-    const nowNs = deps.now();
-    const reply = parseReply(msg);
+    const nowNs = deps.now()
+    const reply = parseReply(msg)
     if (!reply) {
-      r.mismatched++;
-      return;
+      r.mismatched++
+      return
     }
-    const p = pending.get(reply.id);
+    const p = pending.get(reply.id)
     if (!p) {
-      if (timedOut.has(reply.id)) r.late++;
-      else r.mismatched++;
-      return;
+      if (timedOut.has(reply.id)) r.late++
+      else r.mismatched++
+      return
     }
     if (!replyMatches(reply, p.name, p.type)) {
-      r.mismatched++;
-      return;
+      r.mismatched++
+      return
     }
-    pending.delete(reply.id);
-    r.received++;
-    if (reply.truncated) r.truncated++;
-    rcodes[reply.rcode] = (rcodes[reply.rcode] ?? 0) + 1;
-    samples.push({ seq: p.seq, name: p.name, type: p.type, rttUs: Number((nowNs - p.sentNs) / 1000n), rcode: reply.rcode, answers: reply.answers });
-    p.done();
-  };
+    pending.delete(reply.id)
+    r.received++
+    if (reply.truncated) r.truncated++
+    rcodes[reply.rcode] = (rcodes[reply.rcode] ?? 0) + 1
+    samples.push({
+      seq: p.seq,
+      name: p.name,
+      type: p.type,
+      rttUs: Number((nowNs - p.sentNs) / 1000n),
+      rcode: reply.rcode,
+      answers: reply.answers,
+    })
+    p.done()
+  }
   const onError = (): void => {
-    r.socketErrors++;
-  };
+    r.socketErrors++
+  }
 
   const newId = (): number => {
     for (let i = 0; i < 64; i++) {
-      const id = randomId() & 0xffff;
-      if (!pending.has(id) && !timedOut.has(id)) return id;
+      const id = randomId() & 0xffff
+      if (!pending.has(id) && !timedOut.has(id)) return id
     }
-    return randomId() & 0xffff;
-  };
+    return randomId() & 0xffff
+  }
 
   // Starts one query without awaiting the send, so a pair leaves back to back. Returns the
   // promises wrapped: a bare promise would be flattened by an await.
-  const send = (sock: ProbeSocket, seq: number, name: string, type: ProbeType): { sent: Promise<void>; answered: Promise<void> } => {
-    const id = newId();
-    let done!: () => void;
-    const answered = new Promise<void>((res) => (done = res));
-    const msg = buildQuery(id, name, type);
-    pending.set(id, { seq, name, type, sentNs: deps.now(), done });
-    sentBy.set(type, (sentBy.get(type) ?? 0) + 1);
-    r.sent++;
+  const send = (
+    sock: ProbeSocket,
+    seq: number,
+    name: string,
+    type: ProbeType,
+  ): { sent: Promise<void>; answered: Promise<void> } => {
+    const id = newId()
+    let done!: () => void
+    const answered = new Promise<void>(res => (done = res))
+    const msg = buildQuery(id, name, type)
+    pending.set(id, { seq, name, type, sentNs: deps.now(), done })
+    sentBy.set(type, (sentBy.get(type) ?? 0) + 1)
+    r.sent++
     const sent = sock.send(msg).catch(() => {
-      r.socketErrors++;
-    });
-    return { sent, answered };
-  };
+      r.socketErrors++
+    })
+    return { sent, answered }
+  }
 
   const expire = (): void => {
     for (const [id, p] of pending) {
-      r.lost++;
-      lostBy.set(p.type, (lostBy.get(p.type) ?? 0) + 1);
-      timedOut.add(id);
-      if (timedOut.size > LATE_MEMORY) timedOut.delete(timedOut.values().next().value as number);
+      r.lost++
+      lostBy.set(p.type, (lostBy.get(p.type) ?? 0) + 1)
+      timedOut.add(id)
+      if (timedOut.size > LATE_MEMORY) timedOut.delete(timedOut.values().next().value as number)
     }
-    pending.clear();
-  };
+    pending.clear()
+  }
 
   const waitAll = async (answers: Promise<void>[]): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(answers), new Promise<void>((res) => (timer = setTimeout(res, o.timeoutMs)))]);
-    clearTimeout(timer);
-    expire();
-  };
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.all(answers), new Promise<void>(res => (timer = setTimeout(res, o.timeoutMs)))])
+    clearTimeout(timer)
+    expire()
+  }
 
-  let shared: ProbeSocket | undefined;
+  let shared: ProbeSocket | undefined
   try {
     for (let seq = 0; seq < o.count; seq++) {
       if (deps.now() >= deadlineNs) {
-        stoppedByTime = true;
-        break;
+        stoppedByTime = true
+        break
       }
-      const name = o.names[seq % o.names.length]!;
-      const sock = o.freshSocket ? await deps.openSocket(onMessage, onError) : (shared ??= await deps.openSocket(onMessage, onError));
+      const name = o.names[seq % o.names.length]!
+      const sock = o.freshSocket
+        ? await deps.openSocket(onMessage, onError)
+        : (shared ??= await deps.openSocket(onMessage, onError))
       try {
         if (o.pair) {
           // Back to back from one socket, like glibc's sendmmsg of A and AAAA; each answer timed on its own.
-          const qs = o.types.map((t) => send(sock, seq, name, t));
-          await Promise.all(qs.map((q) => q.sent));
-          await waitAll(qs.map((q) => q.answered));
+          const qs = o.types.map(t => send(sock, seq, name, t))
+          await Promise.all(qs.map(q => q.sent))
+          await waitAll(qs.map(q => q.answered))
         } else {
           for (const t of o.types) {
-            const q = send(sock, seq, name, t);
-            await q.sent;
-            await waitAll([q.answered]);
+            const q = send(sock, seq, name, t)
+            await q.sent
+            await waitAll([q.answered])
           }
         }
       } finally {
-        if (o.freshSocket) sock.close();
+        if (o.freshSocket) sock.close()
       }
-      lookups++;
-      if (o.intervalMs > 0 && seq < o.count - 1) await new Promise((res) => setTimeout(res, o.intervalMs));
+      lookups++
+      if (o.intervalMs > 0 && seq < o.count - 1) await new Promise(res => setTimeout(res, o.intervalMs))
     }
   } finally {
-    shared?.close();
+    shared?.close()
   }
 
-  const byType: Record<string, TypeSummary> = {};
+  const byType: Record<string, TypeSummary> = {}
   for (const t of o.types) {
     byType[t] = summarize(
-      samples.filter((s) => s.type === t),
+      samples.filter(s => s.type === t),
       sentBy.get(t) ?? 0,
       lostBy.get(t) ?? 0,
-    );
+    )
   }
   return {
     server: o.server,
@@ -485,5 +515,5 @@ export async function runProbe(o: ProbeOptions, deps: ProbeDeps): Promise<ProbeR
     byType,
     durationMs: Number((deps.now() - startNs) / 1_000_000n),
     samples: o.samples ? samples : [],
-  };
+  }
 }

@@ -1,113 +1,121 @@
 // Typed wrapper around one Linux network namespace for the test lab: create, exec, spawn, resolv.conf, sysctl, destroy.
 // It must never touch the root namespace's firewall, routes or sysctls, and never run a command through a shell.
 
-import { execFile, execFileSync, spawn as nodeSpawn } from 'node:child_process';
-import type { ChildProcess, SpawnOptions } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFile, execFileSync, spawn as nodeSpawn } from 'node:child_process'
+import type { ChildProcess, SpawnOptions } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 /** Every namespace this library creates starts with this, so leftovers are easy to find. */
-export const LAB_PREFIX = 'dnss-';
+export const LAB_PREFIX = 'dnss-'
 /** Linux IFNAMSIZ - 1: names are kept within it so they can double as interface names. */
-export const MAX_NAME_LENGTH = 15;
+export const MAX_NAME_LENGTH = 15
 /** Where `ip netns exec` looks for per-namespace overrides of /etc files. */
-export const NETNS_ETC_DIR = '/etc/netns';
+export const NETNS_ETC_DIR = '/etc/netns'
 
-const DEFAULT_TIMEOUT_MS = 10_000;
-const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
-const KILL_GRACE_MS = 2_000;
+const DEFAULT_TIMEOUT_MS = 10_000
+const MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+const KILL_GRACE_MS = 2_000
 
 export interface ExecOptions {
   /** Kill the command after this long (default 10 s). */
-  timeoutMs?: number;
+  timeoutMs?: number
   /** Written to the command's stdin. */
-  input?: string;
+  input?: string
 }
 
 export interface ExecResult {
-  argv: string[];
-  stdout: string;
-  stderr: string;
+  argv: string[]
+  stdout: string
+  stderr: string
   /** Exit code, or null when killed by a signal. */
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
+  code: number | null
+  signal: NodeJS.Signals | null
+  timedOut: boolean
 }
 
 /** Runs argv[0] with argv[1..] (no shell). Injected in unit tests. */
-export type Runner = (argv: string[], opts: ExecOptions) => Promise<ExecResult>;
+export type Runner = (argv: string[], opts: ExecOptions) => Promise<ExecResult>
 /** Starts a long-running argv (no shell). Injected in unit tests. */
-export type Spawner = (argv: string[], opts: SpawnOptions) => ChildProcess;
+export type Spawner = (argv: string[], opts: SpawnOptions) => ChildProcess
 
 /** A lab command failed: keeps the argv and stderr, and says what to try. */
 export class LabError extends Error {
-  readonly argv: string[];
-  readonly stderr: string;
-  readonly exitCode: number | null;
-  readonly hint: string;
-  constructor(message: string, init: { argv?: string[]; stderr?: string; exitCode?: number | null; hint?: string } = {}) {
-    const hint = init.hint ?? '';
-    super(hint ? `${message} (${hint})` : message);
-    this.name = 'LabError';
-    this.argv = init.argv ?? [];
-    this.stderr = init.stderr ?? '';
-    this.exitCode = init.exitCode ?? null;
-    this.hint = hint;
+  readonly argv: string[]
+  readonly stderr: string
+  readonly exitCode: number | null
+  readonly hint: string
+  constructor(
+    message: string,
+    init: { argv?: string[]; stderr?: string; exitCode?: number | null; hint?: string } = {},
+  ) {
+    const hint = init.hint ?? ''
+    super(hint ? `${message} (${hint})` : message)
+    this.name = 'LabError'
+    this.argv = init.argv ?? []
+    this.stderr = init.stderr ?? ''
+    this.exitCode = init.exitCode ?? null
+    this.hint = hint
   }
 }
 
 export function isLabError(e: unknown): e is LabError {
-  return e instanceof LabError;
+  return e instanceof LabError
 }
 
 function errMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return e instanceof Error ? e.message : String(e)
 }
 
 /** Default runner: execFile with a timeout and an output cap; never rejects, the result says what happened. */
 export const execRunner: Runner = (argv, opts) =>
-  new Promise((resolve) => {
-    const [file, ...args] = argv;
-    if (file === undefined) throw new LabError('empty argv');
+  new Promise(resolve => {
+    const [file, ...args] = argv
+    if (file === undefined) throw new LabError('empty argv')
     const child = execFile(
       file,
       args,
-      { timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES, killSignal: 'SIGKILL', encoding: 'utf8' },
+      {
+        timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        maxBuffer: MAX_OUTPUT_BYTES,
+        killSignal: 'SIGKILL',
+        encoding: 'utf8',
+      },
       (err, stdout, stderr) => {
-        let code: number | null = 0;
-        let signal: NodeJS.Signals | null = null;
-        let timedOut = false;
+        let code: number | null = 0
+        let signal: NodeJS.Signals | null = null
+        let timedOut = false
         if (err) {
-          const e = err as NodeJS.ErrnoException & { code?: unknown; signal?: NodeJS.Signals | null; killed?: boolean };
-          code = typeof e.code === 'number' ? e.code : null;
-          signal = e.signal ?? null;
-          timedOut = e.killed === true && signal === 'SIGKILL';
+          const e = err as NodeJS.ErrnoException & { code?: unknown; signal?: NodeJS.Signals | null; killed?: boolean }
+          code = typeof e.code === 'number' ? e.code : null
+          signal = e.signal ?? null
+          timedOut = e.killed === true && signal === 'SIGKILL'
           // Spawn failures (ENOENT etc.) have a string code and no exit status.
           if (typeof e.code === 'string') {
-            code = 127;
-            stderr = `${stderr}${stderr ? '\n' : ''}${file}: ${e.message}`;
+            code = 127
+            stderr = `${stderr}${stderr ? '\n' : ''}${file}: ${e.message}`
           }
         }
-        resolve({ argv, stdout, stderr, code, signal, timedOut });
+        resolve({ argv, stdout, stderr, code, signal, timedOut })
       },
-    );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-  });
+    )
+    if (opts.input !== undefined) child.stdin?.end(opts.input)
+  })
 
 export const defaultSpawner: Spawner = (argv, opts) => {
-  const [file, ...args] = argv;
-  if (file === undefined) throw new LabError('empty argv');
-  return nodeSpawn(file, args, opts);
-};
+  const [file, ...args] = argv
+  if (file === undefined) throw new LabError('empty argv')
+  return nodeSpawn(file, args, opts)
+}
 
 /** Short random token of [0-9a-z]. */
 export function randomToken(length: number, rand: (n: number) => Buffer = randomBytes): string {
-  const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
-  const bytes = rand(length);
-  let s = '';
-  for (let i = 0; i < length; i++) s += alphabet[(bytes[i] ?? 0) % alphabet.length];
-  return s;
+  const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz'
+  const bytes = rand(length)
+  let s = ''
+  for (let i = 0; i < length; i++) s += alphabet[(bytes[i] ?? 0) % alphabet.length]
+  return s
 }
 
 /**
@@ -115,13 +123,13 @@ export function randomToken(length: number, rand: (n: number) => Buffer = random
  * character can be appended and the namespace name still fits an interface name.
  */
 export function makeLabId(opts: { pid?: number; prefix?: string; random?: string } = {}): string {
-  const prefix = opts.prefix ?? LAB_PREFIX;
-  const pid = (opts.pid ?? process.pid).toString(36);
-  const id = `${prefix}${pid}-${opts.random ?? randomToken(3)}`;
+  const prefix = opts.prefix ?? LAB_PREFIX
+  const pid = (opts.pid ?? process.pid).toString(36)
+  const id = `${prefix}${pid}-${opts.random ?? randomToken(3)}`
   if (id.length > MAX_NAME_LENGTH - 1) {
-    throw new LabError(`lab id "${id}" is longer than ${MAX_NAME_LENGTH - 1} chars`, { hint: 'use a shorter prefix' });
+    throw new LabError(`lab id "${id}" is longer than ${MAX_NAME_LENGTH - 1} chars`, { hint: 'use a shorter prefix' })
   }
-  return id;
+  return id
 }
 
 /** Namespace names become file names under /run/netns and /etc/netns: refuse anything path-like. */
@@ -129,181 +137,201 @@ export function validateName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name) || name.length > MAX_NAME_LENGTH) {
     throw new LabError(`invalid namespace name "${name}"`, {
       hint: `use [A-Za-z0-9_.-], at most ${MAX_NAME_LENGTH} chars, not starting with a dot or dash`,
-    });
+    })
   }
 }
 
 /** argv that runs `argv` inside namespace `ns`. */
 export function nsExecArgv(ns: string, argv: readonly string[]): string[] {
-  return ['ip', 'netns', 'exec', ns, ...argv];
+  return ['ip', 'netns', 'exec', ns, ...argv]
 }
 
 /** argv that sets one sysctl inside namespace `ns` (never in the root namespace). */
 export function sysctlArgv(ns: string, key: string, value: string | number): string[] {
-  if (!/^[a-z0-9_.\/-]+$/i.test(key)) throw new LabError(`invalid sysctl key "${key}"`);
-  return nsExecArgv(ns, ['sysctl', '-q', '-w', `${key}=${value}`]);
+  if (!/^[a-z0-9_.\/-]+$/i.test(key)) throw new LabError(`invalid sysctl key "${key}"`)
+  return nsExecArgv(ns, ['sysctl', '-q', '-w', `${key}=${value}`])
 }
 
 /** resolv.conf text for a namespace. */
-export function resolvConfText(nameservers: readonly string[], opts: { search?: readonly string[]; options?: readonly string[] } = {}): string {
-  const lines: string[] = ['# written by dns-shaper lab; removed with its namespace'];
-  if (opts.search && opts.search.length > 0) lines.push(`search ${opts.search.join(' ')}`);
-  for (const ns of nameservers) lines.push(`nameserver ${ns}`);
-  if (opts.options && opts.options.length > 0) lines.push(`options ${opts.options.join(' ')}`);
-  return lines.join('\n') + '\n';
+export function resolvConfText(
+  nameservers: readonly string[],
+  opts: { search?: readonly string[]; options?: readonly string[] } = {},
+): string {
+  const lines: string[] = ['# written by dns-shaper lab; removed with its namespace']
+  if (opts.search && opts.search.length > 0) lines.push(`search ${opts.search.join(' ')}`)
+  for (const ns of nameservers) lines.push(`nameserver ${ns}`)
+  if (opts.options && opts.options.length > 0) lines.push(`options ${opts.options.join(' ')}`)
+  return lines.join('\n') + '\n'
 }
 
 /** Namespace names from `ip netns list` output ("name (id: 3)" lines). */
 export function parseNetnsList(stdout: string): string[] {
   return stdout
     .split('\n')
-    .map((l) => l.trim().split(/\s+/)[0] ?? '')
-    .filter((n) => n.length > 0);
+    .map(l => l.trim().split(/\s+/)[0] ?? '')
+    .filter(n => n.length > 0)
 }
 
 /** Namespaces whose name starts with `prefix` (default: every lab namespace). */
 export async function listNamespaces(prefix: string = LAB_PREFIX, runner: Runner = execRunner): Promise<string[]> {
-  const r = await runner(['ip', 'netns', 'list'], { timeoutMs: DEFAULT_TIMEOUT_MS });
+  const r = await runner(['ip', 'netns', 'list'], { timeoutMs: DEFAULT_TIMEOUT_MS })
   if (r.code !== 0) {
-    throw new LabError('`ip netns list` failed', { argv: r.argv, stderr: r.stderr, exitCode: r.code, hint: 'is iproute2 installed?' });
+    throw new LabError('`ip netns list` failed', {
+      argv: r.argv,
+      stderr: r.stderr,
+      exitCode: r.code,
+      hint: 'is iproute2 installed?',
+    })
   }
-  return parseNetnsList(r.stdout).filter((n) => n.startsWith(prefix));
+  return parseNetnsList(r.stdout).filter(n => n.startsWith(prefix))
 }
 
 function describe(r: ExecResult): string {
-  if (r.timedOut) return 'timed out';
-  if (r.signal) return `killed by ${r.signal}`;
-  return `exit ${r.code}`;
+  if (r.timedOut) return 'timed out'
+  if (r.signal) return `killed by ${r.signal}`
+  return `exit ${r.code}`
 }
 
 function hintFor(stderr: string): string {
-  if (/Operation not permitted|Permission denied/i.test(stderr)) return 'run as root (CAP_NET_ADMIN and CAP_SYS_ADMIN are needed)';
-  if (/File exists/i.test(stderr)) return 'a namespace or link with that name exists; list leftovers with listNamespaces() and delete them';
-  if (/No such file|Cannot open network namespace/i.test(stderr)) return 'the namespace is gone or the command is not installed';
-  return 'see stderr';
+  if (/Operation not permitted|Permission denied/i.test(stderr))
+    return 'run as root (CAP_NET_ADMIN and CAP_SYS_ADMIN are needed)'
+  if (/File exists/i.test(stderr))
+    return 'a namespace or link with that name exists; list leftovers with listNamespaces() and delete them'
+  if (/No such file|Cannot open network namespace/i.test(stderr))
+    return 'the namespace is gone or the command is not installed'
+  return 'see stderr'
 }
 
 export interface NetnsOptions {
-  runner?: Runner;
-  spawner?: Spawner;
+  runner?: Runner
+  spawner?: Spawner
   /** Directory for per-namespace /etc overrides (default /etc/netns); tests point it elsewhere. */
-  etcDir?: string;
+  etcDir?: string
 }
 
 export interface SpawnInNsOptions {
   /** stdio for the child (default: ignore stdin, pipe stdout/stderr). */
-  stdio?: SpawnOptions['stdio'];
-  env?: NodeJS.ProcessEnv;
-  cwd?: string;
+  stdio?: SpawnOptions['stdio']
+  env?: NodeJS.ProcessEnv
+  cwd?: string
 }
 
-type State = 'new' | 'live' | 'destroyed';
+type State = 'new' | 'live' | 'destroyed'
 
 /** Live namespaces of this process; cleaned synchronously on exit and SIGINT/SIGTERM. */
-const live = new Set<Netns>();
+const live = new Set<Netns>()
 
 /** One network namespace. Create with `Netns.create()`; always `destroy()` it. */
 export class Netns {
-  readonly name: string;
-  readonly etcDir: string;
-  #runner: Runner;
-  #spawner: Spawner;
-  #state: State = 'new';
-  #children = new Set<ChildProcess>();
-  #wroteEtc = false;
-  #destroying: Promise<void> | undefined;
+  readonly name: string
+  readonly etcDir: string
+  #runner: Runner
+  #spawner: Spawner
+  #state: State = 'new'
+  #children = new Set<ChildProcess>()
+  #wroteEtc = false
+  #destroying: Promise<void> | undefined
 
   private constructor(name: string, opts: NetnsOptions) {
-    validateName(name);
-    this.name = name;
-    this.etcDir = opts.etcDir ?? NETNS_ETC_DIR;
-    this.#runner = opts.runner ?? execRunner;
-    this.#spawner = opts.spawner ?? defaultSpawner;
+    validateName(name)
+    this.name = name
+    this.etcDir = opts.etcDir ?? NETNS_ETC_DIR
+    this.#runner = opts.runner ?? execRunner
+    this.#spawner = opts.spawner ?? defaultSpawner
   }
 
   /** Creates the namespace and brings its loopback up. Registers it for cleanup at exit. */
   static async create(name: string, opts: NetnsOptions = {}): Promise<Netns> {
-    const ns = new Netns(name, opts);
-    const r = await ns.#runner(['ip', 'netns', 'add', name], { timeoutMs: DEFAULT_TIMEOUT_MS });
+    const ns = new Netns(name, opts)
+    const r = await ns.#runner(['ip', 'netns', 'add', name], { timeoutMs: DEFAULT_TIMEOUT_MS })
     if (r.code !== 0) {
       throw new LabError(`cannot create network namespace ${name}: ${r.stderr.trim() || describe(r)}`, {
         argv: r.argv,
         stderr: r.stderr,
         exitCode: r.code,
         hint: hintFor(r.stderr),
-      });
+      })
     }
-    ns.#state = 'live';
-    track(ns);
+    ns.#state = 'live'
+    track(ns)
     try {
-      await ns.execOk(['ip', 'link', 'set', 'lo', 'up']);
+      await ns.execOk(['ip', 'link', 'set', 'lo', 'up'])
     } catch (e: unknown) {
-      await ns.destroy().catch(() => undefined);
-      throw e;
+      await ns.destroy().catch(() => undefined)
+      throw e
     }
-    return ns;
+    return ns
   }
 
   get alive(): boolean {
-    return this.#state === 'live';
+    return this.#state === 'live'
   }
 
   /** Child processes spawned in this namespace and not yet exited. */
   get children(): readonly ChildProcess[] {
-    return [...this.#children];
+    return [...this.#children]
   }
 
   #assertLive(what: string): void {
-    if (this.#state !== 'live') throw new LabError(`${what}: namespace ${this.name} is ${this.#state === 'new' ? 'not created' : 'destroyed'}`);
+    if (this.#state !== 'live')
+      throw new LabError(`${what}: namespace ${this.name} is ${this.#state === 'new' ? 'not created' : 'destroyed'}`)
   }
 
   /** Runs argv inside the namespace; resolves with the result whatever the exit code. */
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    this.#assertLive(`exec ${argv[0] ?? ''}`);
-    return this.#runner(nsExecArgv(this.name, argv), { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, input: opts.input });
+    this.#assertLive(`exec ${argv[0] ?? ''}`)
+    return this.#runner(nsExecArgv(this.name, argv), {
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      input: opts.input,
+    })
   }
 
   /** Like exec() but throws a LabError unless the command exits 0. */
   async execOk(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
-    const r = await this.exec(argv, opts);
+    const r = await this.exec(argv, opts)
     if (r.code !== 0 || r.timedOut) {
       throw new LabError(`in netns ${this.name}: \`${argv.join(' ')}\` failed (${describe(r)}): ${r.stderr.trim()}`, {
         argv: r.argv,
         stderr: r.stderr,
         exitCode: r.code,
         hint: r.timedOut ? 'the command hung; raise timeoutMs or check the lab topology' : hintFor(r.stderr),
-      });
+      })
     }
-    return r;
+    return r
   }
 
   /** Sets a sysctl inside this namespace only. */
   async sysctl(key: string, value: string | number): Promise<void> {
-    this.#assertLive(`sysctl ${key}`);
-    const argv = sysctlArgv(this.name, key, value);
-    const r = await this.#runner(argv, { timeoutMs: DEFAULT_TIMEOUT_MS });
+    this.#assertLive(`sysctl ${key}`)
+    const argv = sysctlArgv(this.name, key, value)
+    const r = await this.#runner(argv, { timeoutMs: DEFAULT_TIMEOUT_MS })
     if (r.code !== 0) {
       throw new LabError(`in netns ${this.name}: sysctl ${key}=${value} failed: ${r.stderr.trim() || describe(r)}`, {
         argv,
         stderr: r.stderr,
         exitCode: r.code,
         hint: 'check the key exists in a new namespace (e.g. ipv6 disabled on this host?)',
-      });
+      })
     }
   }
 
   /** Writes /etc/netns/NAME/resolv.conf, which `ip netns exec` bind-mounts over /etc/resolv.conf. */
-  writeResolvConf(nameservers: readonly string[], opts: { search?: readonly string[]; options?: readonly string[] } = {}): string {
-    this.#assertLive('writeResolvConf');
-    const dir = join(this.etcDir, this.name);
+  writeResolvConf(
+    nameservers: readonly string[],
+    opts: { search?: readonly string[]; options?: readonly string[] } = {},
+  ): string {
+    this.#assertLive('writeResolvConf')
+    const dir = join(this.etcDir, this.name)
     try {
-      mkdirSync(dir, { recursive: true });
-      this.#wroteEtc = true;
-      const file = join(dir, 'resolv.conf');
-      writeFileSync(file, resolvConfText(nameservers, opts));
-      return file;
+      mkdirSync(dir, { recursive: true })
+      this.#wroteEtc = true
+      const file = join(dir, 'resolv.conf')
+      writeFileSync(file, resolvConfText(nameservers, opts))
+      return file
     } catch (e: unknown) {
-      throw new LabError(`cannot write ${dir}/resolv.conf: ${errMessage(e)}`, { hint: `check ${this.etcDir} is writable (root)` });
+      throw new LabError(`cannot write ${dir}/resolv.conf: ${errMessage(e)}`, {
+        hint: `check ${this.etcDir} is writable (root)`,
+      })
     }
   }
 
@@ -313,158 +341,164 @@ export class Netns {
    * The child is killed by destroy().
    */
   spawn(argv: readonly string[], opts: SpawnInNsOptions = {}): ChildProcess {
-    this.#assertLive(`spawn ${argv[0] ?? ''}`);
+    this.#assertLive(`spawn ${argv[0] ?? ''}`)
     const child = this.#spawner(nsExecArgv(this.name, argv), {
       stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
-    });
-    this.#children.add(child);
+    })
+    this.#children.add(child)
     const forget = (): void => {
-      this.#children.delete(child);
-    };
-    child.once('exit', forget);
-    child.once('error', forget);
-    return child;
+      this.#children.delete(child)
+    }
+    child.once('exit', forget)
+    child.once('error', forget)
+    return child
   }
 
   /** Kills spawned children (TERM, then KILL after a grace), deletes the namespace and its /etc dir. Idempotent. */
   destroy(): Promise<void> {
-    this.#destroying ??= this.#destroy();
-    return this.#destroying;
+    this.#destroying ??= this.#destroy()
+    return this.#destroying
   }
 
   async #destroy(): Promise<void> {
     if (this.#state !== 'live') {
-      this.#state = 'destroyed';
-      untrack(this);
-      return;
+      this.#state = 'destroyed'
+      untrack(this)
+      return
     }
-    const failures: string[] = [];
-    await Promise.all([...this.#children].map((c) => killAndWait(c, KILL_GRACE_MS)));
-    const r = await this.#runner(['ip', 'netns', 'del', this.name], { timeoutMs: DEFAULT_TIMEOUT_MS });
-    if (r.code !== 0 && !/No such file/i.test(r.stderr)) failures.push(`ip netns del ${this.name}: ${r.stderr.trim() || describe(r)}`);
-    this.#removeEtc(failures);
-    this.#state = 'destroyed';
-    untrack(this);
+    const failures: string[] = []
+    await Promise.all([...this.#children].map(c => killAndWait(c, KILL_GRACE_MS)))
+    const r = await this.#runner(['ip', 'netns', 'del', this.name], { timeoutMs: DEFAULT_TIMEOUT_MS })
+    if (r.code !== 0 && !/No such file/i.test(r.stderr))
+      failures.push(`ip netns del ${this.name}: ${r.stderr.trim() || describe(r)}`)
+    this.#removeEtc(failures)
+    this.#state = 'destroyed'
+    untrack(this)
     if (failures.length > 0) {
       throw new LabError(`cleanup of namespace ${this.name} incomplete: ${failures.join('; ')}`, {
         hint: `remove it by hand: ip netns del ${this.name}`,
-      });
+      })
     }
   }
 
   #removeEtc(failures: string[]): void {
-    if (!this.#wroteEtc) return;
+    if (!this.#wroteEtc) return
     try {
-      rmSync(join(this.etcDir, this.name), { recursive: true, force: true });
+      rmSync(join(this.etcDir, this.name), { recursive: true, force: true })
     } catch (e: unknown) {
-      failures.push(`rm ${join(this.etcDir, this.name)}: ${errMessage(e)}`);
+      failures.push(`rm ${join(this.etcDir, this.name)}: ${errMessage(e)}`)
     }
   }
 
   /** Synchronous last-chance cleanup for 'exit' and signal handlers: SIGKILL children, delete namespace. */
   destroySync(): void {
-    if (this.#state !== 'live') return;
+    if (this.#state !== 'live') return
     for (const c of this.#children) {
       try {
-        c.kill('SIGKILL');
+        c.kill('SIGKILL')
       } catch {
         // already gone
       }
     }
     try {
-      execFileSync('ip', ['netns', 'del', this.name], { stdio: ['ignore', 'ignore', 'pipe'], timeout: DEFAULT_TIMEOUT_MS });
+      execFileSync('ip', ['netns', 'del', this.name], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        timeout: DEFAULT_TIMEOUT_MS,
+      })
     } catch (e: unknown) {
       // Best effort while exiting; still say what is left so it can be removed by hand.
-      const stderr = typeof e === 'object' && e !== null && 'stderr' in e ? String((e as { stderr: unknown }).stderr) : '';
+      const stderr =
+        typeof e === 'object' && e !== null && 'stderr' in e ? String((e as { stderr: unknown }).stderr) : ''
       if (!/No such file/i.test(stderr)) {
-        process.stderr.write(`dns-shaper lab: could not delete namespace ${this.name} (${errMessage(e)}); run: ip netns del ${this.name}\n`);
+        process.stderr.write(
+          `dns-shaper lab: could not delete namespace ${this.name} (${errMessage(e)}); run: ip netns del ${this.name}\n`,
+        )
       }
     }
-    this.#removeEtc([]);
-    this.#state = 'destroyed';
-    this.#destroying ??= Promise.resolve();
-    untrack(this);
+    this.#removeEtc([])
+    this.#state = 'destroyed'
+    this.#destroying ??= Promise.resolve()
+    untrack(this)
   }
 }
 
 /** Sends SIGTERM, then SIGKILL after graceMs; resolves when the child exited (bounded by 2*graceMs). */
 export function killAndWait(child: ChildProcess, graceMs: number = KILL_GRACE_MS): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    let killTimer: NodeJS.Timeout | undefined;
-    let giveUp: NodeJS.Timeout | undefined;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise(resolve => {
+    let killTimer: NodeJS.Timeout | undefined
+    let giveUp: NodeJS.Timeout | undefined
     const done = (): void => {
-      clearTimeout(killTimer);
-      clearTimeout(giveUp);
-      resolve();
-    };
-    child.once('exit', done);
+      clearTimeout(killTimer)
+      clearTimeout(giveUp)
+      resolve()
+    }
+    child.once('exit', done)
     try {
-      child.kill('SIGTERM');
+      child.kill('SIGTERM')
     } catch {
       // ignore: exit or error follows
     }
     killTimer = setTimeout(() => {
       try {
-        child.kill('SIGKILL');
+        child.kill('SIGKILL')
       } catch {
         // ignore
       }
-    }, graceMs);
-    giveUp = setTimeout(done, graceMs * 2);
-  });
+    }, graceMs)
+    giveUp = setTimeout(done, graceMs * 2)
+  })
 }
 
 // --- process-wide cleanup -------------------------------------------------------------
 
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-let handlersInstalled = false;
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']
+let handlersInstalled = false
 
 /** Synchronously destroys every live namespace of this process. Exposed for CLI signal handlers. */
 export function destroyAllSync(): void {
-  for (const ns of [...live]) ns.destroySync();
+  for (const ns of [...live]) ns.destroySync()
 }
 
 function onExit(): void {
-  destroyAllSync();
+  destroyAllSync()
 }
 
 function onSignal(sig: NodeJS.Signals): void {
-  destroyAllSync();
-  removeHandlers();
+  destroyAllSync()
+  removeHandlers()
   // We replaced the default action by listening; if nobody else listens, re-raise so the
   // process still dies of the signal (exit status 128+n) as the user asked.
-  if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
 }
 
 function installHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  process.on('exit', onExit);
-  for (const s of SIGNALS) process.on(s, onSignal);
+  if (handlersInstalled) return
+  handlersInstalled = true
+  process.on('exit', onExit)
+  for (const s of SIGNALS) process.on(s, onSignal)
 }
 
 function removeHandlers(): void {
-  if (!handlersInstalled) return;
-  handlersInstalled = false;
-  process.off('exit', onExit);
-  for (const s of SIGNALS) process.off(s, onSignal);
+  if (!handlersInstalled) return
+  handlersInstalled = false
+  process.off('exit', onExit)
+  for (const s of SIGNALS) process.off(s, onSignal)
 }
 
 function track(ns: Netns): void {
-  live.add(ns);
-  installHandlers();
+  live.add(ns)
+  installHandlers()
 }
 
 function untrack(ns: Netns): void {
-  live.delete(ns);
-  if (live.size === 0) removeHandlers();
+  live.delete(ns)
+  if (live.size === 0) removeHandlers()
 }
 
 /** Number of namespaces this process still owns (for tests). */
 export function liveNamespaceCount(): number {
-  return live.size;
+  return live.size
 }
-

@@ -1,12 +1,12 @@
 // Runs the compiled probe (dist/lab/probe.js) inside a lab namespace and returns its parsed JSON result.
 // It must not measure anything itself: timing happens inside the namespace, in the probe process.
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { LabError } from './netns.js';
-import type { Netns } from './netns.js';
-import { probeArgv, probeTimeBoundMs } from './dns-probe-lib.js';
-import type { ProbeOptions, ProbeResult } from './dns-probe-lib.js';
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { LabError } from './netns.js'
+import type { Netns } from './netns.js'
+import { probeArgv, probeTimeBoundMs } from './dns-probe-lib.js'
+import type { ProbeOptions, ProbeResult } from './dns-probe-lib.js'
 
 /**
  * Path of the runnable probe. Compiled (dist/lab/*.js): the sibling probe.js. Run from source
@@ -14,17 +14,17 @@ import type { ProbeOptions, ProbeResult } from './dns-probe-lib.js';
  * DNS_SHAPER_PROBE_SCRIPT overrides both.
  */
 export function resolveProbeScript(moduleUrl: string = import.meta.url, env: NodeJS.ProcessEnv = process.env): string {
-  const override = env['DNS_SHAPER_PROBE_SCRIPT'];
-  if (override) return override;
-  if (moduleUrl.endsWith('.js')) return fileURLToPath(new URL('./probe.js', moduleUrl));
-  return fileURLToPath(new URL('../../dist/lab/probe.js', moduleUrl));
+  const override = env['DNS_SHAPER_PROBE_SCRIPT']
+  if (override) return override
+  if (moduleUrl.endsWith('.js')) return fileURLToPath(new URL('./probe.js', moduleUrl))
+  return fileURLToPath(new URL('../../dist/lab/probe.js', moduleUrl))
 }
 
 export interface RunProbeInOptions {
   /** Probe script path (default resolveProbeScript()). */
-  script?: string;
+  script?: string
   /** Node binary (default this process's). */
-  node?: string;
+  node?: string
 }
 
 /** Runs `node probe.js ...` inside `ns`, bounded in time, and parses its JSON. */
@@ -33,23 +33,29 @@ export async function runProbeIn(
   opts: Partial<ProbeOptions> & { server: string },
   run: RunProbeInOptions = {},
 ): Promise<ProbeResult> {
-  const script = run.script ?? resolveProbeScript();
+  const script = run.script ?? resolveProbeScript()
   if (!existsSync(script)) {
-    throw new LabError(`probe script ${script} not found`, { hint: 'build it first: npx tsc -p tsconfig.build.json' });
+    throw new LabError(`probe script ${script} not found`, { hint: 'build it first: npx tsc -p tsconfig.build.json' })
   }
-  const argv = [run.node ?? process.execPath, script, ...probeArgv(opts)];
-  const r = await ns.exec(argv, { timeoutMs: probeTimeBoundMs(opts) });
+  const argv = [run.node ?? process.execPath, script, ...probeArgv(opts)]
+  const r = await ns.exec(argv, { timeoutMs: probeTimeBoundMs(opts) })
   if (r.code !== 0) {
-    throw new LabError(`probe in ${ns.name} failed (exit ${r.code}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim()}`, {
-      argv: r.argv,
-      stderr: r.stderr,
-      exitCode: r.code,
-      hint: 'check the probe flags and that the lab is up',
-    });
+    throw new LabError(
+      `probe in ${ns.name} failed (exit ${r.code}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim()}`,
+      {
+        argv: r.argv,
+        stderr: r.stderr,
+        exitCode: r.code,
+        hint: 'check the probe flags and that the lab is up',
+      },
+    )
   }
   try {
-    return JSON.parse(r.stdout) as ProbeResult;
+    return JSON.parse(r.stdout) as ProbeResult
   } catch {
-    throw new LabError(`probe in ${ns.name} printed no JSON: ${r.stdout.slice(0, 200)}`, { argv: r.argv, stderr: r.stderr });
+    throw new LabError(`probe in ${ns.name} printed no JSON: ${r.stdout.slice(0, 200)}`, {
+      argv: r.argv,
+      stderr: r.stderr,
+    })
   }
 }

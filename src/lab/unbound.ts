@@ -1,103 +1,103 @@
 // Runs a real unbound inside a lab namespace as a local authoritative-ish server for test zones.
 // It must not recurse anywhere (unknown names are refused) and must not outlive its namespace.
 
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { LabError, killAndWait } from './netns.js';
-import type { Netns } from './netns.js';
-import { waitFor } from './topology.js';
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { LabError, killAndWait } from './netns.js'
+import type { Netns } from './netns.js'
+import { waitFor } from './topology.js'
 
-export type RecordKind = 'A' | 'AAAA' | 'CNAME' | 'TXT';
+export type RecordKind = 'A' | 'AAAA' | 'CNAME' | 'TXT'
 
 export interface ZoneRecord {
   /** Fully qualified, with or without the trailing dot. */
-  name: string;
-  type: RecordKind;
-  value: string;
-  ttl?: number;
+  name: string
+  type: RecordKind
+  value: string
+  ttl?: number
 }
 
 export interface ZoneOptions {
   /** host1..hostN.example.test, each with A 192.0.2.N and AAAA 2001:db8:ff::N (default 10, max 250). */
-  hosts?: number;
+  hosts?: number
   /** svc1..svcN.<k8sNamespace>.svc.cluster.local with A and AAAA (default 3, max 250). */
-  services?: number;
+  services?: number
   /** Kubernetes-style namespace of the services (default "lab"). */
-  k8sNamespace?: string;
+  k8sNamespace?: string
   /** Extra records, added as they are. */
-  records?: ZoneRecord[];
-  ttl?: number;
+  records?: ZoneRecord[]
+  ttl?: number
 }
 
-export const TEST_ZONE = 'example.test.';
-export const CLUSTER_ZONE = 'cluster.local.';
+export const TEST_ZONE = 'example.test.'
+export const CLUSTER_ZONE = 'cluster.local.'
 /** A-only name: its AAAA query gets NOERROR with no data, like many real names. */
-export const V4_ONLY_NAME = 'v4only.example.test.';
+export const V4_ONLY_NAME = 'v4only.example.test.'
 
 function fqdn(name: string): string {
-  return name.endsWith('.') ? name : `${name}.`;
+  return name.endsWith('.') ? name : `${name}.`
 }
 
 function checkCount(what: string, n: number): void {
-  if (!Number.isInteger(n) || n < 0 || n > 250) throw new LabError(`${what} must be an integer 0..250, got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > 250) throw new LabError(`${what} must be an integer 0..250, got ${n}`)
 }
 
 /** The records of the lab zones. Addresses are from 192.0.2.0/24 and 2001:db8::/32 only. */
 export function zoneRecords(opts: ZoneOptions = {}): ZoneRecord[] {
-  const hosts = opts.hosts ?? 10;
-  const services = opts.services ?? 3;
-  const k8sNs = opts.k8sNamespace ?? 'lab';
-  checkCount('hosts', hosts);
-  checkCount('services', services);
-  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(k8sNs)) throw new LabError(`invalid k8sNamespace "${k8sNs}"`);
-  const ttl = opts.ttl ?? 30;
-  const out: ZoneRecord[] = [];
+  const hosts = opts.hosts ?? 10
+  const services = opts.services ?? 3
+  const k8sNs = opts.k8sNamespace ?? 'lab'
+  checkCount('hosts', hosts)
+  checkCount('services', services)
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(k8sNs)) throw new LabError(`invalid k8sNamespace "${k8sNs}"`)
+  const ttl = opts.ttl ?? 30
+  const out: ZoneRecord[] = []
   for (let i = 1; i <= hosts; i++) {
-    const name = `host${i}.${TEST_ZONE}`;
-    out.push({ name, type: 'A', value: `192.0.2.${i}`, ttl }, { name, type: 'AAAA', value: `2001:db8:ff::${i}`, ttl });
+    const name = `host${i}.${TEST_ZONE}`
+    out.push({ name, type: 'A', value: `192.0.2.${i}`, ttl }, { name, type: 'AAAA', value: `2001:db8:ff::${i}`, ttl })
   }
-  out.push({ name: V4_ONLY_NAME, type: 'A', value: '192.0.2.254', ttl });
+  out.push({ name: V4_ONLY_NAME, type: 'A', value: '192.0.2.254', ttl })
   for (let i = 1; i <= services; i++) {
-    const name = `svc${i}.${k8sNs}.svc.${CLUSTER_ZONE}`;
+    const name = `svc${i}.${k8sNs}.svc.${CLUSTER_ZONE}`
     // .200+ keeps service addresses apart from hostN in the same /24 for small counts.
-    out.push({ name, type: 'A', value: `192.0.2.${(199 + i) % 254 || 254}`, ttl });
-    out.push({ name, type: 'AAAA', value: `2001:db8:fe::${i}`, ttl });
+    out.push({ name, type: 'A', value: `192.0.2.${(199 + i) % 254 || 254}`, ttl })
+    out.push({ name, type: 'AAAA', value: `2001:db8:fe::${i}`, ttl })
   }
-  out.push(...(opts.records ?? []));
-  return out;
+  out.push(...(opts.records ?? []))
+  return out
 }
 
 function quote(s: string): string {
-  if (/["\n\\]/.test(s)) throw new LabError(`unsafe character in unbound config value: ${JSON.stringify(s)}`);
-  return `"${s}"`;
+  if (/["\n\\]/.test(s)) throw new LabError(`unsafe character in unbound config value: ${JSON.stringify(s)}`)
+  return `"${s}"`
 }
 
 function recordLine(r: ZoneRecord): string {
-  const value = r.type === 'TXT' ? `'${r.value}'` : r.type === 'CNAME' ? fqdn(r.value) : r.value;
-  if (/['"\n\\]/.test(r.value)) throw new LabError(`unsafe character in record value: ${JSON.stringify(r.value)}`);
-  return `  local-data: "${fqdn(r.name)} ${r.ttl ?? 30} IN ${r.type} ${value}"`;
+  const value = r.type === 'TXT' ? `'${r.value}'` : r.type === 'CNAME' ? fqdn(r.value) : r.value
+  if (/['"\n\\]/.test(r.value)) throw new LabError(`unsafe character in record value: ${JSON.stringify(r.value)}`)
+  return `  local-data: "${fqdn(r.name)} ${r.ttl ?? 30} IN ${r.type} ${value}"`
 }
 
 export interface UnboundConfigOptions {
   /** Addresses to listen on (IPv4 and/or IPv6). */
-  addresses: readonly string[];
-  port?: number;
+  addresses: readonly string[]
+  port?: number
   /** Working directory: pid file, log file. */
-  dir: string;
-  logFile: string;
-  records: readonly ZoneRecord[];
+  dir: string
+  logFile: string
+  records: readonly ZoneRecord[]
   /** Zones served as `static` (default example.test. and cluster.local.). */
-  zones?: readonly string[];
-  verbosity?: number;
+  zones?: readonly string[]
+  verbosity?: number
 }
 
 /** unbound.conf text. Pure, so tests can check it. */
 export function buildUnboundConfig(o: UnboundConfigOptions): string {
-  if (o.addresses.length === 0) throw new LabError('unbound needs at least one listen address');
-  const port = o.port ?? 53;
-  const zones = o.zones ?? [TEST_ZONE, CLUSTER_ZONE];
+  if (o.addresses.length === 0) throw new LabError('unbound needs at least one listen address')
+  const port = o.port ?? 53
+  const zones = o.zones ?? [TEST_ZONE, CLUSTER_ZONE]
   const l: string[] = [
     '# generated by dns-shaper lab',
     'server:',
@@ -130,78 +130,87 @@ export function buildUnboundConfig(o: UnboundConfigOptions): string {
     '  hide-version: yes',
     // Refuse everything outside the test zones so unbound never tries to recurse.
     '  local-zone: "." refuse',
-  ];
-  for (const a of o.addresses) l.push(`  interface: ${a}`);
-  for (const z of zones) l.push(`  local-zone: ${quote(fqdn(z))} static`);
-  for (const r of o.records) l.push(recordLine(r));
-  l.push('remote-control:', '  control-enable: no', '');
-  return l.join('\n');
+  ]
+  for (const a of o.addresses) l.push(`  interface: ${a}`)
+  for (const z of zones) l.push(`  local-zone: ${quote(fqdn(z))} static`)
+  for (const r of o.records) l.push(recordLine(r))
+  l.push('remote-control:', '  control-enable: no', '')
+  return l.join('\n')
 }
 
 export interface StartUnboundOptions extends ZoneOptions {
-  ns: Netns;
-  addresses: readonly string[];
-  port?: number;
+  ns: Netns
+  addresses: readonly string[]
+  port?: number
   /** Bound on waiting for the first answer (default 10 s). */
-  readyTimeoutMs?: number;
+  readyTimeoutMs?: number
   /** Name queried to decide readiness (default host1.example.test or the first record). */
-  readyName?: string;
-  verbosity?: number;
-  unboundPath?: string;
+  readyName?: string
+  verbosity?: number
+  unboundPath?: string
   /** Keep the temp dir (config, log) after stop() for debugging. */
-  keepDir?: boolean;
+  keepDir?: boolean
 }
 
 export interface UnboundHandle {
-  child: ChildProcess;
-  pid: number;
-  dir: string;
-  configPath: string;
-  logPath: string;
-  addresses: readonly string[];
-  port: number;
-  records: readonly ZoneRecord[];
+  child: ChildProcess
+  pid: number
+  dir: string
+  configPath: string
+  logPath: string
+  addresses: readonly string[]
+  port: number
+  records: readonly ZoneRecord[]
   /** Tail of the log file (for error messages). */
-  logTail(lines?: number): string;
+  logTail(lines?: number): string
   /** Stops unbound (TERM, then KILL) and removes the temp dir. Idempotent. */
-  stop(): Promise<void>;
+  stop(): Promise<void>
 }
 
 function readTail(path: string, lines: number): string {
   try {
-    return readFileSync(path, 'utf8').split('\n').slice(-lines - 1).join('\n').trim();
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n')
+      .trim()
   } catch {
-    return '';
+    return ''
   }
 }
 
 /** dig argv asking addr:port for name/type once, briefly. */
 export function digArgv(addr: string, port: number, name: string, type: string): string[] {
-  return ['dig', `@${addr}`, '-p', String(port), '+time=1', '+tries=1', '+short', '+norecurse', name, type];
+  return ['dig', `@${addr}`, '-p', String(port), '+time=1', '+tries=1', '+short', '+norecurse', name, type]
 }
 
 /** Starts unbound in `opts.ns` and resolves once it answers on every address. */
 export async function startUnbound(opts: StartUnboundOptions): Promise<UnboundHandle> {
-  const port = opts.port ?? 53;
-  const records = zoneRecords(opts);
-  const dir = mkdtempSync(join(tmpdir(), 'dnss-unbound-'));
-  const configPath = join(dir, 'unbound.conf');
-  const logPath = join(dir, 'unbound.log');
-  writeFileSync(configPath, buildUnboundConfig({ addresses: opts.addresses, port, dir, logFile: logPath, records, verbosity: opts.verbosity }));
-  writeFileSync(logPath, '');
+  const port = opts.port ?? 53
+  const records = zoneRecords(opts)
+  const dir = mkdtempSync(join(tmpdir(), 'dnss-unbound-'))
+  const configPath = join(dir, 'unbound.conf')
+  const logPath = join(dir, 'unbound.log')
+  writeFileSync(
+    configPath,
+    buildUnboundConfig({ addresses: opts.addresses, port, dir, logFile: logPath, records, verbosity: opts.verbosity }),
+  )
+  writeFileSync(logPath, '')
 
-  const child = opts.ns.spawn([opts.unboundPath ?? 'unbound', '-d', '-p', '-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8');
+  const child = opts.ns.spawn([opts.unboundPath ?? 'unbound', '-d', '-p', '-c', configPath], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (d: string) => {
-    if (stderr.length < 64 * 1024) stderr += d;
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (e) => {
-    spawnError = e;
-  });
+    if (stderr.length < 64 * 1024) stderr += d
+  })
+  let spawnError: Error | undefined
+  child.once('error', e => {
+    spawnError = e
+  })
 
-  let stopping: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined
   const handle: UnboundHandle = {
     child,
     pid: child.pid ?? -1,
@@ -214,39 +223,39 @@ export async function startUnbound(opts: StartUnboundOptions): Promise<UnboundHa
     logTail: (n = 20) => readTail(logPath, n),
     stop: () => {
       stopping ??= (async () => {
-        await killAndWait(child);
-        if (!opts.keepDir) rmSync(dir, { recursive: true, force: true });
-      })();
-      return stopping;
+        await killAndWait(child)
+        if (!opts.keepDir) rmSync(dir, { recursive: true, force: true })
+      })()
+      return stopping
     },
-  };
+  }
 
-  const readyName = opts.readyName ?? records[0]?.name ?? `host1.${TEST_ZONE}`;
-  const exited = (): boolean => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null;
+  const readyName = opts.readyName ?? records[0]?.name ?? `host1.${TEST_ZONE}`
+  const exited = (): boolean => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null
   const answers = async (addr: string): Promise<boolean> => {
-    if (exited()) return true; // stop polling; reported below
-    const r = await opts.ns.exec(digArgv(addr, port, readyName, 'A'), { timeoutMs: 3000 });
-    return r.code === 0 && r.stdout.trim() !== '';
-  };
-  const timeout = opts.readyTimeoutMs ?? 10_000;
-  const deadline = Date.now() + timeout;
+    if (exited()) return true // stop polling; reported below
+    const r = await opts.ns.exec(digArgv(addr, port, readyName, 'A'), { timeoutMs: 3000 })
+    return r.code === 0 && r.stdout.trim() !== ''
+  }
+  const timeout = opts.readyTimeoutMs ?? 10_000
+  const deadline = Date.now() + timeout
   for (const addr of opts.addresses) {
-    const ok = await waitFor(() => answers(addr), Math.max(0, deadline - Date.now()), 100);
+    const ok = await waitFor(() => answers(addr), Math.max(0, deadline - Date.now()), 100)
     if (exited() || !ok) {
       const why = spawnError
         ? `could not start: ${spawnError.message}`
         : exited()
           ? `exited (${child.exitCode ?? child.signalCode})`
-          : `did not answer on ${addr}:${port} within ${timeout} ms`;
-      const detail = [stderr.trim(), readTail(logPath, 10)].filter(Boolean).join('\n');
-      await handle.stop();
+          : `did not answer on ${addr}:${port} within ${timeout} ms`
+      const detail = [stderr.trim(), readTail(logPath, 10)].filter(Boolean).join('\n')
+      await handle.stop()
       throw new LabError(`unbound in ${opts.ns.name} ${why}${detail ? `:\n${detail}` : ''}`, {
         stderr,
         hint: 'check that unbound is installed and the addresses exist in the namespace (createLab first)',
-      });
+      })
     }
   }
   // If the lab is destroyed without stop(), the namespace kill ends unbound: drop its temp dir then too.
-  if (!opts.keepDir) child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return handle;
+  if (!opts.keepDir) child.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+  return handle
 }

@@ -21,13 +21,44 @@ export const QTYPE_A = 1
 
 // Opcodes (linux/filter.h, linux/bpf_common.h).
 export const BPF = {
-  LD: 0x00, LDX: 0x01, ST: 0x02, STX: 0x03, ALU: 0x04, JMP: 0x05, RET: 0x06, MISC: 0x07,
-  W: 0x00, H: 0x08, B: 0x10,
-  IMM: 0x00, ABS: 0x20, IND: 0x40, MEM: 0x60, LEN: 0x80, MSH: 0xa0,
-  ADD: 0x00, SUB: 0x10, MUL: 0x20, DIV: 0x30, OR: 0x40, AND: 0x50, LSH: 0x60, RSH: 0x70, NEG: 0x80, MOD: 0x90, XOR: 0xa0,
-  JA: 0x00, JEQ: 0x10, JGT: 0x20, JGE: 0x30, JSET: 0x40,
-  K: 0x00, X: 0x08, A: 0x10,
-  TAX: 0x00, TXA: 0x80,
+  LD: 0x00,
+  LDX: 0x01,
+  ST: 0x02,
+  STX: 0x03,
+  ALU: 0x04,
+  JMP: 0x05,
+  RET: 0x06,
+  MISC: 0x07,
+  W: 0x00,
+  H: 0x08,
+  B: 0x10,
+  IMM: 0x00,
+  ABS: 0x20,
+  IND: 0x40,
+  MEM: 0x60,
+  LEN: 0x80,
+  MSH: 0xa0,
+  ADD: 0x00,
+  SUB: 0x10,
+  MUL: 0x20,
+  DIV: 0x30,
+  OR: 0x40,
+  AND: 0x50,
+  LSH: 0x60,
+  RSH: 0x70,
+  NEG: 0x80,
+  MOD: 0x90,
+  XOR: 0xa0,
+  JA: 0x00,
+  JEQ: 0x10,
+  JGT: 0x20,
+  JGE: 0x30,
+  JSET: 0x40,
+  K: 0x00,
+  X: 0x08,
+  A: 0x10,
+  TAX: 0x00,
+  TXA: 0x80,
 } as const
 
 /** Fixed offsets from the network header (xt_bpf runs the program on skb->data = the IP header). */
@@ -121,7 +152,11 @@ function size(family: Family, middle: number, types: number): number {
  * Out-of-bounds loads end a classic BPF program with 0 (no match); the parser rejects such packets too
  * (malformed), so a truncated packet never is a held query that escapes.
  */
-export function buildFilter(family: Family, types: readonly number[], opts: { maxInsns?: number; maxLabels?: number } = {}): FilterProgram {
+export function buildFilter(
+  family: Family,
+  types: readonly number[],
+  opts: { maxInsns?: number; maxLabels?: number } = {},
+): FilterProgram {
   const max = opts.maxInsns ?? XT_BPF_MAX_NUM_INSTR
   const uniq = [...new Set(types)]
   for (const t of uniq) {
@@ -129,9 +164,12 @@ export function buildFilter(family: Family, types: readonly number[], opts: { ma
   }
   if (uniq.length === 0) throw new BpfError('no query type is queued: the rules would send nothing to the queue')
   let middle = -1
-  while (size(family, middle + 1, uniq.length) <= max && (opts.maxLabels === undefined || middle + 2 <= opts.maxLabels)) middle++
+  while (size(family, middle + 1, uniq.length) <= max && (opts.maxLabels === undefined || middle + 2 <= opts.maxLabels))
+    middle++
   if (middle < 0) {
-    throw new BpfError(`${uniq.length} query types do not fit in ${max} cBPF instructions; queue everything instead (--kernel-filter u32|off)`)
+    throw new BpfError(
+      `${uniq.length} query types do not fit in ${max} cBPF instructions; queue everything instead (--kernel-filter u32|off)`,
+    )
   }
   const a = new Asm()
   let base: number // offset of the first name byte, relative to X at the first step
@@ -182,7 +220,10 @@ export function buildFilter(family: Family, types: readonly number[], opts: { ma
 }
 
 /** The program for a compiled policy, or undefined when nothing is queued (no rules needed then). */
-export function filterForPolicy(policy: Pick<NativePolicy, 'table' | 'pair'>, family: Family): FilterProgram | undefined {
+export function filterForPolicy(
+  policy: Pick<NativePolicy, 'table' | 'pair'>,
+  family: Family,
+): FilterProgram | undefined {
   const types = queuedTypes(policy)
   return types.length === 0 ? undefined : buildFilter(family, types)
 }
@@ -196,7 +237,8 @@ export function bytecodeText(insns: readonly BpfInsn[]): string {
 export function parseBytecode(text: string): BpfInsn[] {
   const parts = text.trim().split(',')
   const n = Number(parts[0])
-  if (!Number.isInteger(n) || n !== parts.length - 1) throw new BpfError(`bytecode says ${parts[0]} instructions but has ${parts.length - 1}`)
+  if (!Number.isInteger(n) || n !== parts.length - 1)
+    throw new BpfError(`bytecode says ${parts[0]} instructions but has ${parts.length - 1}`)
   return parts.slice(1).map(p => {
     const f = p.trim().split(/\s+/).map(Number)
     if (f.length !== 4 || f.some(x => !Number.isInteger(x) || x < 0)) throw new BpfError(`bad instruction "${p}"`)
@@ -232,10 +274,25 @@ export function u32MatchArgs(family: Family): string[][] {
   ]
 }
 
-const JMP_NAMES: Record<number, string> = { [BPF.JA]: 'ja', [BPF.JEQ]: 'jeq', [BPF.JGT]: 'jgt', [BPF.JGE]: 'jge', [BPF.JSET]: 'jset' }
+const JMP_NAMES: Record<number, string> = {
+  [BPF.JA]: 'ja',
+  [BPF.JEQ]: 'jeq',
+  [BPF.JGT]: 'jgt',
+  [BPF.JGE]: 'jge',
+  [BPF.JSET]: 'jset',
+}
 const ALU_NAMES: Record<number, string> = {
-  [BPF.ADD]: 'add', [BPF.SUB]: 'sub', [BPF.MUL]: 'mul', [BPF.DIV]: 'div', [BPF.OR]: 'or', [BPF.AND]: 'and',
-  [BPF.LSH]: 'lsh', [BPF.RSH]: 'rsh', [BPF.NEG]: 'neg', [BPF.MOD]: 'mod', [BPF.XOR]: 'xor',
+  [BPF.ADD]: 'add',
+  [BPF.SUB]: 'sub',
+  [BPF.MUL]: 'mul',
+  [BPF.DIV]: 'div',
+  [BPF.OR]: 'or',
+  [BPF.AND]: 'and',
+  [BPF.LSH]: 'lsh',
+  [BPF.RSH]: 'rsh',
+  [BPF.NEG]: 'neg',
+  [BPF.MOD]: 'mod',
+  [BPF.XOR]: 'xor',
 }
 const SIZE_SUFFIX: Record<number, string> = { [BPF.W]: '', [BPF.H]: 'h', [BPF.B]: 'b' }
 
@@ -250,15 +307,32 @@ export function disassemble(insns: readonly BpfInsn[]): string {
       const src = i.code & 0x08
       let text: string
       if (cls === LD) {
-        text = mode === ABS ? `ld${sz} [${i.k}]` : mode === IND ? `ld${sz} [x + ${i.k}]` : mode === BPF.LEN ? 'ld #len' : mode === BPF.MEM ? `ld M[${i.k}]` : `ld ${hex(i.k)}`
+        text =
+          mode === ABS
+            ? `ld${sz} [${i.k}]`
+            : mode === IND
+              ? `ld${sz} [x + ${i.k}]`
+              : mode === BPF.LEN
+                ? 'ld #len'
+                : mode === BPF.MEM
+                  ? `ld M[${i.k}]`
+                  : `ld ${hex(i.k)}`
       } else if (cls === LDX) {
-        text = mode === MSH ? `ldxb 4*([${i.k}]&0xf)` : mode === BPF.MEM ? `ldx M[${i.k}]` : mode === BPF.LEN ? 'ldx #len' : `ldx ${hex(i.k)}`
+        text =
+          mode === MSH
+            ? `ldxb 4*([${i.k}]&0xf)`
+            : mode === BPF.MEM
+              ? `ldx M[${i.k}]`
+              : mode === BPF.LEN
+                ? 'ldx #len'
+                : `ldx ${hex(i.k)}`
       } else if (cls === BPF.ST) text = `st M[${i.k}]`
       else if (cls === BPF.STX) text = `stx M[${i.k}]`
       else if (cls === ALU) text = `${ALU_NAMES[i.code & 0xf0] ?? '?'} ${src ? 'x' : hex(i.k)}`
       else if (cls === JMP) {
         const op = JMP_NAMES[i.code & 0xf0] ?? '?'
-        text = op === 'ja' ? `ja ${pc + 1 + i.k}` : `${op} ${src ? 'x' : hex(i.k)} jt ${pc + 1 + i.jt} jf ${pc + 1 + i.jf}`
+        text =
+          op === 'ja' ? `ja ${pc + 1 + i.k}` : `${op} ${src ? 'x' : hex(i.k)} jt ${pc + 1 + i.jt} jf ${pc + 1 + i.jf}`
       } else if (cls === RET) text = (i.code & 0x18) === BPF.A ? 'ret a' : `ret #${i.k}`
       else text = (i.code & 0xf8) === BPF.TXA ? 'txa' : 'tax'
       return `(${String(pc).padStart(3, '0')}) ${text}`

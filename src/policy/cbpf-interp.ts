@@ -17,13 +17,19 @@ export function checkProgram(insns: readonly BpfInsn[], maxInsns = BPF_MAXINSNS)
   insns.forEach((i, pc) => {
     const cls = i.code & 0x07
     const where = `instruction ${pc}`
-    for (const [name, v, hi] of [['code', i.code, 0xffff], ['jt', i.jt, 0xff], ['jf', i.jf, 0xff], ['k', i.k, 0xffffffff]] as const) {
+    for (const [name, v, hi] of [
+      ['code', i.code, 0xffff],
+      ['jt', i.jt, 0xff],
+      ['jf', i.jf, 0xff],
+      ['k', i.k, 0xffffffff],
+    ] as const) {
       if (!Number.isInteger(v) || v < 0 || v > hi) throw new CbpfError(`${where}: ${name} ${v} out of range`)
     }
     if (cls === BPF.ALU) {
       const op = i.code & 0xf0
       if (!(op in OPS)) throw new CbpfError(`${where}: unknown ALU op 0x${op.toString(16)}`)
-      if ((op === BPF.DIV || op === BPF.MOD) && (i.code & 0x08) === BPF.K && i.k === 0) throw new CbpfError(`${where}: division by constant 0`)
+      if ((op === BPF.DIV || op === BPF.MOD) && (i.code & 0x08) === BPF.K && i.k === 0)
+        throw new CbpfError(`${where}: division by constant 0`)
     } else if (cls === BPF.LD || cls === BPF.LDX) {
       const mode = i.code & 0xe0
       if (mode === BPF.MEM && i.k >= BPF_MEMWORDS) throw new CbpfError(`${where}: scratch slot ${i.k}`)
@@ -34,7 +40,8 @@ export function checkProgram(insns: readonly BpfInsn[], maxInsns = BPF_MAXINSNS)
       if (op === BPF.JA) {
         if (i.k >= n - pc - 1) throw new CbpfError(`${where}: ja beyond the program`)
       } else {
-        if (![BPF.JEQ, BPF.JGT, BPF.JGE, BPF.JSET].includes(op as never)) throw new CbpfError(`${where}: unknown jump 0x${op.toString(16)}`)
+        if (![BPF.JEQ, BPF.JGT, BPF.JGE, BPF.JSET].includes(op as never))
+          throw new CbpfError(`${where}: unknown jump 0x${op.toString(16)}`)
         if (i.jt >= n - pc - 1 || i.jf >= n - pc - 1) throw new CbpfError(`${where}: jump beyond the program`)
       }
     }
@@ -52,8 +59,8 @@ const OPS: Record<number, (a: number, b: number) => number | undefined> = {
   [BPF.OR]: (a, b) => a | b,
   [BPF.AND]: (a, b) => a & b,
   [BPF.XOR]: (a, b) => a ^ b,
-  [BPF.LSH]: (a, b) => ((b >>> 0) >= 32 ? 0 : a << b),
-  [BPF.RSH]: (a, b) => ((b >>> 0) >= 32 ? 0 : a >>> b),
+  [BPF.LSH]: (a, b) => (b >>> 0 >= 32 ? 0 : a << b),
+  [BPF.RSH]: (a, b) => (b >>> 0 >= 32 ? 0 : a >>> b),
   [BPF.NEG]: a => -a,
 }
 

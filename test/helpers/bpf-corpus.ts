@@ -28,9 +28,9 @@ export function prng(seed: number): () => number {
  * AAAA for every candidate. Weights are how often a name is looked up, roughly.
  */
 export const K8S_LOOKUPS: { name: string; weight: number }[] = [
-  { name: 'cart', weight: 6 },                                     // service in the same namespace
-  { name: 'payments.billing', weight: 3 },                         // service.namespace
-  { name: 'redis-master.cache.svc.cluster.local.', weight: 3 },    // FQDN with a trailing dot
+  { name: 'cart', weight: 6 }, // service in the same namespace
+  { name: 'payments.billing', weight: 3 }, // service.namespace
+  { name: 'redis-master.cache.svc.cluster.local.', weight: 3 }, // FQDN with a trailing dot
   { name: 'kubernetes.default.svc', weight: 1 },
   { name: 'api.github.com', weight: 2 },
   { name: 'sts.amazonaws.com', weight: 2 },
@@ -57,11 +57,28 @@ export function k8sMix(): (CorpusPacket & { weight: number; qtype: number; label
   let id = 1
   for (const { name, weight } of K8S_LOOKUPS) {
     for (const wire of searchExpansion(name)) {
-      for (const [qt, qtype] of [['A', 1], ['AAAA', 28]] as const) {
+      for (const [qt, qtype] of [
+        ['A', 1],
+        ['AAAA', 28],
+      ] as const) {
         const dns = dnsQuery({ name: wire, qtype: qt, id: id++ })
         const labels = wire.split('.').length
-        out.push({ name: `k8s v4 ${qt} ${wire}`, packet: ipv4Udp(dns, { sport: 40000 + (id % 2000) }), source: 'k8s', weight, qtype, labels })
-        out.push({ name: `k8s v6 ${qt} ${wire}`, packet: ipv6Udp(dns, { sport: 40000 + (id % 2000) }), source: 'k8s', weight, qtype, labels })
+        out.push({
+          name: `k8s v4 ${qt} ${wire}`,
+          packet: ipv4Udp(dns, { sport: 40000 + (id % 2000) }),
+          source: 'k8s',
+          weight,
+          qtype,
+          labels,
+        })
+        out.push({
+          name: `k8s v6 ${qt} ${wire}`,
+          packet: ipv6Udp(dns, { sport: 40000 + (id % 2000) }),
+          source: 'k8s',
+          weight,
+          qtype,
+          labels,
+        })
       }
     }
   }
@@ -86,9 +103,14 @@ export function randomQuery(r: () => number, i: number): CorpusPacket {
   if (r() < 0.5) {
     const opts = r() < 0.15 ? Buffer.from([0x94, 0x04, 0, 0]) : undefined
     const frag = r() < 0.05 ? { moreFragments: true } : {}
-    return { name: `random v4 #${i}`, packet: ipv4Udp(dns, { ...(opts ? { options: opts } : {}), ...frag }), source: 'random' }
+    return {
+      name: `random v4 #${i}`,
+      packet: ipv4Udp(dns, { ...(opts ? { options: opts } : {}), ...frag }),
+      source: 'random',
+    }
   }
-  const ext: Ipv6Ext[] = r() < 0.1 ? [pick(r, [{ type: 'hop' }, { type: 'fragment' }, { type: 'dest', len: 1 }] as Ipv6Ext[])] : []
+  const ext: Ipv6Ext[] =
+    r() < 0.1 ? [pick(r, [{ type: 'hop' }, { type: 'fragment' }, { type: 'dest', len: 1 }] as Ipv6Ext[])] : []
   return { name: `random v6 #${i}`, packet: ipv6Udp(dns, { ext }), source: 'random' }
 }
 
@@ -96,7 +118,7 @@ export function randomQuery(r: () => number, i: number): CorpusPacket {
 export function mutate(r: () => number, pkt: Buffer): Buffer {
   const b = Buffer.from(pkt)
   if (b.length === 0) return b
-  const dnsStart = b[0]! >> 4 === 6 ? 48 : ((b[0]! & 0x0f) * 4) + 8
+  const dnsStart = b[0]! >> 4 === 6 ? 48 : (b[0]! & 0x0f) * 4 + 8
   const at = (): number => {
     const lo = r() < 0.85 ? Math.min(dnsStart, b.length - 1) : 0
     return lo + Math.floor(r() * (b.length - lo))
@@ -137,7 +159,6 @@ export function corpus(seed: number, randoms: number, mutations: number): Corpus
   return out
 }
 
-
 /**
  * Evaluates an xt_u32 expression as the kernel does (net/netfilter/xt_u32.c, u32_match_it): tests
  * joined by &&, each a location (number, then &N <<N >>N @N operations) and a value list (N or N:M,
@@ -145,7 +166,8 @@ export function corpus(seed: number, randoms: number, mutations: number): Corpus
  */
 export function u32Matches(expr: string, pkt: Uint8Array, invert = false): boolean {
   const len = pkt.length
-  const word = (off: number): number => ((pkt[off]! << 24) | (pkt[off + 1]! << 16) | (pkt[off + 2]! << 8) | pkt[off + 3]!) >>> 0
+  const word = (off: number): number =>
+    ((pkt[off]! << 24) | (pkt[off + 1]! << 16) | (pkt[off + 2]! << 8) | pkt[off + 3]!) >>> 0
   const num = (s: string): number => Number(s) >>> 0
   const run = (): boolean => {
     for (const test of expr.split('&&')) {

@@ -7,7 +7,11 @@ import type { Netns } from '../../src/lab/netns.js'
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 
-export interface LogRecord { msg: string; level: string; [k: string]: unknown }
+export interface LogRecord {
+  msg: string
+  level: string
+  [k: string]: unknown
+}
 
 export class DaemonProcess {
   readonly child: ChildProcess
@@ -28,7 +32,11 @@ export class DaemonProcess {
       partial = lines.pop() ?? ''
       for (const line of lines) {
         let rec: LogRecord
-        try { rec = JSON.parse(line) as LogRecord } catch { continue }
+        try {
+          rec = JSON.parse(line) as LogRecord
+        } catch {
+          continue
+        }
         this.logs.push(rec)
         this.#waiters = this.#waiters.filter(w => (w.pred(rec) ? (w.resolve(rec), false) : true))
       }
@@ -41,9 +49,21 @@ export class DaemonProcess {
     const seen = this.logs.find(pred)
     if (seen) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${this.stderr}`)), timeoutMs)
-      void this.exited.then(e => { clearTimeout(timer); reject(new Error(`daemon exited (${e.code ?? e.signal}) before the log line; stderr:\n${this.stderr}`)) })
-      this.#waiters.push({ pred, resolve: r => { clearTimeout(timer); resolve(r) } })
+      const timer = setTimeout(
+        () => reject(new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${this.stderr}`)),
+        timeoutMs,
+      )
+      void this.exited.then(e => {
+        clearTimeout(timer)
+        reject(new Error(`daemon exited (${e.code ?? e.signal}) before the log line; stderr:\n${this.stderr}`))
+      })
+      this.#waiters.push({
+        pred,
+        resolve: r => {
+          clearTimeout(timer)
+          resolve(r)
+        },
+      })
     })
   }
 

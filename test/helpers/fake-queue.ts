@@ -23,15 +23,28 @@ export class FakeQueue implements NativeQueue {
   stopped = 0
   failStart: Error | undefined
   readonly snapshot = emptyStats()
-  constructor(readonly num: number, readonly onFatal: (e: NodeJS.ErrnoException) => void, readonly maxHeld: number) {}
+  constructor(
+    readonly num: number,
+    readonly onFatal: (e: NodeJS.ErrnoException) => void,
+    readonly maxHeld: number,
+  ) {}
   start(p: NativePolicy): void {
     if (this.failStart) throw this.failStart
     this.started = true
     this.snapshot.running = true
     this.policies.push(p)
   }
-  setPolicy(p: NativePolicy): void { this.policies.push(p) }
-  stop(): void { this.stopped++; this.snapshot.running = false }
-  stats(): QueueStats { return structuredClone(this.snapshot) }
-  get running(): boolean { return this.snapshot.running }
+  setPolicy(p: NativePolicy): void {
+    this.policies.push(p)
+  }
+  stop(): void {
+    this.stopped++
+    this.snapshot.running = false
+  }
+  stats(): QueueStats {
+    return structuredClone(this.snapshot)
+  }
+  get running(): boolean {
+    return this.snapshot.running
+  }
 }

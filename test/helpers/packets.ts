@@ -8,7 +8,20 @@ import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 
 /** QTYPE numbers used in the tests (dns-packet 5.6 does not know SVCB/HTTPS: it encodes them as 0). */
-export const QTYPE = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, SVCB: 64, HTTPS: 65, ANY: 255 } as const
+export const QTYPE = {
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  PTR: 12,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  SRV: 33,
+  SVCB: 64,
+  HTTPS: 65,
+  ANY: 255,
+} as const
 
 export interface QueryOptions {
   id?: number
@@ -30,10 +43,22 @@ export function dnsQuery(o: QueryOptions = {}): Buffer {
     type: 'query',
     id: o.id ?? 0x1234,
     flags: o.flags ?? dnsPacket.RECURSION_DESIRED,
-    questions: qs.map(q => ({ name: q.name, type: (typeof q.qtype === 'string' ? q.qtype : 'A') as dnsPacket.RecordType })),
+    questions: qs.map(q => ({
+      name: q.name,
+      type: (typeof q.qtype === 'string' ? q.qtype : 'A') as dnsPacket.RecordType,
+    })),
   }
   if (o.edns) {
-    const opt: dnsPacket.OptAnswer = { type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }
+    const opt: dnsPacket.OptAnswer = {
+      type: 'OPT',
+      name: '.',
+      udpPayloadSize: 1232,
+      extendedRcode: 0,
+      ednsVersion: 0,
+      flags: 0,
+      flag_do: false,
+      options: [],
+    }
     packet.additionals = [opt]
   }
   const buf = dnsPacket.encode(packet)
@@ -51,7 +76,10 @@ export function dnsQuery(o: QueryOptions = {}): Buffer {
 }
 
 /** A DNS header (12 bytes) followed by raw question bytes: for names dns-packet would refuse or fix. */
-export function rawDns(question: Buffer | number[], o: { id?: number; flags?: number; qdcount?: number; ancount?: number } = {}): Buffer {
+export function rawDns(
+  question: Buffer | number[],
+  o: { id?: number; flags?: number; qdcount?: number; ancount?: number } = {},
+): Buffer {
   const h = Buffer.alloc(12)
   h.writeUInt16BE(o.id ?? 0x4242, 0)
   h.writeUInt16BE(o.flags ?? 0x0100, 2)
@@ -121,7 +149,7 @@ function v4addr(a: string): Buffer {
 
 function v6addr(a: string): Buffer {
   if (isIP(a) !== 6) throw new Error(`not an IPv6 address: ${a}`)
-  const [head, tail] = a.includes('::') ? a.split('::') as [string, string] : [a, undefined]
+  const [head, tail] = a.includes('::') ? (a.split('::') as [string, string]) : [a, undefined]
   const h = head ? head.split(':') : []
   const t = tail ? tail.split(':') : []
   const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t]
@@ -268,21 +296,42 @@ export function vectors(): Vector[] {
   const v: Vector[] = []
   const add = (name: string, packet: Buffer, kind: Vector['kind'], reason: string, qtype?: number) =>
     v.push({ name, packet, kind, reason, ...(qtype === undefined ? {} : { qtype }) })
-  for (const [fam, wrap] of [['v4', ipv4Udp], ['v6', ipv6Udp]] as const) {
+  for (const [fam, wrap] of [
+    ['v4', ipv4Udp],
+    ['v6', ipv6Udp],
+  ] as const) {
     add(`${fam} A`, wrap(q({ qtype: 'A' })), 'query', 'none', 1)
     add(`${fam} AAAA`, wrap(q({ qtype: 'AAAA' })), 'query', 'none', 28)
     add(`${fam} HTTPS`, wrap(q({ qtype: 65, name: 'svc.example.test' })), 'query', 'none', 65)
     add(`${fam} SVCB`, wrap(q({ qtype: 64, name: '_dns.resolver.example.test' })), 'query', 'none', 64)
     add(`${fam} TYPE65534 (private use)`, wrap(q({ qtype: 65534 })), 'query', 'none', 65534)
-    add(`${fam} multiple questions: first counts`, wrap(q({ qtype: 'AAAA', more: [{ name: 'y.example.test', qtype: 'A' }] })), 'query', 'none', 28)
+    add(
+      `${fam} multiple questions: first counts`,
+      wrap(q({ qtype: 'AAAA', more: [{ name: 'y.example.test', qtype: 'A' }] })),
+      'query',
+      'none',
+      28,
+    )
     add(`${fam} EDNS OPT in additional`, wrap(q({ qtype: 'AAAA', edns: true })), 'query', 'none', 28)
     add(`${fam} root name`, wrap(q({ qtype: 'NS', name: '.' })), 'query', 'none', 2)
     add(`${fam} response QR=1`, wrap(q({ flags: 0x8180 })), 'not_query', 'none', 28)
     add(`${fam} opcode NOTIFY`, wrap(q({ flags: 4 << 11 })), 'not_query', 'none', 28)
     add(`${fam} opcode UPDATE`, wrap(q({ flags: 5 << 11 })), 'not_query', 'none', 28)
     add(`${fam} QDCOUNT 0`, wrap(rawDns([], { qdcount: 0 })), 'not_query', 'none')
-    add(`${fam} trailing garbage after the question`, wrap(Buffer.concat([q(), Buffer.from('garbage-garbage')])), 'query', 'none', 28)
-    add(`${fam} bytes beyond the UDP length`, wrap(q(), { trailer: Buffer.from([0xc0, 0x0c, 0xff]) }), 'query', 'none', 28)
+    add(
+      `${fam} trailing garbage after the question`,
+      wrap(Buffer.concat([q(), Buffer.from('garbage-garbage')])),
+      'query',
+      'none',
+      28,
+    )
+    add(
+      `${fam} bytes beyond the UDP length`,
+      wrap(q(), { trailer: Buffer.from([0xc0, 0x0c, 0xff]) }),
+      'query',
+      'none',
+      28,
+    )
     add(`${fam} UDP length 7`, wrap(q(), { udpLength: 7 }), 'malformed', 'udp_header')
     add(`${fam} UDP length 0`, wrap(q(), { udpLength: 0 }), 'malformed', 'udp_header')
     add(`${fam} UDP length covers only the DNS header`, wrap(q(), { udpLength: 8 + 12 }), 'malformed', 'label')
@@ -290,14 +339,31 @@ export function vectors(): Vector[] {
     add(`${fam} UDP to another port is still parsed`, wrap(q(), { dport: 5353 }), 'query', 'none', 28)
   }
   // IPv4 specifics.
-  add('v4 options (router alert, IHL 6)', ipv4Udp(q(), { options: Buffer.from([0x94, 0x04, 0, 0]) }), 'query', 'none', 28)
-  add('v4 options (40 bytes, IHL 15)', ipv4Udp(q(), { options: Buffer.concat([Buffer.from([0x07, 39, 4]), Buffer.alloc(36)]) }), 'query', 'none', 28)
+  add(
+    'v4 options (router alert, IHL 6)',
+    ipv4Udp(q(), { options: Buffer.from([0x94, 0x04, 0, 0]) }),
+    'query',
+    'none',
+    28,
+  )
+  add(
+    'v4 options (40 bytes, IHL 15)',
+    ipv4Udp(q(), { options: Buffer.concat([Buffer.from([0x07, 39, 4]), Buffer.alloc(36)]) }),
+    'query',
+    'none',
+    28,
+  )
   add('v4 more fragments', ipv4Udp(q(), { moreFragments: true }), 'not_dns', 'fragment')
   add('v4 fragment offset', ipv4Udp(q(), { fragOffset: 185 }), 'not_dns', 'fragment')
   add('v4 TCP', ipv4Udp(q(), { proto: 6 }), 'not_dns', 'not_udp')
   add('v4 ICMP', ipv4Udp(q(), { proto: 1 }), 'not_dns', 'not_udp')
   add('v4 IHL 4', ipv4Udp(q(), { versionIhl: 0x44 }), 'malformed', 'ip_header')
-  add('v4 IHL beyond the packet', ipv4Udp(Buffer.alloc(0), { versionIhl: 0x4f, udpLength: 8 }).subarray(0, 40), 'malformed', 'ip_header')
+  add(
+    'v4 IHL beyond the packet',
+    ipv4Udp(Buffer.alloc(0), { versionIhl: 0x4f, udpLength: 8 }).subarray(0, 40),
+    'malformed',
+    'ip_header',
+  )
   add('v4 total length < IHL', ipv4Udp(q(), { totalLength: 19 }), 'malformed', 'ip_header')
   add('v4 total length cuts the name', ipv4Udp(q(), { totalLength: 20 + 8 + 12 + 3 }), 'malformed', 'label')
   add('v4 total length cuts inside UDP', ipv4Udp(q(), { totalLength: 24 }), 'malformed', 'udp_header')
@@ -310,13 +376,31 @@ export function vectors(): Vector[] {
   add('v6 routing', ipv6Udp(q(), { ext: [{ type: 'routing' }] }), 'query', 'none', 28)
   add('v6 atomic fragment', ipv6Udp(q(), { ext: [{ type: 'fragment' }] }), 'query', 'none', 28)
   add('v6 AH', ipv6Udp(q(), { ext: [{ type: 'ah' }] }), 'query', 'none', 28)
-  add('v6 hop, dest, routing, atomic fragment, dest', ipv6Udp(q(), { ext: [{ type: 'hop' }, { type: 'dest' }, { type: 'routing' }, { type: 'fragment' }, { type: 'dest', len: 1 }] }), 'query', 'none', 28)
+  add(
+    'v6 hop, dest, routing, atomic fragment, dest',
+    ipv6Udp(q(), {
+      ext: [{ type: 'hop' }, { type: 'dest' }, { type: 'routing' }, { type: 'fragment' }, { type: 'dest', len: 1 }],
+    }),
+    'query',
+    'none',
+    28,
+  )
   add('v6 first fragment (M=1)', ipv6Udp(q(), { ext: [{ type: 'fragment', more: true }] }), 'not_dns', 'fragment')
   add('v6 later fragment (offset)', ipv6Udp(q(), { ext: [{ type: 'fragment', offset: 100 }] }), 'not_dns', 'fragment')
-  add('v6 hop then fragment (M=1)', ipv6Udp(q(), { ext: [{ type: 'hop' }, { type: 'fragment', more: true }] }), 'not_dns', 'fragment')
+  add(
+    'v6 hop then fragment (M=1)',
+    ipv6Udp(q(), { ext: [{ type: 'hop' }, { type: 'fragment', more: true }] }),
+    'not_dns',
+    'fragment',
+  )
   add('v6 8 extension headers', ipv6Udp(q(), { ext: Array(8).fill({ type: 'dest' }) }), 'query', 'none', 28)
   add('v6 9 extension headers', ipv6Udp(q(), { ext: Array(9).fill({ type: 'dest' }) }), 'malformed', 'ipv6_ext_header')
-  add('v6 extension header beyond the packet', ipv6Udp(Buffer.alloc(0), { ext: [{ type: 'dest', len: 255 }] }).subarray(0, 60), 'malformed', 'ipv6_ext_header')
+  add(
+    'v6 extension header beyond the packet',
+    ipv6Udp(Buffer.alloc(0), { ext: [{ type: 'dest', len: 255 }] }).subarray(0, 60),
+    'malformed',
+    'ipv6_ext_header',
+  )
   add('v6 TCP', ipv6Udp(q(), { proto: 6 }), 'not_dns', 'not_udp')
   add('v6 ICMPv6', ipv6Udp(q(), { proto: 58 }), 'not_dns', 'not_udp')
   add('v6 no next header', ipv6Udp(q(), { proto: 59 }), 'not_dns', 'not_udp')
@@ -332,7 +416,12 @@ export function vectors(): Vector[] {
   add('name of 257 bytes of 1-byte labels', ipv4Udp(rawDns(n(Array(128).fill(1)))), 'malformed', 'name_too_long')
   add('63-byte label', ipv4Udp(rawDns(n([63, 7, 4]))), 'query', 'none', 28)
   for (const b of [0x40, 0x41, 0x7f, 0x80, 0xbf])
-    add(`label length byte 0x${b.toString(16)}`, ipv4Udp(rawDns([b, ...Buffer.alloc(b & 0x3f, 0x61), 0, 0, 28, 0, 1])), 'malformed', 'label')
+    add(
+      `label length byte 0x${b.toString(16)}`,
+      ipv4Udp(rawDns([b, ...Buffer.alloc(b & 0x3f, 0x61), 0, 0, 28, 0, 1])),
+      'malformed',
+      'label',
+    )
   add('label longer than the packet', ipv4Udp(rawDns([20, 0x61, 0x62])), 'malformed', 'label')
   add('name without its root label', ipv4Udp(rawDns([1, 0x61])), 'malformed', 'label')
   add('no QTYPE', ipv4Udp(rawDns([1, 0x61, 0])), 'malformed', 'question')
@@ -343,20 +432,51 @@ export function vectors(): Vector[] {
   add('pointer to offset 11', ipv4Udp(rawDns([1, 0x61, 0xc0, 0x0b, 0, 28, 0, 1])), 'malformed', 'pointer')
   add('self pointer', ipv4Udp(rawDns([0xc0, 0x0c, 0, 28, 0, 1])), 'malformed', 'pointer')
   add('forward pointer', ipv4Udp(rawDns([0xc0, 0x0e, 1, 0x61, 0, 0, 28, 0, 1])), 'malformed', 'pointer')
-  add('two pointers pointing at each other', ipv4Udp(rawDns([0xc0, 0x0e, 0xc0, 0x0c, 0, 28, 0, 1])), 'malformed', 'pointer')
+  add(
+    'two pointers pointing at each other',
+    ipv4Udp(rawDns([0xc0, 0x0e, 0xc0, 0x0c, 0, 28, 0, 1])),
+    'malformed',
+    'pointer',
+  )
   add('pointer loop through a label', ipv4Udp(rawDns([1, 0x61, 0xc0, 0x0c, 0, 28, 0, 1])), 'malformed', 'pointer')
-  add('pointer loop through long labels', ipv4Udp(rawDns([63, ...Buffer.alloc(63, 0x61), 0xc0, 0x0c, 0, 28, 0, 1])), 'malformed', 'name_too_long')
+  add(
+    'pointer loop through long labels',
+    ipv4Udp(rawDns([63, ...Buffer.alloc(63, 0x61), 0xc0, 0x0c, 0, 28, 0, 1])),
+    'malformed',
+    'name_too_long',
+  )
   add('pointer cut after its first byte', ipv4Udp(rawDns([1, 0x61, 0xc0])), 'malformed', 'pointer')
   add('pointer far beyond the packet', ipv4Udp(rawDns([0xff, 0xff, 0, 28, 0, 1])), 'malformed', 'pointer')
   // A valid backward pointer in the first question: label "\0ab" at 12 holds a root byte at 13.
-  add('backward pointer into a label (compressed)', ipv4Udp(rawDns([3, 0, 0x61, 0x62, 0xc0, 0x0d, 0, 28, 0, 1])), 'query', 'none', 28)
+  add(
+    'backward pointer into a label (compressed)',
+    ipv4Udp(rawDns([3, 0, 0x61, 0x62, 0xc0, 0x0d, 0, 28, 0, 1])),
+    'query',
+    'none',
+    28,
+  )
   // Second question compressed against the first: only the first is parsed.
-  add('second question uses a backward pointer', ipv4Udp(rawDns([...wireName([1, 7, 4]), 0, 1, 0, 1, 0xc0, 0x0e, 0, 28, 0, 1], { qdcount: 2 })), 'query', 'none', 1)
-  add('second question is garbage', ipv4Udp(rawDns([...wireName([1, 7, 4]), 0, 28, 0, 1, 0xc0, 0xff], { qdcount: 2 })), 'query', 'none', 28)
+  add(
+    'second question uses a backward pointer',
+    ipv4Udp(rawDns([...wireName([1, 7, 4]), 0, 1, 0, 1, 0xc0, 0x0e, 0, 28, 0, 1], { qdcount: 2 })),
+    'query',
+    'none',
+    1,
+  )
+  add(
+    'second question is garbage',
+    ipv4Udp(rawDns([...wireName([1, 7, 4]), 0, 28, 0, 1, 0xc0, 0xff], { qdcount: 2 })),
+    'query',
+    'none',
+    28,
+  )
   return v
 }
 
-export interface HexFixture { file: string; packet: Buffer }
+export interface HexFixture {
+  file: string
+  packet: Buffer
+}
 
 /** test/fixtures/packets/*.hex: one packet per file, hex (whitespace and `#` comments ignored). */
 export function hexFixtures(): HexFixture[] {

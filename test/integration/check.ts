@@ -33,7 +33,10 @@ interface Report {
 }
 
 const check = async (t: Test, sample: number): Promise<Report> => {
-  const r = await race.router.exec([process.execPath, CLI, 'check', '--json', '--sample', String(sample), '--metrics-listen', 'off'], { timeoutMs: 60000 })
+  const r = await race.router.exec(
+    [process.execPath, CLI, 'check', '--json', '--sample', String(sample), '--metrics-listen', 'off'],
+    { timeoutMs: 60000 },
+  )
   t.equal(r.code, 0, `check exits 0 (ready): ${r.stderr}`)
   return JSON.parse(r.stdout) as Report
 }
@@ -46,7 +49,10 @@ t.test('quiet node: clash rate 0, the kernel resolves clashes', async t => {
 
 t.test('forced clashes: the sampled clash rate is non-zero and named in the verdict', async t => {
   const split = clients.bins.split!
-  const load = race.client.exec(clientArgv(split, { client: 'split', family: 4, lookups: 100000, threads: 1, maxSeconds: 8 }), { timeoutMs: 30000 })
+  const load = race.client.exec(
+    clientArgv(split, { client: 'split', family: 4, lookups: 100000, threads: 1, maxSeconds: 8 }),
+    { timeoutMs: 30000 },
+  )
   await new Promise(r => setTimeout(r, 500))
   const rep = await check(t, 3)
   const res = await load

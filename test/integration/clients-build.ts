@@ -23,7 +23,11 @@ const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`
 const out = mkdtempSync(join(tmpdir(), 'dns-shaper-clients-'))
 t.teardown(() => rmSync(out, { recursive: true, force: true }))
 
-interface Res { code: number; stdout: string; stderr: string }
+interface Res {
+  code: number
+  stdout: string
+  stderr: string
+}
 async function exec(file: string, args: string[], timeout = 60_000): Promise<Res> {
   try {
     const r = await run(file, args, { timeout, maxBuffer: 1 << 20 })
@@ -38,9 +42,7 @@ async function exec(file: string, args: string[], timeout = 60_000): Promise<Res
   }
 }
 
-const compilers: { cc: string; suffix: string; extra: string[] }[] = [
-  { cc: 'gcc', suffix: '', extra: [] },
-]
+const compilers: { cc: string; suffix: string; extra: string[] }[] = [{ cc: 'gcc', suffix: '', extra: [] }]
 if (has('musl-gcc')) compilers.push({ cc: 'musl-gcc', suffix: '-musl', extra: ['-static'] })
 
 const built: Record<string, string> = {}
@@ -87,7 +89,9 @@ t.test('CLI contract: --help 0, bad flags 2', async t => {
 })
 
 // Loopback DNS responder: answers every query with NOERROR/no data; optionally drops AAAA.
-async function responder(dropAAAA: boolean): Promise<{ port: number; close: () => Promise<void>; seen: { a: number; aaaa: number } }> {
+async function responder(
+  dropAAAA: boolean,
+): Promise<{ port: number; close: () => Promise<void>; seen: { a: number; aaaa: number } }> {
   const sock = dgram.createSocket('udp4')
   const seen = { a: 0, aaaa: 0 }
   let closed = false
@@ -108,11 +112,12 @@ async function responder(dropAAAA: boolean): Promise<{ port: number; close: () =
   return {
     port: sock.address().port,
     seen,
-    close: () => new Promise<void>(res => {
-      if (closed) return res()
-      closed = true
-      sock.close(() => res())
-    }),
+    close: () =>
+      new Promise<void>(res => {
+        if (closed) return res()
+        closed = true
+        sock.close(() => res())
+      }),
   }
 }
 
@@ -130,8 +135,22 @@ t.test('pair and split clients against a loopback responder', async t => {
         continue
       }
       const count = dropAAAA ? 10 : 200
-      const res = await exec(bin, ['--server', '127.0.0.1', '--port', String(r.port), '--name', 'n%d.example.test',
-        '--count', String(count), '--threads', '2', '--timeout-ms', dropAAAA ? '50' : '1000', '--max-seconds', '20'])
+      const res = await exec(bin, [
+        '--server',
+        '127.0.0.1',
+        '--port',
+        String(r.port),
+        '--name',
+        'n%d.example.test',
+        '--count',
+        String(count),
+        '--threads',
+        '2',
+        '--timeout-ms',
+        dropAAAA ? '50' : '1000',
+        '--max-seconds',
+        '20',
+      ])
       t.equal(res.code, 0, `${name} exits 0 (dropAAAA=${dropAAAA})`)
       const j = parseJson(res.stdout)
       t.equal(j.lookups, count, `${name} ran ${count} lookups`)
@@ -154,8 +173,20 @@ t.test('gai_client: bounded, JSON, refuses a foreign resolv.conf', async t => {
     t.equal(refused.code, 2, `${name} refuses resolv.conf that names another server`)
     t.match(refused.stderr, /203\.0\.113\.9/, `${name} names the foreign nameserver`)
     // numeric host: getaddrinfo answers without any DNS traffic
-    const ok = await exec(bin, ['--server', '203.0.113.9', '--resolv-conf', rc, '--name', '127.0.0.1', '--family', '4',
-      '--count', '20', '--threads', '2'])
+    const ok = await exec(bin, [
+      '--server',
+      '203.0.113.9',
+      '--resolv-conf',
+      rc,
+      '--name',
+      '127.0.0.1',
+      '--family',
+      '4',
+      '--count',
+      '20',
+      '--threads',
+      '2',
+    ])
     t.equal(ok.code, 0, `${name} numeric lookups exit 0`)
     const j = parseJson(ok.stdout)
     t.equal(j.lookups, 20, `${name} lookups`)
@@ -166,60 +197,106 @@ t.test('gai_client: bounded, JSON, refuses a foreign resolv.conf', async t => {
 
 const isRoot = process.getuid?.() === 0
 const netnsOk = isRoot && has('unbound') && has('iptables') && has('ip')
-t.test('nfq_ref hold mode in a throwaway netns', { skip: netnsOk ? false : 'needs root, unbound, iptables, ip' }, async t => {
-  if (!built.nfq_ref || !built.pair_client) {
-    t.fail('nfq_ref or pair_client did not build')
-    return
-  }
-  const ns = `dnssref-t${process.pid}`
-  const dir = mkdtempSync(join(tmpdir(), 'dnssref-'))
-  const procs: ReturnType<typeof spawn>[] = []
-  const ipns = (...a: string[]) => exec('ip', ['netns', 'exec', ns, ...a], 30_000)
-  t.teardown(async () => {
-    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL')
-    await exec('ip', ['netns', 'del', ns])
-    rmSync(dir, { recursive: true, force: true })
-  })
-  t.equal((await exec('ip', ['netns', 'add', ns])).code, 0, 'netns created')
-  await exec('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
-  await exec('ip', ['-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'])
-  writeFileSync(join(dir, 'unbound.conf'), [
-    'server:', '  interface: 192.0.2.1', '  access-control: 0.0.0.0/0 allow',
-    '  local-zone: "example.test." static',
-    '  local-data: "a.example.test. A 192.0.2.10"', '  local-data: "a.example.test. AAAA 2001:db8::10"',
-    '  do-daemonize: no', '  chroot: ""', '  username: ""', `  directory: "${dir}"`, '  pidfile: ""',
-    '  so-rcvbuf: 8m', '  use-syslog: no', '  logfile: ""', '  num-threads: 1',
-    'remote-control:', '  control-enable: no', '',
-  ].join('\n'))
-  const unbound = spawn('ip', ['netns', 'exec', ns, 'unbound', '-d', '-c', join(dir, 'unbound.conf')], { stdio: 'ignore' })
-  procs.push(unbound)
-  t.equal((await ipns('iptables', '-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', '53',
-    '-j', 'NFQUEUE', '--queue-num', '0', '--queue-bypass')).code, 0, 'NFQUEUE rule inside the netns')
-  const nfq = spawn('ip', ['netns', 'exec', ns, built.nfq_ref!, '--queue', '0', '--mode', 'hold', '--delay-ms', '5'],
-    { stdio: ['ignore', 'ignore', 'pipe'] })
-  procs.push(nfq)
-  let nfqErr = ''
-  nfq.stderr!.on('data', d => { nfqErr += String(d) })
-  // wait for bind and for unbound to answer
-  for (let i = 0; i < 50 && !/bound queue/.test(nfqErr); i++) await new Promise(r => setTimeout(r, 100))
-  t.match(nfqErr, /bound queue 0 mode hold/, 'nfq_ref bound')
-  let warm: Res = { code: -1, stdout: '', stderr: '' }
-  for (let i = 0; i < 30; i++) {
-    warm = await ipns(built.pair_client!, '--server', '192.0.2.1', '--count', '1', '--timeout-ms', '200')
-    if (parseJson(warm.stdout).answers_lost === 0) break
-  }
-  t.equal(parseJson(warm.stdout).answers_lost, 0, 'unbound answers through the queue')
-  const r = await ipns(built.pair_client!, '--server', '192.0.2.1', '--count', '300', '--max-seconds', '20')
-  const j = parseJson(r.stdout)
-  t.equal(j.lookups, 300, 'lookups')
-  t.equal(j.answers_lost, 0, 'no answers lost')
-  t.ok((j.aaaa_min_us ?? 0) >= 5000, `AAAA held >= 5 ms (min ${j.aaaa_min_us} us)`)
-  t.ok((j.a_p50_us ?? Infinity) < 2000, `A not held (p50 ${j.a_p50_us} us)`)
-  const done = new Promise<number | null>(res => nfq.on('exit', code => res(code)))
-  nfq.kill('SIGTERM')
-  t.equal(await done, 0, 'nfq_ref exits 0 on SIGTERM')
-  const c = parseJson(nfqErr)
-  t.equal(c.held, c.released, 'every held packet released')
-  t.equal(c.packets, c.accepted, 'every packet accepted')
-  t.ok((c.held ?? 0) >= 300, 'AAAA queries were held')
-})
+t.test(
+  'nfq_ref hold mode in a throwaway netns',
+  { skip: netnsOk ? false : 'needs root, unbound, iptables, ip' },
+  async t => {
+    if (!built.nfq_ref || !built.pair_client) {
+      t.fail('nfq_ref or pair_client did not build')
+      return
+    }
+    const ns = `dnssref-t${process.pid}`
+    const dir = mkdtempSync(join(tmpdir(), 'dnssref-'))
+    const procs: ReturnType<typeof spawn>[] = []
+    const ipns = (...a: string[]) => exec('ip', ['netns', 'exec', ns, ...a], 30_000)
+    t.teardown(async () => {
+      for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL')
+      await exec('ip', ['netns', 'del', ns])
+      rmSync(dir, { recursive: true, force: true })
+    })
+    t.equal((await exec('ip', ['netns', 'add', ns])).code, 0, 'netns created')
+    await exec('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+    await exec('ip', ['-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'])
+    writeFileSync(
+      join(dir, 'unbound.conf'),
+      [
+        'server:',
+        '  interface: 192.0.2.1',
+        '  access-control: 0.0.0.0/0 allow',
+        '  local-zone: "example.test." static',
+        '  local-data: "a.example.test. A 192.0.2.10"',
+        '  local-data: "a.example.test. AAAA 2001:db8::10"',
+        '  do-daemonize: no',
+        '  chroot: ""',
+        '  username: ""',
+        `  directory: "${dir}"`,
+        '  pidfile: ""',
+        '  so-rcvbuf: 8m',
+        '  use-syslog: no',
+        '  logfile: ""',
+        '  num-threads: 1',
+        'remote-control:',
+        '  control-enable: no',
+        '',
+      ].join('\n'),
+    )
+    const unbound = spawn('ip', ['netns', 'exec', ns, 'unbound', '-d', '-c', join(dir, 'unbound.conf')], {
+      stdio: 'ignore',
+    })
+    procs.push(unbound)
+    t.equal(
+      (
+        await ipns(
+          'iptables',
+          '-t',
+          'raw',
+          '-A',
+          'OUTPUT',
+          '-p',
+          'udp',
+          '--dport',
+          '53',
+          '-j',
+          'NFQUEUE',
+          '--queue-num',
+          '0',
+          '--queue-bypass',
+        )
+      ).code,
+      0,
+      'NFQUEUE rule inside the netns',
+    )
+    const nfq = spawn(
+      'ip',
+      ['netns', 'exec', ns, built.nfq_ref!, '--queue', '0', '--mode', 'hold', '--delay-ms', '5'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    )
+    procs.push(nfq)
+    let nfqErr = ''
+    nfq.stderr!.on('data', d => {
+      nfqErr += String(d)
+    })
+    // wait for bind and for unbound to answer
+    for (let i = 0; i < 50 && !/bound queue/.test(nfqErr); i++) await new Promise(r => setTimeout(r, 100))
+    t.match(nfqErr, /bound queue 0 mode hold/, 'nfq_ref bound')
+    let warm: Res = { code: -1, stdout: '', stderr: '' }
+    for (let i = 0; i < 30; i++) {
+      warm = await ipns(built.pair_client!, '--server', '192.0.2.1', '--count', '1', '--timeout-ms', '200')
+      if (parseJson(warm.stdout).answers_lost === 0) break
+    }
+    t.equal(parseJson(warm.stdout).answers_lost, 0, 'unbound answers through the queue')
+    const r = await ipns(built.pair_client!, '--server', '192.0.2.1', '--count', '300', '--max-seconds', '20')
+    const j = parseJson(r.stdout)
+    t.equal(j.lookups, 300, 'lookups')
+    t.equal(j.answers_lost, 0, 'no answers lost')
+    t.ok((j.aaaa_min_us ?? 0) >= 5000, `AAAA held >= 5 ms (min ${j.aaaa_min_us} us)`)
+    t.ok((j.a_p50_us ?? Infinity) < 2000, `A not held (p50 ${j.a_p50_us} us)`)
+    const done = new Promise<number | null>(res => nfq.on('exit', code => res(code)))
+    nfq.kill('SIGTERM')
+    t.equal(await done, 0, 'nfq_ref exits 0 on SIGTERM')
+    const c = parseJson(nfqErr)
+    t.equal(c.held, c.released, 'every held packet released')
+    t.equal(c.packets, c.accepted, 'every packet accepted')
+    t.ok((c.held ?? 0) >= 300, 'AAAA queries were held')
+  },
+)

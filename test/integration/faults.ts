@@ -27,7 +27,10 @@ let lab: Lab
 let unbound: UnboundHandle
 const work = mkdtempSync(join(tmpdir(), 'dnss-faults-'))
 const mixFile = join(work, 'mix.txt')
-writeFileSync(mixFile, Array.from({ length: HOSTS }, (_, i) => `host${i + 1}.example.test A\nhost${i + 1}.example.test AAAA\n`).join(''))
+writeFileSync(
+  mixFile,
+  Array.from({ length: HOSTS }, (_, i) => `host${i + 1}.example.test A\nhost${i + 1}.example.test AAAA\n`).join(''),
+)
 
 const startDns = async (): Promise<UnboundHandle> =>
   (unbound = await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6], hosts: HOSTS }))
@@ -45,7 +48,14 @@ t.teardown(async () => {
 // Helpers
 
 function daemon(args: string[]): DaemonProcess {
-  return new DaemonProcess(lab.router.ns, ['run', '--hooks', 'prerouting', '--metrics-listen', `${lab.router.clientIpv4}:${METRICS}`, ...args])
+  return new DaemonProcess(lab.router.ns, [
+    'run',
+    '--hooks',
+    'prerouting',
+    '--metrics-listen',
+    `${lab.router.clientIpv4}:${METRICS}`,
+    ...args,
+  ])
 }
 
 async function metrics(): Promise<string> {
@@ -66,36 +76,91 @@ async function jumps(): Promise<number> {
 }
 
 const ruleCounter = (): Promise<number> => queueRuleCounter(lab.router.ns)
-const seenTotal = (m: string): number => m.split('\n').filter(l => l.startsWith('dns_shaper_packets_total{')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+const seenTotal = (m: string): number =>
+  m
+    .split('\n')
+    .filter(l => l.startsWith('dns_shaper_packets_total{'))
+    .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
 
 /** Removes rules a SIGKILLed daemon left behind. */
 async function removeRules(): Promise<void> {
   await lab.router.ns.execOk([process.execPath, CLI, 'rules', 'remove', '--hooks', 'prerouting'], { timeoutMs: 20_000 })
 }
 
-interface Perf { sent: number; completed: number; lost: number; latencies: { type: string; rcode: string; sec: number }[]; out: string }
+interface Perf {
+  sent: number
+  completed: number
+  lost: number
+  latencies: { type: string; rcode: string; sec: number }[]
+  out: string
+}
 
 function parsePerf(out: string): Perf {
   const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN)
-  const latencies = [...out.matchAll(/^> (\S+) \S+ (A|AAAA) ([\d.]+)$/gm)].map(m => ({ rcode: m[1]!, type: m[2]!, sec: Number(m[3]) }))
-  return { sent: num(/Queries sent:\s+(\d+)/), completed: num(/Queries completed:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/), latencies, out }
+  const latencies = [...out.matchAll(/^> (\S+) \S+ (A|AAAA) ([\d.]+)$/gm)].map(m => ({
+    rcode: m[1]!,
+    type: m[2]!,
+    sec: Number(m[3]),
+  }))
+  return {
+    sent: num(/Queries sent:\s+(\d+)/),
+    completed: num(/Queries completed:\s+(\d+)/),
+    lost: num(/Queries lost:\s+(\d+)/),
+    latencies,
+    out,
+  }
 }
 
-interface Load { child: ChildProcess; done: Promise<Perf>; interrupt(): void }
+interface Load {
+  child: ChildProcess
+  done: Promise<Perf>
+  interrupt(): void
+}
 
 /** dnsperf in the client namespace: A+AAAA of host1..20, `qps` per second for at most `seconds`. */
-function load(o: { qps: number; seconds: number; clients?: number; timeoutS?: number; file?: string; runs?: number; outstanding?: number; verbose?: boolean }): Load {
-  const argv = ['dnsperf', '-s', lab.server.ipv4, '-d', o.file ?? mixFile, '-l', String(o.seconds), '-t', String(o.timeoutS ?? 2),
-    '-c', String(o.clients ?? 4), '-q', String(o.outstanding ?? 100)]
+function load(o: {
+  qps: number
+  seconds: number
+  clients?: number
+  timeoutS?: number
+  file?: string
+  runs?: number
+  outstanding?: number
+  verbose?: boolean
+}): Load {
+  const argv = [
+    'dnsperf',
+    '-s',
+    lab.server.ipv4,
+    '-d',
+    o.file ?? mixFile,
+    '-l',
+    String(o.seconds),
+    '-t',
+    String(o.timeoutS ?? 2),
+    '-c',
+    String(o.clients ?? 4),
+    '-q',
+    String(o.outstanding ?? 100),
+  ]
   if (o.qps > 0) argv.push('-Q', String(o.qps))
   if (o.runs) argv.push('-n', String(o.runs))
   if (o.verbose) argv.push('-v')
   const child = lab.client.ns.spawn(argv, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { out += d })
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    out += d
+  })
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    out += d
+  })
   const killer = setTimeout(() => child.kill('SIGKILL'), (o.seconds + (o.timeoutS ?? 2) + 20) * 1000)
-  const done = new Promise<Perf>(resolve => child.once('exit', () => { clearTimeout(killer); resolve(parsePerf(out)) }))
+  const done = new Promise<Perf>(resolve =>
+    child.once('exit', () => {
+      clearTimeout(killer)
+      resolve(parsePerf(out))
+    }),
+  )
   return { child, done, interrupt: () => child.kill('SIGINT') }
 }
 
@@ -107,7 +172,9 @@ const p50Us = (r: ProbeResult, type: string): number => r.byType[type]?.p50Us ??
 
 // Figures for docs/reliability.md, printed at the end.
 const figures: string[] = []
-t.teardown(() => { for (const f of figures) console.log(`# figure: ${f}`) })
+t.teardown(() => {
+  for (const f of figures) console.log(`# figure: ${f}`)
+})
 
 // ---------------------------------------------------------------------------------------------------
 
@@ -126,8 +193,13 @@ t.test('SIGKILL under load: only the packets held at that moment are lost; DNS k
   const perf = await l.done
   t.ok(perf.sent > 800, `dnsperf kept sending (${perf.sent})`)
   // Besides the held ones, a few packets may sit in the socket between the kernel and the daemon.
-  t.ok(perf.lost <= maxHeld + 5, `lost ${perf.lost} of ${perf.sent}: no more than held at the kill (${held.join('/')}) + 5`)
-  figures.push(`SIGKILL at 200 qps, 100 ms hold: ${perf.sent} sent, ${perf.lost} lost, held just before the kill ${held.join('/')}`)
+  t.ok(
+    perf.lost <= maxHeld + 5,
+    `lost ${perf.lost} of ${perf.sent}: no more than held at the kill (${held.join('/')}) + 5`,
+  )
+  figures.push(
+    `SIGKILL at 200 qps, 100 ms hold: ${perf.sent} sent, ${perf.lost} lost, held just before the kill ${held.join('/')}`,
+  )
   const after = await probe('AAAA', 20)
   t.equal(after.lost, 0, 'after the kill: answered through --queue-bypass')
   t.ok(p50Us(after, 'AAAA') < 100_000, 'and unshaped')
@@ -148,7 +220,9 @@ t.test('SIGTERM under load: nothing lost', async t => {
   t.ok(perf.sent > 800, `dnsperf sent ${perf.sent}`)
   t.equal(perf.lost, 0, `none of ${perf.sent} lost`)
   t.equal(await jumps(), 0, 'rules removed')
-  figures.push(`SIGTERM at 200 qps, 100 ms hold: ${perf.sent} sent, ${perf.lost} lost, released at stop ${String(stopped?.releasedAtStop)}`)
+  figures.push(
+    `SIGTERM at 200 qps, 100 ms hold: ${perf.sent} sent, ${perf.lost} lost, released at stop ${String(stopped?.releasedAtStop)}`,
+  )
 })
 
 t.test('restart loop: 10 x start/SIGTERM under load, nothing lost, one set of rules at a time', async t => {
@@ -178,13 +252,23 @@ t.test('restart loop: 10 x start/SIGTERM under load, nothing lost, one set of ru
 
 t.test('stopped daemon, burst: the queue fills and the kernel lets packets pass (fail-open)', async t => {
   const gen = join(work, 'hostile_gen')
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-o', gen, join(root, 'lab/hostile/hostile_gen.c')], { encoding: 'utf8' })
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-o', gen, join(root, 'lab/hostile/hostile_gen.c')], {
+    encoding: 'utf8',
+  })
   t.equal(cc.status, 0, `hostile_gen builds ${cc.stderr}`)
   // A queries to an address nobody has: they fill the queue and die at the router's ARP, sparing unbound.
-  const shape = ipv4Udp(dnsQuery({ qtype: 'A', name: 'burst.example.test' }), { src: lab.client.ipv4, dst: '203.0.113.99', sport: 40000 })
+  const shape = ipv4Udp(dnsQuery({ qtype: 'A', name: 'burst.example.test' }), {
+    src: lab.client.ipv4,
+    dst: '203.0.113.99',
+    sport: 40000,
+  })
   const file = join(work, 'burst.txt')
   writeFileSync(file, `burst ${shape.toString('hex')}\n`)
-  const mac = (JSON.parse((await lab.router.ns.execOk(['ip', '-j', 'link', 'show', 'dev', lab.router.clientIface])).stdout) as { address: string }[])[0]!.address
+  const mac = (
+    JSON.parse((await lab.router.ns.execOk(['ip', '-j', 'link', 'show', 'dev', lab.router.clientIface])).stdout) as {
+      address: string
+    }[]
+  )[0]!.address
 
   const d = daemon(['--delay', '5'])
   t.teardown(() => d.stop())
@@ -195,12 +279,20 @@ t.test('stopped daemon, burst: the queue fills and the kernel lets packets pass 
   process.kill(pid, 'SIGSTOP')
   const stoppedAt = Date.now()
   let cont = false
-  const resume = (): void => { if (!cont) { cont = true; process.kill(pid, 'SIGCONT') } }
+  const resume = (): void => {
+    if (!cont) {
+      cont = true
+      process.kill(pid, 'SIGCONT')
+    }
+  }
   t.teardown(resume)
   try {
     const real = probe('A', 40, { intervalMs: 10, timeoutMs: 4000, freshSocket: true })
     await sleep(400) // let the probe start, so some real queries wait in the queue for SIGCONT
-    const burst = await lab.client.ns.exec([gen, '--iface', lab.client.iface, '--dst-mac', mac, '--file', file, '--count', '60000', '--max-seconds', '3'], { timeoutMs: 10_000 })
+    const burst = await lab.client.ns.exec(
+      [gen, '--iface', lab.client.iface, '--dst-mac', mac, '--file', file, '--count', '60000', '--max-seconds', '3'],
+      { timeoutMs: 10_000 },
+    )
     t.equal(burst.code, 0, burst.stderr)
     const b = JSON.parse(burst.stdout) as { sent: number; durationMs: number }
     await sleep(Math.max(0, 1000 - (Date.now() - stoppedAt)))
@@ -218,12 +310,21 @@ t.test('stopped daemon, burst: the queue fills and the kernel lets packets pass 
     // counter); a full socket shows as id gaps (bypassed). Either way the rule counted them and the
     // daemon never saw them.
     const passed = queued - seen + bypassed
-    t.ok(passed > 0, `the kernel let ${passed} of ${queued} queued packets pass unshaped (id gaps ${bypassed}, user_dropped ${userDropped}, dropped ${dropped})`)
+    t.ok(
+      passed > 0,
+      `the kernel let ${passed} of ${queued} queued packets pass unshaped (id gaps ${bypassed}, user_dropped ${userDropped}, dropped ${dropped})`,
+    )
     t.ok(seen >= 1000, `the daemon verdicted the ${seen} it had once resumed`)
     t.equal(metricValue(m, 'dns_shaper_held_packets'), 0, 'nothing left held')
-    t.equal((await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:${METRICS}/healthz`)).code, 200, 'healthy after SIGCONT')
-    figures.push(`SIGSTOP 1 s + burst of ${b.sent} A queries in ${b.durationMs} ms: queued by the rules ${queued}, verdicted after SIGCONT ${seen - bypassed}, ` +
-      `passed by the kernel ${passed} (of which id gaps ${bypassed}); real queries ${r.sent}, lost ${r.lost}`)
+    t.equal(
+      (await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:${METRICS}/healthz`)).code,
+      200,
+      'healthy after SIGCONT',
+    )
+    figures.push(
+      `SIGSTOP 1 s + burst of ${b.sent} A queries in ${b.durationMs} ms: queued by the rules ${queued}, verdicted after SIGCONT ${seen - bypassed}, ` +
+        `passed by the kernel ${passed} (of which id gaps ${bypassed}); real queries ${r.sent}, lost ${r.lost}`,
+    )
   } finally {
     resume()
   }
@@ -243,7 +344,10 @@ t.test('--max-held 5: the rest are accepted at once and counted', async t => {
   t.ok(fast >= 15, `${fast} answered at once (under 100 ms)`)
   t.ok(slow >= 1 && slow <= 5, `${slow} waited the 200 ms hold`)
   const m = await metrics()
-  t.ok((metricValue(m, 'dns_shaper_held_overflow_total') ?? 0) >= 15, `held_overflow_total ${metricValue(m, 'dns_shaper_held_overflow_total')}`)
+  t.ok(
+    (metricValue(m, 'dns_shaper_held_overflow_total') ?? 0) >= 15,
+    `held_overflow_total ${metricValue(m, 'dns_shaper_held_overflow_total')}`,
+  )
   t.ok((metricValue(m, 'dns_shaper_packets_total{action="held",qtype="AAAA"}') ?? 99) <= 5, 'no more than 5 held')
   t.equal((await d.stop()).code, 0)
 })
@@ -255,17 +359,42 @@ t.test('DNS server goes away and comes back: held packets still leave on time', 
   const before = await metrics()
   await unbound.stop()
   const outage = await probe('AAAA', 10, { timeoutMs: 500 })
-  t.equal(outage.received, 0, `during the outage nothing answers (${outage.lost} lost, ${outage.socketErrors} ICMP errors)`)
+  t.equal(
+    outage.received,
+    0,
+    `during the outage nothing answers (${outage.lost} lost, ${outage.socketErrors} ICMP errors)`,
+  )
   await sleep(200)
   const during = await metrics()
   const v = (m: string, s: string): number => metricValue(m, s) ?? 0
-  t.equal(v(during, 'dns_shaper_packets_total{action="held",qtype="AAAA"}') - v(before, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 10, '10 AAAA held')
-  t.equal(v(during, 'dns_shaper_deadline_released_total') - v(before, 'dns_shaper_deadline_released_total'), 10, 'all 10 released at their deadline')
+  t.equal(
+    v(during, 'dns_shaper_packets_total{action="held",qtype="AAAA"}') -
+      v(before, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'),
+    10,
+    '10 AAAA held',
+  )
+  t.equal(
+    v(during, 'dns_shaper_deadline_released_total') - v(before, 'dns_shaper_deadline_released_total'),
+    10,
+    'all 10 released at their deadline',
+  )
   t.equal(v(during, 'dns_shaper_held_packets'), 0, 'nothing left held')
   const holds = v(during, 'dns_shaper_hold_seconds_count') - v(before, 'dns_shaper_hold_seconds_count')
-  t.equal(v(during, 'dns_shaper_hold_seconds_bucket{le="0.05"}') - v(before, 'dns_shaper_hold_seconds_bucket{le="0.05"}'), holds, 'every hold ended within 50 ms')
-  t.equal(v(during, 'dns_shaper_hold_seconds_bucket{le="0.015"}') - v(before, 'dns_shaper_hold_seconds_bucket{le="0.015"}'), 0, 'and none before 15 ms')
-  t.equal((await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:${METRICS}/healthz`)).code, 200, 'healthy during the outage')
+  t.equal(
+    v(during, 'dns_shaper_hold_seconds_bucket{le="0.05"}') - v(before, 'dns_shaper_hold_seconds_bucket{le="0.05"}'),
+    holds,
+    'every hold ended within 50 ms',
+  )
+  t.equal(
+    v(during, 'dns_shaper_hold_seconds_bucket{le="0.015"}') - v(before, 'dns_shaper_hold_seconds_bucket{le="0.015"}'),
+    0,
+    'and none before 15 ms',
+  )
+  t.equal(
+    (await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:${METRICS}/healthz`)).code,
+    200,
+    'healthy during the outage',
+  )
   await startDns()
   const a = await probe('A', 10)
   const aaaa = await probe('AAAA', 10)
@@ -281,7 +410,10 @@ t.test('config reload: a bad file keeps the old policy, a good one applies', asy
   t.teardown(() => d.stop())
   await d.ready()
   const first = await probe('AAAA', 10)
-  t.ok(minUs(first, 'AAAA') >= 30_000 && p50Us(first, 'AAAA') < 60_000, `30 ms hold from the file (min ${minUs(first, 'AAAA')}, p50 ${p50Us(first, 'AAAA')} us)`)
+  t.ok(
+    minUs(first, 'AAAA') >= 30_000 && p50Us(first, 'AAAA') < 60_000,
+    `30 ms hold from the file (min ${minUs(first, 'AAAA')}, p50 ${p50Us(first, 'AAAA')} us)`,
+  )
 
   writeFileSync(cfg, '{"delay": 80,')
   d.signal('SIGHUP')
@@ -289,7 +421,10 @@ t.test('config reload: a bad file keeps the old policy, a good one applies', asy
   t.match(String(failed.err), /shaper\.json|JSON|--config/, `the log says why: ${String(failed.err)}`)
   t.equal(await metric('dns_shaper_config_reloads_total{result="error"}'), 1, 'reloads{result="error"} 1')
   const still = await probe('AAAA', 10)
-  t.ok(minUs(still, 'AAAA') >= 30_000 && p50Us(still, 'AAAA') < 60_000, `old 30 ms hold still in effect (p50 ${p50Us(still, 'AAAA')} us)`)
+  t.ok(
+    minUs(still, 'AAAA') >= 30_000 && p50Us(still, 'AAAA') < 60_000,
+    `old 30 ms hold still in effect (p50 ${p50Us(still, 'AAAA')} us)`,
+  )
   t.equal(d.child.exitCode, null, 'still running')
 
   writeFileSync(cfg, JSON.stringify({ delay: 80 }))

@@ -19,7 +19,8 @@ function missing(dir: string): string | undefined {
   const src = join(dir, 'probe.cc')
   writeFileSync(src, 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n')
   const c = spawnSync(cxx, ['-fsanitize=fuzzer,address,undefined', src, '-o', join(dir, 'probe')], { encoding: 'utf8' })
-  if (c.status !== 0) return `libFuzzer/ASan runtime missing for ${cxx} (apt-get install libclang-rt-14-dev): ${c.stderr.trim().split('\n').pop()}`
+  if (c.status !== 0)
+    return `libFuzzer/ASan runtime missing for ${cxx} (apt-get install libclang-rt-14-dev): ${c.stderr.trim().split('\n').pop()}`
   return undefined
 }
 

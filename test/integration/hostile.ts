@@ -102,7 +102,10 @@ function v6Fragments(payloadLen: number, fragData: number): Buffer[] {
   return out
 }
 
-interface Shape { tag: string; packet: Buffer }
+interface Shape {
+  tag: string
+  packet: Buffer
+}
 
 /** Every hostile shape, each tagged with what the parser says of it offline (`kind:reason`). */
 function shapes(): Shape[] {
@@ -126,7 +129,10 @@ function shapes(): Shape[] {
     Buffer.from([0]),
     Buffer.alloc(11, 0xff),
     Buffer.from('GET / HTTP/1.1\r\nHost: dns.example.test\r\n\r\n'),
-    Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]), Buffer.alloc(500, 0x41)]),
+    Buffer.concat([
+      Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]),
+      Buffer.alloc(500, 0x41),
+    ]),
     Buffer.from('OPTIONS sip:dns.example.test SIP/2.0\r\n\r\n'),
     Buffer.concat([Buffer.from([0x1b]), Buffer.alloc(47)]), // NTP client request
     Buffer.alloc(512, 0),
@@ -135,8 +141,22 @@ function shapes(): Shape[] {
   ]
   for (const j of junk) raw.push(ipv4Udp(j), ipv6Udp(j))
   // 4. MTU-sized datagrams (1500 bytes on the wire): beyond the copy range, still one frame.
-  raw.push(ipv4Udp(Buffer.concat([dnsQuery({ qtype: 'AAAA' }), Buffer.alloc(1500 - 20 - 8 - dnsQuery({ qtype: 'AAAA' }).length, 0x33)])))
-  raw.push(ipv6Udp(Buffer.concat([dnsQuery({ qtype: 'AAAA' }), Buffer.alloc(1500 - 40 - 8 - dnsQuery({ qtype: 'AAAA' }).length, 0x33)])))
+  raw.push(
+    ipv4Udp(
+      Buffer.concat([
+        dnsQuery({ qtype: 'AAAA' }),
+        Buffer.alloc(1500 - 20 - 8 - dnsQuery({ qtype: 'AAAA' }).length, 0x33),
+      ]),
+    ),
+  )
+  raw.push(
+    ipv6Udp(
+      Buffer.concat([
+        dnsQuery({ qtype: 'AAAA' }),
+        Buffer.alloc(1500 - 40 - 8 - dnsQuery({ qtype: 'AAAA' }).length, 0x33),
+      ]),
+    ),
+  )
   // 5. Fragmented 3000-byte datagrams (first, middle, last fragments).
   raw.push(...v4Fragments(3000, 1480), ...v6Fragments(3000, 1448))
   return raw.map(p => {
@@ -156,7 +176,9 @@ const work = mkdtempSync(join(tmpdir(), 'dnss-hostile-'))
 
 t.before(async () => {
   gen = join(work, 'hostile_gen')
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', gen, join(root, 'lab/hostile/hostile_gen.c')], { encoding: 'utf8' })
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', gen, join(root, 'lab/hostile/hostile_gen.c')], {
+    encoding: 'utf8',
+  })
   if (cc.status !== 0) throw new Error(`hostile_gen does not build: ${cc.stderr}`)
   shapeList = shapes()
   shapeFile = join(work, 'shapes.txt')
@@ -169,13 +191,37 @@ t.teardown(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-interface GenResult { sent: number; errors: number; durationMs: number; pps: number; timedOut: boolean; lastError: string; byTag: Record<string, { sent: number; errors: number }> }
+interface GenResult {
+  sent: number
+  errors: number
+  durationMs: number
+  pps: number
+  timedOut: boolean
+  lastError: string
+  byTag: Record<string, { sent: number; errors: number }>
+}
 
 async function runGen(count: number, rate: number): Promise<GenResult> {
   const link = await lab.router.ns.execOk(['ip', '-j', 'link', 'show', 'dev', lab.router.clientIface])
   const mac = (JSON.parse(link.stdout) as { address: string }[])[0]!.address
-  const r = await lab.client.ns.exec([gen, '--iface', lab.client.iface, '--dst-mac', mac, '--file', shapeFile,
-    '--count', String(count), '--rate', String(rate), '--max-seconds', String(MAX_SECONDS)], { timeoutMs: (MAX_SECONDS + 10) * 1000 })
+  const r = await lab.client.ns.exec(
+    [
+      gen,
+      '--iface',
+      lab.client.iface,
+      '--dst-mac',
+      mac,
+      '--file',
+      shapeFile,
+      '--count',
+      String(count),
+      '--rate',
+      String(rate),
+      '--max-seconds',
+      String(MAX_SECONDS),
+    ],
+    { timeoutMs: (MAX_SECONDS + 10) * 1000 },
+  )
   if (r.code !== 0) throw new Error(`hostile_gen failed (${r.code}): ${r.stderr}`)
   return JSON.parse(r.stdout) as GenResult
 }
@@ -191,8 +237,11 @@ function parseMetrics(text: string): Samples {
   }
   return m
 }
-const sumOf = (s: Samples, prefix: string): number => [...s].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0)
-function delta(a: Samples, b: Samples, prefix: string): number { return sumOf(b, prefix) - sumOf(a, prefix) }
+const sumOf = (s: Samples, prefix: string): number =>
+  [...s].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0)
+function delta(a: Samples, b: Samples, prefix: string): number {
+  return sumOf(b, prefix) - sumOf(a, prefix)
+}
 
 async function scrape(): Promise<Samples> {
   const r = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:${METRICS}/metrics`)
@@ -210,7 +259,12 @@ async function settle(): Promise<{ metrics: Samples; rules: number }> {
     const rules = await ruleCounter()
     const metrics = await scrape()
     const seen = sumOf(metrics, 'dns_shaper_packets_total{')
-    if (rules === prev && seen === rules - base.rules + base.seen && (metrics.get('dns_shaper_held_packets') ?? 0) === 0) return { metrics, rules }
+    if (
+      rules === prev &&
+      seen === rules - base.rules + base.seen &&
+      (metrics.get('dns_shaper_held_packets') ?? 0) === 0
+    )
+      return { metrics, rules }
     prev = rules
   }
   return { metrics: await scrape(), rules: await ruleCounter() }
@@ -218,14 +272,29 @@ async function settle(): Promise<{ metrics: Samples; rules: number }> {
 const base = { rules: 0, seen: 0 }
 
 const probeRun = (type: 'A' | 'AAAA', count: number): Promise<ProbeResult> =>
-  runProbeIn(lab.client.ns, { server: lab.server.ipv4, types: [type], count, intervalMs: 3, timeoutMs: 2000, names: ['host1.example.test', 'host2.example.test'] })
+  runProbeIn(lab.client.ns, {
+    server: lab.server.ipv4,
+    types: [type],
+    count,
+    intervalMs: 3,
+    timeoutMs: 2000,
+    names: ['host1.example.test', 'host2.example.test'],
+  })
 
-interface Real { sent: number; lost: number; aRtt: number[]; aaaaRtt: number[]; runs: number }
+interface Real {
+  sent: number
+  lost: number
+  aRtt: number[]
+  aaaaRtt: number[]
+  runs: number
+}
 /** Runs short real-query probes back to back (A, then AAAA) until `until` settles or maxRuns is reached. */
 async function realQueries(until: Promise<unknown> | undefined, maxRuns: number): Promise<Real> {
   const r: Real = { sent: 0, lost: 0, aRtt: [], aaaaRtt: [], runs: 0 }
   let done = until === undefined
-  void until?.finally(() => { done = true })
+  void until?.finally(() => {
+    done = true
+  })
   for (let i = 0; i < maxRuns; i++) {
     for (const type of ['A', 'AAAA'] as const) {
       const p = await probeRun(type, 100)
@@ -240,7 +309,15 @@ async function realQueries(until: Promise<unknown> | undefined, maxRuns: number)
 }
 
 t.test('hostile flood through the router: daemon survives, counts add up, real queries unharmed', async t => {
-  const d = new DaemonProcess(lab.router.ns, ['run', '--hooks', 'prerouting', '--delay', '5', '--metrics-listen', `${lab.router.clientIpv4}:${METRICS}`])
+  const d = new DaemonProcess(lab.router.ns, [
+    'run',
+    '--hooks',
+    'prerouting',
+    '--delay',
+    '5',
+    '--metrics-listen',
+    `${lab.router.clientIpv4}:${METRICS}`,
+  ])
   t.teardown(() => d.stop())
   await d.ready()
   const tags = new Map<string, number>()
@@ -266,11 +343,22 @@ t.test('hostile flood through the router: daemon survives, counts add up, real q
   const calSeen = delta(c0.metrics, c1.metrics, 'dns_shaper_packets_total{')
   const calMalformed = delta(c0.metrics, c1.metrics, 'dns_shaper_packets_total{action="malformed"')
   const calParseFail = delta(c0.metrics, c1.metrics, 'dns_shaper_parse_failures_total{')
-  t.equal(calSeen, calQueued, `calibration: the daemon saw every packet the rules queued (${calQueued} of ${cal.sent} sent)`)
-  t.ok(calMalformed > 0 && calMalformed <= offlineMalformed, `calibration: ${calMalformed} counted malformed (offline: ${offlineMalformed}; the kernel drops the rest first)`)
-  const reasons = [...c1.metrics].filter(([k]) => k.startsWith('dns_shaper_parse_failures_total{'))
-    .map(([k, v]) => [k.replace(/.*reason="([^"]+)".*/, '$1'), v - (c0.metrics.get(k) ?? 0)] as const).filter(([, v]) => v > 0)
-  t.comment(`calibration: sent ${cal.sent}, queued ${calQueued}, malformed ${calMalformed}, parse failures ${calParseFail} (${reasons.map(([k, v]) => `${k} ${v}`).join(', ')})`)
+  t.equal(
+    calSeen,
+    calQueued,
+    `calibration: the daemon saw every packet the rules queued (${calQueued} of ${cal.sent} sent)`,
+  )
+  t.ok(
+    calMalformed > 0 && calMalformed <= offlineMalformed,
+    `calibration: ${calMalformed} counted malformed (offline: ${offlineMalformed}; the kernel drops the rest first)`,
+  )
+  const reasons = [...c1.metrics]
+    .filter(([k]) => k.startsWith('dns_shaper_parse_failures_total{'))
+    .map(([k, v]) => [k.replace(/.*reason="([^"]+)".*/, '$1'), v - (c0.metrics.get(k) ?? 0)] as const)
+    .filter(([, v]) => v > 0)
+  t.comment(
+    `calibration: sent ${cal.sent}, queued ${calQueued}, malformed ${calMalformed}, parse failures ${calParseFail} (${reasons.map(([k, v]) => `${k} ${v}`).join(', ')})`,
+  )
 
   // The flood: whole passes over the shapes, so every count is a multiple of the calibration.
   const passes = Math.max(1, Math.floor(FLOOD_PACKETS / shapeList.length))
@@ -291,8 +379,16 @@ t.test('hostile flood through the router: daemon survives, counts add up, real q
   const malformed = delta(f0.metrics, f1.metrics, 'dns_shaper_packets_total{action="malformed"')
   const parseFail = delta(f0.metrics, f1.metrics, 'dns_shaper_parse_failures_total{')
   const bypassed = delta(f0.metrics, f1.metrics, 'dns_shaper_packets_total{action="bypassed"')
-  t.equal(seen, queued, `every queued packet accounted for: rules queued ${queued}, daemon saw ${seen} (bypassed ${bypassed})`)
-  t.equal(queued, passes * calQueued + loaded.sent, `queued = ${passes} passes x ${calQueued} + ${loaded.sent} real queries`)
+  t.equal(
+    seen,
+    queued,
+    `every queued packet accounted for: rules queued ${queued}, daemon saw ${seen} (bypassed ${bypassed})`,
+  )
+  t.equal(
+    queued,
+    passes * calQueued + loaded.sent,
+    `queued = ${passes} passes x ${calQueued} + ${loaded.sent} real queries`,
+  )
   t.equal(malformed, passes * calMalformed, `malformed = ${passes} x ${calMalformed}`)
   t.equal(parseFail, passes * calParseFail, `parse failures = ${passes} x ${calParseFail}`)
   t.equal(delta(f0.metrics, f1.metrics, 'dns_shaper_verdict_errors_total'), 0, 'no verdict errors')
@@ -305,8 +401,10 @@ t.test('hostile flood through the router: daemon survives, counts add up, real q
   const la = p50(loaded.aRtt)
   // Two shared cores run the generator, the daemon, unbound and the probe: allow 2 ms or 3x.
   t.ok(la <= Math.max(qa + 2000, qa * 3), `A p50 under flood ${la} us vs ${qa} us without`)
-  t.comment(`flood: ${g.sent} packets in ${g.durationMs} ms (${g.pps} pps), queued ${queued}, malformed ${malformed}, parse failures ${parseFail}, bypassed ${bypassed}; ` +
-    `real: ${loaded.sent} queries, ${loaded.lost} lost, A p50 ${la} us (quiet ${qa}), AAAA p50 ${p50(loaded.aaaaRtt)} us (quiet ${p50(quiet.aaaaRtt)})`)
+  t.comment(
+    `flood: ${g.sent} packets in ${g.durationMs} ms (${g.pps} pps), queued ${queued}, malformed ${malformed}, parse failures ${parseFail}, bypassed ${bypassed}; ` +
+      `real: ${loaded.sent} queries, ${loaded.lost} lost, A p50 ${la} us (quiet ${qa}), AAAA p50 ${p50(loaded.aaaaRtt)} us (quiet ${p50(quiet.aaaaRtt)})`,
+  )
   const exit = await d.stop()
   t.equal(exit.code, 0, 'SIGTERM after the flood exits 0')
 })

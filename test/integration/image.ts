@@ -28,17 +28,28 @@ if (process.env.DNS_SHAPER_IMAGE_BUILD_FAILED) {
   process.exit(1)
 }
 if (!ROOTFS || !existsSync(join(ROOTFS, 'app/dist/cli.js'))) {
-  t.plan(0, 'no image root filesystem given: run scripts/image-test.sh (npm run test:image), which builds the image and sets DNS_SHAPER_IMAGE_ROOTFS')
+  t.plan(
+    0,
+    'no image root filesystem given: run scripts/image-test.sh (npm run test:image), which builds the image and sets DNS_SHAPER_IMAGE_ROOTFS',
+  )
   process.exit(0)
 }
 
 const repo = new URL('../../', import.meta.url)
-const manifest = (name: string): Record<string, any> => parse(readFileSync(new URL(`deploy/kubernetes/${name}`, repo), 'utf8')) as Record<string, any>
+const manifest = (name: string): Record<string, any> =>
+  parse(readFileSync(new URL(`deploy/kubernetes/${name}`, repo), 'utf8')) as Record<string, any>
 const daemonset = manifest('daemonset.yaml')
-const container = daemonset.spec.template.spec.containers[0] as { args: string[]; volumeMounts: { name: string; mountPath: string }[] }
+const container = daemonset.spec.template.spec.containers[0] as {
+  args: string[]
+  volumeMounts: { name: string; mountPath: string }[]
+}
 const configMap = manifest('configmap.yaml')
 const configMount = container.volumeMounts.find(m => m.name === 'config')!.mountPath
-const imageConfig = JSON.parse(readFileSync(IMAGE_CONFIG, 'utf8')) as { Entrypoint: string[]; Cmd: string[]; Env: string[] }
+const imageConfig = JSON.parse(readFileSync(IMAGE_CONFIG, 'utf8')) as {
+  Entrypoint: string[]
+  Cmd: string[]
+  Env: string[]
+}
 
 const DELAY_MS = 5
 const COUNT = 60
@@ -67,7 +78,10 @@ mount --bind "$lock" "$root/run/xtables.lock"
 mount -o remount,bind,ro "$root"
 exec chroot "$root" /usr/bin/setpriv --bounding-set -all,+net_admin,+net_raw --inh-caps -all --no-new-privs -- "$@"`
 
-interface LogRecord { msg: string; [k: string]: unknown }
+interface LogRecord {
+  msg: string
+  [k: string]: unknown
+}
 
 /** The image's entrypoint in the router namespace, with logs collected like test/helpers/daemon.ts. */
 class ImageDaemon {
@@ -77,13 +91,32 @@ class ImageDaemon {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 
   constructor(ns: Netns, args: string[], env: Record<string, string>) {
-    const imageEnv = Object.fromEntries(imageConfig.Env.map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))
+    const imageEnv = Object.fromEntries(
+      imageConfig.Env.map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+    )
     // env -i: only the image's environment and the DaemonSet's, not this process's (tap adds
     // NODE_OPTIONS to every child it starts).
     const vars = Object.entries({ ...imageEnv, ...env }).map(([k, v]) => `${k}=${v}`)
-    this.child = ns.spawn(['env', '-i', ...vars, 'sh', '-c', LAUNCH, 'sh', ROOTFS, configFile, lockFile, configMount, ...imageConfig.Entrypoint, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    this.child = ns.spawn(
+      [
+        'env',
+        '-i',
+        ...vars,
+        'sh',
+        '-c',
+        LAUNCH,
+        'sh',
+        ROOTFS,
+        configFile,
+        lockFile,
+        configMount,
+        ...imageConfig.Entrypoint,
+        ...args,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     this.child.stderr?.setEncoding('utf8')
     this.child.stderr?.on('data', (d: string) => {
       this.stderr += d
@@ -94,7 +127,11 @@ class ImageDaemon {
   #parse(): void {
     this.logs.length = 0
     for (const line of this.stderr.split('\n')) {
-      try { this.logs.push(JSON.parse(line) as LogRecord) } catch { /* not a log line */ }
+      try {
+        this.logs.push(JSON.parse(line) as LogRecord)
+      } catch {
+        /* not a log line */
+      }
     }
   }
 
@@ -148,54 +185,90 @@ t.test('image contents: runtime only', async t => {
   const has = (p: string): boolean => existsSync(join(ROOTFS, p))
   t.ok(has('app/build/Release/nfqueue.node'), 'addon')
   t.ok(has('app/node_modules/prom-client/package.json'), 'production dependency')
-  for (const p of ['app/node_modules/typescript', 'app/node_modules/tap', 'app/src', 'app/native', 'usr/bin/g++', 'usr/bin/npm', 'usr/include/libmnl']) {
+  for (const p of [
+    'app/node_modules/typescript',
+    'app/node_modules/tap',
+    'app/src',
+    'app/native',
+    'usr/bin/g++',
+    'usr/bin/npm',
+    'usr/include/libmnl',
+  ]) {
     t.notOk(has(p), `no ${p}`)
   }
-  for (const p of ['usr/sbin/iptables-nft-restore', 'usr/sbin/iptables-legacy-restore', 'usr/sbin/ip6tables-nft-restore', 'usr/sbin/ip6tables-legacy-restore', 'usr/sbin/ip']) {
+  for (const p of [
+    'usr/sbin/iptables-nft-restore',
+    'usr/sbin/iptables-legacy-restore',
+    'usr/sbin/ip6tables-nft-restore',
+    'usr/sbin/ip6tables-legacy-restore',
+    'usr/sbin/ip',
+  ]) {
     t.ok(has(p), p)
   }
   const pkg = (f: string): string => (JSON.parse(readFileSync(f, 'utf8')) as { version: string }).version
-  t.equal(pkg(join(ROOTFS, 'app/package.json')), pkg(new URL('package.json', repo).pathname as string), 'same version as the checkout')
+  t.equal(
+    pkg(join(ROOTFS, 'app/package.json')),
+    pkg(new URL('package.json', repo).pathname as string),
+    'same version as the checkout',
+  )
 })
 
-t.test('shapes like the checkout: DaemonSet args, ConfigMap config, read-only root, NET_ADMIN+NET_RAW only', async t => {
-  const base = await baseline(lab, COUNT)
-  const nodeIp = lab.router.clientIpv4
-  const d = new ImageDaemon(lab.router.ns, daemonsetArgs(nodeIp), { NODE_IP: nodeIp })
-  t.teardown(() => d.stop())
-  await d.ready()
+t.test(
+  'shapes like the checkout: DaemonSet args, ConfigMap config, read-only root, NET_ADMIN+NET_RAW only',
+  async t => {
+    const base = await baseline(lab, COUNT)
+    const nodeIp = lab.router.clientIpv4
+    const d = new ImageDaemon(lab.router.ns, daemonsetArgs(nodeIp), { NODE_IP: nodeIp })
+    t.teardown(() => d.stop())
+    await d.ready()
 
-  const status = d.status()
-  const capEff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'))
-  t.equal(capEff, (1n << BigInt(CAP_NET_ADMIN)) | (1n << BigInt(CAP_NET_RAW)), `effective capabilities ${capEff.toString(16)}: NET_ADMIN and NET_RAW only`)
-  const rootMount = readFileSync(`/proc/${d.child.pid}/mountinfo`, 'utf8').split('\n').find(l => l.split(' ')[4] === '/')
-  t.match(rootMount?.split(' ')[5] ?? '', /^ro\b/, 'its root filesystem is read-only')
-  const rssKb = Number(/^VmRSS:\s*(\d+)/m.exec(status)?.[1])
+    const status = d.status()
+    const capEff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'))
+    t.equal(
+      capEff,
+      (1n << BigInt(CAP_NET_ADMIN)) | (1n << BigInt(CAP_NET_RAW)),
+      `effective capabilities ${capEff.toString(16)}: NET_ADMIN and NET_RAW only`,
+    )
+    const rootMount = readFileSync(`/proc/${d.child.pid}/mountinfo`, 'utf8')
+      .split('\n')
+      .find(l => l.split(' ')[4] === '/')
+    t.match(rootMount?.split(' ')[5] ?? '', /^ro\b/, 'its root filesystem is read-only')
+    const rssKb = Number(/^VmRSS:\s*(\d+)/m.exec(status)?.[1])
 
-  const started = d.logs.find(l => l.msg === 'starting')
-  t.match(String(started?.holds), /AAAA=5ms/, `holds from the ConfigMap: ${String(started?.holds)}`)
-  const v4 = await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw'])
-  const v6 = await save(lab.router.ns, ['ip6tables-nft-save', '-t', 'raw'])
-  t.match(v4, /dns-shaper: shape DNS \(prerouting\)/, 'IPv4 rules installed from inside the image')
-  t.match(v6, /dns-shaper: shape DNS \(prerouting\)/, 'IPv6 rules installed from inside the image')
+    const started = d.logs.find(l => l.msg === 'starting')
+    t.match(String(started?.holds), /AAAA=5ms/, `holds from the ConfigMap: ${String(started?.holds)}`)
+    const v4 = await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw'])
+    const v6 = await save(lab.router.ns, ['ip6tables-nft-save', '-t', 'raw'])
+    t.match(v4, /dns-shaper: shape DNS \(prerouting\)/, 'IPv4 rules installed from inside the image')
+    t.match(v6, /dns-shaper: shape DNS \(prerouting\)/, 'IPv6 rules installed from inside the image')
 
-  await expectShaped(t, lab, base, { delayMs: DELAY_MS, count: COUNT, aaaaMarginMs: 2 })
+    await expectShaped(t, lab, base, { delayMs: DELAY_MS, count: COUNT, aaaaMarginMs: 2 })
 
-  const url = (path: string): string => `http://${nodeIp}:9363${path}`
-  t.equal((await fetchIn(lab.router.ns, url('/healthz'))).code, 200, '/healthz (liveness probe)')
-  t.equal((await fetchIn(lab.router.ns, url('/readyz'))).code, 200, '/readyz (readiness probe)')
-  const m = await fetchIn(lab.router.ns, url('/metrics'))
-  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 2 * COUNT, 'every AAAA held once')
-  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}'), 2 * COUNT, 'every A accepted')
-  t.equal(metricValue(m.body, 'dns_shaper_hold_seconds_bucket{le="0.004"}'), 0, 'no AAAA released early')
-  t.comment(`daemon RSS ${Math.round(rssKb / 1024)} MiB at start`)
+    const url = (path: string): string => `http://${nodeIp}:9363${path}`
+    t.equal((await fetchIn(lab.router.ns, url('/healthz'))).code, 200, '/healthz (liveness probe)')
+    t.equal((await fetchIn(lab.router.ns, url('/readyz'))).code, 200, '/readyz (readiness probe)')
+    const m = await fetchIn(lab.router.ns, url('/metrics'))
+    t.equal(
+      metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'),
+      2 * COUNT,
+      'every AAAA held once',
+    )
+    t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}'), 2 * COUNT, 'every A accepted')
+    t.equal(metricValue(m.body, 'dns_shaper_hold_seconds_bucket{le="0.004"}'), 0, 'no AAAA released early')
+    t.comment(`daemon RSS ${Math.round(rssKb / 1024)} MiB at start`)
 
-  const exit = await d.stop()
-  t.equal(exit.code, 0, `SIGTERM exits 0 (${exit.code ?? exit.signal})`)
-  t.ok(d.logs.some(l => l.msg === 'stopped'), 'stop summary logged')
-  const after = (await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw'])) + (await save(lab.router.ns, ['ip6tables-nft-save', '-t', 'raw']))
-  t.notMatch(after, /dns-shaper/, 'rules removed at stop')
-})
+    const exit = await d.stop()
+    t.equal(exit.code, 0, `SIGTERM exits 0 (${exit.code ?? exit.signal})`)
+    t.ok(
+      d.logs.some(l => l.msg === 'stopped'),
+      'stop summary logged',
+    )
+    const after =
+      (await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw'])) +
+      (await save(lab.router.ns, ['ip6tables-nft-save', '-t', 'raw']))
+    t.notMatch(after, /dns-shaper/, 'rules removed at stop')
+  },
+)
 
 t.test('legacy iptables backend from the image', async t => {
   const probeLegacy = await lab.router.ns.exec(['iptables-legacy-save'])
@@ -204,7 +277,9 @@ t.test('legacy iptables backend from the image', async t => {
     return
   }
   const nodeIp = lab.router.clientIpv4
-  const d = new ImageDaemon(lab.router.ns, [...daemonsetArgs(nodeIp), '--iptables-backend', 'legacy'], { NODE_IP: nodeIp })
+  const d = new ImageDaemon(lab.router.ns, [...daemonsetArgs(nodeIp), '--iptables-backend', 'legacy'], {
+    NODE_IP: nodeIp,
+  })
   t.teardown(() => d.stop())
   await d.ready()
   // No -t: asking legacy about a table would create it.

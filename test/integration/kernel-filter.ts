@@ -163,7 +163,13 @@ function received(pkt: Buffer): Buffer {
 if (skip !== false) {
   t.plan(0, skip)
 } else {
-  const policy = compilePolicy({ rules: [{ qtype: 28, holdMs: 5 }], dryRun: false, mode: 'fixed', pairWindowMs: 5, maxHeld: 100 })
+  const policy = compilePolicy({
+    rules: [{ qtype: 28, holdMs: 5 }],
+    dryRun: false,
+    mode: 'fixed',
+    pairWindowMs: 5,
+    maxHeld: 100,
+  })
   const progs = { ipv4: filterForPolicy(policy, 'ipv4')!, ipv6: filterForPolicy(policy, 'ipv6')! }
   const all = corpus(7, 400, 1200)
   // A subset: every vector, fixture and k8s packet, then random queries and mutants up to the budget.
@@ -198,7 +204,10 @@ if (skip !== false) {
       }
       const bins = { ipv4: binaries(backend, 'ipv4'), ipv6: binaries(backend, 'ipv6') }
       for (const fam of ['ipv4', 'ipv6'] as const) {
-        await sh(['ip', 'netns', 'exec', ns, bins[fam].restore, '--noflush'], restoreInput(progs[fam], u32MatchArgs(fam)))
+        await sh(
+          ['ip', 'netns', 'exec', ns, bins[fam].restore, '--noflush'],
+          restoreInput(progs[fam], u32MatchArgs(fam)),
+        )
       }
 
       // iptables-save prints the match exactly as we render it: what the rule manager compares.
@@ -208,7 +217,11 @@ if (skip !== false) {
         t.same(kf[0]?.args, [...bpfMatchArgs(progs[fam]), '-j', 'RETURN'], `${fam}: bpf match saved as rendered`)
         t.match(kf[0]?.line, `-m bpf --bytecode "${bytecodeText(progs[fam].insns)}" -j RETURN`)
         const ku = saved.rules.filter(r => r.chain === 'KU')
-        t.same(ku.slice(0, -1).map(r => r.args), u32MatchArgs(fam).map(a => [...a, '-j', 'RETURN']), `${fam}: u32 match saved as rendered`)
+        t.same(
+          ku.slice(0, -1).map(r => r.args),
+          u32MatchArgs(fam).map(a => [...a, '-j', 'RETURN']),
+          `${fam}: u32 match saved as rendered`,
+        )
       }
 
       const counts = async (fam: 'ipv4' | 'ipv6'): Promise<Counts> => {
@@ -243,7 +256,10 @@ if (skip !== false) {
       let compared = 0
       let matched = 0
       let pre = 0
-      for (const [fam, v] of [['ipv4', 4], ['ipv6', 6]] as const) {
+      for (const [fam, v] of [
+        ['ipv4', 4],
+        ['ipv6', 6],
+      ] as const) {
         for (const c of pickFamily(v)) {
           // Raw IPv4 sends: the kernel rewrites total length and checksum (raw(7)); the program reads neither.
           const r = await probe(fam, fam === 'ipv4' ? 'raw4' : 'raw6', c.packet)
@@ -254,31 +270,42 @@ if (skip !== false) {
           compared++
           const want = matches(progs[fam].insns, c.packet)
           if (want) matched++
-          if (r.bpf !== want) disagree.push(`bpf ${c.name}: kernel ${r.bpf}, interpreter ${want}: ${c.packet.toString('hex')}`)
+          if (r.bpf !== want)
+            disagree.push(`bpf ${c.name}: kernel ${r.bpf}, interpreter ${want}: ${c.packet.toString('hex')}`)
           const wantU32 = u32RulesMatch(u32MatchArgs(fam), c.packet)
-          if (r.u32 !== wantU32) disagree.push(`u32 ${c.name}: kernel ${r.u32}, evaluator ${wantU32}: ${c.packet.toString('hex')}`)
+          if (r.u32 !== wantU32)
+            disagree.push(`u32 ${c.name}: kernel ${r.u32}, evaluator ${wantU32}: ${c.packet.toString('hex')}`)
           if (r.pre !== undefined) {
             pre++
             const wantPre = matches(progs[fam].insns, received(c.packet))
-            if (r.pre !== wantPre) disagree.push(`PREROUTING ${c.name}: kernel ${r.pre}, interpreter ${wantPre}: ${c.packet.toString('hex')}`)
+            if (r.pre !== wantPre)
+              disagree.push(
+                `PREROUTING ${c.name}: kernel ${r.pre}, interpreter ${wantPre}: ${c.packet.toString('hex')}`,
+              )
           }
         }
       }
       t.same(disagree, [], `kernel and interpreter agree on ${compared} raw packets (${matched} matched)`)
       t.ok(compared >= 150, `most raw packets reached the chain (${undelivered.length} did not)`)
       t.ok(pre >= 150, `${pre} of them also went through PREROUTING on the far end`)
-      if (undelivered.length) t.comment(`not delivered (kernel refused or dropped before OUTPUT):\n${undelivered.join('\n')}`)
+      if (undelivered.length)
+        t.comment(`not delivered (kernel refused or dropped before OUTPUT):\n${undelivered.join('\n')}`)
 
       // Real datagrams: the kernel builds IP and UDP headers; the k8s mix and a few odd payloads.
       const payloads = [
-        ...k8sMix().filter(k => k.packet[0]! >> 4 === 4).map(k => ({ name: k.name, dns: k.packet.subarray(28) })),
+        ...k8sMix()
+          .filter(k => k.packet[0]! >> 4 === 4)
+          .map(k => ({ name: k.name, dns: k.packet.subarray(28) })),
         { name: 'response', dns: dnsQuery({ flags: 0x8180 }) },
         { name: 'compressed', dns: Buffer.from('424201000001000000000000036162630001c00d001c0001', 'hex') },
       ]
       const realDisagree: string[] = []
       let real = 0
       for (const p of payloads) {
-        for (const [fam, kind, dst] of [['ipv4', 'udp4', '192.0.2.53'], ['ipv6', 'udp6', '2001:db8:1::53']] as const) {
+        for (const [fam, kind, dst] of [
+          ['ipv4', 'udp4', '192.0.2.53'],
+          ['ipv6', 'udp6', '2001:db8:1::53'],
+        ] as const) {
           const r = await probe(fam, kind, p.dns, dst)
           t.equal(r.answer, 'ok', `${kind} ${p.name} sent`)
           if (r.bpf === undefined) {
@@ -300,35 +327,60 @@ if (skip !== false) {
 
   // XTABLES_LIBDIR without libxt_bpf.so (and then without libxt_u32.so): what a node whose iptables
   // lacks the extension reports. auto steps down to u32, then off; the rules installed match the plan.
-  const libdir = ['/usr/lib/x86_64-linux-gnu/xtables', '/usr/lib/aarch64-linux-gnu/xtables', '/usr/lib/xtables', '/usr/libexec/xtables']
-    .find(d => { try { return readdirSync(d).includes('libxt_bpf.so') } catch { return false } })
-  t.test('auto falls back when iptables lacks xt_bpf / xt_u32', { skip: libdir ? false : 'no xtables extension directory found' }, async t => {
-    for (const [without, want] of [[['libxt_bpf.so'], 'u32'], [['libxt_bpf.so', 'libxt_u32.so'], 'off']] as const) {
-      const dir = mkdtempSync(join(tmpdir(), 'dns-shaper-xt-'))
-      for (const f of readdirSync(libdir!)) if (!(without as readonly string[]).includes(f)) symlinkSync(join(libdir!, f), join(dir, f))
-      const ns = `dnss-kx${randomBytes(3).toString('hex')}`
-      created.add(ns)
-      await sh(['ip', 'netns', 'add', ns])
-      const old = process.env.XTABLES_LIBDIR
-      process.env.XTABLES_LIBDIR = dir
-      try {
-        const warns: string[] = []
-        const m = new RuleManager({ config: { ...DEFAULTS, kernelFilter: 'auto' }, netns: ns, log: { warn: w => warns.push(w) } })
-        await m.install()
-        t.equal(m.filter, want, `without ${without.join(', ')}: ${want}`)
-        t.match(warns.join('\n'), /Couldn't load match `bpf'/)
-        t.same((await m.status()).families.map(f => f.upToDate), [true, true])
-        const saved = await sh(['ip', 'netns', 'exec', ns, 'iptables-save', '-t', 'raw'])
-        t.equal(saved.includes('-m bpf'), false)
-        t.equal(saved.includes('-m u32'), want === 'u32')
-        t.match(saved, new RegExp(`-A ${CHAIN} -p udp -m udp --dport 53`))
-        await m.remove()
-      } finally {
-        if (old === undefined) delete process.env.XTABLES_LIBDIR
-        else process.env.XTABLES_LIBDIR = old
-        deleteNs(ns)
-        rmSync(dir, { recursive: true, force: true })
-      }
+  const libdir = [
+    '/usr/lib/x86_64-linux-gnu/xtables',
+    '/usr/lib/aarch64-linux-gnu/xtables',
+    '/usr/lib/xtables',
+    '/usr/libexec/xtables',
+  ].find(d => {
+    try {
+      return readdirSync(d).includes('libxt_bpf.so')
+    } catch {
+      return false
     }
   })
+  t.test(
+    'auto falls back when iptables lacks xt_bpf / xt_u32',
+    { skip: libdir ? false : 'no xtables extension directory found' },
+    async t => {
+      for (const [without, want] of [
+        [['libxt_bpf.so'], 'u32'],
+        [['libxt_bpf.so', 'libxt_u32.so'], 'off'],
+      ] as const) {
+        const dir = mkdtempSync(join(tmpdir(), 'dns-shaper-xt-'))
+        for (const f of readdirSync(libdir!))
+          if (!(without as readonly string[]).includes(f)) symlinkSync(join(libdir!, f), join(dir, f))
+        const ns = `dnss-kx${randomBytes(3).toString('hex')}`
+        created.add(ns)
+        await sh(['ip', 'netns', 'add', ns])
+        const old = process.env.XTABLES_LIBDIR
+        process.env.XTABLES_LIBDIR = dir
+        try {
+          const warns: string[] = []
+          const m = new RuleManager({
+            config: { ...DEFAULTS, kernelFilter: 'auto' },
+            netns: ns,
+            log: { warn: w => warns.push(w) },
+          })
+          await m.install()
+          t.equal(m.filter, want, `without ${without.join(', ')}: ${want}`)
+          t.match(warns.join('\n'), /Couldn't load match `bpf'/)
+          t.same(
+            (await m.status()).families.map(f => f.upToDate),
+            [true, true],
+          )
+          const saved = await sh(['ip', 'netns', 'exec', ns, 'iptables-save', '-t', 'raw'])
+          t.equal(saved.includes('-m bpf'), false)
+          t.equal(saved.includes('-m u32'), want === 'u32')
+          t.match(saved, new RegExp(`-A ${CHAIN} -p udp -m udp --dport 53`))
+          await m.remove()
+        } finally {
+          if (old === undefined) delete process.env.XTABLES_LIBDIR
+          else process.env.XTABLES_LIBDIR = old
+          deleteNs(ns)
+          rmSync(dir, { recursive: true, force: true })
+        }
+      }
+    },
+  )
 }

@@ -22,7 +22,15 @@ const CAPS = '+net_admin,+net_raw'
 /** setpriv argv: uid/gid 65534, no groups, and exactly `caps` (e.g. '+net_admin,+net_raw' or ''). */
 function setpriv(caps: string): string[] {
   const set = caps ? `-all,${caps}` : '-all'
-  return ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', `--inh-caps=${set}`, `--ambient-caps=${set}`, `--bounding-set=${set}`]
+  return [
+    'setpriv',
+    `--reuid=${NOBODY}`,
+    `--regid=${NOBODY}`,
+    '--clear-groups',
+    `--inh-caps=${set}`,
+    `--ambient-caps=${set}`,
+    `--bounding-set=${set}`,
+  ]
 }
 
 let lab: Lab
@@ -37,23 +45,48 @@ t.teardown(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-interface Run { child: ChildProcess; stderr: () => string; exited: Promise<number | null>; ready: Promise<boolean> }
+interface Run {
+  child: ChildProcess
+  stderr: () => string
+  exited: Promise<number | null>
+  ready: Promise<boolean>
+}
 
 /** `ip netns exec ROUTER [env ...] setpriv ... node dist/cli.js run ...`; ready resolves true on the "ready" log, false on exit. */
 function runAs(caps: string, args: string[], env: string[] = []): Run {
   // A clean environment: no root-only PATH entries, and none of the test runner's NODE_OPTIONS hooks
   // (they write under .tap/, which uid 65534 cannot).
-  const argv = ['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env, ...setpriv(caps), process.execPath, CLI, 'run', '--hooks', 'prerouting',
-    '--metrics-listen', `${lab.router.clientIpv4}:9363`, ...args]
+  const argv = [
+    'env',
+    '-i',
+    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    ...env,
+    ...setpriv(caps),
+    process.execPath,
+    CLI,
+    'run',
+    '--hooks',
+    'prerouting',
+    '--metrics-listen',
+    `${lab.router.clientIpv4}:9363`,
+    ...args,
+  ]
   const child = lab.router.ns.spawn(argv, { stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
   let onReady: (ok: boolean) => void = () => undefined
-  const ready = new Promise<boolean>(r => { onReady = r })
+  const ready = new Promise<boolean>(r => {
+    onReady = r
+  })
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     err += d
     if (/"msg":"ready"/.test(err)) onReady(true)
   })
-  const exited = new Promise<number | null>(r => child.once('exit', code => { onReady(false); r(code) }))
+  const exited = new Promise<number | null>(r =>
+    child.once('exit', code => {
+      onReady(false)
+      r(code)
+    }),
+  )
   const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
   void exited.then(() => clearTimeout(killer))
   return { child, stderr: () => err, exited, ready }
@@ -77,17 +110,37 @@ const CAP_NET_ADMIN = 12n
 const CAP_NET_RAW = 13n
 const CAP_DAC_READ_SEARCH = 2n
 
-async function shapesAsNobody(t: Test, backend: string, env: string[] = [], caps = CAPS, capBits = (1n << CAP_NET_ADMIN) | (1n << CAP_NET_RAW)): Promise<void> {
+async function shapesAsNobody(
+  t: Test,
+  backend: string,
+  env: string[] = [],
+  caps = CAPS,
+  capBits = (1n << CAP_NET_ADMIN) | (1n << CAP_NET_RAW),
+): Promise<void> {
   const d = runAs(caps, ['--delay', '20', '--iptables-backend', backend], env)
-  t.teardown(() => { if (d.child.exitCode === null) d.child.kill('SIGKILL') })
+  t.teardown(() => {
+    if (d.child.exitCode === null) d.child.kill('SIGKILL')
+  })
   t.ok(await d.ready, `starts (stderr: ${d.stderr().slice(-400)})`)
   if (d.child.exitCode !== null) return
   const status = readFileSync(`/proc/${d.child.pid}/status`, 'utf8')
   t.match(status, new RegExp(`^Uid:\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}$`, 'm'), 'runs as uid 65534')
   t.equal(capEff(d.child.pid!), capBits, `effective capabilities: exactly ${caps}`)
   t.equal(await jumps(), 2, 'rules installed: one jump per family')
-  const a = await runProbeIn(lab.client.ns, { server: lab.server.ipv4, types: ['A'], count: 10, intervalMs: 2, timeoutMs: 2000 })
-  const aaaa = await runProbeIn(lab.client.ns, { server: lab.server.ipv6, types: ['AAAA'], count: 10, intervalMs: 2, timeoutMs: 2000 })
+  const a = await runProbeIn(lab.client.ns, {
+    server: lab.server.ipv4,
+    types: ['A'],
+    count: 10,
+    intervalMs: 2,
+    timeoutMs: 2000,
+  })
+  const aaaa = await runProbeIn(lab.client.ns, {
+    server: lab.server.ipv6,
+    types: ['AAAA'],
+    count: 10,
+    intervalMs: 2,
+    timeoutMs: 2000,
+  })
   t.equal(a.lost + aaaa.lost, 0, 'nothing lost')
   t.ok((aaaa.byType.AAAA?.minUs ?? 0) >= 20_000, `AAAA held (min ${aaaa.byType.AAAA?.minUs} us)`)
   t.ok((a.byType.A?.p50Us ?? Infinity) < 20_000, `A not held (p50 ${a.byType.A?.p50Us} us)`)
@@ -95,15 +148,21 @@ async function shapesAsNobody(t: Test, backend: string, env: string[] = [], caps
   t.equal(m.code, 200, 'metrics served')
   t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 10)
   // /proc/net/netfilter/nfnetlink_queue is 0440 root: without CAP_DAC_READ_SEARCH these are not readable.
-  t.comment(`queue stats as uid 65534: dns_shaper_queue_dropped_total{queue="0"} = ${metricValue(m.body, 'dns_shaper_queue_dropped_total{queue="0"}')}`)
+  t.comment(
+    `queue stats as uid 65534: dns_shaper_queue_dropped_total{queue="0"} = ${metricValue(m.body, 'dns_shaper_queue_dropped_total{queue="0"}')}`,
+  )
   d.child.kill('SIGTERM')
   t.equal(await d.exited, 0, 'SIGTERM exits 0')
   t.equal(await jumps(), 0, 'rules removed at stop')
 }
 
-t.test('uid 65534 with only CAP_NET_ADMIN + CAP_NET_RAW, nft backend: starts, installs rules, shapes', { skip: noSetpriv }, async t => {
-  await shapesAsNobody(t, 'nft')
-})
+t.test(
+  'uid 65534 with only CAP_NET_ADMIN + CAP_NET_RAW, nft backend: starts, installs rules, shapes',
+  { skip: noSetpriv },
+  async t => {
+    await shapesAsNobody(t, 'nft')
+  },
+)
 
 t.test('legacy backend as uid 65534 with the two capabilities', { skip: noSetpriv }, async t => {
   // The full `iptables-legacy-save` reads /proc/net/ip_tables_names (0440 root); the rule manager
@@ -114,14 +173,25 @@ t.test('legacy backend as uid 65534 with the two capabilities', { skip: noSetpri
     await shapesAsNobody(t, 'legacy', [`XTABLES_LOCKFILE=${join(work, 'xtables.lock')}`])
   })
   t.test('with CAP_DAC_READ_SEARCH added (default lock file) it shapes', async t => {
-    await shapesAsNobody(t, 'legacy', [], `${CAPS},+dac_read_search`, (1n << CAP_NET_ADMIN) | (1n << CAP_NET_RAW) | (1n << CAP_DAC_READ_SEARCH))
+    await shapesAsNobody(
+      t,
+      'legacy',
+      [],
+      `${CAPS},+dac_read_search`,
+      (1n << CAP_NET_ADMIN) | (1n << CAP_NET_RAW) | (1n << CAP_DAC_READ_SEARCH),
+    )
   })
 })
 
 t.test('auto backend as uid 65534 with the two capabilities', { skip: noSetpriv }, async t => {
   const d = runAs(CAPS, ['--delay', '20'])
-  t.teardown(() => { if (d.child.exitCode === null) d.child.kill('SIGKILL') })
-  t.ok(await d.ready, `starts with --iptables-backend auto (stderr: ${/"msg":"could not start".*$/m.exec(d.stderr())?.[0] ?? ''})`)
+  t.teardown(() => {
+    if (d.child.exitCode === null) d.child.kill('SIGKILL')
+  })
+  t.ok(
+    await d.ready,
+    `starts with --iptables-backend auto (stderr: ${/"msg":"could not start".*$/m.exec(d.stderr())?.[0] ?? ''})`,
+  )
   if (d.child.exitCode === null) {
     d.child.kill('SIGTERM')
     t.equal(await d.exited, 0)

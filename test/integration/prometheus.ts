@@ -37,10 +37,17 @@ let promLog = ''
 
 const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
 
-interface Vector { status: string; error?: string; data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] } }
+interface Vector {
+  status: string
+  error?: string
+  data?: { resultType: string; result: { metric: Record<string, string>; value: [number, string] }[] }
+}
 
 async function query(expr: string): Promise<Vector> {
-  const r = await lab.router.ns.exec(['curl', '-s', '-m', '5', '-G', '--data-urlencode', `query=${expr}`, `${PROM}/api/v1/query`], { timeoutMs: 10000 })
+  const r = await lab.router.ns.exec(
+    ['curl', '-s', '-m', '5', '-G', '--data-urlencode', `query=${expr}`, `${PROM}/api/v1/query`],
+    { timeoutMs: 10000 },
+  )
   try {
     return JSON.parse(r.stdout) as Vector
   } catch {
@@ -56,7 +63,11 @@ async function scalar(expr: string): Promise<number | undefined> {
 }
 
 /** Polls until ok(value) or the bound passes; returns the last value. */
-async function waitFor(expr: string, ok: (v: number | undefined) => boolean, timeoutMs: number): Promise<number | undefined> {
+async function waitFor(
+  expr: string,
+  ok: (v: number | undefined) => boolean,
+  timeoutMs: number,
+): Promise<number | undefined> {
   const until = Date.now() + timeoutMs
   let v: number | undefined
   do {
@@ -71,21 +82,41 @@ t.before(async () => {
   lab = await createLab()
   await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
   target = `${lab.router.clientIpv4}:9363`
-  daemon = new DaemonProcess(lab.router.ns, ['run', '--hooks', 'prerouting', '--mode', 'fixed', '--kernel-filter', 'off', '--delay', String(DELAY_MS), '--metrics-listen', target])
+  daemon = new DaemonProcess(lab.router.ns, [
+    'run',
+    '--hooks',
+    'prerouting',
+    '--mode',
+    'fixed',
+    '--kernel-filter',
+    'off',
+    '--delay',
+    String(DELAY_MS),
+    '--metrics-listen',
+    target,
+  ])
   await daemon.ready()
 
   dir = mkdtempSync(path.join(tmpdir(), 'dns-shaper-prom-'))
   // JSON is YAML: no YAML writer needed.
-  writeFileSync(path.join(dir, 'prometheus.yml'), JSON.stringify({
-    global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
-    scrape_configs: [{ job_name: 'dns-shaper', static_configs: [{ targets: [target] }] }],
-  }))
+  writeFileSync(
+    path.join(dir, 'prometheus.yml'),
+    JSON.stringify({
+      global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
+      scrape_configs: [{ job_name: 'dns-shaper', static_configs: [{ targets: [target] }] }],
+    }),
+  )
   const prom = lab.router.ns.spawn([
-    PROMETHEUS, `--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:9090`, '--log.level=warn',
+    PROMETHEUS,
+    `--config.file=${path.join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${path.join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:9090`,
+    '--log.level=warn',
   ])
   prom.stderr?.setEncoding('utf8')
-  prom.stderr?.on('data', (d: string) => { promLog = (promLog + d).slice(-20000) })
+  prom.stderr?.on('data', (d: string) => {
+    promLog = (promLog + d).slice(-20000)
+  })
   prom.stdout?.resume()
   // Lab teardown kills it too; stop it first so its storage can be removed.
   t.teardown(async () => {
@@ -95,7 +126,10 @@ t.before(async () => {
   const until = Date.now() + 30000
   while (Date.now() < until) {
     if (prom.exitCode !== null) throw new Error(`prometheus exited (${prom.exitCode}): ${promLog}`)
-    const r = await lab.router.ns.exec(['curl', '-s', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', `${PROM}/-/ready`], { timeoutMs: 5000 })
+    const r = await lab.router.ns.exec(
+      ['curl', '-s', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', `${PROM}/-/ready`],
+      { timeoutMs: 5000 },
+    )
     if (r.stdout === '200') return
     await sleep(200)
   }
@@ -110,9 +144,20 @@ t.teardown(async () => {
 t.test('Prometheus sees exactly the traffic the probe sent', async t => {
   // A scrape before the traffic: up, and the held counter at 0 (the baseline rate() needs).
   t.equal(await waitFor('up{job="dns-shaper"}', v => v === 1, 20000), 1, 'up == 1 before the traffic')
-  t.equal(await waitFor('dns_shaper_packets_total{action="held",qtype="AAAA"}', v => v !== undefined, 10000), 0, 'held AAAA 0 before the traffic')
+  t.equal(
+    await waitFor('dns_shaper_packets_total{action="held",qtype="AAAA"}', v => v !== undefined, 10000),
+    0,
+    'held AAAA 0 before the traffic',
+  )
 
-  const probe = await runProbeIn(lab.client.ns, { server: lab.server.ipv4, types: ['A', 'AAAA'], count: COUNT, intervalMs: 1, timeoutMs: 2000, freshSocket: true })
+  const probe = await runProbeIn(lab.client.ns, {
+    server: lab.server.ipv4,
+    types: ['A', 'AAAA'],
+    count: COUNT,
+    intervalMs: 1,
+    timeoutMs: 2000,
+    freshSocket: true,
+  })
   const after = Date.now() / 1000
   t.equal(probe.byType.A?.sent, COUNT, 'probe sent 100 A')
   t.equal(probe.byType.AAAA?.sent, COUNT, 'probe sent 100 AAAA')
@@ -120,8 +165,15 @@ t.test('Prometheus sees exactly the traffic the probe sent', async t => {
   t.ok((probe.byType.AAAA?.minUs ?? 0) >= DELAY_MS * 1000, `fastest AAAA ${probe.byType.AAAA?.minUs} us >= the hold`)
 
   // Wait for a scrape that started after the last answer (Prometheus stamps samples at scrape start).
-  const ts = await waitFor('timestamp(dns_shaper_packets_total{action="held",qtype="AAAA"})', v => v !== undefined && v > after, 20000)
-  t.ok(ts !== undefined && ts > after, `a scrape after the traffic (sample at ${ts}, traffic ended ${after.toFixed(3)})`)
+  const ts = await waitFor(
+    'timestamp(dns_shaper_packets_total{action="held",qtype="AAAA"})',
+    v => v !== undefined && v > after,
+    20000,
+  )
+  t.ok(
+    ts !== undefined && ts > after,
+    `a scrape after the traffic (sample at ${ts}, traffic ended ${after.toFixed(3)})`,
+  )
 
   // Exact: every query crossed the router once (the probe does not retry, nothing was lost, nothing
   // else sends DNS in the lab, and Prometheus scrapes a literal IP).
@@ -143,8 +195,13 @@ t.test('Prometheus sees exactly the traffic the probe sent', async t => {
   const p50rate = await scalar('histogram_quantile(0.5, sum by (le) (rate(dns_shaper_hold_seconds_bucket[1m])))')
   t.ok(p50rate !== undefined && p50rate >= DELAY_MS / 1000 && p50rate < 0.015, `rate-based hold p50 ${p50rate} s`)
   const latP99 = await scalar('histogram_quantile(0.99, dns_shaper_verdict_latency_seconds_bucket)')
-  t.ok(latP99 !== undefined && latP99 < DELAY_MS / 1000, `accepted-at-once verdict latency p99 ${latP99} s is under the hold`)
-  t.comment(`hold p50 ${p50} s (rate-based ${p50rate}), mean ${mean} s, verdict latency p99 ${latP99} s; probe A p50 ${probe.byType.A?.p50Us} us, AAAA p50 ${probe.byType.AAAA?.p50Us} us`)
+  t.ok(
+    latP99 !== undefined && latP99 < DELAY_MS / 1000,
+    `accepted-at-once verdict latency p99 ${latP99} s is under the hold`,
+  )
+  t.comment(
+    `hold p50 ${p50} s (rate-based ${p50rate}), mean ${mean} s, verdict latency p99 ${latP99} s; probe A p50 ${probe.byType.A?.p50Us} us, AAAA p50 ${probe.byType.AAAA?.p50Us} us`,
+  )
 
   t.equal(await scalar('up{job="dns-shaper"}'), 1, 'up == 1')
   t.equal(await scalar(`dns_shaper_dataplane_running{queue="0"}`), 1, 'data plane running')
@@ -154,12 +211,21 @@ t.test('Prometheus sees exactly the traffic the probe sent', async t => {
   if (existsSync('/proc/net/stat/nf_conntrack')) {
     t.ok((await scalar('dns_shaper_conntrack_insert_failed_total')) !== undefined, 'conntrack insert_failed scraped')
     const header = readFileSync('/proc/net/stat/nf_conntrack', 'utf8').split('\n')[0] ?? ''
-    if (/\bclashres\b|\bclash_resolve\b/.test(header)) t.ok((await scalar('dns_shaper_conntrack_clash_resolve_total')) !== undefined, 'clash_resolve (clashres) scraped')
+    if (/\bclashres\b|\bclash_resolve\b/.test(header))
+      t.ok((await scalar('dns_shaper_conntrack_clash_resolve_total')) !== undefined, 'clash_resolve (clashres) scraped')
   }
 
   const targets = await lab.router.ns.exec(['curl', '-s', '-m', '5', `${PROM}/api/v1/targets`], { timeoutMs: 10000 })
-  const active = (JSON.parse(targets.stdout) as { data: { activeTargets: { health: string; lastError: string; scrapeUrl: string }[] } }).data.activeTargets
-  t.same(active.map(a => [a.scrapeUrl, a.health, a.lastError]), [[`http://${target}/metrics`, 'up', '']], 'the one target is healthy, no scrape error')
+  const active = (
+    JSON.parse(targets.stdout) as {
+      data: { activeTargets: { health: string; lastError: string; scrapeUrl: string }[] }
+    }
+  ).data.activeTargets
+  t.same(
+    active.map(a => [a.scrapeUrl, a.health, a.lastError]),
+    [[`http://${target}/metrics`, 'up', '']],
+    'the one target is healthy, no scrape error',
+  )
 })
 
 t.test('promtool check metrics accepts a scrape with no warnings', async t => {
@@ -171,9 +237,15 @@ t.test('promtool check metrics accepts a scrape with no warnings', async t => {
 })
 
 t.test('every dashboard expression evaluates on this Prometheus', async t => {
-  const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: { title: string; targets?: { refId: string; expr: string }[] }[] }
-  const sub = (e: string): string => e.replaceAll('$__rate_interval', '1m').replaceAll('$__range', '1h')
-    .replaceAll('$instance', '.+').replaceAll('$job', '.+')
+  const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    panels: { title: string; targets?: { refId: string; expr: string }[] }[]
+  }
+  const sub = (e: string): string =>
+    e
+      .replaceAll('$__rate_interval', '1m')
+      .replaceAll('$__range', '1h')
+      .replaceAll('$instance', '.+')
+      .replaceAll('$job', '.+')
   let nonEmpty = 0
   let total = 0
   for (const p of dash.panels) {
@@ -185,7 +257,9 @@ t.test('every dashboard expression evaluates on this Prometheus', async t => {
     }
   }
   t.comment(`${nonEmpty} of ${total} dashboard queries returned data`)
-  const aaaa = await scalar(sub('sum(rate(dns_shaper_packets_total{instance=~"$instance", action="held", qtype="AAAA"}[$__rate_interval]))'))
+  const aaaa = await scalar(
+    sub('sum(rate(dns_shaper_packets_total{instance=~"$instance", action="held", qtype="AAAA"}[$__rate_interval]))'),
+  )
   t.ok(aaaa !== undefined && aaaa > 0, `race panel: AAAA held rate ${aaaa}/s > 0`)
   const configured = await scalar(sub('max(dns_shaper_hold_configured_seconds{instance=~"$instance", qtype="AAAA"})'))
   t.equal(configured, DELAY_MS / 1000, 'configured hold line')

@@ -6,7 +6,17 @@
 import t, { type Test } from 'tap'
 import { cpus } from 'node:os'
 import { existsSync } from 'node:fs'
-import { buildClients, CLI_PATH, createRaceLab, runScenario, type ClientBins, type RaceLab, type RaceRow, type RaceScenario, type ShaperSetup } from '../../src/lab/race.js'
+import {
+  buildClients,
+  CLI_PATH,
+  createRaceLab,
+  runScenario,
+  type ClientBins,
+  type RaceLab,
+  type RaceRow,
+  type RaceScenario,
+  type ShaperSetup,
+} from '../../src/lab/race.js'
 
 if (process.getuid?.() !== 0) {
   t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
@@ -33,7 +43,15 @@ t.teardown(async () => {
 })
 
 const row = (shaper: ShaperSetup): Promise<RaceRow> => {
-  const sc: RaceScenario = { shaper, client: 'split', family: 4, lookups: PAIRS, threads: 1, maxSeconds: 30, snat: false }
+  const sc: RaceScenario = {
+    shaper,
+    client: 'split',
+    family: 4,
+    lookups: PAIRS,
+    threads: 1,
+    maxSeconds: 30,
+    snat: false,
+  }
   return runScenario(rl, bins, sc)
 }
 const describe = (r: RaceRow): string =>
@@ -44,7 +62,10 @@ t.test('no shaper: forced A/AAAA pairs clash in the router conntrack', async t =
   const r = await row({ kind: 'none' })
   t.comment(describe(r))
   t.equal(r.lookups, PAIRS, 'every pair ran')
-  t.ok(r.clashResolve + r.insertFailed > 0, `clashes happen without the shaper (control): ${r.clashResolve} resolved, ${r.insertFailed} failed`)
+  t.ok(
+    r.clashResolve + r.insertFailed > 0,
+    `clashes happen without the shaper (control): ${r.clashResolve} resolved, ${r.insertFailed} failed`,
+  )
 })
 
 /** What the shaper promises for a row: every pair ran, conntrack saw no clash, nothing was lost. */
@@ -74,14 +95,28 @@ t.test(`raw table, pair mode (max ${DELAY_MS} ms): no clash, nothing lost, AAAA 
   t.ok(aaaa < (DELAY_MS * 1000) / 2, `AAAA p50 ${aaaa} us is well below the ${DELAY_MS} ms hold`)
   t.ok(aaaa - a < 1000, `AAAA p50 ${aaaa} us within 1 ms of A p50 ${a} us`)
   // Most AAAA leave with their A; a sender descheduled past the hold (busy CI) may leave a few to the deadline.
-  t.ok((r.shaperCounters?.pairReleased ?? 0) >= PAIRS / 2, `pair_released ${r.shaperCounters?.pairReleased} of ${PAIRS}`)
+  t.ok(
+    (r.shaperCounters?.pairReleased ?? 0) >= PAIRS / 2,
+    `pair_released ${r.shaperCounters?.pairReleased} of ${PAIRS}`,
+  )
 })
 
 t.test(`mangle table (after conntrack), fixed ${DELAY_MS} ms: the same daemon does not prevent clashes`, async t => {
   // The control for the two rows above: the zero comes from the queue's place, not from the daemon being there.
-  const sc: RaceScenario = { shaper: { kind: 'mangle', delayMs: DELAY_MS }, client: 'split', family: 4, lookups: PAIRS / 2, threads: 1, maxSeconds: 30, snat: false }
+  const sc: RaceScenario = {
+    shaper: { kind: 'mangle', delayMs: DELAY_MS },
+    client: 'split',
+    family: 4,
+    lookups: PAIRS / 2,
+    threads: 1,
+    maxSeconds: 30,
+    snat: false,
+  }
   const r = await runScenario(rl, bins, sc)
   t.comment(describe(r))
   t.equal(r.shaperCounters?.held, PAIRS / 2, 'every AAAA went through the queue and was held')
-  t.ok(r.clashResolve + r.insertFailed > 0, `clashes with the queue after conntrack: ${r.clashResolve} resolved, ${r.insertFailed} failed`)
+  t.ok(
+    r.clashResolve + r.insertFailed > 0,
+    `clashes with the queue after conntrack: ${r.clashResolve} resolved, ${r.insertFailed} failed`,
+  )
 })

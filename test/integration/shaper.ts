@@ -21,13 +21,22 @@ t.before(async () => {
   lab = await createLab()
   await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
 })
-t.teardown(async () => { await lab?.destroy() })
+t.teardown(async () => {
+  await lab?.destroy()
+})
 
-const probe = (server: string, type: 'A' | 'AAAA', count = COUNT, extra: Record<string, unknown> = {}): Promise<ProbeResult> =>
-  probeType(lab, server, type, count, extra)
+const probe = (
+  server: string,
+  type: 'A' | 'AAAA',
+  count = COUNT,
+  extra: Record<string, unknown> = {},
+): Promise<ProbeResult> => probeType(lab, server, type, count, extra)
 
-
-async function waitForMetric(sample: string, ok: (v: number) => boolean, timeoutMs: number): Promise<number | undefined> {
+async function waitForMetric(
+  sample: string,
+  ok: (v: number) => boolean,
+  timeoutMs: number,
+): Promise<number | undefined> {
   const until = Date.now() + timeoutMs
   let v: number | undefined
   while (Date.now() < until) {
@@ -40,11 +49,19 @@ async function waitForMetric(sample: string, ok: (v: number) => boolean, timeout
 }
 
 function daemon(args: string[]): DaemonProcess {
-  return new DaemonProcess(lab.router.ns, ['run', '--hooks', 'prerouting', '--metrics-listen', `${lab.router.clientIpv4}:9363`, ...args])
+  return new DaemonProcess(lab.router.ns, [
+    'run',
+    '--hooks',
+    'prerouting',
+    '--metrics-listen',
+    `${lab.router.clientIpv4}:9363`,
+    ...args,
+  ])
 }
 
 const rawRules = async (): Promise<string> =>
-  (await lab.router.ns.execOk(['iptables-save', '-t', 'raw'])).stdout + (await lab.router.ns.execOk(['ip6tables-save', '-t', 'raw'])).stdout
+  (await lab.router.ns.execOk(['iptables-save', '-t', 'raw'])).stdout +
+  (await lab.router.ns.execOk(['ip6tables-save', '-t', 'raw'])).stdout
 
 t.test('fixed mode: A passes without the hold, AAAA waits the hold (IPv4 and IPv6)', async t => {
   const base = await baseline(lab, COUNT)
@@ -54,9 +71,17 @@ t.test('fixed mode: A passes without the hold, AAAA waits the hold (IPv4 and IPv
   await expectShaped(t, lab, base, { delayMs: DELAY_MS, count: COUNT, aaaaMarginMs: 1 })
   const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
   t.equal(m.code, 200)
-  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 2 * COUNT, 'every AAAA was held once')
+  t.equal(
+    metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'),
+    2 * COUNT,
+    'every AAAA was held once',
+  )
   // The default kernel filter (auto: xt_bpf here) decides A queries in the kernel: none reach the queue.
-  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}') ?? 0, 0, 'no A reached the queue')
+  t.equal(
+    metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}') ?? 0,
+    0,
+    'no A reached the queue',
+  )
   t.match(await rawRules(), /-m bpf --bytecode "62,/, 'NFQUEUE rules carry the bpf match')
   t.equal(metricValue(m.body, 'dns_shaper_hold_seconds_count'), 2 * COUNT)
   // Every hold reached at least the configured delay: the histogram has nothing at or below 4 ms.
@@ -74,7 +99,14 @@ t.test('dry run holds nothing but counts', async t => {
   t.equal(r.lost, 0)
   t.ok((r.byType.AAAA?.maxUs ?? Infinity) < 50000, 'no AAAA waited the 50 ms hold')
   const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
-  t.equal(metricValue(m.body, 'dns_shaper_dry_run_matches_total'), 10, m.body.split('\n').filter(l => l.startsWith('dns_shaper_packets') && !l.endsWith(' 0')).join(';'))
+  t.equal(
+    metricValue(m.body, 'dns_shaper_dry_run_matches_total'),
+    10,
+    m.body
+      .split('\n')
+      .filter(l => l.startsWith('dns_shaper_packets') && !l.endsWith(' 0'))
+      .join(';'),
+  )
   t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 0)
   t.equal((await d.stop()).code, 0)
 })
@@ -108,8 +140,17 @@ t.test('SIGTERM while packets are held: none is lost, all leave at once', async 
   await d.ready()
   // 10 clients, each with one AAAA lookup held 10 s; stop the daemon once all are held.
   const N = 10
-  const pending = Promise.all(Array.from({ length: N }, (_, i) =>
-    runProbeIn(lab.client.ns, { server: lab.server.ipv4, types: ['AAAA'], names: [`host${i + 1}.example.test`], count: 1, timeoutMs: 15000 })))
+  const pending = Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      runProbeIn(lab.client.ns, {
+        server: lab.server.ipv4,
+        types: ['AAAA'],
+        names: [`host${i + 1}.example.test`],
+        count: 1,
+        timeoutMs: 15000,
+      }),
+    ),
+  )
   const held = await waitForMetric(`dns_shaper_held_packets`, v => v >= N, 8000)
   t.equal(held, N, `${N} AAAA held before the stop`)
   const signalled = Date.now()
@@ -117,8 +158,15 @@ t.test('SIGTERM while packets are held: none is lost, all leave at once', async 
   const exit = await d.exited
   const results = await pending
   t.equal(exit.code, 0)
-  t.equal(results.reduce((a, r) => a + r.lost, 0), 0, 'every held AAAA answered')
-  t.ok(Date.now() - signalled < 4000, `all answered ${Date.now() - signalled} ms after SIGTERM, long before the 10 s hold ends`)
+  t.equal(
+    results.reduce((a, r) => a + r.lost, 0),
+    0,
+    'every held AAAA answered',
+  )
+  t.ok(
+    Date.now() - signalled < 4000,
+    `all answered ${Date.now() - signalled} ms after SIGTERM, long before the 10 s hold ends`,
+  )
   const stopped = d.logs.find(l => l.msg === 'stopped')
   t.ok(stopped, 'stop summary logged')
   t.equal(Number(stopped?.releasedAtStop), N, `held packets released at stop: ${String(stopped?.releasedAtStop)}`)
@@ -130,7 +178,15 @@ t.test('pair mode: each AAAA leaves right behind its A; a lone AAAA waits the fu
   t.teardown(() => d.stop())
   await d.ready()
   // Like glibc: A and AAAA back to back from one fresh socket per lookup.
-  const pairs = await runProbeIn(lab.client.ns, { server: lab.server.ipv4, types: ['A', 'AAAA'], pair: true, count: 40, intervalMs: 2, timeoutMs: 2000, freshSocket: true })
+  const pairs = await runProbeIn(lab.client.ns, {
+    server: lab.server.ipv4,
+    types: ['A', 'AAAA'],
+    pair: true,
+    count: 40,
+    intervalMs: 2,
+    timeoutMs: 2000,
+    freshSocket: true,
+  })
   t.equal(pairs.lost, 0)
   const aaaaP50 = p50(pairs, 'AAAA')
   t.ok(aaaaP50 < 5000, `AAAA median ${aaaaP50} us: released with its A, not after the ${delay} ms delay`)
@@ -148,7 +204,15 @@ t.test('two queues with --queue-balance: flows spread, every pair still ordered'
   t.teardown(() => d.stop())
   await d.ready()
   t.match(await rawRules(), /--queue-balance 0:1/)
-  const pairs = await runProbeIn(lab.client.ns, { server: lab.server.ipv4, types: ['A', 'AAAA'], pair: true, count: 60, intervalMs: 1, timeoutMs: 2000, freshSocket: true })
+  const pairs = await runProbeIn(lab.client.ns, {
+    server: lab.server.ipv4,
+    types: ['A', 'AAAA'],
+    pair: true,
+    count: 60,
+    intervalMs: 1,
+    timeoutMs: 2000,
+    freshSocket: true,
+  })
   t.equal(pairs.lost, 0)
   t.ok(p50(pairs, 'AAAA') < 5000, `AAAA median ${p50(pairs, 'AAAA')} us: each found its A on the same queue`)
   const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)

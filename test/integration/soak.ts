@@ -22,7 +22,8 @@ const WARMUP_S = Math.min(20, Math.max(10, SECONDS / 6))
 const RSS_BOUND = Number(process.env.DNS_SHAPER_SOAK_RSS_BOUND ?? (SECONDS > 120 ? 16 : 10) * 1024 * 1024)
 const HOSTS = 50
 const METRICS = '9363'
-if (!(SECONDS >= 20 && SECONDS <= 7200) || !(QPS > 0 && QPS <= 20000)) throw new Error('DNS_SHAPER_SOAK_SECONDS must be 20..7200, DNS_SHAPER_SOAK_QPS 1..20000')
+if (!(SECONDS >= 20 && SECONDS <= 7200) || !(QPS > 0 && QPS <= 20000))
+  throw new Error('DNS_SHAPER_SOAK_SECONDS must be 20..7200, DNS_SHAPER_SOAK_QPS 1..20000')
 
 let lab: Lab
 const work = mkdtempSync(join(tmpdir(), 'dnss-soak-'))
@@ -35,7 +36,13 @@ t.teardown(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-interface Sample { t: number; rssKb: number; fds: number; held: number; seen: number }
+interface Sample {
+  t: number
+  rssKb: number
+  fds: number
+  held: number
+  seen: number
+}
 
 function rssKb(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -43,7 +50,15 @@ function rssKb(pid: number): number {
 }
 
 t.test(`soak: ${SECONDS} s at ${QPS} qps`, { timeout: (SECONDS + 120) * 1000 }, async t => {
-  const d = new DaemonProcess(lab.router.ns, ['run', '--hooks', 'prerouting', '--delay', '5', '--metrics-listen', `${lab.router.clientIpv4}:${METRICS}`])
+  const d = new DaemonProcess(lab.router.ns, [
+    'run',
+    '--hooks',
+    'prerouting',
+    '--delay',
+    '5',
+    '--metrics-listen',
+    `${lab.router.clientIpv4}:${METRICS}`,
+  ])
   t.teardown(() => d.stop())
   await d.ready()
   const pid = d.child.pid!
@@ -51,29 +66,60 @@ t.test(`soak: ${SECONDS} s at ${QPS} qps`, { timeout: (SECONDS + 120) * 1000 }, 
   t.match(readFileSync(`/proc/${pid}/comm`, 'utf8'), /node/, 'sampling the daemon process itself')
 
   const file = join(work, 'queries.txt')
-  writeFileSync(file, Array.from({ length: HOSTS }, (_, i) => `host${i + 1}.example.test A\nhost${i + 1}.example.test AAAA\n`).join(''))
-  const perf = lab.client.ns.spawn(['dnsperf', '-s', lab.server.ipv4, '-d', file, '-l', String(SECONDS), '-Q', String(QPS), '-c', '8', '-t', '2'],
-    { stdio: ['ignore', 'pipe', 'pipe'] })
+  writeFileSync(
+    file,
+    Array.from({ length: HOSTS }, (_, i) => `host${i + 1}.example.test A\nhost${i + 1}.example.test AAAA\n`).join(''),
+  )
+  const perf = lab.client.ns.spawn(
+    ['dnsperf', '-s', lab.server.ipv4, '-d', file, '-l', String(SECONDS), '-Q', String(QPS), '-c', '8', '-t', '2'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   let out = ''
-  perf.stdout?.setEncoding('utf8').on('data', (s: string) => { out += s })
-  perf.stderr?.setEncoding('utf8').on('data', (s: string) => { out += s })
+  perf.stdout?.setEncoding('utf8').on('data', (s: string) => {
+    out += s
+  })
+  perf.stderr?.setEncoding('utf8').on('data', (s: string) => {
+    out += s
+  })
   const killer = setTimeout(() => perf.kill('SIGKILL'), (SECONDS + 30) * 1000)
-  const perfDone = new Promise<void>(r => perf.once('exit', () => { clearTimeout(killer); r() }))
+  const perfDone = new Promise<void>(r =>
+    perf.once('exit', () => {
+      clearTimeout(killer)
+      r()
+    }),
+  )
 
   const samples: Sample[] = []
   const start = Date.now()
   let finished = false
-  void perfDone.then(() => { finished = true })
+  void perfDone.then(() => {
+    finished = true
+  })
   while (!finished && Date.now() - start < (SECONDS + 30) * 1000) {
     const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:${METRICS}/metrics`)
-    const seen = m.body.split('\n').filter(l => l.startsWith('dns_shaper_packets_total{')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
-    samples.push({ t: Math.round((Date.now() - start) / 1000), rssKb: rssKb(pid), fds: readdirSync(`/proc/${pid}/fd`).length, held: metricValue(m.body, 'dns_shaper_held_packets') ?? NaN, seen })
+    const seen = m.body
+      .split('\n')
+      .filter(l => l.startsWith('dns_shaper_packets_total{'))
+      .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+    samples.push({
+      t: Math.round((Date.now() - start) / 1000),
+      rssKb: rssKb(pid),
+      fds: readdirSync(`/proc/${pid}/fd`).length,
+      held: metricValue(m.body, 'dns_shaper_held_packets') ?? NaN,
+      seen,
+    })
     await Promise.race([perfDone, new Promise(r => setTimeout(r, SAMPLE_MS))])
   }
   await perfDone
   await new Promise(r => setTimeout(r, 500))
   const endMetrics = (await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:${METRICS}/metrics`)).body
-  const end: Sample = { t: Math.round((Date.now() - start) / 1000), rssKb: rssKb(pid), fds: readdirSync(`/proc/${pid}/fd`).length, held: metricValue(endMetrics, 'dns_shaper_held_packets') ?? NaN, seen: 0 }
+  const end: Sample = {
+    t: Math.round((Date.now() - start) / 1000),
+    rssKb: rssKb(pid),
+    fds: readdirSync(`/proc/${pid}/fd`).length,
+    held: metricValue(endMetrics, 'dns_shaper_held_packets') ?? NaN,
+    seen: 0,
+  }
 
   const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN)
   const sent = num(/Queries sent:\s+(\d+)/)
@@ -87,21 +133,48 @@ t.test(`soak: ${SECONDS} s at ${QPS} qps`, { timeout: (SECONDS + 120) * 1000 }, 
   const rssWarm = warm[0]?.rssKb ?? NaN
   const rssMax = Math.max(...warm.map(s => s.rssKb), end.rssKb)
   const growth = (rssMax - rssWarm) * 1024
-  t.ok(growth < RSS_BOUND, `RSS after warm-up ${rssWarm} kB, peak ${rssMax} kB: grew ${(growth / 1048576).toFixed(1)} MB < ${RSS_BOUND / 1048576} MB`)
+  t.ok(
+    growth < RSS_BOUND,
+    `RSS after warm-up ${rssWarm} kB, peak ${rssMax} kB: grew ${(growth / 1048576).toFixed(1)} MB < ${RSS_BOUND / 1048576} MB`,
+  )
   const fds = [...warm.map(s => s.fds), end.fds]
   // A scrape's HTTP connection may be open while sampling: allow 2.
   t.ok(Math.max(...fds) - Math.min(...fds) <= 2, `fds steady: ${Math.min(...fds)}..${Math.max(...fds)}`)
   t.equal(end.held, 0, 'nothing held at the end')
-  t.ok(Math.max(...samples.map(s => s.held)) < QPS, `held gauge stayed small (max ${Math.max(...samples.map(s => s.held))})`)
+  t.ok(
+    Math.max(...samples.map(s => s.held)) < QPS,
+    `held gauge stayed small (max ${Math.max(...samples.map(s => s.held))})`,
+  )
   const held = metricValue(endMetrics, 'dns_shaper_packets_total{action="held",qtype="AAAA"}') ?? 0
-  const errors = ['verdict_errors', 'send_errors', 'recv_errors'].map(k => metricValue(endMetrics, `dns_shaper_${k}_total`) ?? 0)
+  const errors = ['verdict_errors', 'send_errors', 'recv_errors'].map(
+    k => metricValue(endMetrics, `dns_shaper_${k}_total`) ?? 0,
+  )
   t.same(errors, [0, 0, 0], 'no verdict, send or receive errors')
 
   const every = Math.max(1, Math.ceil(samples.length / 24))
-  const table = samples.filter((_, i) => i % every === 0 || i === samples.length - 1).map(s => `${s.t}s rss=${s.rssKb}kB fds=${s.fds} held=${s.held}`).join('; ')
+  const table = samples
+    .filter((_, i) => i % every === 0 || i === samples.length - 1)
+    .map(s => `${s.t}s rss=${s.rssKb}kB fds=${s.fds} held=${s.held}`)
+    .join('; ')
   t.comment(`samples: ${table}`)
-  const summary = { seconds: SECONDS, qps: QPS, sent, lost, answeredQps: qps, aaaaHeld: held, rssWarmKb: rssWarm, rssPeakKb: rssMax, rssEndKb: end.rssKb, fdsMin: Math.min(...fds), fdsMax: Math.max(...fds), heldMax: Math.max(...samples.map(s => s.held)), heldEnd: end.held, samples }
+  const summary = {
+    seconds: SECONDS,
+    qps: QPS,
+    sent,
+    lost,
+    answeredQps: qps,
+    aaaaHeld: held,
+    rssWarmKb: rssWarm,
+    rssPeakKb: rssMax,
+    rssEndKb: end.rssKb,
+    fdsMin: Math.min(...fds),
+    fdsMax: Math.max(...fds),
+    heldMax: Math.max(...samples.map(s => s.held)),
+    heldEnd: end.held,
+    samples,
+  }
   t.comment(`soak summary: ${JSON.stringify({ ...summary, samples: undefined })}`)
-  if (process.env.DNS_SHAPER_SOAK_REPORT) writeFileSync(process.env.DNS_SHAPER_SOAK_REPORT, JSON.stringify(summary, null, 2) + '\n')
+  if (process.env.DNS_SHAPER_SOAK_REPORT)
+    writeFileSync(process.env.DNS_SHAPER_SOAK_REPORT, JSON.stringify(summary, null, 2) + '\n')
   t.equal((await d.stop()).code, 0, 'SIGTERM exits 0')
 })

@@ -9,11 +9,24 @@ t.test('actions x qtype labels', async t => {
   t.same(constants.actions, ['accepted', 'held', 'bypassed', 'malformed'])
   t.same(Object.keys(stats.packets), constants.actions, 'one row per action, in order')
   const labels = [...constants.qtypeLabels.map(l => l.name), 'other', 'none']
-  for (const a of constants.actions) t.same(Object.keys(stats.packets[a]!), labels, `${a}: every qtype label, then other and none`)
-  t.same(constants.qtypeLabels.find(l => l.name === 'AAAA'), { qtype: 28, name: 'AAAA' })
-  t.same(constants.qtypeLabels.find(l => l.name === 'HTTPS'), { qtype: 65, name: 'HTTPS' })
-  t.same(constants.qtypeLabels.find(l => l.name === 'SVCB'), { qtype: 64, name: 'SVCB' })
-  t.same(constants.qtypeLabels.find(l => l.name === 'A'), { qtype: 1, name: 'A' })
+  for (const a of constants.actions)
+    t.same(Object.keys(stats.packets[a]!), labels, `${a}: every qtype label, then other and none`)
+  t.same(
+    constants.qtypeLabels.find(l => l.name === 'AAAA'),
+    { qtype: 28, name: 'AAAA' },
+  )
+  t.same(
+    constants.qtypeLabels.find(l => l.name === 'HTTPS'),
+    { qtype: 65, name: 'HTTPS' },
+  )
+  t.same(
+    constants.qtypeLabels.find(l => l.name === 'SVCB'),
+    { qtype: 64, name: 'SVCB' },
+  )
+  t.same(
+    constants.qtypeLabels.find(l => l.name === 'A'),
+    { qtype: 1, name: 'A' },
+  )
   const nums = constants.qtypeLabels.map(l => l.qtype)
   t.equal(new Set(nums).size, nums.length, 'qtype numbers unique')
   t.equal(new Set(labels).size, labels.length, 'label names unique')
@@ -23,7 +36,18 @@ t.test('actions x qtype labels', async t => {
 t.test('parse reasons', async t => {
   t.same(Object.keys(stats.parseFailures), constants.parseReasons, 'stats keys = exported reasons, in order')
   t.notOk(constants.parseReasons.includes('none'), '"none" is not a failure')
-  for (const r of ['ip_header', 'ipv6_ext_header', 'not_udp', 'fragment', 'udp_header', 'dns_header', 'label', 'name_too_long', 'pointer', 'question'])
+  for (const r of [
+    'ip_header',
+    'ipv6_ext_header',
+    'not_udp',
+    'fragment',
+    'udp_header',
+    'dns_header',
+    'label',
+    'name_too_long',
+    'pointer',
+    'question',
+  ])
     t.ok(constants.parseReasons.includes(r), r)
   for (const r of constants.parseReasons) t.match(r, /^[a-z0-9_]+$/, `${r} is a metric-safe label value`)
 })
@@ -43,8 +67,12 @@ t.test('histogram bounds', async t => {
     ['latency', constants.latencyBucketsSeconds, stats.latency],
   ] as const) {
     t.ok(bounds.length > 0, `${name}: has buckets`)
-    for (let i = 1; i < bounds.length; i++) t.ok(bounds[i]! > bounds[i - 1]!, `${name}: ${bounds[i - 1]} < ${bounds[i]}`, { diagnostic: false })
-    t.ok(bounds.every(b => Number.isFinite(b) && b > 0), `${name}: finite positive seconds`)
+    for (let i = 1; i < bounds.length; i++)
+      t.ok(bounds[i]! > bounds[i - 1]!, `${name}: ${bounds[i - 1]} < ${bounds[i]}`, { diagnostic: false })
+    t.ok(
+      bounds.every(b => Number.isFinite(b) && b > 0),
+      `${name}: finite positive seconds`,
+    )
     t.equal(snap.buckets.length, bounds.length + 1, `${name}: stats has one bucket per bound plus +Inf`)
   }
   t.ok(constants.holdBucketsSeconds.includes(0.005), 'hold buckets resolve the 5 ms default hold')

@@ -3,7 +3,18 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { parsePacket, type ParsedPacket } from '../../src/nfqueue.js'
-import { dnsQuery, hexFixtures, ipv4Udp, ipv6Udp, layout, qtail, rawDns, vectors, wireName, type Ipv6Ext } from '../helpers/packets.js'
+import {
+  dnsQuery,
+  hexFixtures,
+  ipv4Udp,
+  ipv6Udp,
+  layout,
+  qtail,
+  rawDns,
+  vectors,
+  wireName,
+  type Ipv6Ext,
+} from '../helpers/packets.js'
 
 const KINDS = new Set(['query', 'not_query', 'not_dns', 'malformed'])
 
@@ -18,7 +29,18 @@ t.test('vector table', async t => {
 
 t.test('fields of a plain AAAA query', async t => {
   const v4 = parsePacket(ipv4Udp(dnsQuery({ id: 0xbeef }), { sport: 41000, dport: 53 }))
-  t.match(v4, { kind: 'query', reason: 'none', ipVersion: 4, qtype: 28, qclass: 1, dnsId: 0xbeef, sport: 41000, dport: 53, labels: 3, compressed: false })
+  t.match(v4, {
+    kind: 'query',
+    reason: 'none',
+    ipVersion: 4,
+    qtype: 28,
+    qclass: 1,
+    dnsId: 0xbeef,
+    sport: 41000,
+    dport: 53,
+    labels: 3,
+    compressed: false,
+  })
   t.type(v4.flowHash, 'bigint')
   t.not(v4.flowHash, 0n)
   const v6 = parsePacket(ipv6Udp(dnsQuery({ id: 7 }), { sport: 5353 }))
@@ -31,7 +53,9 @@ t.test('compression', async t => {
   // The only valid pointer in a first question points back into its own bytes: "\x03\0ab" + ptr(13).
   const p = parsePacket(ipv4Udp(rawDns([3, 0, 0x61, 0x62, 0xc0, 0x0d, 0, 65, 0, 1])))
   t.match(p, { kind: 'query', compressed: true, qtype: 65, labels: 1 })
-  const second = parsePacket(ipv4Udp(rawDns([...wireName([1, 7, 4]), 0, 1, 0, 1, 0xc0, 0x0e, 0, 28, 0, 1], { qdcount: 2 })))
+  const second = parsePacket(
+    ipv4Udp(rawDns([...wireName([1, 7, 4]), 0, 1, 0, 1, 0xc0, 0x0e, 0, 28, 0, 1], { qdcount: 2 })),
+  )
   t.match(second, { kind: 'query', compressed: false, qtype: 1 }, 'a compressed second question is not looked at')
 })
 
@@ -67,7 +91,8 @@ t.test('captured packets', async t => {
   for (const file of ['dig-v4-aaaa-edns-cookie.hex', 'dig-v6-https.hex']) {
     const pkt = byName.get(file)!
     const { end } = layout(pkt)
-    for (let k = 0; k < pkt.length; k++) t.equal(parsePacket(pkt.subarray(0, k)).kind === 'query', k >= end, `${file} cut at ${k}`, { diagnostic: false })
+    for (let k = 0; k < pkt.length; k++)
+      t.equal(parsePacket(pkt.subarray(0, k)).kind === 'query', k >= end, `${file} cut at ${k}`, { diagnostic: false })
   }
 })
 
@@ -140,14 +165,24 @@ t.test('names', async t => {
   }
   // Same 255-byte name, but reached through a backward pointer: the length counts what is walked.
   const viaPtr = [3, 0, 0x61, 0x62, ...wireName([63, 63, 63, 57]).subarray(0, -1), 0xc0, 0x0d, 0, 28, 0, 1]
-  t.match(parsePacket(ipv4Udp(rawDns(viaPtr))), { kind: 'query', compressed: true }, '4 + 250 + root (through the pointer) = 255 bytes')
+  t.match(
+    parsePacket(ipv4Udp(rawDns(viaPtr))),
+    { kind: 'query', compressed: true },
+    '4 + 250 + root (through the pointer) = 255 bytes',
+  )
   const viaPtr256 = [3, 0, 0x61, 0x62, ...wireName([63, 63, 63, 58]).subarray(0, -1), 0xc0, 0x0d, 0, 28, 0, 1]
   t.match(parsePacket(ipv4Udp(rawDns(viaPtr256))), { reason: 'name_too_long' }, '256 bytes via pointer')
 })
 
 t.test('pointers', async t => {
   const p = (q: number[], o = {}) => parsePacket(ipv4Udp(rawDns(q, o)))
-  for (let off = 0; off < 12; off++) t.match(p([0xc0, off, 0, 28, 0, 1]), { kind: 'malformed', reason: 'pointer' }, `first-question pointer to header offset ${off}`, { diagnostic: false })
+  for (let off = 0; off < 12; off++)
+    t.match(
+      p([0xc0, off, 0, 28, 0, 1]),
+      { kind: 'malformed', reason: 'pointer' },
+      `first-question pointer to header offset ${off}`,
+      { diagnostic: false },
+    )
   t.match(p([0xc0, 12, 0, 28, 0, 1]), { reason: 'pointer' }, 'self pointer')
   t.match(p([0xc0, 14, 0xc0, 12, 0, 28, 0, 1]), { reason: 'pointer' }, 'pair pointing at each other')
   t.match(p([1, 0x61, 0xc0, 14, 0, 28, 0, 1]), { reason: 'pointer' }, 'pointer to itself after a label')
@@ -173,12 +208,20 @@ t.test('pointers', async t => {
 t.test('IPv6 extension header walk', async t => {
   const q = dnsQuery({ qtype: 65 })
   for (const e of ['hop', 'dest', 'routing'] as const)
-    for (const len of [0, 1, 31]) t.match(parsePacket(ipv6Udp(q, { ext: [{ type: e, len }] })), { kind: 'query', qtype: 65 }, `${e} len ${len}`)
+    for (const len of [0, 1, 31])
+      t.match(parsePacket(ipv6Udp(q, { ext: [{ type: e, len }] })), { kind: 'query', qtype: 65 }, `${e} len ${len}`)
   t.match(parsePacket(ipv6Udp(q, { ext: [{ type: 'fragment' }] })), { kind: 'query' }, 'atomic fragment')
   t.match(parsePacket(ipv6Udp(q, { ext: [{ type: 'fragment', more: true }] })), { kind: 'not_dns', reason: 'fragment' })
   t.match(parsePacket(ipv6Udp(q, { ext: [{ type: 'fragment', offset: 1 }] })), { kind: 'not_dns', reason: 'fragment' })
-  t.match(parsePacket(ipv6Udp(q, { ext: [{ type: 'fragment', offset: 8191, more: true }] })), { kind: 'not_dns', reason: 'fragment' })
-  t.match(parsePacket(ipv6Udp(q, { ext: [{ type: 'dest' }, { type: 'fragment' }, { type: 'ah', len: 1 }] })), { kind: 'query' }, 'dest, atomic fragment, AH')
+  t.match(parsePacket(ipv6Udp(q, { ext: [{ type: 'fragment', offset: 8191, more: true }] })), {
+    kind: 'not_dns',
+    reason: 'fragment',
+  })
+  t.match(
+    parsePacket(ipv6Udp(q, { ext: [{ type: 'dest' }, { type: 'fragment' }, { type: 'ah', len: 1 }] })),
+    { kind: 'query' },
+    'dest, atomic fragment, AH',
+  )
   t.match(parsePacket(ipv6Udp(q, { ext: [{ type: 'hop' }], proto: 50 })), { kind: 'not_dns', reason: 'not_udp' }, 'ESP')
   // An extension header longer than what was captured (copy range) is the chain's fault.
   const big = ipv6Udp(q, { ext: [{ type: 'dest', len: 80 }] })
@@ -197,16 +240,21 @@ t.test('IPv4 fragments and protocols', async t => {
   df.writeUInt16BE(0x4000, 6)
   t.match(parsePacket(df), { kind: 'query' }, 'DF alone is not a fragment')
   for (const proto of [0, 1, 6, 41, 50, 58, 132, 136, 255])
-    t.match(parsePacket(ipv4Udp(q, { proto })), { kind: 'not_dns', reason: 'not_udp' }, `proto ${proto}`, { diagnostic: false })
+    t.match(parsePacket(ipv4Udp(q, { proto })), { kind: 'not_dns', reason: 'not_udp' }, `proto ${proto}`, {
+      diagnostic: false,
+    })
   for (let ihl = 6; ihl <= 15; ihl++) {
     const opts = Buffer.alloc((ihl - 5) * 4, 1) // NOPs
-    t.match(parsePacket(ipv4Udp(q, { options: opts })), { kind: 'query', qtype: 28 }, `IHL ${ihl}`, { diagnostic: false })
+    t.match(parsePacket(ipv4Udp(q, { options: opts })), { kind: 'query', qtype: 28 }, `IHL ${ihl}`, {
+      diagnostic: false,
+    })
   }
 })
 
 t.test('flowHash', async t => {
   const h = (o: { name?: string; qtype?: number | string; id?: number } = {}, u: Parameters<typeof ipv4Udp>[1] = {}) =>
-    parsePacket(ipv4Udp(dnsQuery({ name: o.name ?? 'x.example.test', qtype: o.qtype ?? 'AAAA', id: o.id ?? 1 }), u)).flowHash
+    parsePacket(ipv4Udp(dnsQuery({ name: o.name ?? 'x.example.test', qtype: o.qtype ?? 'AAAA', id: o.id ?? 1 }), u))
+      .flowHash
   const h6 = (o: { name?: string; qtype?: string } = {}, u: Parameters<typeof ipv6Udp>[1] = {}) =>
     parsePacket(ipv6Udp(dnsQuery({ name: o.name ?? 'x.example.test', qtype: o.qtype ?? 'AAAA' }), u)).flowHash
   const base = h()
@@ -245,7 +293,14 @@ t.test('random bytes: no crash, kind is one of four', async t => {
     const buf = randomBytes(Math.floor(Math.random() * 601))
     // Half the time, make it look like IPv4/IPv6 UDP so the walk gets past the first checks.
     if (i & 1 && buf.length >= 40) {
-      if (i & 2) { buf[0] = 0x45; buf[6] = 0; buf[9] = 17 } else { buf[0] = 0x60; buf[6] = [17, 0, 60, 43, 44][i % 5]! }
+      if (i & 2) {
+        buf[0] = 0x45
+        buf[6] = 0
+        buf[9] = 17
+      } else {
+        buf[0] = 0x60
+        buf[6] = [17, 0, 60, 43, 44][i % 5]!
+      }
     }
     const p = parsePacket(buf)
     counts[p.kind] = (counts[p.kind] ?? 0) + 1

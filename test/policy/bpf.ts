@@ -6,8 +6,20 @@ import t from 'tap'
 import { parsePacket } from '../../src/nfqueue.js'
 import { compilePolicy } from '../../src/policy/compile.js'
 import {
-  BPF, BPF_MATCH, BpfError, XT_BPF_MAX_NUM_INSTR, bpfMatchArgs, buildFilter, bytecodeText, disassemble, filterForPolicy,
-  parseBytecode, queuedTypes, u32MatchArgs, type BpfInsn, type FilterProgram,
+  BPF,
+  BPF_MATCH,
+  BpfError,
+  XT_BPF_MAX_NUM_INSTR,
+  bpfMatchArgs,
+  buildFilter,
+  bytecodeText,
+  disassemble,
+  filterForPolicy,
+  parseBytecode,
+  queuedTypes,
+  u32MatchArgs,
+  type BpfInsn,
+  type FilterProgram,
 } from '../../src/policy/bpf.js'
 import { CbpfError, checkProgram, matches, runProgram } from '../../src/policy/cbpf-interp.js'
 import { corpus, k8sMix, searchExpansion, u32Matches, u32RulesMatch } from '../helpers/bpf-corpus.js'
@@ -20,7 +32,16 @@ const MUTATIONS = Number(process.env.DNS_SHAPER_BPF_MUTATIONS ?? 12000)
 const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 5, maxHeld: 100 }
 const POLICIES = [
   { name: 'AAAA (default)', policy: compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: 5 }] }) },
-  { name: 'AAAA+HTTPS', policy: compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: 5 }, { qtype: 65, holdMs: 2 }] }) },
+  {
+    name: 'AAAA+HTTPS',
+    policy: compilePolicy({
+      ...base,
+      rules: [
+        { qtype: 28, holdMs: 5 },
+        { qtype: 65, holdMs: 2 },
+      ],
+    }),
+  },
   { name: 'AAAA pair mode', policy: compilePolicy({ ...base, mode: 'pair', rules: [{ qtype: 28, holdMs: 5 }] }) },
   { name: 'AAAA held 0 ms', policy: compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: 0 }] }) },
   {
@@ -46,7 +67,10 @@ t.test('programs fit xt_bpf and pass the kernel checks', async t => {
   for (const { name, policy } of POLICIES) {
     for (const family of ['ipv4', 'ipv6'] as const) {
       const p = filterForPolicy(policy, family)!
-      t.ok(p.insns.length <= XT_BPF_MAX_NUM_INSTR, `${name} ${family}: ${p.insns.length} instructions, ${p.labels} labels`)
+      t.ok(
+        p.insns.length <= XT_BPF_MAX_NUM_INSTR,
+        `${name} ${family}: ${p.insns.length} instructions, ${p.labels} labels`,
+      )
       t.doesNotThrow(() => checkProgram(p.insns, XT_BPF_MAX_NUM_INSTR))
       for (const [pc, i] of p.insns.entries()) {
         if ((i.code & 0x07) === BPF.JMP) t.ok(pc + 1 + Math.max(i.jt, i.jf) < p.insns.length, 'forward jumps only')
@@ -65,7 +89,11 @@ t.test('queued types', async t => {
   t.same(queuedTypes(POLICIES[0]!.policy), [28])
   t.same(queuedTypes(POLICIES[2]!.policy), [1, 28], 'pair mode must see the A that releases the AAAA')
   t.same(queuedTypes(POLICIES[3]!.policy), [28], 'a 0 ms hold is still a hold class')
-  t.same(queuedTypes(compilePolicy({ ...base, mode: 'pair', rules: [] })), [], 'nothing held: nothing queued, not even A')
+  t.same(
+    queuedTypes(compilePolicy({ ...base, mode: 'pair', rules: [] })),
+    [],
+    'nothing held: nothing queued, not even A',
+  )
   t.equal(filterForPolicy(compilePolicy({ ...base, rules: [] }), 'ipv4'), undefined)
 })
 
@@ -137,9 +165,17 @@ t.test(`u32 fallback vs parser (${packets.length} packets)`, async t => {
   t.comment(`u32: ${kept} of ${notHeld} packets that are not held stay in the kernel (A queries never do)`)
   t.equal(u32RulesMatch(rules.ipv4, ipv4Udp(dnsQuery({ qtype: 'A' }))), true, 'u32 cannot tell A from AAAA')
   t.equal(u32RulesMatch(rules.ipv4, ipv4Udp(dnsQuery({ flags: 0x8180 }))), false)
-  t.equal(u32RulesMatch(rules.ipv4, ipv4Udp(dnsQuery({ flags: 0x8180 }), { options: Buffer.from([0x94, 4, 0, 0]) })), false, 'IHL followed')
+  t.equal(
+    u32RulesMatch(rules.ipv4, ipv4Udp(dnsQuery({ flags: 0x8180 }), { options: Buffer.from([0x94, 4, 0, 0]) })),
+    false,
+    'IHL followed',
+  )
   t.equal(u32RulesMatch(rules.ipv6, ipv6Udp(dnsQuery({ flags: 0x8180 }))), false)
-  t.equal(u32RulesMatch(rules.ipv6, ipv6Udp(dnsQuery({ flags: 0x8180 }), { ext: [{ type: 'hop' }] })), true, 'extension header: queued')
+  t.equal(
+    u32RulesMatch(rules.ipv6, ipv6Udp(dnsQuery({ flags: 0x8180 }), { ext: [{ type: 'hop' }] })),
+    true,
+    'extension header: queued',
+  )
   t.equal(u32RulesMatch(rules.ipv6, ipv6Udp(rawDns([0], { qdcount: 0 }))), false, 'QDCOUNT 0')
   // The evaluator itself.
   const pkt = Buffer.from([0, 0, 0, 8, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0])
@@ -168,7 +204,11 @@ t.test('designed verdicts', async t => {
     ['NOTIFY stays', ipv6Udp(q({ flags: 4 << 11 })), false],
     ['QDCOUNT 0 stays', ipv4Udp(rawDns(Buffer.concat([wireName([1]), qtail(28)]), { qdcount: 0 })), false],
     ['IPv4 options: still decided (A)', ipv4Udp(q({ qtype: 'A' }), { options: Buffer.from([0x94, 4, 0, 0]) }), false],
-    ['IPv4 options: still decided (AAAA)', ipv4Udp(q(), { options: Buffer.concat([Buffer.from([7, 39, 4]), Buffer.alloc(36)]) }), true],
+    [
+      'IPv4 options: still decided (AAAA)',
+      ipv4Udp(q(), { options: Buffer.concat([Buffer.from([7, 39, 4]), Buffer.alloc(36)]) }),
+      true,
+    ],
     ['fragment: user space decides', ipv4Udp(q({ qtype: 'A' }), { moreFragments: true }), true],
     ['v6 extension header: user space decides', ipv6Udp(q({ qtype: 'A' }), { ext: [{ type: 'hop' }] }), true],
     ['compression pointer: user space decides', ipv4Udp(rawDns([3, 0, 0x61, 0x62, 0xc0, 0x0d, 0, 1, 0, 1])), true],
@@ -200,9 +240,19 @@ function keptShare(prog: FilterProgram, mix: ReturnType<typeof k8sMix>, qtype: n
 
 t.test('Kubernetes query mix', async t => {
   const mix = k8sMix()
-  t.same(searchExpansion('api.github.com'), ['api.github.com.shop.svc.cluster.local', 'api.github.com.svc.cluster.local', 'api.github.com.cluster.local', 'api.github.com'])
+  t.same(searchExpansion('api.github.com'), [
+    'api.github.com.shop.svc.cluster.local',
+    'api.github.com.svc.cluster.local',
+    'api.github.com.cluster.local',
+    'api.github.com',
+  ])
   t.same(searchExpansion('redis.cache.svc.cluster.local.'), ['redis.cache.svc.cluster.local'])
-  t.same(searchExpansion('a.b.c.d.e.f'), ['a.b.c.d.e.f', 'a.b.c.d.e.f.shop.svc.cluster.local', 'a.b.c.d.e.f.svc.cluster.local', 'a.b.c.d.e.f.cluster.local'])
+  t.same(searchExpansion('a.b.c.d.e.f'), [
+    'a.b.c.d.e.f',
+    'a.b.c.d.e.f.shop.svc.cluster.local',
+    'a.b.c.d.e.f.svc.cluster.local',
+    'a.b.c.d.e.f.cluster.local',
+  ])
   const lines: string[] = []
   for (const { name, policy } of POLICIES) {
     for (const family of ['ipv4', 'ipv6'] as const) {
@@ -212,7 +262,9 @@ t.test('Kubernetes query mix', async t => {
       t.equal(aaaa, 0, `${name} ${family}: every AAAA goes to the queue`)
       if (policy.pair) t.equal(a, 0, `${name} ${family}: pair mode queues every A`)
       else t.ok(a > 0.8, `${name} ${family}: most A queries stay in the kernel (${(a * 100).toFixed(1)}%)`)
-      lines.push(`${name} ${family}: ${prog.insns.length} insns, ${prog.labels} labels, A kept in kernel ${(a * 100).toFixed(1)}%, AAAA kept ${(aaaa * 100).toFixed(1)}%`)
+      lines.push(
+        `${name} ${family}: ${prog.insns.length} insns, ${prog.labels} labels, A kept in kernel ${(a * 100).toFixed(1)}%, AAAA kept ${(aaaa * 100).toFixed(1)}%`,
+      )
     }
   }
   const labels = [...new Set(mix.map(m => m.labels))].sort((x, y) => x - y)
@@ -239,7 +291,9 @@ t.test('iptables arguments', async t => {
   t.same(args.slice(0, 3), ['-m', 'bpf', '--bytecode'])
   t.match(args[3], /^62,177 0 0 0,40 0 0 6,/)
   t.notMatch(args[3], /,$/)
-  t.same(u32MatchArgs('ipv4'), [['-m', 'u32', '--u32', '0x0>>0x16&0x3c@0x8&0xf800=0x0&&0x0>>0x16&0x3c@0xc>>0x10=0x1:0xffff']])
+  t.same(u32MatchArgs('ipv4'), [
+    ['-m', 'u32', '--u32', '0x0>>0x16&0x3c@0x8&0xf800=0x0&&0x0>>0x16&0x3c@0xc>>0x10=0x1:0xffff'],
+  ])
   t.equal(u32MatchArgs('ipv6').length, 2)
   t.throws(() => parseBytecode('2,6 0 0 0'), /says 2/)
   t.throws(() => parseBytecode('1,6 0 0'), /bad instruction/)
@@ -260,7 +314,19 @@ t.test('interpreter', async t => {
   t.equal(ret([I(LDX | W | LEN), I(MISC | BPF.TXA), I(RET | A)]), 8)
   t.equal(ret([I(LDX | B | MSH, 0), I(MISC | BPF.TXA), I(RET | A)]), 20)
   t.equal(ret([I(LDX | W | IMM, 2), I(LD | B | IND, 3), I(RET | A)]), 5)
-  t.equal(ret([I(LD | IMM, 7), I(ST, 3), I(LDX | IMM, 9), I(STX, 4), I(LD | MEM, 4), I(LDX | MEM, 3), I(ALU | BPF.SUB | X), I(RET | A)]), 2)
+  t.equal(
+    ret([
+      I(LD | IMM, 7),
+      I(ST, 3),
+      I(LDX | IMM, 9),
+      I(STX, 4),
+      I(LD | MEM, 4),
+      I(LDX | MEM, 3),
+      I(ALU | BPF.SUB | X),
+      I(RET | A),
+    ]),
+    2,
+  )
   const alu = (op: number, a: number, k: number) => ret([I(LD | IMM, a), I(ALU | op | K, k), I(RET | A)])
   t.equal(alu(BPF.ADD, 0xffffffff, 2), 1, 'wraps at 32 bits')
   t.equal(alu(BPF.MUL, 0x10000, 0x10000), 0)
@@ -273,11 +339,15 @@ t.test('interpreter', async t => {
   t.equal(alu(BPF.RSH, 0x80000000, 31), 1)
   t.equal(alu(BPF.NEG, 1, 0), 0xffffffff)
   t.equal(ret([I(LD | IMM, 1), I(LDX | IMM, 40), I(ALU | BPF.LSH | X), I(RET | A)]), 0, 'shift by >= 32 gives 0')
-  t.match(runProgram([I(LD | IMM, 1), I(LDX | IMM, 0), I(ALU | BPF.DIV | X), I(RET | K, 5)], pkt), { ret: 0, aborted: 'division_by_zero' })
+  t.match(runProgram([I(LD | IMM, 1), I(LDX | IMM, 0), I(ALU | BPF.DIV | X), I(RET | K, 5)], pkt), {
+    ret: 0,
+    aborted: 'division_by_zero',
+  })
   t.match(runProgram([I(LD | W | ABS, 6), I(RET | K, 5)], pkt), { ret: 0, aborted: 'out_of_bounds' })
   t.match(runProgram([I(LDX | B | MSH, 8), I(RET | K, 5)], pkt), { ret: 0, aborted: 'out_of_bounds' })
   t.equal(ret([I(JMP | BPF.JA, 1), I(RET | K, 1), I(RET | K, 2)]), 2)
-  const j = (op: number, a: number, k: number) => ret([I(LD | IMM, a), I(JMP | op | K, k, 0, 1), I(RET | K, 1), I(RET | K, 0)])
+  const j = (op: number, a: number, k: number) =>
+    ret([I(LD | IMM, a), I(JMP | op | K, k, 0, 1), I(RET | K, 1), I(RET | K, 0)])
   t.equal(j(BPF.JEQ, 3, 3), 1)
   t.equal(j(BPF.JGT, 3, 3), 0)
   t.equal(j(BPF.JGE, 3, 3), 1)
@@ -298,6 +368,19 @@ t.test('interpreter', async t => {
   t.throws(() => checkProgram([I(RET | K, -1)]), /out of range/)
   t.throws(() => checkProgram(Array(65).fill(I(RET | K, 0)), 64), /65 instructions/)
   t.throws(() => runProgram([I(LD | IMM, 0)], pkt), /ran off its end/)
-  t.match(disassemble([I(LD | W | LEN), I(LDX | MEM, 1), I(LDX | W | LEN), I(LDX | IMM, 3), I(ST, 1), I(STX, 2), I(JMP | BPF.JA, 0), I(RET | A), I(LD | MEM, 2), I(LD | IMM, 9)]),
-    /ld #len[\s\S]*ldx M\[1\][\s\S]*ldx #len[\s\S]*ldx #0x3[\s\S]*st M\[1\][\s\S]*stx M\[2\][\s\S]*ja 7[\s\S]*ret a[\s\S]*ld M\[2\][\s\S]*ld #0x9/)
+  t.match(
+    disassemble([
+      I(LD | W | LEN),
+      I(LDX | MEM, 1),
+      I(LDX | W | LEN),
+      I(LDX | IMM, 3),
+      I(ST, 1),
+      I(STX, 2),
+      I(JMP | BPF.JA, 0),
+      I(RET | A),
+      I(LD | MEM, 2),
+      I(LD | IMM, 9),
+    ]),
+    /ld #len[\s\S]*ldx M\[1\][\s\S]*ldx #len[\s\S]*ldx #0x3[\s\S]*st M\[1\][\s\S]*stx M\[2\][\s\S]*ja 7[\s\S]*ret a[\s\S]*ld M\[2\][\s\S]*ld #0x9/,
+  )
 })

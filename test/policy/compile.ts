@@ -5,15 +5,29 @@ import { parseQtype, qtypeName } from '../../src/policy/qtypes.js'
 const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 5, maxHeld: 100 }
 
 t.test('one class per distinct hold; everything else accepted', async t => {
-  const p = compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: 5 }, { qtype: 65, holdMs: 2 }, { qtype: 64, holdMs: 5 }] })
+  const p = compilePolicy({
+    ...base,
+    rules: [
+      { qtype: 28, holdMs: 5 },
+      { qtype: 65, holdMs: 2 },
+      { qtype: 64, holdMs: 5 },
+    ],
+  })
   t.equal(p.table.length, 65536)
   t.equal(p.table[28], 1)
   t.equal(p.table[64], 1, 'same hold shares a class')
   t.equal(p.table[65], 2)
   t.equal(p.table[1], 0, 'A accepted')
   t.same(p.holdMs, [0, 5, 2])
-  t.equal(p.table.reduce((a, b) => a + (b ? 1 : 0), 0), 3)
-  t.same(describePolicy(p), [{ qtype: 28, holdMs: 5 }, { qtype: 64, holdMs: 5 }, { qtype: 65, holdMs: 2 }])
+  t.equal(
+    p.table.reduce((a, b) => a + (b ? 1 : 0), 0),
+    3,
+  )
+  t.same(describePolicy(p), [
+    { qtype: 28, holdMs: 5 },
+    { qtype: 64, holdMs: 5 },
+    { qtype: 65, holdMs: 2 },
+  ])
   t.equal(p.pair, false)
   t.equal(compilePolicy({ ...base, mode: 'pair', rules: [] }).pair, true)
 })
