@@ -20,10 +20,11 @@ enum Action : uint8_t {
 };
 
 // QTYPE label values: a fixed set keeps the metric's cardinality bounded.
-#define DNS_SHAPER_QTYPE_LABELS(X)                                                                      \
-  X(1, "A")                                                                                             \
-  X(2, "NS") X(5, "CNAME") X(6, "SOA") X(12, "PTR") X(15, "MX") X(16, "TXT") X(28, "AAAA") X(33, "SRV") \
-      X(64, "SVCB") X(65, "HTTPS") X(255, "ANY")
+// clang-format off
+#define DNS_SHAPER_QTYPE_LABELS(X) \
+  X(1, "A") X(2, "NS") X(5, "CNAME") X(6, "SOA") X(12, "PTR") X(15, "MX") X(16, "TXT") X(28, "AAAA") \
+  X(33, "SRV") X(64, "SVCB") X(65, "HTTPS") X(255, "ANY")
+// clang-format on
 constexpr size_t kQtypeKnown = 12;
 constexpr size_t kQtypeOther = kQtypeKnown;     // a query of a type not listed
 constexpr size_t kQtypeNone = kQtypeKnown + 1;  // no question: responses, QDCOUNT=0, non-DNS

@@ -308,7 +308,7 @@ export function planRules(config: Config, family: Family, filter: FilterMode = i
 
 /** Quote an argument the way iptables-save does (only when needed). */
 function quoteArg(a: string): string {
-  if (a !== '' && /^[A-Za-z0-9_.:@\/+,!=-]+$/.test(a)) return a
+  if (a !== '' && /^[A-Za-z0-9_.:@/+,!=-]+$/.test(a)) return a
   return `"${a.replace(/(["\\])/g, '\\$1')}"`
 }
 

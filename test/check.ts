@@ -461,7 +461,7 @@ t.test('render: aligned text with the verdict line; JSON shape', async t => {
     /\n\nverdict: cannot run: iptables: no iptables — optional: the kernel resolves clashes \(20\/s seen\)\n$/,
   )
   const rows = text.split('\n\n')[0]!.split('\n')
-  t.match(rows[0], /^STATUS  CHECK +FOUND +ACTION$/)
+  t.match(rows[0], /^STATUS {2}CHECK +FOUND +ACTION$/)
   t.equal(rows.length, r.items.length + 1)
   const col = rows[0]!.indexOf('CHECK')
   const foundCol = rows[0]!.indexOf('FOUND')

@@ -148,7 +148,7 @@ export function nsExecArgv(ns: string, argv: readonly string[]): string[] {
 
 /** argv that sets one sysctl inside namespace `ns` (never in the root namespace). */
 export function sysctlArgv(ns: string, key: string, value: string | number): string[] {
-  if (!/^[a-z0-9_.\/-]+$/i.test(key)) throw new LabError(`invalid sysctl key "${key}"`)
+  if (!/^[a-z0-9_./-]+$/i.test(key)) throw new LabError(`invalid sysctl key "${key}"`)
   return nsExecArgv(ns, ['sysctl', '-q', '-w', `${key}=${value}`])
 }
 

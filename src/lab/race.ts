@@ -452,6 +452,7 @@ export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenari
   } finally {
     // A failed stop is reported only when the run itself succeeded (its error says more).
     const code = shaper ? await shaper.stop() : 0
+    // eslint-disable-next-line no-unsafe-finally -- only when the body succeeded, so no error is masked
     if (code !== 0 && !failed) throw new LabError(`dns-shaper exited ${code}: ${shaper?.stderr.trim().slice(-2000)}`)
   }
 }
