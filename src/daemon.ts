@@ -12,7 +12,7 @@ import type { HoldRule } from './policy/compile.js'
 import { queuedQtypes } from './rules/plan.js'
 import { errorMessage } from './errors.js'
 
-/** What the daemon needs from the rule manager (src/iptables.ts). */
+/** What the daemon needs from the rule manager (src/rules/manager.ts). */
 export interface Rules {
   install(): Promise<unknown>
   remove(): Promise<unknown>
