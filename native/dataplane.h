@@ -11,13 +11,12 @@
 #include <vector>
 
 #include "hold_fifo.h"
+#include "limits.h"
 #include "stats.h"
 
 struct mnl_socket;
 
 namespace dns_shaper {
-
-constexpr size_t kMaxHoldClasses = 8;  // distinct hold durations; class 0 means "accept at once"
 
 // A compiled policy, built in TS (src/policy) and copied in by the addon.
 struct Policy {
@@ -31,12 +30,12 @@ struct Policy {
 
 struct QueueOptions {
   uint16_t queue_num = 0;
-  uint32_t copy_range = 512;
+  uint32_t copy_range = kDefaultCopyRange;
   // Far above what the 8 MiB socket buffer holds: at the queue limit FAIL_OPEN passes packets with
   // no id gap and no counter, so the socket, whose overflow shows as id gaps (bypassed), must fill first.
-  uint32_t max_len = 131072;
+  uint32_t max_len = kDefaultQueueMaxLen;
   uint32_t rcvbuf = 8 << 20;
-  uint32_t fifo_capacity = 65536;  // upper bound for max_held over the queue's life
+  uint32_t fifo_capacity = kDefaultHeldCapacity;  // upper bound for max_held over the queue's life
 };
 
 // Called from the data-plane thread on a fatal error, just before the thread ends.

@@ -7,6 +7,7 @@ import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, 
 import { ConfigError } from './errors.js'
 import { parseQtype, qtypeName } from './policy/qtypes.js'
 import type { HoldRule } from './policy/compile.js'
+import { DEFAULT_MAX_HELD, MAX_HELD, MAX_HOLD_MS, MAX_PAIR_WINDOW_MS } from './limits.js'
 
 export type { Config } from './config-types.js'
 
@@ -29,7 +30,7 @@ export const DEFAULTS: Config = {
   iptablesBackend: 'auto',
   kernelFilter: 'auto',
   metricsListen: DEFAULT_METRICS_LISTEN,
-  maxHeld: 10000,
+  maxHeld: DEFAULT_MAX_HELD,
   dryRun: false,
   logLevel: 'info',
 }
@@ -100,7 +101,7 @@ const setters: Record<string, Setter> = {
     c.queues = int(v, f, 1, 64)
   },
   delay: (c, v, f) => {
-    c.delayMs = ms(v, f, 10000)
+    c.delayMs = ms(v, f, MAX_HOLD_MS)
   },
   qtypes: (c, v, f) => {
     const types = list(v).map(t => {
@@ -119,7 +120,7 @@ const setters: Record<string, Setter> = {
     c.mode = oneOf<ShapeMode>(v, f, ['fixed', 'pair'])
   },
   'pair-window': (c, v, f) => {
-    c.pairWindowMs = ms(v, f, 10000)
+    c.pairWindowMs = ms(v, f, MAX_PAIR_WINDOW_MS)
   },
   rules: (c, v, f) => {
     c.rules = oneOf<RulesMode>(v, f, ['manage', 'none'])
@@ -160,7 +161,7 @@ const setters: Record<string, Setter> = {
     c.metricsListen = parseListen(String(v), f)
   },
   'max-held': (c, v, f) => {
-    c.maxHeld = int(v, f, 1, 1048576)
+    c.maxHeld = int(v, f, 1, MAX_HELD)
   },
   'dry-run': (c, v, f) => {
     c.dryRun = bool(v, f)
@@ -248,7 +249,7 @@ function holdsFromFile(raw: unknown, file: string): Map<number, number> {
   for (const [k, v] of Object.entries(raw)) {
     const q = parseQtype(k)
     if (q === undefined) throw new ConfigError(`${file}: holds.${k}`, 'is not a DNS type', 'type names or numbers')
-    out.set(q, ms(String(v), `${file}: holds.${k}`, 10000))
+    out.set(q, ms(String(v), `${file}: holds.${k}`, MAX_HOLD_MS))
   }
   return out
 }

@@ -79,15 +79,40 @@ export interface NativeConstants {
   qtypeLabels: { qtype: number; name: string }[]
   parseReasons: string[]
   counters: string[]
+  /** Help text per counter (the names in `counters`) and per other native series (packets, hold, ...). */
+  help: Record<string, string>
+  /** Every qtype label value of the stats rows, in order: the listed types, then 'other' and 'none'. */
+  packetLabels: string[]
   holdBucketsSeconds: number[]
   latencyBucketsSeconds: number[]
   maxHoldClasses: number
+}
+
+/** Bounds defined once in native/limits.h; src/limits.ts re-exports them for the rest of TS. */
+export interface NativeLimits {
+  maxHoldClasses: number
+  maxHoldMs: number
+  maxPairWindowMs: number
+  maxHeld: number
+  defaultMaxHeld: number
+  defaultHeldCapacity: number
+  minHeldCapacity: number
+  heldCapacityFactor: number
+  defaultPairSlots: number
+  minPairSlots: number
+  maxPairSlots: number
+  defaultQueueMaxLen: number
+  maxQueueMaxLen: number
+  maxCopyRange: number
+  defaultCopyRange: number
+  memoryBudgetBytes: number
 }
 
 interface Addon {
   Queue: new (opts: QueueOptions) => NativeQueue
   parsePacket(buf: Buffer): ParsedPacket
   constants: NativeConstants
+  limits: NativeLimits
 }
 
 function findAddon(): string {
@@ -113,3 +138,4 @@ const addon = createRequire(import.meta.url)(findAddon()) as Addon
 export const Queue = addon.Queue
 export const parsePacket = addon.parsePacket
 export const constants: NativeConstants = addon.constants
+export const limits: NativeLimits = addon.limits

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { constants, Queue, type NativePolicy } from '../../src/nfqueue.js'
+import { constants, limits, Queue, type NativePolicy } from '../../src/nfqueue.js'
 
 function policy(over: Partial<NativePolicy> = {}): NativePolicy {
   const table = new Uint8Array(65536)
@@ -26,7 +26,7 @@ t.test('options are checked, naming the field', async t => {
     [{ queue: 1, copyRange: 63 }, /options\.copyRange must be an integer 64\.\.65535/],
     [{ queue: 1, copyRange: 65536 }, /options\.copyRange/],
     [{ queue: 1, maxLen: 0 }, /options\.maxLen/],
-    [{ queue: 1, maxLen: 2 ** 20 + 1 }, /options\.maxLen/],
+    [{ queue: 1, maxLen: limits.maxQueueMaxLen + 1 }, /options\.maxLen/],
     [{ queue: 1, rcvbuf: 1024 }, /options\.rcvbuf/],
     [{ queue: 1, rcvbuf: Infinity }, /options\.rcvbuf/],
     [{ queue: 1, maxHeld: 0 }, /options\.maxHeld/],
@@ -38,7 +38,14 @@ t.test('options are checked, naming the field', async t => {
   t.doesNotThrow(() => new Queue({ queue: 0 }), 'queue 0')
   t.doesNotThrow(() => new Queue({ queue: 65535, copyRange: 64, maxLen: 1, rcvbuf: 65536, maxHeld: 1 }), 'lower bounds')
   t.doesNotThrow(
-    () => new Queue({ queue: 1, copyRange: 65535, maxLen: 2 ** 20, rcvbuf: 2 ** 30, maxHeld: 2 ** 20 }),
+    () =>
+      new Queue({
+        queue: 1,
+        copyRange: 65535,
+        maxLen: limits.maxQueueMaxLen,
+        rcvbuf: 2 ** 30,
+        maxHeld: limits.maxHeld,
+      }),
     'upper bounds',
   )
 })
