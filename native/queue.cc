@@ -163,6 +163,12 @@ Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), en
     Throw(env, "options.maxHeld must be an integer 1.." + std::to_string(kMaxHeld));
     return;
   }
+  opts_.pair_slots = OptU32(o, "pairSlots", kDefaultPairSlots, kMinPairSlots, kMaxPairSlots, &ok);
+  if (!ok || (opts_.pair_slots & (opts_.pair_slots - 1)) != 0) {
+    Throw(env, "options.pairSlots must be a power of two " + std::to_string(kMinPairSlots) + ".." +
+                   std::to_string(kMaxPairSlots));
+    return;
+  }
   Napi::Value cb = o.Get("onFatal");
   if (cb.IsFunction()) {
     events_ = Napi::ThreadSafeFunction::New(env, cb.As<Napi::Function>(), "dns-shaper-events", 4, 1);

@@ -42,6 +42,8 @@ export interface QueueOptions {
   rcvbuf?: number
   /** Capacity of the hold FIFOs; policies may lower the cap, never raise it above this. */
   maxHeld?: number
+  /** Pair-table slots (a power of two, limits.minPairSlots..limits.maxPairSlots; default 4096). */
+  pairSlots?: number
   /** Called on the JS thread if the data-plane thread dies (it has then accepted what it held). */
   onFatal?: (err: NodeJS.ErrnoException) => void
 }

@@ -31,12 +31,18 @@ t.test('options are checked, naming the field', async t => {
     [{ queue: 1, rcvbuf: Infinity }, /options\.rcvbuf/],
     [{ queue: 1, maxHeld: 0 }, /options\.maxHeld/],
     [{ queue: 1, maxHeld: null }, /options\.maxHeld/],
+    [{ queue: 1, pairSlots: 8 }, /options\.pairSlots must be a power of two 16\.\.1048576/],
+    [{ queue: 1, pairSlots: 4095 }, /options\.pairSlots/],
+    [{ queue: 1, pairSlots: 2 ** 21 }, /options\.pairSlots/],
   ]
   const Q = Queue as unknown as new (o: unknown) => unknown
   for (const [opts, msg] of bad)
     t.throws(() => new Q(opts), { name: 'TypeError', message: msg }, JSON.stringify(opts) ?? 'undefined')
   t.doesNotThrow(() => new Queue({ queue: 0 }), 'queue 0')
-  t.doesNotThrow(() => new Queue({ queue: 65535, copyRange: 64, maxLen: 1, rcvbuf: 65536, maxHeld: 1 }), 'lower bounds')
+  t.doesNotThrow(
+    () => new Queue({ queue: 65535, copyRange: 64, maxLen: 1, rcvbuf: 65536, maxHeld: 1, pairSlots: 16 }),
+    'lower bounds',
+  )
   t.doesNotThrow(
     () =>
       new Queue({
