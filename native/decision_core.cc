@@ -17,6 +17,7 @@ int DecisionCore::Init(const CoreOptions& opts, std::unique_ptr<Policy> policy) 
       (opts.pair_slots & (opts.pair_slots - 1)) != 0)
     return -EINVAL;
   opts_ = opts;
+  ids_ = IdSequence(opts.last_id);
   policy_ = std::move(policy);
   if (policy_->max_held > opts_.held_capacity) policy_->max_held = opts_.held_capacity;
   pairs_.Init(opts_.pair_slots);
@@ -32,9 +33,8 @@ void DecisionCore::SetPolicy(std::unique_ptr<Policy> next) {
 
 void DecisionCore::NoteId(uint32_t id) {
   // Ids are assigned per queue after the queue-length check; a gap means the socket could not take
-  // those packets and FAIL_OPEN passed them unshaped.
-  if (id > last_id_ + 1) Stats::Inc(stats_->packets[kBypassed][kQtypeNone], id - last_id_ - 1);
-  if (id > last_id_) last_id_ = id;
+  // those packets and FAIL_OPEN passed them unshaped (see id_sequence.h for the wrap at 2^32).
+  if (uint32_t gap = ids_.Next(id)) Stats::Inc(stats_->packets[kBypassed][kQtypeNone], gap);
 }
 
 void DecisionCore::OnPacket(uint32_t id, const ParsedPacket& pp, uint64_t now_ns) {

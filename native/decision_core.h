@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "hold_fifo.h"
+#include "id_sequence.h"
 #include "limits.h"
 #include "pair_table.h"
 #include "parse.h"
@@ -49,6 +50,7 @@ class VerdictSink {
 struct CoreOptions {
   uint32_t held_capacity = kDefaultHeldCapacity;  // upper bound for max_held over the core's life
   uint32_t pair_slots = kDefaultPairSlots;        // power of two
+  uint32_t last_id = 0;  // the id before the first one expected: 0 for a freshly bound queue
 };
 
 class DecisionCore {
@@ -86,7 +88,7 @@ class DecisionCore {
   std::array<HoldFifo, kMaxHoldClasses + 1> fifos_;
   PairTable pairs_;
   int64_t held_now_ = 0;
-  uint32_t last_id_ = 0;
+  IdSequence ids_;
   bool stopping_ = false;
 };
 

@@ -245,4 +245,21 @@ CASE("pair table: Find sees only live entries; an expired slot is reused without
   EXPECT(t.Find(16 + 5, 20) == nullptr);
 }
 
+CASE("core: bypassed counts id gaps in serial arithmetic across 2^32") {
+  auto run = [](uint32_t last, std::vector<uint32_t> ids) {
+    Stats stats;
+    Recorder rec;
+    DecisionCore core(&stats, &rec);
+    CoreOptions o;
+    o.last_id = last;
+    core.Init(o, MakePolicy({{kAAAA, 5}}));
+    for (uint32_t id : ids) core.OnPacket(id, Query(kA, 1), 0);
+    EXPECT_EQ(rec.out.size(), ids.size());
+    return stats.packets[kBypassed][kQtypeNone].load();
+  };
+  EXPECT_EQ(run(0xFFFFFFFC, {0xFFFFFFFD, 0xFFFFFFFE, 0xFFFFFFFF, 0, 1, 2}), 0u);
+  EXPECT_EQ(run(0xFFFFFFFD, {0xFFFFFFFE, 0, 1, 100}), 99u);
+  EXPECT_EQ(run(0, {1, 2, 5}), 2u);
+}
+
 int main() { return unit::RunAll(); }
