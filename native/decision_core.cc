@@ -20,6 +20,7 @@ int DecisionCore::Init(const CoreOptions& opts, std::unique_ptr<Policy> policy) 
   ids_ = IdSequence(opts.last_id);
   policy_ = std::move(policy);
   if (policy_->max_held > opts_.held_capacity) policy_->max_held = opts_.held_capacity;
+  heap_.Init(opts_.held_capacity);
   pairs_.Init(opts_.pair_slots);
   return 0;
 }
@@ -60,16 +61,12 @@ void DecisionCore::OnPacket(uint32_t id, const ParsedPacket& pp, uint64_t now_ns
       // +1: an AAAA exactly pair_window after its A (same instant with --pair-window 0) must still
       // find the entry live; the window check below is inclusive.
       if (e->expires_ns <= now_ns + pol.pair_window_ns) e->expires_ns = now_ns + pol.pair_window_ns + 1;
-      // Release this flow's held packets right behind their A.
-      for (int j = 0; j < 2; j++) {
-        if (!e->held_cls[j]) continue;
-        HeldPacket* p = fifos_[e->held_cls[j]].Find(e->held_seq[j]);
-        if (p && !p->released) {
-          ReleaseHeld(p);
-          Stats::Inc(stats_->pair_released);
-        }
-        e->held_cls[j] = 0;
+      // Release every held packet of this flow right behind its A, oldest first.
+      while (e->held_head != kNoSlot) {
+        Release(e->held_head, VerdictKind::kHeld);
+        Stats::Inc(stats_->pair_released);
       }
+      PublishHeld();
     }
     return;
   }
@@ -89,9 +86,7 @@ void DecisionCore::OnPacket(uint32_t id, const ParsedPacket& pp, uint64_t now_ns
       return;
     }
   }
-  HoldFifo& fifo = fifos_[cls];
-  if (fifo.Capacity() == 0) fifo.Init(opts_.held_capacity);
-  if (held_now_ >= static_cast<int64_t>(pol.max_held) || fifo.Full()) {
+  if (heap_.Size() >= pol.max_held || heap_.Full()) {
     Stats::Inc(stats_->held_overflow);
     Stats::Inc(stats_->packets[kAccepted][label]);
     Emit(id, now_ns, VerdictKind::kImmediate);
@@ -100,92 +95,93 @@ void DecisionCore::OnPacket(uint32_t id, const ParsedPacket& pp, uint64_t now_ns
   HeldPacket hp{};
   hp.recv_ns = now_ns;
   hp.deadline_ns = now_ns + pol.hold_ns[cls];
-  hp.key = key;
+  hp.order = arrivals_++;
   hp.id = id;
   hp.qlabel = static_cast<uint8_t>(label);
-  uint64_t seq = fifo.Push(hp);
-  held_now_++;
-  if (held_now_ > stats_->held_max.load(std::memory_order_relaxed)) stats_->held_max.store(held_now_);
-  stats_->held_now.store(held_now_, std::memory_order_relaxed);
+  hp.pair = hp.flow_prev = hp.flow_next = kNoSlot;
+  uint32_t slot = heap_.Push(hp);
   Stats::Inc(stats_->packets[kHeld][label]);
   if (pol.pair_mode) {
     PairEntry* e = PairCreate(key, now_ns);
-    // Keep the newest two held packets of the flow (AAAA and HTTPS, say); an older third one still
-    // leaves at its deadline.
-    if (e->held_cls[0] && e->held_cls[1]) {
-      e->held_cls[0] = e->held_cls[1];
-      e->held_seq[0] = e->held_seq[1];
-      e->held_cls[1] = 0;
-    }
-    int slot = !e->held_cls[0] ? 0 : 1;
-    e->held_cls[slot] = cls;
-    e->held_seq[slot] = seq;
+    // Append to the flow's list: its A releases all of them, in arrival order.
+    HeldPacket& p = heap_.At(slot);
+    p.pair = pairs_.IndexOf(e);
+    p.flow_prev = e->held_tail;
+    if (e->held_tail != kNoSlot)
+      heap_.At(e->held_tail).flow_next = slot;
+    else
+      e->held_head = slot;
+    e->held_tail = slot;
     if (e->expires_ns < hp.deadline_ns) e->expires_ns = hp.deadline_ns;
   }
+  PublishHeld();
 }
 
 PairEntry* DecisionCore::PairCreate(uint64_t key, uint64_t now_ns) {
-  bool evicted = false;
-  uint64_t old_key = 0;
-  PairEntry* e = pairs_.FindOrCreate(key, now_ns, &evicted, &old_key);
-  if (evicted) {
+  return pairs_.FindOrCreate(key, now_ns, [this](PairEntry& victim) {
+    // Its held packets stay in the heap and leave at their deadline; they only lose the early release.
+    for (uint32_t s = victim.held_head; s != kNoSlot;) {
+      HeldPacket& p = heap_.At(s);
+      s = p.flow_next;
+      p.pair = p.flow_prev = p.flow_next = kNoSlot;
+    }
     Stats::Inc(stats_->pair_evictions);
-    sink_->Evicted(old_key);
-  }
-  return e;
+    sink_->Evicted(victim.key);
+  });
 }
 
-void DecisionCore::ReleaseHeld(HeldPacket* p) {
-  p->released = true;
-  held_now_--;
-  stats_->held_now.store(held_now_, std::memory_order_relaxed);
-  Emit(p->id, p->recv_ns, VerdictKind::kHeld);
+void DecisionCore::Unlink(uint32_t slot) {
+  HeldPacket& p = heap_.At(slot);
+  if (p.pair == kNoSlot) return;
+  PairEntry& e = pairs_.At(p.pair);
+  if (p.flow_prev != kNoSlot)
+    heap_.At(p.flow_prev).flow_next = p.flow_next;
+  else
+    e.held_head = p.flow_next;
+  if (p.flow_next != kNoSlot)
+    heap_.At(p.flow_next).flow_prev = p.flow_prev;
+  else
+    e.held_tail = p.flow_prev;
+  p.pair = p.flow_prev = p.flow_next = kNoSlot;
+}
+
+void DecisionCore::Release(uint32_t slot, VerdictKind kind) {
+  Unlink(slot);
+  const HeldPacket& p = heap_.At(slot);
+  uint32_t id = p.id;
+  uint64_t recv_ns = p.recv_ns;
+  heap_.Remove(slot);
+  Emit(id, recv_ns, kind);
+}
+
+void DecisionCore::PublishHeld() {
+  int64_t held = heap_.Size();
+  stats_->held_now.store(held, std::memory_order_relaxed);
+  if (held > stats_->held_max.load(std::memory_order_relaxed))
+    stats_->held_max.store(held, std::memory_order_relaxed);
 }
 
 void DecisionCore::Advance(uint64_t now_ns) {
-  for (size_t c = 1; c <= kMaxHoldClasses; c++) {
-    HoldFifo& f = fifos_[c];
-    while (!f.Empty()) {
-      HeldPacket& p = f.Front();
-      if (p.released) {
-        f.Pop();
-        continue;
-      }
-      if (p.deadline_ns > now_ns) break;
-      held_now_--;
-      Emit(p.id, p.recv_ns, VerdictKind::kHeld);
-      Stats::Inc(stats_->deadline_released);
-      f.Pop();
-    }
+  // Earliest (deadline, arrival) first, whatever hold class or policy each packet came under.
+  for (uint32_t s = heap_.Top(); s != kNoSlot && heap_.At(s).deadline_ns <= now_ns; s = heap_.Top()) {
+    Release(s, VerdictKind::kHeld);
+    Stats::Inc(stats_->deadline_released);
   }
-  stats_->held_now.store(held_now_, std::memory_order_relaxed);
+  PublishHeld();
 }
 
 void DecisionCore::Stop() {
   stopping_ = true;
-  for (size_t c = 1; c <= kMaxHoldClasses; c++) {
-    HoldFifo& f = fifos_[c];
-    while (!f.Empty()) {
-      HeldPacket& p = f.Front();
-      if (!p.released) {
-        held_now_--;
-        Emit(p.id, p.recv_ns, VerdictKind::kShutdown);
-        Stats::Inc(stats_->shutdown_released);
-      }
-      f.Pop();
-    }
+  for (uint32_t s = heap_.Top(); s != kNoSlot; s = heap_.Top()) {
+    Release(s, VerdictKind::kShutdown);
+    Stats::Inc(stats_->shutdown_released);
   }
-  stats_->held_now.store(held_now_, std::memory_order_relaxed);
+  PublishHeld();
 }
 
-uint64_t DecisionCore::NextDeadline() {
-  uint64_t earliest = 0;
-  for (size_t c = 1; c <= kMaxHoldClasses; c++) {
-    HoldFifo& f = fifos_[c];
-    while (!f.Empty() && f.Front().released) f.Pop();
-    if (!f.Empty() && (!earliest || f.Front().deadline_ns < earliest)) earliest = f.Front().deadline_ns;
-  }
-  return earliest;
+uint64_t DecisionCore::NextDeadline() const {
+  uint32_t s = heap_.Top();
+  return s == kNoSlot ? 0 : heap_.At(s).deadline_ns;
 }
 
 }  // namespace dns_shaper

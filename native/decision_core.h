@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "hold_fifo.h"
+#include "hold_heap.h"
 #include "id_sequence.h"
 #include "limits.h"
 #include "pair_table.h"
@@ -72,22 +72,25 @@ class DecisionCore {
   // Releases everything held; from now on every packet is accepted at once.
   void Stop();
   // Earliest deadline of a held packet, 0 when nothing is held.
-  uint64_t NextDeadline();
-  int64_t Held() const { return held_now_; }
+  uint64_t NextDeadline() const;
+  int64_t Held() const { return heap_.Size(); }
   const Policy& policy() const { return *policy_; }
 
  private:
   void Emit(uint32_t id, uint64_t recv_ns, VerdictKind kind) { sink_->Emit(Verdict{id, kind, recv_ns}); }
-  void ReleaseHeld(HeldPacket* p);
+  // Takes the held packet out of its flow's list and the heap, and emits its verdict.
+  void Release(uint32_t slot, VerdictKind kind);
+  void Unlink(uint32_t slot);
   PairEntry* PairCreate(uint64_t key, uint64_t now_ns);
+  void PublishHeld();
 
   Stats* stats_;
   VerdictSink* sink_;
   CoreOptions opts_;
   std::unique_ptr<Policy> policy_;
-  std::array<HoldFifo, kMaxHoldClasses + 1> fifos_;
+  HoldHeap heap_;
   PairTable pairs_;
-  int64_t held_now_ = 0;
+  uint64_t arrivals_ = 0;  // arrival number of the next held packet
   IdSequence ids_;
   bool stopping_ = false;
 };

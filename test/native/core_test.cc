@@ -162,6 +162,19 @@ CASE("pair: an AAAA arriving before its A is held, then released right behind th
   EXPECT_EQ(f.rec.out.size(), 2u);
 }
 
+CASE("pair: a third held packet in one flow is released by the A too, in arrival order") {
+  Fixture f(MakePolicy({{kAAAA, 1000}, {kHTTPS, 1000}}, true, 5));
+  f.Pkt(1, kAAAA, 42, 0);
+  f.Pkt(2, kHTTPS, 42, 1 * kMs);
+  f.Pkt(3, kAAAA, 42, 2 * kMs);  // a retransmission on the same socket
+  EXPECT_EQ(f.core.Held(), 3);
+  f.Pkt(4, kA, 42, 3 * kMs);
+  EXPECT_EQ(f.rec.Ids(), (std::vector<uint32_t>{4, 1, 2, 3}));
+  EXPECT_EQ(f.stats.pair_released.load(), 3u);
+  EXPECT_EQ(f.core.Held(), 0);
+}
+
+
 CASE("pair: a held packet released at its deadline is forgotten by its flow") {
   Fixture f(MakePolicy({{kAAAA, 10}}, true, 5));
   f.Pkt(1, kAAAA, 42, 0);
@@ -224,25 +237,57 @@ CASE("pair table: eviction takes the entry closest to expiry; its held packet st
 CASE("pair table: Find sees only live entries; an expired slot is reused without eviction") {
   PairTable t;
   t.Init(16);
-  bool ev = true;
-  uint64_t ek = 0;
-  PairEntry* e = t.FindOrCreate(5, 0, &ev, &ek);
-  EXPECT(!ev);
+  std::vector<uint64_t> evicted;
+  auto ev = [&](PairEntry& e) { evicted.push_back(e.key); };
+  PairEntry* e = t.FindOrCreate(5, 0, ev);
   e->expires_ns = 10;
   EXPECT(t.Find(5, 9) == e);
   EXPECT(t.Find(5, 10) == nullptr);
   EXPECT(t.Find(6, 0) == nullptr);
   for (uint64_t k = 1; k <= 8; k++) {
-    PairEntry* x = t.FindOrCreate(16 * k + 5, 20, &ev, &ek);
-    EXPECT(!ev);  // the expired entry of key 5 and then empty slots take them
+    PairEntry* x = t.FindOrCreate(16 * k + 5, 20, ev);  // the expired entry of key 5, then empty slots
     x->expires_ns = 100 + k;
   }
-  PairEntry* y = t.FindOrCreate(16 * 9 + 5, 20, &ev, &ek);
-  EXPECT(ev);
-  EXPECT_EQ(ek, 16u + 5);
+  EXPECT(evicted.empty());
+  PairEntry* y = t.FindOrCreate(16 * 9 + 5, 20, ev);
+  EXPECT_EQ(evicted, (std::vector<uint64_t>{16 + 5}));
   y->expires_ns = 200;
   EXPECT(t.Find(16 * 9 + 5, 20) == y);
   EXPECT(t.Find(16 + 5, 20) == nullptr);
+}
+
+CASE("pair table: an entry with held packets stays live past its expiry") {
+  PairTable t;
+  t.Init(16);
+  PairEntry* e = t.FindOrCreate(5, 0, [](PairEntry&) {});
+  e->expires_ns = 10;
+  e->held_head = e->held_tail = 3;
+  EXPECT(t.Find(5, 50) == e);
+}
+
+CASE("hold heap: pops in (deadline, arrival) order; removal from the middle keeps the order") {
+  HoldHeap h;
+  h.Init(64);
+  std::vector<uint32_t> slots;
+  uint64_t deadlines[] = {50, 10, 30, 10, 70, 20, 30, 5};
+  for (uint32_t i = 0; i < 8; i++) {
+    HeldPacket p{};
+    p.deadline_ns = deadlines[i];
+    p.order = i;
+    p.id = i;
+    slots.push_back(h.Push(p));
+  }
+  h.Remove(slots[2]);  // deadline 30, arrival 2
+  h.Remove(slots[4]);  // deadline 70
+  std::vector<uint32_t> ids;
+  while (!h.Empty()) {
+    uint32_t s = h.Top();
+    ids.push_back(h.At(s).id);
+    h.Remove(s);
+  }
+  EXPECT_EQ(ids, (std::vector<uint32_t>{7, 1, 3, 5, 6, 0}));
+  for (uint32_t i = 0; i < 64; i++) h.Push(HeldPacket{});
+  EXPECT(h.Full());
 }
 
 CASE("core: bypassed counts id gaps in serial arithmetic across 2^32") {
