@@ -36,7 +36,6 @@ namespace {
 constexpr int kRecvBatch = 64;                // datagrams per recvmmsg
 constexpr size_t kRecvSlot = 8192;            // one queued packet message (copy range 512 + attributes)
 constexpr int kMaxRoundsPerWake = 16;         // bound one wake-up so timers are not starved
-constexpr size_t kSendBuf = 32768;            // verdicts per sendto: 1024
 constexpr uint64_t kStopDrainNs = 250000000;  // at stop, wait this long at most for the kernel queue to empty
 
 uint64_t NowNs() {
@@ -170,8 +169,7 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
       return e;
     }
   }
-  send_buf_.assign(kSendBuf, 0);
-  batch_.reserve(kSendBuf / kVerdictMsgSize);
+  batch_.Init(opts_.queue_num);
   recv_buf_.assign(kRecvSlot * kRecvBatch, 0);
   return 0;
 }
@@ -261,6 +259,11 @@ void DataPlane::Run() {
     }
     core_.Advance(NowNs());
     Flush();
+    if (send_err_) {
+      fatal_err = send_err_;
+      fatal_call = "sendto";
+      break;
+    }
     ArmTimer();
   }
   if (fatal_err && on_fatal_) on_fatal_(fatal_err, fatal_call);
@@ -365,25 +368,26 @@ void DataPlane::ArmTimer() {
 }
 
 void DataPlane::Emit(const Verdict& v) {
-  if (send_len_ + kVerdictMsgSize > send_buf_.size()) Flush();
-  send_len_ += PutAcceptVerdict(send_buf_.data() + send_len_, opts_.queue_num, v.id);
-  batch_.push_back(v);
+  if (batch_.Full()) Flush();
+  if (batch_.Full()) {
+    // The socket refused the batch past every retry (send_err_ ends the thread): this verdict cannot
+    // be sent; count it rather than overwrite one already decided.
+    Stats::Inc(stats_->verdicts_unsent);
+    return;
+  }
+  batch_.Add(v);
 }
 
 void DataPlane::Flush() {
-  if (send_len_ == 0) return;
-  uint64_t t = NowNs();
-  if (mnl_socket_sendto(nl_, send_buf_.data(), send_len_) < 0) Stats::Inc(stats_->send_errors);
-  Stats::Inc(stats_->verdict_batches);
-  for (const Verdict& v : batch_) {
-    if (v.kind == VerdictKind::kImmediate)
-      stats_->latency.Observe(t - v.recv_ns);
-    else if (v.kind == VerdictKind::kHeld)
-      stats_->hold.Observe(t - v.recv_ns);
-  }
-  batch_.clear();
-  send_len_ = 0;
+  int r = batch_.Flush(this, stats_);
+  if (r < 0 && !send_err_) send_err_ = r;
 }
+
+int DataPlane::Send(const char* buf, size_t len) { return mnl_socket_sendto(nl_, buf, len) < 0 ? -errno : 0; }
+
+void DataPlane::Pause(uint32_t us) { usleep(us); }
+
+uint64_t DataPlane::Now() { return NowNs(); }
 
 bool DataPlane::QueueBoundElsewhere() const {
   FILE* f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");

@@ -14,6 +14,7 @@
 #include "decision_core.h"
 #include "limits.h"
 #include "stats.h"
+#include "verdict_batch.h"
 
 struct mnl_socket;
 
@@ -33,7 +34,7 @@ struct QueueOptions {
 // Called from the data-plane thread on a fatal error, just before the thread ends.
 using FatalCallback = std::function<void(int err, const char* syscall)>;
 
-class DataPlane : private VerdictSink {
+class DataPlane : private VerdictSink, private VerdictSender {
  public:
   explicit DataPlane(Stats* stats) : stats_(stats), core_(stats, this) {}
   ~DataPlane();
@@ -57,6 +58,9 @@ class DataPlane : private VerdictSink {
   void Process(uint32_t id, const uint8_t* payload, size_t len, uint64_t now_ns);
   void Emit(const Verdict& v) override;
   void Flush();
+  int Send(const char* buf, size_t len) override;
+  void Pause(uint32_t us) override;
+  uint64_t Now() override;
   void ArmTimer();
   void TakePolicy();
   int QueueWaiting() const;
@@ -80,9 +84,8 @@ class DataPlane : private VerdictSink {
 
   DecisionCore core_;  // data-plane thread only (after Start)
 
-  std::vector<char> send_buf_;
-  size_t send_len_ = 0;
-  std::vector<Verdict> batch_;
+  VerdictBatch batch_;
+  int send_err_ = 0;  // a send that failed past its retries: ends the thread
   std::vector<char> recv_buf_;
 };
 

@@ -72,7 +72,8 @@ inline size_t QtypeLabel(uint16_t qtype) {
   X(shutdown_released, "Held packets accepted early because the queue was stopping.") \
   X(pair_evictions, "Pair-table entries evicted while still fresh (table too small for the load).") \
   X(verdict_errors, "Verdicts the kernel answered with an error (e.g. packet id unknown).") \
-  X(send_errors, "Failed sends of a verdict batch to the kernel.") \
+  X(send_errors, "Failed sends of a verdict batch to the kernel (each retry counted; the batch is kept and resent).") \
+  X(verdicts_unsent, "Decided verdicts that could not be sent because the socket kept failing (the queue then stops).") \
   X(recv_errors, "Failed receives from the queue socket.") \
   X(enobufs, "Receive-buffer overruns reported by the socket.") \
   X(drains, "Receive batches that carried at least one packet.") \
