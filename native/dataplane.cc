@@ -34,7 +34,7 @@ namespace dns_shaper {
 namespace {
 
 constexpr int kRecvBatch = 64;                // datagrams per recvmmsg
-constexpr size_t kRecvSlot = 8192;            // one queued packet message (copy range 512 + attributes)
+constexpr size_t kRecvSlot = kRecvSlotBytes;  // one queued packet message (copy range + attributes)
 constexpr int kMaxRoundsPerWake = 16;         // bound one wake-up so timers are not starved
 constexpr uint64_t kStopDrainNs = 250000000;  // at stop, wait this long at most for the kernel queue to empty
 
@@ -87,6 +87,8 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
   // Bind and parameters in one datagram, each with an ACK that we check.
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   size_t len = PutConfigCmd(buf.data(), opts_.queue_num, NFQNL_CFG_CMD_BIND, 1);
+  // A message longer than one receive slot would arrive truncated: keep payload + attributes within it.
+  if (opts_.copy_range > kMaxCopyRange) opts_.copy_range = kMaxCopyRange;
   len += PutConfigParams(buf.data() + len, opts_.queue_num, opts_.copy_range, opts_.max_len,
                          NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO, 2);
   if (mnl_socket_sendto(nl_, buf.data(), len) < 0) {
@@ -319,28 +321,36 @@ int DataPlane::Drain(uint64_t* now_ns) {
     *now_ns = NowNs();
     Stats::Inc(stats_->drains);
     for (int i = 0; i < n; i++) {
-      int remaining = static_cast<int>(msgs[i].msg_len);
-      for (nlmsghdr* nlh = static_cast<nlmsghdr*>(iovs[i].iov_base); mnl_nlmsg_ok(nlh, remaining);
-           nlh = mnl_nlmsg_next(nlh, &remaining)) {
+      ForEachMsg(static_cast<char*>(iovs[i].iov_base), msgs[i].msg_len, [&](nlmsghdr* nlh, size_t avail) {
         if (nlh->nlmsg_type == NLMSG_ERROR) {
           // Verdicts carry no ACK flag, so only failures come back (ENOENT: id unknown).
+          if (avail < NLMSG_HDRLEN + sizeof(nlmsgerr)) return;
           auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
           if (err->error != 0) Stats::Inc(stats_->verdict_errors);
-          continue;
+          return;
         }
-        if (!IsPacketMsg(nlh)) continue;
-        nlattr* attr[NFQA_MAX + 1] = {};
-        if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR]) continue;
-        auto* ph = static_cast<nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
-        const uint8_t* payload = nullptr;
-        size_t plen = 0;
-        if (attr[NFQA_PAYLOAD]) {
-          payload = static_cast<const uint8_t*>(mnl_attr_get_payload(attr[NFQA_PAYLOAD]));
-          plen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+        if (!IsPacketMsg(nlh)) return;
+        PacketMsg m;
+        switch (ReadPacketMsg(nlh, avail, &m)) {
+          case PacketMsgStatus::kOk:
+            Process(m.id, m.payload, m.payload_len, *now_ns);
+            break;
+          case PacketMsgStatus::kTruncated:
+            // The payload may be cut: accept the packet unshaped rather than guess its question.
+            Stats::Inc(stats_->msg_truncated);
+            Process(m.id, nullptr, 0, *now_ns);
+            break;
+          case PacketMsgStatus::kUnparsable:
+            Stats::Inc(stats_->msg_unparsable);
+            Process(m.id, nullptr, 0, *now_ns);
+            break;
+          case PacketMsgStatus::kNoId:
+            // Cannot be verdicted: the kernel keeps it until unbind (counted so it is not silent).
+            Stats::Inc(stats_->msg_no_id);
+            return;
         }
-        Process(ntohl(ph->packet_id), payload, plen, *now_ns);
         total++;
-      }
+      });
     }
     Flush();  // all verdicts of this receive batch in one sendto
     if (n < kRecvBatch) break;

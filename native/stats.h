@@ -75,6 +75,9 @@ inline size_t QtypeLabel(uint16_t qtype) {
   X(send_errors, "Failed sends of a verdict batch to the kernel (each retry counted; the batch is kept and resent).") \
   X(verdicts_unsent, "Decided verdicts that could not be sent because the socket kept failing (the queue then stops).") \
   X(recv_errors, "Failed receives from the queue socket.") \
+  X(msg_truncated, "Queued-packet messages cut short by the receive slot (accepted at once, unshaped).") \
+  X(msg_unparsable, "Queued-packet messages whose attributes did not parse (accepted at once when their id was readable).") \
+  X(msg_no_id, "Queued-packet messages without a readable packet id (no verdict possible; the kernel keeps them until unbind).") \
   X(enobufs, "Receive-buffer overruns reported by the socket.") \
   X(drains, "Receive batches that carried at least one packet.") \
   X(verdict_batches, "Verdict batches sent (one syscall each).") \
