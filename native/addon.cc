@@ -2,6 +2,7 @@
 // differential check), the constant lists the TS side builds metrics from, and the shared limits.
 #include <napi.h>
 
+#include "dataplane.h"
 #include "limits.h"
 #include "parse.h"
 #include "queue.h"
@@ -120,6 +121,10 @@ Napi::Object Limits(Napi::Env env) {
   n("maxCopyRange", kMaxCopyRange);
   n("defaultCopyRange", kDefaultCopyRange);
   n("memoryBudgetBytes", static_cast<double>(kMemoryBudgetBytes));
+  // What one queue preallocates at start, per held slot, per pair slot and besides those.
+  n("bytesPerHeldSlot", HoldHeap::kBytesPerSlot);
+  n("bytesPerPairSlot", PairTable::kBytesPerSlot);
+  n("bytesPerQueue", kQueueFixedBytes);
   return l;
 }
 

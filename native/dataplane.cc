@@ -17,6 +17,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -49,6 +50,16 @@ bool IsPacketMsg(const nlmsghdr* nlh) {
 }
 
 }  // namespace
+
+static_assert(kRecvBatch * kRecvSlot <= 64 * kRecvSlotBytes, "kQueueFixedBytes counts the receive slots");
+
+void ClampOptions(QueueOptions* o) {
+  if (o->copy_range > kMaxCopyRange) o->copy_range = kMaxCopyRange;
+  uint64_t waiting =
+      static_cast<uint64_t>(o->fifo_capacity) + o->rcvbuf / kMinMsgTruesize + VerdictBatch::kMaxVerdicts;
+  if (o->max_len <= waiting)
+    o->max_len = static_cast<uint32_t>(std::min<uint64_t>(waiting + 1, kMaxQueueMaxLen));
+}
 
 DataPlane::~DataPlane() { Stop(); }
 
@@ -87,8 +98,7 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
   // Bind and parameters in one datagram, each with an ACK that we check.
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   size_t len = PutConfigCmd(buf.data(), opts_.queue_num, NFQNL_CFG_CMD_BIND, 1);
-  // A message longer than one receive slot would arrive truncated: keep payload + attributes within it.
-  if (opts_.copy_range > kMaxCopyRange) opts_.copy_range = kMaxCopyRange;
+  ClampOptions(&opts_);
   len += PutConfigParams(buf.data() + len, opts_.queue_num, opts_.copy_range, opts_.max_len,
                          NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO, 2);
   if (mnl_socket_sendto(nl_, buf.data(), len) < 0) {

@@ -31,6 +31,19 @@ struct QueueOptions {
   uint32_t pair_slots = kDefaultPairSlots;
 };
 
+// Brings options to what the data plane can honour, before anything is allocated or bound:
+//  - copy_range at most kMaxCopyRange, so a packet message fits one receive slot;
+//  - max_len above the most packets that can wait for a verdict at once: every held slot, what the
+//    socket can buffer (rcvbuf / kMinMsgTruesize) and one verdict batch. Held packets count toward
+//    the kernel's queue length, and past it FAIL_OPEN passes packets with no id gap and no counter.
+void ClampOptions(QueueOptions* o);
+
+// Bytes one queue preallocates besides its held and pair slots (receive slots, verdict batch, two
+// policy tables), for the memory budget (src/limits.ts).
+constexpr size_t kQueueFixedBytes = 64 * kRecvSlotBytes +
+                                    VerdictBatch::kMaxVerdicts * (kVerdictMsgSize + sizeof(Verdict)) +
+                                    2 * sizeof(Policy);
+
 // Called from the data-plane thread on a fatal error, just before the thread ends.
 using FatalCallback = std::function<void(int err, const char* syscall)>;
 

@@ -31,7 +31,7 @@ constexpr uint32_t kMaxPairSlots = 1u << 20;
 // Kernel queue length. Held packets count toward it, and past it FAIL_OPEN passes packets with no id
 // gap and no counter, so the data plane keeps it above held capacity + what the socket can buffer.
 constexpr uint32_t kDefaultQueueMaxLen = 131072;
-constexpr uint32_t kMaxQueueMaxLen = 1u << 22;
+constexpr uint32_t kMaxQueueMaxLen = 1u << 23;
 // Smallest skb truesize one queued packet message takes in the receive buffer (bytes); bounds how
 // many messages the socket can hold unverdicted: rcvbuf / this.
 constexpr uint32_t kMinMsgTruesize = 256;

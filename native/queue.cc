@@ -127,7 +127,7 @@ Napi::Function Queue::Init(Napi::Env env) {
       env, "Queue",
       {InstanceMethod<&Queue::JsStart>("start"), InstanceMethod<&Queue::JsSetPolicy>("setPolicy"),
        InstanceMethod<&Queue::JsStop>("stop"), InstanceMethod<&Queue::JsStats>("stats"),
-       InstanceAccessor<&Queue::JsRunning>("running")});
+       InstanceAccessor<&Queue::JsRunning>("running"), InstanceAccessor<&Queue::JsOptions>("options")});
 }
 
 Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), env_(info.Env()) {
@@ -169,6 +169,7 @@ Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), en
                    std::to_string(kMaxPairSlots));
     return;
   }
+  ClampOptions(&opts_);
   Napi::Value cb = o.Get("onFatal");
   if (cb.IsFunction()) {
     events_ = Napi::ThreadSafeFunction::New(env, cb.As<Napi::Function>(), "dns-shaper-events", 4, 1);
@@ -245,6 +246,18 @@ Napi::Value Queue::JsStop(const Napi::CallbackInfo& info) {
 
 Napi::Value Queue::JsRunning(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), dp_ && dp_->Running());
+}
+
+Napi::Value Queue::JsOptions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("queue", opts_.queue_num);
+  o.Set("copyRange", opts_.copy_range);
+  o.Set("maxLen", opts_.max_len);
+  o.Set("rcvbuf", opts_.rcvbuf);
+  o.Set("maxHeld", opts_.fifo_capacity);
+  o.Set("pairSlots", opts_.pair_slots);
+  return o;
 }
 
 Napi::Value Queue::JsStats(const Napi::CallbackInfo& info) {

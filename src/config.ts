@@ -7,7 +7,8 @@ import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, 
 import { ConfigError } from './errors.js'
 import { parseQtype, qtypeName } from './policy/qtypes.js'
 import type { HoldRule } from './policy/compile.js'
-import { DEFAULT_MAX_HELD, MAX_HELD, MAX_HOLD_MS, MAX_PAIR_WINDOW_MS } from './limits.js'
+import { DEFAULT_MAX_HELD, MAX_HELD, MAX_HOLD_MS, MAX_PAIR_WINDOW_MS, MEMORY_BUDGET_BYTES } from './limits.js'
+import { preallocatedBytes } from './limits.js'
 
 export type { Config } from './config-types.js'
 
@@ -317,6 +318,13 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
   for (const [name, v] of values) (setters[name] as Setter)(c, v, `--${name}`)
   if (c.queue + c.queues - 1 > 65535)
     throw new ConfigError('--queues', `queue ${c.queue} + ${c.queues} exceeds 65535`, 'fewer queues or a lower --queue')
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(0)
+  if (preallocatedBytes(c.queues, c.maxHeld) > MEMORY_BUDGET_BYTES)
+    throw new ConfigError(
+      '--max-held',
+      `${c.queues} queue(s) with --max-held ${c.maxHeld} preallocate ${mib(preallocatedBytes(c.queues, c.maxHeld))} MiB`,
+      `at most ${mib(MEMORY_BUDGET_BYTES)} MiB in all: a lower --max-held or fewer --queues`,
+    )
   const holds = new Map<number, number>(c.qtypes.map(q => [q, c.delayMs]))
   for (const [q, h] of fileHolds) holds.set(q, h)
   // The kernel filter queues config.qtypes: a type held only through the file must be among them.

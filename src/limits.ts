@@ -22,3 +22,13 @@ export const MEMORY_BUDGET_BYTES: number = limits.memoryBudgetBytes
 export function heldCapacity(maxHeld: number): number {
   return Math.min(limits.maxHeld, Math.max(limits.minHeldCapacity, maxHeld * limits.heldCapacityFactor))
 }
+
+/**
+ * Worst-case bytes the data planes preallocate at start for this many queues (held slots, pair
+ * slots, receive and send buffers); config load rejects a config above MEMORY_BUDGET_BYTES.
+ */
+export function preallocatedBytes(queues: number, maxHeld: number, pairSlots: number = DEFAULT_PAIR_SLOTS): number {
+  const perQueue =
+    heldCapacity(maxHeld) * limits.bytesPerHeldSlot + pairSlots * limits.bytesPerPairSlot + limits.bytesPerQueue
+  return queues * perQueue
+}

@@ -149,7 +149,7 @@ export class Metrics {
     add(
       new SnapshotMetric(
         'dns_shaper_queue_user_dropped_total',
-        'Kernel: packets the queue could not deliver to the socket (passed unshaped thanks to fail-open).',
+        'Kernel: packets the queue could not deliver to the socket, counted only without fail-open (dns-shaper sets fail-open: its passes show as bypassed id gaps).',
         'counter',
         () => ours().map(n => ({ labels: { queue: n.queue }, value: n.userDropped })),
       ),

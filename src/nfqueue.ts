@@ -74,6 +74,8 @@ export interface NativeQueue {
   stop(): void
   stats(): QueueStats
   readonly running: boolean
+  /** The options in force: copyRange clamped to a receive slot, maxLen raised above what can wait. */
+  readonly options: Required<Omit<QueueOptions, 'onFatal'>>
 }
 
 export interface NativeConstants {
@@ -108,6 +110,10 @@ export interface NativeLimits {
   maxCopyRange: number
   defaultCopyRange: number
   memoryBudgetBytes: number
+  /** Bytes one queue preallocates per held slot, per pair slot, and besides those. */
+  bytesPerHeldSlot: number
+  bytesPerPairSlot: number
+  bytesPerQueue: number
 }
 
 interface Addon {

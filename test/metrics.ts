@@ -2,6 +2,7 @@
 // Asserts exact sample lines (names, labels, values), not just presence.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Metrics, type MetricsSources } from '../src/metrics.js'
 import { constants, type QueueStats } from '../src/nfqueue.js'
@@ -363,4 +364,16 @@ t.test('an unreadable /proc source is reported once and its series left out', as
   await m.render()
   t.same(errors, ['nfnetlink_queue'], 'once, naming the source')
   t.notMatch(text, /^dns_shaper_queue_dropped_total\{/m)
+})
+
+t.test('user_dropped is not described as counting fail-open passes (the kernel does not count them)', async t => {
+  const m = new Metrics({ constants, queueStats: () => [], queues: () => [] })
+  const text = await m.render()
+  const help = /# HELP dns_shaper_queue_user_dropped_total (.*)/.exec(text)?.[1] ?? ''
+  t.match(help, /only without fail-open/, 'metric help')
+  const root = new URL('..', import.meta.url)
+  for (const f of ['docs/metrics.md', 'deploy/grafana/dns-shaper.json']) {
+    const doc = readFileSync(new URL(f, root), 'utf8')
+    t.notMatch(doc, /thanks to fail-open|With fail-open they passed/, `${f}: no claim that user_dropped counts them`)
+  }
 })

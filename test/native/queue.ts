@@ -56,6 +56,22 @@ t.test('options are checked, naming the field', async t => {
   )
 })
 
+t.test('the queue stays longer than what can wait for a verdict; the copy range fits a receive slot', async t => {
+  // Held packets count toward the kernel queue's maxlen; past it FAIL_OPEN passes packets unseen.
+  const big = new Queue({ queue: 1, maxHeld: limits.maxHeld })
+  const o = big.options
+  t.equal(o.maxHeld, limits.maxHeld)
+  t.ok(o.maxLen > o.maxHeld + o.rcvbuf / 256, `maxLen ${o.maxLen} > held capacity ${o.maxHeld} + socket backlog`)
+  const low = new Queue({ queue: 1, maxHeld: 200000, maxLen: 1000 })
+  t.ok(low.options.maxLen > 200000, `an explicit maxLen below the held capacity is raised (${low.options.maxLen})`)
+  const dflt = new Queue({ queue: 1 }).options
+  t.equal(dflt.maxLen, limits.defaultQueueMaxLen, 'the default already leaves room')
+  t.equal(dflt.copyRange, limits.defaultCopyRange)
+  t.equal(dflt.pairSlots, limits.defaultPairSlots)
+  t.equal(new Queue({ queue: 1, copyRange: 65535 }).options.copyRange, limits.maxCopyRange, 'copy range clamped')
+  t.equal(new Queue({ queue: 1, copyRange: 1500 }).options.copyRange, 1500)
+})
+
 t.test('policies are checked before anything is bound', async t => {
   const q = new Queue({ queue: 65001, maxHeld: 500 })
   const bad: [unknown, RegExp][] = [
