@@ -55,10 +55,15 @@ template <size_t N>
 Napi::Object HistogramToJs(Napi::Env env, const Histogram<N>& h) {
   Napi::Object o = Napi::Object::New(env);
   Napi::Array b = Napi::Array::New(env, N + 1);
-  for (size_t i = 0; i <= N; i++) b.Set(i, Napi::Number::New(env, static_cast<double>(h.buckets[i].load())));
+  uint64_t count = 0;
+  for (size_t i = 0; i <= N; i++) {
+    uint64_t n = h.buckets[i].load();
+    count += n;
+    b.Set(i, Napi::Number::New(env, static_cast<double>(n)));
+  }
   o.Set("buckets", b);
   o.Set("sum", Napi::Number::New(env, ToSeconds(h.sum_ns.load())));
-  o.Set("count", Napi::Number::New(env, static_cast<double>(h.count.load())));
+  o.Set("count", Napi::Number::New(env, static_cast<double>(count)));  // = the buckets read above
   return o;
 }
 

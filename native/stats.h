@@ -125,13 +125,14 @@ constexpr uint64_t kLatencyBucketsNs[] = {5000,   10000,   25000,   50000,   100
 constexpr size_t kHoldBucketCount = sizeof(kHoldBucketsNs) / sizeof(kHoldBucketsNs[0]);
 constexpr size_t kLatencyBucketCount = sizeof(kLatencyBucketsNs) / sizeof(kLatencyBucketsNs[0]);
 
+// No count of its own: the count is the sum of the buckets, read with them, so a scrape's _count can
+// never differ from its +Inf bucket.
 template <size_t N>
 struct Histogram {
   const uint64_t* bounds;
   std::atomic<uint64_t> buckets[N + 1];  // non-cumulative; last is +Inf
   std::atomic<uint64_t> sum_ns;
-  std::atomic<uint64_t> count;
-  explicit Histogram(const uint64_t* b) : bounds(b), sum_ns(0), count(0) {
+  explicit Histogram(const uint64_t* b) : bounds(b), sum_ns(0) {
     for (auto& x : buckets) x.store(0, std::memory_order_relaxed);
   }
   void Observe(uint64_t ns) {
@@ -139,7 +140,6 @@ struct Histogram {
     while (i < N && ns > bounds[i]) i++;
     buckets[i].fetch_add(1, std::memory_order_relaxed);
     sum_ns.fetch_add(ns, std::memory_order_relaxed);
-    count.fetch_add(1, std::memory_order_relaxed);
   }
 };
 

@@ -215,7 +215,6 @@ export class Metrics {
     return new SnapshotMetric(name, help, 'histogram', () => {
       const cumulative = new Array<number>(bounds.length + 1).fill(0)
       let sum = 0
-      let count = 0
       for (const q of this.#snapshot.queues) {
         const h = pick(q.stats)
         let run = 0
@@ -224,7 +223,6 @@ export class Metrics {
           cumulative[i] = (cumulative[i] ?? 0) + run
         })
         sum += h.sum
-        count += h.count
       }
       const out: Sample[] = bounds.map((le, i) => ({
         metricName: `${name}_bucket`,
@@ -233,7 +231,9 @@ export class Metrics {
       }))
       out.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: cumulative[bounds.length] ?? 0 })
       out.push({ metricName: `${name}_sum`, value: sum })
-      out.push({ metricName: `${name}_count`, value: count })
+      // _count is the +Inf bucket by definition; a native count read apart from the buckets can be
+      // ahead of them by the verdicts observed in between.
+      out.push({ metricName: `${name}_count`, value: cumulative[bounds.length] ?? 0 })
       return out
     })
   }

@@ -114,6 +114,18 @@ t.test('packet, parse-failure and plain counters are summed over queues', async 
   t.match(text, /^# HELP dns_shaper_held_overflow_total Packets of a held type accepted at once/m)
 })
 
+t.test('histograms: _count equals the +Inf bucket even when a snapshot tore (count read after buckets)', async t => {
+  const q = emptyStats()
+  q.hold.buckets[0] = 2
+  q.hold.buckets[3] = 1
+  // A verdict observed between the bucket reads and the count read: count is one ahead.
+  q.hold = { ...q.hold, sum: 0.004, count: 4 }
+  const text = await metrics({ stats: [{ queue: 0, stats: q }] }).render()
+  const inf = samples(text, 'dns_shaper_hold_seconds').find(l => l.includes('le="+Inf"'))
+  t.equal(inf, 'dns_shaper_hold_seconds_bucket{le="+Inf"} 3')
+  t.ok(samples(text, 'dns_shaper_hold_seconds').includes('dns_shaper_hold_seconds_count 3'), '_count = +Inf bucket')
+})
+
 t.test('histograms: per-queue bucket counts become cumulative buckets summed over queues', async t => {
   const bounds = constants.holdBucketsSeconds
   const q0 = emptyStats()
