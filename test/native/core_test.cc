@@ -70,7 +70,9 @@ struct Fixture {
     int r = core.Init(o, std::move(p));
     EXPECT_EQ(r, 0);
   }
-  void Pkt(uint32_t id, uint16_t qtype, uint64_t flow, uint64_t t) { core.OnPacket(id, Query(qtype, flow), t); }
+  void Pkt(uint32_t id, uint16_t qtype, uint64_t flow, uint64_t t) {
+    core.OnPacket(id, Query(qtype, flow), t);
+  }
   uint64_t Bypassed() { return stats.packets[kBypassed][kQtypeNone].load(); }
 };
 
@@ -174,7 +176,6 @@ CASE("pair: a third held packet in one flow is released by the A too, in arrival
   EXPECT_EQ(f.core.Held(), 0);
 }
 
-
 CASE("pair: a held packet released at its deadline is forgotten by its flow") {
   Fixture f(MakePolicy({{kAAAA, 10}}, true, 5));
   f.Pkt(1, kAAAA, 42, 0);
@@ -225,7 +226,7 @@ CASE("pair table: eviction takes the entry closest to expiry; its held packet st
   EXPECT_EQ(f.stats.pair_evictions.load(), 1u);
   EXPECT_EQ(f.rec.evicted.size(), 1u);
   if (!f.rec.evicted.empty()) EXPECT_EQ(f.rec.evicted[0], 16u);  // the earliest deadline
-  f.Pkt(10, kA, 32, 10 * kMs);  // a kept flow's A still releases its AAAA
+  f.Pkt(10, kA, 32, 10 * kMs);                                   // a kept flow's A still releases its AAAA
   EXPECT_EQ(f.rec.Ids(), (std::vector<uint32_t>{10, 2}));
   f.Pkt(11, kA, 16, 11 * kMs);  // the evicted flow's A: its AAAA is no longer known
   EXPECT_EQ(f.rec.Ids(), (std::vector<uint32_t>{10, 2, 11}));

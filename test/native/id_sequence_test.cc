@@ -1,8 +1,9 @@
 // Unit tests of packet-id gap accounting across the 2^32 wrap (issue 14 item 2).
+#include "../../native/id_sequence.h"
+
 #include <cstdint>
 #include <vector>
 
-#include "../../native/id_sequence.h"
 #include "unit.h"
 
 using dns_shaper::IdSequence;

@@ -1,5 +1,7 @@
 // Unit tests of reading queued-packet messages (issue 14 item 9): a truncated or unparsable message
 // still yields its packet id, so the packet gets a verdict; a datagram's truncated tail is seen.
+#include "../../native/nfq.h"
+
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
@@ -8,7 +10,6 @@
 #include <cstring>
 #include <vector>
 
-#include "../../native/nfq.h"
 #include "unit.h"
 
 using namespace dns_shaper;

@@ -63,19 +63,20 @@ inline int RunAll() {
 
 #define UNIT_CAT2(a, b) a##b
 #define UNIT_CAT(a, b) UNIT_CAT2(a, b)
-#define CASE(name)                                                      \
-  static void UNIT_CAT(case_, __LINE__)();                              \
+#define CASE(name)                                                                 \
+  static void UNIT_CAT(case_, __LINE__)();                                         \
   static unit::Register UNIT_CAT(reg_, __LINE__)(name, UNIT_CAT(case_, __LINE__)); \
   static void UNIT_CAT(case_, __LINE__)()
-#define EXPECT(cond)                                                                            \
-  do {                                                                                          \
-    if (!(cond)) unit::Failures().push_back(std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #cond); \
+#define EXPECT(cond)                                                                                 \
+  do {                                                                                               \
+    if (!(cond))                                                                                     \
+      unit::Failures().push_back(std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #cond); \
   } while (0)
-#define EXPECT_EQ(a, b)                                                                                     \
-  do {                                                                                                      \
-    auto va_ = (a);                                                                                         \
-    auto vb_ = (b);                                                                                         \
-    if (!(va_ == vb_))                                                                                      \
-      unit::Failures().push_back(std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #a " == " #b \
-                                 " (" + unit::Show(va_) + " vs " + unit::Show(vb_) + ")");          \
+#define EXPECT_EQ(a, b)                                                                                      \
+  do {                                                                                                       \
+    auto va_ = (a);                                                                                          \
+    auto vb_ = (b);                                                                                          \
+    if (!(va_ == vb_))                                                                                       \
+      unit::Failures().push_back(std::string(__FILE__ ":") + std::to_string(__LINE__) +                      \
+                                 ": " #a " == " #b " (" + unit::Show(va_) + " vs " + unit::Show(vb_) + ")"); \
   } while (0)

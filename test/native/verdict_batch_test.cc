@@ -1,13 +1,14 @@
 // Unit tests of verdict batching (issue 14 item 7): a failed sendto must not lose its batch.
+#include "../../native/verdict_batch.h"
+
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+
 #include <cerrno>
 #include <cstring>
 #include <vector>
 
-#include <libmnl/libmnl.h>
-#include <linux/netfilter/nfnetlink_queue.h>
-#include <arpa/inet.h>
-
-#include "../../native/verdict_batch.h"
 #include "unit.h"
 
 using namespace dns_shaper;
