@@ -419,3 +419,61 @@ t.test('packet path: A accepted at once, AAAA held 20 ms (in a netns)', { skip }
   t.equal(res.afterStop.running, false)
   t.same(res.queuesAfter, [], 'unbound after stop()')
 })
+
+// Issue 14 item 1 end to end: a shorter hold set by a reload must not wait behind a longer one.
+t.test(
+  'reload 1500 ms -> 5 ms: the next AAAA leaves after 5 ms, not behind the held one (in a netns)',
+  { skip },
+  async t => {
+    const ns = netns(t)
+    if (!ns) return
+    for (const argv of [
+      ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
+      ['ip', 'netns', 'exec', ns, 'iptables', '-w', '-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', '53'].concat([
+        '-j',
+        'NFQUEUE',
+        '--queue-num',
+        '4',
+        '--queue-bypass',
+      ]),
+    ]) {
+      const r = sh(argv)
+      if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
+    }
+    const res = runInNs(
+      t,
+      ns,
+      `
+    const query = (id, qtype) => {
+      const name = Buffer.from([1, 0x78, 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0])
+      const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4)
+      const q = Buffer.alloc(4); q.writeUInt16BE(qtype, 0); q.writeUInt16BE(1, 2)
+      return Buffer.concat([h, name, q])
+    }
+    const now = () => Number(process.hrtime.bigint()) / 1e6
+    const arrivals = {}, sent = {}
+    const server = dgram.createSocket('udp4')
+    server.on('message', m => { arrivals[m.readUInt16BE(0)] = now() })
+    await new Promise(r => server.bind(53, '192.0.2.1', r))
+    const c = dgram.createSocket('udp4')
+    const send = id => new Promise(r => { sent[id] = now(); c.send(query(id, 28), 53, '192.0.2.1', r) })
+    const q = new addon.Queue({ queue: 4 })
+    q.start(policy({ holdMs: [0, 1500] }))
+    await send(1)
+    await sleep(30)
+    q.setPolicy(policy({ holdMs: [0, 5] }))
+    await sleep(30)
+    await send(2)
+    for (let i = 0; i < 100 && arrivals[2] === undefined; i++) await sleep(5)
+    out.second = arrivals[2] === undefined ? null : arrivals[2] - sent[2]
+    out.firstYet = arrivals[1] !== undefined
+    q.stop()
+    server.close(); c.close()
+  `,
+    )
+    if (!res) return
+    t.type(res.second, 'number', 'the AAAA sent after the reload arrived')
+    t.ok(res.second >= 5 && res.second < 200, `it waited its own 5 ms hold (${res.second?.toFixed(1)} ms), not ~1.4 s`)
+    t.equal(res.firstYet, false, 'the one held for 1500 ms was still held')
+  },
+)
