@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/queue.cc",
         "native/dataplane.cc",
+        "native/decision_core.cc",
         "native/nfq.cc",
         "native/parse.cc"
       ],

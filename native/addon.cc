@@ -1,7 +1,9 @@
 // Addon entry: exports the Queue class, the pure packet parser (for tests and the kernel-filter
-// differential check) and the constant lists the TS side builds metrics from.
+// differential check), the constant lists the TS side builds metrics from, and the shared limits.
 #include <napi.h>
 
+#include "dataplane.h"
+#include "limits.h"
 #include "parse.h"
 #include "queue.h"
 #include "stats.h"
@@ -79,20 +81,58 @@ Napi::Object Constants(Napi::Env env) {
   c.Set("parseReasons", reasons);
   Napi::Array counters = Napi::Array::New(env);
   i = 0;
-#define X(name) counters.Set(i++, #name);
+  Napi::Object help = Napi::Object::New(env);
+#define X(name, text)       \
+  counters.Set(i++, #name); \
+  help.Set(#name, text);
   DNS_SHAPER_COUNTERS(X)
 #undef X
+#define X(name, text) help.Set(#name, text);
+  DNS_SHAPER_SERIES_HELP(X)
+#undef X
   c.Set("counters", counters);
+  c.Set("help", help);
+  Napi::Array packet_labels = Napi::Array::New(env, kQtypeLabelCount);
+  for (size_t l = 0; l < kQtypeLabelCount; l++)
+    packet_labels.Set(static_cast<uint32_t>(l), PacketLabelNames()[l]);
+  c.Set("packetLabels", packet_labels);
   c.Set("holdBucketsSeconds", Bounds(env, kHoldBucketsNs, kHoldBucketCount));
   c.Set("latencyBucketsSeconds", Bounds(env, kLatencyBucketsNs, kLatencyBucketCount));
   c.Set("maxHoldClasses", static_cast<uint32_t>(kMaxHoldClasses));
   return c;
 }
 
+Napi::Object Limits(Napi::Env env) {
+  Napi::Object l = Napi::Object::New(env);
+  auto n = [&](const char* k, double v) { l.Set(k, Napi::Number::New(env, v)); };
+  n("maxHoldClasses", kMaxHoldClasses);
+  n("maxHoldMs", kMaxHoldMs);
+  n("maxPairWindowMs", kMaxPairWindowMs);
+  n("maxHeld", kMaxHeld);
+  n("defaultMaxHeld", kDefaultMaxHeld);
+  n("defaultHeldCapacity", kDefaultHeldCapacity);
+  n("minHeldCapacity", kMinHeldCapacity);
+  n("heldCapacityFactor", kHeldCapacityFactor);
+  n("defaultPairSlots", kDefaultPairSlots);
+  n("minPairSlots", kMinPairSlots);
+  n("maxPairSlots", kMaxPairSlots);
+  n("defaultQueueMaxLen", kDefaultQueueMaxLen);
+  n("maxQueueMaxLen", kMaxQueueMaxLen);
+  n("maxCopyRange", kMaxCopyRange);
+  n("defaultCopyRange", kDefaultCopyRange);
+  n("memoryBudgetBytes", static_cast<double>(kMemoryBudgetBytes));
+  // What one queue preallocates at start, per held slot, per pair slot and besides those.
+  n("bytesPerHeldSlot", HoldHeap::kBytesPerSlot);
+  n("bytesPerPairSlot", PairTable::kBytesPerSlot);
+  n("bytesPerQueue", kQueueFixedBytes);
+  return l;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Queue", Queue::Init(env));
   exports.Set("parsePacket", Napi::Function::New(env, JsParsePacket, "parsePacket"));
   exports.Set("constants", Constants(env));
+  exports.Set("limits", Limits(env));
   return exports;
 }
 

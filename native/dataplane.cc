@@ -1,6 +1,5 @@
-// Data-plane thread; see dataplane.h. Ordering rule: verdicts leave in the order they were decided,
-// because the kernel finishes an accepted packet's path (conntrack confirmation included) inside the
-// verdict call. An A verdicted before its AAAA therefore cannot lose the conntrack race to it.
+// Data-plane thread; see dataplane.h. Ordering rule: verdicts leave in the order the decision core
+// emitted them (see decision_core.cc for why).
 #include "dataplane.h"
 
 #include <arpa/inet.h>
@@ -18,6 +17,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -34,14 +34,10 @@ namespace dns_shaper {
 
 namespace {
 
-constexpr int kRecvBatch = 64;         // datagrams per recvmmsg
-constexpr size_t kRecvSlot = 8192;     // one queued packet message (copy range 512 + attributes)
-constexpr int kMaxRoundsPerWake = 16;  // bound one wake-up so timers are not starved
-constexpr size_t kSendBuf = 32768;     // verdicts per sendto: 1024
-constexpr size_t kPairSlots = 4096;    // pair table size (power of two)
-constexpr int kPairProbe = 8;
+constexpr int kRecvBatch = 64;                // datagrams per recvmmsg
+constexpr size_t kRecvSlot = kRecvSlotBytes;  // one queued packet message (copy range + attributes)
+constexpr int kMaxRoundsPerWake = 16;         // bound one wake-up so timers are not starved
 constexpr uint64_t kStopDrainNs = 250000000;  // at stop, wait this long at most for the kernel queue to empty
-constexpr uint16_t kAQtype = 1;
 
 uint64_t NowNs() {
   timespec ts;
@@ -55,11 +51,28 @@ bool IsPacketMsg(const nlmsghdr* nlh) {
 
 }  // namespace
 
+static_assert(kRecvBatch * kRecvSlot <= 64 * kRecvSlotBytes, "kQueueFixedBytes counts the receive slots");
+
+void ClampOptions(QueueOptions* o) {
+  if (o->copy_range > kMaxCopyRange) o->copy_range = kMaxCopyRange;
+  uint64_t waiting =
+      static_cast<uint64_t>(o->fifo_capacity) + o->rcvbuf / kMinMsgTruesize + VerdictBatch::kMaxVerdicts;
+  if (o->max_len <= waiting)
+    o->max_len = static_cast<uint32_t>(std::min<uint64_t>(waiting + 1, kMaxQueueMaxLen));
+}
+
 DataPlane::~DataPlane() { Stop(); }
 
 int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, const char** syscall) {
   opts_ = opts;
-  policy_ = std::move(policy);
+  // Everything the packet path uses is allocated here, before the queue is bound.
+  CoreOptions co;
+  co.held_capacity = opts_.fifo_capacity;
+  co.pair_slots = opts_.pair_slots;
+  if (int r = core_.Init(co, std::move(policy)); r < 0) {
+    *syscall = "init decision core";
+    return r;
+  }
   nl_ = mnl_socket_open(NETLINK_NETFILTER);
   if (!nl_) {
     *syscall = "socket";
@@ -85,6 +98,7 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
   // Bind and parameters in one datagram, each with an ACK that we check.
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   size_t len = PutConfigCmd(buf.data(), opts_.queue_num, NFQNL_CFG_CMD_BIND, 1);
+  ClampOptions(&opts_);
   len += PutConfigParams(buf.data() + len, opts_.queue_num, opts_.copy_range, opts_.max_len,
                          NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO, 2);
   if (mnl_socket_sendto(nl_, buf.data(), len) < 0) {
@@ -128,7 +142,7 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
           char vbuf[kVerdictMsgSize * 2];
           size_t vl = PutAcceptVerdict(vbuf, opts_.queue_num, ntohl(ph->packet_id));
           mnl_socket_sendto(nl_, vbuf, vl);
-          last_id_ = ntohl(ph->packet_id);
+          core_.NoteId(ntohl(ph->packet_id));
           Stats::Inc(stats_->packets[kAccepted][kQtypeNone]);
         }
       }
@@ -167,10 +181,8 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
       return e;
     }
   }
-  send_buf_.assign(kSendBuf, 0);
-  batch_.reserve(kSendBuf / kVerdictMsgSize);
+  batch_.Init(opts_.queue_num);
   recv_buf_.assign(kRecvSlot * kRecvBatch, 0);
-  pairs_.assign(kPairSlots, PairEntry{});
   return 0;
 }
 
@@ -198,10 +210,7 @@ void DataPlane::TakePolicy() {
     next = std::move(pending_policy_);
   }
   if (!next) return;
-  // Packets already held keep the deadline they were given; only new packets see the new table.
-  if (next->max_held > opts_.fifo_capacity) next->max_held = opts_.fifo_capacity;
-  policy_ = std::move(next);
-  Stats::Inc(stats_->policy_updates);
+  core_.SetPolicy(std::move(next));
 }
 
 void DataPlane::Stop() {
@@ -260,20 +269,24 @@ void DataPlane::Run() {
       fatal_call = "recvmmsg";
       break;
     }
-    ReleaseExpired(NowNs());
+    core_.Advance(NowNs());
     Flush();
+    if (send_err_) {
+      fatal_err = send_err_;
+      fatal_call = "sendto";
+      break;
+    }
     ArmTimer();
   }
   if (fatal_err && on_fatal_) on_fatal_(fatal_err, fatal_call);
 
   // Stop path: nothing may be lost. Accept everything held, then keep draining until the kernel's
   // queue for us is empty (the daemon removes its rules first, so it empties), bounded in time.
-  stopping_ = true;
+  core_.Stop();
+  Flush();
   uint64_t until = NowNs() + kStopDrainNs;
   for (;;) {
     uint64_t now = NowNs();
-    ReleaseAll();
-    Flush();
     if (fatal_err) break;
     int got = Drain(&now);
     Flush();
@@ -318,28 +331,36 @@ int DataPlane::Drain(uint64_t* now_ns) {
     *now_ns = NowNs();
     Stats::Inc(stats_->drains);
     for (int i = 0; i < n; i++) {
-      int remaining = static_cast<int>(msgs[i].msg_len);
-      for (nlmsghdr* nlh = static_cast<nlmsghdr*>(iovs[i].iov_base); mnl_nlmsg_ok(nlh, remaining);
-           nlh = mnl_nlmsg_next(nlh, &remaining)) {
+      ForEachMsg(static_cast<char*>(iovs[i].iov_base), msgs[i].msg_len, [&](nlmsghdr* nlh, size_t avail) {
         if (nlh->nlmsg_type == NLMSG_ERROR) {
           // Verdicts carry no ACK flag, so only failures come back (ENOENT: id unknown).
+          if (avail < NLMSG_HDRLEN + sizeof(nlmsgerr)) return;
           auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
           if (err->error != 0) Stats::Inc(stats_->verdict_errors);
-          continue;
+          return;
         }
-        if (!IsPacketMsg(nlh)) continue;
-        nlattr* attr[NFQA_MAX + 1] = {};
-        if (nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR]) continue;
-        auto* ph = static_cast<nfqnl_msg_packet_hdr*>(mnl_attr_get_payload(attr[NFQA_PACKET_HDR]));
-        const uint8_t* payload = nullptr;
-        size_t plen = 0;
-        if (attr[NFQA_PAYLOAD]) {
-          payload = static_cast<const uint8_t*>(mnl_attr_get_payload(attr[NFQA_PAYLOAD]));
-          plen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+        if (!IsPacketMsg(nlh)) return;
+        PacketMsg m;
+        switch (ReadPacketMsg(nlh, avail, &m)) {
+          case PacketMsgStatus::kOk:
+            Process(m.id, m.payload, m.payload_len, *now_ns);
+            break;
+          case PacketMsgStatus::kTruncated:
+            // The payload may be cut: accept the packet unshaped rather than guess its question.
+            Stats::Inc(stats_->msg_truncated);
+            Process(m.id, nullptr, 0, *now_ns);
+            break;
+          case PacketMsgStatus::kUnparsable:
+            Stats::Inc(stats_->msg_unparsable);
+            Process(m.id, nullptr, 0, *now_ns);
+            break;
+          case PacketMsgStatus::kNoId:
+            // Cannot be verdicted: the kernel keeps it until unbind (counted so it is not silent).
+            Stats::Inc(stats_->msg_no_id);
+            return;
         }
-        Process(ntohl(ph->packet_id), payload, plen, *now_ns);
         total++;
-      }
+      });
     }
     Flush();  // all verdicts of this receive batch in one sendto
     if (n < kRecvBatch) break;
@@ -348,173 +369,13 @@ int DataPlane::Drain(uint64_t* now_ns) {
 }
 
 void DataPlane::Process(uint32_t id, const uint8_t* payload, size_t len, uint64_t now_ns) {
-  // Ids are assigned per queue after the queue-length check; a gap means the socket could not take
-  // those packets and FAIL_OPEN passed them unshaped.
-  if (id > last_id_ + 1) Stats::Inc(stats_->packets[kBypassed][kQtypeNone], id - last_id_ - 1);
-  if (id > last_id_) last_id_ = id;
-
   ParsedPacket pp;
   ParsePacket(payload ? payload : reinterpret_cast<const uint8_t*>(""), payload ? len : 0, &pp);
-  const Policy& pol = *policy_;
-  if (pp.kind != PacketKind::kQuery) {
-    if (pp.reason != ParseReason::kNone) Stats::Inc(stats_->parse_failures[static_cast<size_t>(pp.reason)]);
-    Action a = pp.kind == PacketKind::kMalformed ? kMalformed : kAccepted;
-    size_t label = pp.kind == PacketKind::kNotQuery && pp.qtype ? QtypeLabel(pp.qtype) : kQtypeNone;
-    Stats::Inc(stats_->packets[a][label]);
-    AddVerdict(id, now_ns, 0);
-    return;
-  }
-  size_t label = QtypeLabel(pp.qtype);
-  uint8_t cls = pol.cls[pp.qtype];
-  uint64_t key = pp.flow_hash ? pp.flow_hash : 1;
-  if (cls == 0 || stopping_) {
-    Stats::Inc(stats_->packets[kAccepted][label]);
-    AddVerdict(id, now_ns, 0);
-    if (pol.pair_mode && pp.qtype == kAQtype) {
-      PairEntry* e = PairLookup(key, now_ns, true);
-      e->a_seen_ns = now_ns;
-      // +1: an AAAA exactly pair_window after its A (same instant with --pair-window 0) must still
-      // find the entry live; the window check below is inclusive.
-      if (e->expires_ns <= now_ns + pol.pair_window_ns) e->expires_ns = now_ns + pol.pair_window_ns + 1;
-      // Release this flow's held packets right behind their A, in the same batch.
-      for (int j = 0; j < 2; j++) {
-        if (!e->held_cls[j]) continue;
-        HeldPacket* p = fifos_[e->held_cls[j]].Find(e->held_seq[j]);
-        if (p && !p->released) {
-          ReleaseHeld(p);
-          Stats::Inc(stats_->pair_released);
-        }
-        e->held_cls[j] = 0;
-      }
-    }
-    return;
-  }
-  if (pol.dry_run) {
-    Stats::Inc(stats_->dry_run_matches);
-    Stats::Inc(stats_->packets[kAccepted][label]);
-    AddVerdict(id, now_ns, 0);
-    return;
-  }
-  if (pol.pair_mode) {
-    PairEntry* e = PairLookup(key, now_ns, false);
-    if (e && e->a_seen_ns && now_ns - e->a_seen_ns <= pol.pair_window_ns) {
-      // Its A was verdicted already (earlier in this batch or within the window): nothing to order.
-      Stats::Inc(stats_->packets[kHeld][label]);
-      Stats::Inc(stats_->pair_released);
-      AddVerdict(id, now_ns, 1);
-      return;
-    }
-  }
-  if (held_now_ >= static_cast<int64_t>(pol.max_held) || fifos_[cls].Full()) {
-    Stats::Inc(stats_->held_overflow);
-    Stats::Inc(stats_->packets[kAccepted][label]);
-    AddVerdict(id, now_ns, 0);
-    return;
-  }
-  HoldFifo& fifo = fifos_[cls];
-  if (fifo.Capacity() == 0) fifo.Init(opts_.fifo_capacity);
-  HeldPacket hp{};
-  hp.recv_ns = now_ns;
-  hp.deadline_ns = now_ns + pol.hold_ns[cls];
-  hp.key = key;
-  hp.id = id;
-  hp.qlabel = static_cast<uint8_t>(label);
-  uint64_t seq = fifo.Push(hp);
-  held_now_++;
-  if (held_now_ > stats_->held_max.load(std::memory_order_relaxed)) stats_->held_max.store(held_now_);
-  Stats::Inc(stats_->packets[kHeld][label]);
-  if (pol.pair_mode) {
-    PairEntry* e = PairLookup(key, now_ns, true);
-    // Keep the newest two held packets of the flow (AAAA and HTTPS, say); an older third one still
-    // leaves at its deadline.
-    if (e->held_cls[0] && e->held_cls[1]) {
-      e->held_cls[0] = e->held_cls[1];
-      e->held_seq[0] = e->held_seq[1];
-      e->held_cls[1] = 0;
-    }
-    int slot = !e->held_cls[0] ? 0 : 1;
-    e->held_cls[slot] = cls;
-    e->held_seq[slot] = seq;
-    if (e->expires_ns < hp.deadline_ns) e->expires_ns = hp.deadline_ns;
-  }
-}
-
-DataPlane::PairEntry* DataPlane::PairLookup(uint64_t key, uint64_t now_ns, bool create) {
-  size_t mask = pairs_.size() - 1;
-  PairEntry* free_slot = nullptr;
-  PairEntry* oldest = nullptr;
-  for (int i = 0; i < kPairProbe; i++) {
-    PairEntry& e = pairs_[(key + i) & mask];
-    bool live = e.key != 0 && e.expires_ns > now_ns;
-    if (e.key == key) {
-      if (live) return &e;
-      if (!create) return nullptr;
-      e = PairEntry{};
-      e.key = key;
-      return &e;
-    }
-    if (!live && !free_slot) free_slot = &e;
-    if (!oldest || e.expires_ns < oldest->expires_ns) oldest = &e;
-  }
-  if (!create) return nullptr;
-  PairEntry* e = free_slot;
-  if (!e) {
-    // Every probed entry is still fresh: evict the one closest to expiry. Its held packets still
-    // leave at their deadline; only the early release is lost.
-    Stats::Inc(stats_->pair_evictions);
-    e = oldest;
-  }
-  *e = PairEntry{};
-  e->key = key;
-  return e;
-}
-
-void DataPlane::ReleaseHeld(HeldPacket* p) {
-  p->released = true;
-  held_now_--;
-  AddVerdict(p->id, p->recv_ns, 1);
-}
-
-void DataPlane::ReleaseExpired(uint64_t now_ns) {
-  for (size_t c = 1; c <= kMaxHoldClasses; c++) {
-    HoldFifo& f = fifos_[c];
-    while (!f.Empty()) {
-      HeldPacket& p = f.Front();
-      if (p.released) {
-        f.Pop();
-        continue;
-      }
-      if (p.deadline_ns > now_ns) break;
-      AddVerdict(p.id, p.recv_ns, 1);
-      held_now_--;
-      Stats::Inc(stats_->deadline_released);
-      f.Pop();
-    }
-  }
-}
-
-void DataPlane::ReleaseAll() {
-  for (size_t c = 1; c <= kMaxHoldClasses; c++) {
-    HoldFifo& f = fifos_[c];
-    while (!f.Empty()) {
-      HeldPacket& p = f.Front();
-      if (!p.released) {
-        AddVerdict(p.id, p.recv_ns, 2);
-        held_now_--;
-        Stats::Inc(stats_->shutdown_released);
-      }
-      f.Pop();
-    }
-  }
+  core_.OnPacket(id, pp, now_ns);
 }
 
 void DataPlane::ArmTimer() {
-  uint64_t earliest = 0;
-  for (size_t c = 1; c <= kMaxHoldClasses; c++) {
-    HoldFifo& f = fifos_[c];
-    while (!f.Empty() && f.Front().released) f.Pop();
-    if (!f.Empty() && (!earliest || f.Front().deadline_ns < earliest)) earliest = f.Front().deadline_ns;
-  }
+  uint64_t earliest = core_.NextDeadline();
   // Re-arming costs a syscall per wake-up; skip it while the earliest deadline is unchanged.
   if (earliest == armed_ns_) return;
   armed_ns_ = earliest;
@@ -526,27 +387,27 @@ void DataPlane::ArmTimer() {
   timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &its, nullptr);  // zero disarms
 }
 
-void DataPlane::AddVerdict(uint32_t id, uint64_t recv_ns, uint8_t kind) {
-  if (send_len_ + kVerdictMsgSize > send_buf_.size()) Flush();
-  send_len_ += PutAcceptVerdict(send_buf_.data() + send_len_, opts_.queue_num, id);
-  batch_.push_back(Verdict{recv_ns, kind});
+void DataPlane::Emit(const Verdict& v) {
+  if (batch_.Full()) Flush();
+  if (batch_.Full()) {
+    // The socket refused the batch past every retry (send_err_ ends the thread): this verdict cannot
+    // be sent; count it rather than overwrite one already decided.
+    Stats::Inc(stats_->verdicts_unsent);
+    return;
+  }
+  batch_.Add(v);
 }
 
 void DataPlane::Flush() {
-  stats_->held_now.store(held_now_, std::memory_order_relaxed);
-  if (send_len_ == 0) return;
-  uint64_t t = NowNs();
-  if (mnl_socket_sendto(nl_, send_buf_.data(), send_len_) < 0) Stats::Inc(stats_->send_errors);
-  Stats::Inc(stats_->verdict_batches);
-  for (const Verdict& v : batch_) {
-    if (v.kind == 0)
-      stats_->latency.Observe(t - v.recv_ns);
-    else if (v.kind == 1)
-      stats_->hold.Observe(t - v.recv_ns);
-  }
-  batch_.clear();
-  send_len_ = 0;
+  int r = batch_.Flush(this, stats_);
+  if (r < 0 && !send_err_) send_err_ = r;
 }
+
+int DataPlane::Send(const char* buf, size_t len) { return mnl_socket_sendto(nl_, buf, len) < 0 ? -errno : 0; }
+
+void DataPlane::Pause(uint32_t us) { usleep(us); }
+
+uint64_t DataPlane::Now() { return NowNs(); }
 
 bool DataPlane::QueueBoundElsewhere() const {
   FILE* f = fopen("/proc/net/netfilter/nfnetlink_queue", "re");

@@ -1,5 +1,6 @@
-// The data-plane thread: owns the NFQUEUE netlink socket, receives, classifies, accepts or holds, and
-// sends verdicts. It never calls napi; JS reaches it through Stats atomics and a small command mailbox.
+// The data-plane thread: owns the NFQUEUE netlink socket, receives and parses packets, feeds them to
+// the decision core and sends the verdicts it emits, in order. It decides nothing itself and never
+// calls napi; JS reaches it through Stats atomics and a small command mailbox.
 #pragma once
 #include <array>
 #include <atomic>
@@ -10,41 +11,45 @@
 #include <thread>
 #include <vector>
 
-#include "hold_fifo.h"
+#include "decision_core.h"
+#include "limits.h"
 #include "stats.h"
+#include "verdict_batch.h"
 
 struct mnl_socket;
 
 namespace dns_shaper {
 
-constexpr size_t kMaxHoldClasses = 8;  // distinct hold durations; class 0 means "accept at once"
-
-// A compiled policy, built in TS (src/policy) and copied in by the addon.
-struct Policy {
-  std::array<uint8_t, 65536> cls{};                     // QTYPE -> hold class (0 = accept)
-  std::array<uint64_t, kMaxHoldClasses + 1> hold_ns{};  // class -> hold duration
-  bool dry_run = false;
-  bool pair_mode = false;
-  uint64_t pair_window_ns = 0;
-  uint32_t max_held = 0;
-};
-
 struct QueueOptions {
   uint16_t queue_num = 0;
-  uint32_t copy_range = 512;
+  uint32_t copy_range = kDefaultCopyRange;
   // Far above what the 8 MiB socket buffer holds: at the queue limit FAIL_OPEN passes packets with
   // no id gap and no counter, so the socket, whose overflow shows as id gaps (bypassed), must fill first.
-  uint32_t max_len = 131072;
+  uint32_t max_len = kDefaultQueueMaxLen;
   uint32_t rcvbuf = 8 << 20;
-  uint32_t fifo_capacity = 65536;  // upper bound for max_held over the queue's life
+  uint32_t fifo_capacity = kDefaultHeldCapacity;  // upper bound for max_held over the queue's life
+  uint32_t pair_slots = kDefaultPairSlots;
 };
+
+// Brings options to what the data plane can honour, before anything is allocated or bound:
+//  - copy_range at most kMaxCopyRange, so a packet message fits one receive slot;
+//  - max_len above the most packets that can wait for a verdict at once: every held slot, what the
+//    socket can buffer (rcvbuf / kMinMsgTruesize) and one verdict batch. Held packets count toward
+//    the kernel's queue length, and past it FAIL_OPEN passes packets with no id gap and no counter.
+void ClampOptions(QueueOptions* o);
+
+// Bytes one queue preallocates besides its held and pair slots (receive slots, verdict batch, two
+// policy tables), for the memory budget (src/limits.ts).
+constexpr size_t kQueueFixedBytes = 64 * kRecvSlotBytes +
+                                    VerdictBatch::kMaxVerdicts * (kVerdictMsgSize + sizeof(Verdict)) +
+                                    2 * sizeof(Policy);
 
 // Called from the data-plane thread on a fatal error, just before the thread ends.
 using FatalCallback = std::function<void(int err, const char* syscall)>;
 
-class DataPlane {
+class DataPlane : private VerdictSink, private VerdictSender {
  public:
-  explicit DataPlane(Stats* stats) : stats_(stats) {}
+  explicit DataPlane(Stats* stats) : stats_(stats), core_(stats, this) {}
   ~DataPlane();
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
@@ -61,29 +66,16 @@ class DataPlane {
   bool Running() const { return stats_->running.load(); }
 
  private:
-  struct Verdict {
-    uint64_t recv_ns;
-    uint8_t kind;
-  };  // kind: 0 immediate, 1 held, 2 shutdown
-  struct PairEntry {
-    uint64_t key = 0;
-    uint64_t a_seen_ns = 0;   // last A of this flow+name accepted at (0: none)
-    uint64_t expires_ns = 0;  // entry may be reused after this
-    uint64_t held_seq[2] = {0, 0};
-    uint8_t held_cls[2] = {0, 0};  // 0: slot empty
-  };
-
   void Run();
   int Drain(uint64_t* now_ns);
   void Process(uint32_t id, const uint8_t* payload, size_t len, uint64_t now_ns);
-  void AddVerdict(uint32_t id, uint64_t recv_ns, uint8_t kind);
+  void Emit(const Verdict& v) override;
   void Flush();
-  void ReleaseExpired(uint64_t now_ns);
-  void ReleaseAll();
+  int Send(const char* buf, size_t len) override;
+  void Pause(uint32_t us) override;
+  uint64_t Now() override;
   void ArmTimer();
   void TakePolicy();
-  PairEntry* PairLookup(uint64_t key, uint64_t now_ns, bool create);
-  void ReleaseHeld(HeldPacket* p);
   int QueueWaiting() const;
   bool QueueBoundElsewhere() const;
   void CloseAll();
@@ -93,26 +85,20 @@ class DataPlane {
   mnl_socket* nl_ = nullptr;
   int epoll_fd_ = -1, timer_fd_ = -1, event_fd_ = -1;
   uint32_t portid_ = 0;
-  uint32_t last_id_ = 0;
   uint64_t armed_ns_ = 0;  // deadline the timerfd is armed for (0: disarmed)
   std::thread thread_;
   std::atomic<bool> stop_requested_{false};
   bool started_ = false;
   bool stopped_ = false;
-  bool stopping_ = false;  // data-plane thread only: accept everything from now on
   FatalCallback on_fatal_;
 
   std::mutex policy_mu_;
   std::unique_ptr<Policy> pending_policy_;  // guarded by policy_mu_
-  std::unique_ptr<Policy> policy_;          // data-plane thread only (after Start)
 
-  std::array<HoldFifo, kMaxHoldClasses + 1> fifos_;
-  int64_t held_now_ = 0;
-  std::vector<PairEntry> pairs_;
+  DecisionCore core_;  // data-plane thread only (after Start)
 
-  std::vector<char> send_buf_;
-  size_t send_len_ = 0;
-  std::vector<Verdict> batch_;
+  VerdictBatch batch_;
+  int send_err_ = 0;  // a send that failed past its retries: ends the thread
   std::vector<char> recv_buf_;
 };
 

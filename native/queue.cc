@@ -5,6 +5,8 @@
 #include <cstring>
 #include <string>
 
+#include "limits.h"
+
 namespace dns_shaper {
 
 namespace {
@@ -53,10 +55,15 @@ template <size_t N>
 Napi::Object HistogramToJs(Napi::Env env, const Histogram<N>& h) {
   Napi::Object o = Napi::Object::New(env);
   Napi::Array b = Napi::Array::New(env, N + 1);
-  for (size_t i = 0; i <= N; i++) b.Set(i, Napi::Number::New(env, static_cast<double>(h.buckets[i].load())));
+  uint64_t count = 0;
+  for (size_t i = 0; i <= N; i++) {
+    uint64_t n = h.buckets[i].load();
+    count += n;
+    b.Set(i, Napi::Number::New(env, static_cast<double>(n)));
+  }
   o.Set("buckets", b);
   o.Set("sum", Napi::Number::New(env, ToSeconds(h.sum_ns.load())));
-  o.Set("count", Napi::Number::New(env, static_cast<double>(h.count.load())));
+  o.Set("count", Napi::Number::New(env, static_cast<double>(count)));  // = the buckets read above
   return o;
 }
 
@@ -78,7 +85,7 @@ std::unique_ptr<Policy> PolicyFromJs(Napi::Env env, Napi::Value v, uint32_t capa
   Napi::Uint8Array t = table.As<Napi::Uint8Array>();
   for (size_t i = 0; i < 65536; i++) {
     if (t[i] > kMaxHoldClasses) {
-      Throw(env, "policy.table holds a class above 8");
+      Throw(env, "policy.table holds a class above " + std::to_string(kMaxHoldClasses));
       return nullptr;
     }
     p->cls[i] = t[i];
@@ -90,14 +97,14 @@ std::unique_ptr<Policy> PolicyFromJs(Napi::Env env, Napi::Value v, uint32_t capa
   }
   Napi::Array ha = holds.As<Napi::Array>();
   if (ha.Length() > kMaxHoldClasses + 1) {
-    Throw(env, "policy.holdMs has more than 9 entries");
+    Throw(env, "policy.holdMs has more than " + std::to_string(kMaxHoldClasses + 1) + " entries");
     return nullptr;
   }
   for (uint32_t i = 0; i < ha.Length(); i++) {
     Napi::Value hv = ha.Get(i);
     double ms = hv.IsNumber() ? hv.As<Napi::Number>().DoubleValue() : -1;
-    if (!(ms >= 0 && ms <= 10000)) {
-      Throw(env, "policy.holdMs entries must be 0..10000");
+    if (!(ms >= 0 && ms <= kMaxHoldMs)) {
+      Throw(env, "policy.holdMs entries must be 0.." + std::to_string(kMaxHoldMs));
       return nullptr;
     }
     p->hold_ns[i] = static_cast<uint64_t>(std::llround(ms * 1e6));
@@ -106,8 +113,8 @@ std::unique_ptr<Policy> PolicyFromJs(Napi::Env env, Napi::Value v, uint32_t capa
   p->pair_mode = o.Get("pair").ToBoolean().Value();
   Napi::Value w = o.Get("pairWindowMs");
   double wms = w.IsNumber() ? w.As<Napi::Number>().DoubleValue() : 0;
-  if (!(wms >= 0 && wms <= 10000)) {
-    Throw(env, "policy.pairWindowMs must be 0..10000");
+  if (!(wms >= 0 && wms <= kMaxPairWindowMs)) {
+    Throw(env, "policy.pairWindowMs must be 0.." + std::to_string(kMaxPairWindowMs));
     return nullptr;
   }
   p->pair_window_ns = static_cast<uint64_t>(std::llround(wms * 1e6));
@@ -125,7 +132,7 @@ Napi::Function Queue::Init(Napi::Env env) {
       env, "Queue",
       {InstanceMethod<&Queue::JsStart>("start"), InstanceMethod<&Queue::JsSetPolicy>("setPolicy"),
        InstanceMethod<&Queue::JsStop>("stop"), InstanceMethod<&Queue::JsStats>("stats"),
-       InstanceAccessor<&Queue::JsRunning>("running")});
+       InstanceAccessor<&Queue::JsRunning>("running"), InstanceAccessor<&Queue::JsOptions>("options")});
 }
 
 Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), env_(info.Env()) {
@@ -141,14 +148,14 @@ Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), en
     Throw(env, "options.queue must be an integer 0..65535");
     return;
   }
-  opts_.copy_range = OptU32(o, "copyRange", 512, 64, 65535, &ok);
+  opts_.copy_range = OptU32(o, "copyRange", kDefaultCopyRange, 64, 65535, &ok);
   if (!ok) {
     Throw(env, "options.copyRange must be an integer 64..65535");
     return;
   }
-  opts_.max_len = OptU32(o, "maxLen", 131072, 1, 1u << 20, &ok);
+  opts_.max_len = OptU32(o, "maxLen", kDefaultQueueMaxLen, 1, kMaxQueueMaxLen, &ok);
   if (!ok) {
-    Throw(env, "options.maxLen must be an integer 1..1048576");
+    Throw(env, "options.maxLen must be an integer 1.." + std::to_string(kMaxQueueMaxLen));
     return;
   }
   opts_.rcvbuf = OptU32(o, "rcvbuf", 8u << 20, 65536, 1u << 30, &ok);
@@ -156,11 +163,18 @@ Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), en
     Throw(env, "options.rcvbuf must be an integer 65536..1073741824");
     return;
   }
-  opts_.fifo_capacity = OptU32(o, "maxHeld", 65536, 1, 1u << 20, &ok);
+  opts_.fifo_capacity = OptU32(o, "maxHeld", kDefaultHeldCapacity, 1, kMaxHeld, &ok);
   if (!ok) {
-    Throw(env, "options.maxHeld must be an integer 1..1048576");
+    Throw(env, "options.maxHeld must be an integer 1.." + std::to_string(kMaxHeld));
     return;
   }
+  opts_.pair_slots = OptU32(o, "pairSlots", kDefaultPairSlots, kMinPairSlots, kMaxPairSlots, &ok);
+  if (!ok || (opts_.pair_slots & (opts_.pair_slots - 1)) != 0) {
+    Throw(env, "options.pairSlots must be a power of two " + std::to_string(kMinPairSlots) + ".." +
+                   std::to_string(kMaxPairSlots));
+    return;
+  }
+  ClampOptions(&opts_);
   Napi::Value cb = o.Get("onFatal");
   if (cb.IsFunction()) {
     events_ = Napi::ThreadSafeFunction::New(env, cb.As<Napi::Function>(), "dns-shaper-events", 4, 1);
@@ -239,29 +253,31 @@ Napi::Value Queue::JsRunning(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), dp_ && dp_->Running());
 }
 
+Napi::Value Queue::JsOptions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("queue", opts_.queue_num);
+  o.Set("copyRange", opts_.copy_range);
+  o.Set("maxLen", opts_.max_len);
+  o.Set("rcvbuf", opts_.rcvbuf);
+  o.Set("maxHeld", opts_.fifo_capacity);
+  o.Set("pairSlots", opts_.pair_slots);
+  return o;
+}
+
 Napi::Value Queue::JsStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("running", Napi::Boolean::New(env, dp_ && dp_->Running()));
   o.Set("heldNow", Napi::Number::New(env, static_cast<double>(stats_.held_now.load())));
   o.Set("heldMax", Napi::Number::New(env, static_cast<double>(stats_.held_max.load())));
-  static const char* const kActionNames[] = {
-#define X(id, name) name,
-      DNS_SHAPER_ACTIONS(X)
-#undef X
-  };
-  static const char* const kLabels[] = {
-#define X(num, name) name,
-      DNS_SHAPER_QTYPE_LABELS(X)
-#undef X
-          "other",
-      "none"};
   Napi::Object packets = Napi::Object::New(env);
   for (size_t a = 0; a < kActionCount; a++) {
     Napi::Object row = Napi::Object::New(env);
     for (size_t l = 0; l < kQtypeLabelCount; l++)
-      row.Set(kLabels[l], Napi::Number::New(env, static_cast<double>(stats_.packets[a][l].load())));
-    packets.Set(kActionNames[a], row);
+      row.Set(PacketLabelNames()[l],
+              Napi::Number::New(env, static_cast<double>(stats_.packets[a][l].load())));
+    packets.Set(ActionNames()[a], row);
   }
   o.Set("packets", packets);
   Napi::Object pf = Napi::Object::New(env);
@@ -270,7 +286,7 @@ Napi::Value Queue::JsStats(const Napi::CallbackInfo& info) {
            Napi::Number::New(env, static_cast<double>(stats_.parse_failures[r].load())));
   o.Set("parseFailures", pf);
   Napi::Object counters = Napi::Object::New(env);
-#define X(name) counters.Set(#name, Napi::Number::New(env, static_cast<double>(stats_.name.load())));
+#define X(name, help) counters.Set(#name, Napi::Number::New(env, static_cast<double>(stats_.name.load())));
   DNS_SHAPER_COUNTERS(X)
 #undef X
   o.Set("counters", counters);

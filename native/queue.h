@@ -22,6 +22,7 @@ class Queue : public Napi::ObjectWrap<Queue> {
   Napi::Value JsStop(const Napi::CallbackInfo& info);
   Napi::Value JsStats(const Napi::CallbackInfo& info);
   Napi::Value JsRunning(const Napi::CallbackInfo& info);
+  Napi::Value JsOptions(const Napi::CallbackInfo& info);
   void StopNative();
   static void CleanupHook(void* arg);
 

@@ -61,21 +61,60 @@ inline size_t QtypeLabel(uint16_t qtype) {
   }
 }
 
-// Plain counters, exported under these names (snake_case, no unit suffix: TS adds the metric names).
-#define DNS_SHAPER_COUNTERS(X)                                                     \
-  X(held_overflow)     /* held type, but --max-held reached: accepted at once */   \
-  X(dry_run_matches)   /* held type seen in dry-run: accepted, not held */         \
-  X(pair_released)     /* held packet released right behind its A (pair mode) */   \
-  X(deadline_released) /* held packet released when its hold ended */              \
-  X(shutdown_released) /* held packet accepted because the queue stopped */        \
-  X(pair_evictions)    /* pair table entry overwritten while still fresh */        \
-  X(verdict_errors)    /* kernel answered a verdict with an error (e.g. ENOENT) */ \
-  X(send_errors)       /* sendto of a verdict batch failed */                      \
-  X(recv_errors)       /* recvmmsg failed other than EAGAIN/EINTR */               \
-  X(enobufs)           /* socket overran (only without NETLINK_NO_ENOBUFS) */      \
-  X(drains)            /* wake-ups that received at least one packet */            \
-  X(verdict_batches)   /* sendto calls carrying verdicts */                        \
-  X(policy_updates)    /* policy tables taken by the data plane */
+// Plain counters, exported under these names (snake_case, no unit suffix: TS adds the metric names)
+// with their help text, so the metric's help is written once, here.
+// clang-format off
+#define DNS_SHAPER_COUNTERS(X) \
+  X(held_overflow, "Packets of a held type accepted at once because --max-held packets were already held.") \
+  X(dry_run_matches, "Packets of a held type seen in dry-run mode (accepted, not held).") \
+  X(pair_released, "Held packets released right behind the A query of their flow (pair mode).") \
+  X(deadline_released, "Held packets released when their hold time ended.") \
+  X(shutdown_released, "Held packets accepted early because the queue was stopping.") \
+  X(pair_evictions, "Pair-table entries evicted while still fresh (table too small for the load).") \
+  X(verdict_errors, "Verdicts the kernel answered with an error (e.g. packet id unknown).") \
+  X(send_errors, "Failed sends of a verdict batch to the kernel (each retry counted; the batch is kept and resent).") \
+  X(verdicts_unsent, "Decided verdicts that could not be sent because the socket kept failing (the queue then stops).") \
+  X(recv_errors, "Failed receives from the queue socket.") \
+  X(msg_truncated, "Queued-packet messages cut short by the receive slot (accepted at once, unshaped).") \
+  X(msg_unparsable, "Queued-packet messages whose attributes did not parse (accepted at once when their id was readable).") \
+  X(msg_no_id, "Queued-packet messages without a readable packet id (no verdict possible; the kernel keeps them until unbind).") \
+  X(enobufs, "Receive-buffer overruns reported by the socket.") \
+  X(drains, "Receive batches that carried at least one packet.") \
+  X(verdict_batches, "Verdict batches sent (one syscall each).") \
+  X(policy_updates, "Policy tables taken by the data plane (start excluded).")
+
+// Help text of the other series the native stats feed (name -> help), exported as `help`.
+#define DNS_SHAPER_SERIES_HELP(X) \
+  X(packets, "Packets seen on the queue, by what was done with them and by QTYPE (none: no question; other: an unlisted type).") \
+  X(parse_failures, "Packets that were not a parseable DNS query over UDP, by reason (accepted at once).") \
+  X(hold, "Actual hold of held packets, from receipt to verdict.") \
+  X(latency, "Receipt-to-verdict time of packets accepted at once.") \
+  X(held_now, "Packets held right now.") \
+  X(held_max, "Most packets held at once since start (per-queue peaks summed: an upper bound with several queues).") \
+  X(running, "Data-plane threads running with their queue bound, by queue.")
+// clang-format on
+
+// Every qtype label value in order, "other" and "none" included (the stats rows, the metric labels).
+inline const char* const* PacketLabelNames() {
+  static const char* const kNames[] = {
+#define X(num, name) name,
+      DNS_SHAPER_QTYPE_LABELS(X)
+#undef X
+          "other",
+      "none"};
+  static_assert(sizeof(kNames) / sizeof(kNames[0]) == kQtypeLabelCount,
+                "label table and kQtypeLabelCount agree");
+  return kNames;
+}
+
+inline const char* const* ActionNames() {
+  static const char* const kNames[] = {
+#define X(id, name) name,
+      DNS_SHAPER_ACTIONS(X)
+#undef X
+  };
+  return kNames;
+}
 
 // Histogram bucket upper bounds in nanoseconds (+Inf implied).
 constexpr uint64_t kHoldBucketsNs[] = {500000,   1000000,  2000000,  3000000,   4000000,   5000000,
@@ -86,13 +125,14 @@ constexpr uint64_t kLatencyBucketsNs[] = {5000,   10000,   25000,   50000,   100
 constexpr size_t kHoldBucketCount = sizeof(kHoldBucketsNs) / sizeof(kHoldBucketsNs[0]);
 constexpr size_t kLatencyBucketCount = sizeof(kLatencyBucketsNs) / sizeof(kLatencyBucketsNs[0]);
 
+// No count of its own: the count is the sum of the buckets, read with them, so a scrape's _count can
+// never differ from its +Inf bucket.
 template <size_t N>
 struct Histogram {
   const uint64_t* bounds;
   std::atomic<uint64_t> buckets[N + 1];  // non-cumulative; last is +Inf
   std::atomic<uint64_t> sum_ns;
-  std::atomic<uint64_t> count;
-  explicit Histogram(const uint64_t* b) : bounds(b), sum_ns(0), count(0) {
+  explicit Histogram(const uint64_t* b) : bounds(b), sum_ns(0) {
     for (auto& x : buckets) x.store(0, std::memory_order_relaxed);
   }
   void Observe(uint64_t ns) {
@@ -100,14 +140,13 @@ struct Histogram {
     while (i < N && ns > bounds[i]) i++;
     buckets[i].fetch_add(1, std::memory_order_relaxed);
     sum_ns.fetch_add(ns, std::memory_order_relaxed);
-    count.fetch_add(1, std::memory_order_relaxed);
   }
 };
 
 struct Stats {
   std::atomic<uint64_t> packets[kActionCount][kQtypeLabelCount];
   std::atomic<uint64_t> parse_failures[static_cast<size_t>(ParseReason::kCount)];
-#define X(name) std::atomic<uint64_t> name{0};
+#define X(name, help) std::atomic<uint64_t> name{0};
   DNS_SHAPER_COUNTERS(X)
 #undef X
   std::atomic<int64_t> held_now{0};

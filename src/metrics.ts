@@ -50,23 +50,6 @@ export interface Snapshot {
   conntrack: ConntrackStats | undefined
 }
 
-/** Native counter name -> exported metric (name and help). */
-const COUNTER_HELP: Record<string, string> = {
-  held_overflow: 'Packets of a held type accepted at once because --max-held packets were already held.',
-  dry_run_matches: 'Packets of a held type seen in dry-run mode (accepted, not held).',
-  pair_released: 'Held packets released right behind the A query of their flow (pair mode).',
-  deadline_released: 'Held packets released when their hold time ended.',
-  shutdown_released: 'Held packets accepted early because the queue was stopping.',
-  pair_evictions: 'Pair-table entries evicted while still fresh (table too small for the load).',
-  verdict_errors: 'Verdicts the kernel answered with an error (e.g. packet id unknown).',
-  send_errors: 'Failed sends of a verdict batch to the kernel.',
-  recv_errors: 'Failed receives from the queue socket.',
-  enobufs: 'Receive-buffer overruns reported by the socket.',
-  drains: 'Receive batches that carried at least one packet.',
-  verdict_batches: 'Verdict batches sent (one syscall each).',
-  policy_updates: 'Policy tables taken by the data plane (start excluded).',
-}
-
 export class Metrics {
   readonly registry = new client.Registry()
   readonly reloads: client.Counter<'result'>
@@ -89,50 +72,30 @@ export class Metrics {
       this.registry.removeSingleMetric(name)
     }
     const c = src.constants
-    const labels = [...c.qtypeLabels.map(l => l.name), 'other', 'none']
+    const labels = c.packetLabels
+    // Help text of natively fed series comes from native/stats.h, where the counters are defined.
+    const help = (name: string): string => c.help[name] ?? name
     const sumQueues = (f: (s: QueueStats) => number): number =>
       this.#snapshot.queues.reduce((a, q) => a + f(q.stats), 0)
     const add = (m: SnapshotMetric): void => this.registry.registerMetric(m as unknown as client.Metric)
 
     add(
-      new SnapshotMetric(
-        'dns_shaper_packets_total',
-        'Packets seen on the queue, by what was done with them and by QTYPE (none: no question; other: an unlisted type).',
-        'counter',
-        () =>
-          c.actions.flatMap(action =>
-            labels.map(qtype => ({
-              labels: { action, qtype },
-              value: sumQueues(s => s.packets[action]?.[qtype] ?? 0),
-            })),
-          ),
+      new SnapshotMetric('dns_shaper_packets_total', help('packets'), 'counter', () =>
+        c.actions.flatMap(action =>
+          labels.map(qtype => ({
+            labels: { action, qtype },
+            value: sumQueues(s => s.packets[action]?.[qtype] ?? 0),
+          })),
+        ),
       ),
     )
     add(
-      new SnapshotMetric(
-        'dns_shaper_parse_failures_total',
-        'Packets that were not a parseable DNS query over UDP, by reason (accepted at once).',
-        'counter',
-        () =>
-          c.parseReasons.map(reason => ({ labels: { reason }, value: sumQueues(s => s.parseFailures[reason] ?? 0) })),
+      new SnapshotMetric('dns_shaper_parse_failures_total', help('parse_failures'), 'counter', () =>
+        c.parseReasons.map(reason => ({ labels: { reason }, value: sumQueues(s => s.parseFailures[reason] ?? 0) })),
       ),
     )
-    add(
-      this.#histogram(
-        'dns_shaper_hold_seconds',
-        'Actual hold of held packets, from receipt to verdict.',
-        c.holdBucketsSeconds,
-        s => s.hold,
-      ),
-    )
-    add(
-      this.#histogram(
-        'dns_shaper_verdict_latency_seconds',
-        'Receipt-to-verdict time of packets accepted at once.',
-        c.latencyBucketsSeconds,
-        s => s.latency,
-      ),
-    )
+    add(this.#histogram('dns_shaper_hold_seconds', help('hold'), c.holdBucketsSeconds, s => s.hold))
+    add(this.#histogram('dns_shaper_verdict_latency_seconds', help('latency'), c.latencyBucketsSeconds, s => s.latency))
     add(
       new SnapshotMetric(
         'dns_shaper_hold_configured_seconds',
@@ -150,29 +113,23 @@ export class Metrics {
       ),
     )
     add(
-      new SnapshotMetric('dns_shaper_held_packets', 'Packets held right now.', 'gauge', () => [
+      new SnapshotMetric('dns_shaper_held_packets', help('held_now'), 'gauge', () => [
         { value: sumQueues(s => s.heldNow) },
       ]),
     )
     add(
-      new SnapshotMetric(
-        'dns_shaper_held_packets_peak',
-        'Most packets held at once since start (per-queue peaks summed: an upper bound with several queues).',
-        'gauge',
-        () => [{ value: sumQueues(s => s.heldMax) }],
-      ),
+      new SnapshotMetric('dns_shaper_held_packets_peak', help('held_max'), 'gauge', () => [
+        { value: sumQueues(s => s.heldMax) },
+      ]),
     )
     add(
-      new SnapshotMetric(
-        'dns_shaper_dataplane_running',
-        'Data-plane threads running with their queue bound, by queue.',
-        'gauge',
-        () => this.#snapshot.queues.map(q => ({ labels: { queue: q.queue }, value: q.stats.running ? 1 : 0 })),
+      new SnapshotMetric('dns_shaper_dataplane_running', help('running'), 'gauge', () =>
+        this.#snapshot.queues.map(q => ({ labels: { queue: q.queue }, value: q.stats.running ? 1 : 0 })),
       ),
     )
     for (const name of c.counters) {
       add(
-        new SnapshotMetric(`dns_shaper_${name}_total`, COUNTER_HELP[name] ?? name, 'counter', () => [
+        new SnapshotMetric(`dns_shaper_${name}_total`, help(name), 'counter', () => [
           { value: sumQueues(s => s.counters[name] ?? 0) },
         ]),
       )
@@ -192,7 +149,7 @@ export class Metrics {
     add(
       new SnapshotMetric(
         'dns_shaper_queue_user_dropped_total',
-        'Kernel: packets the queue could not deliver to the socket (passed unshaped thanks to fail-open).',
+        'Kernel: packets the queue could not deliver to the socket, counted only without fail-open (dns-shaper sets fail-open: its passes show as bypassed id gaps).',
         'counter',
         () => ours().map(n => ({ labels: { queue: n.queue }, value: n.userDropped })),
       ),
@@ -258,7 +215,6 @@ export class Metrics {
     return new SnapshotMetric(name, help, 'histogram', () => {
       const cumulative = new Array<number>(bounds.length + 1).fill(0)
       let sum = 0
-      let count = 0
       for (const q of this.#snapshot.queues) {
         const h = pick(q.stats)
         let run = 0
@@ -267,7 +223,6 @@ export class Metrics {
           cumulative[i] = (cumulative[i] ?? 0) + run
         })
         sum += h.sum
-        count += h.count
       }
       const out: Sample[] = bounds.map((le, i) => ({
         metricName: `${name}_bucket`,
@@ -276,7 +231,9 @@ export class Metrics {
       }))
       out.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: cumulative[bounds.length] ?? 0 })
       out.push({ metricName: `${name}_sum`, value: sum })
-      out.push({ metricName: `${name}_count`, value: count })
+      // _count is the +Inf bucket by definition; a native count read apart from the buckets can be
+      // ahead of them by the verdicts observed in between.
+      out.push({ metricName: `${name}_count`, value: cumulative[bounds.length] ?? 0 })
       return out
     })
   }

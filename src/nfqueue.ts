@@ -42,6 +42,8 @@ export interface QueueOptions {
   rcvbuf?: number
   /** Capacity of the hold FIFOs; policies may lower the cap, never raise it above this. */
   maxHeld?: number
+  /** Pair-table slots (a power of two, limits.minPairSlots..limits.maxPairSlots; default 4096). */
+  pairSlots?: number
   /** Called on the JS thread if the data-plane thread dies (it has then accepted what it held). */
   onFatal?: (err: NodeJS.ErrnoException) => void
 }
@@ -72,6 +74,8 @@ export interface NativeQueue {
   stop(): void
   stats(): QueueStats
   readonly running: boolean
+  /** The options in force: copyRange clamped to a receive slot, maxLen raised above what can wait. */
+  readonly options: Required<Omit<QueueOptions, 'onFatal'>>
 }
 
 export interface NativeConstants {
@@ -79,15 +83,44 @@ export interface NativeConstants {
   qtypeLabels: { qtype: number; name: string }[]
   parseReasons: string[]
   counters: string[]
+  /** Help text per counter (the names in `counters`) and per other native series (packets, hold, ...). */
+  help: Record<string, string>
+  /** Every qtype label value of the stats rows, in order: the listed types, then 'other' and 'none'. */
+  packetLabels: string[]
   holdBucketsSeconds: number[]
   latencyBucketsSeconds: number[]
   maxHoldClasses: number
+}
+
+/** Bounds defined once in native/limits.h; src/limits.ts re-exports them for the rest of TS. */
+export interface NativeLimits {
+  maxHoldClasses: number
+  maxHoldMs: number
+  maxPairWindowMs: number
+  maxHeld: number
+  defaultMaxHeld: number
+  defaultHeldCapacity: number
+  minHeldCapacity: number
+  heldCapacityFactor: number
+  defaultPairSlots: number
+  minPairSlots: number
+  maxPairSlots: number
+  defaultQueueMaxLen: number
+  maxQueueMaxLen: number
+  maxCopyRange: number
+  defaultCopyRange: number
+  memoryBudgetBytes: number
+  /** Bytes one queue preallocates per held slot, per pair slot, and besides those. */
+  bytesPerHeldSlot: number
+  bytesPerPairSlot: number
+  bytesPerQueue: number
 }
 
 interface Addon {
   Queue: new (opts: QueueOptions) => NativeQueue
   parsePacket(buf: Buffer): ParsedPacket
   constants: NativeConstants
+  limits: NativeLimits
 }
 
 function findAddon(): string {
@@ -113,3 +146,4 @@ const addon = createRequire(import.meta.url)(findAddon()) as Addon
 export const Queue = addon.Queue
 export const parsePacket = addon.parsePacket
 export const constants: NativeConstants = addon.constants
+export const limits: NativeLimits = addon.limits

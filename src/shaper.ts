@@ -3,6 +3,7 @@
 import { Queue, type NativePolicy, type NativeQueue, type QueueStats } from './nfqueue.js'
 import { compilePolicy, type HoldRule } from './policy/compile.js'
 import type { Config } from './config/types.js'
+import { heldCapacity } from './limits.js'
 
 export interface ShaperOptions {
   config: Config
@@ -10,11 +11,6 @@ export interface ShaperOptions {
   /** Native queue factory; tests inject fakes. */
   createQueue?: (queue: number, onFatal: (err: NodeJS.ErrnoException) => void, maxHeld: number) => NativeQueue
   onFatal?: (queue: number, err: NodeJS.ErrnoException) => void
-}
-
-/** Capacity of each queue's hold FIFOs: the configured cap, room to raise it by reload up to 4x. */
-function fifoCapacity(maxHeld: number): number {
-  return Math.min(1 << 20, Math.max(1024, maxHeld * 4))
 }
 
 export class Shaper {
@@ -47,7 +43,7 @@ export class Shaper {
 
   /** Binds every configured queue; on failure unbinds the ones already bound and rethrows. */
   start(): void {
-    const cap = fifoCapacity(this.#config.maxHeld)
+    const cap = heldCapacity(this.#config.maxHeld)
     try {
       for (let i = 0; i < this.#config.queues; i++) {
         const num = this.#config.queue + i

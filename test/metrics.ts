@@ -2,6 +2,7 @@
 // Asserts exact sample lines (names, labels, values), not just presence.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { Metrics, type MetricsSources } from '../src/metrics.js'
 import { constants, type QueueStats } from '../src/nfqueue.js'
@@ -111,6 +112,18 @@ t.test('packet, parse-failure and plain counters are summed over queues', async 
   t.match(text, /^# TYPE dns_shaper_packets_total counter$/m)
   t.match(text, /^# TYPE dns_shaper_held_packets gauge$/m)
   t.match(text, /^# HELP dns_shaper_held_overflow_total Packets of a held type accepted at once/m)
+})
+
+t.test('histograms: _count equals the +Inf bucket even when a snapshot tore (count read after buckets)', async t => {
+  const q = emptyStats()
+  q.hold.buckets[0] = 2
+  q.hold.buckets[3] = 1
+  // A verdict observed between the bucket reads and the count read: count is one ahead.
+  q.hold = { ...q.hold, sum: 0.004, count: 4 }
+  const text = await metrics({ stats: [{ queue: 0, stats: q }] }).render()
+  const inf = samples(text, 'dns_shaper_hold_seconds').find(l => l.includes('le="+Inf"'))
+  t.equal(inf, 'dns_shaper_hold_seconds_bucket{le="+Inf"} 3')
+  t.ok(samples(text, 'dns_shaper_hold_seconds').includes('dns_shaper_hold_seconds_count 3'), '_count = +Inf bucket')
 })
 
 t.test('histograms: per-queue bucket counts become cumulative buckets summed over queues', async t => {
@@ -363,4 +376,16 @@ t.test('an unreadable /proc source is reported once and its series left out', as
   await m.render()
   t.same(errors, ['nfnetlink_queue'], 'once, naming the source')
   t.notMatch(text, /^dns_shaper_queue_dropped_total\{/m)
+})
+
+t.test('user_dropped is not described as counting fail-open passes (the kernel does not count them)', async t => {
+  const m = new Metrics({ constants, queueStats: () => [], queues: () => [] })
+  const text = await m.render()
+  const help = /# HELP dns_shaper_queue_user_dropped_total (.*)/.exec(text)?.[1] ?? ''
+  t.match(help, /only without fail-open/, 'metric help')
+  const root = new URL('..', import.meta.url)
+  for (const f of ['docs/metrics.md', 'deploy/grafana/dns-shaper.json']) {
+    const doc = readFileSync(new URL(f, root), 'utf8')
+    t.notMatch(doc, /thanks to fail-open|With fail-open they passed/, `${f}: no claim that user_dropped counts them`)
+  }
 })

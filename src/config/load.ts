@@ -6,7 +6,16 @@ import fs from 'node:fs'
 import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { parseQtype, qtypeName } from '../policy/qtypes.js'
-import { MAX_HOLD_CLASSES, type HoldRule } from '../policy/compile.js'
+import type { HoldRule } from '../policy/compile.js'
+import {
+  DEFAULT_MAX_HELD,
+  MAX_HELD,
+  MAX_HOLD_CLASSES,
+  MAX_HOLD_MS,
+  MAX_PAIR_WINDOW_MS,
+  MEMORY_BUDGET_BYTES,
+  preallocatedBytes,
+} from '../limits.js'
 import { cidrFlag } from './cidr.js'
 import { interfaceFlag } from './interface.js'
 import { parseListen } from './host-port.js'
@@ -34,7 +43,7 @@ export const DEFAULTS: Config = {
   iptablesBackend: 'auto',
   kernelFilter: 'auto',
   metricsListen: DEFAULT_METRICS_LISTEN,
-  maxHeld: 10000,
+  maxHeld: DEFAULT_MAX_HELD,
   dryRun: false,
   logLevel: 'info',
 }
@@ -49,7 +58,7 @@ const setters: Record<string, Setter> = {
     c.queues = int(v, f, 1, 64)
   },
   delay: (c, v, f) => {
-    c.delayMs = ms(v, f, 10000)
+    c.delayMs = ms(v, f, MAX_HOLD_MS)
   },
   qtypes: (c, v, f) => {
     const types = list(v).map(t => {
@@ -68,7 +77,7 @@ const setters: Record<string, Setter> = {
     c.mode = oneOf<ShapeMode>(v, f, ['fixed', 'pair'])
   },
   'pair-window': (c, v, f) => {
-    c.pairWindowMs = ms(v, f, 10000)
+    c.pairWindowMs = ms(v, f, MAX_PAIR_WINDOW_MS)
   },
   rules: (c, v, f) => {
     c.rules = oneOf<RulesMode>(v, f, ['manage', 'none'])
@@ -100,7 +109,7 @@ const setters: Record<string, Setter> = {
     c.metricsListen = parseListen(String(v), f)
   },
   'max-held': (c, v, f) => {
-    c.maxHeld = int(v, f, 1, 1048576)
+    c.maxHeld = int(v, f, 1, MAX_HELD)
   },
   'dry-run': (c, v, f) => {
     c.dryRun = bool(v, f)
@@ -127,7 +136,7 @@ function holdsFromFile(raw: unknown, file: string): Map<number, number> {
   for (const [k, v] of Object.entries(raw)) {
     const q = parseQtype(k)
     if (q === undefined) throw new ConfigError(`${file}: holds.${k}`, 'is not a DNS type', 'type names or numbers')
-    out.set(q, ms(String(v), `${file}: holds.${k}`, 10000))
+    out.set(q, ms(String(v), `${file}: holds.${k}`, MAX_HOLD_MS))
   }
   return out
 }
@@ -195,6 +204,13 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
   for (const [name, v] of values) (setters[name] as Setter)(c, v, `--${name}`)
   if (c.queue + c.queues - 1 > 65535)
     throw new ConfigError('--queues', `queue ${c.queue} + ${c.queues} exceeds 65535`, 'fewer queues or a lower --queue')
+  const mib = (b: number): string => (b / 2 ** 20).toFixed(0)
+  if (preallocatedBytes(c.queues, c.maxHeld) > MEMORY_BUDGET_BYTES)
+    throw new ConfigError(
+      '--max-held',
+      `${c.queues} queue(s) with --max-held ${c.maxHeld} preallocate ${mib(preallocatedBytes(c.queues, c.maxHeld))} MiB`,
+      `at most ${mib(MEMORY_BUDGET_BYTES)} MiB in all: a lower --max-held or fewer --queues`,
+    )
   const holds = new Map<number, number>(c.qtypes.map(q => [q, c.delayMs]))
   for (const [q, h] of fileHolds) holds.set(q, h)
   // The data plane keeps one FIFO per distinct hold: more than it has is a config error, found here

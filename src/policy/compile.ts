@@ -2,6 +2,7 @@
 import type { NativePolicy } from '../nfqueue.js'
 import { OperatorError } from '../errors.js'
 import type { ShapeMode } from '../config/types.js'
+import { MAX_HOLD_CLASSES, MAX_HOLD_MS } from '../limits.js'
 
 export interface HoldRule {
   qtype: number
@@ -16,8 +17,8 @@ export interface PolicyInput {
   maxHeld: number
 }
 
-/** The data plane keeps one FIFO per distinct hold duration so each stays ordered by deadline. */
-export const MAX_HOLD_CLASSES = 8
+/** The data plane keeps one hold class per distinct hold duration (bound from native/limits.h). */
+export { MAX_HOLD_CLASSES }
 
 /** A hold rule the data plane cannot take: a configuration problem (exit 2), like ConfigError. */
 export class PolicyError extends OperatorError {
@@ -33,8 +34,8 @@ export function compilePolicy(input: PolicyInput): NativePolicy {
     if (!Number.isInteger(rule.qtype) || rule.qtype < 1 || rule.qtype > 65535) {
       throw new PolicyError(`QTYPE ${rule.qtype} is out of range; use 1..65535 or a type name`)
     }
-    if (!(rule.holdMs >= 0 && rule.holdMs <= 10000)) {
-      throw new PolicyError(`hold of ${rule.holdMs} ms for QTYPE ${rule.qtype} is out of range 0..10000`)
+    if (!(rule.holdMs >= 0 && rule.holdMs <= MAX_HOLD_MS)) {
+      throw new PolicyError(`hold of ${rule.holdMs} ms for QTYPE ${rule.qtype} is out of range 0..${MAX_HOLD_MS}`)
     }
     let cls = classOf.get(rule.holdMs)
     if (cls === undefined) {

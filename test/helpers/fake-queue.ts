@@ -41,6 +41,9 @@ export class FakeQueue implements NativeQueue {
     this.stopped++
     this.snapshot.running = false
   }
+  get options(): NativeQueue['options'] {
+    return { queue: this.num, copyRange: 512, maxLen: 131072, rcvbuf: 8 << 20, maxHeld: this.maxHeld, pairSlots: 4096 }
+  }
   stats(): QueueStats {
     return structuredClone(this.snapshot)
   }

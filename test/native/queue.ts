@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { constants, Queue, type NativePolicy } from '../../src/nfqueue.js'
+import { constants, limits, Queue, type NativePolicy } from '../../src/nfqueue.js'
 
 function policy(over: Partial<NativePolicy> = {}): NativePolicy {
   const table = new Uint8Array(65536)
@@ -26,21 +26,50 @@ t.test('options are checked, naming the field', async t => {
     [{ queue: 1, copyRange: 63 }, /options\.copyRange must be an integer 64\.\.65535/],
     [{ queue: 1, copyRange: 65536 }, /options\.copyRange/],
     [{ queue: 1, maxLen: 0 }, /options\.maxLen/],
-    [{ queue: 1, maxLen: 2 ** 20 + 1 }, /options\.maxLen/],
+    [{ queue: 1, maxLen: limits.maxQueueMaxLen + 1 }, /options\.maxLen/],
     [{ queue: 1, rcvbuf: 1024 }, /options\.rcvbuf/],
     [{ queue: 1, rcvbuf: Infinity }, /options\.rcvbuf/],
     [{ queue: 1, maxHeld: 0 }, /options\.maxHeld/],
     [{ queue: 1, maxHeld: null }, /options\.maxHeld/],
+    [{ queue: 1, pairSlots: 8 }, /options\.pairSlots must be a power of two 16\.\.1048576/],
+    [{ queue: 1, pairSlots: 4095 }, /options\.pairSlots/],
+    [{ queue: 1, pairSlots: 2 ** 21 }, /options\.pairSlots/],
   ]
   const Q = Queue as unknown as new (o: unknown) => unknown
   for (const [opts, msg] of bad)
     t.throws(() => new Q(opts), { name: 'TypeError', message: msg }, JSON.stringify(opts) ?? 'undefined')
   t.doesNotThrow(() => new Queue({ queue: 0 }), 'queue 0')
-  t.doesNotThrow(() => new Queue({ queue: 65535, copyRange: 64, maxLen: 1, rcvbuf: 65536, maxHeld: 1 }), 'lower bounds')
   t.doesNotThrow(
-    () => new Queue({ queue: 1, copyRange: 65535, maxLen: 2 ** 20, rcvbuf: 2 ** 30, maxHeld: 2 ** 20 }),
+    () => new Queue({ queue: 65535, copyRange: 64, maxLen: 1, rcvbuf: 65536, maxHeld: 1, pairSlots: 16 }),
+    'lower bounds',
+  )
+  t.doesNotThrow(
+    () =>
+      new Queue({
+        queue: 1,
+        copyRange: 65535,
+        maxLen: limits.maxQueueMaxLen,
+        rcvbuf: 2 ** 30,
+        maxHeld: limits.maxHeld,
+      }),
     'upper bounds',
   )
+})
+
+t.test('the queue stays longer than what can wait for a verdict; the copy range fits a receive slot', async t => {
+  // Held packets count toward the kernel queue's maxlen; past it FAIL_OPEN passes packets unseen.
+  const big = new Queue({ queue: 1, maxHeld: limits.maxHeld })
+  const o = big.options
+  t.equal(o.maxHeld, limits.maxHeld)
+  t.ok(o.maxLen > o.maxHeld + o.rcvbuf / 256, `maxLen ${o.maxLen} > held capacity ${o.maxHeld} + socket backlog`)
+  const low = new Queue({ queue: 1, maxHeld: 200000, maxLen: 1000 })
+  t.ok(low.options.maxLen > 200000, `an explicit maxLen below the held capacity is raised (${low.options.maxLen})`)
+  const dflt = new Queue({ queue: 1 }).options
+  t.equal(dflt.maxLen, limits.defaultQueueMaxLen, 'the default already leaves room')
+  t.equal(dflt.copyRange, limits.defaultCopyRange)
+  t.equal(dflt.pairSlots, limits.defaultPairSlots)
+  t.equal(new Queue({ queue: 1, copyRange: 65535 }).options.copyRange, limits.maxCopyRange, 'copy range clamped')
+  t.equal(new Queue({ queue: 1, copyRange: 1500 }).options.copyRange, 1500)
 })
 
 t.test('policies are checked before anything is bound', async t => {
@@ -390,3 +419,61 @@ t.test('packet path: A accepted at once, AAAA held 20 ms (in a netns)', { skip }
   t.equal(res.afterStop.running, false)
   t.same(res.queuesAfter, [], 'unbound after stop()')
 })
+
+// Issue 14 item 1 end to end: a shorter hold set by a reload must not wait behind a longer one.
+t.test(
+  'reload 1500 ms -> 5 ms: the next AAAA leaves after 5 ms, not behind the held one (in a netns)',
+  { skip },
+  async t => {
+    const ns = netns(t)
+    if (!ns) return
+    for (const argv of [
+      ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
+      ['ip', 'netns', 'exec', ns, 'iptables', '-w', '-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', '53'].concat([
+        '-j',
+        'NFQUEUE',
+        '--queue-num',
+        '4',
+        '--queue-bypass',
+      ]),
+    ]) {
+      const r = sh(argv)
+      if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
+    }
+    const res = runInNs(
+      t,
+      ns,
+      `
+    const query = (id, qtype) => {
+      const name = Buffer.from([1, 0x78, 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0])
+      const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4)
+      const q = Buffer.alloc(4); q.writeUInt16BE(qtype, 0); q.writeUInt16BE(1, 2)
+      return Buffer.concat([h, name, q])
+    }
+    const now = () => Number(process.hrtime.bigint()) / 1e6
+    const arrivals = {}, sent = {}
+    const server = dgram.createSocket('udp4')
+    server.on('message', m => { arrivals[m.readUInt16BE(0)] = now() })
+    await new Promise(r => server.bind(53, '192.0.2.1', r))
+    const c = dgram.createSocket('udp4')
+    const send = id => new Promise(r => { sent[id] = now(); c.send(query(id, 28), 53, '192.0.2.1', r) })
+    const q = new addon.Queue({ queue: 4 })
+    q.start(policy({ holdMs: [0, 1500] }))
+    await send(1)
+    await sleep(30)
+    q.setPolicy(policy({ holdMs: [0, 5] }))
+    await sleep(30)
+    await send(2)
+    for (let i = 0; i < 100 && arrivals[2] === undefined; i++) await sleep(5)
+    out.second = arrivals[2] === undefined ? null : arrivals[2] - sent[2]
+    out.firstYet = arrivals[1] !== undefined
+    q.stop()
+    server.close(); c.close()
+  `,
+    )
+    if (!res) return
+    t.type(res.second, 'number', 'the AAAA sent after the reload arrived')
+    t.ok(res.second >= 5 && res.second < 200, `it waited its own 5 ms hold (${res.second?.toFixed(1)} ms), not ~1.4 s`)
+    t.equal(res.firstYet, false, 'the one held for 1500 ms was still held')
+  },
+)
