@@ -2,6 +2,7 @@
 // differential check) and the constant lists the TS side builds metrics from.
 #include <napi.h>
 
+#include "conntrack_stats.h"
 #include "parse.h"
 #include "queue.h"
 #include "stats.h"
@@ -93,6 +94,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Queue", Queue::Init(env));
   exports.Set("parsePacket", Napi::Function::New(env, JsParsePacket, "parsePacket"));
   exports.Set("constants", Constants(env));
+  exports.Set("conntrackStats", Napi::Function::New(env, JsConntrackStats, "conntrackStats"));
   return exports;
 }
 

@@ -10,6 +10,7 @@ import { constants } from './nfqueue.js'
 import type { Logger } from './log.js'
 import type { HoldRule } from './policy/compile.js'
 import { queuedQtypes } from './iptables.js'
+import { NODE_VERSION, VERSION } from './version.js'
 
 /** What the daemon needs from the rule manager (src/iptables.ts). */
 export interface Rules {
@@ -74,6 +75,8 @@ export class Daemon {
     const { log } = this.#opts
     const c = this.#config
     log.info('starting', {
+      version: VERSION,
+      node: NODE_VERSION,
       queues: `${c.queue}${c.queues > 1 ? `..${c.queue + c.queues - 1}` : ''}`,
       holds: describeRules(this.#rules),
       mode: c.mode,
@@ -98,7 +101,9 @@ export class Daemon {
       policy: () => this.#shaper?.policy,
       onReadError: (source, err) =>
         log.warn(
-          `cannot read /proc ${source}; its metrics are left out (it is root-readable only: run as root or add CAP_DAC_READ_SEARCH)`,
+          source === 'nfnetlink_queue'
+            ? `cannot read /proc ${source}; its metrics are left out (it is root-readable only: run as root or add CAP_DAC_READ_SEARCH)`
+            : `conntrack source ${source} unavailable; dns_shaper_conntrack_source shows the one in use`,
           { err: err instanceof Error ? err.message : String(err) },
         ),
       queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
