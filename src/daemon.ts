@@ -196,11 +196,11 @@ export class Daemon {
       this.#config = merged
       this.#rules = next.rules
       if (filterChanged && this.#ruleManager && this.#rulesInstalled) void this.#reinstallRules()
-      this.#metrics?.reloads.inc({ result: 'ok' })
+      this.#metrics?.recordReload(true)
       log.info('config reloaded', { holds: describeRules(next.rules), mode: merged.mode, dryRun: merged.dryRun })
       return true
     } catch (e) {
-      this.#metrics?.reloads.inc({ result: 'error' })
+      this.#metrics?.recordReload(false)
       log.error('config reload failed; the running policy is unchanged', {
         err: e instanceof Error ? e.message : String(e),
       })

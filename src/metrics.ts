@@ -99,6 +99,7 @@ export class Metrics {
   readonly registry = new client.Registry()
   readonly reloads: client.Counter<'result'>
   readonly rulesReinstalled: client.Counter
+  #lastReloadOk = true
   #snapshot: Snapshot = { queues: [], nfqueue: [], nfqueueOk: false, conntrack: undefined, conntrackReading: NOT_READ }
   readonly #warned = new Set<string>()
   readonly #src: MetricsSources
@@ -319,6 +320,21 @@ export class Metrics {
     })
     this.reloads.inc({ result: 'ok' }, 0)
     this.reloads.inc({ result: 'error' }, 0)
+    // The counter alone cannot tell whether the last reload failed (an ok may have followed the error).
+    add(
+      new SnapshotMetric(
+        'dns_shaper_config_last_reload_successful',
+        'Whether the last config reload (SIGHUP) succeeded; 1 before any reload. 0: the previous policy is still running.',
+        'gauge',
+        () => [{ value: this.#lastReloadOk ? 1 : 0 }],
+      ),
+    )
+  }
+
+  /** Counts a config reload and remembers its result for dns_shaper_config_last_reload_successful. */
+  recordReload(ok: boolean): void {
+    this.reloads.inc({ result: ok ? 'ok' : 'error' })
+    this.#lastReloadOk = ok
   }
 
   #histogram(

@@ -188,6 +188,7 @@ t.test(
     const text = await h.d.metrics!.render()
     t.match(text, /^dns_shaper_config_reloads_total\{result="ok"\} 2$/m)
     t.match(text, /^dns_shaper_config_reloads_total\{result="error"\} 1$/m)
+    t.match(text, /^dns_shaper_config_last_reload_successful 1$/m, 'the last reload succeeded')
   },
 )
 

@@ -351,7 +351,9 @@ t.test('reloads and rule reinstalls are pre-created at 0 and count', async t => 
     'dns_shaper_config_reloads_total{result="error"} 0',
   ])
   t.same(samples(before, 'dns_shaper_rules_reinstalled_total'), ['dns_shaper_rules_reinstalled_total 0'])
-  m.reloads.inc({ result: 'error' })
+  t.same(samples(before, 'dns_shaper_config_last_reload_successful'), ['dns_shaper_config_last_reload_successful 1'])
+  m.recordReload(false)
+  t.equal(value(await m.render(), 'dns_shaper_config_last_reload_successful'), 0, 'a failed reload shows')
   m.rulesReinstalled.inc()
   m.rulesReinstalled.inc()
   const after = await m.render()
