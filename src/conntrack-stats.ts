@@ -9,8 +9,7 @@ import {
   readConntrackStats,
   type ConntrackStats,
 } from './procfs.js'
-
-const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+import { errorMessage } from './errors.js'
 
 /** Where conntrack statistics can come from, in order of preference. */
 export const CONNTRACK_SOURCES = ['netlink', 'procfs'] as const

@@ -1,18 +1,19 @@
 // Daemon lifecycle: the order of start and stop, signals and reload. Start binds the queue before
 // installing rules (a rule never points at an empty queue for longer than it must); stop removes the
 // rules first, then accepts every held packet and drains what is still queued, then unbinds.
-import type { Config } from './config-types.js'
-import { loadConfig, describeRules, type LoadedConfig } from './config.js'
+import type { Config } from './config/types.js'
+import { loadConfig, describeRules, type LoadedConfig } from './config/load.js'
 import { Shaper } from './shaper.js'
 import { Metrics } from './metrics.js'
 import { HttpServer } from './http.js'
 import { constants } from './nfqueue.js'
 import type { Logger } from './log.js'
 import type { HoldRule } from './policy/compile.js'
-import { queuedQtypes } from './iptables.js'
+import { queuedQtypes } from './rules/plan.js'
+import { errorMessage } from './errors.js'
 import { NODE_VERSION, VERSION } from './version.js'
 
-/** What the daemon needs from the rule manager (src/iptables.ts). */
+/** What the daemon needs from the rule manager (src/rules/manager.ts). */
 export interface Rules {
   install(): Promise<unknown>
   remove(): Promise<unknown>
@@ -104,7 +105,7 @@ export class Daemon {
           source === 'nfnetlink_queue'
             ? `cannot read /proc ${source}; its metrics are left out (it is root-readable only: run as root or add CAP_DAC_READ_SEARCH)`
             : `conntrack source ${source} unavailable; dns_shaper_conntrack_source shows the one in use`,
-          { err: err instanceof Error ? err.message : String(err) },
+          { err: errorMessage(err) },
         ),
       queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
     })
@@ -157,7 +158,7 @@ export class Daemon {
       this.#opts.log.warn('rules had drifted (removed or changed by someone else); reinstalled them')
       return true
     } catch (e) {
-      this.#opts.log.error('rule check failed', { err: e instanceof Error ? e.message : String(e) })
+      this.#opts.log.error('rule check failed', { err: errorMessage(e) })
       return false
     }
   }
@@ -202,7 +203,7 @@ export class Daemon {
     } catch (e) {
       this.#metrics?.recordReload(false)
       log.error('config reload failed; the running policy is unchanged', {
-        err: e instanceof Error ? e.message : String(e),
+        err: errorMessage(e),
       })
       return false
     }
@@ -226,7 +227,7 @@ export class Daemon {
       log.info('rules updated for the reloaded query types', { detail: m.describe?.() })
     } catch (e) {
       log.error('could not update the rules after reload; the previous rules stay', {
-        err: e instanceof Error ? e.message : String(e),
+        err: errorMessage(e),
       })
     }
   }
@@ -247,7 +248,7 @@ export class Daemon {
         } catch (e) {
           code = 1
           log.error('could not remove rules; remove them with `dns-shaper rules remove`', {
-            err: e instanceof Error ? e.message : String(e),
+            err: errorMessage(e),
           })
         }
       }

@@ -3,7 +3,7 @@
 // and both conntrack statistics sources (ctnetlink, procfs) must count the same clashes.
 import t, { type Test } from 'tap'
 import os from 'node:os'
-import { createRaceLab, buildClients, clientArgv, type RaceLab, type ClientBins } from '../../src/lab/race.js'
+import { createRaceLab, buildClients, clientArgv, type RaceLab, type ClientBins } from '../../lab/src/race.js'
 import { CLI } from '../helpers/daemon.js'
 import { fileURLToPath } from 'node:url'
 import { statsFromNetlink } from '../../src/conntrack-stats.js'
@@ -37,7 +37,12 @@ interface Report {
   exitCode: number
   verdict: { need: string; line: string }
   items: { id: string; status: string; found: string }[]
-  conntrack: { loaded: boolean; ratesPerSecond?: Record<string, number> }
+  conntrack: {
+    loaded: boolean
+    source: string
+    sources: Record<string, { ok: boolean; error?: string }>
+    ratesPerSecond?: Record<string, number>
+  }
 }
 
 const check = async (t: Test, sample: number): Promise<Report> => {
@@ -52,6 +57,8 @@ const check = async (t: Test, sample: number): Promise<Report> => {
 t.test('quiet node: clash rate 0, the kernel resolves clashes', async t => {
   const rep = await check(t, 1)
   t.equal(rep.conntrack.ratesPerSecond?.clash_resolve, 0)
+  t.equal(rep.conntrack.source, 'netlink', 'check --json names the source: ctnetlink, as root')
+  t.same(rep.conntrack.sources, { netlink: { ok: true }, procfs: { ok: true } }, 'and both sources answered')
   t.match(rep.verdict.line, /^optional: the kernel resolves clashes \(0\/s seen\)/)
 })
 
