@@ -8,7 +8,8 @@
         "native/dataplane.cc",
         "native/decision_core.cc",
         "native/nfq.cc",
-        "native/parse.cc"
+        "native/parse.cc",
+        "native/conntrack_stats.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],

@@ -2,6 +2,7 @@
 // differential check), the constant lists the TS side builds metrics from, and the shared limits.
 #include <napi.h>
 
+#include "conntrack_stats.h"
 #include "dataplane.h"
 #include "limits.h"
 #include "parse.h"
@@ -133,6 +134,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parsePacket", Napi::Function::New(env, JsParsePacket, "parsePacket"));
   exports.Set("constants", Constants(env));
   exports.Set("limits", Limits(env));
+  exports.Set("conntrackStats", Napi::Function::New(env, JsConntrackStats, "conntrackStats"));
   return exports;
 }
 

@@ -11,6 +11,7 @@ import type { Logger } from './log.js'
 import type { HoldRule } from './policy/compile.js'
 import { queuedQtypes } from './rules/plan.js'
 import { errorMessage } from './errors.js'
+import { NODE_VERSION, VERSION } from './version.js'
 
 /** What the daemon needs from the rule manager (src/rules/manager.ts). */
 export interface Rules {
@@ -75,6 +76,8 @@ export class Daemon {
     const { log } = this.#opts
     const c = this.#config
     log.info('starting', {
+      version: VERSION,
+      node: NODE_VERSION,
       queues: `${c.queue}${c.queues > 1 ? `..${c.queue + c.queues - 1}` : ''}`,
       holds: describeRules(this.#rules),
       mode: c.mode,
@@ -99,8 +102,10 @@ export class Daemon {
       policy: () => this.#shaper?.policy,
       onReadError: (source, err) =>
         log.warn(
-          `cannot read /proc ${source}; its metrics are left out (it is root-readable only: run as root or add CAP_DAC_READ_SEARCH)`,
-          { err: err instanceof Error ? err.message : String(err) },
+          source === 'nfnetlink_queue'
+            ? `cannot read /proc ${source}; its metrics are left out (it is root-readable only: run as root or add CAP_DAC_READ_SEARCH)`
+            : `conntrack source ${source} unavailable; dns_shaper_conntrack_source shows the one in use`,
+          { err: errorMessage(err) },
         ),
       queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
     })
@@ -192,11 +197,11 @@ export class Daemon {
       this.#config = merged
       this.#rules = next.rules
       if (filterChanged && this.#ruleManager && this.#rulesInstalled) void this.#reinstallRules()
-      this.#metrics?.reloads.inc({ result: 'ok' })
+      this.#metrics?.recordReload(true)
       log.info('config reloaded', { holds: describeRules(next.rules), mode: merged.mode, dryRun: merged.dryRun })
       return true
     } catch (e) {
-      this.#metrics?.reloads.inc({ result: 'error' })
+      this.#metrics?.recordReload(false)
       log.error('config reload failed; the running policy is unchanged', {
         err: errorMessage(e),
       })

@@ -1,11 +1,19 @@
 // Prometheus metrics on an own Registry. Packet counters and histograms are aggregated natively and
-// read once per scrape (the verdict path never calls into JS); kernel queue and conntrack counters
-// come from /proc at scrape time. Nothing here changes state of the shaper.
+// read once per scrape (the verdict path never calls into JS); kernel queue counters come from /proc,
+// conntrack counters from ctnetlink or /proc, at scrape time. Nothing here changes state of the shaper.
 import client from 'prom-client'
 import type { QueueStats, NativeConstants, NativePolicy } from './nfqueue.js'
 import { describePolicy } from './policy/compile.js'
 import { qtypeName } from './policy/qtypes.js'
-import { readConntrackStats, readNfqueueStats, type ConntrackStats, type NfqueueStats } from './procfs.js'
+import { readNfqueueStats, type ConntrackStats, type NfqueueStats } from './procfs.js'
+import {
+  CONNTRACK_SOURCES,
+  defaultConntrackReaders,
+  readConntrack,
+  type ConntrackReading,
+  type ConntrackReaders,
+} from './conntrack-stats.js'
+import { NODE_VERSION, VERSION } from './version.js'
 
 type Labels = Record<string, string | number>
 interface Sample {
@@ -39,22 +47,43 @@ export interface MetricsSources {
   policy?: () => NativePolicy | undefined
   procRoot?: string
   readNfqueue?: (root: string) => Promise<NfqueueStats[]>
+  /** /proc/net/stat/nf_conntrack (undefined: file absent). */
   readConntrack?: (root: string) => Promise<ConntrackStats | undefined>
-  /** Called once per source that fails to read; its metrics are then left out. */
+  /** ctnetlink per-CPU statistics (throws when unavailable). */
+  readConntrackNetlink?: () => Promise<ConntrackStats>
+  /** nf_conntrack_count (undefined: conntrack not loaded). */
+  readConntrackCount?: (root: string) => Promise<number | undefined>
+  /** Called once per source (a SCRAPE_SOURCES value) that fails to read; dns_shaper_scrape_source_success shows it on every scrape. */
   onReadError?: (source: string, err: unknown) => void
 }
+
+/** Label values of dns_shaper_scrape_source_success: every kernel source a scrape reads. */
+export const SCRAPE_SOURCES = ['conntrack_netlink', 'conntrack_procfs', 'nfnetlink_queue'] as const
 
 export interface Snapshot {
   queues: { queue: number; stats: QueueStats }[]
   nfqueue: NfqueueStats[]
+  /** nfnetlink_queue read without error (an absent file is no error: nothing bound). */
+  nfqueueOk: boolean
+  /** The statistics of the source in use (conntrackReading.stats). */
   conntrack: ConntrackStats | undefined
+  conntrackReading: ConntrackReading
+}
+
+const NOT_READ: ConntrackReading = {
+  loaded: false,
+  entries: undefined,
+  source: 'none',
+  stats: undefined,
+  sources: { netlink: { ok: false, error: 'not read yet' }, procfs: { ok: false, error: 'not read yet' } },
 }
 
 export class Metrics {
   readonly registry = new client.Registry()
   readonly reloads: client.Counter<'result'>
   readonly rulesReinstalled: client.Counter
-  #snapshot: Snapshot = { queues: [], nfqueue: [], conntrack: undefined }
+  #lastReloadOk = true
+  #snapshot: Snapshot = { queues: [], nfqueue: [], nfqueueOk: false, conntrack: undefined, conntrackReading: NOT_READ }
   readonly #warned = new Set<string>()
   readonly #src: MetricsSources
 
@@ -191,6 +220,50 @@ export class Metrics {
         ct(s => s.clashResolve),
       ),
     )
+    add(
+      new SnapshotMetric(
+        'dns_shaper_conntrack_loaded',
+        'Whether nf_conntrack is loaded in this network namespace (nf_conntrack_count exists); 0: nothing is tracked, so nothing can clash.',
+        'gauge',
+        () => [{ value: this.#snapshot.conntrackReading.loaded ? 1 : 0 }],
+      ),
+    )
+    add(
+      new SnapshotMetric(
+        'dns_shaper_conntrack_source',
+        'Where the conntrack counters come from: 1 for the source in use (netlink: ctnetlink, as conntrack -S; procfs: /proc/net/stat/nf_conntrack; none: no counters).',
+        'gauge',
+        () =>
+          [...CONNTRACK_SOURCES, 'none'].map(source => ({
+            labels: { source },
+            value: this.#snapshot.conntrackReading.source === source ? 1 : 0,
+          })),
+      ),
+    )
+    add(
+      new SnapshotMetric(
+        'dns_shaper_scrape_source_success',
+        'Whether the last scrape read this kernel source (1) or not (0: unreadable, absent, or conntrack not loaded), like node_exporter collector_success.',
+        'gauge',
+        () => {
+          const r = this.#snapshot.conntrackReading
+          const ok: Record<(typeof SCRAPE_SOURCES)[number], boolean> = {
+            conntrack_netlink: r.sources.netlink.ok,
+            conntrack_procfs: r.sources.procfs.ok,
+            nfnetlink_queue: this.#snapshot.nfqueueOk,
+          }
+          return SCRAPE_SOURCES.map(source => ({ labels: { source }, value: ok[source] ? 1 : 0 }))
+        },
+      ),
+    )
+    add(
+      new SnapshotMetric(
+        'dns_shaper_build_info',
+        'Always 1; the labels name the dns-shaper version and the Node.js runtime.',
+        'gauge',
+        () => [{ labels: { version: VERSION, node_version: NODE_VERSION }, value: 1 }],
+      ),
+    )
     this.reloads = new client.Counter({
       name: 'dns_shaper_config_reloads_total',
       help: 'Config reloads (SIGHUP), by result.',
@@ -204,6 +277,21 @@ export class Metrics {
     })
     this.reloads.inc({ result: 'ok' }, 0)
     this.reloads.inc({ result: 'error' }, 0)
+    // The counter alone cannot tell whether the last reload failed (an ok may have followed the error).
+    add(
+      new SnapshotMetric(
+        'dns_shaper_config_last_reload_successful',
+        'Whether the last config reload (SIGHUP) succeeded; 1 before any reload. 0: the previous policy is still running.',
+        'gauge',
+        () => [{ value: this.#lastReloadOk ? 1 : 0 }],
+      ),
+    )
+  }
+
+  /** Counts a config reload and remembers its result for dns_shaper_config_last_reload_successful. */
+  recordReload(ok: boolean): void {
+    this.reloads.inc({ result: ok ? 'ok' : 'error' })
+    this.#lastReloadOk = ok
   }
 
   #histogram(
@@ -238,11 +326,11 @@ export class Metrics {
     })
   }
 
-  /** Takes one consistent snapshot of every source. /proc read failures leave those metrics out. */
+  /** Takes one consistent snapshot of every source. A source that fails leaves its metrics out and shows 0 in dns_shaper_scrape_source_success. */
   async refresh(): Promise<Snapshot> {
     const root = this.#src.procRoot ?? '/proc'
     // A source that cannot be read (e.g. nfnetlink_queue is root-only and we run with capabilities
-    // only) leaves its series out; say so once rather than on every scrape.
+    // only) leaves its series out and its success gauge at 0; say so once rather than on every scrape.
     const warnOnce =
       (what: string) =>
       (e: unknown): undefined => {
@@ -252,13 +340,37 @@ export class Metrics {
         }
         return undefined
       }
-    const [nfqueue, conntrack] = await Promise.all([
+    const defaults = defaultConntrackReaders(root)
+    const { readConntrack: procfs, readConntrackNetlink: netlink, readConntrackCount: count } = this.#src
+    const readers: ConntrackReaders = {
+      count: count ? () => count(root) : defaults.count,
+      netlink: netlink ?? defaults.netlink,
+      procfs: procfs ? () => procfs(root) : defaults.procfs,
+    }
+    let nfqueueOk = true
+    const [nfqueue, reading] = await Promise.all([
       (this.#src.readNfqueue ?? readNfqueueStats)(root)
-        .catch(warnOnce('nfnetlink_queue'))
+        .catch((e: unknown) => {
+          nfqueueOk = false
+          return warnOnce('nfnetlink_queue')(e)
+        })
         .then(v => v ?? []),
-      (this.#src.readConntrack ?? readConntrackStats)(root).catch(warnOnce('nf_conntrack')),
+      readConntrack(readers),
     ])
-    this.#snapshot = { queues: this.#src.queueStats(), nfqueue, conntrack }
+    // Only while conntrack is loaded is a failing source worth a line: unloaded, nothing can clash.
+    if (reading.loaded) {
+      for (const s of CONNTRACK_SOURCES) {
+        const r = reading.sources[s]
+        if (!r.ok) warnOnce(`conntrack_${s}`)(new Error(r.error))
+      }
+    }
+    this.#snapshot = {
+      queues: this.#src.queueStats(),
+      nfqueue,
+      nfqueueOk,
+      conntrack: reading.stats,
+      conntrackReading: reading,
+    }
     return this.#snapshot
   }
 

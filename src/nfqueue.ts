@@ -116,11 +116,19 @@ export interface NativeLimits {
   bytesPerQueue: number
 }
 
+/** One possible CPU's ctnetlink conntrack statistics (names as `conntrack -S` prints them). */
+export interface ConntrackCpuCounters {
+  cpu: number
+  /** Only the counters this kernel sends (clash_resolve since 5.10, chaintoolong since 5.15). */
+  counters: Record<string, number>
+}
+
 interface Addon {
   Queue: new (opts: QueueOptions) => NativeQueue
   parsePacket(buf: Buffer): ParsedPacket
   constants: NativeConstants
   limits: NativeLimits
+  conntrackStats(): ConntrackCpuCounters[]
 }
 
 function findAddon(): string {
@@ -147,3 +155,5 @@ export const Queue = addon.Queue
 export const parsePacket = addon.parsePacket
 export const constants: NativeConstants = addon.constants
 export const limits: NativeLimits = addon.limits
+/** Per-CPU conntrack statistics of this netns over ctnetlink; throws with code/errno/syscall. Needs CAP_NET_ADMIN. */
+export const conntrackStats = addon.conntrackStats

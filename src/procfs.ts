@@ -1,4 +1,4 @@
-// Readers for the netfilter files under /proc (NFQUEUE queue stats, conntrack per-CPU stats).
+// Readers for the netfilter files under /proc (NFQUEUE queue stats, conntrack per-CPU stats and count).
 // Pure parsing plus one readFile each: no caching, no metrics, no policy decisions.
 // Both files are per network namespace: they describe the netns of the reading process.
 import { readFile } from 'node:fs/promises'
@@ -8,6 +8,8 @@ import { errorMessage } from './errors.js'
 export const DEFAULT_PROC_ROOT = '/proc'
 export const NFQUEUE_FILE = 'net/netfilter/nfnetlink_queue'
 export const CONNTRACK_FILE = 'net/stat/nf_conntrack'
+/** Present whenever nf_conntrack is loaded, whatever CONFIG_NF_CONNTRACK_PROCFS says. */
+export const CONNTRACK_COUNT_FILE = 'sys/net/netfilter/nf_conntrack_count'
 
 /** One bound queue, as the kernel prints it in nfnetlink_queue (instance_seq_show). */
 export interface NfqueueStats {
@@ -171,6 +173,20 @@ export async function readConntrackStats(root: string = DEFAULT_PROC_ROOT): Prom
   const file = join(root, CONNTRACK_FILE)
   const text = await readOptional(file)
   return text === undefined ? undefined : parseConntrackStats(text, file)
+}
+
+/**
+ * Conntrack entries of this netns from nf_conntrack_count, or undefined when nf_conntrack is not
+ * loaded. Unlike /proc/net/stat/nf_conntrack this file does not depend on CONFIG_NF_CONNTRACK_PROCFS,
+ * so it is what decides "conntrack loaded".
+ */
+export async function readConntrackCount(root: string = DEFAULT_PROC_ROOT): Promise<number | undefined> {
+  const file = join(root, CONNTRACK_COUNT_FILE)
+  const text = await readOptional(file)
+  if (text === undefined) return undefined
+  const s = text.trim()
+  if (!/^\d+$/.test(s)) throw new ProcParseError(file, 1, `expected a decimal count, got "${s}"`)
+  return Number(s)
 }
 
 /**

@@ -84,6 +84,12 @@ t.test('start binds before installing rules; stop removes rules before unbinding
   t.same(h.d.readiness(), { ok: true, detail: 'queue bound, rules installed' })
   const msgs = h.logs.map(l => l.msg)
   t.ok(msgs.indexOf('queue bound') < msgs.indexOf('rules installed'), 'queue bound first')
+  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  t.match(
+    h.logs[0],
+    { msg: 'starting', version: pkg.version, node: process.versions.node },
+    'version on the start line',
+  )
   t.equal(await h.d.stop('test'), 0)
   t.equal(await h.d.stop('again'), 0, 'idempotent')
   t.same(h.rules, ['install', 'remove'])
@@ -188,6 +194,7 @@ t.test(
     const text = await h.d.metrics!.render()
     t.match(text, /^dns_shaper_config_reloads_total\{result="ok"\} 2$/m)
     t.match(text, /^dns_shaper_config_reloads_total\{result="error"\} 1$/m)
+    t.match(text, /^dns_shaper_config_last_reload_successful 1$/m, 'the last reload succeeded')
   },
 )
 

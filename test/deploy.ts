@@ -113,8 +113,8 @@ t.test('kustomization: namespace, resources, image', async t => {
   const yamls = readdirSync(dir).filter(f => f.endsWith('.yaml') && f !== 'kustomization.yaml')
   t.same(
     yamls.filter(f => !resources.includes(f)),
-    ['podmonitor.yaml'],
-    'only the PodMonitor (needs the Prometheus Operator CRDs) is left out',
+    ['podmonitor.yaml', 'prometheusrule.yaml'],
+    'only the PodMonitor and the PrometheusRule (need the Prometheus Operator CRDs) are left out',
   )
   const image = (kustomization.images as Obj[]).find(i => i.name === String(container.image).split(':')[0])
   t.ok(image, `kustomization images[] rewrites the DaemonSet image ${String(container.image)}`)

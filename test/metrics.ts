@@ -8,6 +8,11 @@ import { Metrics, type MetricsSources } from '../src/metrics.js'
 import { constants, type QueueStats } from '../src/nfqueue.js'
 import type { ConntrackStats, NfqueueStats } from '../src/procfs.js'
 import { emptyStats } from './helpers/fake-queue.js'
+import { statsFromNetlink } from '../src/conntrack-stats.js'
+
+const pkgVersion = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version
 
 const PROC = (name: string): string => fileURLToPath(new URL(`./fixtures/proc/${name}`, import.meta.url))
 
@@ -29,6 +34,11 @@ function conntrack(over: Partial<ConntrackStats> = {}): ConntrackStats {
   return { columns: [], cpus: [], totals: {}, entries: 10, insertFailed: 7, drop: 9, clashResolve: 42, ...over }
 }
 
+/** ctnetlink as on a kernel without nf_conntrack_netlink: the tests below decide each source. */
+const noNetlink = async (): Promise<ConntrackStats> => {
+  throw new Error('conntrack statistics over ctnetlink: ctnetlink: No such file or directory')
+}
+
 function metrics(over: Partial<MetricsSources> & { stats?: { queue: number; stats: QueueStats }[] } = {}): Metrics {
   return new Metrics({
     constants,
@@ -36,6 +46,8 @@ function metrics(over: Partial<MetricsSources> & { stats?: { queue: number; stat
     queues: () => [0],
     readNfqueue: async () => [],
     readConntrack: async () => undefined,
+    readConntrackNetlink: noNetlink,
+    readConntrackCount: async () => 10,
     ...over,
   })
 }
@@ -229,9 +241,13 @@ t.test('conntrack: a column the kernel lacks is omitted, not reported as 0', asy
   const old = await metrics({ readConntrack: async () => conntrack({ clashResolve: undefined }) }).render()
   t.same(samples(old, 'dns_shaper_conntrack_clash_resolve_total'), [], 'no clash_resolve sample before 5.10')
   t.equal(value(old, 'dns_shaper_conntrack_insert_failed_total'), 7)
-  const none = await metrics({ readConntrack: async () => undefined }).render()
+  const none = await metrics({
+    readConntrack: async () => undefined,
+    readConntrackCount: async () => undefined,
+  }).render()
   for (const n of ['insert_failed', 'drop', 'clash_resolve'])
     t.same(samples(none, `dns_shaper_conntrack_${n}_total`), [], `no ${n} without conntrack`)
+  t.equal(value(none, 'dns_shaper_conntrack_loaded'), 0, 'and the loaded gauge says why')
   const failing = await metrics({
     readConntrack: async () => {
       throw new Error('parse error')
@@ -248,6 +264,7 @@ t.test('conntrack and queues from /proc fixtures through the real readers', asyn
     queueStats: () => [],
     queues: () => [0],
     procRoot: PROC('kernel-5.10'),
+    readConntrackNetlink: noNetlink,
   }).render()
   t.equal(value(k510, 'dns_shaper_conntrack_clash_resolve_total'), 0x3d + 0x3a, 'clashres column read as clash_resolve')
   t.equal(value(k510, 'dns_shaper_conntrack_insert_failed_total'), 1)
@@ -259,6 +276,7 @@ t.test('conntrack and queues from /proc fixtures through the real readers', asyn
     queueStats: () => [],
     queues: () => [0],
     procRoot: PROC('kernel-4.19'),
+    readConntrackNetlink: noNetlink,
   }).render()
   t.equal(value(k419, 'dns_shaper_conntrack_insert_failed_total'), 3 + 5)
   t.equal(value(k419, 'dns_shaper_conntrack_drop_total'), 3 + 4)
@@ -268,8 +286,73 @@ t.test('conntrack and queues from /proc fixtures through the real readers', asyn
     queueStats: () => [],
     queues: () => [0],
     procRoot: PROC('empty'),
+    readConntrackNetlink: noNetlink,
   }).render()
   t.same(samples(empty, 'dns_shaper_conntrack_insert_failed_total'), [], 'conntrack not loaded: omitted')
+  t.equal(value(empty, 'dns_shaper_conntrack_loaded'), 0)
+  // A kernel without CONFIG_NF_CONNTRACK_PROCFS: loaded (nf_conntrack_count), counters from netlink.
+  const noStat = await new Metrics({
+    constants,
+    queueStats: () => [],
+    queues: () => [0],
+    procRoot: PROC('no-stat-file'),
+    readConntrackNetlink: async () => statsFromNetlink([{ cpu: 0, counters: { insert_failed: 3, drop: 3 } }]),
+  }).render()
+  t.equal(value(noStat, 'dns_shaper_conntrack_loaded'), 1)
+  t.equal(value(noStat, 'dns_shaper_conntrack_insert_failed_total'), 3)
+  t.equal(value(noStat, 'dns_shaper_conntrack_source{source="netlink"}'), 1)
+  t.equal(value(noStat, 'dns_shaper_scrape_source_success{source="conntrack_procfs"}'), 0)
+})
+
+t.test("conntrack source: netlink preferred, procfs fallback, each source's success always present", async t => {
+  const proc = async (): Promise<ConntrackStats> => conntrack({ insertFailed: 7 })
+  const both = await metrics({
+    readConntrack: proc,
+    readConntrackNetlink: async () => statsFromNetlink([{ cpu: 0, counters: { insert_failed: 8, drop: 1 } }]),
+  }).render()
+  t.equal(value(both, 'dns_shaper_conntrack_insert_failed_total'), 8, 'from netlink')
+  t.same(samples(both, 'dns_shaper_conntrack_source'), [
+    'dns_shaper_conntrack_source{source="netlink"} 1',
+    'dns_shaper_conntrack_source{source="procfs"} 0',
+    'dns_shaper_conntrack_source{source="none"} 0',
+  ])
+  t.same(samples(both, 'dns_shaper_scrape_source_success'), [
+    'dns_shaper_scrape_source_success{source="conntrack_netlink"} 1',
+    'dns_shaper_scrape_source_success{source="conntrack_procfs"} 1',
+    'dns_shaper_scrape_source_success{source="nfnetlink_queue"} 1',
+  ])
+  const fallback = await metrics({ readConntrack: proc }).render()
+  t.equal(value(fallback, 'dns_shaper_conntrack_insert_failed_total'), 7, 'from procfs')
+  t.equal(value(fallback, 'dns_shaper_conntrack_source{source="procfs"}'), 1)
+  t.equal(value(fallback, 'dns_shaper_scrape_source_success{source="conntrack_netlink"}'), 0)
+  const neither = await metrics({
+    readConntrack: async () => undefined,
+    readNfqueue: async () => {
+      throw new Error('EACCES')
+    },
+  }).render()
+  t.equal(value(neither, 'dns_shaper_conntrack_source{source="none"}'), 1)
+  t.equal(value(neither, 'dns_shaper_conntrack_loaded'), 1, 'loaded, yet no counters: visible, not vanished')
+  t.same(
+    samples(neither, 'dns_shaper_scrape_source_success').map(l => l.split(' ')[1]),
+    ['0', '0', '0'],
+    'all three sources failing show as 0',
+  )
+})
+
+t.test('conntrack source failures are reported once each while conntrack is loaded', async t => {
+  const errors: string[] = []
+  const m = metrics({ onReadError: source => errors.push(source) })
+  await m.render()
+  await m.render()
+  t.same(errors, ['conntrack_netlink', 'conntrack_procfs'])
+})
+
+t.test('build info: version from package.json, Node.js version', async t => {
+  const text = await metrics().render()
+  t.same(samples(text, 'dns_shaper_build_info'), [
+    `dns_shaper_build_info{version="${pkgVersion}",node_version="${process.versions.node}"} 1`,
+  ])
 })
 
 t.test('reloads and rule reinstalls are pre-created at 0 and count', async t => {
@@ -280,7 +363,9 @@ t.test('reloads and rule reinstalls are pre-created at 0 and count', async t => 
     'dns_shaper_config_reloads_total{result="error"} 0',
   ])
   t.same(samples(before, 'dns_shaper_rules_reinstalled_total'), ['dns_shaper_rules_reinstalled_total 0'])
-  m.reloads.inc({ result: 'error' })
+  t.same(samples(before, 'dns_shaper_config_last_reload_successful'), ['dns_shaper_config_last_reload_successful 1'])
+  m.recordReload(false)
+  t.equal(value(await m.render(), 'dns_shaper_config_last_reload_successful'), 0, 'a failed reload shows')
   m.rulesReinstalled.inc()
   m.rulesReinstalled.inc()
   const after = await m.render()
@@ -349,6 +434,7 @@ t.test('sparse native stats and an unknown counter name still render (zeros, nam
     queues: () => [0],
     readNfqueue: async () => [],
     readConntrack: async () => undefined,
+    readConntrackNetlink: noNetlink,
   })
   const text = await m.render()
   t.equal(value(text, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 0)
@@ -370,6 +456,8 @@ t.test('an unreadable /proc source is reported once and its series left out', as
       throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })
     },
     readConntrack: async () => undefined,
+    readConntrackNetlink: noNetlink,
+    readConntrackCount: async () => undefined,
     onReadError: source => errors.push(source),
   })
   const text = await m.render()

@@ -9,6 +9,7 @@ import {
   parseConntrackStats,
   parseNfqueueStats,
   ProcParseError,
+  readConntrackCount,
   readConntrackStats,
   readNfqueueStats,
 } from '../src/procfs.js'
@@ -150,4 +151,15 @@ t.test('deltas: per CPU, modulo 2^32, clash counter by any name', async t => {
   t.equal(conntrackDelta(d, c, 'clash_resolve'), 0, 'never negative')
   const old = parseConntrackStats('entries insert_failed\n00000001 00000002\n')
   t.equal(clashResolveDelta(old, old), undefined)
+})
+
+t.test('nf_conntrack_count: the entry count decides "loaded", with or without the stat file', async t => {
+  t.equal(await readConntrackCount(fx('kernel-5.10')), 2048)
+  t.equal(await readConntrackCount(fx('no-stat-file')), 37, 'CONFIG_NF_CONNTRACK_PROCFS off: the count is still there')
+  t.equal(await readConntrackStats(fx('no-stat-file')), undefined, 'and the stat file is not')
+  t.equal(await readConntrackCount(fx('empty')), undefined, 'conntrack not loaded')
+  const root = await mkdtemp(join(tmpdir(), 'procfs-'))
+  await mkdir(join(root, 'sys/net/netfilter'), { recursive: true })
+  await writeFile(join(root, 'sys/net/netfilter/nf_conntrack_count'), 'lots\n')
+  await t.rejects(readConntrackCount(root), /nf_conntrack_count:1: expected a decimal count, got "lots"/)
 })

@@ -3,6 +3,7 @@
 import type { Config } from '../config/types.js'
 import type { ClashHandling } from '../kernel.js'
 import type { NfqueueStats } from '../procfs.js'
+import { CONNTRACK_SOURCES } from '../conntrack-stats.js'
 import { CAP_NET_ADMIN, CAP_NET_RAW, hasCap, parseProcStatus, parseQdiscs, type RawRuleScan } from './parse.js'
 import type { ConntrackSample, FeatureProbe, IptablesProbe } from './probes.js'
 import { formatRate, type VerdictInput } from './verdict.js'
@@ -191,25 +192,37 @@ export function conntrackItem(
       rates: undefined,
     }
   }
-  const s = ct.first
-  if (s === undefined) {
+  const { reading } = ct
+  if (!reading.loaded) {
     return {
-      item: item(
-        'conntrack',
-        'info',
-        'nf_conntrack is not loaded in this network namespace (no /proc/net/stat/nf_conntrack)',
-      ),
+      item: item('conntrack', 'info', 'nf_conntrack is not loaded in this network namespace (no nf_conntrack_count)'),
       loaded: false,
       rates: undefined,
     }
   }
+  const s = reading.stats
+  if (s === undefined) {
+    // Loaded but unreadable (e.g. no CONFIG_NF_CONNTRACK_PROCFS and no ctnetlink): not "not needed".
+    const why = CONNTRACK_SOURCES.map(src => `${src}: ${reading.sources[src].error ?? 'ok'}`).join('; ')
+    return {
+      item: item(
+        'conntrack',
+        'warn',
+        `conntrack is loaded (entries ${reading.entries ?? '?'}) but its counters cannot be read (${why})`,
+        'run as root (ctnetlink needs CAP_NET_ADMIN) or load nf_conntrack_netlink; the verdict relies on the kernel version only',
+      ),
+      loaded: true,
+      rates: undefined,
+    }
+  }
+  const via = reading.source === 'netlink' ? 'ctnetlink' : '/proc/net/stat/nf_conntrack'
   const clashCol = s.clashResolve === undefined ? 'no clash counter' : `clash_resolve ${s.clashResolve}`
   if (ct.rates === undefined) {
     return {
       item: item(
         'conntrack',
         'info',
-        `entries ${s.entries ?? '?'}, insert_failed ${s.insertFailed ?? '?'}, drop ${s.drop ?? '?'}, ${clashCol} (totals of this netns; not sampled)`,
+        `entries ${s.entries ?? '?'}, insert_failed ${s.insertFailed ?? '?'}, drop ${s.drop ?? '?'}, ${clashCol} (totals of this netns, from ${via}; not sampled)`,
         'use --sample SECONDS to see rates',
       ),
       loaded: true,
@@ -218,7 +231,7 @@ export function conntrackItem(
   }
   const rates = ct.rates
   const r = (n: number | undefined) => (n === undefined ? 'n/a' : formatRate(n))
-  const found = `insert_failed ${r(rates.insert_failed)}, drop ${r(rates.drop)}, clash_resolve ${r(rates.clash_resolve)} over ${sampleSeconds} s (this netns), entries ${s.entries ?? '?'}`
+  const found = `insert_failed ${r(rates.insert_failed)}, drop ${r(rates.drop)}, clash_resolve ${r(rates.clash_resolve)} over ${sampleSeconds} s (this netns, from ${via}), entries ${s.entries ?? '?'}`
   const dropping =
     (rates.insert_failed ?? 0) > 0 &&
     (handling === undefined || handling.insertFailedMeansDrop || handling.level !== 'all')

@@ -15,11 +15,11 @@ import {
   clashResolveDelta,
   conntrackDelta,
   DEFAULT_PROC_ROOT,
-  readConntrackStats,
   readNfqueueStats,
   type ConntrackStats,
   type NfqueueStats,
 } from '../procfs.js'
+import { defaultConntrackReaders, readConntrack, type ConntrackReading } from '../conntrack-stats.js'
 import { binaries, type Backend } from '../rules/backend.js'
 import { RuleManager } from '../rules/manager.js'
 
@@ -39,7 +39,8 @@ export interface CheckProbes {
   iptables(): Promise<IptablesProbe>
   features(): Promise<FeatureProbe>
   nfqueueStats(): Promise<NfqueueStats[]>
-  conntrackStats(): Promise<ConntrackStats | undefined>
+  /** Conntrack statistics from ctnetlink or /proc, and whether conntrack is loaded (nf_conntrack_count). */
+  conntrack(): Promise<ConntrackReading>
   /** Try to listen on host:port and close again. */
   listen(hostPort: string): Promise<true | Error>
   /** `iptables-save -t raw` (and ip6tables) output. */
@@ -51,9 +52,10 @@ export interface CheckProbes {
 
 // ---------- gathering ----------
 
-/** Two conntrack samples `seconds` apart: the later one and the per-second rate of each column. */
+/** Two conntrack readings `seconds` apart: the later one and the per-second rate of each counter. */
 export interface ConntrackSample {
-  first: ConntrackStats | undefined
+  reading: ConntrackReading
+  /** undefined: not sampled, or the two readings came from different sources (their names differ). */
   rates: Record<string, number> | undefined
 }
 
@@ -80,20 +82,23 @@ async function settle<T>(p: () => Promise<T>): Promise<T | Error> {
 }
 
 async function sampleConntrack(probes: CheckProbes, seconds: number): Promise<ConntrackSample> {
-  const first = await probes.conntrackStats()
-  if (first === undefined || seconds <= 0) return { first, rates: undefined }
+  const first = await probes.conntrack()
+  if (first.stats === undefined || seconds <= 0) return { reading: first, rates: undefined }
   await probes.sleep(seconds * 1000)
-  const second = await probes.conntrackStats()
-  if (second === undefined) return { first, rates: undefined }
+  const second = await probes.conntrack()
+  if (second.stats === undefined) return { reading: first, rates: undefined }
+  if (second.source !== first.source) return { reading: second, rates: undefined }
+  const a = first.stats
+  const b = second.stats
   const rates: Record<string, number> = {}
-  for (const col of second.columns) {
+  for (const col of b.columns) {
     if (col === 'entries') continue
-    const d = conntrackDelta(first, second, col)
+    const d = conntrackDelta(a, b, col)
     if (d !== undefined) rates[col] = d / seconds
   }
-  const clash = clashResolveDelta(first, second)
+  const clash = clashResolveDelta(a, b)
   if (clash !== undefined) rates.clash_resolve = clash / seconds
-  return { first: second, rates }
+  return { reading: second, rates }
 }
 
 /** Runs every probe at once (the conntrack sample sleeps meanwhile); never throws. */
@@ -139,6 +144,8 @@ export interface SystemProbeOptions {
   /** Defaults to `iptables-save -t raw` (+ `ip6tables-save -t raw`); pass the backend-specific one if known. */
   rawRules?: () => Promise<string>
   run?: Runner
+  /** Replaces the ctnetlink read (which always asks the live kernel, whatever procRoot says): for fixtures. */
+  conntrackNetlink?: () => Promise<ConntrackStats>
 }
 
 export function systemProbes(o: SystemProbeOptions): CheckProbes {
@@ -157,7 +164,10 @@ export function systemProbes(o: SystemProbeOptions): CheckProbes {
     iptables: o.iptables,
     features: o.features,
     nfqueueStats: () => readNfqueueStats(root),
-    conntrackStats: () => readConntrackStats(root),
+    conntrack: () => {
+      const readers = defaultConntrackReaders(root)
+      return readConntrack(o.conntrackNetlink ? { ...readers, netlink: o.conntrackNetlink } : readers)
+    },
     listen: listenProbe,
     rawRules: () =>
       errOr(

@@ -17,8 +17,9 @@ import {
   type CheckItem,
 } from './items.js'
 import { scanRawRules } from './parse.js'
-import { gather, type CheckProbes } from './probes.js'
+import { gather, type CheckProbes, type ConntrackSample } from './probes.js'
 import { decideVerdict, type Verdict } from './verdict.js'
+import type { ConntrackSource, SourceResult } from '../conntrack-stats.js'
 
 export const DEFAULT_SAMPLE_SECONDS = 10
 
@@ -28,15 +29,45 @@ export interface CheckReport {
   verdict: Verdict
   items: CheckItem[]
   kernel: (Omit<KernelVersion, 'release'> & { release: string; clash: ClashHandling['level'] }) | { release: string }
+  /** `source`: where the counters came from (none: not loaded, or no source answered); `sources`: each one's outcome. */
   conntrack:
-    | { loaded: false }
+    | { loaded: false; source: 'none'; sources: Record<ConntrackSource, SourceResult> }
     | {
         loaded: true
+        source: ConntrackSource | 'none'
+        sources: Record<ConntrackSource, SourceResult>
         entries: number | undefined
         totals: Record<string, number>
         sampleSeconds: number
         ratesPerSecond: Record<string, number> | undefined
       }
+}
+
+function conntrackReport(ct: ConntrackSample | Error, sampleSeconds: number): CheckReport['conntrack'] {
+  if (ct instanceof Error) {
+    // As conntrackItem: unknown, so treated as loaded; the verdict then relies on the kernel version.
+    const failed = { ok: false, error: ct.message }
+    return {
+      loaded: true,
+      source: 'none',
+      sources: { netlink: failed, procfs: failed },
+      entries: undefined,
+      totals: {},
+      sampleSeconds: 0,
+      ratesPerSecond: undefined,
+    }
+  }
+  const r = ct.reading
+  if (!r.loaded) return { loaded: false, source: 'none', sources: r.sources }
+  return {
+    loaded: true,
+    source: r.source,
+    sources: r.sources,
+    entries: r.entries ?? r.stats?.entries,
+    totals: r.stats?.totals ?? {},
+    sampleSeconds: ct.rates ? sampleSeconds : 0,
+    ratesPerSecond: ct.rates,
+  }
 }
 
 export async function runCheck(
@@ -74,7 +105,6 @@ export async function runCheck(
     rates: conntrack.rates,
     blockers: items.filter(i => i.status === 'fail').map(i => `${i.id}: ${i.found}`),
   })
-  const ct = p.conntrack instanceof Error ? undefined : p.conntrack
   return {
     ready: verdict.ready,
     exitCode: verdict.ready ? 0 : 1,
@@ -84,15 +114,6 @@ export async function runCheck(
       version === undefined || handling === undefined
         ? { release: releaseText }
         : { ...version, clash: handling.level },
-    conntrack:
-      ct?.first === undefined
-        ? { loaded: false }
-        : {
-            loaded: true,
-            entries: ct.first.entries,
-            totals: ct.first.totals,
-            sampleSeconds: ct.rates ? sampleSeconds : 0,
-            ratesPerSecond: ct.rates,
-          },
+    conntrack: conntrackReport(p.conntrack, sampleSeconds),
   }
 }

@@ -5,6 +5,12 @@ import { runCheck } from '../../src/check/run.js'
 import { listenProbe, systemProbes } from '../../src/check/probes.js'
 import { parseHostPort } from '../../src/config/host-port.js'
 import { fx, result, cfg, byId } from '../helpers/check.js'
+import { statsFromNetlink } from '../../src/conntrack-stats.js'
+import type { ConntrackStats } from '../../src/procfs.js'
+
+const noNetlink = async (): Promise<ConntrackStats> => {
+  throw new Error('conntrack statistics over ctnetlink: ctnetlink: No such file or directory')
+}
 
 t.test('parseHostPort / listenProbe', async t => {
   t.same(parseHostPort('127.0.0.1:9464'), { host: '127.0.0.1', port: 9464 })
@@ -36,11 +42,13 @@ t.test('systemProbes over a fixture /proc and a fake runner', async t => {
     iptables: async () => ({ backend: 'nft', reason: 'test' }),
     features: async () => ({ nfqueue: true, xtBpf: true }),
     run,
+    conntrackNetlink: noNetlink,
   })
   t.match(await p.selfStatus(), /CapEff:\s+000001fffeffffff/)
   t.match(await p.kernelRelease(), /^\d+\.\d+/)
   t.same(await p.nfqueueStats(), [])
-  t.equal((await p.conntrackStats())!.clashResolve, 0)
+  const ctr = await p.conntrack()
+  t.same([ctr.loaded, ctr.source, ctr.stats?.clashResolve], [true, 'procfs', 0], 'netlink refused: the stat file')
   t.match(await p.rawRules(), /NOTRACK/, 'ip6tables-save failure tolerated')
   t.same(
     calls.map(c => c[0]),
@@ -65,7 +73,7 @@ t.test('systemProbes over a fixture /proc and a fake runner', async t => {
   })
   t.match(await unpriv.rawRules(), /Permission denied/)
   t.match(await unpriv.tcQdiscs(), Error)
-  t.equal(await unpriv.conntrackStats(), undefined)
+  t.equal((await unpriv.conntrack()).loaded, false, 'no nf_conntrack_count: not loaded')
   const ur = await runCheck(cfg, unpriv, { sampleSeconds: 0 })
   t.match(byId(ur, 'privileges'), { status: 'fail', found: 'uid 1000, no CAP_NET_ADMIN, no CAP_NET_RAW' })
 
@@ -94,4 +102,38 @@ t.test('default runner runs real commands', async t => {
     rawRules: undefined,
   })
   t.ok(bad)
+})
+
+t.test('a kernel without /proc/net/stat/nf_conntrack: conntrack is loaded, so not "not needed"', async t => {
+  const probe = (netlink: () => Promise<ConntrackStats>) =>
+    systemProbes({
+      procRoot: fx('no-stat-file'),
+      iptables: async () => ({ backend: 'nft', reason: 'test' }),
+      features: async () => ({ nfqueue: true, xtBpf: true }),
+      rawRules: async () => '*raw\nCOMMIT\n',
+      run: async () => result(''),
+      conntrackNetlink: netlink,
+    })
+  const blind = await runCheck(cfg, probe(noNetlink), { sampleSeconds: 0 })
+  t.not(blind.verdict.need, 'not-needed', `verdict: ${blind.verdict.line}`)
+  t.notMatch(blind.verdict.line, /conntrack is not loaded/)
+  t.match(byId(blind, 'conntrack'), {
+    status: 'warn',
+    found:
+      /conntrack is loaded \(entries 37\) but its counters cannot be read \(netlink: .*ctnetlink.*; procfs: .*CONFIG_NF_CONNTRACK_PROCFS/,
+    action: /CAP_NET_ADMIN/,
+  })
+  t.match(blind.conntrack, { loaded: true, source: 'none', entries: 37, sources: { procfs: { ok: false } } })
+
+  let calls = 0
+  const nl = async () =>
+    statsFromNetlink([{ cpu: 0, counters: { insert_failed: 0, drop: 0, clash_resolve: 5 + 3 * calls++ } }])
+  const sampled = await runCheck(cfg, probe(nl), { sampleSeconds: 1 })
+  t.match(sampled.conntrack, {
+    loaded: true,
+    source: 'netlink',
+    sources: { netlink: { ok: true }, procfs: { ok: false } },
+    ratesPerSecond: { clash_resolve: 3 },
+  })
+  t.match(byId(sampled, 'conntrack').found, /clash_resolve 3\/s over 1 s \(this netns, from ctnetlink\)/)
 })

@@ -34,7 +34,7 @@ t.test('runCheck: ready node, modern kernel', async t => {
   )
   t.match(
     byId(r, 'conntrack').found,
-    /insert_failed 0\/s, drop 0\/s, clash_resolve 10\/s over 2 s \(this netns\), entries 16/,
+    /insert_failed 0\/s, drop 0\/s, clash_resolve 10\/s over 2 s \(this netns, from \/proc\/net\/stat\/nf_conntrack\), entries 16/,
   )
   t.match(r.kernel, { major: 6, minor: 18, patch: 44, clash: 'all' })
   t.match(r.conntrack, {
@@ -57,7 +57,8 @@ t.test('runCheck: old kernel with drops, not sampled', async t => {
   t.match(r.verdict.line, /kernel 4\.14\.336 drops/)
   t.match(byId(r, 'conntrack'), {
     status: 'info',
-    found: /insert_failed 5, drop 5, no clash counter \(totals of this netns; not sampled\)/,
+    found:
+      /insert_failed 5, drop 5, no clash counter \(totals of this netns, from \/proc\/net\/stat\/nf_conntrack; not sampled\)/,
   })
   t.equal(r.conntrack.loaded && r.conntrack.ratesPerSecond, undefined)
 })
@@ -132,7 +133,7 @@ t.test('runCheck: probes that throw become items, not crashes', async t => {
       kernelRelease: boom('uname failed'),
       features: boom('netns probe failed'),
       nfqueueStats: boom('EACCES'),
-      conntrackStats: async () => {
+      conntrack: async () => {
         throw 'not an Error'
       },
       rawRules: async () => new Error('iptables-save: permission denied'),
@@ -160,7 +161,7 @@ t.test('runCheck: unrecognised release, conntrack absent, second sample missing'
   t.match(byId(r, 'kernel'), { status: 'warn', found: /unrecognised kernel release "custom"/ })
   t.match(byId(r, 'conntrack'), { status: 'info', found: /not loaded/ })
   t.match(r.verdict.line, /conntrack is not loaded/)
-  t.same(r.conntrack, { loaded: false })
+  t.match(r.conntrack, { loaded: false, source: 'none', sources: { netlink: { ok: false } } })
   const r2 = await runCheck(cfg, fakes({ samples: [ct(1, 1), undefined] }), { sampleSeconds: 1 })
   t.match(byId(r2, 'conntrack').found, /not sampled/, 'conntrack unloaded mid-sample: totals only')
 })

@@ -5,6 +5,7 @@ import type { CheckConfig } from '../../src/check/items.js'
 import type { ExecResult } from '../../src/exec.js'
 import { clashHandling, parseKernelRelease } from '../../src/kernel.js'
 import { parseConntrackStats, type ConntrackStats } from '../../src/procfs.js'
+import type { ConntrackReading } from '../../src/conntrack-stats.js'
 
 export const fx = (name: string) => fileURLToPath(new URL(`../fixtures/proc/${name}`, import.meta.url))
 /** What the injected runner returns for a command (exec.ts's ExecResult). */
@@ -31,6 +32,27 @@ export const ctRow = (clash: number, failed: number) =>
 export const ct = (clash: number, failed: number) =>
   parseConntrackStats(`${H6}\n${ctRow(clash, failed)}\n${ctRow(0, 0)}\n`)
 
+/** A reading as readConntrack gives it: undefined is "not loaded"; stats came from procfs (netlink refused). */
+export function reading(stats: ConntrackStats | undefined): ConntrackReading {
+  if (stats === undefined) {
+    const why = 'nf_conntrack is not loaded in this network namespace (no nf_conntrack_count)'
+    return {
+      loaded: false,
+      entries: undefined,
+      source: 'none',
+      stats: undefined,
+      sources: { netlink: { ok: false, error: why }, procfs: { ok: false, error: why } },
+    }
+  }
+  return {
+    loaded: true,
+    entries: stats.entries,
+    source: 'procfs',
+    stats,
+    sources: { netlink: { ok: false, error: 'EPERM (fake)' }, procfs: { ok: true } },
+  }
+}
+
 export function fakes(
   over: Partial<CheckProbes> & { samples?: (ConntrackStats | undefined)[] } = {},
 ): CheckProbes & { slept: number[] } {
@@ -43,7 +65,7 @@ export function fakes(
     iptables: async () => ({ backend: 'nft', reason: 'iptables-nft has rules' }),
     features: async () => ({ nfqueue: true, xtBpf: true }),
     nfqueueStats: async () => [],
-    conntrackStats: async () => samples[Math.min(i++, samples.length - 1)],
+    conntrack: async () => reading(samples[Math.min(i++, samples.length - 1)]),
     listen: async () => true,
     rawRules: async () => '*raw\nCOMMIT\n',
     tcQdiscs: async () => 'qdisc noqueue 0: dev lo root refcnt 2\n',

@@ -244,7 +244,8 @@ t.test('every dashboard expression evaluates on this Prometheus', async t => {
     e
       .replaceAll('$__rate_interval', '1m')
       .replaceAll('$__range', '1h')
-      .replaceAll('$instance', '.+')
+      .replaceAll('$cluster', '.*')
+      .replaceAll('$node', '.*')
       .replaceAll('$job', '.+')
   let nonEmpty = 0
   let total = 0
@@ -258,9 +259,9 @@ t.test('every dashboard expression evaluates on this Prometheus', async t => {
   }
   t.comment(`${nonEmpty} of ${total} dashboard queries returned data`)
   const aaaa = await scalar(
-    sub('sum(rate(dns_shaper_packets_total{instance=~"$instance", action="held", qtype="AAAA"}[$__rate_interval]))'),
+    sub('sum(rate(dns_shaper_packets_total{node=~"$node", action="held", qtype="AAAA"}[$__rate_interval]))'),
   )
   t.ok(aaaa !== undefined && aaaa > 0, `race panel: AAAA held rate ${aaaa}/s > 0`)
-  const configured = await scalar(sub('max(dns_shaper_hold_configured_seconds{instance=~"$instance", qtype="AAAA"})'))
+  const configured = await scalar(sub('max(dns_shaper_hold_configured_seconds{node=~"$node", qtype="AAAA"})'))
   t.equal(configured, DELAY_MS / 1000, 'configured hold line')
 })
