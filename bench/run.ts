@@ -19,7 +19,7 @@ import { renderSvg } from './lib/plot.js'
 import type { Panel } from './lib/plot.js'
 import { cpuDeltaUs, readCpu, readStatus } from './lib/proc.js'
 import type { CpuSample } from './lib/proc.js'
-import { histogram, histogramDelta, histogramQuantile, parseProm, sample, sumPrefix } from './lib/prom.js'
+import { counterDeltas, histogram, histogramDelta, histogramQuantile, parseProm } from './lib/prom.js'
 import type { Samples } from './lib/prom.js'
 import { installQueueRule, queueDelta, readQueueStats, removeQueueRule } from './lib/queue.js'
 import { renderMarkdown, renderText } from './lib/report.js'
@@ -33,6 +33,9 @@ import { nfqRefAccept } from './workloads/nfq-ref-accept.js'
 import { nfqRefHold } from './workloads/nfq-ref-hold.js'
 import { npmNfqueue } from './workloads/npm-nfqueue.js'
 import type { BenchContext, Running, Variant } from './workloads/types.js'
+import { SWEEPS } from './lib/sweep.js'
+import type { SweepName } from './lib/sweep.js'
+import { runSweeps } from './sweeps/run-sweeps.js'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -74,6 +77,8 @@ export interface Options {
   npmNfqueueDir: string
   queue: number
   hosts: number
+  /** Scaling sweeps to run instead of the operating-point benchmark (empty: none). */
+  sweeps: SweepName[]
 }
 
 const USAGE = `usage: node --import=@tapjs/typescript/import bench/run.ts [options]   (root: network namespaces)
@@ -88,6 +93,8 @@ const USAGE = `usage: node --import=@tapjs/typescript/import bench/run.ts [optio
   --rss-packets N       packets each variant sees before the final RSS reading (default 1000000)
   --no-pairs            skip the one-socket (A+AAAA same flow) runs of baseline and pair mode
   --npm-nfqueue DIR     npm nfqueue package dir (default /tmp/nfq-npm/node_modules/nfqueue)
+  --sweeps LIST         instead: the scaling sweeps ${SWEEPS.join(',')} or all (bench/results/sweeps.*);
+                        with --quick a smoke run of each
   --out DIR             results directory (default bench/results)`
 
 export function parseOptions(argv: readonly string[]): Options {
@@ -106,6 +113,7 @@ export function parseOptions(argv: readonly string[]): Options {
     npmNfqueueDir: '/tmp/nfq-npm/node_modules/nfqueue',
     queue: 0,
     hosts: 250,
+    sweeps: [],
   }
   const set = new Set<string>()
   const posNum = (flag: string, v: string | undefined, int = true): number => {
@@ -165,6 +173,18 @@ export function parseOptions(argv: readonly string[]): Options {
       case '--out':
         o.outDir = take() ?? ''
         break
+      case '--sweeps': {
+        const list = (take() ?? '')
+          .split(',')
+          .map(x => x.trim())
+          .filter(Boolean)
+        const names = list.includes('all') ? [...SWEEPS] : list
+        const bad = names.filter(x => !(SWEEPS as readonly string[]).includes(x))
+        if (bad.length || names.length === 0)
+          throw new Error(`--sweeps takes ${SWEEPS.join(',')} or all, got ${list.join(',') || 'nothing'}`)
+        o.sweeps = [...new Set(names)] as SweepName[]
+        break
+      }
       case '-h':
       case '--help':
         throw new Error(USAGE)
@@ -242,17 +262,6 @@ async function snapshot(ctx: BenchContext, v: Variant, run: Running): Promise<Sn
   if (text) s.metrics = parseProm(text)
   return s
 }
-
-const COUNTERS: Array<[string, string]> = [
-  ['held', 'dns_shaper_packets_total{action="held"'],
-  ['accepted', 'dns_shaper_packets_total{action="accepted"'],
-  ['bypassed', 'dns_shaper_packets_total{action="bypassed"'],
-  ['pairReleased', 'dns_shaper_pair_released_total'],
-  ['deadlineReleased', 'dns_shaper_deadline_released_total'],
-  ['heldOverflow', 'dns_shaper_held_overflow_total'],
-  ['enobufs', 'dns_shaper_enobufs_total'],
-  ['verdictErrors', 'dns_shaper_verdict_errors_total'],
-]
 
 /** Baseline figures a variant's run is compared with (same profile and rate). */
 interface BaseRef {
@@ -351,12 +360,7 @@ class Bench {
           count: dv.count,
         }
       }
-      r.counters = {}
-      for (const [name, prefix] of COUNTERS) {
-        const val = (s: Samples | undefined): number =>
-          s ? (prefix.endsWith('"') ? sumPrefix(s, prefix) : sample(s, prefix)) : 0
-        r.counters[name] = val(after.metrics) - val(before.metrics)
-      }
+      r.counters = counterDeltas(after.metrics, before.metrics)
     }
     return r
   }
@@ -550,6 +554,22 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('bench: dnsperf not found (apt-get install dnsperf)\n')
     return 1
   }
+  if (o.sweeps.length)
+    return runSweeps(
+      {
+        sweeps: o.sweeps,
+        quick: o.quick,
+        outDir: o.outDir,
+        repoRoot: REPO,
+        queue: o.queue,
+        hosts: o.hosts,
+        npmNfqueueDir: o.npmNfqueueDir,
+        clkTck: clkTck(),
+      },
+      mach,
+      ALL_VARIANTS,
+      log,
+    )
   const variants = ALL_VARIANTS.filter(v => o.variants.includes(v.id))
   // The baseline first: every other run is compared with it.
   variants.sort((x, y) => Number(y.id === 'baseline') - Number(x.id === 'baseline'))

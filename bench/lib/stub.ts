@@ -1,0 +1,184 @@
+// Runner and parsers for bench/clients/stub_load (one socket per A+AAAA lookup, like glibc and musl):
+// argv building, its JSON summary and per-lookup dump, and a bounded run that reports the start and
+// end of its measured part so the caller can sample CPU exactly over it. Parsers are pure.
+
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Netns } from '../../src/lab/netns.js'
+import { killAndWait } from '../../src/lab/netns.js'
+
+export interface StubOptions {
+  server: string
+  /** Lookups per second (each A + AAAA, or AAAA only). */
+  rate: number
+  /** Measured seconds of sending. */
+  seconds: number
+  /** Unmeasured seconds of sending first (steady state: held depth, pair table). */
+  warmupS?: number
+  timeoutMs?: number
+  types?: 'pair' | 'aaaa'
+  /** AAAA this long after its A (0: one sendmmsg). */
+  gapUs?: number
+  /** Long-lived sockets round-robin (0: one per lookup). */
+  pool?: number
+  names?: number
+  maxOpen?: number
+}
+
+export function stubArgv(binary: string, o: StubOptions, dump?: string): string[] {
+  const a = [binary, '--server', o.server, '--rate', String(o.rate), '--seconds', String(o.seconds)]
+  if (o.warmupS) a.push('--warmup', String(o.warmupS))
+  if (o.timeoutMs !== undefined) a.push('--timeout-ms', String(o.timeoutMs))
+  if (o.types) a.push('--types', o.types)
+  if (o.gapUs) a.push('--gap-us', String(o.gapUs))
+  if (o.pool) a.push('--pool', String(o.pool))
+  if (o.names) a.push('--names', String(o.names))
+  if (o.maxOpen) a.push('--max-open', String(o.maxOpen))
+  if (dump) a.push('--dump', dump)
+  return a
+}
+
+/** Hard bound on one run: warm-up, measured part, the last timeout (plus the gap), start-up and exit. */
+export function stubBoundMs(o: StubOptions): number {
+  return ((o.warmupS ?? 0) + o.seconds) * 1000 + (o.timeoutMs ?? 2000) + (o.gapUs ?? 0) / 1000 + 15_000
+}
+
+export interface StubSummary {
+  lookups: number
+  measured: number
+  answers: number
+  lostA: number
+  lostAAAA: number
+  sendErrors: number
+  socketErrors: number
+  /** Sends postponed because --max-open lookups were outstanding. */
+  throttled: number
+  stray: number
+  /** Latest a send left behind its schedule (µs): the client could not keep the rate when large. */
+  lateMaxUs: number
+  elapsedS: number
+}
+
+/** The client's stdout JSON line. Throws when it is not there. */
+export function parseStubSummary(text: string): StubSummary {
+  const line = text
+    .split('\n')
+    .map(l => l.trim())
+    .filter(l => l.startsWith('{'))
+    .pop()
+  if (!line) throw new Error(`stub_load printed no summary: ${JSON.stringify(text.slice(-300))}`)
+  const o = JSON.parse(line) as Record<string, number>
+  const n = (k: string): number => {
+    const v = o[k]
+    if (typeof v !== 'number') throw new Error(`stub_load summary has no ${k}: ${line}`)
+    return v
+  }
+  return {
+    lookups: n('lookups'),
+    measured: n('measured'),
+    answers: n('answers'),
+    lostA: n('lost_a'),
+    lostAAAA: n('lost_aaaa'),
+    sendErrors: n('send_errors'),
+    socketErrors: n('socket_errors'),
+    throttled: n('throttled'),
+    stray: n('stray'),
+    lateMaxUs: n('late_max_us'),
+    elapsedS: n('elapsed_s'),
+  }
+}
+
+export interface StubDump {
+  /** Answer latencies (µs) of the measured lookups, in send order, answered ones only. */
+  a: number[]
+  aaaa: number[]
+  lostA: number
+  lostAAAA: number
+  lookups: number
+}
+
+/** "A_us AAAA_us" per measured lookup; -1 is lost (or, for A with --types aaaa, not asked). */
+export function parseStubDump(text: string, types: 'pair' | 'aaaa' = 'pair'): StubDump {
+  const d: StubDump = { a: [], aaaa: [], lostA: 0, lostAAAA: 0, lookups: 0 }
+  for (const line of text.split('\n')) {
+    if (!line) continue
+    const sp = line.indexOf(' ')
+    const a = Number(line.slice(0, sp))
+    const q = Number(line.slice(sp + 1))
+    if (sp < 0 || !Number.isInteger(a) || !Number.isInteger(q)) throw new Error(`stub_load dump line: ${line}`)
+    d.lookups++
+    if (types === 'pair') {
+      if (a >= 0) d.a.push(a)
+      else d.lostA++
+    }
+    if (q >= 0) d.aaaa.push(q)
+    else d.lostAAAA++
+  }
+  return d
+}
+
+export interface StubResult extends StubDump {
+  summary: StubSummary
+}
+
+export interface StubHooks {
+  /** Called (awaited before the run is considered done) when the measured part starts and ends. */
+  onStart?(): void | Promise<void>
+  onEnd?(): void | Promise<void>
+}
+
+export function stubBinary(repoRoot: string): string {
+  return join(repoRoot, 'bench', 'clients', 'stub_load')
+}
+
+export function stubUnavailable(repoRoot: string): string | undefined {
+  return existsSync(stubBinary(repoRoot)) ? undefined : `${stubBinary(repoRoot)} missing: run \`make -C bench/clients\``
+}
+
+/** Runs stub_load in `ns` (bounded); hooks fire on its measure-start/-end lines. */
+export async function runStub(ns: Netns, repoRoot: string, o: StubOptions, hooks: StubHooks = {}): Promise<StubResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'dnss-bench-stub-'))
+  const dump = join(dir, 'dump.txt')
+  try {
+    const child = ns.spawn(stubArgv(stubBinary(repoRoot), o, dump), { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    const pending: Array<Promise<void>> = []
+    child.stdout?.setEncoding('utf8')
+    child.stdout?.on('data', (s: string) => {
+      if (out.length < 65_536) out += s
+    })
+    child.stderr?.setEncoding('utf8')
+    child.stderr?.on('data', (s: string) => {
+      for (const line of s.split('\n')) {
+        if (line.includes('"measure-start"') && hooks.onStart) pending.push(Promise.resolve(hooks.onStart()))
+        else if (line.includes('"measure-end"') && hooks.onEnd) pending.push(Promise.resolve(hooks.onEnd()))
+      }
+      if (err.length < 16_384) err += s
+    })
+    const bound = stubBoundMs(o)
+    const exit = await new Promise<number | null | 'timeout' | Error>(resolve => {
+      const timer = setTimeout(() => resolve('timeout'), bound)
+      child.once('error', e => {
+        clearTimeout(timer)
+        resolve(e)
+      })
+      child.once('close', code => {
+        clearTimeout(timer)
+        resolve(code)
+      })
+    })
+    if (exit === 'timeout') {
+      await killAndWait(child)
+      throw new Error(`stub_load did not finish within ${bound} ms`)
+    }
+    if (exit instanceof Error) throw new Error(`stub_load could not start: ${exit.message} (make -C bench/clients)`)
+    await Promise.all(pending)
+    if (exit !== 0) throw new Error(`stub_load exited ${exit}: ${err.trim().slice(-300)}`)
+    const summary = parseStubSummary(out)
+    return { ...parseStubDump(readFileSync(dump, 'utf8'), o.types ?? 'pair'), summary }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,436 @@
+// Planning and analysis of the scaling sweeps (held depth, flows, queues, memory): which points to
+// run, how long to warm up, where a curve's knee is, the zero-loss rate search, and ratios to the C
+// floor. Pure: no I/O, no clocks (the rate search gets its probe passed in), so all of it is unit-tested.
+
+import type { MaxRate, RateTest } from './report.js'
+import type { Dist } from './stats.js'
+import { ratio } from './stats.js'
+
+/** The pair table's size in native/dataplane.cc (kPairSlots); a start parameter once branch `native` lands. */
+export const PAIR_TABLE_SLOTS = 4096
+
+/** Bytes of one held-packet slot (native/hold_fifo.h HeldPacket: 4 x u64, u32, 2 x u8, padded to 8). */
+export const HELD_SLOT_BYTES = 40
+
+/** The hold FIFO's ring: --max-held rounded up to a power of two, zero-filled at the first hold. */
+export function fifoPreallocBytes(maxHeld: number, slotBytes = HELD_SLOT_BYTES): number {
+  let c = 1
+  while (c < maxHeld) c *= 2
+  return c * slotBytes
+}
+
+export interface DepthPlanItem {
+  holdMs: number
+  /** Lookups per second (one A and one AAAA each). */
+  rate: number
+  /** AAAA held at once in steady state when every AAAA is held for the whole hold. */
+  expectedDepth: number
+}
+
+/** Every hold at every rate, ordered by hold then rate (one daemon start per hold). */
+export function depthPlan(holdsMs: readonly number[], rates: readonly number[]): DepthPlanItem[] {
+  const out: DepthPlanItem[] = []
+  for (const holdMs of [...holdsMs].sort((a, b) => a - b))
+    for (const rate of [...rates].sort((a, b) => a - b))
+      out.push({ holdMs, rate, expectedDepth: Math.round((rate * holdMs) / 1000) })
+  return out
+}
+
+/** Warm-up before measuring: one full hold (the held depth has then reached its steady state) + 0.5 s. */
+export function warmupS(holdMs: number): number {
+  return Math.round((holdMs / 1000 + 0.5) * 1000) / 1000
+}
+
+export type GapKind = 'back-to-back' | 'half-window'
+
+export interface FlowsPlanItem {
+  windowMs: number
+  rate: number
+  gap: GapKind
+  /** A and AAAA apart by this much (µs). */
+  gapUs: number
+  /** Distinct flows per pair window: how many pair-table entries are live at once. */
+  flows: number
+}
+
+/**
+ * Pair windows at one lookup rate: flows per window = rate x window. Back-to-back pairs are glibc's
+ * and musl's shape; "half-window" sends the AAAA half a window after its A, so its A's entry must
+ * survive that long among rate x window/2 newer ones: that is what sizes the table.
+ */
+export function flowsPlan(rate: number, windowsMs: readonly number[], gaps: readonly GapKind[]): FlowsPlanItem[] {
+  const out: FlowsPlanItem[] = []
+  for (const windowMs of [...windowsMs].sort((a, b) => a - b))
+    for (const gap of gaps)
+      out.push({
+        windowMs,
+        rate,
+        gap,
+        gapUs: gap === 'half-window' ? Math.round((windowMs * 1000) / 2) : 0,
+        flows: Math.round((rate * windowMs) / 1000),
+      })
+  return out
+}
+
+export interface MemoryPlanItem {
+  target: number
+  holdMs: number
+  /** AAAA per second that keeps `target` held. */
+  rate: number
+}
+
+/** Rate that holds `target` packets with one hold: target / hold. */
+export function memoryPlan(targets: readonly number[], holdMs: number): MemoryPlanItem[] {
+  return [...targets]
+    .sort((a, b) => a - b)
+    .map(target => ({ target, holdMs, rate: Math.max(1, Math.round((target * 1000) / holdMs)) }))
+}
+
+/** AAAA answered within `thresholdUs` (released with their A rather than at the deadline). */
+export function countWithin(valuesUs: ArrayLike<number>, thresholdUs: number): number {
+  let n = 0
+  for (let i = 0; i < valuesUs.length; i++) if (valuesUs[i]! <= thresholdUs) n++
+  return n
+}
+
+/**
+ * The knee of a cost curve: the smallest x whose y exceeds `factor` times the y at the smallest x.
+ * Points need not be sorted; non-finite ones are ignored. Undefined: no knee within the points.
+ */
+export function findKnee(points: ReadonlyArray<readonly [number, number]>, factor = 2): number | undefined {
+  const ok = points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).sort((a, b) => a[0] - b[0])
+  if (ok.length < 2) return undefined
+  const y0 = ok[0]![1]
+  if (!(y0 > 0)) return undefined
+  return ok.find(([, y]) => y > factor * y0)?.[0]
+}
+
+export interface ProbeResult {
+  achievedQps: number
+  sent: number
+  lost: number
+  /** The load generator kept its schedule (otherwise the probe measures the client, not the path). */
+  onSchedule: boolean
+}
+
+/**
+ * Bracketing search for the highest rate with zero loss and >= 97 % of the rate achieved: the cap
+ * first, then geometric midpoints between the best pass and the lowest failure.
+ */
+export async function searchMaxRate(
+  probe: (rate: number) => Promise<ProbeResult>,
+  o: { knownPass: number; cap: number; steps: number },
+): Promise<MaxRate> {
+  const tests: RateTest[] = []
+  const run = async (rate: number): Promise<boolean> => {
+    const r = await probe(rate)
+    const pass = r.lost === 0 && r.onSchedule && r.achievedQps >= 0.97 * rate
+    tests.push({ rate, achievedQps: r.achievedQps, sent: r.sent, lost: r.lost, pass })
+    return pass
+  }
+  let lo = o.knownPass
+  let hi = o.cap
+  if (await run(hi)) return { zeroLossQps: hi, capped: true, tests }
+  for (let i = 0; i < o.steps && hi / Math.max(lo, 1) > 1.1; i++) {
+    const mid = Math.round(lo > 0 ? Math.sqrt(lo * hi) : hi / 2)
+    if (await run(mid)) lo = mid
+    else hi = mid
+  }
+  return { zeroLossQps: lo, failedQps: hi, capped: false, tests }
+}
+
+/** One measured load point of a sweep (one client run against one running variant). */
+export interface LoadPoint {
+  client: 'stub' | 'dnsperf'
+  /** Lookups per second (stub: one A + one AAAA, or one AAAA) or queries per second (dnsperf). */
+  rate: number
+  /** Queries sent in the measured part. */
+  queries: number
+  lostA: number
+  lostAAAA: number
+  a: Dist
+  aaaa: Dist
+  /** Verdict processes' CPU over the measured part (all threads, all queues). */
+  cpuUs?: number
+  cpuUsPerQuery?: number
+  /** Daemon counters over the measured part. */
+  counters?: Record<string, number>
+  /** dns_shaper_held_packets when the measured part ended (steady-state held depth). */
+  heldEnd?: number
+  /** Verdict processes' RSS summed (kB) when the measured part ended. */
+  rssKb?: number
+  /** Client: worst lateness of a send (µs); large means the client, not the path, was the limit. */
+  lateMaxUs?: number
+  /** AAAA answered within the threshold the sweep uses for "left with its A". */
+  aaaaPaired?: number
+}
+
+/** p50/p99 of A latency minus a reference's, floored at 0 (faster than the reference is noise). */
+export function addedA(p: Dist, base: Dist): { p50: number; p99: number } {
+  return { p50: Math.max(0, p.p50 - base.p50), p99: Math.max(0, p.p99 - base.p99) }
+}
+
+/** Ratio to the C floor; below `floor` the reference counts as `floor` (resolution of the measure). */
+export function toFloor(v: number | undefined, ref: number | undefined, floor = 0): number | null {
+  return ratio(v, ref, floor)
+}
+
+// ---- what each sweep runs (full and --quick), and how long that takes ----
+
+export interface DepthOptions {
+  holdsMs: number[]
+  /** Lookups per second. */
+  rates: number[]
+  seconds: number
+  variants: string[]
+}
+
+export interface FlowsOptions {
+  /** Lookups per second. */
+  rate: number
+  windowsMs: number[]
+  gaps: GapKind[]
+  seconds: number
+}
+
+export interface QueuesOptions {
+  queues: number[]
+  /** dnsperf queries per second for the CPU point. */
+  dnsperfRate: number
+  /** stub lookups per second for the CPU point. */
+  stubRate: number
+  seconds: number
+  dnsperfCap: number
+  /** Lookups per second. */
+  stubCap: number
+  searchSteps: number
+  probeS: number
+}
+
+export interface MemoryOptions {
+  targets: number[]
+  holdMs: number
+  maxHeld: number
+  /** Long-lived client sockets (100,000 outstanding lookups do not fit in the port range one per lookup). */
+  pool: number
+}
+
+export interface SweepPlan {
+  depth: DepthOptions
+  flows: FlowsOptions
+  queues: QueuesOptions
+  memory: MemoryOptions
+}
+
+export const SWEEPS = ['depth', 'flows', 'queues', 'memory'] as const
+export type SweepName = (typeof SWEEPS)[number]
+
+export const DEPTH_VARIANTS = ['nfq-ref-hold', 'dns-shaper-fixed', 'dns-shaper-fixed-kfilter', 'dns-shaper-pair']
+
+/** Sizes of every sweep; --quick is a smoke run of the same code paths (one to two points each). */
+export function sweepPlan(quick: boolean): SweepPlan {
+  if (quick)
+    return {
+      depth: { holdsMs: [5, 200], rates: [1000], seconds: 1, variants: DEPTH_VARIANTS },
+      flows: { rate: 2000, windowsMs: [50, 2500], gaps: ['back-to-back', 'half-window'], seconds: 1 },
+      queues: {
+        queues: [1, 2],
+        dnsperfRate: 5000,
+        stubRate: 2000,
+        seconds: 1,
+        dnsperfCap: 20_000,
+        stubCap: 5000,
+        searchSteps: 1,
+        probeS: 1,
+      },
+      memory: { targets: [10, 1000], holdMs: 1000, maxHeld: 10_000, pool: 64 },
+    }
+  return {
+    depth: { holdsMs: [5, 50, 200, 1000], rates: [1000, 10_000], seconds: 3, variants: DEPTH_VARIANTS },
+    flows: {
+      rate: 5000,
+      windowsMs: [50, 200, 500, 1000, 2000, 4000],
+      gaps: ['back-to-back', 'half-window'],
+      seconds: 2,
+    },
+    queues: {
+      queues: [1, 2],
+      dnsperfRate: 20_000,
+      stubRate: 10_000,
+      seconds: 3,
+      dnsperfCap: 200_000,
+      stubCap: 60_000,
+      searchSteps: 4,
+      probeS: 2,
+    },
+    memory: { targets: [10, 1000, 100_000], holdMs: 5000, maxHeld: 131_072, pool: 256 },
+  }
+}
+
+/** Seconds a sweep takes by its plan (start-ups ~2 s, each point: warm-up + measured + the last hold). */
+export function estimateSeconds(plan: SweepPlan, which: readonly SweepName[] = SWEEPS): number {
+  const start = 2
+  let s = 0
+  if (which.includes('depth')) {
+    const d = plan.depth
+    s += d.rates.length * (0.5 + d.seconds + 1) // baselines
+    for (const _v of d.variants)
+      for (const h of d.holdsMs) s += start + d.rates.length * (warmupS(h) + d.seconds + h / 1000 + 0.5)
+  }
+  if (which.includes('flows')) {
+    const f = plan.flows
+    s += start + f.seconds + 1 // the accept floor
+    for (const w of f.windowsMs) s += start + f.gaps.length * (warmupS(w) + f.seconds + w / 1000 + 0.5)
+  }
+  if (which.includes('queues')) {
+    const q = plan.queues
+    // dnsperf and stub: baseline once, floor and daemon per queue count; point + search (cap + steps).
+    const configs = 2 * (1 + 2 * q.queues.length)
+    s += configs * (start + q.seconds + 1 + (1 + q.searchSteps) * (q.probeS + 1.5))
+  }
+  if (which.includes('memory')) {
+    const m = plan.memory
+    s += 2 * (start + 1 + m.targets.length * (warmupS(m.holdMs) + 1 + m.holdMs / 1000 + 1))
+  }
+  return Math.round(s)
+}
+
+// ---- results ----
+
+export interface DepthRow extends Partial<LoadPoint> {
+  variant: string
+  holdMs: number
+  expectedDepth: number
+  /** Held depth measured (the daemon's gauge) or, for the C floor which has none, expected. */
+  depth?: number
+  addedA?: { p50: number; p99: number }
+  /** Ratios to nfq-ref-hold at the same hold and rate. */
+  cpuRatio?: number | null
+  addedP99Ratio?: number | null
+  error?: string
+}
+
+export interface Knee {
+  variant: string
+  rate: number
+  /** First held depth with CPU per query over 2x its value at the lowest depth (undefined: none). */
+  cpuKneeDepth?: number
+  /** First held depth with A p99 over 2x its value at the lowest depth. */
+  latencyKneeDepth?: number
+  maxDepth?: number
+}
+
+export interface DepthResult {
+  options: DepthOptions
+  baseline: LoadPoint[]
+  rows: DepthRow[]
+  knees: Knee[]
+}
+
+export interface FlowsRow extends Partial<LoadPoint> {
+  variant: string
+  windowMs: number
+  gap: GapKind
+  gapUs: number
+  flows: number
+  /** Client view: AAAA answered within half a window of being sent, of all AAAA answered. */
+  pairedShare?: number
+  /** Daemon view: pair_released / (pair_released + deadline_released) over the measured part. */
+  pairedShareCounters?: number
+  evictions?: number
+  evictionsPerLookup?: number
+  cpuRatio?: number | null
+  error?: string
+}
+
+export interface FlowsResult {
+  options: FlowsOptions
+  floor?: LoadPoint
+  rows: FlowsRow[]
+  /** Largest flows per window with >= 99 % paired, per gap kind. */
+  supported: Array<{ gap: GapKind; maxFlowsPaired99?: number; firstBelow99?: number }>
+  evictionCounter: boolean
+}
+
+export interface QueuesRow {
+  client: 'dnsperf' | 'stub'
+  variant: string
+  queues: number
+  point?: LoadPoint
+  maxRate?: MaxRate
+  /** Zero-loss max in queries per second (stub: 2 per lookup). */
+  maxQps?: number
+  cpuRatio?: number | null
+  maxRatio?: number | null
+  error?: string
+}
+
+export interface QueuesResult {
+  options: QueuesOptions
+  rows: QueuesRow[]
+}
+
+export interface MemoryRow {
+  variant: string
+  target: number
+  rate: number
+  held?: number
+  rssKb?: number
+  rssRestKb?: number
+  /** (RSS − RSS at rest) / held, bytes. */
+  rssBytesPerHeld?: number
+  /** Hold FIFO ring (zero-filled at the first hold) / held, bytes; C floor: its static FIFO is not touched ahead. */
+  preallocBytes?: number
+  preallocBytesPerHeld?: number
+  rssRatio?: number | null
+  lostAAAA?: number
+  error?: string
+}
+
+export interface MemoryResult {
+  options: MemoryOptions
+  rows: MemoryRow[]
+}
+
+/** The knee of each variant's curves at each rate, from depth rows. */
+export function depthKnees(rows: readonly DepthRow[], factor = 2): Knee[] {
+  const out: Knee[] = []
+  const keys = [...new Set(rows.map(r => `${r.variant}\u0000${r.rate}`))]
+  for (const k of keys) {
+    const [variant, rateS] = k.split('\u0000') as [string, string]
+    const rate = Number(rateS)
+    const rs = rows.filter(r => r.variant === variant && r.rate === rate && !r.error && r.depth !== undefined)
+    const x = (r: DepthRow): number => r.expectedDepth
+    out.push({
+      variant,
+      rate,
+      cpuKneeDepth: findKnee(
+        rs.map(r => [x(r), r.cpuUsPerQuery ?? NaN] as const),
+        factor,
+      ),
+      latencyKneeDepth: findKnee(
+        rs.map(r => [x(r), r.a?.p99 ?? NaN] as const),
+        factor,
+      ),
+      maxDepth: rs.length ? Math.max(...rs.map(r => r.depth ?? 0)) : undefined,
+    })
+  }
+  return out
+}
+
+/** Supported maximum per gap kind: the largest flows-per-window still >= `share` paired (and below it the first failing). */
+export function flowsSupported(rows: readonly FlowsRow[], share = 0.99): FlowsResult['supported'] {
+  const gaps = [...new Set(rows.map(r => r.gap))]
+  return gaps.map(gap => {
+    const rs = rows
+      .filter(r => r.gap === gap && !r.error && r.pairedShare !== undefined)
+      .sort((a, b) => a.flows - b.flows)
+    const firstBad = rs.find(r => r.pairedShare! < share)
+    const good = rs.filter(r => r.pairedShare! >= share && (!firstBad || r.flows < firstBad.flows))
+    return {
+      gap,
+      maxFlowsPaired99: good.length ? good[good.length - 1]!.flows : undefined,
+      firstBelow99: firstBad?.flows,
+    }
+  })
+}
