@@ -36,9 +36,13 @@ export function depthPlan(holdsMs: readonly number[], rates: readonly number[]):
   return out
 }
 
-/** Warm-up before measuring: one full hold (the held depth has then reached its steady state) + 0.5 s. */
-export function warmupS(holdMs: number): number {
-  return Math.round((holdMs / 1000 + 0.5) * 1000) / 1000
+/**
+ * Warm-up before measuring: `holds` full holds + 0.5 s. One hold brings the held depth to its steady
+ * state; the flows sweep takes two, so that the deadline releases counted while measuring belong to
+ * AAAA that arrived with the pair table already full.
+ */
+export function warmupS(holdMs: number, holds = 1): number {
+  return Math.round(((holds * holdMs) / 1000 + 0.5) * 1000) / 1000
 }
 
 export type GapKind = 'back-to-back' | 'half-window'
@@ -280,7 +284,7 @@ export function estimateSeconds(plan: SweepPlan, which: readonly SweepName[] = S
   if (which.includes('flows')) {
     const f = plan.flows
     s += start + f.seconds + 1 // the accept floor
-    for (const w of f.windowsMs) s += start + f.gaps.length * (warmupS(w) + f.seconds + w / 1000 + 0.5)
+    for (const w of f.windowsMs) s += start + f.gaps.length * (warmupS(w, 2) + f.seconds + w / 1000 + 0.5)
   }
   if (which.includes('queues')) {
     const q = plan.queues

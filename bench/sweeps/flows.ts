@@ -36,7 +36,7 @@ export async function flowsSweep(env: SweepEnv, o: FlowsOptions, pair: Variant, 
             {
               rate: it.rate,
               seconds: o.seconds,
-              warmupS: warmupS(windowMs),
+              warmupS: warmupS(windowMs, 2),
               timeoutMs: windowMs + 2000,
               gapUs: it.gapUs,
             },

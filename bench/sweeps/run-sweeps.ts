@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { createLab } from '../../src/lab/topology.js'
 import { startUnbound } from '../../src/lab/unbound.js'
 import { writeQueryFile } from '../lib/dnsperf.js'
+import { parseTopBusiest } from '../lib/proc.js'
 import type { Machine } from '../lib/report.js'
 import { stubUnavailable } from '../lib/stub.js'
 import { estimateSeconds, sweepPlan } from '../lib/sweep.js'
@@ -33,17 +34,15 @@ export interface SweepRunOptions {
   clkTck: number
 }
 
-/** Load averages and the busiest processes right now (the other work sharing the CPUs). */
+/** Load averages and the busiest processes over the last half second (the other work sharing the CPUs). */
 export function loadSnapshot(): LoadSnapshot {
   let top: string[] = []
   try {
-    top = execFileSync('ps', ['-eo', 'pcpu=,comm=', '--sort=-pcpu'], { encoding: 'utf8' })
-      .split('\n')
-      .map(l => l.trim().replace(/\s+/, '% '))
-      .filter(Boolean)
-      .slice(0, 10)
+    top = parseTopBusiest(
+      execFileSync('top', ['-b', '-n', '2', '-d', '0.5', '-w', '200'], { encoding: 'utf8', timeout: 10_000 }),
+    )
   } catch {
-    /* ps missing: load averages only */
+    /* top missing: load averages only */
   }
   return { loadavg: loadavg(), top }
 }
