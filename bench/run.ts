@@ -16,7 +16,7 @@ import { parseDnsperfVersion, runDnsperf, writeQueryFile } from './lib/dnsperf.j
 import { ADDED_FLOOR_US, added, cpuPerPacket, holdFromLatency, holdGoal, ratioGoal, shaperHold } from './lib/analyze.js'
 import type { GoalCheck } from './lib/analyze.js'
 import { renderSvg } from './lib/plot.js'
-import { runStub } from './lib/stub.js'
+import { runStub, shortenConntrackTimeouts } from './lib/stub.js'
 import type { Panel } from './lib/plot.js'
 import { cpuDeltaUs, readCpu, readStatus } from './lib/proc.js'
 import type { CpuSample } from './lib/proc.js'
@@ -632,6 +632,7 @@ async function main(argv: string[]): Promise<number> {
       hosts: o.hosts,
       services: 0,
     })
+    if (o.pairs) await shortenConntrackTimeouts(lab.router.ns)
     log(`lab ${lab.id} up; ${variants.length} variants, rates ${o.rates.join(',')}, ${o.durationS} s each`)
     bench = new Bench(o, lab, q.path)
     for (const v of variants) results.push(await bench.variant(v, log))

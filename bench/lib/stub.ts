@@ -24,6 +24,11 @@ export interface StubOptions {
   pool?: number
   names?: number
   maxOpen?: number
+  /**
+   * Client processes sharing the rate (default 1). On a busy machine one process is CPU-starved: each
+   * send carries the router's path (veth, netfilter, NFQUEUE) in the sender's context.
+   */
+  procs?: number
 }
 
 export function stubArgv(binary: string, o: StubOptions, dump?: string): string[] {
@@ -136,8 +141,52 @@ export function stubUnavailable(repoRoot: string): string | undefined {
   return existsSync(stubBinary(repoRoot)) ? undefined : `${stubBinary(repoRoot)} missing: run \`make -C bench/clients\``
 }
 
-/** Runs stub_load in `ns` (bounded); hooks fire on its measure-start/-end lines. */
+/** Results of several client processes as one: counts summed, latencies concatenated, lateness the worst. */
+export function mergeStubResults(rs: readonly StubResult[]): StubResult {
+  const sum = (k: keyof StubSummary): number => rs.reduce((a, r) => a + r.summary[k], 0)
+  return {
+    a: rs.flatMap(r => r.a),
+    aaaa: rs.flatMap(r => r.aaaa),
+    lostA: rs.reduce((a, r) => a + r.lostA, 0),
+    lostAAAA: rs.reduce((a, r) => a + r.lostAAAA, 0),
+    lookups: rs.reduce((a, r) => a + r.lookups, 0),
+    summary: {
+      lookups: sum('lookups'),
+      measured: sum('measured'),
+      answers: sum('answers'),
+      lostA: sum('lostA'),
+      lostAAAA: sum('lostAAAA'),
+      sendErrors: sum('sendErrors'),
+      socketErrors: sum('socketErrors'),
+      throttled: sum('throttled'),
+      stray: sum('stray'),
+      lateMaxUs: Math.max(...rs.map(r => r.summary.lateMaxUs)),
+      elapsedS: Math.max(...rs.map(r => r.summary.elapsedS)),
+    },
+  }
+}
+
+/**
+ * Runs stub_load in `ns` (bounded), as `o.procs` processes splitting the rate (and the pool); hooks
+ * fire on the first one's measure-start/-end lines (all start within milliseconds of each other).
+ */
 export async function runStub(ns: Netns, repoRoot: string, o: StubOptions, hooks: StubHooks = {}): Promise<StubResult> {
+  const n = Math.max(1, Math.floor(o.procs ?? 1))
+  if (n === 1) return runStubOne(ns, repoRoot, o, hooks)
+  const part: StubOptions = {
+    ...o,
+    procs: 1,
+    rate: o.rate / n,
+    pool: o.pool ? Math.max(1, Math.round(o.pool / n)) : o.pool,
+    maxOpen: o.maxOpen ? Math.max(1, Math.round(o.maxOpen / n)) : o.maxOpen,
+  }
+  const rs = await Promise.all(
+    Array.from({ length: n }, (_, i) => runStubOne(ns, repoRoot, part, i === 0 ? hooks : {})),
+  )
+  return mergeStubResults(rs)
+}
+
+async function runStubOne(ns: Netns, repoRoot: string, o: StubOptions, hooks: StubHooks): Promise<StubResult> {
   const dir = mkdtempSync(join(tmpdir(), 'dnss-bench-stub-'))
   const dump = join(dir, 'dump.txt')
   try {
@@ -181,4 +230,19 @@ export async function runStub(ns: Netns, repoRoot: string, o: StubOptions, hooks
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Every stub lookup is a new flow and so a new conntrack entry in the lab router. With the default UDP
+ * timeouts (30 s, 120 s once replied) 10,000 lookups/s would fill nf_conntrack_max (262,144) and the
+ * kernel would drop new flows: the bench would measure conntrack exhaustion, not the shaper. Only ever
+ * applied to the lab's router namespace.
+ */
+export const STUB_CONNTRACK_SYSCTLS: ReadonlyArray<readonly [string, number]> = [
+  ['net.netfilter.nf_conntrack_udp_timeout', 3],
+  ['net.netfilter.nf_conntrack_udp_timeout_stream', 3],
+]
+
+export async function shortenConntrackTimeouts(router: Netns): Promise<void> {
+  for (const [k, v] of STUB_CONNTRACK_SYSCTLS) await router.sysctl(k, v)
 }

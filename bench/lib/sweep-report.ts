@@ -6,7 +6,7 @@ import { renderXySvg } from './plot.js'
 import type { Machine } from './report.js'
 import { mdTable } from './report.js'
 import type { DepthResult, FlowsResult, MemoryResult, QueuesResult, SweepPlan } from './sweep.js'
-import { PAIR_TABLE_SLOTS } from './sweep.js'
+import { KERNEL_HOLD_LIMIT, PAIR_TABLE_SLOTS } from './sweep.js'
 
 export interface LoadSnapshot {
   /** 1, 5, 15 minute load averages. */
@@ -41,7 +41,7 @@ function depthSection(d: DepthResult): string[] {
   o.push(
     'Stub clients (one socket per lookup, A and AAAA back to back), after a warm-up of one full hold. ' +
       '"offered" = AAAA/s × hold: the depth if every AAAA is held (pair mode releases them with their A, so its ' +
-      'measured depth stays near 0). CPU = all threads of the verdict process, kernel time of its verdict calls ' +
+      'measured depth stays near 0); "held" = packets waiting in the kernel queue when the measured part ended. CPU = all threads of the verdict process, kernel time of its verdict calls ' +
       'included (that is where the kernel walks its queue list). × floor = against nfq_ref hold at the same hold and rate.',
     '',
   )
@@ -52,7 +52,7 @@ function depthSection(d: DepthResult): string[] {
         'hold ms',
         'lookups/s',
         'offered depth',
-        'held (gauge)',
+        'held',
         'CPU µs/query',
         '× floor',
         'A p50 µs',
@@ -82,7 +82,7 @@ function depthSection(d: DepthResult): string[] {
               String(r.holdMs),
               n(r.rate),
               n(r.expectedDepth),
-              r.heldEnd === undefined ? '–' : n(r.heldEnd),
+              n(r.depth),
               f(r.cpuUsPerQuery),
               x(r.cpuRatio),
               n(r.a?.p50),
@@ -227,9 +227,13 @@ function queuesSection(q: QueuesResult): string[] {
 function memorySection(m: MemoryResult): string[] {
   const o: string[] = ['## Memory per held packet', '']
   o.push(
-    `AAAA only, held ${m.options.holdMs} ms, rate = target / hold; dns-shaper with --max-held ${m.options.maxHeld}. RSS ` +
+    `AAAA only from ${m.options.pool} long-lived sockets, held ${m.options.holdMs} ms, rate = target / hold, targets in rising ` +
+      `order in one process; dns-shaper with --max-held ${m.options.maxHeld}. "held" = packets waiting in the kernel queue. RSS ` +
       'of the verdict process; the held packets themselves sit in the kernel (skbs, not in any RSS). "prealloc" = ' +
-      'the hold FIFO ring, --max-held rounded up to a power of two × 40 B, zero-filled at the first hold.',
+      'the hold FIFO ring, --max-held rounded up to a power of two × 40 B, zero-filled at the first hold (one per ' +
+      `queue). No more than ${KERNEL_HOLD_LIMIT} packets were ever held at once on this kernel, by either program, on one ` +
+      'queue or two, although both ask for 131,072: beyond it packets passed at once, unshaped, counted nowhere. A ' +
+      'target above it therefore shows the limit, not the memory.',
     '',
   )
   o.push(
@@ -248,9 +252,10 @@ function memorySection(m: MemoryResult): string[] {
       ],
       m.rows.map(r =>
         r.error
-          ? [r.variant, n(r.target), `error: ${r.error}`, '', '', '', '', '', '', '']
+          ? [r.variant, String(r.queues), n(r.target), `error: ${r.error}`, '', '', '', '', '', '', '']
           : [
               r.variant,
+              String(r.queues),
               n(r.target),
               n(r.held),
               f(r.rssKb === undefined ? undefined : r.rssKb / 1024, 1),
@@ -259,7 +264,7 @@ function memorySection(m: MemoryResult): string[] {
               n(r.preallocBytes),
               f(r.preallocBytesPerHeld, 1),
               x(r.rssRatio),
-              n(r.lostAAAA),
+              n(r.notHeld),
             ],
       ),
     ),

@@ -81,13 +81,23 @@ export interface MemoryPlanItem {
   holdMs: number
   /** AAAA per second that keeps `target` held. */
   rate: number
+  /** Queues it runs on. */
+  queues: number
 }
 
-/** Rate that holds `target` packets with one hold: target / hold. */
+/**
+ * Most packets held at once on the benchmark's kernel (6.18.44), in one queue or spread over two, by
+ * the C floor as by dns-shaper, although both ask the kernel for a 131,072-packet queue: beyond it new
+ * packets pass at once, unshaped, with no id gap and no counter anywhere (measured with the memory
+ * sweep; the cause is not known). Targets above it show the limit rather than the memory.
+ */
+export const KERNEL_HOLD_LIMIT = 65_536
+
+/** Rate that holds `target` packets with one hold: target / hold (one queue: a second did not lift the limit). */
 export function memoryPlan(targets: readonly number[], holdMs: number): MemoryPlanItem[] {
   return [...targets]
     .sort((a, b) => a - b)
-    .map(target => ({ target, holdMs, rate: Math.max(1, Math.round((target * 1000) / holdMs)) }))
+    .map(target => ({ target, holdMs, rate: Math.max(1, Math.round((target * 1000) / holdMs)), queues: 1 }))
 }
 
 /** AAAA answered within `thresholdUs` (released with their A rather than at the deadline). */
@@ -161,10 +171,14 @@ export interface LoadPoint {
   counters?: Record<string, number>
   /** dns_shaper_held_packets when the measured part ended (steady-state held depth). */
   heldEnd?: number
+  /** Packets the kernel held for a verdict on the queues then (nfnetlink_queue `waiting`): what it walks. */
+  waitingEnd?: number
   /** Verdict processes' RSS summed (kB) when the measured part ended. */
   rssKb?: number
   /** Client: worst lateness of a send (µs); large means the client, not the path, was the limit. */
   lateMaxUs?: number
+  /** Client: sends that failed (e.g. EAGAIN on a full socket send buffer). */
+  sendErrors?: number
   /** AAAA answered within the threshold the sweep uses for "left with its A". */
   aaaaPaired?: number
 }
@@ -217,6 +231,8 @@ export interface MemoryOptions {
   maxHeld: number
   /** Long-lived client sockets (100,000 outstanding lookups do not fit in the port range one per lookup). */
   pool: number
+  /** Client processes sharing the rate (one alone falls behind 10,000/s on a busy machine). */
+  procs: number
 }
 
 export interface SweepPlan {
@@ -247,10 +263,13 @@ export function sweepPlan(quick: boolean): SweepPlan {
         searchSteps: 1,
         probeS: 1,
       },
-      memory: { targets: [10, 1000], holdMs: 1000, maxHeld: 10_000, pool: 64 },
+      memory: { targets: [10, 1000], holdMs: 1000, maxHeld: 10_000, pool: 64, procs: 2 },
     }
   return {
-    depth: { holdsMs: [5, 50, 200, 1000], rates: [1000, 10_000], seconds: 3, variants: DEPTH_VARIANTS },
+    // 5,000 lookups/s, not 10,000: on the shared 2-core machine the lab itself (stub client, unbound,
+    // forwarding) saturates near 10,000 and the baseline's latency goes to seconds. The 2 s hold
+    // takes the held depth to 10,000 at that rate.
+    depth: { holdsMs: [5, 50, 200, 1000, 2000], rates: [1000, 5000], seconds: 3, variants: DEPTH_VARIANTS },
     flows: {
       rate: 5000,
       windowsMs: [50, 200, 500, 1000, 2000, 4000],
@@ -260,14 +279,16 @@ export function sweepPlan(quick: boolean): SweepPlan {
     queues: {
       queues: [1, 2],
       dnsperfRate: 20_000,
-      stubRate: 10_000,
+      stubRate: 4000,
       seconds: 3,
       dnsperfCap: 200_000,
-      stubCap: 60_000,
+      stubCap: 20_000,
       searchSteps: 4,
       probeS: 2,
     },
-    memory: { targets: [10, 1000, 100_000], holdMs: 5000, maxHeld: 131_072, pool: 256 },
+    // A 10 s hold (the daemon's maximum) needs 10,000 AAAA/s for 100,000 held, from 4 client
+    // processes: one alone fell far behind on the shared machine.
+    memory: { targets: [10, 1000, 50_000, 100_000], holdMs: 10_000, maxHeld: 131_072, pool: 256, procs: 4 },
   }
 }
 
@@ -294,7 +315,8 @@ export function estimateSeconds(plan: SweepPlan, which: readonly SweepName[] = S
   }
   if (which.includes('memory')) {
     const m = plan.memory
-    s += 2 * (start + 1 + m.targets.length * (warmupS(m.holdMs) + 1 + m.holdMs / 1000 + 1))
+    const groups = new Set(memoryPlan(m.targets, m.holdMs).map(i => i.queues)).size
+    s += 2 * (groups * (start + 1) + m.targets.length * (warmupS(m.holdMs) + 1 + 1))
   }
   return Math.round(s)
 }
@@ -305,7 +327,7 @@ export interface DepthRow extends Partial<LoadPoint> {
   variant: string
   holdMs: number
   expectedDepth: number
-  /** Held depth measured (the daemon's gauge) or, for the C floor which has none, expected. */
+  /** Held depth measured: packets waiting in the kernel queue when the measured part ended. */
   depth?: number
   addedA?: { p50: number; p99: number }
   /** Ratios to nfq-ref-hold at the same hold and rate. */
@@ -376,9 +398,16 @@ export interface QueuesResult {
 
 export interface MemoryRow {
   variant: string
+  /** Queues (and so processes, for the C floor) this point ran with. */
+  queues: number
   target: number
   rate: number
+  /** Packets waiting in the kernel queue (nfnetlink_queue) at the end of the measured part. */
   held?: number
+  /** dns_shaper_held_packets then (the daemon's own count). */
+  heldGauge?: number
+  /** AAAA accepted at once instead of held (--max-held reached, or bypassed by the kernel). */
+  notHeld?: number
   rssKb?: number
   rssRestKb?: number
   /** (RSS − RSS at rest) / held, bytes. */
@@ -387,7 +416,6 @@ export interface MemoryRow {
   preallocBytes?: number
   preallocBytesPerHeld?: number
   rssRatio?: number | null
-  lostAAAA?: number
   error?: string
 }
 

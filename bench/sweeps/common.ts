@@ -8,7 +8,7 @@ import { cpuDeltaUs, readCpu, readStatus } from '../lib/proc.js'
 import type { CpuSample } from '../lib/proc.js'
 import { counterDeltas, parseProm, sample } from '../lib/prom.js'
 import type { Samples } from '../lib/prom.js'
-import { installQueueRule, removeQueueRule } from '../lib/queue.js'
+import { installQueueRule, readQueueStats, removeQueueRule } from '../lib/queue.js'
 import { summarize } from '../lib/stats.js'
 import { runStub } from '../lib/stub.js'
 import type { StubOptions } from '../lib/stub.js'
@@ -96,12 +96,24 @@ interface Snap {
   cpu?: CpuSample
   metrics?: Samples
   rssKb?: number
+  waiting?: number
 }
 
-async function snap(run: Running | undefined): Promise<Snap> {
+/** Packets the kernel holds for a verdict on our queues (what it walks per verdict), summed. */
+async function kernelWaiting(env: SweepEnv, queues: number): Promise<number | undefined> {
+  let n: number | undefined
+  for (let q = env.queue; q < env.queue + queues; q++) {
+    const st = await readQueueStats(env.lab.router.ns, q)
+    if (st) n = (n ?? 0) + st.waiting
+  }
+  return n
+}
+
+async function snap(env: SweepEnv, run: Running | undefined, queues: number): Promise<Snap> {
   const pids = pidsOf(run)
   // CPU first: it is the figure that must be taken at the instant the measured part starts or ends.
   const s: Snap = { cpu: cpuOf(pids), rssKb: rssOf(pids) }
+  if (run) s.waiting = await kernelWaiting(env, queues)
   const text = run?.metrics ? await run.metrics() : undefined
   if (text) s.metrics = parseProm(text)
   return s
@@ -118,6 +130,7 @@ function finish(env: SweepEnv, p: LoadPoint, before: Snap, after: Snap): LoadPoi
     p.heldEnd = sample(after.metrics, 'dns_shaper_held_packets')
   }
   p.rssKb = after.rssKb
+  p.waitingEnd = after.waiting
   return p
 }
 
@@ -130,6 +143,7 @@ export async function stubPoint(
   run: Running | undefined,
   o: Omit<StubOptions, 'server'>,
   pairedUs?: number,
+  queues = 1,
 ): Promise<LoadPoint> {
   let before: Snap = {}
   let after: Snap = {}
@@ -139,10 +153,10 @@ export async function stubPoint(
     { server: env.lab.server.ipv4, ...o },
     {
       onStart: async () => {
-        before = await snap(run)
+        before = await snap(env, run, queues)
       },
       onEnd: async () => {
-        after = await snap(run)
+        after = await snap(env, run, queues)
       },
     },
   )
@@ -156,6 +170,7 @@ export async function stubPoint(
     a: summarize(d.a),
     aaaa: summarize(d.aaaa),
     lateMaxUs: d.summary.lateMaxUs,
+    sendErrors: d.summary.sendErrors,
   }
   if (pairedUs !== undefined) p.aaaaPaired = countWithin(d.aaaa, pairedUs)
   return finish(env, p, before, after)
@@ -168,8 +183,9 @@ export async function dnsperfPoint(
   rate: number,
   seconds: number,
   clients = 10,
+  queues = 1,
 ): Promise<LoadPoint & { achievedQps: number }> {
-  const before = await snap(run)
+  const before = await snap(env, run, queues)
   const d = await runDnsperf(env.lab.client.ns, {
     server: env.lab.server.ipv4,
     dataFile: env.dataFile,
@@ -179,7 +195,7 @@ export async function dnsperfPoint(
     timeoutS: 2,
     verbose: true,
   })
-  const after = await snap(run)
+  const after = await snap(env, run, queues)
   const p: LoadPoint & { achievedQps: number } = {
     client: 'dnsperf',
     rate,

@@ -39,7 +39,7 @@ export async function depthSweep(env: SweepEnv, o: DepthOptions, variants: Varia
               holdMs,
               expectedDepth: it.expectedDepth,
               ...p,
-              depth: p.heldEnd ?? (v.holdsAAAA ? it.expectedDepth : 0),
+              depth: p.waitingEnd ?? p.heldEnd,
             }
             const b = baseline.find(x => x.rate === it.rate)
             if (b) row.addedA = addedA(p.a, b.a)
