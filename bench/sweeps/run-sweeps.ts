@@ -93,6 +93,7 @@ export async function runSweeps(
       hosts: o.hosts,
       services: 0,
     })
+    await shortenConntrackTimeouts(lab.router.ns)
     const env: SweepEnv = {
       lab,
       repoRoot: o.repoRoot,
