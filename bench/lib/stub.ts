@@ -98,6 +98,12 @@ export interface StubDump {
   /** Answer latencies (µs) of the measured lookups, in send order, answered ones only. */
   a: number[]
   aaaa: number[]
+  /**
+   * Per lookup with both answers: AAAA latency − A latency (µs). Queueing on the shared path hits
+   * both alike, so this separates "released with its A" (~0) from "held to the deadline" (~hold)
+   * even when the path itself is slow.
+   */
+  aaaaMinusA: number[]
   lostA: number
   lostAAAA: number
   lookups: number
@@ -105,7 +111,7 @@ export interface StubDump {
 
 /** "A_us AAAA_us" per measured lookup; -1 is lost (or, for A with --types aaaa, not asked). */
 export function parseStubDump(text: string, types: 'pair' | 'aaaa' = 'pair'): StubDump {
-  const d: StubDump = { a: [], aaaa: [], lostA: 0, lostAAAA: 0, lookups: 0 }
+  const d: StubDump = { a: [], aaaa: [], aaaaMinusA: [], lostA: 0, lostAAAA: 0, lookups: 0 }
   for (const line of text.split('\n')) {
     if (!line) continue
     const sp = line.indexOf(' ')
@@ -119,6 +125,7 @@ export function parseStubDump(text: string, types: 'pair' | 'aaaa' = 'pair'): St
     }
     if (q >= 0) d.aaaa.push(q)
     else d.lostAAAA++
+    if (types === 'pair' && a >= 0 && q >= 0) d.aaaaMinusA.push(q - a)
   }
   return d
 }
@@ -147,6 +154,7 @@ export function mergeStubResults(rs: readonly StubResult[]): StubResult {
   return {
     a: rs.flatMap(r => r.a),
     aaaa: rs.flatMap(r => r.aaaa),
+    aaaaMinusA: rs.flatMap(r => r.aaaaMinusA),
     lostA: rs.reduce((a, r) => a + r.lostA, 0),
     lostAAAA: rs.reduce((a, r) => a + r.lostAAAA, 0),
     lookups: rs.reduce((a, r) => a + r.lookups, 0),

@@ -121,8 +121,10 @@ function flowsSection(fl: FlowsResult): string[] {
   o.push(
     `dns-shaper pair at ${fl.options.rate} lookups/s, pair window = hold = W; flows per window = rate × W against the ` +
       `table's ${PAIR_TABLE_SLOTS} slots. "back-to-back": A and AAAA in one sendmmsg (glibc, musl); "half-window": ` +
-      "the AAAA W/2 after its A (stress: its A's entry must outlive rate × W/2 newer ones). paired (client) = AAAA " +
-      'answered within W/2 of its send; paired (daemon) = pair_released / (pair_released + deadline_released). ' +
+      "the AAAA W/2 after its A (stress: its A's entry must outlive rate × W/2 newer ones). paired (daemon) = " +
+      'pair_released / (pair_released + deadline_released) over the measured part: exact, and what the supported ' +
+      'maximum is read from; paired (client) = lookups whose AAAA answer came at most W/2 after their A answer (a ' +
+      'deadline release comes W later; on a saturated machine path delays of tens of ms blur it at small W). ' +
       `× floor: CPU per query against nfq_ref accept (every query verdicted at once) at the same rate: ${f(fl.floor?.cpuUsPerQuery)} µs.` +
       (fl.evictionCounter ? '' : ' The daemon exported no eviction counter in this run.'),
     '',
@@ -366,8 +368,10 @@ export function flowsPlot(fl: FlowsResult, subtitle: string): string {
       markers: mk,
       series: gaps.flatMap(g => [
         {
-          label: `${g}: paired (client)`,
-          points: ok.filter(r => r.gap === g).map(r => [r.flows, (r.pairedShare ?? NaN) * 100] as [number, number]),
+          label: `${g}: with their A (daemon)`,
+          points: ok
+            .filter(r => r.gap === g)
+            .map(r => [r.flows, (r.pairedShareCounters ?? NaN) * 100] as [number, number]),
         },
         {
           label: `${g}: at the deadline (daemon)`,

@@ -179,8 +179,10 @@ export interface LoadPoint {
   lateMaxUs?: number
   /** Client: sends that failed (e.g. EAGAIN on a full socket send buffer). */
   sendErrors?: number
-  /** AAAA answered within the threshold the sweep uses for "left with its A". */
+  /** Lookups whose AAAA was answered at most the sweep's threshold after its own A ("left with its A"). */
   aaaaPaired?: number
+  /** Lookups with both answers (the denominator of aaaaPaired). */
+  bothAnswered?: number
 }
 
 /** p50/p99 of A latency minus a reference's, floored at 0 (faster than the reference is noise). */
@@ -359,9 +361,12 @@ export interface FlowsRow extends Partial<LoadPoint> {
   gap: GapKind
   gapUs: number
   flows: number
-  /** Client view: AAAA answered within half a window of being sent, of all AAAA answered. */
+  /** Client view: lookups whose AAAA came at most W/2 after its A, of those with both answers. */
   pairedShare?: number
-  /** Daemon view: pair_released / (pair_released + deadline_released) over the measured part. */
+  /**
+   * Daemon view (exact, what the shaper did): pair_released / (pair_released + deadline_released) over
+   * the measured part. The supported maximum is read from it.
+   */
   pairedShareCounters?: number
   evictions?: number
   evictionsPerLookup?: number
@@ -450,15 +455,17 @@ export function depthKnees(rows: readonly DepthRow[], factor = 2): Knee[] {
   return out
 }
 
-/** Supported maximum per gap kind: the largest flows-per-window still >= `share` paired (and below it the first failing). */
+/**
+ * Supported maximum per gap kind: the largest flows-per-window still >= `share` paired by the daemon's
+ * counters (the client's view where they are missing), and the first failing one.
+ */
 export function flowsSupported(rows: readonly FlowsRow[], share = 0.99): FlowsResult['supported'] {
   const gaps = [...new Set(rows.map(r => r.gap))]
+  const shareOf = (r: FlowsRow): number | undefined => r.pairedShareCounters ?? r.pairedShare
   return gaps.map(gap => {
-    const rs = rows
-      .filter(r => r.gap === gap && !r.error && r.pairedShare !== undefined)
-      .sort((a, b) => a.flows - b.flows)
-    const firstBad = rs.find(r => r.pairedShare! < share)
-    const good = rs.filter(r => r.pairedShare! >= share && (!firstBad || r.flows < firstBad.flows))
+    const rs = rows.filter(r => r.gap === gap && !r.error && shareOf(r) !== undefined).sort((a, b) => a.flows - b.flows)
+    const firstBad = rs.find(r => shareOf(r)! < share)
+    const good = rs.filter(r => shareOf(r)! >= share && (!firstBad || r.flows < firstBad.flows))
     return {
       gap,
       maxFlowsPaired99: good.length ? good[good.length - 1]!.flows : undefined,

@@ -136,7 +136,7 @@ function finish(env: SweepEnv, p: LoadPoint, before: Snap, after: Snap): LoadPoi
 
 /**
  * One stub_load run (one socket per lookup) against `run` (undefined: nothing queued, the baseline).
- * `pairedUs`: AAAA answered within this count as released with their A.
+ * `pairedUs`: an AAAA answered at most this long after its own A counts as released with it.
  */
 export async function stubPoint(
   env: SweepEnv,
@@ -172,7 +172,10 @@ export async function stubPoint(
     lateMaxUs: d.summary.lateMaxUs,
     sendErrors: d.summary.sendErrors,
   }
-  if (pairedUs !== undefined) p.aaaaPaired = countWithin(d.aaaa, pairedUs)
+  if (pairedUs !== undefined) {
+    p.aaaaPaired = countWithin(d.aaaaMinusA, pairedUs)
+    p.bothAnswered = d.aaaaMinusA.length
+  }
   return finish(env, p, before, after)
 }
 

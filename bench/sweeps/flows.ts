@@ -28,8 +28,8 @@ export async function flowsSweep(env: SweepEnv, o: FlowsOptions, pair: Variant, 
     try {
       await withVariant(env, pair, ctx, async run => {
         for (const it of items) {
-          // Released with its A: answered within half a window of the AAAA's own send (a deadline
-          // release takes the whole window).
+          // Released with its A: answered at most half a window after its own A (a deadline release
+          // comes a whole window later).
           const p = await stubPoint(
             env,
             run,
@@ -52,7 +52,7 @@ export async function flowsSweep(env: SweepEnv, o: FlowsOptions, pair: Variant, 
             gapUs: it.gapUs,
             flows: it.flows,
             ...p,
-            pairedShare: p.aaaa.n > 0 ? (p.aaaaPaired ?? 0) / p.aaaa.n : undefined,
+            pairedShare: p.bothAnswered ? (p.aaaaPaired ?? 0) / p.bothAnswered : undefined,
             pairedShareCounters: c && released > 0 ? (c['pairReleased'] ?? 0) / released : undefined,
             evictions: c?.['pairEvictions'],
             evictionsPerLookup:
