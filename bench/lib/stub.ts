@@ -179,7 +179,8 @@ export function mergeStubResults(rs: readonly StubResult[]): StubResult {
  * fire on the first one's measure-start/-end lines (all start within milliseconds of each other).
  */
 export async function runStub(ns: Netns, repoRoot: string, o: StubOptions, hooks: StubHooks = {}): Promise<StubResult> {
-  const n = Math.max(1, Math.floor(o.procs ?? 1))
+  // No process below one lookup per second (stub_load's minimum rate).
+  const n = Math.max(1, Math.min(Math.floor(o.procs ?? 1), Math.floor(o.rate)))
   if (n === 1) return runStubOne(ns, repoRoot, o, hooks)
   const part: StubOptions = {
     ...o,

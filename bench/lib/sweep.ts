@@ -457,19 +457,18 @@ export function depthKnees(rows: readonly DepthRow[], factor = 2): Knee[] {
 
 /**
  * Supported maximum per gap kind: the largest flows-per-window still >= `share` paired by the daemon's
- * counters (the client's view where they are missing), and the first failing one.
+ * counters (the client's view where they are missing), and the next larger point that falls below.
+ * A dip at a smaller window does not hide a later pass: there the gap is a few ms, and a saturated
+ * machine's path jitter, not the table, decides whether the AAAA still falls inside the window.
  */
 export function flowsSupported(rows: readonly FlowsRow[], share = 0.99): FlowsResult['supported'] {
   const gaps = [...new Set(rows.map(r => r.gap))]
   const shareOf = (r: FlowsRow): number | undefined => r.pairedShareCounters ?? r.pairedShare
   return gaps.map(gap => {
     const rs = rows.filter(r => r.gap === gap && !r.error && shareOf(r) !== undefined).sort((a, b) => a.flows - b.flows)
-    const firstBad = rs.find(r => shareOf(r)! < share)
-    const good = rs.filter(r => shareOf(r)! >= share && (!firstBad || r.flows < firstBad.flows))
-    return {
-      gap,
-      maxFlowsPaired99: good.length ? good[good.length - 1]!.flows : undefined,
-      firstBelow99: firstBad?.flows,
-    }
+    const good = rs.filter(r => shareOf(r)! >= share)
+    const max = good.length ? good[good.length - 1]!.flows : undefined
+    const firstBad = rs.find(r => shareOf(r)! < share && (max === undefined || r.flows > max))
+    return { gap, maxFlowsPaired99: max, firstBelow99: firstBad?.flows }
   })
 }
