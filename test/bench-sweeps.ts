@@ -139,14 +139,14 @@ t.test('knees', async t => {
     200,
     'non-finite points ignored',
   )
-  const d = (v: string, rate: number, depth: number, cpu: number, p99: number): DepthRow => ({
+  const d = (v: string, rate: number, depth: number, cpu: number, p50: number): DepthRow => ({
     variant: v,
     holdMs: (depth * 1000) / rate,
     rate,
     expectedDepth: depth,
     depth,
     cpuUsPerQuery: cpu,
-    a: summarize([p99]),
+    a: summarize([p50]),
   })
   const knees = depthKnees([
     d('fixed', 10_000, 50, 10, 100),
@@ -298,6 +298,8 @@ t.test('stub_load argv and output', async t => {
     [[], [5000], 0, 1, []],
     'AAAA only: A is not asked, not lost',
   )
+  const aOnly = parseStubDump('40 -1\n-1 -1\n', 'a')
+  t.same([aOnly.a, aOnly.lostA, aOnly.lostAAAA], [[40], 1, 0], 'A only: AAAA is not asked, not lost')
   t.throws(() => parseStubDump('12\n'), /dump line/)
 })
 

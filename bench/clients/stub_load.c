@@ -48,7 +48,7 @@ static void usage(FILE *f)
 	    "  --seconds S       measured seconds of sending\n"
 	    "  --warmup S        unmeasured seconds of sending first (default 0)\n"
 	    "  --timeout-ms MS   wait for answers this long, no retry (default 2000)\n"
-	    "  --types pair|aaaa A+AAAA per lookup (default) or AAAA only\n"
+	    "  --types pair|aaaa|a  A+AAAA per lookup (default), AAAA only, or A only\n"
 	    "  --gap-us US       send the AAAA this long after the A (default 0: one sendmmsg)\n"
 	    "  --pool K          K long-lived sockets round-robin instead of one per lookup (default 0)\n"
 	    "  --names N         hostI.example.test, I = 1..N cycling (default 250)\n"
@@ -130,8 +130,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--dump"))
 			dump = v;
 		else if (!strcmp(a, "--types")) {
-			if (strcmp(v, "pair") && strcmp(v, "aaaa")) {
-				fprintf(stderr, "%s: --types must be pair or aaaa\n", prog);
+			if (strcmp(v, "pair") && strcmp(v, "aaaa") && strcmp(v, "a")) {
+				fprintf(stderr, "%s: --types must be pair, aaaa or a\n", prog);
 				return 2;
 			}
 			types = v;
@@ -149,8 +149,8 @@ int main(int argc, char **argv)
 	/* One socket per lookup: bounded by descriptors and ports. Pooled: only by memory (the lookup table). */
 	if (max_open < 0)
 		max_open = pool ? 1000000 : 60000;
-	const int pair = !strcmp(types, "pair");
-	const uint8_t want = pair ? 3 : 2;
+	const int pair = !strcmp(types, "pair"), a_only = !strcmp(types, "a");
+	const uint8_t want = pair ? 3 : a_only ? 1 : 2;
 
 	/* One socket per outstanding lookup: lift the descriptor limit as far as allowed. */
 	struct rlimit rl;
@@ -251,7 +251,9 @@ int main(int argc, char **argv)
 			open++;
 			l->t_a = mono_ns();
 			int r;
-			if (!pair) {
+			if (a_only) {
+				r = send_query(fd, l->id, name, 1);
+			} else if (!pair) {
 				l->t_aaaa = l->t_a;
 				r = send_query(fd, (uint16_t)(l->id | 1), name, 28);
 			} else if (!gap) {

@@ -17,7 +17,7 @@ export interface StubOptions {
   /** Unmeasured seconds of sending first (steady state: held depth, pair table). */
   warmupS?: number
   timeoutMs?: number
-  types?: 'pair' | 'aaaa'
+  types?: 'pair' | 'aaaa' | 'a'
   /** AAAA this long after its A (0: one sendmmsg). */
   gapUs?: number
   /** Long-lived sockets round-robin (0: one per lookup). */
@@ -109,8 +109,8 @@ export interface StubDump {
   lookups: number
 }
 
-/** "A_us AAAA_us" per measured lookup; -1 is lost (or, for A with --types aaaa, not asked). */
-export function parseStubDump(text: string, types: 'pair' | 'aaaa' = 'pair'): StubDump {
+/** "A_us AAAA_us" per measured lookup; -1 is lost, or not asked (A with --types aaaa, AAAA with --types a). */
+export function parseStubDump(text: string, types: 'pair' | 'aaaa' | 'a' = 'pair'): StubDump {
   const d: StubDump = { a: [], aaaa: [], aaaaMinusA: [], lostA: 0, lostAAAA: 0, lookups: 0 }
   for (const line of text.split('\n')) {
     if (!line) continue
@@ -119,12 +119,14 @@ export function parseStubDump(text: string, types: 'pair' | 'aaaa' = 'pair'): St
     const q = Number(line.slice(sp + 1))
     if (sp < 0 || !Number.isInteger(a) || !Number.isInteger(q)) throw new Error(`stub_load dump line: ${line}`)
     d.lookups++
-    if (types === 'pair') {
+    if (types !== 'aaaa') {
       if (a >= 0) d.a.push(a)
       else d.lostA++
     }
-    if (q >= 0) d.aaaa.push(q)
-    else d.lostAAAA++
+    if (types !== 'a') {
+      if (q >= 0) d.aaaa.push(q)
+      else d.lostAAAA++
+    }
     if (types === 'pair' && a >= 0 && q >= 0) d.aaaaMinusA.push(q - a)
   }
   return d

@@ -103,7 +103,7 @@ function depthSection(d: DepthResult): string[] {
   o.push('Knees (first offered depth where the value exceeds 2× its value at the lowest depth of the same rate):', '')
   o.push(
     mdTable(
-      ['variant', 'lookups/s', 'CPU/query knee at depth', 'A p99 knee at depth'],
+      ['variant', 'lookups/s', 'CPU/query knee at depth', 'A p50 knee at depth'],
       d.knees.map(k => [
         k.variant,
         n(k.rate),

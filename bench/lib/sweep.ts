@@ -343,7 +343,7 @@ export interface Knee {
   rate: number
   /** First held depth with CPU per query over 2x its value at the lowest depth (undefined: none). */
   cpuKneeDepth?: number
-  /** First held depth with A p99 over 2x its value at the lowest depth. */
+  /** First held depth with A p50 over 2x its value at the lowest depth (p50: the p99 of a shared machine is noise). */
   latencyKneeDepth?: number
   maxDepth?: number
 }
@@ -446,7 +446,7 @@ export function depthKnees(rows: readonly DepthRow[], factor = 2): Knee[] {
         factor,
       ),
       latencyKneeDepth: findKnee(
-        rs.map(r => [x(r), r.a?.p99 ?? NaN] as const),
+        rs.map(r => [x(r), r.a?.p50 ?? NaN] as const),
         factor,
       ),
       maxDepth: rs.length ? Math.max(...rs.map(r => r.depth ?? 0)) : undefined,

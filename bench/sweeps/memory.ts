@@ -20,7 +20,10 @@ export async function memorySweep(env: SweepEnv, o: MemoryOptions, variants: Var
       const items = plan.filter(i => i.queues === queues)
       try {
         await withVariant(env, v, sweepContext(env, { delayMs: o.holdMs, maxHeld: o.maxHeld, queues }), async run => {
-          await sleep(1000)
+          // At rest = after A-only traffic (code faulted in, metrics scraped, nothing held): what the
+          // held packets add on top is then theirs, the FIFO ring's zero-fill at the first hold included.
+          await stubPoint(env, run, { rate: 500, seconds: 1, timeoutMs: 1000, types: 'a' }, undefined, queues)
+          await sleep(500)
           const pids = run.pids ?? (run.pid !== undefined ? [run.pid] : [])
           const rest = rssOf(pids)
           for (const it of items) {
