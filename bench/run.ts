@@ -36,7 +36,7 @@ import { npmNfqueue } from './workloads/npm-nfqueue.js'
 import type { BenchContext, Running, Variant } from './workloads/types.js'
 import { SWEEPS } from './lib/sweep.js'
 import type { SweepName } from './lib/sweep.js'
-import { runSweeps } from './sweeps/run-sweeps.js'
+import { rerenderSweeps, runSweeps } from './sweeps/run-sweeps.js'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -80,6 +80,8 @@ export interface Options {
   hosts: number
   /** Scaling sweeps to run instead of the operating-point benchmark (empty: none). */
   sweeps: SweepName[]
+  /** Re-render sweeps.md and its plots from this sweeps.json, run nothing. */
+  rerender?: string
 }
 
 const USAGE = `usage: node --import=@tapjs/typescript/import bench/run.ts [options]   (root: network namespaces)
@@ -97,6 +99,7 @@ const USAGE = `usage: node --import=@tapjs/typescript/import bench/run.ts [optio
   --npm-nfqueue DIR     npm nfqueue package dir (default /tmp/nfq-npm/node_modules/nfqueue)
   --sweeps LIST         instead: the scaling sweeps ${SWEEPS.join(',')} or all (bench/results/sweeps.*);
                         with --quick a smoke run of each
+  --rerender-sweeps F   re-render sweeps.md and the plots into --out from a saved sweeps.json (no root)
   --out DIR             results directory (default bench/results)`
 
 export function parseOptions(argv: readonly string[]): Options {
@@ -174,6 +177,9 @@ export function parseOptions(argv: readonly string[]): Options {
         break
       case '--out':
         o.outDir = take() ?? ''
+        break
+      case '--rerender-sweeps':
+        o.rerender = take() ?? ''
         break
       case '--sweeps': {
         const list = (take() ?? '')
@@ -584,6 +590,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n`)
     return 2
   }
+  if (o.rerender) return rerenderSweeps(o.rerender, o.outDir, s => process.stderr.write(`${s}\n`))
   if (process.getuid?.() !== 0) {
     process.stderr.write('bench: needs root (network namespaces, iptables, NFQUEUE)\n')
     return 1

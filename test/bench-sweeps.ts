@@ -9,6 +9,7 @@ import {
   depthPlan,
   estimateSeconds,
   fifoPreallocBytes,
+  marginalBytesPerHeld,
   findKnee,
   flowsPlan,
   flowsSupported,
@@ -224,6 +225,34 @@ t.test('zero-loss search', async t => {
     { knownPass: 0, cap: 1000, steps: 0 },
   )
   t.same([short.zeroLossQps, short.tests[0]!.pass], [0, false], 'under 97 % achieved fails')
+})
+
+t.test('marginal bytes per held packet', async t => {
+  const m = (variant: string, held: number, rssKb: number, error?: string) => ({
+    variant,
+    queues: 1,
+    target: held,
+    rate: 1,
+    held,
+    rssKb,
+    error,
+  })
+  const rows = [
+    m('d', 10, 80_000),
+    m('d', 1000, 77_000),
+    m('d', 51_000, 77_800),
+    m('r', 10, 1700),
+    m('r', 50_010, 2700, 'x'),
+  ]
+  const mb = marginalBytesPerHeld(rows)
+  t.equal(
+    mb.get(rows[1]!),
+    ((77_000 - 80_000) * 1024) / 990,
+    "may be negative: the first hold's one-off growth receded",
+  )
+  t.equal(mb.get(rows[2]!), (800 * 1024) / 50_000)
+  t.notOk(mb.has(rows[0]!), 'the smallest target has no predecessor')
+  t.notOk(mb.has(rows[3]!) || mb.has(rows[4]!), 'error rows neither get nor give a figure')
 })
 
 t.test('ratios and added latency', async t => {
@@ -497,7 +526,7 @@ t.test('sweeps page and plots', async t => {
   t.match(md, /\| stub \| dns-shaper-pair \| 2 \| 12\.00 \| 0\.90× \|.*\| 10000 \| 1\.00× \| fails at 12000 \|/)
   t.match(
     md,
-    /\| dns-shaper-fixed \| 1 \| 1000 \| 990 \| 60\.5 \| 55\.7 \| 5171 \| 655360 \| 662\.0 \| 36\.00× \| 0 \|/,
+    /\| dns-shaper-fixed \| 1 \| 1000 \| 990 \| 60\.5 \| 55\.7 \| 5171 \| – \| 655360 \| 662\.0 \| 36\.00× \| 0 \|/,
   )
   t.match(md, /- load was high/)
   t.notMatch(md, /QUICK/)
@@ -523,6 +552,7 @@ t.test('--sweeps option', async t => {
   t.same(parseOptions([]).sweeps, [])
   t.throws(() => parseOptions(['--sweeps', 'depth,bogus']), /--sweeps takes/)
   t.throws(() => parseOptions(['--sweeps', '']), /--sweeps takes/)
+  t.equal(parseOptions(['--rerender-sweeps', 'bench/results/sweeps.json']).rerender, 'bench/results/sweeps.json')
 })
 
 t.test('pair mode is compared with the C floor on stub clients', async t => {

@@ -6,7 +6,7 @@ import { renderXySvg } from './plot.js'
 import type { Machine } from './report.js'
 import { mdTable } from './report.js'
 import type { DepthResult, FlowsResult, MemoryResult, QueuesResult, SweepPlan } from './sweep.js'
-import { KERNEL_HOLD_LIMIT, PAIR_TABLE_SLOTS } from './sweep.js'
+import { KERNEL_HOLD_LIMIT, PAIR_TABLE_SLOTS, marginalBytesPerHeld } from './sweep.js'
 
 export interface LoadSnapshot {
   /** 1, 5, 15 minute load averages. */
@@ -238,23 +238,26 @@ function memorySection(m: MemoryResult): string[] {
       'target above it therefore shows the limit, not the memory.',
     '',
   )
+  const marginal = marginalBytesPerHeld(m.rows)
   o.push(
     mdTable(
       [
         'variant',
+        'queues',
         'target',
-        'held (gauge)',
+        'held (kernel queue)',
         'RSS MiB',
         'at rest MiB',
-        'RSS B/held',
+        'RSS above rest B/held',
+        'marginal B/held',
         'prealloc B',
         'prealloc B/held',
         'RSS × floor',
-        'lost AAAA',
+        'not held',
       ],
       m.rows.map(r =>
         r.error
-          ? [r.variant, String(r.queues), n(r.target), `error: ${r.error}`, '', '', '', '', '', '', '']
+          ? [r.variant, String(r.queues), n(r.target), `error: ${r.error}`, '', '', '', '', '', '', '', '']
           : [
               r.variant,
               String(r.queues),
@@ -263,6 +266,7 @@ function memorySection(m: MemoryResult): string[] {
               f(r.rssKb === undefined ? undefined : r.rssKb / 1024, 1),
               f(r.rssRestKb === undefined ? undefined : r.rssRestKb / 1024, 1),
               n(r.rssBytesPerHeld),
+              f(marginal.get(r), 1),
               n(r.preallocBytes),
               f(r.preallocBytesPerHeld, 1),
               x(r.rssRatio),
@@ -270,6 +274,9 @@ function memorySection(m: MemoryResult): string[] {
             ],
       ),
     ),
+    '',
+    '"marginal" = RSS growth from the previous (smaller) target over the growth in held packets: what one more ' +
+      'held packet costs, without the one-off growth at the first hold.',
     '',
   )
   return o

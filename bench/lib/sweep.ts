@@ -472,3 +472,20 @@ export function flowsSupported(rows: readonly FlowsRow[], share = 0.99): FlowsRe
     return { gap, maxFlowsPaired99: max, firstBelow99: firstBad?.flows }
   })
 }
+
+/**
+ * Bytes each further held packet costs: RSS growth between consecutive targets of one variant and
+ * queue count, over the growth in held packets. Free of the one-off costs (ring zero-fill, heap
+ * growth at the first hold) that dominate "RSS above rest / held" at small counts.
+ */
+export function marginalBytesPerHeld(rows: readonly MemoryRow[]): Map<MemoryRow, number> {
+  const out = new Map<MemoryRow, number>()
+  const ok = rows.filter(r => !r.error && r.rssKb !== undefined && r.held !== undefined)
+  for (const r of ok) {
+    const prev = ok
+      .filter(x => x.variant === r.variant && x.queues === r.queues && x.held! < r.held!)
+      .sort((a, b) => b.held! - a.held!)[0]
+    if (prev && r.held! > prev.held!) out.set(r, ((r.rssKb! - prev.rssKb!) * 1024) / (r.held! - prev.held!))
+  }
+  return out
+}

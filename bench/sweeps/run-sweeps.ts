@@ -3,7 +3,7 @@
 // sweeps-*.svg plots. Like the rest of the benchmark it reports ratios and never asserts them.
 
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { createLab } from '../../src/lab/topology.js'
@@ -130,20 +130,7 @@ export async function runSweeps(
       `load average ${report.load.before.loadavg[0]!.toFixed(2)} before and ${report.load.after.loadavg[0]!.toFixed(2)} after on ${mach.nproc} CPUs: ` +
         'other work shared the CPUs, so absolute latencies and CPU times are inflated and noisy; compare the ratios to the C floor of the same run',
     )
-  mkdirSync(o.outDir, { recursive: true })
-  const sub = `${report.date} · ${mach.nproc} CPUs · kernel ${mach.kernel} · load ${report.load.before.loadavg[0]!.toFixed(1)}`
-  const svgs: string[] = []
-  const put = (name: string, svg: string): void => {
-    writeFileSync(join(o.outDir, name), svg)
-    svgs.push(name)
-  }
-  if (report.depth) put('sweeps-depth.svg', depthPlot(report.depth, sub))
-  if (report.flows) put('sweeps-flows.svg', flowsPlot(report.flows, sub))
-  if (report.queues) put('sweeps-queues.svg', queuesPlot(report.queues, sub))
-  if (report.memory) put('sweeps-memory.svg', memoryPlot(report.memory, sub))
-  writeFileSync(join(o.outDir, 'sweeps.json'), JSON.stringify(report, null, 1) + '\n')
-  writeFileSync(join(o.outDir, 'sweeps.md'), renderSweepsMarkdown(report, svgs))
-  log(`wrote ${join(o.outDir, 'sweeps.{json,md}')} and ${svgs.join(', ')} in ${report.elapsedS.toFixed(0)} s`)
+  writeSweepFiles(report, o.outDir, log)
   const rows: Array<{ error?: string }> = [
     ...(report.depth?.rows ?? []),
     ...(report.flows?.rows ?? []),
@@ -152,4 +139,30 @@ export async function runSweeps(
   ]
   const errors = rows.filter(r => r.error)
   return errors.length ? 1 : 0
+}
+
+/** Writes sweeps.{json,md} and the plots of a report (also used to re-render a saved report). */
+export function writeSweepFiles(report: SweepReport, outDir: string, log: (s: string) => void, json = true): void {
+  const mach = report.machine
+  mkdirSync(outDir, { recursive: true })
+  const sub = `${report.date} · ${mach.nproc} CPUs · kernel ${mach.kernel} · load ${report.load.before.loadavg[0]!.toFixed(1)}`
+  const svgs: string[] = []
+  const put = (name: string, svg: string): void => {
+    writeFileSync(join(outDir, name), svg)
+    svgs.push(name)
+  }
+  if (report.depth) put('sweeps-depth.svg', depthPlot(report.depth, sub))
+  if (report.flows) put('sweeps-flows.svg', flowsPlot(report.flows, sub))
+  if (report.queues) put('sweeps-queues.svg', queuesPlot(report.queues, sub))
+  if (report.memory) put('sweeps-memory.svg', memoryPlot(report.memory, sub))
+  if (json) writeFileSync(join(outDir, 'sweeps.json'), JSON.stringify(report, null, 1) + '\n')
+  writeFileSync(join(outDir, 'sweeps.md'), renderSweepsMarkdown(report, svgs))
+  log(`wrote ${join(outDir, 'sweeps.{json,md}')} and ${svgs.join(', ')} in ${report.elapsedS.toFixed(0)} s`)
+}
+
+/** Re-renders sweeps.md and the plots from a saved sweeps.json (after a change to the rendering). */
+export function rerenderSweeps(jsonPath: string, outDir: string, log: (s: string) => void): number {
+  const report = JSON.parse(readFileSync(jsonPath, 'utf8')) as SweepReport
+  writeSweepFiles(report, outDir, log, false)
+  return 0
 }
