@@ -16,10 +16,11 @@ import { parseDnsperfVersion, runDnsperf, writeQueryFile } from './lib/dnsperf.j
 import { ADDED_FLOOR_US, added, cpuPerPacket, holdFromLatency, holdGoal, ratioGoal, shaperHold } from './lib/analyze.js'
 import type { GoalCheck } from './lib/analyze.js'
 import { renderSvg } from './lib/plot.js'
+import { runStub, shortenConntrackTimeouts } from './lib/stub.js'
 import type { Panel } from './lib/plot.js'
 import { cpuDeltaUs, readCpu, readStatus } from './lib/proc.js'
 import type { CpuSample } from './lib/proc.js'
-import { histogram, histogramDelta, histogramQuantile, parseProm, sample, sumPrefix } from './lib/prom.js'
+import { counterDeltas, histogram, histogramDelta, histogramQuantile, parseProm } from './lib/prom.js'
 import type { Samples } from './lib/prom.js'
 import { installQueueRule, queueDelta, readQueueStats, removeQueueRule } from './lib/queue.js'
 import { renderMarkdown, renderText } from './lib/report.js'
@@ -33,6 +34,9 @@ import { nfqRefAccept } from './workloads/nfq-ref-accept.js'
 import { nfqRefHold } from './workloads/nfq-ref-hold.js'
 import { npmNfqueue } from './workloads/npm-nfqueue.js'
 import type { BenchContext, Running, Variant } from './workloads/types.js'
+import { SWEEPS } from './lib/sweep.js'
+import type { SweepName } from './lib/sweep.js'
+import { rerenderSweeps, runSweeps } from './sweeps/run-sweeps.js'
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -74,6 +78,10 @@ export interface Options {
   npmNfqueueDir: string
   queue: number
   hosts: number
+  /** Scaling sweeps to run instead of the operating-point benchmark (empty: none). */
+  sweeps: SweepName[]
+  /** Re-render sweeps.md and its plots from this sweeps.json, run nothing. */
+  rerender?: string
 }
 
 const USAGE = `usage: node --import=@tapjs/typescript/import bench/run.ts [options]   (root: network namespaces)
@@ -86,8 +94,12 @@ const USAGE = `usage: node --import=@tapjs/typescript/import bench/run.ts [optio
   --search-duration S   seconds per probe (default 2)
   --search-cap QPS      highest rate tried (default 200000)
   --rss-packets N       packets each variant sees before the final RSS reading (default 1000000)
-  --no-pairs            skip the one-socket (A+AAAA same flow) runs of baseline and pair mode
+  --no-pairs            skip the stub-client runs (one socket per A+AAAA, bench/clients/stub_load) of
+                        baseline, nfq_ref hold and pair mode
   --npm-nfqueue DIR     npm nfqueue package dir (default /tmp/nfq-npm/node_modules/nfqueue)
+  --sweeps LIST         instead: the scaling sweeps ${SWEEPS.join(',')} or all (bench/results/sweeps.*);
+                        with --quick a smoke run of each
+  --rerender-sweeps F   re-render sweeps.md and the plots into --out from a saved sweeps.json (no root)
   --out DIR             results directory (default bench/results)`
 
 export function parseOptions(argv: readonly string[]): Options {
@@ -106,6 +118,7 @@ export function parseOptions(argv: readonly string[]): Options {
     npmNfqueueDir: '/tmp/nfq-npm/node_modules/nfqueue',
     queue: 0,
     hosts: 250,
+    sweeps: [],
   }
   const set = new Set<string>()
   const posNum = (flag: string, v: string | undefined, int = true): number => {
@@ -165,6 +178,21 @@ export function parseOptions(argv: readonly string[]): Options {
       case '--out':
         o.outDir = take() ?? ''
         break
+      case '--rerender-sweeps':
+        o.rerender = take() ?? ''
+        break
+      case '--sweeps': {
+        const list = (take() ?? '')
+          .split(',')
+          .map(x => x.trim())
+          .filter(Boolean)
+        const names = list.includes('all') ? [...SWEEPS] : list
+        const bad = names.filter(x => !(SWEEPS as readonly string[]).includes(x))
+        if (bad.length || names.length === 0)
+          throw new Error(`--sweeps takes ${SWEEPS.join(',')} or all, got ${list.join(',') || 'nothing'}`)
+        o.sweeps = [...new Set(names)] as SweepName[]
+        break
+      }
       case '-h':
       case '--help':
         throw new Error(USAGE)
@@ -243,17 +271,6 @@ async function snapshot(ctx: BenchContext, v: Variant, run: Running): Promise<Sn
   return s
 }
 
-const COUNTERS: Array<[string, string]> = [
-  ['held', 'dns_shaper_packets_total{action="held"'],
-  ['accepted', 'dns_shaper_packets_total{action="accepted"'],
-  ['bypassed', 'dns_shaper_packets_total{action="bypassed"'],
-  ['pairReleased', 'dns_shaper_pair_released_total'],
-  ['deadlineReleased', 'dns_shaper_deadline_released_total'],
-  ['heldOverflow', 'dns_shaper_held_overflow_total'],
-  ['enobufs', 'dns_shaper_enobufs_total'],
-  ['verdictErrors', 'dns_shaper_verdict_errors_total'],
-]
-
 /** Baseline figures a variant's run is compared with (same profile and rate). */
 interface BaseRef {
   a: Dist
@@ -294,9 +311,36 @@ class Bench {
     })
   }
 
+  /**
+   * Stub-like clients at `rate` queries/s: one socket per A+AAAA lookup (bench/clients/stub_load), in
+   * dnsperf's result shape. dnsperf cannot do this: it spreads a name's A and AAAA over its sockets.
+   */
+  async stub(rate: number, durationS: number): Promise<DnsperfResult> {
+    const d = await runStub(this.ctx.lab.client.ns, REPO, {
+      server: this.ctx.lab.server.ipv4,
+      rate: Math.max(1, Math.round(rate / 2)),
+      seconds: durationS,
+      timeoutMs: 2000,
+    })
+    const completed = d.a.length + d.aaaa.length
+    return {
+      sent: d.lookups * 2,
+      completed,
+      lost: d.lostA + d.lostAAAA,
+      qps: completed / durationS,
+      runTimeS: durationS,
+      rcodes: {},
+      latencyUs: { A: d.a, AAAA: d.aaaa },
+      lostByType: { A: d.lostA, AAAA: d.lostAAAA },
+      errors: 0,
+      otherTypes: 0,
+    }
+  }
+
   async measure(v: Variant, run: Running, profile: Profile, rate: number): Promise<RunResult> {
     const before = await snapshot(this.ctx, v, run)
-    const d = await this.dnsperf(rate, this.o.durationS, true, profile === 'pairs' ? 1 : 10)
+    const d =
+      profile === 'pairs' ? await this.stub(rate, this.o.durationS) : await this.dnsperf(rate, this.o.durationS, true)
     const after = await snapshot(this.ctx, v, run)
     const aSorted = sortedCopy(d.latencyUs.A)
     const a = summarize(aSorted)
@@ -351,12 +395,7 @@ class Bench {
           count: dv.count,
         }
       }
-      r.counters = {}
-      for (const [name, prefix] of COUNTERS) {
-        const val = (s: Samples | undefined): number =>
-          s ? (prefix.endsWith('"') ? sumPrefix(s, prefix) : sample(s, prefix)) : 0
-        r.counters[name] = val(after.metrics) - val(before.metrics)
-      }
+      r.counters = counterDeltas(after.metrics, before.metrics)
     }
     return r
   }
@@ -416,7 +455,8 @@ class Bench {
       // Warm-up: first packets fault in code and fill conntrack; not measured.
       res.packets += (await this.dnsperf(1000, this.o.quick ? 0.5 : 1, false)).sent
       const profiles: Profile[] = ['c10']
-      if (this.o.pairs && (v.id === 'baseline' || v.pairMode)) profiles.push('pairs')
+      // Stub clients for pair mode, and for the baseline and the C floor it is compared with.
+      if (this.o.pairs && (v.id === 'baseline' || v.id === 'nfq-ref-hold' || v.pairMode)) profiles.push('pairs')
       for (const profile of profiles) {
         for (const rate of this.o.rates) {
           const r = await this.measure(v, run, profile, rate)
@@ -467,19 +507,32 @@ export function goals(variants: VariantResult[]): GoalCheck[] {
   const out: GoalCheck[] = []
   for (const v of variants) {
     if (!v.id.startsWith('dns-shaper') || v.skipped) continue
-    for (const r of v.runs.filter(x => x.profile === 'c10')) {
-      const rr = ref?.runs.find(x => x.profile === 'c10' && x.rate === r.rate)
-      if (ref) {
+    // Pair mode is also compared on stub clients (the only traffic where it pairs), with the C floor's
+    // stub-client run at the same rate.
+    for (const r of v.runs.filter(x => x.profile === 'c10' || (v.id.endsWith('pair') && x.profile === 'pairs'))) {
+      const rr = ref?.runs.find(x => x.profile === r.profile && x.rate === r.rate)
+      if (ref && (r.profile === 'c10' || rr)) {
+        const sfx = r.profile === 'pairs' ? ', stub clients' : ''
         // Faster than the baseline is noise, not a negative cost: count it as nothing added.
         const addedP99 = r.addedA ? Math.max(0, r.addedA.p99) : undefined
         out.push(
-          ratioGoal('added A p99 (µs)', v.id, ref.id, addedP99, rr?.addedA?.p99, 1.3, null, r.rate, ADDED_FLOOR_US),
+          ratioGoal(
+            `added A p99 (µs)${sfx}`,
+            v.id,
+            ref.id,
+            addedP99,
+            rr?.addedA?.p99,
+            1.3,
+            null,
+            r.rate,
+            ADDED_FLOOR_US,
+          ),
         )
         out.push(
-          ratioGoal('CPU per packet (µs)', v.id, ref.id, r.cpuUsPerPacket, rr?.cpuUsPerPacket, 1.5, null, r.rate),
+          ratioGoal(`CPU per packet (µs)${sfx}`, v.id, ref.id, r.cpuUsPerPacket, rr?.cpuUsPerPacket, 1.5, null, r.rate),
         )
       }
-      if (!v.id.endsWith('pair')) out.push(holdGoal(v.id, r.hold, 0.5, r.rate))
+      if (!v.id.endsWith('pair') && r.profile === 'c10') out.push(holdGoal(v.id, r.hold, 0.5, r.rate))
     }
     if (ref)
       out.push(
@@ -498,7 +551,7 @@ export function goals(variants: VariantResult[]): GoalCheck[] {
 }
 
 function plot(rep: BenchReport, plotRate: number): string {
-  const label = (v: VariantResult, r: RunResult): string => `${v.id}${r.profile === 'pairs' ? ' (1 socket)' : ''}`
+  const label = (v: VariantResult, r: RunResult): string => `${v.id}${r.profile === 'pairs' ? ' (stub clients)' : ''}`
   const pick = (v: VariantResult): RunResult[] => v.runs.filter(r => r.rate === plotRate)
   const a: Panel = {
     title: `A query latency CDF at ${plotRate} qps`,
@@ -537,6 +590,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${(e as Error).message}\n`)
     return 2
   }
+  if (o.rerender) return rerenderSweeps(o.rerender, o.outDir, s => process.stderr.write(`${s}\n`))
   if (process.getuid?.() !== 0) {
     process.stderr.write('bench: needs root (network namespaces, iptables, NFQUEUE)\n')
     return 1
@@ -550,6 +604,22 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('bench: dnsperf not found (apt-get install dnsperf)\n')
     return 1
   }
+  if (o.sweeps.length)
+    return runSweeps(
+      {
+        sweeps: o.sweeps,
+        quick: o.quick,
+        outDir: o.outDir,
+        repoRoot: REPO,
+        queue: o.queue,
+        hosts: o.hosts,
+        npmNfqueueDir: o.npmNfqueueDir,
+        clkTck: clkTck(),
+      },
+      mach,
+      ALL_VARIANTS,
+      log,
+    )
   const variants = ALL_VARIANTS.filter(v => o.variants.includes(v.id))
   // The baseline first: every other run is compared with it.
   variants.sort((x, y) => Number(y.id === 'baseline') - Number(x.id === 'baseline'))
@@ -569,6 +639,7 @@ async function main(argv: string[]): Promise<number> {
       hosts: o.hosts,
       services: 0,
     })
+    if (o.pairs) await shortenConntrackTimeouts(lab.router.ns)
     log(`lab ${lab.id} up; ${variants.length} variants, rates ${o.rates.join(',')}, ${o.durationS} s each`)
     bench = new Bench(o, lab, q.path)
     for (const v of variants) results.push(await bench.variant(v, log))
@@ -586,7 +657,7 @@ async function main(argv: string[]): Promise<number> {
   const pairRuns = results.find(v => v.id === 'dns-shaper-pair')?.runs ?? []
   if (pairRuns.some(r => r.profile === 'c10')) {
     notes.push(
-      'dns-shaper-pair with 10 clients: dnsperf sends A and AAAA of a name from different sockets (different flows), so no AAAA can pair and each leaves at the window deadline; the "1 (pairs)" rows use one socket, where A and AAAA of a name share a flow as with a stub resolver',
+      'dns-shaper-pair with 10 clients: dnsperf sends A and AAAA of a name from different sockets (different flows), so no AAAA can pair and each leaves at the window deadline; the "stub" rows use bench/clients/stub_load, one socket per A+AAAA lookup sent back to back as glibc and musl do',
     )
   }
   const report: BenchReport = {

@@ -490,7 +490,7 @@ t.test('tables and markdown', async t => {
     v,
     fakeRun({ profile: 'pairs', hold: holdFromLatency([60, 70], 5, 40, 20), counters: { pairReleased: 2 } }),
   )
-  t.equal(row[1], '1 (pairs)')
+  t.equal(row[1], 'stub')
   t.equal(row[13], '2 (paired 2)')
   t.equal(runRow(v, fakeRun())[13], '–', 'no hold: no early column')
   const rep: BenchReport = {

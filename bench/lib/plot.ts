@@ -1,5 +1,6 @@
-// A tiny SVG writer for the benchmark's two charts: CDF of A-query latency per variant (log x axis)
-// and CDF of the AAAA hold per holding variant (linear x axis, configured hold marked). Pure: returns text.
+// A tiny SVG writer for the benchmark's charts: CDF of A-query latency per variant (log x axis), CDF
+// of the AAAA hold per holding variant (linear x axis, configured hold marked), and the sweeps' x-y
+// lines (cost against held depth, flows, ...; log or linear axes). Pure: returns text.
 
 export interface Series {
   label: string
@@ -152,6 +153,132 @@ export function renderSvg(title: string, panels: Panel[], subtitle = ''): string
   labels.forEach((l, i) => {
     const x = 20 + (i % 3) * (W / 3)
     const y = 40 + ph + 14 + Math.floor(i / 3) * 18
+    o.push(`<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${colorOf(l)}" stroke-width="3"/>`)
+    o.push(`<text x="${x + 30}" y="${y}" dominant-baseline="middle">${esc(l)}</text>`)
+  })
+  o.push('</svg>', '')
+  return o.join('\n')
+}
+
+export interface XyPanel {
+  title: string
+  xLabel: string
+  yLabel: string
+  xLog: boolean
+  yLog: boolean
+  /** points: [x, y]; drawn in x order, joined, each marked. */
+  series: Series[]
+  /** Vertical marker lines, e.g. the pair table's size. */
+  markers?: Array<{ x: number; label: string }>
+  yMin?: number
+  yMax?: number
+}
+
+function axisMap(min: number, max: number, log: boolean, from: number, len: number): (v: number) => number {
+  return (v: number): number => {
+    const c = Math.min(Math.max(v, min), max)
+    const f = log ? (Math.log10(c) - Math.log10(min)) / (Math.log10(max) - Math.log10(min)) : (c - min) / (max - min)
+    return from + f * len
+  }
+}
+
+/** Data range of one axis, widened so a log axis spans at least a decade and a flat line still shows. */
+export function axisRange(values: number[], log: boolean, fixedMin?: number, fixedMax?: number): [number, number] {
+  const vs = values.filter(v => Number.isFinite(v) && (!log || v > 0))
+  let lo = fixedMin ?? (vs.length ? Math.min(...vs) : log ? 1 : 0)
+  let hi = fixedMax ?? (vs.length ? Math.max(...vs) : 10)
+  if (log) {
+    lo = Math.max(lo, 1e-9)
+    if (hi < lo * 10) {
+      const mid = Math.sqrt(lo * hi)
+      lo = fixedMin ?? mid / Math.sqrt(10)
+      hi = fixedMax ?? mid * Math.sqrt(10)
+    }
+  } else {
+    if (fixedMin === undefined && lo > 0) lo = 0
+    if (!(hi > lo)) hi = lo + 1
+  }
+  return [lo, hi]
+}
+
+function xyPanelSvg(p: XyPanel, ox: number, oy: number, w: number, h: number, colorOf: (l: string) => string): string {
+  const m = { l: 60, r: 12, t: 28, b: 44 }
+  const pw = w - m.l - m.r
+  const ph = h - m.t - m.b
+  const pts = p.series.flatMap(s => s.points)
+  const [xMin, xMax] = axisRange([...pts.map(q => q[0]), ...(p.markers ?? []).map(k => k.x)], p.xLog)
+  const [yMin, yMax] = axisRange(
+    pts.map(q => q[1]),
+    p.yLog,
+    p.yMin,
+    p.yMax,
+  )
+  const tx = axisMap(xMin, xMax, p.xLog, ox + m.l, pw)
+  const tyUp = axisMap(yMin, yMax, p.yLog, 0, ph)
+  const ty = (v: number): number => oy + m.t + ph - tyUp(v)
+  const o: string[] = []
+  o.push(`<text x="${ox + m.l + pw / 2}" y="${oy + 18}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`)
+  o.push(`<rect x="${ox + m.l}" y="${oy + m.t}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`)
+  for (const v of ticks(xMin, xMax, p.xLog)) {
+    const x = tx(v).toFixed(1)
+    o.push(`<line x1="${x}" x2="${x}" y1="${oy + m.t}" y2="${oy + m.t + ph}" stroke="#ddd"/>`)
+    o.push(`<text x="${x}" y="${oy + m.t + ph + 14}" text-anchor="middle" font-size="10">${fmt(v)}</text>`)
+  }
+  for (const v of ticks(yMin, yMax, p.yLog)) {
+    const y = ty(v).toFixed(1)
+    o.push(`<line x1="${ox + m.l}" x2="${ox + m.l + pw}" y1="${y}" y2="${y}" stroke="#eee"/>`)
+    o.push(
+      `<text x="${ox + m.l - 4}" y="${y}" text-anchor="end" dominant-baseline="middle" font-size="10">${fmt(v)}</text>`,
+    )
+  }
+  o.push(`<text x="${ox + m.l + pw / 2}" y="${oy + h - 8}" text-anchor="middle" font-size="11">${esc(p.xLabel)}</text>`)
+  o.push(
+    `<text transform="translate(${ox + 14},${oy + m.t + ph / 2}) rotate(-90)" text-anchor="middle" font-size="11">${esc(p.yLabel)}</text>`,
+  )
+  for (const mk of p.markers ?? []) {
+    const x = tx(mk.x).toFixed(1)
+    o.push(`<line x1="${x}" x2="${x}" y1="${oy + m.t}" y2="${oy + m.t + ph}" stroke="#000" stroke-dasharray="4 3"/>`)
+    o.push(`<text x="${Number(x) + 3}" y="${oy + m.t + 12}" font-size="10">${esc(mk.label)}</text>`)
+  }
+  for (const s of p.series) {
+    const ok = s.points
+      .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!p.xLog || x > 0) && (!p.yLog || y > 0))
+      .sort((a, b) => a[0] - b[0])
+    if (ok.length === 0) continue
+    const c = colorOf(s.label)
+    const xy = ok.map(([x, y]) => `${tx(x).toFixed(1)},${ty(y).toFixed(1)}`)
+    o.push(
+      `<polyline fill="none" stroke="${c}" stroke-width="1.6" points="${xy.join(' ')}"><title>${esc(s.label)}</title></polyline>`,
+    )
+    for (const q of xy) {
+      const [x, y] = q.split(',')
+      o.push(`<circle cx="${x}" cy="${y}" r="2.5" fill="${c}"/>`)
+    }
+  }
+  return o.join('\n')
+}
+
+/** X-y panels in a grid of `columns`, one legend for all series (colour by label, stable across panels). */
+export function renderXySvg(title: string, panels: XyPanel[], subtitle = '', columns = 2): string {
+  const pw = 520
+  const ph = 340
+  const cols = Math.max(1, Math.min(columns, panels.length))
+  const rows = Math.max(1, Math.ceil(panels.length / cols))
+  const labels = [...new Set(panels.flatMap(p => p.series.map(s => s.label)))]
+  const colorOf = (l: string): string => COLORS[Math.max(0, labels.indexOf(l)) % COLORS.length]!
+  const legendH = 18 * Math.ceil(labels.length / 3) + 8
+  const W = pw * cols
+  const H = 44 + ph * rows + legendH
+  const o: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
+    `<text x="${W / 2}" y="34" text-anchor="middle" font-size="10" fill="#555">${esc(subtitle)}</text>`,
+  ]
+  panels.forEach((p, i) => o.push(xyPanelSvg(p, (i % cols) * pw, 40 + Math.floor(i / cols) * ph, pw, ph, colorOf)))
+  labels.forEach((l, i) => {
+    const x = 20 + (i % 3) * (W / 3)
+    const y = 40 + ph * rows + 14 + Math.floor(i / 3) * 18
     o.push(`<line x1="${x}" x2="${x + 24}" y1="${y}" y2="${y}" stroke="${colorOf(l)}" stroke-width="3"/>`)
     o.push(`<text x="${x + 30}" y="${y}" dominant-baseline="middle">${esc(l)}</text>`)
   })

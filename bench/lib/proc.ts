@@ -120,3 +120,24 @@ export function cpuDeltaUs(
   }
   return { us: ((after.ticks - before.ticks) * 1e6) / clkTck, source: 'stat' }
 }
+
+/**
+ * The busiest processes of the LAST block of `top -b -n 2` output (the first block averages over each
+ * process's life; the second is the current interval), as "43.1% node" or "15.7% cc1 (nice 10)".
+ */
+export function parseTopBusiest(text: string, max = 8): string[] {
+  const blocks = text.split(/^\s*PID\s+USER\b.*$/m)
+  if (blocks.length < 2) return []
+  const out: string[] = []
+  for (const line of blocks[blocks.length - 1]!.split('\n')) {
+    const f = line.trim().split(/\s+/)
+    // PID USER PR NI VIRT RES SHR S %CPU %MEM TIME+ COMMAND
+    if (f.length < 12 || !/^\d+$/.test(f[0]!)) continue
+    const cpu = Number(f[8])
+    if (!Number.isFinite(cpu)) continue
+    const ni = f[3] !== '0' ? ` (nice ${f[3]})` : ''
+    out.push(`${cpu.toFixed(1)}% ${f.slice(11).join(' ')}${ni}`)
+    if (out.length >= max) break
+  }
+  return out
+}

@@ -93,3 +93,30 @@ export function sumPrefix(s: Samples, prefix: string): number {
   for (const [k, v] of s) if (k.startsWith(prefix)) n += v
   return n
 }
+
+/** The daemon's counters the benchmark reports, by short name: [name, exact sample or label prefix ending in `"`]. */
+export const SHAPER_COUNTERS: ReadonlyArray<readonly [string, string]> = [
+  ['held', 'dns_shaper_packets_total{action="held"'],
+  ['accepted', 'dns_shaper_packets_total{action="accepted"'],
+  ['bypassed', 'dns_shaper_packets_total{action="bypassed"'],
+  ['pairReleased', 'dns_shaper_pair_released_total'],
+  ['deadlineReleased', 'dns_shaper_deadline_released_total'],
+  ['pairEvictions', 'dns_shaper_pair_evictions_total'],
+  ['heldOverflow', 'dns_shaper_held_overflow_total'],
+  ['enobufs', 'dns_shaper_enobufs_total'],
+  ['verdictErrors', 'dns_shaper_verdict_errors_total'],
+]
+
+/**
+ * Each counter's increase between two scrapes (a missing earlier scrape counts as zero). A counter the
+ * later scrape does not have at all is left out, so "not exported" stays distinguishable from 0.
+ */
+export function counterDeltas(after: Samples | undefined, before: Samples | undefined): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [name, key] of SHAPER_COUNTERS) {
+    if (after && ![...after.keys()].some(k => (key.endsWith('"') ? k.startsWith(key) : k === key))) continue
+    const val = (s: Samples | undefined): number => (s ? (key.endsWith('"') ? sumPrefix(s, key) : sample(s, key)) : 0)
+    out[name] = val(after) - val(before)
+  }
+  return out
+}

@@ -5,8 +5,12 @@ import type { Netns } from '../../lab/src/netns.js'
 import { parseNfqueueStats } from '../../src/procfs.js'
 import type { NfqueueStats } from '../../src/procfs.js'
 
-/** Same for every variant, so the comparison is fair: queries to port 53, bypass when nobody listens. */
-export function queueRuleSpec(queue: number): string[] {
+/**
+ * Same for every variant, so the comparison is fair: queries to port 53, bypass when nobody listens.
+ * Several queues: --queue-balance hashes the flow, so one flow stays on one queue (as the daemon does).
+ */
+export function queueRuleSpec(queue: number, queues = 1): string[] {
+  const target = queues > 1 ? ['--queue-balance', `${queue}:${queue + queues - 1}`] : ['--queue-num', String(queue)]
   return [
     '-p',
     'udp',
@@ -18,23 +22,22 @@ export function queueRuleSpec(queue: number): string[] {
     'dns-shaper-bench',
     '-j',
     'NFQUEUE',
-    '--queue-num',
-    String(queue),
+    ...target,
     '--queue-bypass',
   ]
 }
 
-export async function installQueueRule(router: Netns, queue: number): Promise<void> {
+export async function installQueueRule(router: Netns, queue: number, queues = 1): Promise<void> {
   for (const tool of ['iptables', 'ip6tables']) {
-    await router.execOk([tool, '-w', '5', '-t', 'raw', '-A', 'PREROUTING', ...queueRuleSpec(queue)])
+    await router.execOk([tool, '-w', '5', '-t', 'raw', '-A', 'PREROUTING', ...queueRuleSpec(queue, queues)])
   }
 }
 
 /** Removes the rule; tolerant of its absence (idempotent). */
-export async function removeQueueRule(router: Netns, queue: number): Promise<void> {
+export async function removeQueueRule(router: Netns, queue: number, queues = 1): Promise<void> {
   for (const tool of ['iptables', 'ip6tables']) {
     for (let i = 0; i < 4; i++) {
-      const r = await router.exec([tool, '-w', '5', '-t', 'raw', '-D', 'PREROUTING', ...queueRuleSpec(queue)])
+      const r = await router.exec([tool, '-w', '5', '-t', 'raw', '-D', 'PREROUTING', ...queueRuleSpec(queue, queues)])
       if (r.code !== 0) break
     }
   }

@@ -127,7 +127,7 @@ export function runRow(v: VariantResult, r: RunResult): string[] {
   const held = r.hold
   return [
     v.id,
-    r.profile === 'pairs' ? '1 (pairs)' : '10',
+    r.profile === 'pairs' ? 'stub' : '10',
     kqps(r.rate),
     kqps(r.achievedQps),
     f0(r.a.p50),

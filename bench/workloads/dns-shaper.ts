@@ -31,7 +31,9 @@ async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: bo
     '--log-level',
     'info',
   ]
-  if (mode === 'pair') argv.push('--pair-window', String(ctx.delayMs))
+  if (mode === 'pair') argv.push('--pair-window', String(ctx.pairWindowMs ?? ctx.delayMs))
+  if ((ctx.queues ?? 1) > 1) argv.push('--queues', String(ctx.queues))
+  if (ctx.maxHeld !== undefined) argv.push('--max-held', String(ctx.maxHeld))
   const p = await startSupervised(ns, argv, /"msg":"ready"/)
   return {
     pid: p.pid,

@@ -2,19 +2,35 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { lastJsonLine, startSupervised } from '../lib/process.js'
+import type { Supervised } from '../lib/process.js'
 import type { BenchContext, Running, Variant } from './types.js'
 
 const binary = (ctx: BenchContext): string => join(ctx.repoRoot, 'bench', 'ref', 'nfq_ref')
 
-async function start(ctx: BenchContext, mode: 'accept' | 'hold'): Promise<Running> {
-  const p = await startSupervised(
+async function startOne(ctx: BenchContext, mode: 'accept' | 'hold', queue: number): Promise<Supervised> {
+  return startSupervised(
     ctx.lab.router.ns,
-    [binary(ctx), '--queue', String(ctx.queue), '--mode', mode, '--delay-ms', String(ctx.delayMs)],
+    [binary(ctx), '--queue', String(queue), '--mode', mode, '--delay-ms', String(ctx.delayMs)],
     /bound queue/,
   )
+}
+
+/** One process per queue: with --queues 2 the C floor runs twice, each instance on its own queue. */
+async function start(ctx: BenchContext, mode: 'accept' | 'hold'): Promise<Running> {
+  const ps: Supervised[] = []
+  try {
+    for (let i = 0; i < (ctx.queues ?? 1); i++) ps.push(await startOne(ctx, mode, ctx.queue + i))
+  } catch (e: unknown) {
+    await Promise.all(ps.map(p => p.stop()))
+    throw e
+  }
   return {
-    pid: p.pid,
-    stop: async () => lastJsonLine((await p.stop()).stderr, o => 'packets' in o),
+    pid: ps[0]!.pid,
+    pids: ps.map(p => p.pid),
+    stop: async () => {
+      const out = await Promise.all(ps.map(async p => lastJsonLine((await p.stop()).stderr, o => 'packets' in o)))
+      return out.length === 1 ? out[0] : { instances: out }
+    },
   }
 }
 

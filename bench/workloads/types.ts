@@ -15,11 +15,19 @@ export interface BenchContext {
   metricsPort: number
   /** Directory of the npm `nfqueue` package (optional variant). */
   npmNfqueueDir: string
+  /** Queues from `queue` on, spread by --queue-balance (default 1). */
+  queues?: number
+  /** Pair mode: --pair-window (default: delayMs). */
+  pairWindowMs?: number
+  /** dns-shaper --max-held (default: the daemon's). */
+  maxHeld?: number
 }
 
 export interface Running {
   /** Process doing the verdicts (CPU and RSS are read from it); undefined for the baseline. */
   pid?: number
+  /** All verdict processes when there are several (one per queue); CPU is summed over them. */
+  pids?: number[]
   /** Prometheus text of the daemon's metrics, when it has them. */
   metrics?(): Promise<string | undefined>
   /** Stops it (bounded); returns whatever summary it printed at exit. */
