@@ -8,14 +8,14 @@ import { qtypeName } from './policy/qtypes.js'
 import { readConntrackStats, readNfqueueStats, type ConntrackStats, type NfqueueStats } from './procfs.js'
 
 type Labels = Record<string, string | number>
-interface Sample {
+export interface Sample {
   labels?: Labels
   value: number
   metricName?: string
 }
 
 /** A metric whose samples are computed from the scrape's snapshot (prom-client's registry reads get()). */
-class SnapshotMetric {
+export class SnapshotMetric {
   readonly aggregator = 'sum'
   constructor(
     readonly name: string,
