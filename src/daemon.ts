@@ -66,11 +66,6 @@ export class Daemon {
     return this.#metrics
   }
 
-  /** The rule health the sync keeps (undefined with --rules none or before start). */
-  get ruleHealth(): ReturnType<RuleSync['health']> | undefined {
-    return this.#rules?.health()
-  }
-
   /**
    * Binds, installs the rules, listens. A stop() meanwhile wins: start returns at its next step
    * without going on (no listener, no reconcile timer), and stop removes whatever the install put in.

@@ -203,6 +203,11 @@ t.test(`soak: ${SECONDS} s at ${QPS} qps`, { timeout: (SECONDS + 120) * 1000 }, 
   const holds = metricValue(endMetrics, 'dns_shaper_hold_seconds_count') ?? NaN
   const withinBound = metricValue(endMetrics, `dns_shaper_hold_seconds_bucket{le="${HOLD_BOUND_S}"}`) ?? NaN
   t.ok(holds > 0, `${holds} packets held`)
+  // For a failure: how far over the bound, by bucket.
+  const over = ['0.25', '1', '+Inf'].map(
+    le => `le=${le}: ${(metricValue(endMetrics, `dns_shaper_hold_seconds_bucket{le="${le}"}`) ?? NaN) - withinBound}`,
+  )
+  t.comment(`holds over ${HOLD_BOUND_S * 1000} ms, cumulative: ${over.join(', ')}`)
   t.equal(
     withinBound,
     holds,
