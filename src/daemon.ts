@@ -87,6 +87,7 @@ export class Daemon {
   async #start(): Promise<void> {
     const { log } = this.#opts
     const c = this.#config
+    if (this.#stopping) return // a signal before start: nothing to begin
     log.info('starting', {
       queues: `${c.queue}${c.queues > 1 ? `..${c.queue + c.queues - 1}` : ''}`,
       holds: describeRules(this.#holds),

@@ -339,6 +339,15 @@ t.test('stop in the same tick as start: whatever start did is undone', async t =
   t.notOk(h.logs.some(l => l.msg === 'ready'))
 })
 
+t.test('stop before start: start binds nothing and installs nothing', async t => {
+  const h = harness(['--metrics-listen', 'off'])
+  t.equal(await h.d.stop('SIGTERM'), 0)
+  await h.d.start()
+  t.same(h.queues, [])
+  t.same(h.rules, [])
+  t.equal(h.fake.created, 0)
+})
+
 t.test(
   'one rule manager: reloads during the start-up install run after it, in order; the last config wins',
   async t => {
