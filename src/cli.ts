@@ -3,7 +3,7 @@
 // or config); only the bottom of this file calls process.exit.
 import { existsSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, RUN_FLAGS } from './config/load.js'
+import { loadConfig, reconcileIntervalFromEnv, RUN_FLAGS } from './config/load.js'
 import { parseFlags } from './config/flags.js'
 import { createLogger, type Logger } from './log.js'
 import { errorMessage, exitCodeFor } from './errors.js'
@@ -74,22 +74,19 @@ async function cmdRun(argv: string[], io: CliIo): Promise<number> {
   const log = createLogger(loaded.config.logLevel, io.err)
   const { Daemon } = await import('./daemon.js')
   const { RuleManager } = await import('./rules/manager.js')
-  const interval = Number(io.env.DNS_SHAPER_RECONCILE_INTERVAL_MS)
+  const { ruleManagerRules } = await import('./rules/sync.js')
+  const { guardExits } = await import('./exit-guard.js')
   const daemon = new Daemon({
     argv,
-    reconcileIntervalMs: interval > 0 ? interval : undefined,
+    reconcileIntervalMs: reconcileIntervalFromEnv(io.env),
     loaded,
     log,
     env: io.env,
-    createRules: (config, l) => {
-      const m = new RuleManager({ config, log: { debug: l.debug, info: l.info, warn: l.warn } })
-      return {
-        install: () => m.install(),
-        remove: () => m.remove(),
-        upToDate: async () => (await m.status()).families.every(f => f.skipped !== undefined || f.upToDate),
-      }
-    },
+    createRules: (config, l) =>
+      ruleManagerRules(new RuleManager({ config, log: { debug: l.debug, info: l.info, warn: l.warn } })),
   })
+  // Installed before start: a crash while installing must still release and unbind.
+  guardExits(daemon, log)
   const onSignal = (sig: NodeJS.Signals): void => {
     void daemon.stop(sig)
   }

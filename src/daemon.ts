@@ -1,8 +1,9 @@
 // Daemon lifecycle: the order of start and stop, signals and reload. Start binds the queue before
 // installing rules (a rule never points at an empty queue for longer than it must); stop removes the
-// rules first, then accepts every held packet and drains what is still queued, then unbinds.
+// rules first, then accepts every held packet and drains what is still queued, then unbinds. Every rule
+// operation goes through one RuleSync, in order; stop may come at any point of start.
 import type { Config } from './config/types.js'
-import { loadConfig, describeRules, type LoadedConfig } from './config/load.js'
+import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } from './config/load.js'
 import { Shaper } from './shaper.js'
 import { Metrics } from './metrics.js'
 import { HttpServer } from './http.js'
@@ -10,26 +11,18 @@ import { constants } from './nfqueue.js'
 import type { Logger } from './log.js'
 import type { HoldRule } from './policy/compile.js'
 import { queuedQtypes } from './rules/plan.js'
+import { RuleSync, type Rules } from './rules/sync.js'
+import { registerRuleMetrics } from './rules/metrics.js'
 import { errorMessage } from './errors.js'
 import { NODE_VERSION, VERSION } from './version.js'
 
-/** What the daemon needs from the rule manager (src/rules/manager.ts). */
-export interface Rules {
-  install(): Promise<unknown>
-  remove(): Promise<unknown>
-  /** Whether the installed rules still match the plan (another process may have removed them). */
-  upToDate?(): Promise<boolean>
-  describe?(): string
-}
-
-/** How often managed rules are checked and put back if something removed them. */
-export const RECONCILE_INTERVAL_MS = 30_000
+export type { Rules } from './rules/sync.js'
 
 export interface DaemonOptions {
   argv: readonly string[]
   loaded: LoadedConfig
   log: Logger
-  /** Builds the rule manager for a config ('manage' mode only). */
+  /** Builds the daemon's one rule manager ('manage' mode only); reloads reach it through setConfig. */
   createRules: (config: Config, log: Logger) => Rules
   createShaper?: (
     config: Config,
@@ -46,15 +39,17 @@ const RELOADABLE: (keyof Config)[] = ['delayMs', 'qtypes', 'mode', 'pairWindowMs
 export class Daemon {
   readonly #opts: DaemonOptions
   #config: Config
-  #rules: HoldRule[]
+  #holds: HoldRule[]
   #shaper: Shaper | undefined
-  #ruleManager: Rules | undefined
-  #rulesInstalled = false
+  #shaperStopped = false
+  #rules: RuleSync | undefined
   #http: HttpServer | undefined
   #metrics: Metrics | undefined
   #stopping: Promise<number> | undefined
   #fatal: NodeJS.ErrnoException | undefined
   #reconcileTimer: NodeJS.Timeout | undefined
+  /** Settles when start() has returned or thrown; stop() waits for it. */
+  #started: Promise<void> = Promise.resolve()
   /** Resolves with the exit code once stopped. */
   readonly done: Promise<number>
   #resolveDone!: (code: number) => void
@@ -62,7 +57,7 @@ export class Daemon {
   constructor(opts: DaemonOptions) {
     this.#opts = opts
     this.#config = opts.loaded.config
-    this.#rules = opts.loaded.rules
+    this.#holds = opts.loaded.rules
     this.done = new Promise(r => {
       this.#resolveDone = r
     })
@@ -72,14 +67,33 @@ export class Daemon {
     return this.#metrics
   }
 
+  /**
+   * Binds, installs the rules, listens. A stop() meanwhile wins: start returns at its next step
+   * without going on (no listener, no reconcile timer), and stop removes whatever the install put in.
+   */
   async start(): Promise<void> {
+    const p = this.#start()
+    this.#started = p.then(
+      () => {},
+      () => {},
+    )
+    try {
+      await p
+    } catch (e) {
+      await this.stop('start failed')
+      throw e
+    }
+  }
+
+  async #start(): Promise<void> {
     const { log } = this.#opts
     const c = this.#config
+    if (this.#stopping) return // a signal before start: nothing to begin
     log.info('starting', {
       version: VERSION,
       node: NODE_VERSION,
       queues: `${c.queue}${c.queues > 1 ? `..${c.queue + c.queues - 1}` : ''}`,
-      holds: describeRules(this.#rules),
+      holds: describeRules(this.#holds),
       mode: c.mode,
       dryRun: c.dryRun,
       rules: c.rules,
@@ -91,8 +105,8 @@ export class Daemon {
       void this.stop('fatal')
     }
     this.#shaper = this.#opts.createShaper
-      ? this.#opts.createShaper(c, this.#rules, onFatal)
-      : new Shaper({ config: c, rules: this.#rules, onFatal })
+      ? this.#opts.createShaper(c, this.#holds, onFatal)
+      : new Shaper({ config: c, rules: this.#holds, onFatal })
     this.#shaper.start()
     log.info('queue bound', { queue: c.queue, queues: c.queues })
 
@@ -109,32 +123,34 @@ export class Daemon {
         ),
       queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
     })
-    try {
-      if (c.rules === 'manage') {
-        this.#ruleManager = this.#opts.createRules(c, log)
-        await this.#ruleManager.install()
-        this.#rulesInstalled = true
-        log.info('rules installed', { detail: this.#ruleManager.describe?.() })
-      } else {
-        log.info('rules not managed (--rules none): install them with `dns-shaper rules install` or your own tooling')
-      }
-      if (c.metricsListen) {
-        this.#http = new HttpServer(
-          {
-            metrics: () => this.#metrics!.render(),
-            contentType: this.#metrics.contentType,
-            healthy: () => this.health(),
-            ready: () => this.readiness(),
-          },
-          e => log.warn('metrics scrape failed', { err: e }),
-        )
-        const addr = await this.#http.listen(c.metricsListen)
-        log.info('metrics listening', { address: addr.address, port: addr.port })
-      }
-    } catch (e) {
-      await this.stop('start failed')
-      throw e
+    if (c.rules === 'manage') {
+      const metrics = this.#metrics
+      this.#rules = new RuleSync(this.#opts.createRules(c, log), {
+        log,
+        onReinstalled: () => metrics.rulesReinstalled.inc(),
+      })
+      const sync = this.#rules
+      registerRuleMetrics(metrics.registry, () => sync.health())
+      await this.#rules.install()
+    } else {
+      log.info('rules not managed (--rules none): install them with `dns-shaper rules install` or your own tooling')
     }
+    if (this.#stopping) return
+    if (c.metricsListen) {
+      this.#http = new HttpServer(
+        {
+          metrics: () => this.#metrics!.render(),
+          contentType: this.#metrics.contentType,
+          healthy: () => this.health(),
+          ready: () => this.readiness(),
+        },
+        e => log.warn('metrics scrape failed', { err: e }),
+        e => log.error('metrics listener error', { err: e }),
+      )
+      const addr = await this.#http.listen(c.metricsListen)
+      log.info('metrics listening', { address: addr.address, port: addr.port })
+    }
+    if (this.#stopping) return
     // A ref'd timer: besides reconciling rules it keeps the event loop alive, since the data plane
     // runs on its own thread and holds nothing the loop would wait for.
     this.#reconcileTimer = setInterval(() => {
@@ -144,23 +160,12 @@ export class Daemon {
   }
 
   /**
-   * Puts the rules back if they drifted: e.g. an old pod of a rolling update removed them while
-   * this one was starting, or an operator flushed the raw table. Returns whether it reinstalled.
+   * Puts the rules back if they drifted (see RuleSync.reconcile; overlapping calls share one run).
+   * Returns whether it reinstalled.
    */
-  async reconcile(): Promise<boolean> {
-    const m = this.#ruleManager
-    if (!m?.upToDate || !this.#rulesInstalled || this.#stopping) return false
-    try {
-      if (await m.upToDate()) return false
-      if (this.#stopping) return false
-      await m.install()
-      this.#metrics?.rulesReinstalled.inc()
-      this.#opts.log.warn('rules had drifted (removed or changed by someone else); reinstalled them')
-      return true
-    } catch (e) {
-      this.#opts.log.error('rule check failed', { err: errorMessage(e) })
-      return false
-    }
+  reconcile(): Promise<boolean> {
+    if (this.#stopping || this.#rules === undefined) return Promise.resolve(false)
+    return this.#rules.reconcile()
   }
 
   health(): { ok: boolean; detail: string } {
@@ -174,9 +179,13 @@ export class Daemon {
     if (!h.ok) return h
     if (this.#stopping) return { ok: false, detail: 'stopping' }
     if (this.#config.rules === 'none') return { ok: true, detail: 'queue bound; rules unmanaged' }
-    return this.#rulesInstalled
+    const r = this.#rules?.health()
+    if (r === undefined) return { ok: false, detail: 'rules not installed yet' }
+    if (r.problem !== undefined) return { ok: false, detail: r.problem }
+    const missing = (Object.keys(r.installed) as (keyof typeof r.installed)[]).filter(f => !r.installed[f])
+    return missing.length === 0
       ? { ok: true, detail: 'queue bound, rules installed' }
-      : { ok: false, detail: 'rules not installed yet' }
+      : { ok: false, detail: `rules missing or outdated: ${missing.join(', ')}` }
   }
 
   /** SIGHUP: re-read flags, env and config file; apply the policy part. A bad file keeps the old policy. */
@@ -194,9 +203,12 @@ export class Daemon {
       // The kernel filter's program lists the queued types: when they change, so must the rules.
       const filterChanged = JSON.stringify(queuedQtypes(merged)) !== JSON.stringify(queuedQtypes(this.#config))
       this.#shaper?.reload(merged, next.rules)
+      if (merged.logLevel !== this.#config.logLevel) log.setLevel?.(merged.logLevel)
       this.#config = merged
-      this.#rules = next.rules
-      if (filterChanged && this.#ruleManager && this.#rulesInstalled) void this.#reinstallRules()
+      this.#holds = next.rules
+      // Every check and install from now on compares with this config, queued ones included.
+      this.#rules?.configure(merged)
+      if (filterChanged && this.#rules !== undefined && !this.#stopping) void this.#reinstallRules(this.#rules)
       this.#metrics?.recordReload(true)
       log.info('config reloaded', { holds: describeRules(next.rules), mode: merged.mode, dryRun: merged.dryRun })
       return true
@@ -210,26 +222,43 @@ export class Daemon {
   }
 
   /**
-   * After a reload that changed the queued types: a new manager for the new config replaces the rules
-   * in one transaction per family. Until then the old program queues the old types (a newly held type
-   * passes unshaped for those milliseconds, as it did before the reload; a dropped one is accepted).
+   * After a reload that changed the queued types: the rules are replaced in one transaction per
+   * family, queued behind any operation still running, with the config last set. Until then the old
+   * program queues the old types (a newly held type passes unshaped for those milliseconds, as it
+   * did before the reload; a dropped one is accepted). A failure leaves /readyz at 503 until a
+   * reconcile succeeds.
    */
-  async #reinstallRules(): Promise<void> {
+  async #reinstallRules(sync: RuleSync): Promise<void> {
     const { log } = this.#opts
     try {
-      const m = this.#opts.createRules(this.#config, log)
-      await m.install()
-      if (this.#stopping) {
-        await m.remove() // stop() removed the old rules meanwhile; do not leave the new ones behind
-        return
-      }
-      this.#ruleManager = m
-      log.info('rules updated for the reloaded query types', { detail: m.describe?.() })
+      await sync.install()
+      log.info('rules updated for the reloaded query types')
     } catch (e) {
-      log.error('could not update the rules after reload; the previous rules stay', {
+      log.error('could not update the rules after reload; the previous rules stay until a reconcile succeeds', {
         err: errorMessage(e),
       })
     }
+  }
+
+  /**
+   * Last resort, synchronous: accepts every held packet and unbinds, for exit paths that cannot wait
+   * for stop() (process.exit, a second crash). Rules stay (--queue-bypass lets DNS pass while no one
+   * is bound); `dns-shaper rules remove` or the next start cleans them. No-op once the queue is stopped.
+   */
+  stopNow(reason: string, detail: Record<string, unknown> = {}): void {
+    if (this.#shaperStopped || this.#shaper === undefined) return
+    this.#stopShaper()
+    this.#opts.log.error('exiting without a clean stop: released held packets and unbound the queue', {
+      reason,
+      ...summarize(this.#shaper.stats()),
+      ...detail,
+    })
+  }
+
+  #stopShaper(): void {
+    if (this.#shaperStopped) return
+    this.#shaperStopped = true
+    this.#shaper?.stop()
   }
 
   /** Idempotent. Rules go first so the queue empties; then held packets are accepted and the queue unbound. */
@@ -238,13 +267,13 @@ export class Daemon {
     this.#stopping = (async () => {
       const { log } = this.#opts
       log.info('stopping', { reason })
+      // start() returns at its next step; until then it may still be installing (remove waits behind it).
+      await this.#started
       clearInterval(this.#reconcileTimer)
       let code = this.#fatal ? 1 : 0
-      if (this.#ruleManager && this.#rulesInstalled) {
+      if (this.#rules) {
         try {
-          await this.#ruleManager.remove()
-          this.#rulesInstalled = false
-          log.info('rules removed')
+          await this.#rules.remove()
         } catch (e) {
           code = 1
           log.error('could not remove rules; remove them with `dns-shaper rules remove`', {
@@ -252,7 +281,9 @@ export class Daemon {
           })
         }
       }
-      this.#shaper?.stop()
+      this.#stopShaper()
+      // Only now: deleting a hook drops whatever the kernel still has queued.
+      await this.#rules?.removeHooks()
       const totals = summarize(this.#shaper?.stats() ?? [])
       await this.#http?.close()
       log.info('stopped', totals)

@@ -11,13 +11,15 @@ export interface Logger {
   info(msg: string, fields?: Fields): void
   warn(msg: string, fields?: Fields): void
   error(msg: string, fields?: Fields): void
+  /** Changes the minimum level from now on (a SIGHUP reload of --log-level). */
+  setLevel?(level: LogLevel): void
 }
 
 export function createLogger(
   level: LogLevel = 'info',
   write: (line: string) => void = l => process.stderr.write(l),
 ): Logger {
-  const min = ORDER[level]
+  let min = ORDER[level]
   const emit = (lvl: LogLevel, msg: string, fields?: Fields): void => {
     if (ORDER[lvl] < min) return
     const rec: Fields = { time: new Date().toISOString(), level: lvl, msg, ...fields }
@@ -32,6 +34,9 @@ export function createLogger(
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
+    setLevel: l => {
+      min = ORDER[l]
+    },
   }
 }
 

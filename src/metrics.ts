@@ -16,14 +16,14 @@ import {
 import { NODE_VERSION, VERSION } from './version.js'
 
 type Labels = Record<string, string | number>
-interface Sample {
+export interface Sample {
   labels?: Labels
   value: number
   metricName?: string
 }
 
 /** A metric whose samples are computed from the scrape's snapshot (prom-client's registry reads get()). */
-class SnapshotMetric {
+export class SnapshotMetric {
   readonly aggregator = 'sum'
   constructor(
     readonly name: string,

@@ -1,4 +1,7 @@
 import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { main, USAGE } from '../src/cli.js'
 import { RUN_FLAGS } from '../src/config/load.js'
 
@@ -83,3 +86,15 @@ t.test(
     t.match(bad.err, /^dns-shaper: --interfaces: "abcdefghijklmno\+" is not an interface name/)
   },
 )
+
+t.test('config keys inherited from Object.prototype exit 2', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'dnss-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const key of ['constructor', 'toString', '__proto__', 'valueOf']) {
+    const file = join(dir, 'c.json')
+    writeFileSync(file, `{${JSON.stringify(key)}: 1}`)
+    const r = await cli(['rules', 'print', '--config', file])
+    t.equal(r.code, 2, key)
+    t.match(r.err, `${key}: unknown key`)
+  }
+})

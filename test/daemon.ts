@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import http from 'node:http'
 import net from 'node:net'
 import fs from 'node:fs'
@@ -7,19 +7,48 @@ import path from 'node:path'
 import { Daemon, type Rules } from '../src/daemon.js'
 import { Shaper } from '../src/shaper.js'
 import { loadConfig } from '../src/config/load.js'
+import type { Config } from '../src/config/types.js'
+import { queuedQtypes } from '../src/rules/plan.js'
 import { createLogger } from '../src/log.js'
 import { FakeQueue } from './helpers/fake-queue.js'
 
 interface Harness {
   d: Daemon
   queues: FakeQueue[]
+  /** Rule operations in the order they ran: 'install' | 'remove'. */
   rules: string[]
   logs: Record<string, unknown>[]
+  fake: FakeRuleState
 }
+
+/**
+ * A fake kernel table plus every fake rule manager the daemon built: what got installed (the queued
+ * types of the config the install ran with), how many operations overlapped, and how often
+ * createRules was called. Each manager keeps its own config (setConfig changes it), as RuleManager does.
+ */
+interface FakeRuleState {
+  kernel: string | undefined
+  created: number
+  active: number
+  maxActive: number
+  statusCalls: number
+  installDelayMs: (n: number) => number
+  failInstall: boolean
+  /** Makes the next install wait for this promise. */
+  gate: Promise<void> | undefined
+  installCalled: () => void
+}
+
+const queued = (c: Config): string => JSON.stringify(queuedQtypes(c))
 
 function harness(
   argv: string[],
-  opts: { failInstall?: boolean; failRemove?: boolean; upToDate?: () => boolean } = {},
+  opts: {
+    failInstall?: boolean
+    failRemove?: boolean
+    upToDate?: () => boolean
+    installDelayMs?: (n: number) => number
+  } = {},
 ): Harness {
   const queues: FakeQueue[] = []
   const rules: string[] = []
@@ -28,23 +57,74 @@ function harness(
     logs.push(JSON.parse(line) as Record<string, unknown>)
   })
   const loaded = loadConfig(argv, { env: {} })
+  const fake: FakeRuleState = {
+    kernel: undefined,
+    created: 0,
+    active: 0,
+    maxActive: 0,
+    statusCalls: 0,
+    installDelayMs: opts.installDelayMs ?? (() => 0),
+    failInstall: opts.failInstall ?? false,
+    gate: undefined,
+    installCalled: () => {},
+  }
+  let installs = 0
+  const op = async (fn: () => Promise<void>): Promise<void> => {
+    fake.active++
+    fake.maxActive = Math.max(fake.maxActive, fake.active)
+    try {
+      await fn()
+    } finally {
+      fake.active--
+    }
+  }
   const d = new Daemon({
     argv,
     loaded,
     log,
     env: {},
     reconcileIntervalMs: 60_000,
-    createRules: (): Rules => ({
-      install: async () => {
-        if (opts.failInstall) throw new Error('iptables-restore: permission denied')
-        rules.push('install')
-      },
-      remove: async () => {
-        if (opts.failRemove) throw new Error('locked')
-        rules.push('remove')
-      },
-      upToDate: async () => opts.upToDate?.() ?? true,
-    }),
+    createRules: (config: Config): Rules & { upToDate: () => Promise<boolean> } => {
+      fake.created++
+      let cfg = config
+      const matches = (): boolean => (opts.upToDate?.() ?? true) && fake.kernel === queued(cfg)
+      return {
+        install: () =>
+          op(async () => {
+            const used = cfg
+            fake.installCalled()
+            if (fake.gate) await fake.gate
+            await new Promise(r => setTimeout(r, fake.installDelayMs(installs++)))
+            if (fake.failInstall) throw new Error('iptables-restore: permission denied')
+            fake.kernel = queued(used)
+            rules.push('install')
+          }),
+        remove: () =>
+          op(async () => {
+            if (opts.failRemove) throw new Error('locked')
+            fake.kernel = undefined
+            rules.push('remove')
+          }),
+        status: async () => {
+          fake.statusCalls++
+          await new Promise(r => setTimeout(r, 5))
+          const ok = matches()
+          return [
+            { family: 'ipv4', ok },
+            { family: 'ipv6', ok },
+          ]
+        },
+        // The interface before one manager per daemon: kept so the tests also run against it.
+        upToDate: async () => {
+          fake.statusCalls++
+          await new Promise(r => setTimeout(r, 5))
+          return matches()
+        },
+        setConfig: (c: Config) => {
+          cfg = c
+        },
+      }
+    },
     createShaper: (config, r, onFatal) =>
       new Shaper({
         config,
@@ -57,7 +137,7 @@ function harness(
         },
       }),
   })
-  return { d, queues, rules, logs }
+  return { d, queues, rules, logs, fake }
 }
 
 function get(port: number, p: string): Promise<{ status: number; body: string }> {
@@ -208,4 +288,210 @@ t.test('reconcile puts drifted rules back and counts it', async t => {
   t.equal(await h.d.reconcile(), true)
   t.same(h.rules, ['install', 'install'])
   t.match(await h.d.metrics!.render(), /^dns_shaper_rules_reinstalled_total 1$/m)
+})
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void
+  const promise = new Promise<void>(r => {
+    resolve = r
+  })
+  return { promise, resolve }
+}
+
+function configFile(
+  t: Test,
+  content: Record<string, unknown>,
+): { file: string; write: (c: Record<string, unknown>) => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dnss-cfg-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'c.json')
+  const write = (c: Record<string, unknown>): void => fs.writeFileSync(file, JSON.stringify(c))
+  write(content)
+  return { file, write }
+}
+
+const settle = (ms = 50): Promise<void> => new Promise(r => setTimeout(r, ms))
+
+t.test('SIGTERM while the start-up install runs: the rules it installs are removed, start goes no further', async t => {
+  const port = await freePort()
+  const h = harness(['--metrics-listen', `127.0.0.1:${port}`])
+  const gate = deferred()
+  h.fake.gate = gate.promise
+  const called = deferred()
+  h.fake.installCalled = called.resolve
+  const started = h.d.start()
+  await called.promise
+  const stopped = h.d.stop('SIGTERM')
+  gate.resolve() // the install lands after the stop began
+  await started
+  t.equal(await stopped, 0)
+  t.same(h.rules, ['install', 'remove'], 'what the install put in is removed')
+  t.equal(h.fake.kernel, undefined, 'no rules left')
+  t.notOk(
+    h.logs.some(l => l.msg === 'ready' || l.msg === 'metrics listening'),
+    'start did not go on after the stop',
+  )
+  await t.rejects(get(port, '/healthz'), { code: 'ECONNREFUSED' }, 'no listener left behind')
+  t.equal(h.queues[0]!.stopped, 1, 'queue unbound')
+})
+
+t.test('stop in the same tick as start: whatever start did is undone', async t => {
+  const h = harness(['--metrics-listen', 'off'])
+  const started = h.d.start()
+  const code = await h.d.stop('SIGTERM')
+  await started
+  t.equal(code, 0)
+  t.equal(h.fake.kernel, undefined)
+  t.equal(h.rules.at(-1) ?? 'remove', 'remove', 'the last rule operation is a removal (or none ran)')
+  t.notOk(h.logs.some(l => l.msg === 'ready'))
+})
+
+t.test('stop before start: start binds nothing and installs nothing', async t => {
+  const h = harness(['--metrics-listen', 'off'])
+  t.equal(await h.d.stop('SIGTERM'), 0)
+  await h.d.start()
+  t.same(h.queues, [])
+  t.same(h.rules, [])
+  t.equal(h.fake.created, 0)
+})
+
+t.test(
+  'one rule manager: reloads during the start-up install run after it, in order; the last config wins',
+  async t => {
+    const cfg = configFile(t, { qtypes: 'AAAA' })
+    // The start-up install is slow; the reinstalls that reloads ask for are quick.
+    const h = harness(['--metrics-listen', 'off', '--mode', 'fixed', '--config', cfg.file], {
+      installDelayMs: n => (n === 0 ? 80 : 1),
+    })
+    const called = deferred()
+    h.fake.installCalled = called.resolve
+    const started = h.d.start()
+    await called.promise
+    cfg.write({ qtypes: 'AAAA,HTTPS' })
+    t.equal(h.d.reload(), true)
+    cfg.write({ qtypes: 'AAAA,HTTPS,SVCB' })
+    t.equal(h.d.reload(), true)
+    await started
+    t.teardown(() => h.d.stop('test'))
+    await settle(150)
+    t.equal(h.fake.created, 1, 'one rule manager for the daemon')
+    t.equal(h.fake.maxActive, 1, 'rule operations never overlapped')
+    t.equal(h.fake.kernel, JSON.stringify([28, 65, 64]), 'the kernel filter queues the last config’s types')
+    t.equal(await h.d.reconcile(), false, 'and a check finds it up to date')
+    t.same(h.d.readiness(), { ok: true, detail: 'queue bound, rules installed' })
+    // A stale filter is never reported as up to date: drop the last reinstall and check.
+    h.fake.kernel = JSON.stringify([28, 65])
+    t.equal(await h.d.reconcile(), true, 'the stale filter is found and replaced')
+    t.equal(h.fake.kernel, JSON.stringify([28, 65, 64]))
+  },
+)
+
+t.test(
+  'rule health: a failed reinstall makes /readyz 503 and counts; a reconcile that succeeds makes it 200',
+  async t => {
+    const cfg = configFile(t, { qtypes: 'AAAA' })
+    const port = await freePort()
+    const h = harness(['--metrics-listen', `127.0.0.1:${port}`, '--config', cfg.file])
+    await h.d.start()
+    t.teardown(() => h.d.stop('test'))
+    const metrics = async (): Promise<string> => (await get(port, '/metrics')).body
+    let m = await metrics()
+    t.match(m, /^dns_shaper_rules_installed\{family="ipv4"\} 1$/m)
+    t.match(m, /^dns_shaper_rules_installed\{family="ipv6"\} 1$/m)
+    for (const op of ['install', 'reconcile', 'remove'])
+      t.match(m, new RegExp(`^dns_shaper_rules_sync_errors_total\\{op="${op}"\\} 0$`, 'm'), `${op} series pre-created`)
+    const last = Number(/^dns_shaper_rules_last_sync_timestamp_seconds (\S+)$/m.exec(m)?.[1])
+    t.ok(Math.abs(last - Date.now() / 1000) < 60, 'last sync is a recent unix time')
+    t.equal((await get(port, '/readyz')).status, 200)
+
+    // A reload changes the queued types; the reinstall fails.
+    h.fake.failInstall = true
+    cfg.write({ qtypes: 'AAAA,HTTPS' })
+    t.equal(h.d.reload(), true)
+    await settle()
+    let r = await get(port, '/readyz')
+    t.equal(r.status, 503)
+    t.match(r.body, /not ok: rule install failed: iptables-restore: permission denied/)
+    m = await metrics()
+    t.match(m, /^dns_shaper_rules_installed\{family="ipv4"\} 0$/m, 'the old filter does not match the plan')
+    t.match(m, /^dns_shaper_rules_sync_errors_total\{op="install"\} 1$/m)
+
+    // The next reconcile fails too: still 503, counted as a reconcile error.
+    t.equal(await h.d.reconcile(), false)
+    r = await get(port, '/readyz')
+    t.equal(r.status, 503)
+    t.match(r.body, /missing or outdated and reinstalling failed/)
+    t.match(await metrics(), /^dns_shaper_rules_sync_errors_total\{op="reconcile"\} 1$/m)
+
+    // Then it succeeds: 200 again.
+    h.fake.failInstall = false
+    t.equal(await h.d.reconcile(), true)
+    r = await get(port, '/readyz')
+    t.equal(r.status, 200)
+    m = await metrics()
+    t.match(m, /^dns_shaper_rules_installed\{family="ipv6"\} 1$/m)
+    t.match(m, /^dns_shaper_rules_reinstalled_total 1$/m)
+    t.equal(h.fake.kernel, JSON.stringify([1, 28, 65]))
+  },
+)
+
+t.test('--rules none exports no rule health series', async t => {
+  const h = harness(['--rules', 'none', '--metrics-listen', 'off'])
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  t.notMatch(await h.d.metrics!.render(), /dns_shaper_rules_installed/)
+})
+
+t.test('reconcile: overlapping calls share one run', async t => {
+  const h = harness(['--metrics-listen', 'off'])
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  const before = h.fake.statusCalls
+  const runs = await Promise.all([h.d.reconcile(), h.d.reconcile(), h.d.reconcile()])
+  t.same(runs, [false, false, false])
+  t.equal(h.fake.statusCalls - before, 1, 'one check, not three')
+})
+
+t.test('reload changes --log-level', async t => {
+  const cfg = configFile(t, { 'log-level': 'info' })
+  const h = harness(['--metrics-listen', 'off', '--config', cfg.file])
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  cfg.write({ 'log-level': 'warn' })
+  t.equal(h.d.reload(), true)
+  const n = h.logs.length
+  cfg.write({ 'log-level': 'warn', delay: 7 })
+  t.equal(h.d.reload(), true)
+  t.same(
+    h.logs.slice(n).filter(l => l.level === 'info' || l.level === 'debug'),
+    [],
+    'no info lines after the reload to warn',
+  )
+  cfg.write({ 'log-level': 'debug' })
+  t.equal(h.d.reload(), true)
+  t.ok(
+    h.logs.slice(n).some(l => l.msg === 'config reloaded'),
+    'debug again: info lines are back',
+  )
+})
+
+t.test('stopNow: releases and unbinds at once, logs the reason; a no-op after stop', async t => {
+  const h = harness(['--metrics-listen', 'off'])
+  await h.d.start()
+  h.d.stopNow('process exit with code 3', { stack: 'here' })
+  t.equal(h.queues[0]!.stopped, 1)
+  t.match(
+    h.logs.find(l => l.level === 'error'),
+    { msg: /^exiting without a clean stop/, reason: 'process exit with code 3', stack: 'here', releasedAtStop: 0 },
+  )
+  h.d.stopNow('again')
+  t.equal(h.queues[0]!.stopped, 1, 'once')
+  t.equal(await h.d.stop('test'), 0)
+  t.equal(h.queues[0]!.stopped, 1, 'stop after stopNow does not stop the queue twice')
+  const h2 = harness(['--metrics-listen', 'off'])
+  await h2.d.start()
+  await h2.d.stop('test')
+  const n = h2.logs.length
+  h2.d.stopNow('exit after a clean stop')
+  t.equal(h2.logs.length, n, 'nothing logged after a clean stop')
 })

@@ -261,3 +261,74 @@ t.test('close() ends idle keep-alive connections and resolves', async t => {
   agent.destroy()
   t.ok(closed, 'closed within 3 s despite a keep-alive socket')
 })
+
+t.test('idle and half-sent connections are closed within the configured timeouts', async t => {
+  const server = new HttpServer(
+    { metrics: async () => 'm 1\n', contentType: 'text/plain', healthy: () => ok, ready: () => ok },
+    () => {},
+    () => {},
+    { maxConnections: 1000, headersTimeoutMs: 400, requestTimeoutMs: 800, idleTimeoutMs: 800, checkIntervalMs: 100 },
+  )
+  const ok = { ok: true, detail: 'fine' }
+  const { port } = await server.listen('127.0.0.1:0')
+  t.teardown(() => server.close())
+  // 400 client + 400 server sockets: under a 1024 fd limit.
+  const N = 400
+  const sockets: net.Socket[] = []
+  t.teardown(() => sockets.forEach(s => s.destroy()))
+  let closed = 0
+  const allClosed = new Promise<void>(resolve => {
+    for (let i = 0; i < N; i++) {
+      const s = net.connect(port, '127.0.0.1')
+      sockets.push(s)
+      s.on('error', () => {})
+      s.on('close', () => {
+        if (++closed === N) resolve()
+      })
+      // Half of them never send a byte, half never finish their headers.
+      if (i % 2 === 1) s.on('connect', () => s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'))
+    }
+  })
+  const started = Date.now()
+  await Promise.race([allClosed, new Promise(r => setTimeout(r, 5000))])
+  const elapsed = Date.now() - started
+  t.equal(closed, N, `all ${N} connections closed by the server (${closed} after ${elapsed} ms)`)
+  t.ok(elapsed < 5000, 'within a few timeouts, not Node’s minutes')
+  // The listener still serves.
+  t.equal((await request(port, 'GET', '/healthz')).status, 200)
+})
+
+t.test('connections beyond the cap are refused at accept, while requests still get answers', async t => {
+  const ok = { ok: true, detail: 'fine' }
+  const server = new HttpServer(
+    { metrics: async () => 'm 1\n', contentType: 'text/plain', healthy: () => ok, ready: () => ok },
+    () => {},
+    () => {},
+    { maxConnections: 10, headersTimeoutMs: 5000, requestTimeoutMs: 5000, idleTimeoutMs: 5000, checkIntervalMs: 1000 },
+  )
+  const { port } = await server.listen('127.0.0.1:0')
+  t.teardown(() => server.close())
+  const idle: net.Socket[] = []
+  t.teardown(() => idle.forEach(s => s.destroy()))
+  let dropped = 0
+  await Promise.all(
+    Array.from(
+      { length: 30 },
+      () =>
+        new Promise<void>(resolve => {
+          const s = net.connect(port, '127.0.0.1')
+          idle.push(s)
+          s.on('error', () => {})
+          s.on('close', () => {
+            dropped++
+            resolve()
+          })
+          setTimeout(resolve, 500)
+        }),
+    ),
+  )
+  t.equal(dropped, 20, '20 of 30 idle connections closed at once (cap 10)')
+  idle.forEach(s => s.destroy())
+  await new Promise(r => setTimeout(r, 100))
+  t.equal((await request(port, 'GET', '/healthz')).status, 200, 'served once the idle ones went away')
+})

@@ -187,7 +187,9 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
         fileHolds = holdsFromFile(v, file)
         continue
       }
-      const setter = setters[k]
+      // Own keys only: a plain lookup would find Object.prototype's constructor, toString,
+      // __proto__ and valueOf, which then pass as flags or throw a TypeError (exit 1, not 2).
+      const setter = Object.hasOwn(setters, k) ? setters[k] : undefined
       if (!setter || k === 'config')
         throw new ConfigError(
           `${file}: ${k}`,
@@ -231,4 +233,19 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
 /** One line for the start-up log. */
 export function describeRules(rules: readonly HoldRule[]): string {
   return rules.map(r => `${qtypeName(r.qtype)}=${r.holdMs}ms`).join(',') || 'nothing held'
+}
+
+/** How often managed rules are checked and put back if something removed them (ms). */
+export const RECONCILE_INTERVAL_MS = 30_000
+const RECONCILE_ENV = 'DNS_SHAPER_RECONCILE_INTERVAL_MS'
+
+/**
+ * The reconcile interval from DNS_SHAPER_RECONCILE_INTERVAL_MS (a tuning knob for tests and
+ * operators, not a flag). Unset or empty: the default. Anything else must be a sane integer:
+ * 0 or "abc" used to fall back silently, and a tiny value would run iptables-save back to back.
+ */
+export function reconcileIntervalFromEnv(env: NodeJS.ProcessEnv): number {
+  const raw = env[RECONCILE_ENV]
+  if (raw === undefined || raw.trim() === '') return RECONCILE_INTERVAL_MS
+  return int(raw, RECONCILE_ENV, 100, 86_400_000)
 }

@@ -1,14 +1,15 @@
 // The rule manager: install/remove/status of the DNS-SHAPER rules, each family one atomic
-// iptables-restore transaction, serialised, with rollback and kernel-filter fallback. It must never touch a
+// iptables-restore transaction, serialised, each family standing alone, with kernel-filter fallback. It must never touch a
 // rule it did not create, nor run anything through a shell (every command goes through exec.ts).
 import type { Config, Family } from '../config/types.js'
 import { createRunner, netnsWrap, wrapRunner, type Runner } from '../exec.js'
 import { iptablesFailure, iptablesSpawnFailure, isIptablesError } from './errors.js'
 import { binaries, detectBackend, type Backend, type BackendDecision } from './backend.js'
 import { initialFilterMode, isMissingMatch, planRules, TABLE, validateRuleConfig, type FilterMode } from './plan.js'
-import { renderInstall, renderRemove, renderRestore } from './restore.js'
+import { builtinsInUse, builtinsToDelete, renderInstall, renderRemove, renderRestore } from './restore.js'
 import { ownedJumps, parseSave, type SavedTable } from './save.js'
 import { compareTable, type FamilyStatus } from './status.js'
+import type { FamilyPlan } from './plan.js'
 
 type LogFn = (msg: string, fields?: Record<string, unknown>) => void
 export interface RuleLog {
@@ -63,8 +64,17 @@ export interface RuleStatus {
 
 const FAMILIES: readonly Family[] = ['ipv4', 'ipv6']
 
+/** What a family that failed to install is left with: a failed restore applies nothing. */
+function stateAfterFailure(plan: FamilyPlan, table: SavedTable | undefined): string {
+  const st = compareTable(plan, table)
+  if (st.upToDate) return 'unchanged; its rules already matched the config'
+  if (st.chainPresent || st.jumps.length > 0)
+    return 'kept its previous rules (they may queue an older set of query types)'
+  return `no rules of ours: its DNS passes unshaped`
+}
+
 export class RuleManager {
-  readonly #config: Config
+  #config: Config
   readonly #dryRun: boolean
   readonly #run: Runner
   readonly #log: RuleLog
@@ -75,6 +85,10 @@ export class RuleManager {
   #filter: FilterMode
   /** Whether the restore binary accepted --wait (old iptables-restore < 1.6.2 does not). */
   #useWait = true
+  /** Per family, the built-in chains in use before this manager first installed (see builtinsToDelete). */
+  readonly #before = new Map<Family, Set<string>>()
+  /** Built-in chains remove({ builtins: 'later' }) set aside for removeBuiltins(). */
+  readonly #laterBuiltins = new Map<Family, string[]>()
   /** Serialises install/remove/status so two transactions never read-modify-write concurrently. */
   #tail: Promise<unknown> = Promise.resolve()
 
@@ -110,6 +124,17 @@ export class RuleManager {
     return this.#backend
   }
 
+  /**
+   * Operations that start after this call work from `config` (the last one set wins); one already
+   * running finishes with the config it started with. The daemon keeps one manager and feeds it
+   * every reload, so a status check can never compare the live rules with an outdated plan.
+   */
+  setConfig(config: Config): void {
+    validateRuleConfig(config)
+    if (config.kernelFilter !== this.#config.kernelFilter) this.#filter = initialFilterMode(config)
+    this.#config = config
+  }
+
   /** The restore input for one family (no live state needed). */
   render(family: Family): string {
     return renderRestore(this.#config, family, this.#filter)
@@ -122,95 +147,131 @@ export class RuleManager {
 
   /**
    * Make the live rules match the config: per family one restore transaction that deletes all our
-   * jumps (stale copies too), flushes and refills CHAIN, and adds one jump per hook. If a family
-   * fails, families installed by this call are removed again before the error is thrown.
+   * jumps (stale copies too), flushes and refills CHAIN, and adds one jump per hook. Each family
+   * stands alone: a restore is atomic, so a family that fails keeps what it had, and the other
+   * family keeps what this call installed (a failed IPv6 restore must not unshape IPv4). Each
+   * family's state is logged; the first error is thrown.
    */
   install(): Promise<ApplyResult> {
     return this.#serial(async () => {
       const backend = await this.detectBackend()
       const results: FamilyResult[] = []
-      const done: Family[] = []
-      try {
-        for (let fi = 0; fi < FAMILIES.length; fi++) {
-          const family = FAMILIES[fi]!
-          const plan = planRules(this.#config, family, this.#filter)
-          const optional = family === 'ipv6' && !this.#config.ipv6
-          try {
-            const table = await this.#readRaw(backend.backend, family)
-            const input = renderInstall(plan, table)
-            const r: FamilyResult = {
-              family,
-              changed: input !== null,
-              jumpsRemoved: ownedJumps(table).length,
-              input,
+      const failed = new Map<Family, { error: unknown; state: string }>()
+      for (let fi = 0; fi < FAMILIES.length; fi++) {
+        const family = FAMILIES[fi]!
+        const plan = planRules(this.#config, family, this.#filter)
+        const optional = family === 'ipv6' && !this.#config.ipv6
+        let table: SavedTable | undefined
+        let read = false
+        try {
+          table = await this.#readRaw(backend.backend, family)
+          read = true
+          // What was there before we first touched it: a removal deletes only what we created.
+          if (!this.#before.has(family)) this.#before.set(family, builtinsInUse(table))
+          const input = renderInstall(plan, table)
+          const r: FamilyResult = {
+            family,
+            changed: input !== null,
+            jumpsRemoved: ownedJumps(table).length,
+            input,
+          }
+          if (plan.skipped !== undefined) r.skipped = plan.skipped
+          if (input !== null) {
+            try {
+              await this.#apply(backend.backend, family, input)
+            } catch (e) {
+              // auto: a kernel or iptables without xt_bpf (or u32) refuses the match; step down and
+              // start over, so both families use the same filter.
+              if (
+                this.#config.kernelFilter !== 'auto' ||
+                this.#filter === 'off' ||
+                !isIptablesError(e) ||
+                !isMissingMatch(e.stderr)
+              )
+                throw e
+              const next: FilterMode = this.#filter === 'bpf' ? 'u32' : 'off'
+              this.#log.warn?.(
+                `kernel filter ${this.#filter} unavailable (${e.stderr.trim().split('\n')[0] ?? ''}); using ${next}`,
+              )
+              this.#filter = next
+              results.length = 0
+              failed.clear()
+              fi = -1
+              continue
             }
-            if (plan.skipped !== undefined) r.skipped = plan.skipped
-            if (input !== null) {
-              try {
-                await this.#apply(backend.backend, family, input)
-              } catch (e) {
-                // auto: a kernel or iptables without xt_bpf (or u32) refuses the match; step down and
-                // start over, so both families use the same filter.
-                if (
-                  this.#config.kernelFilter !== 'auto' ||
-                  this.#filter === 'off' ||
-                  !isIptablesError(e) ||
-                  !isMissingMatch(e.stderr)
-                )
-                  throw e
-                const next: FilterMode = this.#filter === 'bpf' ? 'u32' : 'off'
-                this.#log.warn?.(
-                  `kernel filter ${this.#filter} unavailable (${e.stderr.trim().split('\n')[0] ?? ''}); using ${next}`,
-                )
-                this.#filter = next
-                results.length = 0
-                fi = -1
-                continue
-              }
-            }
-            if (plan.skipped === undefined) done.push(family)
-            results.push(r)
-            this.#logResult('install', r)
-          } catch (e) {
-            // IPv6 off: cleaning stale IPv6 rules is a courtesy (ip6tables may not work at all).
-            if (!optional) throw e
+          }
+          results.push(r)
+          this.#logResult('install', r)
+        } catch (e) {
+          // IPv6 off: cleaning stale IPv6 rules is a courtesy (ip6tables may not work at all).
+          if (optional) {
             this.#log.debug?.('ipv6 disabled; could not check for stale ip6tables rules', { error: String(e) })
             results.push({ family, changed: false, jumpsRemoved: 0, input: null, skipped: plan.skipped ?? '' })
+            continue
           }
+          failed.set(family, {
+            error: e,
+            state: read ? stateAfterFailure(plan, table) : 'unknown (its table could not be read)',
+          })
+          results.push({ family, changed: false, jumpsRemoved: 0, input: null })
         }
-      } catch (e) {
-        for (const family of done) {
-          try {
-            await this.#removeFamily(backend.backend, family)
-          } catch (undo) {
-            this.#log.warn?.(`could not roll back ${family} rules after a failed install`, { error: String(undo) })
-          }
-        }
-        throw e
+      }
+      const first = [...failed.values()][0]
+      if (first !== undefined) {
+        const families = Object.fromEntries(
+          results.map(r => [
+            r.family,
+            failed.get(r.family)?.state ?? (r.skipped !== undefined ? `no rules (${r.skipped})` : 'rules installed'),
+          ]),
+        )
+        this.#log.warn?.(`rule install failed for ${[...failed.keys()].join(' and ')}; each family is left as logged`, {
+          families,
+          error: first.error instanceof Error ? first.error.message : String(first.error),
+        })
+        throw first.error
       }
       return { backend, dryRun: this.#dryRun, families: results }
     })
   }
 
-  /** Remove everything install() added (our jumps, then our chain). Nothing installed: no change, no error. */
-  async remove(): Promise<ApplyResult> {
-    const { backend, results } = await this.#eachFamily(async (b, family) => {
-      try {
-        return await this.#removeFamily(b, family)
-      } catch (e) {
-        if (family === 'ipv4' || this.#config.ipv6) throw e
-        this.#log.debug?.('ipv6 disabled; could not check for ip6tables rules', { error: String(e) })
-        const r: FamilyResult = {
-          family,
-          changed: false,
-          jumpsRemoved: 0,
-          input: null,
-          skipped: 'IPv6 is disabled (--ipv6 off)',
+  /**
+   * Remove everything install() added (our jumps, then our chain, and on nft the built-in chains our
+   * jumps created). Nothing installed: no change, no error. Every family is tried; the first error
+   * is thrown after.
+   *
+   * Deleting a base chain unregisters a netfilter hook, and the kernel then drops every packet queued
+   * in the namespace (nfqnl_nf_hook_drop flushes all queues): a daemon holding packets must pass
+   * `{ builtins: 'later' }`, release them, and then call removeBuiltins().
+   */
+  remove(opts: { builtins?: 'now' | 'later' } = {}): Promise<ApplyResult> {
+    return this.#serial(async () => {
+      const backend = await this.detectBackend()
+      const results: FamilyResult[] = []
+      let error: { e: unknown } | undefined
+      for (const family of FAMILIES) {
+        try {
+          results.push(await this.#removeFamily(backend.backend, family, opts.builtins ?? 'now'))
+        } catch (e) {
+          if (family === 'ipv4' || this.#config.ipv6) {
+            error ??= { e }
+            this.#log.warn?.(`could not remove the ${family} rules`, {
+              error: e instanceof Error ? e.message : String(e),
+            })
+            continue
+          }
+          this.#log.debug?.('ipv6 disabled; could not check for ip6tables rules', { error: String(e) })
+          results.push({
+            family,
+            changed: false,
+            jumpsRemoved: 0,
+            input: null,
+            skipped: 'IPv6 is disabled (--ipv6 off)',
+          })
         }
-        return r
       }
+      if (error !== undefined) throw error.e
+      return { backend, dryRun: this.#dryRun, families: results }
     })
-    return { backend, dryRun: this.#dryRun, families: results }
   }
 
   /** Live state of our rules per enabled family, with packet counters. Read-only. */
@@ -238,11 +299,50 @@ export class RuleManager {
     })
   }
 
-  async #removeFamily(backend: Backend, family: Family): Promise<FamilyResult> {
+  /**
+   * The second half of remove({ builtins: 'later' }): deletes the built-in chains it set aside, if
+   * they are still empty with policy ACCEPT. Best effort: a chain someone used meanwhile stays.
+   */
+  removeBuiltins(): Promise<void> {
+    return this.#serial(async () => {
+      const backend = await this.detectBackend()
+      for (const [family, chains] of this.#laterBuiltins) {
+        this.#laterBuiltins.delete(family)
+        try {
+          const table = await this.#readRaw(backend.backend, family)
+          const empty = chains.filter(c => table?.chains.get(c) === 'ACCEPT' && !table.rules.some(r => r.chain === c))
+          if (empty.length === 0) continue
+          await this.#apply(backend.backend, family, `*${TABLE}\n${empty.map(c => `-X ${c}`).join('\n')}\nCOMMIT\n`)
+          this.#log.info?.(`remove ${family}: deleted the built-in chains our rules created`, { chains: empty })
+        } catch (e) {
+          this.#log.debug?.(`remove ${family}: kept the built-in chains ${chains.join(', ')}`, { error: String(e) })
+        }
+      }
+    })
+  }
+
+  async #removeFamily(backend: Backend, family: Family, when: 'now' | 'later' = 'now'): Promise<FamilyResult> {
     const table = await this.#readRaw(backend, family)
-    const input = renderRemove(table)
+    let builtins = backend === 'nft' ? builtinsToDelete(table, this.#before.get(family)) : []
+    if (when === 'later') {
+      if (builtins.length > 0) this.#laterBuiltins.set(family, builtins)
+      builtins = []
+    }
+    let input = renderRemove(table, builtins)
     const r: FamilyResult = { family, changed: input !== null, jumpsRemoved: ownedJumps(table).length, input }
-    if (input !== null) await this.#apply(backend, family, input)
+    if (input !== null) {
+      try {
+        await this.#apply(backend, family, input)
+      } catch (e) {
+        // A rule added to that built-in chain since we read it (the kernel then refuses to delete the
+        // chain), or an iptables-nft too old to delete built-in chains: remove only ours.
+        if (builtins.length === 0 || !isIptablesError(e)) throw e
+        this.#log.debug?.(`remove ${family}: keeping the built-in chains ${builtins.join(', ')}`, { error: e.message })
+        input = renderRemove(table)
+        r.input = input
+        if (input !== null) await this.#apply(backend, family, input)
+      }
+    }
     this.#logResult('remove', r)
     return r
   }

@@ -12,8 +12,8 @@ export const CHAIN = 'DNS-SHAPER'
 export const COMMENT_PREFIX = 'dns-shaper:'
 export const TABLE = 'raw'
 
-const BUILTIN_CHAIN: Record<Hook, string> = { prerouting: 'PREROUTING', output: 'OUTPUT' }
-const HOOK_ORDER: readonly Hook[] = ['prerouting', 'output']
+export const BUILTIN_CHAIN: Record<Hook, string> = { prerouting: 'PREROUTING', output: 'OUTPUT' }
+export const HOOK_ORDER: readonly Hook[] = ['prerouting', 'output']
 
 export function jumpComment(hook: Hook): string {
   return `${COMMENT_PREFIX} shape DNS (${hook})`

@@ -1,7 +1,17 @@
-// iptables-restore text: the transaction that installs a plan (or removes everything of ours) given the
-// live raw table. Pure: it reads nothing and runs nothing.
+// iptables-restore text: the transaction that installs a plan (or removes everything of ours, and the
+// built-in chains only our jumps used) given the live raw table. Pure: it reads nothing and runs nothing.
 import type { Family } from '../config/types.js'
-import { CHAIN, familyLabel, initialFilterMode, planRules, TABLE, type FamilyPlan, type FilterMode } from './plan.js'
+import {
+  BUILTIN_CHAIN,
+  CHAIN,
+  familyLabel,
+  HOOK_ORDER,
+  initialFilterMode,
+  planRules,
+  TABLE,
+  type FamilyPlan,
+  type FilterMode,
+} from './plan.js'
 import { ownedJumps, type SavedTable } from './save.js'
 import type { Config } from '../config/types.js'
 
@@ -54,13 +64,52 @@ export function renderInstall(plan: FamilyPlan, table: SavedTable | undefined): 
   return header(plan.family, 'install') + installBody(plan, deletionLines(table))
 }
 
-/** The restore transaction that removes everything of ours, or null when nothing is installed. */
-export function renderRemove(table: SavedTable | undefined): string | null {
+/**
+ * The restore transaction that removes everything of ours, or null when nothing is installed.
+ * `builtins` lists built-in chains to delete as well (nft only: see builtinsToDelete).
+ */
+export function renderRemove(table: SavedTable | undefined, builtins: readonly string[] = []): string | null {
   const dels = deletionLines(table)
   const hasChain = table?.chains.has(CHAIN) === true
   if (dels.length === 0 && !hasChain) return null
   const out = [`*${TABLE}`, ...dels]
   if (hasChain) out.push(`:${CHAIN} - [0:0]`, `-X ${CHAIN}`) // declare = flush, then delete
+  for (const c of builtins) out.push(`-X ${c}`)
   out.push('COMMIT')
   return out.join('\n') + '\n'
+}
+
+/** Built-in chains of the raw table that were in use (rules, or a policy other than ACCEPT). */
+export function builtinsInUse(table: SavedTable | undefined): Set<string> {
+  const used = new Set<string>()
+  if (table === undefined) return used
+  const ours = new Set(ownedJumps(table))
+  for (const c of Object.values(BUILTIN_CHAIN)) {
+    const policy = table.chains.get(c)
+    if ((policy !== undefined && policy !== 'ACCEPT') || table.rules.some(r => r.chain === c && !ours.has(r)))
+      used.add(c)
+  }
+  return used
+}
+
+/**
+ * Built-in chains a removal should delete, so the table is left as found. iptables-nft creates a
+ * base chain (hooked into the stack, traversed by every packet) the first time a rule is added to
+ * it and never deletes it; save output shows built-in chains whether they exist or not. So: a
+ * built-in chain that holds one of our jumps and nothing else, with policy ACCEPT, and that was not
+ * in use before we first installed (`before`, when this process saw it). The kernel refuses to
+ * delete a chain that is not empty, so a rule added meanwhile fails the transaction rather than
+ * being lost. Legacy tables cannot drop built-in chains; nothing is deleted there.
+ */
+export function builtinsToDelete(table: SavedTable | undefined, before?: ReadonlySet<string>): string[] {
+  if (table === undefined) return []
+  const ours = new Set(ownedJumps(table))
+  const inUse = builtinsInUse(table)
+  return HOOK_ORDER.map(h => BUILTIN_CHAIN[h]).filter(
+    c =>
+      !inUse.has(c) &&
+      before?.has(c) !== true &&
+      table.chains.get(c) === 'ACCEPT' &&
+      table.rules.some(r => r.chain === c && ours.has(r)),
+  )
 }

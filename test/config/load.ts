@@ -1,5 +1,13 @@
 import t from 'tap'
-import { loadConfig, DEFAULTS, RUN_FLAGS, describeRules, DEFAULT_METRICS_LISTEN } from '../../src/config/load.js'
+import {
+  loadConfig,
+  DEFAULTS,
+  RUN_FLAGS,
+  describeRules,
+  DEFAULT_METRICS_LISTEN,
+  RECONCILE_INTERVAL_MS,
+  reconcileIntervalFromEnv,
+} from '../../src/config/load.js'
 import { ConfigError } from '../../src/errors.js'
 
 const load = (argv: string[], env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}) =>
@@ -207,4 +215,34 @@ t.test('more distinct hold durations than the data plane has is a config error',
   })
   delete holds.HTTPS
   t.equal(load(['--config', '/h.json'], {}, { '/h.json': JSON.stringify({ holds }) }).rules.length, 9)
+})
+
+t.test('file keys from Object.prototype are unknown keys (exit 2), not flags or a TypeError', async t => {
+  for (const key of ['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty', 'isPrototypeOf']) {
+    const file = `{${JSON.stringify(key)}: 1}`
+    t.throws(
+      () => load(['--config', '/p.json'], {}, { '/p.json': file }),
+      { name: 'ConfigError', message: new RegExp(`^/p\\.json: ${key}: unknown key`) },
+      key,
+    )
+  }
+  t.throws(
+    () => load(['--config', '/h.json'], {}, { '/h.json': '{"holds": {"constructor": 5}}' }),
+    /holds\.constructor: is not a DNS type/,
+  )
+})
+
+t.test('DNS_SHAPER_RECONCILE_INTERVAL_MS is validated', async t => {
+  t.equal(reconcileIntervalFromEnv({}), RECONCILE_INTERVAL_MS)
+  t.equal(reconcileIntervalFromEnv({ DNS_SHAPER_RECONCILE_INTERVAL_MS: '' }), RECONCILE_INTERVAL_MS)
+  t.equal(reconcileIntervalFromEnv({ DNS_SHAPER_RECONCILE_INTERVAL_MS: '5000' }), 5000)
+  for (const bad of ['abc', '0', '-5', '1.5', '50', '1e9', '99999999999'])
+    t.throws(
+      () => reconcileIntervalFromEnv({ DNS_SHAPER_RECONCILE_INTERVAL_MS: bad }),
+      {
+        name: 'ConfigError',
+        message: /^DNS_SHAPER_RECONCILE_INTERVAL_MS: .* \(accepted: an integer 100\.\.86400000\)$/,
+      },
+      bad,
+    )
 })

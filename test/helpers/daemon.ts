@@ -20,9 +20,13 @@ export class DaemonProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   #waiters: { pred: (r: LogRecord) => boolean; resolve: (r: LogRecord) => void }[] = []
 
-  constructor(ns: Netns, args: string[]) {
+  /** `opts.nodeArgs` go before the CLI path (e.g. `--import` of a test fixture); `opts.env` replaces the environment. */
+  constructor(ns: Netns, args: string[], opts: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {}) {
     if (!existsSync(CLI)) throw new Error(`${CLI} missing: run \`npm run prepare\` (tsc) first`)
-    this.child = ns.spawn([process.execPath, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = ns.spawn([process.execPath, ...(opts.nodeArgs ?? []), CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env !== undefined ? { env: opts.env } : {}),
+    })
     this.child.stderr?.setEncoding('utf8')
     let partial = ''
     this.child.stderr?.on('data', (d: string) => {

@@ -80,8 +80,12 @@ export class FakeTables {
         const c = l.slice(1).split(' ')[0]!
         if (!next.chains.includes(c)) next.chains.push(c)
         next.rules = next.rules.filter(r => !r.startsWith(`-A ${c} `))
-      } else if (l.startsWith('-A ')) next.rules.push(l)
-      else if (l.startsWith('-D ')) {
+      } else if (l.startsWith('-A ')) {
+        // Like iptables-nft, adding to a built-in chain creates it.
+        const c = l.split(' ')[1]!
+        if ((c === 'PREROUTING' || c === 'OUTPUT') && !next.chains.includes(c)) next.chains.push(c)
+        next.rules.push(l)
+      } else if (l.startsWith('-D ')) {
         const i = next.rules.indexOf('-A ' + l.slice(3))
         if (i < 0) throw new Error(`bad -D ${l}`)
         next.rules.splice(i, 1)

@@ -336,6 +336,60 @@ function main(): void {
     })
   }
 
+  for (const backend of ['nft', 'legacy'] as const) {
+    t.test(`${backend}: remove leaves the tables as found, no base chain of ours left hooked`, async t => {
+      const { inNs, ns } = await newNs(t)
+      const hooked = async (): Promise<string[]> =>
+        (await sh([...netnsWrap(ns), 'nft', 'list', 'ruleset']))
+          .split('\n')
+          .map(l => l.trim())
+          .filter(l => l.startsWith('chain ') || l.startsWith('table ') || / hook /.test(l))
+      t.same(await hooked(), [], 'nothing in nf_tables before')
+      // The CLI's `rules remove` (one call) and the daemon's stop (rules, then hooks once released).
+      const m = new RuleManager({ config: cfg({ iptablesBackend: backend }), netns: ns })
+      await m.install()
+      await m.remove()
+      const left = await hooked()
+      if (backend === 'nft') {
+        // iptables-nft cannot delete a table; an empty one hooks nothing.
+        t.same(
+          left.filter(l => / hook /.test(l) || l.startsWith('chain ')),
+          [],
+          'no base chain left',
+        )
+      } else t.same(left, [], 'legacy never touches nf_tables')
+      const d = new RuleManager({ config: cfg({ iptablesBackend: backend }), netns: ns })
+      await d.install()
+      t.ok((await hooked()).length > 0 || backend === 'legacy', 'installed')
+      await d.remove({ builtins: 'later' })
+      if (backend === 'nft')
+        t.ok(
+          (await hooked()).some(l => / hook /.test(l)),
+          'hooks kept while packets may be queued',
+        )
+      await d.removeBuiltins()
+      t.same(
+        (await hooked()).filter(l => / hook /.test(l) || l.startsWith('chain ')),
+        [],
+        'then deleted',
+      )
+
+      // A table in use before: its chain stays, the chain only we used goes.
+      for (const family of ['ipv4', 'ipv6'] as const) {
+        const src = family === 'ipv4' ? '203.0.113.7/32' : '2001:db8:ff::7/128'
+        await restore(inNs, backend, family, `*raw\n-A PREROUTING -s ${src} -j ACCEPT\nCOMMIT\n`)
+      }
+      const before = { ipv4: await save(inNs, backend, 'ipv4'), ipv6: await save(inNs, backend, 'ipv6') }
+      const hookedBefore = await hooked()
+      const e = new RuleManager({ config: cfg({ iptablesBackend: backend }), netns: ns })
+      await e.install()
+      await e.remove()
+      for (const family of ['ipv4', 'ipv6'] as const)
+        t.equal(lenient(await save(inNs, backend, family)), lenient(before[family]), `${family}: rules as before`)
+      t.same(await hooked(), hookedBefore, 'nf_tables as before: PREROUTING kept (in use), OUTPUT gone')
+    })
+  }
+
   t.test('backend detection in a namespace', async t => {
     const { ns, inNs } = await newNs(t)
     const detect = (): Promise<{ backend: Backend; source: string }> =>

@@ -2,6 +2,7 @@
 import t from 'tap'
 import type { Runner } from '../../src/exec.js'
 import { IptablesError } from '../../src/rules/errors.js'
+import { ConfigError } from '../../src/errors.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { renderRestore } from '../../src/rules/restore.js'
 import { cfg, J_PRE, J_OUT, FakeTables, NFT, LEGACY } from '../helpers/rules.js'
@@ -49,11 +50,14 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
   t.ok(logs.some(l => l.startsWith('info install ipv4: applied')))
 
   await m.remove()
+  // nft: a base chain that only our jump used is deleted (iptables-nft created it for that jump);
+  // PREROUTING holds a foreign rule and stays.
   t.same(fake.table('iptables-nft-save'), {
-    chains: ['PREROUTING', 'OUTPUT'],
+    chains: ['PREROUTING'],
     rules: ['-A PREROUTING -d 198.51.100.10/32 -p udp -m udp --dport 53 -j NOTRACK'],
   })
-  t.same(fake.table('ip6tables-nft-save'), { chains: ['PREROUTING', 'OUTPUT'], rules: [] })
+  t.same(fake.table('ip6tables-nft-save'), { chains: [], rules: [] })
+
   const n = fake.calls.length
   const again = await m.remove()
   t.same(
@@ -131,29 +135,91 @@ t.test('with IPv6 off, stale ip6tables rules are removed, and ip6tables failures
   await t.rejects(m3.remove(), IptablesError)
 })
 
-t.test('a failing family rolls back the families installed by the same call', async t => {
+t.test('a failing family keeps what it had; the other family keeps what this call installed', async t => {
   const fake = new FakeTables()
   fake.fail = argv =>
     argv[0] === 'ip6tables-nft-restore' ? { code: 2, stderr: 'ip6tables-nft-restore: line 4 failed\n' } : undefined
-  const warn: string[] = []
-  const m = new RuleManager({ config: cfg(), runner: fake.runner, backend: NFT, log: { warn: x => warn.push(x) } })
+  const warn: { msg: string; fields?: Record<string, unknown> }[] = []
+  const m = new RuleManager({
+    config: cfg(),
+    runner: fake.runner,
+    backend: NFT,
+    log: { warn: (msg, fields) => warn.push(fields ? { msg, fields } : { msg }) },
+  })
   const e = await m.install().catch((x: unknown) => x)
   t.ok(e instanceof IptablesError)
   t.equal((e as IptablesError).message, 'ip6tables-nft-restore failed (exit 2): ip6tables-nft-restore: line 4 failed')
   t.match((e as IptablesError).input!, /\*raw/)
-  t.same(fake.table('iptables-nft-save'), { chains: ['PREROUTING', 'OUTPUT'], rules: [] }, 'IPv4 rolled back')
+  t.same(
+    fake.table('iptables-nft-save').rules,
+    ['-A DNS-SHAPER -p udp -m udp --dport 53 -j NFQUEUE --queue-num 0 --queue-bypass', J_PRE, J_OUT],
+    'IPv4 keeps its working rules',
+  )
+  t.notOk(
+    fake.calls.some(c => c.argv[0] === 'iptables-nft-restore' && c.input?.includes('-X DNS-SHAPER')),
+    'no IPv4 removal was run',
+  )
+  t.same(fake.table('ip6tables-nft-save'), { chains: ['PREROUTING', 'OUTPUT'], rules: [] }, 'IPv6 as it was')
+  t.match(warn.at(-1), {
+    msg: 'rule install failed for ipv6; each family is left as logged',
+    fields: { families: { ipv4: 'rules installed', ipv6: 'no rules of ours: its DNS passes unshaped' } },
+  })
 
-  // Rollback that fails too is logged, the original error wins.
-  let armed = false
-  fake.fail = argv => {
-    if (argv[0] === 'ip6tables-nft-restore') {
-      armed = true
-      return { code: 2, stderr: 'boom' }
-    }
-    return armed && argv[0] === 'iptables-nft-save' ? { code: 2, stderr: 'boom' } : undefined
-  }
-  await t.rejects(m.install(), { message: /ip6tables-nft-restore failed/ })
-  t.ok(warn.some(w => w.includes('could not roll back ipv4')))
+  // IPv6 had older rules: they stay, and the log says so. IPv4 failing does not stop IPv6.
+  fake.fail = undefined
+  await new RuleManager({ config: cfg({ queue: 3 }), runner: fake.runner, backend: NFT }).install()
+  fake.fail = argv =>
+    argv[0] === 'iptables-nft-restore' ? { code: 2, stderr: 'iptables-nft-restore: line 2 failed\n' } : undefined
+  await t.rejects(m.install(), { message: /^iptables-nft-restore failed/ })
+  t.match(fake.table('ip6tables-nft-save').rules, ['-A DNS-SHAPER -p udp -m udp --dport 53 -j NFQUEUE --queue-num 0 '])
+  t.match(fake.table('iptables-nft-save').rules, [/--queue-num 3 /], 'IPv4 kept its previous rules')
+  t.match(warn.at(-1), {
+    fields: {
+      families: {
+        ipv4: 'kept its previous rules (they may queue an older set of query types)',
+        ipv6: 'rules installed',
+      },
+    },
+  })
+})
+
+t.test('remove on nft deletes the built-in chains our jumps created, and only those', async t => {
+  const fake = new FakeTables()
+  // A chain that held a foreign rule before we installed keeps existing even if it is empty at removal.
+  const s6 = fake.table('ip6tables-nft-save')
+  s6.rules.push('-A OUTPUT -d 2001:db8::1/128 -j ACCEPT')
+  const m = new RuleManager({ config: cfg(), runner: fake.runner, backend: NFT })
+  await m.install()
+  fake.table('ip6tables-nft-save').rules.splice(0, 1) // the foreign rule goes away meanwhile
+  await m.remove()
+  t.same(fake.table('iptables-nft-save'), { chains: [], rules: [] }, 'IPv4: no table content left')
+  t.same(fake.table('ip6tables-nft-save'), { chains: ['OUTPUT'], rules: [] }, 'IPv6: OUTPUT was in use before')
+  const removal = fake.calls.find(c => c.argv[0] === 'iptables-nft-restore' && c.input?.includes('-X DNS-SHAPER'))
+  t.match(removal?.input, /-X DNS-SHAPER\n-X PREROUTING\n-X OUTPUT\nCOMMIT\n$/)
+
+  // A fresh process (`dns-shaper rules remove`) knows nothing of before: chains holding only our jump go.
+  await m.install()
+  fake.table('ip6tables-nft-save').rules.unshift('-A PREROUTING -j ACCEPT')
+  await new RuleManager({ config: cfg(), runner: fake.runner, backend: NFT }).remove()
+  t.same(fake.table('ip6tables-nft-save'), { chains: ['PREROUTING'], rules: ['-A PREROUTING -j ACCEPT'] })
+
+  // The kernel refuses (a rule landed in the chain meanwhile, or an old iptables-nft): ours go anyway.
+  await m.install()
+  fake.fail = argv =>
+    argv[0] === 'iptables-nft-restore' && !fake.calls.at(-1)!.input!.includes('-X PREROUTING')
+      ? undefined
+      : argv[0] === 'iptables-nft-restore'
+        ? { code: 1, stderr: 'iptables-nft-restore: line 6 failed: Directory not empty.\n' }
+        : undefined
+  await m.remove()
+  t.same(fake.table('iptables-nft-save').rules, [], 'IPv4 rules removed on the retry')
+
+  // Legacy never deletes built-in chains (it cannot).
+  fake.fail = undefined
+  const l = new RuleManager({ config: cfg(), runner: fake.runner, backend: LEGACY })
+  await l.install()
+  await l.remove()
+  t.same(fake.table('iptables-legacy-save'), { chains: ['PREROUTING', 'OUTPUT'], rules: [] })
 })
 
 t.test('kernel filter auto steps down when a match is missing; explicit modes do not', async t => {
@@ -397,4 +463,26 @@ t.test('concurrent calls are serialised', async t => {
     st.families.map(f => f.upToDate),
     [true, true],
   )
+})
+
+t.test('setConfig: later operations plan from the new config, so a stale filter is not up to date', async t => {
+  const fake = new FakeTables()
+  const m = new RuleManager({ config: cfg({ kernelFilter: 'bpf', mode: 'fixed' }), runner: fake.runner, backend: NFT })
+  await m.install()
+  t.same(
+    (await m.status()).families.map(f => f.upToDate),
+    [true, true],
+  )
+  m.setConfig(cfg({ kernelFilter: 'bpf', mode: 'fixed', qtypes: [28, 65] }))
+  t.same(
+    (await m.status()).families.map(f => f.upToDate),
+    [false, false],
+    'the live program queues AAAA only',
+  )
+  await m.install()
+  t.same(
+    (await m.status()).families.map(f => f.upToDate),
+    [true, true],
+  )
+  t.throws(() => m.setConfig(cfg({ queue: -1 })), ConfigError)
 })
