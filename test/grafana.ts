@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { exportedNames, metricNames, PENDING_RULE_HEALTH_METRICS } from './helpers/promql.js'
+import { exportedNames, metricNames } from './helpers/promql.js'
 import { parse as parseYaml } from 'yaml'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { DASHBOARD_CONFIGMAP, DASHBOARD_KEY, renderDashboardConfigMap } from '../scripts/dashboard-configmap.mjs'
@@ -74,10 +74,10 @@ t.test('the extractor finds metric names and nothing else', async t => {
 
 t.test('every metric the dashboard queries is one the daemon exports', async t => {
   const exported = await exportedNames()
-  // TODO(issue 15): the rule-health metrics land with the rule-manager work; see PENDING_RULE_HEALTH_METRICS.
-  for (const n of PENDING_RULE_HEALTH_METRICS) exported.add(n)
   t.ok(
-    exported.has('dns_shaper_hold_seconds_bucket') && exported.has('dns_shaper_conntrack_clash_resolve_total'),
+    exported.has('dns_shaper_hold_seconds_bucket') &&
+      exported.has('dns_shaper_conntrack_clash_resolve_total') &&
+      exported.has('dns_shaper_rules_installed'),
     'the exported list is complete',
   )
   t.notOk(exported.has('dns_shaper_helds_packets'))

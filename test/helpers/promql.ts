@@ -1,6 +1,7 @@
 // Shared by the dashboard and alert-rule tests: the metric names a PromQL expression selects, and
 // every sample name the daemon's registry renders, so a query naming a metric that does not exist fails.
 import { compilePolicy } from '../../src/policy/compile.js'
+import { registerRuleMetrics } from '../../src/rules/metrics.js'
 import { Metrics } from '../../src/metrics.js'
 import { statsFromNetlink } from '../../src/conntrack-stats.js'
 import { constants } from '../../src/nfqueue.js'
@@ -89,6 +90,13 @@ export async function exportedNames(): Promise<Set<string>> {
       clashResolve: 0,
     }),
   })
+  // Rule health is registered by the daemon when it manages the rules (--rules manage, the default).
+  registerRuleMetrics(m.registry, () => ({
+    installed: { ipv4: true, ipv6: true },
+    errors: { install: 0, reconcile: 0, remove: 0 },
+    lastSyncSeconds: 1,
+    problem: undefined,
+  }))
   const text = await m.render()
   const names = new Set<string>()
   for (const line of text.split('\n')) {
@@ -97,14 +105,3 @@ export async function exportedNames(): Promise<Set<string>> {
   }
   return names
 }
-
-/**
- * Rule-health metrics (issue 15, first bullet) that the rule-manager work adds to src/metrics.ts.
- * TODO(issue 15): remove this list once those metrics are exported on main; exportedNames() then
- * lists them and test/alerts.ts and test/grafana.ts say so in a comment until this is gone.
- */
-export const PENDING_RULE_HEALTH_METRICS = [
-  'dns_shaper_rules_installed',
-  'dns_shaper_rules_sync_errors_total',
-  'dns_shaper_rules_last_sync_timestamp_seconds',
-]
