@@ -70,6 +70,10 @@ const COUNTER_HELP: Record<string, string> = {
 export class Metrics {
   readonly registry = new client.Registry()
   readonly reloads: client.Counter<'result'>
+  /** Unix time the config was last applied: at start, then at each successful reload. */
+  readonly configLastReload: client.Gauge
+  /** 1 when the last reload (or the start) applied the config, 0 when the last reload was refused. */
+  readonly configLastReloadSuccessful: client.Gauge
   readonly rulesReinstalled: client.Counter
   #snapshot: Snapshot = { queues: [], nfqueue: [], conntrack: undefined }
   readonly #warned = new Set<string>()
@@ -236,8 +240,20 @@ export class Metrics {
     )
     this.reloads = new client.Counter({
       name: 'dns_shaper_config_reloads_total',
-      help: 'Config reloads (SIGHUP), by result.',
+      help: 'Config reloads (SIGHUP, or the --config file changed), by result.',
       labelNames: ['result'],
+      registers: [this.registry],
+    })
+    // Named like Prometheus's own prometheus_config_last_reload_success_timestamp_seconds and
+    // _successful, so the usual "config reload failed" alert carries over.
+    this.configLastReload = new client.Gauge({
+      name: 'dns_shaper_config_last_reload_timestamp_seconds',
+      help: 'Unix time the config was last applied: at start, then at each successful reload.',
+      registers: [this.registry],
+    })
+    this.configLastReloadSuccessful = new client.Gauge({
+      name: 'dns_shaper_config_last_reload_successful',
+      help: 'Whether the last config reload applied (1) or was refused, keeping the running config (0).',
       registers: [this.registry],
     })
     this.rulesReinstalled = new client.Counter({
