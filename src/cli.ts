@@ -20,7 +20,7 @@ const RUN_FLAGS_HELP = `run flags (each also as env DNS_SHAPER_<FLAG>, or a key 
   --dns-port PORT (53)     --interfaces IF,...    --hooks prerouting,output
   --dns-ip CIDR,...|auto   shape DNS to these addresses only (any); auto: the nameservers of --resolv-conf
   --resolv-conf FILE       the resolv.conf --dns-ip auto reads (/etc/resolv.conf)
-  --ipv4 on|off (on)       --ipv6 on|off (on)     off: never touch that family's netfilter tables
+  --ipv4 on|off (on)       --ipv6 on|off (on)     off: no rules for that family, its iptables optional
   --iptables-backend auto|nft|legacy (auto)
   --kernel-filter auto|bpf|u32|off  classify in the kernel: bpf queues only held types (A too in
                            pair mode), u32 only queries, off everything; auto: bpf, else u32, else off

@@ -43,6 +43,9 @@ const sa = load('serviceaccount.yaml')
 const pod = ds.spec.template.spec as Obj
 const container = pod.containers[0] as Obj
 const CONFIG_KEY = 'config.json'
+/** What kubelet writes into a ClusterFirstWithHostNet pod (cluster DNS 192.0.2.10). */
+const KUBELET_RESOLV_CONF =
+  'search kube-system.svc.cluster.local svc.cluster.local cluster.local\nnameserver 192.0.2.10\noptions ndots:5\n'
 
 /** Errors TypeScript reports when `value` is assigned to the given model interface (excess fields included). */
 function typeErrors(value: unknown, typeName: string, from: string): string[] {
@@ -194,7 +197,11 @@ t.test('DaemonSet: metrics port, probes, scrape annotations', async t => {
     ['true', String(METRICS_PORT), '/metrics'],
   )
   const listen = (container.args as string[])[(container.args as string[]).indexOf('--metrics-listen') + 1]
-  t.equal(listen, `$(NODE_IP):${METRICS_PORT}`, 'listens on the node address, on the declared port')
+  t.equal(
+    listen,
+    `[$(NODE_IP)]:${METRICS_PORT}`,
+    'listens on the node address, on the declared port; brackets serve IPv4 and IPv6 nodes alike',
+  )
   const nodeIp = (container.env as Obj[]).find(e => e.name === 'NODE_IP')
   t.same(nodeIp?.valueFrom, { fieldRef: { fieldPath: 'status.hostIP' } }, 'NODE_IP from the downward API')
   // PodMonitor scrapes the same pods on the same named port.
@@ -236,11 +243,13 @@ t.test('DaemonSet args are flags dns-shaper run accepts; the ConfigMap is a conf
     env: {},
     readFile: p => {
       read.push(p)
-      return text
+      return p === '/etc/resolv.conf' ? KUBELET_RESOLV_CONF : text
     },
   })
-  t.same(read, [configPath], 'loadConfig read the ConfigMap file')
-  t.equal(loaded.config.metricsListen, `198.51.100.7:${METRICS_PORT}`)
+  t.same(read, [configPath, '/etc/resolv.conf'], 'loadConfig read the ConfigMap file, then the pod resolv.conf')
+  t.equal(loaded.config.metricsListen, `[198.51.100.7]:${METRICS_PORT}`)
+  t.equal(file['dns-ip'], 'auto', 'dns-ip auto by default')
+  t.same(loaded.config.dnsIp, ['192.0.2.10/32'], 'the cluster DNS address kubelet wrote into resolv.conf')
   t.equal(loaded.config.rules, 'manage', 'the DaemonSet installs and removes its own rules')
   t.same(
     loaded.config.hooks.slice().sort(),
@@ -341,12 +350,20 @@ const kubeletArgs = (c: Obj, env: Record<string, string>): string[] =>
   (c.args as string[]).map(a => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref: string, v: string) => env[v] ?? ref))
 
 /** What the daemon of a rendered DaemonSet would load, as kubelet would start it on a node. */
-function loadAsKubelet(name: string, nodeIp: string, serviceVars: Record<string, string> = {}) {
+function loadAsKubelet(
+  name: string,
+  nodeIp: string,
+  serviceVars: Record<string, string> = {},
+  resolvConf = KUBELET_RESOLV_CONF,
+) {
   const c = renderedDaemonSet(name).spec.template.spec.containers[0] as Obj
   const cmData = rendered.get(name)!.find(o => o.kind === 'ConfigMap')!.data as Obj
   const env = kubeletEnv(c, nodeIp, serviceVars)
   const fileEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('DNS_SHAPER_')))
-  return loadConfig(kubeletArgs(c, env).slice(1), { env: fileEnv, readFile: () => cmData[CONFIG_KEY] as string })
+  return loadConfig(kubeletArgs(c, env).slice(1), {
+    env: fileEnv,
+    readFile: p => (p === '/etc/resolv.conf' ? resolvConf : (cmData[CONFIG_KEY] as string)),
+  })
 }
 
 t.test('every variant renders to valid objects; the renderer agrees with kustomize', async t => {
@@ -406,7 +423,8 @@ t.test(
   'base: dns-ip as the ConfigMap says; node-local-dns variant: the kube-dns ClusterIP from the Service variable',
   async t => {
     const base = loadAsKubelet('base', '198.51.100.7')
-    t.equal(base.config.metricsListen, `198.51.100.7:${METRICS_PORT}`)
+    t.equal(base.config.metricsListen, `[198.51.100.7]:${METRICS_PORT}`)
+    t.same(base.config.dnsIp, ['192.0.2.10/32'], 'base: auto, from resolv.conf')
     if (!rendered.has('node-local-dns')) {
       t.fail('deploy/variants/node-local-dns is missing')
       return
@@ -415,7 +433,11 @@ t.test(
     t.same(nl.config.dnsIp, ['192.0.2.10/32'], 'shapes the kube-dns ClusterIP kubelet put in KUBE_DNS_SERVICE_HOST')
     t.equal(renderedDaemonSet('node-local-dns').spec.template.spec.enableServiceLinks, true, 'Service variables on')
     // Everything else as in the base: only dns-ip differs.
-    t.same({ ...nl.config, dnsIp: base.config.dnsIp }, base.config, 'no other setting changes')
+    t.same(
+      { ...nl.config, dnsIp: base.config.dnsIp, dnsIpAuto: base.config.dnsIpAuto },
+      base.config,
+      'no other setting changes (dns-ip explicit, so not from resolv.conf)',
+    )
     let err: unknown
     try {
       loadAsKubelet('node-local-dns', '198.51.100.7', {})
@@ -426,3 +448,27 @@ t.test(
     t.match(String((err as Error | undefined)?.message), /DNS_SHAPER_DNS_IP/, 'naming the variable')
   },
 )
+
+t.test('IPv6-only nodes: the base serves them; the ipv6-only variant also keeps off IPv4 netfilter', async t => {
+  const { planRules } = await import('../src/rules/plan.js')
+  const resolv = 'search svc.cluster.local cluster.local\nnameserver 2001:db8:96::a\noptions ndots:5\n'
+  const v6 = loadAsKubelet('base', '2001:db8::7', {}, resolv)
+  t.equal(v6.config.metricsListen, `[2001:db8::7]:${METRICS_PORT}`, 'the bracketed argument is an IPv6 listen address')
+  t.same(v6.config.dnsIp, ['2001:db8:96::a/128'], 'the IPv6 cluster DNS address from resolv.conf')
+  const p4 = planRules(v6.config, 'ipv4')
+  t.same(p4.rules, [], 'base: no IPv4 rules, there is no IPv4 DNS service to shape')
+  t.match(String(p4.skipped), /no IPv4 address/)
+  const p6 = planRules(v6.config, 'ipv6')
+  t.ok(p6.rules.length > 0 && p6.rules.every(r => r.includes('2001:db8:96::a/128')), 'IPv6 rules to that address')
+  if (!rendered.has('ipv6-only')) {
+    t.fail('deploy/variants/ipv6-only is missing')
+    return
+  }
+  const only = loadAsKubelet('ipv6-only', '2001:db8::7', {}, resolv)
+  t.equal(only.config.ipv4, false, 'ipv6-only: IPv4 off')
+  t.equal(planRules(only.config, 'ipv4').skipped, 'IPv4 is disabled (--ipv4 off)', 'so iptables is never required')
+  t.same(planRules(only.config, 'ipv6'), p6, 'IPv6 shaped exactly as by the base')
+  t.same({ ...only.config, ipv4: true }, v6.config, 'nothing else differs')
+  const nl = loadAsKubelet('node-local-dns', '2001:db8::7', { KUBE_DNS_SERVICE_HOST: '2001:db8:96::a' })
+  t.same(nl.config.dnsIp, ['2001:db8:96::a/128'], 'node-local-dns variant: an IPv6 ClusterIP works the same')
+})

@@ -33,7 +33,7 @@ export interface Config {
   /** Restrict shaping to packets entering (prerouting) / leaving (output) these interfaces. Empty: any. */
   interfaces: string[]
   hooks: Hook[]
-  /** Shape IPv4 DNS (off: never touch IPv4 netfilter, e.g. on IPv6-only nodes). */
+  /** Shape IPv4 DNS (off: no IPv4 rules, and a failing iptables is only logged: IPv6-only nodes). */
   ipv4: boolean
   ipv6: boolean
   iptablesBackend: IptablesBackend

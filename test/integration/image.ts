@@ -70,19 +70,25 @@ const configFile = join(work, 'config.json')
 writeFileSync(configFile, configMap.data['config.json'] as string)
 const lockFile = join(work, 'xtables.lock')
 writeFileSync(lockFile, '')
+// What kubelet bind-mounts for a ClusterFirstWithHostNet pod: the cluster DNS service (here the lab's
+// DNS server), which the ConfigMap's "dns-ip": "auto" reads. Filled in once the lab exists.
+const resolvFile = join(work, 'resolv.conf')
+writeFileSync(resolvFile, '')
+if (!existsSync(join(ROOTFS, 'etc/resolv.conf'))) writeFileSync(join(ROOTFS, 'etc/resolv.conf'), '')
 mkdirSync(join(ROOTFS, configMount), { recursive: true })
 writeFileSync(join(ROOTFS, configMount, 'config.json'), '')
 writeFileSync(join(ROOTFS, 'run/xtables.lock'), '')
 
-// $1 root, $2 config file, $3 lock file, then the command. Positional arguments only: nothing is
-// interpolated into the script.
+// $1 root, $2 config file, $3 lock file, $4 config dir, $5 resolv.conf, then the command. Positional
+// arguments only: nothing is interpolated into the script.
 const LAUNCH = `set -e
-root=$1; conf=$2; lock=$3; dir=$4; shift 4
+root=$1; conf=$2; lock=$3; dir=$4; resolv=$5; shift 5
 mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev"
 mount --bind "$conf" "$root$dir/config.json"
 mount --bind "$lock" "$root/run/xtables.lock"
+mount --bind "$resolv" "$root/etc/resolv.conf"
 mount -o remount,bind,ro "$root"
 exec chroot "$root" /usr/bin/setpriv --bounding-set -all,+net_admin,+net_raw --inh-caps -all --no-new-privs -- "$@"`
 
@@ -118,6 +124,7 @@ class ImageDaemon {
         configFile,
         lockFile,
         configMount,
+        resolvFile,
         ...imageConfig.Entrypoint,
         ...args,
       ],
@@ -172,6 +179,10 @@ let lab: Lab
 t.before(async () => {
   lab = await createLab()
   await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
+  writeFileSync(
+    resolvFile,
+    `search kube-system.svc.cluster.local svc.cluster.local cluster.local\nnameserver ${lab.server.ipv4}\nnameserver ${lab.server.ipv6}\noptions ndots:5\n`,
+  )
 })
 t.teardown(async () => {
   await lab?.destroy()
@@ -279,11 +290,18 @@ t.test(
     // The process is the image's node (the entrypoint's shebang resolved through the chroot's PATH).
     t.match(readlinkSync(`/proc/${d.child.pid}/exe`), /\/usr\/local\/bin\/node$/, 'runs on /usr/local/bin/node')
 
+    const auto = d.logs.find(l => String(l.msg).startsWith('dns-ip auto:'))
+    t.same(
+      auto?.dnsIp,
+      [`${lab.server.ipv4}/32`, `${lab.server.ipv6}/128`],
+      'dns-ip auto: the nameservers of the resolv.conf kubelet would mount, logged',
+    )
     const started = d.logs.find(l => l.msg === 'starting')
     t.match(String(started?.holds), /AAAA=5ms/, `holds from the ConfigMap: ${String(started?.holds)}`)
     const v4 = await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw'])
     const v6 = await save(lab.router.ns, ['ip6tables-nft-save', '-t', 'raw'])
     t.match(v4, /dns-shaper: shape DNS \(prerouting\)/, 'IPv4 rules installed from inside the image')
+    t.match(v4, new RegExp(`-d ${lab.server.ipv4.replace(/\./g, '\\.')}/32 `), 'restricted to the DNS service address')
     t.match(v6, /dns-shaper: shape DNS \(prerouting\)/, 'IPv6 rules installed from inside the image')
 
     await expectShaped(t, lab, base, { delayMs: DELAY_MS, count: COUNT, aaaaMarginMs: 2 })
