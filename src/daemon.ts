@@ -95,7 +95,8 @@ export class Daemon {
     })
     if (c.dnsIpAuto) {
       // What `--dns-ip auto` found, so an operator can see which traffic is shaped and why.
-      log.info('dns-ip auto: shaping DNS to the nameservers of ' + c.dnsIpAuto.resolvConf, {
+      log.info('dns-ip auto: shaping DNS to the nameservers of resolv.conf', {
+        resolvConf: c.dnsIpAuto.resolvConf,
         dnsIp: c.dnsIp,
         ...(c.dnsIpAuto.ignored.length ? { ignored: c.dnsIpAuto.ignored } : {}),
       })

@@ -312,3 +312,14 @@ t.test('no --config, or --config-poll-interval 0: no polling', async t => {
   t.same(clock.pending, [], 'interval 0: SIGHUP only')
   await h.d.stop('test')
 })
+
+t.test('dns-ip auto: the start-up log says which resolv.conf gave which addresses', async t => {
+  const fixture = new URL('fixtures/resolv-conf/dual-stack.conf', import.meta.url).pathname
+  const h = harness(['--metrics-listen', 'off', '--dns-ip', 'auto', '--resolv-conf', fixture])
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  const rec = h.logs.find(l => l.msg === 'dns-ip auto: shaping DNS to the nameservers of resolv.conf')
+  t.equal(rec?.resolvConf, fixture)
+  t.same(rec?.dnsIp, ['192.0.2.10/32', '2001:db8:96::a/128'])
+  t.notOk(rec && 'ignored' in rec, 'nothing ignored, nothing said')
+})

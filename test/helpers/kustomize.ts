@@ -9,7 +9,7 @@
 // resources, then components (each like a kustomization over what has been accumulated), then this
 // file's own patches, namespace and images.
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { parse, parseAllDocuments } from 'yaml'
 
@@ -198,5 +198,3 @@ export function realKustomize(dir: string): { objects: KObject[] } | { skip: str
 export function objectKey(o: KObject): string {
   return `${String(o.kind)}/${String(o.metadata?.namespace ?? '')}/${String(o.metadata?.name)}`
 }
-
-export const repoPath = (...p: string[]): string => join(dirname(new URL(import.meta.url).pathname), '..', '..', ...p)
