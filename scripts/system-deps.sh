@@ -2,6 +2,8 @@
 # Installs the Debian packages dns-shaper needs to build, run and test (run as root).
 # Build: g++ make python3 libmnl-dev libnetfilter-queue-dev. Run: iptables iproute2.
 # Tests and labs: real DNS peers and tools (unbound, dig, dnsperf, nft, prometheus, musl, clang...).
+# Node.js: Debian's nodejs and npm when no node is installed (a fresh Debian 13 has 20, which the
+# checkout needs at least); an installed node is left alone.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -11,3 +13,11 @@ apt-get install -y -qq --no-install-recommends \
   unbound dnsutils knot-dnsutils dnsperf conntrack nftables \
   prometheus musl-tools clang clang-format libclang-rt-14-dev podman debootstrap \
   >/dev/null
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 20 ]; then
+  echo "system-deps: node $(node --version) is too old: dns-shaper needs Node.js 20 or newer (Debian 13's nodejs is 20)" >&2
+  exit 1
+fi

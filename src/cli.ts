@@ -6,8 +6,32 @@ import { fileURLToPath } from 'node:url'
 import { loadConfig, reconcileIntervalFromEnv, RUN_FLAGS } from './config/load.js'
 import { parseFlags } from './config/flags.js'
 import { createLogger, type Logger } from './log.js'
-import { errorMessage, exitCodeFor } from './errors.js'
+import { ConfigError, errorMessage, exitCodeFor } from './errors.js'
+import { ms } from './config/values.js'
 import type { Config } from './config/types.js'
+
+const RUN_FLAGS_HELP = `run flags (each also as env DNS_SHAPER_<FLAG>, or a key of the --config file):
+  --queue N                first NFQUEUE number (0)         --queues N       queues, balanced (1)
+  --delay MS               hold for held types (5; fractions allowed)
+  --qtypes LIST            held query types (AAAA; names or numbers, comma-separated)
+  --mode pair|fixed        pair: release each AAAA right behind its A, at most --delay; fixed: hold --delay (pair)
+  --pair-window MS         pair mode: an A this recent releases its AAAA at once (5)
+  --rules manage|none      install rules at start, remove at stop (manage)
+  --dns-port PORT (53)     --interfaces IF,...    --hooks prerouting,output
+  --dns-ip CIDR,...|auto   shape DNS to these addresses only (any); auto: the nameservers of --resolv-conf
+  --resolv-conf FILE       the resolv.conf --dns-ip auto reads (/etc/resolv.conf)
+  --ipv4 on|off (on)       --ipv6 on|off (on)     off: no rules for that family, its iptables optional
+  --iptables-backend auto|nft|legacy (auto)
+  --kernel-filter auto|bpf|u32|off  classify in the kernel: bpf queues only held types (A too in
+                           pair mode), u32 only queries, off everything; auto: bpf, else u32, else off
+  --metrics-listen HOST:PORT|off (127.0.0.1:9363)   IPv6, and IPv4 if you like, in brackets: [::1]:9363
+  --max-held N             beyond N held packets, accept at once and count (10000)
+  --dry-run                classify and count, hold nothing
+  --config FILE            JSON file with the flag names as keys, plus "holds": {"AAAA": 5}
+  --config-poll-interval S read --config every S seconds (with jitter) and apply a change as SIGHUP
+                           does (30; 0: on SIGHUP only)
+  --log-level debug|info|warn|error (info)
+`
 
 export const USAGE = `dns-shaper: hold AAAA DNS queries behind their A to stop the conntrack A/AAAA race
 
@@ -17,27 +41,43 @@ usage:
                                       the exact iptables-restore input, or install/remove it once
   dns-shaper check [--json] [--sample SECONDS] [flags]
                                       can this node run the shaper, and does it need it?
-  dns-shaper demo                     a throwaway network-namespace lab showing A passing and AAAA held
+  dns-shaper demo [--delay MS]        a throwaway network-namespace lab showing A passing and AAAA held
                                       (from a source checkout: npm run demo)
-  dns-shaper version | help
+  dns-shaper version | help [COMMAND]
+  dns-shaper COMMAND --help           that command's usage
 
-run flags:
-  --queue N                first NFQUEUE number (0)         --queues N       queues, balanced (1)
-  --delay MS               hold for held types (5; fractions allowed)
-  --qtypes LIST            held query types (AAAA; names or numbers, comma-separated)
-  --mode pair|fixed        pair: release each AAAA right behind its A, at most --delay; fixed: hold --delay (pair)
-  --pair-window MS         pair mode: an A this recent releases its AAAA at once (5)
-  --rules manage|none      install rules at start, remove at stop (manage)
-  --dns-port PORT (53)     --dns-ip CIDR,...    --interfaces IF,...    --hooks prerouting,output
-  --ipv6 on|off (on)       --iptables-backend auto|nft|legacy (auto)
-  --kernel-filter auto|bpf|u32|off  classify in the kernel: bpf queues only held types (A too in
-                           pair mode), u32 only queries, off everything; auto: bpf, else u32, else off
-  --metrics-listen HOST:PORT|off (127.0.0.1:9363)
-  --max-held N             beyond N held packets, accept at once and count (10000)
-  --dry-run                classify and count, hold nothing
-  --config FILE            JSON file with the flag names as keys, plus "holds": {"AAAA": 5}
-  --log-level debug|info|warn|error (info)
-`
+${RUN_FLAGS_HELP}`
+
+/** `dns-shaper COMMAND --help` (or -h, or `help COMMAND`): that command's usage, on stdout, exit 0. */
+export const COMMAND_USAGE: Record<string, string> = {
+  run: `usage: dns-shaper run [flags]
+  the daemon: binds the queue, installs the rules, shapes until SIGTERM; SIGHUP (or a changed
+  --config file) reloads the config
+
+${RUN_FLAGS_HELP}`,
+  rules: `usage: dns-shaper rules print|install|remove [run flags]
+  print    the exact iptables-restore input for this config (IPv4, then IPv6)
+  install  install it once and exit (for operators who run the daemon with --rules none)
+  remove   remove dns-shaper's rules, e.g. left behind by a killed daemon
+
+${RUN_FLAGS_HELP}`,
+  check: `usage: dns-shaper check [--json] [--sample SECONDS] [run flags]
+  can this node run the shaper, and does it need it? Read-only. Exit 0 ready, 1 problems.
+  --json                   the report as JSON
+  --sample SECONDS         how long to watch the conntrack clash counters (10; 0..3600)
+
+${RUN_FLAGS_HELP}`,
+  demo: `usage: dns-shaper demo [--delay MS]
+  a throwaway lab (client, router with the shaper, DNS server, each its own network namespace) that
+  shows A passing and AAAA held, then removes everything. Needs root. From a checkout: npm run demo.
+  --delay MS               the hold (5; 0..10000, fractions allowed)
+`,
+  version: `usage: dns-shaper version
+  prints the version
+`,
+}
+
+const isHelp = (a: string): boolean => a === '--help' || a === '-h'
 
 export interface CliIo {
   out: (s: string) => void
@@ -107,7 +147,7 @@ async function cmdRun(argv: string[], io: CliIo): Promise<number> {
 async function cmdRules(argv: string[], io: CliIo): Promise<number> {
   const [action, ...rest] = argv
   if (action !== 'print' && action !== 'install' && action !== 'remove') {
-    io.err('dns-shaper rules: expected print, install or remove\n')
+    io.err(`dns-shaper rules: expected print, install or remove\n\n${COMMAND_USAGE.rules}`)
     return 2
   }
   const { config } = loadConfig(rest, { env: io.env })
@@ -115,7 +155,7 @@ async function cmdRules(argv: string[], io: CliIo): Promise<number> {
   const m = await ruleManager(config, log)
   if (action === 'print') {
     const { renderRestore } = await import('./rules/restore.js')
-    io.out(`# IPv4: iptables-restore --noflush\n${renderRestore(config, 'ipv4')}`)
+    if (config.ipv4) io.out(`# IPv4: iptables-restore --noflush\n${renderRestore(config, 'ipv4')}`)
     if (config.ipv6) io.out(`# IPv6: ip6tables-restore --noflush\n${renderRestore(config, 'ipv6')}`)
     return 0
   }
@@ -131,7 +171,7 @@ async function cmdRules(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function cmdCheck(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseFlags(argv, [...RUN_FLAGS, 'json', 'sample'], new Set(['json', 'dry-run', 'ipv6']))
+  const { values } = parseFlags(argv, [...RUN_FLAGS, 'json', 'sample'], new Set(['json', 'dry-run', 'ipv4', 'ipv6']))
   const json = values.get('json') === 'true' || values.get('json') === true
   const sample = values.get('sample')
   const rest: string[] = []
@@ -156,7 +196,17 @@ async function cmdCheck(argv: string[], io: CliIo): Promise<number> {
  */
 const LAB_DEMO = new URL('../dist-lab/lab/src/demo.js', import.meta.url)
 
+/** demo's flags, checked before anything is built (exit 2 on a bad one, as for every command). */
+export function parseDemoFlags(argv: readonly string[]): { delayMs: number } {
+  const { values, positionals } = parseFlags(argv, ['delay'], new Set())
+  if (positionals.length > 0)
+    throw new ConfigError(positionals[0] as string, 'unexpected argument', 'dns-shaper demo [--delay MS]')
+  const d = values.get('delay')
+  return { delayMs: d === undefined ? 5 : ms(d, '--delay', 10000) }
+}
+
 async function cmdDemo(argv: string[], io: CliIo): Promise<number> {
+  const { delayMs } = parseDemoFlags(argv)
   if (!existsSync(fileURLToPath(LAB_DEMO))) {
     io.err(
       'dns-shaper demo: the demo is part of the lab, which the installed product does not contain; ' +
@@ -167,11 +217,15 @@ async function cmdDemo(argv: string[], io: CliIo): Promise<number> {
   const { runDemo } = (await import(LAB_DEMO.href)) as {
     runDemo: (argv: string[], io: CliIo) => Promise<number>
   }
-  return runDemo(argv, io)
+  return runDemo(['--delay', String(delayMs)], io)
 }
 
 export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
   const [cmd, ...rest] = argv
+  if (cmd !== undefined && Object.hasOwn(COMMAND_USAGE, cmd) && rest.some(isHelp)) {
+    io.out(COMMAND_USAGE[cmd]!)
+    return 0
+  }
   try {
     switch (cmd) {
       case 'run':
@@ -188,10 +242,19 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return 0
       case 'help':
       case '--help':
-      case '-h':
+      case '-h': {
+        const topic = rest[0]
+        if (topic !== undefined && !Object.hasOwn(COMMAND_USAGE, topic)) {
+          io.err(`dns-shaper help: no command "${topic}" (accepted: ${Object.keys(COMMAND_USAGE).join(', ')})\n`)
+          return 2
+        }
+        io.out(topic === undefined ? USAGE : COMMAND_USAGE[topic]!)
+        return 0
+      }
       case undefined:
-        io.out(USAGE)
-        return cmd === undefined ? 2 : 0
+        // Usage printed because of an error goes to stderr; asked for (help), to stdout.
+        io.err(USAGE)
+        return 2
       default:
         io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, demo, version, help)\n`)
         return 2

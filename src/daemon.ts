@@ -2,6 +2,7 @@
 // installing rules (a rule never points at an empty queue for longer than it must); stop removes the
 // rules first, then accepts every held packet and drains what is still queued, then unbinds. Every rule
 // operation goes through one RuleSync, in order; stop may come at any point of start.
+import { readFileSync } from 'node:fs'
 import type { Config } from './config/types.js'
 import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } from './config/load.js'
 import { Shaper } from './shaper.js'
@@ -15,6 +16,7 @@ import { RuleSync, type Rules } from './rules/sync.js'
 import { registerRuleMetrics } from './rules/metrics.js'
 import { errorMessage } from './errors.js'
 import { NODE_VERSION, VERSION } from './version.js'
+import { ConfigWatcher, type WatchClock } from './config/watch.js'
 
 export type { Rules } from './rules/sync.js'
 
@@ -31,6 +33,14 @@ export interface DaemonOptions {
   ) => Shaper
   env?: NodeJS.ProcessEnv
   reconcileIntervalMs?: number
+  /** Injected into the --config poller and the reload metrics (tests); real timers, file and clock otherwise. */
+  configWatch?: {
+    clock?: WatchClock
+    random?: () => number
+    readFile?: (path: string) => Buffer | string
+    /** Milliseconds since the epoch. */
+    now?: () => number
+  }
 }
 
 /** Fields a SIGHUP reload can change; everything else needs a restart. */
@@ -48,6 +58,7 @@ export class Daemon {
   #stopping: Promise<number> | undefined
   #fatal: NodeJS.ErrnoException | undefined
   #reconcileTimer: NodeJS.Timeout | undefined
+  #watcher: ConfigWatcher | undefined
   /** Settles when start() has returned or thrown; stop() waits for it. */
   #started: Promise<void> = Promise.resolve()
   /** Resolves with the exit code once stopped. */
@@ -99,6 +110,14 @@ export class Daemon {
       rules: c.rules,
       maxHeld: c.maxHeld,
     })
+    if (c.dnsIpAuto) {
+      // What `--dns-ip auto` found, so an operator can see which traffic is shaped and why.
+      log.info('dns-ip auto: shaping DNS to the nameservers of resolv.conf', {
+        resolvConf: c.dnsIpAuto.resolvConf,
+        dnsIp: c.dnsIp,
+        ...(c.dnsIpAuto.ignored.length ? { ignored: c.dnsIpAuto.ignored } : {}),
+      })
+    }
     const onFatal = (queue: number, err: NodeJS.ErrnoException): void => {
       log.error('data-plane thread died; DNS passes unshaped (fail-open) until restart', { queue, err })
       this.#fatal = err
@@ -123,6 +142,8 @@ export class Daemon {
         ),
       queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
     })
+    // The config in force was applied now (the poller's and SIGHUP's reloads move it on).
+    this.#metrics.configLastReload.set(this.#now() / 1000)
     if (c.rules === 'manage') {
       const metrics = this.#metrics
       this.#rules = new RuleSync(this.#opts.createRules(c, log), {
@@ -156,7 +177,42 @@ export class Daemon {
     this.#reconcileTimer = setInterval(() => {
       void this.reconcile()
     }, this.#opts.reconcileIntervalMs ?? RECONCILE_INTERVAL_MS)
+    this.#startWatcher()
     log.info('ready')
+  }
+
+  #now(): number {
+    return (this.#opts.configWatch?.now ?? Date.now)()
+  }
+
+  /**
+   * Polls the --config file (a mounted ConfigMap is updated in place by kubelet) and applies a change
+   * the way SIGHUP does, so editing the ConfigMap needs no rollout.
+   */
+  #startWatcher(): void {
+    const c = this.#config
+    if (!c.configFile || c.configPollIntervalS === 0) return
+    const { log } = this.#opts
+    const w = this.#opts.configWatch
+    const path = c.configFile
+    this.#watcher = new ConfigWatcher({
+      path,
+      intervalMs: c.configPollIntervalS * 1000,
+      readFile: w?.readFile ?? (p => readFileSync(p, 'utf8')),
+      clock: w?.clock,
+      random: w?.random,
+      onChange: () => {
+        log.info('config file changed; reloading', { file: path })
+        this.reload()
+      },
+      onError: e =>
+        log.warn('cannot read the config file to look for changes; the running config stays', {
+          file: path,
+          err: errorMessage(e),
+        }),
+    })
+    this.#watcher.start(this.#opts.loaded.configHash)
+    log.info('watching the config file for changes', { file: path, intervalS: c.configPollIntervalS })
   }
 
   /**
@@ -193,11 +249,16 @@ export class Daemon {
     const { log } = this.#opts
     try {
       const next = loadConfig(this.#opts.argv, { env: this.#opts.env })
+      // Whatever path applied this content (SIGHUP or the poller), the poller need not apply it again.
+      if (next.configHash) this.#watcher?.markApplied(next.configHash)
       const restartOnly = (Object.keys(next.config) as (keyof Config)[]).filter(
         k => !RELOADABLE.includes(k) && JSON.stringify(next.config[k]) !== JSON.stringify(this.#config[k]),
       )
       if (restartOnly.length)
-        log.warn('these settings change only on restart; kept the running values', { settings: restartOnly })
+        log.warn('these settings change only on restart; kept the running values', {
+          settings: restartOnly,
+          hint: 'kubectl -n kube-system rollout restart ds/dns-shaper (or restart the daemon)',
+        })
       const merged: Config = { ...this.#config }
       for (const k of RELOADABLE) (merged as unknown as Record<string, unknown>)[k] = next.config[k]
       // The kernel filter's program lists the queued types: when they change, so must the rules.
@@ -209,11 +270,11 @@ export class Daemon {
       // Every check and install from now on compares with this config, queued ones included.
       this.#rules?.configure(merged)
       if (filterChanged && this.#rules !== undefined && !this.#stopping) void this.#reinstallRules(this.#rules)
-      this.#metrics?.recordReload(true)
+      this.#metrics?.recordReload(true, this.#now())
       log.info('config reloaded', { holds: describeRules(next.rules), mode: merged.mode, dryRun: merged.dryRun })
       return true
     } catch (e) {
-      this.#metrics?.recordReload(false)
+      this.#metrics?.recordReload(false, this.#now())
       log.error('config reload failed; the running policy is unchanged', {
         err: errorMessage(e),
       })
@@ -270,6 +331,7 @@ export class Daemon {
       // start() returns at its next step; until then it may still be installing (remove waits behind it).
       await this.#started
       clearInterval(this.#reconcileTimer)
+      this.#watcher?.stop()
       let code = this.#fatal ? 1 : 0
       if (this.#rules) {
         try {

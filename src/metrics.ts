@@ -81,8 +81,11 @@ const NOT_READ: ConntrackReading = {
 export class Metrics {
   readonly registry = new client.Registry()
   readonly reloads: client.Counter<'result'>
+  /** Unix time the config was last applied: at start, then at each successful reload. */
+  readonly configLastReload: client.Gauge
+  /** 1 when the last reload (or the start) applied the config, 0 when the last reload was refused. */
+  readonly configLastReloadSuccessful: client.Gauge
   readonly rulesReinstalled: client.Counter
-  #lastReloadOk = true
   #snapshot: Snapshot = { queues: [], nfqueue: [], nfqueueOk: false, conntrack: undefined, conntrackReading: NOT_READ }
   readonly #warned = new Set<string>()
   readonly #src: MetricsSources
@@ -266,8 +269,20 @@ export class Metrics {
     )
     this.reloads = new client.Counter({
       name: 'dns_shaper_config_reloads_total',
-      help: 'Config reloads (SIGHUP), by result.',
+      help: 'Config reloads (SIGHUP, or the --config file changed), by result.',
       labelNames: ['result'],
+      registers: [this.registry],
+    })
+    // Named like Prometheus's own prometheus_config_last_reload_success_timestamp_seconds and
+    // _successful, so the usual "config reload failed" alert carries over.
+    this.configLastReload = new client.Gauge({
+      name: 'dns_shaper_config_last_reload_timestamp_seconds',
+      help: 'Unix time the config was last applied: at start, then at each successful reload.',
+      registers: [this.registry],
+    })
+    this.configLastReloadSuccessful = new client.Gauge({
+      name: 'dns_shaper_config_last_reload_successful',
+      help: 'Whether the last config reload applied (1) or was refused, keeping the running config (0).',
       registers: [this.registry],
     })
     this.rulesReinstalled = new client.Counter({
@@ -277,21 +292,20 @@ export class Metrics {
     })
     this.reloads.inc({ result: 'ok' }, 0)
     this.reloads.inc({ result: 'error' }, 0)
-    // The counter alone cannot tell whether the last reload failed (an ok may have followed the error).
-    add(
-      new SnapshotMetric(
-        'dns_shaper_config_last_reload_successful',
-        'Whether the last config reload (SIGHUP) succeeded; 1 before any reload. 0: the previous policy is still running.',
-        'gauge',
-        () => [{ value: this.#lastReloadOk ? 1 : 0 }],
-      ),
-    )
+    // Applied at start: successful until a reload is refused (the counter alone cannot tell whether
+    // the last reload failed, since an ok may have followed the error).
+    this.configLastReload.set(Date.now() / 1000)
+    this.configLastReloadSuccessful.set(1)
   }
 
-  /** Counts a config reload and remembers its result for dns_shaper_config_last_reload_successful. */
-  recordReload(ok: boolean): void {
+  /**
+   * Counts a config reload (SIGHUP or the --config poller) and records its result and, when it applied,
+   * its time (milliseconds since the epoch).
+   */
+  recordReload(ok: boolean, nowMs: number = Date.now()): void {
     this.reloads.inc({ result: ok ? 'ok' : 'error' })
-    this.#lastReloadOk = ok
+    this.configLastReloadSuccessful.set(ok ? 1 : 0)
+    if (ok) this.configLastReload.set(nowMs / 1000)
   }
 
   #histogram(

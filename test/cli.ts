@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { main, USAGE } from '../src/cli.js'
+import { COMMAND_USAGE, main, parseDemoFlags, USAGE } from '../src/cli.js'
 import { RUN_FLAGS } from '../src/config/load.js'
 
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
@@ -22,7 +22,7 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
 
 t.test('help, version, unknown commands', async t => {
   t.same(await cli(['help']), { code: 0, out: USAGE, err: '' })
-  t.equal((await cli([])).code, 2, 'no command is bad usage')
+  t.same(await cli([]), { code: 2, out: '', err: USAGE }, 'no command: bad usage, the usage on stderr')
   const v = await cli(['version'])
   t.equal(v.code, 0)
   t.match(v.out, /^\d+\.\d+\.\d+\n$/)
@@ -58,6 +58,9 @@ t.test('rules print: the exact restore input for both families', async t => {
     r.out,
     /-A DNS-SHAPER -d 2001:db8::10\/128 -p udp -m udp --dport 53 -m bpf --bytecode "\d+,[0-9 ,]+" -j NFQUEUE --queue-num 3 --queue-bypass/,
   )
+  const v6only = await cli(['rules', 'print', '--ipv4', 'off'])
+  t.notMatch(v6only.out, /# IPv4/, '--ipv4 off: no IPv4 rules printed')
+  t.match(v6only.out, /# IPv6: ip6tables-restore --noflush/)
   const off = await cli(['rules', 'print', '--kernel-filter', 'off'])
   t.match(off.out, /-A DNS-SHAPER -p udp -m udp --dport 53 -j NFQUEUE --queue-num 0 --queue-bypass/)
   t.notMatch(r.out, /cpu-fanout/)
@@ -96,5 +99,52 @@ t.test('config keys inherited from Object.prototype exit 2', async t => {
     const r = await cli(['rules', 'print', '--config', file])
     t.equal(r.code, 2, key)
     t.match(r.err, `${key}: unknown key`)
+  }
+})
+
+t.test("COMMAND --help and -h: that command's usage on stdout, exit 0", async t => {
+  for (const cmd of ['run', 'rules', 'check', 'demo', 'version']) {
+    for (const h of ['--help', '-h']) {
+      t.same(await cli([cmd, h]), { code: 0, out: COMMAND_USAGE[cmd], err: '' }, `${cmd} ${h}`)
+    }
+    t.same(await cli(['help', cmd]), { code: 0, out: COMMAND_USAGE[cmd], err: '' }, `help ${cmd}`)
+  }
+  t.match(COMMAND_USAGE.run, /^usage: dns-shaper run/)
+  t.same(
+    await cli(['run', '--delay', '7', '--help']),
+    { code: 0, out: COMMAND_USAGE.run, err: '' },
+    'among other flags',
+  )
+  t.same(await cli(['rules', 'print', '-h']), { code: 0, out: COMMAND_USAGE.rules, err: '' })
+  for (const f of RUN_FLAGS) t.match(COMMAND_USAGE.run, `--${f}`, `run usage documents --${f}`)
+  t.match(COMMAND_USAGE.check, /--sample SECONDS/)
+  const bad = await cli(['help', 'frob'])
+  t.equal(bad.code, 2)
+  t.match(bad.err, /no command "frob"/)
+})
+
+t.test('usage printed because of an error goes to stderr', async t => {
+  const r = await cli(['rules'])
+  t.equal(r.code, 2)
+  t.equal(r.out, '')
+  t.match(r.err, /expected print, install or remove/)
+  t.match(r.err, /usage: dns-shaper rules/)
+})
+
+t.test('demo validates its flags before building anything', async t => {
+  t.same(parseDemoFlags([]), { delayMs: 5 })
+  t.same(parseDemoFlags(['--delay', '2.5']), { delayMs: 2.5 })
+  t.same(parseDemoFlags(['--delay=20']), { delayMs: 20 })
+  for (const [argv, re] of [
+    [['--delay', 'soon'], /--delay: "soon" is not a valid value/],
+    [['--delay'], /--delay: needs a value/],
+    [['--bogus'], /--bogus: unknown flag \(accepted: --delay\)/],
+    [['extra'], /extra: unexpected argument/],
+    [['--delay', '20000'], /milliseconds 0\.\.10000/],
+  ] as const) {
+    const r = await cli(['demo', ...argv])
+    t.equal(r.code, 2, `demo ${argv.join(' ')}: exit 2`)
+    t.match(r.err, re)
+    t.equal(r.out, '', 'nothing started')
   }
 })

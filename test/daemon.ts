@@ -4,13 +4,14 @@ import net from 'node:net'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Daemon, type Rules } from '../src/daemon.js'
+import { Daemon, type DaemonOptions, type Rules } from '../src/daemon.js'
 import { Shaper } from '../src/shaper.js'
 import { loadConfig } from '../src/config/load.js'
 import type { Config } from '../src/config/types.js'
 import { queuedQtypes } from '../src/rules/plan.js'
 import { createLogger } from '../src/log.js'
 import { FakeQueue } from './helpers/fake-queue.js'
+import { FakeClock } from './helpers/fake-clock.js'
 
 interface Harness {
   d: Daemon
@@ -48,6 +49,7 @@ function harness(
     failRemove?: boolean
     upToDate?: () => boolean
     installDelayMs?: (n: number) => number
+    configWatch?: DaemonOptions['configWatch']
   } = {},
 ): Harness {
   const queues: FakeQueue[] = []
@@ -84,6 +86,7 @@ function harness(
     log,
     env: {},
     reconcileIntervalMs: 60_000,
+    configWatch: opts.configWatch,
     createRules: (config: Config): Rules & { upToDate: () => Promise<boolean> } => {
       fake.created++
       let cfg = config
@@ -494,4 +497,118 @@ t.test('stopNow: releases and unbinds at once, logs the reason; a no-op after st
   const n = h2.logs.length
   h2.d.stopNow('exit after a clean stop')
   t.equal(h2.logs.length, n, 'nothing logged after a clean stop')
+})
+
+t.test('a changed --config file is applied without a signal, at the next poll', async t => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dnss-cfg-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'config.json')
+  fs.writeFileSync(file, JSON.stringify({ holds: { AAAA: 5 } }))
+  const clock = new FakeClock()
+  let now = 1_700_000_000_000
+  const reads: string[] = []
+  const h = harness(['--metrics-listen', 'off', '--config', file, '--config-poll-interval', '30'], {
+    configWatch: {
+      clock,
+      random: () => 0.5,
+      now: () => now,
+      readFile: p => {
+        reads.push(p)
+        return fs.readFileSync(p, 'utf8')
+      },
+    },
+  })
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  const metric = async (name: string): Promise<number> =>
+    Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(await h.d.metrics!.render())?.[1])
+  t.equal(await metric('dns_shaper_config_last_reload_timestamp_seconds'), 1_700_000_000, 'start counts as a load')
+  t.equal(await metric('dns_shaper_config_last_reload_successful'), 1)
+  t.same(clock.pending, [30000], 'polls every 30 s (jitter at its midpoint)')
+  t.ok(h.logs.some(l => l.msg === 'watching the config file for changes' && l.intervalS === 30))
+
+  const policies = h.queues[0]!.policies.length
+  clock.advance(30000)
+  t.equal(h.queues[0]!.policies.length, policies, 'unchanged file: no reload')
+  t.same(reads, [file], 'the poller read the file (the start used the hash of what was loaded)')
+
+  // What kubelet does to a ConfigMap volume, in effect: new content under the same path.
+  fs.writeFileSync(file, JSON.stringify({ holds: { AAAA: 20 } }))
+  now += 45_000
+  clock.advance(30000)
+  const p = h.queues[0]!.policies.at(-1)!
+  t.equal(p.holdMs[p.table[28]!], 20, 'the new AAAA hold is in the data plane')
+  t.ok(h.logs.some(l => l.msg === 'config file changed; reloading'))
+  t.equal(await metric('dns_shaper_config_last_reload_timestamp_seconds'), 1_700_000_045, 'time of this reload')
+  t.match(await h.d.metrics!.render(), /^dns_shaper_config_reloads_total\{result="ok"\} 1$/m)
+  clock.advance(60000)
+  t.equal(h.queues[0]!.policies.length, policies + 1, 'applied once')
+
+  // A restart-only setting: logged by name, the running value kept, the policy part still applied.
+  fs.writeFileSync(file, JSON.stringify({ holds: { AAAA: 7 }, 'dns-port': 5353 }))
+  clock.advance(30000)
+  t.ok(
+    h.logs.some(
+      l =>
+        l.msg === 'these settings change only on restart; kept the running values' &&
+        JSON.stringify(l.settings) === '["dnsPort"]',
+    ),
+    'dns-port named as needing a restart',
+  )
+  const p2 = h.queues[0]!.policies.at(-1)!
+  t.equal(p2.holdMs[p2.table[28]!], 7)
+
+  // A broken edit: refused once, running policy kept, the gauge says so; the fix is applied.
+  now += 60_000
+  fs.writeFileSync(file, '{"holds": ')
+  clock.advance(30000)
+  clock.advance(30000)
+  t.match(await h.d.metrics!.render(), /^dns_shaper_config_reloads_total\{result="error"\} 1$/m, 'one attempt')
+  t.equal(await metric('dns_shaper_config_last_reload_successful'), 0)
+  t.equal(await metric('dns_shaper_config_last_reload_timestamp_seconds'), 1_700_000_045, 'still the last success')
+  fs.writeFileSync(file, JSON.stringify({ holds: { AAAA: 9 }, 'dns-port': 5353 }))
+  clock.advance(30000)
+  t.equal(await metric('dns_shaper_config_last_reload_successful'), 1)
+  const p3 = h.queues[0]!.policies.at(-1)!
+  t.equal(p3.holdMs[p3.table[28]!], 9)
+
+  // SIGHUP applied this content: the poller does not apply it a second time.
+  fs.writeFileSync(file, JSON.stringify({ holds: { AAAA: 11 }, 'dns-port': 5353 }))
+  t.equal(h.d.reload(), true)
+  const n = h.queues[0]!.policies.length
+  clock.advance(30000)
+  t.equal(h.queues[0]!.policies.length, n, 'no second reload of what SIGHUP applied')
+
+  await h.d.stop('test')
+  t.same(clock.pending, [], 'stop ends the polling')
+})
+
+t.test('no --config, or --config-poll-interval 0: no polling', async t => {
+  const bare = new FakeClock()
+  const h0 = harness(['--metrics-listen', 'off'], { configWatch: { clock: bare } })
+  await h0.d.start()
+  t.same(bare.pending, [], 'no --config: nothing to poll')
+  await h0.d.stop('test')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dnss-cfg-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'c.json')
+  fs.writeFileSync(file, '{}')
+  const clock = new FakeClock()
+  const h = harness(['--metrics-listen', 'off', '--config', file, '--config-poll-interval', '0'], {
+    configWatch: { clock },
+  })
+  await h.d.start()
+  t.same(clock.pending, [], 'interval 0: SIGHUP only')
+  await h.d.stop('test')
+})
+
+t.test('dns-ip auto: the start-up log says which resolv.conf gave which addresses', async t => {
+  const fixture = new URL('fixtures/resolv-conf/dual-stack.conf', import.meta.url).pathname
+  const h = harness(['--metrics-listen', 'off', '--dns-ip', 'auto', '--resolv-conf', fixture])
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  const rec = h.logs.find(l => l.msg === 'dns-ip auto: shaping DNS to the nameservers of resolv.conf')
+  t.equal(rec?.resolvConf, fixture)
+  t.same(rec?.dnsIp, ['192.0.2.10/32', '2001:db8:96::a/128'])
+  t.notOk(rec && 'ignored' in rec, 'nothing ignored, nothing said')
 })

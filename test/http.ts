@@ -219,6 +219,16 @@ t.test('listen: IPv6 in brackets, clear errors for a taken port and a foreign ad
     message: /is taken; choose another --metrics-listen/,
   })
   await t.rejects(taken.listen('192.0.2.77:9363'), { code: 'EADDRNOTAVAIL', message: /no interface has 192\.0\.2\.77/ })
+  // [IPv4]:port, the form one manifest uses for IPv4 and IPv6 nodes ([$(NODE_IP)]:9363).
+  const v4b = new HttpServer({
+    metrics: async () => '',
+    contentType: 'text/plain',
+    healthy: () => ({ ok: true, detail: '' }),
+    ready: () => ({ ok: true, detail: '' }),
+  })
+  const b = await v4b.listen('[127.0.0.1]:0')
+  t.equal(b.address, '127.0.0.1', '[127.0.0.1]:0 listens on 127.0.0.1')
+  await v4b.close()
   const v6 = new HttpServer({
     metrics: async () => 'x 1\n',
     contentType: 'text/plain',

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { release as osRelease } from 'node:os'
+import { networkInterfaces, release as osRelease } from 'node:os'
 import { join } from 'node:path'
 import type { Config, Family } from '../config/types.js'
 import { parseHostPort } from '../config/host-port.js'
@@ -21,6 +21,7 @@ import {
 } from '../procfs.js'
 import { defaultConntrackReaders, readConntrack, type ConntrackReading } from '../conntrack-stats.js'
 import { binaries, type Backend } from '../rules/backend.js'
+import type { LocalAddress } from './items.js'
 import { RuleManager } from '../rules/manager.js'
 
 /** The rule manager's backend detection (it owns it): a backend with the reason it was chosen, or why none works. */
@@ -47,6 +48,8 @@ export interface CheckProbes {
   rawRules(): Promise<string | Error>
   /** `tc qdisc show` output. */
   tcQdiscs(): Promise<string | Error>
+  /** Addresses bound on this node's interfaces. */
+  localAddresses(): Promise<LocalAddress[]>
   sleep(ms: number): Promise<void>
 }
 
@@ -71,6 +74,7 @@ export interface ProbeResults {
   raw: string | Error
   tc: string | Error
   conntrack: ConntrackSample | Error
+  local: LocalAddress[] | Error
 }
 
 async function settle<T>(p: () => Promise<T>): Promise<T | Error> {
@@ -107,7 +111,7 @@ export async function gather(
   probes: CheckProbes,
   sampleSeconds: number,
 ): Promise<ProbeResults> {
-  const [status, release, iptables, features, bound, listen, raw, tc, conntrack] = await Promise.all([
+  const [status, release, iptables, features, bound, listen, raw, tc, conntrack, local] = await Promise.all([
     settle(() => probes.selfStatus()),
     settle(() => probes.kernelRelease()),
     settle(() => probes.iptables()),
@@ -117,8 +121,9 @@ export async function gather(
     settle(() => probes.rawRules()),
     settle(() => probes.tcQdiscs()),
     settle(() => sampleConntrack(probes, sampleSeconds)),
+    settle(() => probes.localAddresses()),
   ])
-  return { status, release, iptables, features, bound, listen, raw, tc, conntrack }
+  return { status, release, iptables, features, bound, listen, raw, tc, conntrack, local }
 }
 
 // ---------- the real probes ----------
@@ -178,6 +183,10 @@ export function systemProbes(o: SystemProbeOptions): CheckProbes {
           }),
       ),
     tcQdiscs: () => errOr(() => output(run, ['tc', 'qdisc', 'show'])),
+    localAddresses: async () =>
+      Object.entries(networkInterfaces()).flatMap(([ifname, addrs]) =>
+        (addrs ?? []).map(a => ({ address: a.address, ifname })),
+      ),
     sleep: ms => new Promise(r => setTimeout(r, ms)),
   }
 }
@@ -247,6 +256,7 @@ export function systemProbesFor(config: Config, run: Runner = defaultRun): Check
       const d = await detect()
       return probeFeatures(d instanceof Error ? 'nft' : d.backend, run)
     },
-    rawRules: async () => (await save('ipv4')) + (config.ipv6 ? await save('ipv6').catch(() => '') : ''),
+    rawRules: async () =>
+      (config.ipv4 ? await save('ipv4') : '') + (config.ipv6 ? await save('ipv6').catch(() => '') : ''),
   })
 }

@@ -4,6 +4,7 @@
 import { clashHandling, parseKernelRelease, type ClashHandling, type KernelVersion } from '../kernel.js'
 import {
   conntrackItem,
+  dnsServiceItem,
   dnsTrackingItem,
   featureItems,
   iptablesItem,
@@ -94,6 +95,7 @@ export async function runCheck(
     metricsItem(p.listen, config),
     conntrack.item,
     tracking.item,
+    ...[dnsServiceItem(config, p.local, scan)].filter(i => i !== undefined),
     ...(scan === undefined ? [] : [shaperRulesItem(scan, shaperQueues, p.bound, config)]),
     tcItem(p.tc),
   ]

@@ -8,12 +8,17 @@ export interface HostPort {
   port: number
 }
 
-/** `HOST:PORT` with an IPv6 host in brackets ("[::1]:9363"); undefined when it is not one. Port 0 (any) parses. */
+/**
+ * `HOST:PORT`; an IPv6 host must be in brackets ("[::1]:9363"), and an IPv4 one may be ("[192.0.2.1]:9363"),
+ * so one manifest argument `[$(NODE_IP)]:9363` serves IPv4 and IPv6 nodes alike (as node-exporter's
+ * `--web.listen-address` does). Undefined when it is not one. Port 0 (any) parses.
+ */
 export function parseHostPort(text: string): HostPort | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d+)$/.exec(text)
   const host = m?.[1] ?? m?.[2]
   const port = Number(m?.[3])
-  if (!m || !host || !(port >= 0 && port <= 65535) || (m[1] !== undefined && net.isIP(m[1]) !== 6)) return undefined
+  if (!m || !host || !/^\d{1,5}$/.test(m[3] ?? '') || !(port >= 0 && port <= 65535)) return undefined
+  if (m[1] !== undefined && net.isIP(m[1]) === 0) return undefined
   return { host, port }
 }
 
@@ -22,7 +27,11 @@ export function parseListen(text: string, flag = '--metrics-listen'): string {
   if (text === '' || text === 'off') return ''
   const hp = parseHostPort(text)
   if (hp === undefined || hp.port === 0) {
-    throw new ConfigError(flag, `"${text}" is not HOST:PORT`, '127.0.0.1:9363, [::1]:9363, 0.0.0.0:9363 or off')
+    throw new ConfigError(
+      flag,
+      `"${text}" is not HOST:PORT`,
+      '127.0.0.1:9363, [::1]:9363, [192.0.2.1]:9363, 0.0.0.0:9363 or off',
+    )
   }
   return text
 }

@@ -21,6 +21,8 @@ import { interfaceFlag } from './interface.js'
 import { parseListen } from './host-port.js'
 import { parseFlags } from './flags.js'
 import { bool, int, list, ms, oneOf, type RawValue } from './values.js'
+import { DEFAULT_RESOLV_CONF, nameserversFrom } from './resolv-conf.js'
+import { contentHash, DEFAULT_POLL_INTERVAL_S } from './watch.js'
 
 export type { Config } from './types.js'
 
@@ -37,8 +39,10 @@ export const DEFAULTS: Config = {
   rules: 'manage',
   dnsPort: 53,
   dnsIp: [],
+  resolvConf: DEFAULT_RESOLV_CONF,
   interfaces: [],
   hooks: ['prerouting', 'output'],
+  ipv4: true,
   ipv6: true,
   iptablesBackend: 'auto',
   kernelFilter: 'auto',
@@ -46,7 +50,12 @@ export const DEFAULTS: Config = {
   maxHeld: DEFAULT_MAX_HELD,
   dryRun: false,
   logLevel: 'info',
+  configPollIntervalS: DEFAULT_POLL_INTERVAL_S,
 }
+
+/** `--dns-ip auto` is resolved once every source is applied (--resolv-conf may come after it). */
+const AUTO = Symbol('dns-ip auto')
+type Loading = Config & { [AUTO]?: string }
 
 type Setter = (c: Config, raw: RawValue, flag: string) => void
 
@@ -86,7 +95,21 @@ const setters: Record<string, Setter> = {
     c.dnsPort = int(v, f, 1, 65535)
   },
   'dns-ip': (c, v, f) => {
-    c.dnsIp = list(v).map(x => cidrFlag(x, f))
+    const items = list(v)
+    if (items.some(x => x.toLowerCase() === 'auto')) {
+      if (items.length > 1) throw new ConfigError(f, '"auto" stands alone', 'auto, or comma-separated addresses/CIDRs')
+      // The flag that said auto, for the error if resolv.conf cannot give addresses.
+      ;(c as Loading)[AUTO] = f
+      c.dnsIp = []
+      return
+    }
+    delete (c as Loading)[AUTO]
+    c.dnsIp = items.map(x => cidrFlag(x, f))
+  },
+  'resolv-conf': (c, v, f) => {
+    const p = String(v).trim()
+    if (p === '') throw new ConfigError(f, 'needs a path', 'the resolv.conf --dns-ip auto reads, e.g. /etc/resolv.conf')
+    c.resolvConf = p
   },
   interfaces: (c, v, f) => {
     c.interfaces = list(v).map(i => interfaceFlag(i, f))
@@ -95,6 +118,9 @@ const setters: Record<string, Setter> = {
     const hooks = list(v).map(h => oneOf<Hook>(h, f, ['prerouting', 'output']))
     if (hooks.length === 0) throw new ConfigError(f, 'no hook given', 'prerouting,output')
     c.hooks = [...new Set(hooks)]
+  },
+  ipv4: (c, v, f) => {
+    c.ipv4 = bool(v, f)
   },
   ipv6: (c, v, f) => {
     c.ipv6 = bool(v, f)
@@ -120,11 +146,14 @@ const setters: Record<string, Setter> = {
   config: (c, v) => {
     c.configFile = String(v)
   },
+  'config-poll-interval': (c, v, f) => {
+    c.configPollIntervalS = int(v, f, 0, 86400)
+  },
 }
 
 /** Flags `dns-shaper run` accepts (without the leading --); the DaemonSet test checks against this. */
 export const RUN_FLAGS = Object.keys(setters)
-const BOOLEAN_FLAGS = new Set(['ipv6', 'dry-run'])
+const BOOLEAN_FLAGS = new Set(['ipv4', 'ipv6', 'dry-run'])
 
 /** Per-type holds from the config file: { "holds": { "AAAA": 5, "HTTPS": 2 } }. */
 function holdsFromFile(raw: unknown, file: string): Map<number, number> {
@@ -145,6 +174,8 @@ export interface LoadedConfig {
   config: Config
   /** QTYPE -> hold, from qtypes + delay, overridden per type by the file's "holds". */
   rules: HoldRule[]
+  /** Content hash of the --config file as read (src/config/watch.ts compares against it). */
+  configHash?: string
 }
 
 export interface LoadOptions {
@@ -171,10 +202,13 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
   }
   const file = (values.get('config') ?? fromEnv.get('config')) as string | undefined
   let fileHolds = new Map<number, number>()
+  let configHash: string | undefined
   if (file) {
     let parsed: unknown
     try {
-      parsed = JSON.parse(readFile(file))
+      const text = readFile(file)
+      configHash = contentHash(text)
+      parsed = JSON.parse(text)
     } catch (e) {
       const why = errorMessage(e)
       throw new ConfigError('--config', `cannot read ${file}: ${why}`, 'a JSON object with flag names as keys')
@@ -204,6 +238,19 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
   for (const [name, v] of fromEnv)
     (setters[name] as Setter)(c, v, `DNS_SHAPER_${name.toUpperCase().replace(/-/g, '_')}`)
   for (const [name, v] of values) (setters[name] as Setter)(c, v, `--${name}`)
+  const autoFlag = (c as Loading)[AUTO]
+  if (autoFlag !== undefined) {
+    delete (c as Loading)[AUTO]
+    const found = nameserversFrom(c.resolvConf, readFile, autoFlag)
+    c.dnsIp = found.cidrs
+    c.dnsIpAuto = { resolvConf: c.resolvConf, ignored: found.ignored }
+  }
+  if (!c.ipv4 && !c.ipv6)
+    throw new ConfigError(
+      '--ipv4',
+      'IPv4 and IPv6 are both off: nothing would be shaped',
+      'turn at least one of --ipv4, --ipv6 on',
+    )
   if (c.queue + c.queues - 1 > 65535)
     throw new ConfigError('--queues', `queue ${c.queue} + ${c.queues} exceeds 65535`, 'fewer queues or a lower --queue')
   const mib = (b: number): string => (b / 2 ** 20).toFixed(0)
@@ -227,7 +274,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
   }
   // The kernel filter queues config.qtypes: a type held only through the file must be among them.
   c.qtypes = [...holds.keys()]
-  return { config: c, rules: [...holds].map(([qtype, holdMs]) => ({ qtype, holdMs })) }
+  return { config: c, rules: [...holds].map(([qtype, holdMs]) => ({ qtype, holdMs })), configHash }
 }
 
 /** One line for the start-up log. */

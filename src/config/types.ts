@@ -26,9 +26,15 @@ export interface Config {
   dnsPort: number
   /** Restrict shaping to these destination CIDRs (IPv4 and/or IPv6). Empty: any destination. */
   dnsIp: string[]
+  /** Set when dnsIp came from `--dns-ip auto`: the resolv.conf read, and the nameserver lines left out. */
+  dnsIpAuto?: { resolvConf: string; ignored: { value: string; why: string }[] }
+  /** The resolv.conf `--dns-ip auto` reads. */
+  resolvConf: string
   /** Restrict shaping to packets entering (prerouting) / leaving (output) these interfaces. Empty: any. */
   interfaces: string[]
   hooks: Hook[]
+  /** Shape IPv4 DNS (off: no IPv4 rules, and a failing iptables is only logged: IPv6-only nodes). */
+  ipv4: boolean
   ipv6: boolean
   iptablesBackend: IptablesBackend
   /**
@@ -42,5 +48,7 @@ export interface Config {
   maxHeld: number
   dryRun: boolean
   configFile?: string
+  /** Seconds between two reads of --config to notice a change (with jitter); 0: only on SIGHUP. */
+  configPollIntervalS: number
   logLevel: LogLevel
 }

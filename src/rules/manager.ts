@@ -5,7 +5,15 @@ import type { Config, Family } from '../config/types.js'
 import { createRunner, netnsWrap, wrapRunner, type Runner } from '../exec.js'
 import { iptablesFailure, iptablesSpawnFailure, isIptablesError } from './errors.js'
 import { binaries, detectBackend, type Backend, type BackendDecision } from './backend.js'
-import { initialFilterMode, isMissingMatch, planRules, TABLE, validateRuleConfig, type FilterMode } from './plan.js'
+import {
+  familyEnabled,
+  initialFilterMode,
+  isMissingMatch,
+  planRules,
+  TABLE,
+  validateRuleConfig,
+  type FilterMode,
+} from './plan.js'
 import { builtinsInUse, builtinsToDelete, renderInstall, renderRemove, renderRestore } from './restore.js'
 import { ownedJumps, parseSave, type SavedTable } from './save.js'
 import { compareTable, type FamilyStatus } from './status.js'
@@ -160,7 +168,7 @@ export class RuleManager {
       for (let fi = 0; fi < FAMILIES.length; fi++) {
         const family = FAMILIES[fi]!
         const plan = planRules(this.#config, family, this.#filter)
-        const optional = family === 'ipv6' && !this.#config.ipv6
+        const optional = !familyEnabled(this.#config, family)
         let table: SavedTable | undefined
         let read = false
         try {
@@ -203,9 +211,9 @@ export class RuleManager {
           results.push(r)
           this.#logResult('install', r)
         } catch (e) {
-          // IPv6 off: cleaning stale IPv6 rules is a courtesy (ip6tables may not work at all).
+          // A family turned off: cleaning its stale rules is a courtesy (its iptables may not work at all).
           if (optional) {
-            this.#log.debug?.('ipv6 disabled; could not check for stale ip6tables rules', { error: String(e) })
+            this.#log.debug?.(`${family} disabled; could not check for stale ${family} rules`, { error: String(e) })
             results.push({ family, changed: false, jumpsRemoved: 0, input: null, skipped: plan.skipped ?? '' })
             continue
           }
@@ -252,20 +260,20 @@ export class RuleManager {
         try {
           results.push(await this.#removeFamily(backend.backend, family, opts.builtins ?? 'now'))
         } catch (e) {
-          if (family === 'ipv4' || this.#config.ipv6) {
+          if (familyEnabled(this.#config, family)) {
             error ??= { e }
             this.#log.warn?.(`could not remove the ${family} rules`, {
               error: e instanceof Error ? e.message : String(e),
             })
             continue
           }
-          this.#log.debug?.('ipv6 disabled; could not check for ip6tables rules', { error: String(e) })
+          this.#log.debug?.(`${family} disabled; could not check for ${family} rules`, { error: String(e) })
           results.push({
             family,
             changed: false,
             jumpsRemoved: 0,
             input: null,
-            skipped: 'IPv6 is disabled (--ipv6 off)',
+            skipped: planRules(this.#config, family, this.#filter).skipped ?? '',
           })
         }
       }
@@ -277,7 +285,7 @@ export class RuleManager {
   /** Live state of our rules per enabled family, with packet counters. Read-only. */
   async status(): Promise<RuleStatus> {
     const { backend, results } = await this.#eachFamily(async (b, family) =>
-      family === 'ipv6' && !this.#config.ipv6
+      !familyEnabled(this.#config, family)
         ? undefined
         : compareTable(planRules(this.#config, family, this.#filter), await this.#readRaw(b, family)),
     )

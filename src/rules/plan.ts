@@ -122,10 +122,15 @@ export function familyLabel(f: Family): string {
  * it for the other family would queue DNS traffic they did not ask for. Stale rules of that
  * family from an earlier configuration are still removed by install().
  */
+/** --ipv4 / --ipv6: whether this family is shaped at all (off: its tables are only cleaned, as a courtesy). */
+export function familyEnabled(config: Pick<Config, 'ipv4' | 'ipv6'>, family: Family): boolean {
+  return family === 'ipv4' ? config.ipv4 : config.ipv6
+}
+
 export function planRules(config: Config, family: Family, filter: FilterMode = initialFilterMode(config)): FamilyPlan {
   validateRuleConfig(config)
-  if (family === 'ipv6' && !config.ipv6) {
-    return { family, rules: [], jumps: [], skipped: 'IPv6 is disabled (--ipv6 off)' }
+  if (!familyEnabled(config, family)) {
+    return { family, rules: [], jumps: [], skipped: `${familyLabel(family)} is disabled (--${family} off)` }
   }
   const cidrs = [
     ...new Set(

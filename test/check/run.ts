@@ -219,3 +219,67 @@ COMMIT
   t.match(byId(stale2, 'shaper-rules'), { found: /2 stale dns-shaper rules for queues 1-2/, action: /rules remove/ })
   t.equal(byId(stale2, 'tc').found, 'netem on veth0')
 })
+
+t.test('dns-service: says when the shaped address is a node-local cache (not tracked)', async t => {
+  const auto = { resolvConf: '/etc/resolv.conf', ignored: [] }
+  // Nothing configured: any destination, no item.
+  t.notOk(byId(await runCheck(cfg, fakes(), { sampleSeconds: 0 }), 'dns-service'))
+
+  // The kube-dns ClusterIP, tracked: fine.
+  const tracked = await runCheck({ ...cfg, dnsIp: ['192.0.2.10/32'], dnsIpAuto: auto }, fakes(), { sampleSeconds: 0 })
+  t.match(byId(tracked, 'dns-service'), {
+    status: 'ok',
+    found: 'shaping DNS to 192.0.2.10/32 (auto, from /etc/resolv.conf): tracked, not a node-local cache',
+  })
+
+  // node-local-dns in IPVS mode: resolv.conf names 169.254.20.10, bound on nodelocaldns, NOTRACKed.
+  const nodeLocal = fakes({
+    localAddresses: async () => [
+      { address: '127.0.0.1', ifname: 'lo' },
+      { address: '169.254.20.10', ifname: 'nodelocaldns' },
+    ],
+    rawRules: async () =>
+      '*raw\n-A PREROUTING -d 169.254.20.10/32 -p udp -m udp --dport 53 -j NOTRACK\n-A OUTPUT -d 169.254.20.10/32 -p udp -m udp --dport 53 -j NOTRACK\nCOMMIT\n',
+  })
+  const nl = await runCheck({ ...cfg, dnsIp: ['169.254.20.10/32'], dnsIpAuto: auto }, nodeLocal, { sampleSeconds: 0 })
+  const item = byId(nl, 'dns-service')
+  t.equal(item.status, 'warn', 'every shaped address is a node-local cache')
+  t.match(item.found, /169\.254\.20\.10 \(link-local, bound on nodelocaldns, NOTRACK: not tracked by conntrack\)/)
+  t.match(item.found, /auto, from \/etc\/resolv\.conf/)
+  t.match(item.action, /deploy\/variants\/node-local-dns/)
+
+  // node-local-dns in iptables mode: the ClusterIP itself bound on nodelocaldns (no NOTRACK seen, e.g.
+  // raw table unreadable) is still recognised by the local address.
+  const clusterIpLocal = fakes({
+    localAddresses: async () => [{ address: '192.0.2.10', ifname: 'nodelocaldns' }],
+    rawRules: async () => {
+      throw new Error('iptables-save: permission denied')
+    },
+  })
+  const mixed = await runCheck({ ...cfg, dnsIp: ['192.0.2.10/32', '2001:db8::a/128'] }, clusterIpLocal, {
+    sampleSeconds: 0,
+  })
+  t.match(byId(mixed, 'dns-service'), {
+    status: 'info',
+    found: /node-local cache: 192\.0\.2\.10 \(bound on nodelocaldns\)$/,
+  })
+  t.notMatch(byId(mixed, 'dns-service').found, /auto/, 'explicit dns-ip: not said to come from resolv.conf')
+
+  // A link-local IPv6 resolver; and a NOTRACK rule for any destination covers every address.
+  const v6 = await runCheck(
+    { ...cfg, dnsIp: ['fe80::53/128'] },
+    fakes({
+      localAddresses: async () => {
+        throw new Error('no interfaces')
+      },
+    }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(v6, 'dns-service').found, /fe80::53 \(link-local\)/)
+  const anyNotrack = await runCheck(
+    { ...cfg, dnsIp: ['192.0.2.10/32'] },
+    fakes({ rawRules: async () => '*raw\n-A PREROUTING -p udp -m udp --dport 53 -j NOTRACK\nCOMMIT\n' }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(anyNotrack, 'dns-service'), { status: 'warn', found: /192\.0\.2\.10 \(NOTRACK/ })
+})

@@ -12,6 +12,19 @@ t.test('parseHostPort: IPv6 in brackets, host names, bounds', async t => {
   t.same(parseHostPort('127.0.0.1:9363'), { host: '127.0.0.1', port: 9363 })
   t.same(parseHostPort('node.example:80'), { host: 'node.example', port: 80 })
   t.same(parseHostPort('127.0.0.1:0'), { host: '127.0.0.1', port: 0 }, 'port 0: any free port (probes, tests)')
-  for (const bad of ['::1:9400', '[nothex]:1', 'localhost', '127.0.0.1:65536', '[::1]'])
+  t.same(parseHostPort('[192.0.2.7]:9363'), { host: '192.0.2.7', port: 9363 }, 'IPv4 in brackets too')
+  t.same(parseHostPort('[2001:db8::7]:9363'), { host: '2001:db8::7', port: 9363 })
+  t.equal(parseListen('[192.0.2.7]:9363'), '[192.0.2.7]:9363')
+  for (const bad of [
+    '::1:9400',
+    '[nothex]:1',
+    'localhost',
+    '127.0.0.1:65536',
+    '[::1]',
+    '[192.0.2.300]:9363',
+    '[node.example]:80',
+    '[192.0.2.7:9363',
+    '127.0.0.1:0009363',
+  ])
     t.equal(parseHostPort(bad), undefined, bad)
 })

@@ -246,3 +246,63 @@ t.test('DNS_SHAPER_RECONCILE_INTERVAL_MS is validated', async t => {
       bad,
     )
 })
+
+t.test('--dns-ip auto: the nameservers of resolv.conf (default /etc/resolv.conf, or --resolv-conf)', async t => {
+  const resolv = 'search svc.cluster.local\nnameserver 192.0.2.10\nnameserver 2001:db8::a\nnameserver 127.0.0.53\n'
+  const a = load(['--dns-ip', 'auto'], {}, { '/etc/resolv.conf': resolv })
+  t.same(a.config.dnsIp, ['192.0.2.10/32', '2001:db8::a/128'], 'both families')
+  t.same(a.config.dnsIpAuto, {
+    resolvConf: '/etc/resolv.conf',
+    ignored: [{ value: '127.0.0.53', why: 'loopback (a local stub resolver, not the DNS service)' }],
+  })
+  const b = load(['--dns-ip', 'AUTO', '--resolv-conf', '/run/x/resolv.conf'], {}, { '/run/x/resolv.conf': resolv })
+  t.equal(b.config.dnsIpAuto?.resolvConf, '/run/x/resolv.conf', '--resolv-conf, given after --dns-ip, is the one read')
+  // The ConfigMap says auto; an explicit list from the environment (a kustomize component) wins.
+  const files = { '/c.json': '{"dns-ip": "auto"}' }
+  const c = load(['--config', '/c.json'], { DNS_SHAPER_DNS_IP: '198.51.100.53' }, files)
+  t.same(c.config.dnsIp, ['198.51.100.53/32'])
+  t.equal(c.config.dnsIpAuto, undefined, 'resolv.conf not used (and not required) when overridden')
+  t.same(load([], {}, {}).config.dnsIp, [], 'without auto nothing reads resolv.conf')
+})
+
+t.test('--dns-ip auto without usable nameservers is a config error naming where auto came from', async t => {
+  const err = (f: () => unknown): ConfigError => {
+    try {
+      f()
+    } catch (e) {
+      if (e instanceof ConfigError) return e
+      throw e
+    }
+    throw new Error('no error')
+  }
+  t.match(err(() => load(['--dns-ip', 'auto'])).message, /^--dns-ip: auto: cannot read \/etc\/resolv\.conf \(ENOENT/)
+  t.match(
+    err(() => load(['--config', '/c.json'], {}, { '/c.json': '{"dns-ip": "auto"}', '/etc/resolv.conf': '' })).message,
+    /^\/c\.json: dns-ip: auto: \/etc\/resolv\.conf names no usable nameserver/,
+  )
+  t.match(err(() => load(['--dns-ip', 'auto,192.0.2.1'])).message, /"auto" stands alone/)
+  t.match(err(() => load(['--resolv-conf', ''])).message, /--resolv-conf: needs a path/)
+})
+
+t.test('--config-poll-interval: seconds, 0 for SIGHUP only, 30 by default', async t => {
+  t.equal(load([]).config.configPollIntervalS, 30)
+  t.equal(load(['--config-poll-interval', '5']).config.configPollIntervalS, 5)
+  t.equal(load(['--config-poll-interval', '0']).config.configPollIntervalS, 0)
+  t.throws(() => load(['--config-poll-interval', '1.5']), /--config-poll-interval/)
+  t.throws(() => load(['--config-poll-interval', '-1']), /--config-poll-interval/)
+})
+
+t.test('the loaded config carries the hash of the file text it parsed', async t => {
+  const { contentHash } = await import('../../src/config/watch.js')
+  const text = '{"delay": 7}'
+  t.equal(load(['--config', '/c.json'], {}, { '/c.json': text }).configHash, contentHash(text))
+  t.equal(load([]).configHash, undefined)
+})
+
+t.test('--ipv4 on|off, and not both families off', async t => {
+  t.equal(load([]).config.ipv4, true)
+  t.equal(load(['--ipv4', 'off']).config.ipv4, false)
+  t.equal(load(['--no-ipv4']).config.ipv4, false)
+  t.equal(load([], { DNS_SHAPER_IPV4: 'off' }).config.ipv4, false)
+  t.throws(() => load(['--ipv4', 'off', '--ipv6', 'off']), /IPv4 and IPv6 are both off/)
+})

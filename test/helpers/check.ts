@@ -69,6 +69,7 @@ export function fakes(
     listen: async () => true,
     rawRules: async () => '*raw\nCOMMIT\n',
     tcQdiscs: async () => 'qdisc noqueue 0: dev lo root refcnt 2\n',
+    localAddresses: async () => [{ address: '127.0.0.1', ifname: 'lo' }],
     sleep: async ms => {
       slept.push(ms)
     },

