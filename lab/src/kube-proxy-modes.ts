@@ -60,7 +60,8 @@ export function kubeProxyNftRules(spec: ServiceSpec, style: NftStyle = 'kube-pro
     '\t\tjump services',
     '\t}',
     '\tchain nat-output {',
-    '\t\ttype nat hook output priority dstnat; policy accept;',
+    // nft before 1.0.7 accepts the dstnat keyword on prerouting only; it is -100 on output too.
+    '\t\ttype nat hook output priority -100; policy accept;',
     '\t\tjump services',
     '\t}',
     '\tchain nat-postrouting {',

@@ -26,7 +26,7 @@ t.test('nftables mode, kube-proxy style: dstnat chain, service map, numgen vmap 
     r,
     /chain nat-prerouting \{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tjump services\n/,
   )
-  t.match(r, /type nat hook output priority dstnat;/)
+  t.match(r, /type nat hook output priority -100;/)
   t.match(r, /type nat hook postrouting priority srcnat;/)
   t.match(r, /elements = \{ 192\.0\.2\.10 \. udp \. 53 : goto service-\S+ \}/)
   t.match(r, /\t\tip daddr \. meta l4proto \. th dport vmap @service-ips\n/)
