@@ -1,7 +1,36 @@
-// The race lab's DNS service in kube-proxy's nftables and IPVS modes: rule text and ipvsadm argv built by
-// pure functions, applied only inside a lab namespace (never the root namespace). iptables mode stays in
-// race.ts (serviceNatRules).
+// The race lab's DNS service in each kube-proxy mode (iptables, nftables, IPVS): rule text and ipvsadm argv
+// built by pure functions, applied only inside a lab namespace, never in the root namespace.
 import type { Netns } from './netns.js'
+
+/** The DNS "ClusterIP" the router DNATs, like kube-proxy does for kube-dns. */
+export const SERVICE = { ipv4: '192.0.2.10', ipv6: '2001:db8:ffff::10' } as const
+
+/**
+ * iptables mode, the nat table of the router in kube-proxy's shape. The service chain picks an endpoint with
+ * `statistic --mode random`: 1/3, then 1/2 of the rest, then the last one. With `snat`, traffic
+ * to the endpoints is masqueraded as well (kube-proxy's masquerade-all / hairpin case).
+ */
+export function serviceNatRules(
+  family: 4 | 6,
+  endpoints: readonly string[],
+  opts: { snat?: boolean; serverIface?: string } = {},
+): string {
+  const svc = family === 4 ? `${SERVICE.ipv4}/32` : `${SERVICE.ipv6}/128`
+  const dest = (a: string): string => (family === 4 ? `${a}:53` : `[${a}]:53`)
+  const l = ['*nat', ':DNSS-SVC - [0:0]', `-A PREROUTING -d ${svc} -p udp --dport 53 -j DNSS-SVC`]
+  endpoints.forEach((ep, i) => {
+    const left = endpoints.length - i
+    const stat = left > 1 ? `-m statistic --mode random --probability ${(1 / left).toFixed(11)} ` : ''
+    l.push(`-A DNSS-SVC ${stat}-p udp -j DNAT --to-destination ${dest(ep)}`)
+  })
+  if (opts.snat) {
+    for (const ep of endpoints) {
+      l.push(`-A POSTROUTING -o ${opts.serverIface ?? 'br-s'} -d ${ep} -p udp --dport 53 -j MASQUERADE`)
+    }
+  }
+  l.push('COMMIT', '')
+  return l.join('\n')
+}
 
 /** How the service DNAT picks an endpoint in nftables mode. */
 export type NftStyle =
@@ -150,4 +179,77 @@ export async function clearIpvs(ns: Netns, specs: readonly ServiceSpec[]): Promi
   await ns.exec(['ip', 'link', 'del', IPVS_LINK])
   for (const s of specs)
     await ns.exec(['ip', 'addr', 'del', s.service + (s.family === 4 ? '/32' : '/128'), 'dev', 'lo'])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Switching the lab router between modes
+
+/** How the lab router translates the service: kube-proxy's three modes, nftables in both DNAT forms. */
+export type ServiceMode = 'iptables' | 'nftables' | 'nftables-map' | 'ipvs'
+export const SERVICE_MODES: readonly ServiceMode[] = ['iptables', 'nftables', 'nftables-map', 'ipvs']
+
+export interface LabService {
+  router: Netns
+  service: { ipv4: string; ipv6: string }
+  endpoints: { ipv4: readonly string[]; ipv6: readonly string[] }
+  /** The router's interface toward the endpoints (masquerade goes out there). */
+  serverIface: string
+}
+
+/** iptables nat table in IPVS mode: no DNAT (IPVS does it), only kube-proxy's masquerade when asked. */
+export function ipvsNatRules(endpoints: readonly string[], opts: { snat: boolean; serverIface: string }): string {
+  const l = ['*nat']
+  if (opts.snat)
+    for (const ep of endpoints) l.push(`-A POSTROUTING -o ${opts.serverIface} -d ${ep} -p udp --dport 53 -j MASQUERADE`)
+  l.push('COMMIT', '')
+  return l.join('\n')
+}
+
+const EMPTY_NAT = '*nat\nCOMMIT\n'
+
+/**
+ * Puts the lab service into `to` (with or without masquerade), undoing `from` first. Each mode owns a
+ * different place (iptables nat, the nft kube-proxy tables, IPVS), so the others are emptied: exactly
+ * one translates the service at a time.
+ */
+export async function applyServiceMode(
+  lab: LabService,
+  from: ServiceMode | undefined,
+  to: ServiceMode,
+  snat: boolean,
+): Promise<void> {
+  const { router } = lab
+  const specs = ([4, 6] as const).map(f => ({
+    family: f,
+    service: f === 4 ? lab.service.ipv4 : lab.service.ipv6,
+    endpoints: f === 4 ? lab.endpoints.ipv4 : lab.endpoints.ipv6,
+    snat,
+  }))
+  // ipvsadm would autoload ip_vs: only touch IPVS when it was in use.
+  if (from === 'ipvs' && to !== 'ipvs') await clearIpvs(router, specs)
+  if (from === 'nftables' || from === 'nftables-map' || from === undefined) {
+    if (to !== 'nftables' && to !== 'nftables-map') {
+      const r = await router.exec(['nft', '-f', '-'], {
+        input: deleteKubeProxyNftRules(4) + deleteKubeProxyNftRules(6),
+      })
+      // Without nft there is no kube-proxy table to remove either.
+      if (r.code !== 0 && from !== undefined)
+        await router.execOk(['nft', '-f', '-'], { input: deleteKubeProxyNftRules(4) })
+    }
+  }
+  for (const s of specs) {
+    const restore = s.family === 4 ? 'iptables-restore' : 'ip6tables-restore'
+    const nat =
+      to === 'iptables'
+        ? serviceNatRules(s.family, s.endpoints, { snat, serverIface: lab.serverIface })
+        : to === 'ipvs'
+          ? ipvsNatRules(s.endpoints, { snat, serverIface: lab.serverIface })
+          : EMPTY_NAT
+    await router.execOk([restore], { input: nat })
+  }
+  if (to === 'nftables' || to === 'nftables-map') {
+    const style: NftStyle = to === 'nftables' ? 'kube-proxy' : 'numgen-map'
+    await router.execOk(['nft', '-f', '-'], { input: specs.map(s => kubeProxyNftRules(s, style)).join('') })
+  }
+  if (to === 'ipvs') await applyIpvs(router, specs)
 }

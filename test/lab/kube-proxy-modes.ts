@@ -1,10 +1,14 @@
 import t from 'tap'
 import {
+  applyServiceMode,
   deleteKubeProxyNftRules,
   ipvsAdmArgv,
+  ipvsNatRules,
   kubeProxyNftRules,
+  type LabService,
   type ServiceSpec,
 } from '../../lab/src/kube-proxy-modes.js'
+import type { Netns } from '../../lab/src/netns.js'
 
 const v4: ServiceSpec = {
   family: 4,
@@ -68,4 +72,64 @@ t.test('IPVS: one UDP virtual service, round robin, NAT forwarding per endpoint'
     '-w',
     '1',
   ])
+})
+
+t.test('IPVS mode nat table: masquerade only, never a DNAT', async t => {
+  t.equal(ipvsNatRules(['203.0.113.53'], { snat: false, serverIface: 'br-s' }), '*nat\nCOMMIT\n')
+  t.equal(
+    ipvsNatRules(['203.0.113.53'], { snat: true, serverIface: 'br-s' }),
+    '*nat\n-A POSTROUTING -o br-s -d 203.0.113.53 -p udp --dport 53 -j MASQUERADE\nCOMMIT\n',
+  )
+})
+
+/** A router that records what would run in it; every command succeeds. */
+function fakeRouter(): { router: Netns; log: string[] } {
+  const log: string[] = []
+  const ok = async (argv: readonly string[], opts: { input?: string } = {}) => {
+    log.push(argv.join(' ') + (opts.input ? ` <<${opts.input}` : ''))
+    return { argv: [...argv], stdout: '', stderr: '', code: 0, signal: null, timedOut: false }
+  }
+  const router = {
+    exec: ok,
+    execOk: ok,
+    sysctl: async (k: string, v: string | number) => void log.push(`sysctl ${k}=${v}`),
+  } as unknown as Netns
+  return { router, log }
+}
+
+t.test('switching modes: exactly one place translates the service', async t => {
+  const { router, log } = fakeRouter()
+  const lab: LabService = {
+    router,
+    service: { ipv4: '192.0.2.10', ipv6: '2001:db8:ffff::10' },
+    endpoints: { ipv4: ['203.0.113.53', '203.0.113.54'], ipv6: ['2001:db8:2::53', '2001:db8:2::54'] },
+    serverIface: 'br-s',
+  }
+  const step = async (from: Parameters<typeof applyServiceMode>[1], to: Parameters<typeof applyServiceMode>[2]) => {
+    log.length = 0
+    await applyServiceMode(lab, from, to, false)
+    return log.join('\n')
+  }
+  let l = await step(undefined, 'iptables')
+  t.match(l, /iptables-restore <<\*nat\n:DNSS-SVC/, 'iptables mode: DNAT in the nat table')
+  t.match(l, /delete table ip kube-proxy/, 'a first apply clears any kube-proxy table')
+  t.notMatch(l, /ipvsadm/, 'IPVS untouched when it was not in use (ipvsadm would load ip_vs)')
+  l = await step('iptables', 'nftables')
+  t.match(l, /iptables-restore <<\*nat\nCOMMIT/, 'nftables mode: iptables nat emptied')
+  t.match(l, /nft -f - <<add table ip kube-proxy\n.*numgen random mod 2 vmap/s)
+  t.match(l, /table ip6 kube-proxy \{/)
+  l = await step('nftables', 'nftables-map')
+  t.match(l, /dnat to numgen random mod 2 map/)
+  l = await step('nftables-map', 'ipvs')
+  t.match(
+    l,
+    /nft -f - <<add table ip kube-proxy\ndelete table ip kube-proxy\nadd table ip6 kube-proxy\ndelete table ip6 kube-proxy\n$/m,
+  )
+  t.match(l, /sysctl net\.ipv4\.vs\.conntrack=1/)
+  t.match(l, /ipvsadm -A -u 192\.0\.2\.10:53 -s rr/)
+  t.match(l, /ipvsadm -A -u \[2001:db8:ffff::10\]:53 -s rr/)
+  t.notMatch(l, /DNAT/, 'no iptables DNAT in IPVS mode')
+  l = await step('ipvs', 'iptables')
+  t.match(l, /ipvsadm -C/, 'leaving IPVS clears it')
+  t.match(l, /:DNSS-SVC/)
 })
