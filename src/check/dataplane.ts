@@ -103,14 +103,13 @@ export function parseIpvs(text: string): IpvsService[] {
 
 // ---------- classification ----------
 
-const RAW_BEFORE_CONNTRACK =
-  'the raw rule (priority -300) queues each query before conntrack (-200) creates its entry, so the A is confirmed before its AAAA is tracked'
+const CONFIRMED_FIRST = 'so the A is confirmed before its AAAA is tracked'
 
 const WHY: Record<DataplaneKind, string> = {
-  'kube-proxy-iptables': `kube-proxy DNATs the DNS ClusterIP in the nat table (priority -100) to a random endpoint (statistic --mode random); ${RAW_BEFORE_CONNTRACK}`,
-  'kube-proxy-nftables': `kube-proxy's own nft table DNATs the ClusterIP at priority dstnat (-100) with numgen random; ${RAW_BEFORE_CONNTRACK}, before that chain runs. The shaper's rule stays in the iptables-nft raw table; the two tables coexist, ordered by hook priority`,
-  'kube-proxy-ipvs': `IPVS picks a real server per UDP 5-tuple at LOCAL_IN, after conntrack has created the entry (kube-proxy sets net.ipv4.vs.conntrack=1 for its masquerade rules), so the A and AAAA of one socket can still clash; ${RAW_BEFORE_CONNTRACK}, with the ClusterIP (bound on kube-ipvs0) still the destination`,
-  ipvs: `IPVS virtual servers without kube-ipvs0 (kube-router, keepalived or Docker swarm): IPVS translates at LOCAL_IN after conntrack; ${RAW_BEFORE_CONNTRACK}`,
+  'kube-proxy-iptables': `kube-proxy DNATs the ClusterIP in the nat table (priority -100) to a random endpoint (statistic --mode random). The raw rule (-300) queues each query before conntrack (-200) and that DNAT, ${CONFIRMED_FIRST}`,
+  'kube-proxy-nftables': `kube-proxy's own nft table DNATs the ClusterIP at priority dstnat (-100) with numgen random. The raw rule (-300, in the iptables-nft raw table) queues each query before conntrack (-200) and that chain, ${CONFIRMED_FIRST}; the two tables coexist, ordered by hook priority`,
+  'kube-proxy-ipvs': `IPVS picks a real server per UDP 5-tuple at LOCAL_IN, after conntrack (-200) has created the entry (kube-proxy sets net.ipv4.vs.conntrack=1 for its masquerade rules), so the A and AAAA of one socket can still clash. The raw rule (-300) queues each query before conntrack and IPVS, with the ClusterIP (bound on kube-ipvs0) still the destination, ${CONFIRMED_FIRST}`,
+  ipvs: `IPVS virtual servers without kube-ipvs0 (kube-router, keepalived or Docker swarm) translate at LOCAL_IN, after conntrack (-200). The raw rule (-300) queues each query before both, ${CONFIRMED_FIRST}`,
   cilium:
     'Cilium translates the ClusterIP in eBPF before netfilter: at the socket (cgroup connect/sendmsg hooks) or at the tc hook of the pod interface. The raw rule never sees the service address, and netfilter conntrack never DNATs the query, so there is no different-endpoint clash for dns-shaper to prevent (any race left is in the eBPF dataplane, out of its reach)',
   'calico-ebpf':
