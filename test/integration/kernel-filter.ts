@@ -1,5 +1,5 @@
 // Integration: the generated cBPF program and the u32 fallback in the real kernel agree with the
-// TS interpreter (src/policy/cbpf-interp.ts) packet by packet. In a fresh network namespace (always
+// TS interpreter (test/helpers/cbpf-interp.ts) packet by packet. In a fresh network namespace (always
 // deleted) the raw OUTPUT chain counts marked packets that match; a python3 helper sends corpus
 // packets through raw sockets (exact bytes, IPv4 and IPv6) and real UDP datagrams (kernel-built headers)
 // to documentation addresses routed into a veth pair with nobody on the far end. Nothing here touches the root namespace.
@@ -8,15 +8,18 @@ import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:c
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { createRunner } from '../../src/exec.js'
-import { CHAIN, RuleManager, parseSave, type Backend } from '../../src/iptables.js'
-import { DEFAULTS } from '../../src/config.js'
+import { CHAIN } from '../../src/rules/plan.js'
+import { RuleManager } from '../../src/rules/manager.js'
+import { parseSave } from '../../src/rules/save.js'
+import { type Backend } from '../../src/rules/backend.js'
+import { DEFAULTS } from '../../src/config/load.js'
 import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { binaries } from '../../src/iptables-backend.js'
+import { binaries } from '../../src/rules/backend.js'
 import { compilePolicy } from '../../src/policy/compile.js'
 import { bpfMatchArgs, bytecodeText, filterForPolicy, u32MatchArgs, type FilterProgram } from '../../src/policy/bpf.js'
-import { matches } from '../../src/policy/cbpf-interp.js'
+import { matches } from '../helpers/cbpf-interp.js'
 import { corpus, k8sMix, u32RulesMatch, type CorpusPacket } from '../helpers/bpf-corpus.js'
 import { dnsQuery, ipv4Udp, ipv6Udp } from '../helpers/packets.js'
 

@@ -1,0 +1,624 @@
+// Conntrack race lab: a kube-proxy-like DNS service (random DNAT to three unbound endpoints) on the
+// lab router, C clients in the client namespace, and the router's conntrack counters around each run.
+// It only touches namespaces it creates (through createLab) and never the root namespace.
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { parseConntrackStats } from '../../src/procfs.js'
+import { LabError, killAndWait } from './netns.js'
+import type { Netns } from './netns.js'
+import { createLab, waitFor } from './topology.js'
+import type { Lab } from './topology.js'
+import { startUnbound } from './unbound.js'
+import { CLI_PATH, repoRoot } from './paths.js'
+import type { UnboundHandle } from './unbound.js'
+
+/** The DNS "ClusterIP" the router DNATs, like kube-proxy does for kube-dns. */
+export const SERVICE = { ipv4: '192.0.2.10', ipv6: '2001:db8:ffff::10' } as const
+/** A name every endpoint answers with A and AAAA (unbound local-data). */
+export const LOOKUP_NAME = 'host1.example.test'
+const METRICS_PORT = 9363
+
+export { CLI_PATH } from './paths.js'
+export const CLIENTS_DIR = join(repoRoot(), 'lab/clients')
+
+// ---------------------------------------------------------------------------------------------
+// Rules (pure, so they can be read and tested)
+
+/**
+ * nat table of the router: kube-proxy's shape. The service chain picks an endpoint with
+ * `statistic --mode random`: 1/3, then 1/2 of the rest, then the last one. With `snat`, traffic
+ * to the endpoints is masqueraded as well (kube-proxy's masquerade-all / hairpin case).
+ */
+export function serviceNatRules(
+  family: 4 | 6,
+  endpoints: readonly string[],
+  opts: { snat?: boolean; serverIface?: string } = {},
+): string {
+  const svc = family === 4 ? `${SERVICE.ipv4}/32` : `${SERVICE.ipv6}/128`
+  const dest = (a: string): string => (family === 4 ? `${a}:53` : `[${a}]:53`)
+  const l = ['*nat', ':DNSS-SVC - [0:0]', `-A PREROUTING -d ${svc} -p udp --dport 53 -j DNSS-SVC`]
+  endpoints.forEach((ep, i) => {
+    const left = endpoints.length - i
+    const stat = left > 1 ? `-m statistic --mode random --probability ${(1 / left).toFixed(11)} ` : ''
+    l.push(`-A DNSS-SVC ${stat}-p udp -j DNAT --to-destination ${dest(ep)}`)
+  })
+  if (opts.snat) {
+    for (const ep of endpoints) {
+      l.push(`-A POSTROUTING -o ${opts.serverIface ?? 'br-s'} -d ${ep} -p udp --dport 53 -j MASQUERADE`)
+    }
+  }
+  l.push('COMMIT', '')
+  return l.join('\n')
+}
+
+/** The NFQUEUE rule placed after conntrack (mangle), the placement that widens the race. */
+export function mangleQueueRules(queue = 0): string {
+  return [
+    '*mangle',
+    `-A PREROUTING -p udp --dport 53 -j NFQUEUE --queue-num ${queue} --queue-bypass`,
+    'COMMIT',
+    '',
+  ].join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topology
+
+export interface RaceLab {
+  lab: Lab
+  router: Netns
+  client: Netns
+  endpoints: { ipv4: string[]; ipv6: string[] }
+  unbounds: UnboundHandle[]
+  /** Current server-side SNAT setting. */
+  snat: boolean
+  /** Replaces the nat table of both families (with or without masquerade). */
+  setSnat(on: boolean): Promise<void>
+  destroy(): Promise<void>
+}
+
+export async function createRaceLab(opts: { snat?: boolean } = {}): Promise<RaceLab> {
+  const lab = await createLab({ extraServers: 2 })
+  const unbounds: UnboundHandle[] = []
+  try {
+    for (const s of lab.servers) {
+      unbounds.push(await startUnbound({ ns: s.ns, addresses: [s.ipv4, s.ipv6], hosts: 10 }))
+    }
+    const endpoints = { ipv4: lab.servers.map(s => s.ipv4), ipv6: lab.servers.map(s => s.ipv6) }
+    const router = lab.router.ns
+    // The service address is on no link: the client reaches it by its default route and the router
+    // DNATs it in PREROUTING, before routing, as kube-proxy does on a node.
+    const rl: RaceLab = {
+      lab,
+      router,
+      client: lab.client.ns,
+      endpoints,
+      unbounds,
+      snat: false,
+      async setSnat(on: boolean): Promise<void> {
+        await router.execOk(['iptables-restore'], {
+          input: serviceNatRules(4, endpoints.ipv4, { snat: on, serverIface: lab.router.serverIface }),
+        })
+        await router.execOk(['ip6tables-restore'], {
+          input: serviceNatRules(6, endpoints.ipv6, { snat: on, serverIface: lab.router.serverIface }),
+        })
+        rl.snat = on
+      },
+      async destroy(): Promise<void> {
+        await Promise.allSettled(unbounds.map(u => u.stop()))
+        await lab.destroy()
+      },
+    }
+    await rl.setSnat(opts.snat ?? false)
+    lab.client.ns.writeResolvConf([SERVICE.ipv4])
+    // Prove the service path works on both families before measuring anything.
+    for (const svc of [SERVICE.ipv4, SERVICE.ipv6]) {
+      const ok = await waitFor(
+        async () => {
+          const r = await lab.client.ns.exec(['dig', `@${svc}`, '+time=1', '+tries=1', '+short', LOOKUP_NAME, 'A'], {
+            timeoutMs: 3000,
+          })
+          return r.code === 0 && r.stdout.trim() !== ''
+        },
+        10_000,
+        100,
+      )
+      if (!ok) throw new LabError(`DNS service ${svc} does not answer through the router's DNAT`)
+    }
+    return rl
+  } catch (e: unknown) {
+    await Promise.allSettled(unbounds.map(u => u.stop()))
+    await lab.destroy().catch(() => undefined)
+    throw e
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conntrack counters of the router namespace
+
+export interface ConntrackCounters {
+  clashResolve: number
+  insertFailed: number
+  drop: number
+}
+
+export async function readConntrack(ns: Netns): Promise<ConntrackCounters> {
+  const r = await ns.execOk(['cat', '/proc/net/stat/nf_conntrack'])
+  const s = parseConntrackStats(r.stdout)
+  return { clashResolve: s.clashResolve ?? 0, insertFailed: s.insertFailed ?? 0, drop: s.drop ?? 0 }
+}
+
+/** Per-CPU counters are 32-bit: a delta survives one wrap. */
+export function conntrackCountersDelta(before: ConntrackCounters, after: ConntrackCounters): ConntrackCounters {
+  const d = (a: number, b: number): number => (b >= a ? b - a : b + 2 ** 32 - a)
+  return {
+    clashResolve: d(before.clashResolve, after.clashResolve),
+    insertFailed: d(before.insertFailed, after.insertFailed),
+    drop: d(before.drop, after.drop),
+  }
+}
+
+/** Empties the router's conntrack table (both families) so a run starts with no entries. */
+export async function flushConntrack(ns: Netns): Promise<void> {
+  for (const fam of ['ipv4', 'ipv6']) {
+    const r = await ns.exec(['conntrack', '-F', '-f', fam])
+    // "0 flow entries have been deleted" exits 0; an empty table on old versions can exit 1.
+    if (r.code !== 0 && !/flow entries/i.test(r.stderr)) {
+      throw new LabError(`conntrack -F -f ${fam} failed in ${ns.name}: ${r.stderr.trim()}`, {
+        hint: 'install the conntrack package',
+      })
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+
+export type ClientKind = 'split' | 'pair' | 'gai-glibc' | 'gai-musl'
+
+export interface ClientBins {
+  dir: string
+  bins: Partial<Record<ClientKind, string>>
+  remove(): void
+}
+
+function run(
+  file: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise(resolve => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) })
+    })
+  })
+}
+
+/** Builds lab/clients into a temp dir (glibc always, musl when musl-gcc exists). */
+export async function buildClients(): Promise<ClientBins> {
+  const dir = mkdtempSync(join(tmpdir(), 'dnss-race-clients-'))
+  const remove = (): void => rmSync(dir, { recursive: true, force: true })
+  const r = await run('make', ['-s', '-C', CLIENTS_DIR, `OUT=${dir}`], 120_000)
+  if (r.code !== 0) {
+    remove()
+    throw new LabError(`building lab/clients failed: ${r.stderr.trim()}`, { hint: 'install gcc and make' })
+  }
+  const bins: ClientBins['bins'] = {
+    split: join(dir, 'split_cpu_client'),
+    pair: join(dir, 'pair_client'),
+    'gai-glibc': join(dir, 'gai_client'),
+  }
+  const m = await run('make', ['-s', '-C', CLIENTS_DIR, `OUT=${dir}`, 'musl'], 120_000)
+  if (m.code === 0) bins['gai-musl'] = join(dir, 'gai_client-musl')
+  return { dir, bins, remove }
+}
+
+/** The clients' JSON line (fields differ a little between clients). */
+export interface ClientResult {
+  lookups: number
+  failed: number
+  answers_lost?: number
+  slow_over_1s: number
+  p50_us: number
+  p99_us: number
+  max_us: number
+  a_p50_us?: number
+  a_p99_us?: number
+  aaaa_p50_us?: number
+  aaaa_p99_us?: number
+  no_a?: number
+  no_aaaa?: number
+  rcode_errors?: number
+  send_errors?: number
+  elapsed_s: number
+  [k: string]: unknown
+}
+
+export interface ClientRun {
+  client: ClientKind
+  family: 4 | 6
+  lookups: number
+  threads: number
+  maxSeconds: number
+}
+
+export function clientArgv(bin: string, c: ClientRun): string[] {
+  const server = c.family === 4 ? SERVICE.ipv4 : SERVICE.ipv6
+  const common = ['--count', String(c.lookups), '--threads', String(c.threads), '--max-seconds', String(c.maxSeconds)]
+  if (c.client === 'gai-glibc' || c.client === 'gai-musl') {
+    // getaddrinfo goes to the resolv.conf nameserver (the IPv4 service); --server only checks that.
+    return [bin, '--name', LOOKUP_NAME, '--server', SERVICE.ipv4, ...common]
+  }
+  return [bin, '--server', server, '--name', LOOKUP_NAME, '--timeout-ms', '1000', ...common]
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shaper under test
+
+export type ShaperSetup =
+  | { kind: 'none' }
+  | { kind: 'raw'; delayMs: number; mode: 'fixed' | 'pair'; args?: string[] }
+  | { kind: 'mangle'; delayMs: number; args?: string[] }
+
+export function shaperLabel(s: ShaperSetup): string {
+  if (s.kind === 'none') return 'no shaper'
+  const extra = s.args?.length ? ` ${s.args.join(' ')}` : ''
+  if (s.kind === 'raw')
+    return (s.mode === 'pair' ? `raw pair (max ${s.delayMs} ms)` : `raw fixed ${s.delayMs} ms`) + extra
+  return `mangle fixed ${s.delayMs} ms${extra}`
+}
+
+export function daemonArgs(s: Exclude<ShaperSetup, { kind: 'none' }>, metricsHost: string): string[] {
+  const a = [
+    'run',
+    '--hooks',
+    'prerouting',
+    '--delay',
+    String(s.delayMs),
+    '--metrics-listen',
+    `${metricsHost}:${METRICS_PORT}`,
+  ]
+  if (s.kind === 'raw') a.push('--mode', s.mode)
+  else a.push('--mode', 'fixed', '--rules', 'none')
+  return [...a, ...(s.args ?? [])]
+}
+
+/** The daemon (dist/cli.js) running in the router namespace, plus the mangle rule when asked. */
+export class RunningShaper {
+  readonly child: ChildProcess
+  stderr = ''
+  readonly #rl: RaceLab
+  readonly #setup: Exclude<ShaperSetup, { kind: 'none' }>
+  #exit: Promise<number | null>
+
+  private constructor(rl: RaceLab, setup: Exclude<ShaperSetup, { kind: 'none' }>, cli: string) {
+    this.#rl = rl
+    this.#setup = setup
+    this.child = rl.router.spawn([process.execPath, cli, ...daemonArgs(setup, rl.lab.router.clientIpv4)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    this.child.stderr?.setEncoding('utf8')
+    this.child.stderr?.on('data', (d: string) => {
+      if (this.stderr.length < 1 << 20) this.stderr += d
+    })
+    this.#exit = new Promise(r => this.child.once('exit', code => r(code)))
+  }
+
+  static async start(
+    rl: RaceLab,
+    setup: Exclude<ShaperSetup, { kind: 'none' }>,
+    cli = CLI_PATH,
+  ): Promise<RunningShaper> {
+    const s = new RunningShaper(rl, setup, cli)
+    let exited = false
+    void s.#exit.then(() => {
+      exited = true
+    })
+    const ready = await waitFor(async () => exited || /"msg":"ready"/.test(s.stderr), 15_000, 50)
+    if (exited || !ready) {
+      await killAndWait(s.child)
+      throw new LabError(`dns-shaper did not become ready in ${rl.router.name}: ${s.stderr.trim().slice(-2000)}`, {
+        hint: 'build first: npx node-gyp rebuild && npx tsc -p tsconfig.build.json',
+      })
+    }
+    if (setup.kind === 'mangle') {
+      await rl.router.execOk(['iptables-restore', '--noflush'], { input: mangleQueueRules() })
+      await rl.router.execOk(['ip6tables-restore', '--noflush'], { input: mangleQueueRules() })
+    }
+    return s
+  }
+
+  /** Counters of the data plane, from its /metrics (curl inside the router namespace). */
+  async counters(): Promise<Record<string, number>> {
+    const url = `http://${this.#rl.lab.router.clientIpv4}:${METRICS_PORT}/metrics`
+    const r = await this.#rl.router.exec(['curl', '-s', '-m', '5', url], { timeoutMs: 8000 })
+    return parseShaperMetrics(r.stdout)
+  }
+
+  /** Removes the mangle rule (if any), then SIGTERM; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    if (this.#setup.kind === 'mangle') {
+      await this.#rl.router.exec(['iptables', '-t', 'mangle', '-F', 'PREROUTING'])
+      await this.#rl.router.exec(['ip6tables', '-t', 'mangle', '-F', 'PREROUTING'])
+    }
+    await killAndWait(this.child, 10_000)
+    return this.#exit
+  }
+}
+
+/** The few shaper counters the race report shows, summed over label sets. */
+export function parseShaperMetrics(text: string): Record<string, number> {
+  const out: Record<string, number> = {
+    held: 0,
+    accepted: 0,
+    pairReleased: 0,
+    deadlineReleased: 0,
+    pairEvictions: 0,
+    bypassed: 0,
+  }
+  for (const line of text.split('\n')) {
+    const m = /^(dns_shaper_[a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line)
+    if (!m) continue
+    const [, name, labels = '', v] = m
+    const n = Number(v)
+    if (name === 'dns_shaper_packets_total') {
+      const action = /action="([a-z]+)"/.exec(labels)?.[1]
+      if (action === 'held' || action === 'accepted' || action === 'bypassed') out[action]! += n
+    } else if (name === 'dns_shaper_pair_released_total') out['pairReleased']! += n
+    else if (name === 'dns_shaper_deadline_released_total') out['deadlineReleased']! += n
+    else if (name === 'dns_shaper_pair_evictions_total') out['pairEvictions']! += n
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// One row
+
+export interface RaceScenario extends ClientRun {
+  shaper: ShaperSetup
+  snat: boolean
+}
+
+export interface RaceRow {
+  shaper: string
+  client: ClientKind
+  family: 4 | 6
+  snat: boolean
+  lookups: number
+  failed: number
+  slowOver1s: number
+  /** Answers that never came (pair/split clients); gai clients report failed lookups only. */
+  answersLost: number | null
+  clashResolve: number
+  insertFailed: number
+  drop: number
+  p50Us: number
+  p99Us: number
+  aP50Us: number | null
+  aaaaP50Us: number | null
+  elapsedS: number
+  shaperCounters: Record<string, number> | null
+  raw: ClientResult
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' ? v : null)
+
+export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenario, cli = CLI_PATH): Promise<RaceRow> {
+  const bin = bins.bins[sc.client]
+  if (!bin)
+    throw new LabError(`client ${sc.client} was not built`, {
+      hint: sc.client === 'gai-musl' ? 'install musl-tools' : 'see buildClients',
+    })
+  if (rl.snat !== sc.snat) await rl.setSnat(sc.snat)
+  await flushConntrack(rl.router)
+  const shaper = sc.shaper.kind === 'none' ? undefined : await RunningShaper.start(rl, sc.shaper, cli)
+  let failed = true
+  try {
+    const before = await readConntrack(rl.router)
+    // gai clients finish the lookup in progress after --max-seconds (libc timeouts: 5 s x 2).
+    const r = await rl.client.exec(clientArgv(bin, sc), { timeoutMs: (sc.maxSeconds + 25) * 1000 })
+    const after = await readConntrack(rl.router)
+    const counters = shaper ? await shaper.counters() : null
+    if (r.code !== 0)
+      throw new LabError(`${sc.client} exited ${r.code}: ${r.stderr.trim()}`, { argv: r.argv, stderr: r.stderr })
+    const line = r.stdout.trim().split('\n').pop() ?? ''
+    const j = JSON.parse(line) as ClientResult
+    const d = conntrackCountersDelta(before, after)
+    failed = false
+    return {
+      shaper: shaperLabel(sc.shaper),
+      client: sc.client,
+      family: sc.family,
+      snat: sc.snat,
+      lookups: j.lookups,
+      failed: j.failed,
+      slowOver1s: j.slow_over_1s,
+      answersLost: num(j.answers_lost),
+      ...d,
+      p50Us: j.p50_us,
+      p99Us: j.p99_us,
+      aP50Us: num(j.a_p50_us),
+      aaaaP50Us: num(j.aaaa_p50_us),
+      elapsedS: j.elapsed_s,
+      shaperCounters: counters,
+      raw: j,
+    }
+  } finally {
+    // A failed stop is reported only when the run itself succeeded (its error says more).
+    const code = shaper ? await shaper.stop() : 0
+    // eslint-disable-next-line no-unsafe-finally -- only when the body succeeded, so no error is masked
+    if (code !== 0 && !failed) throw new LabError(`dns-shaper exited ${code}: ${shaper?.stderr.trim().slice(-2000)}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole matrix
+
+export interface RaceMatrixOptions {
+  /** split_cpu_client pairs per row (default 20000; --quick 3000), cut short by maxSeconds. */
+  splitLookups?: number
+  /** pair_client / getaddrinfo lookups per row (default 5000 / 2000). */
+  pairLookups?: number
+  gaiLookups?: number
+  /** Only the split-client rows, with fewer lookups. */
+  quick?: boolean
+  /** Per-row bound on starting lookups (default 15 s): a 5 ms hold caps one thread pair near 190 pairs/s. */
+  maxSeconds?: number
+  /**
+   * Split-client thread pairs (default 1). Keep it at or below CPUs / 2: with more, a descheduled
+   * sender skews the pair by milliseconds (measured: up to 80 ms with 2 pairs on 2 CPUs), and the
+   * A and AAAA no longer meet in conntrack.
+   */
+  splitThreads?: number
+}
+
+// Fixed rows run with the default kernel filter (A never reaches the queue, so only the wait orders
+// the pair) and with it off (every packet through the one thread: its verdict order alone orders it).
+const FILTER_OFF = ['--kernel-filter', 'off']
+export const SHAPERS: ShaperSetup[] = [
+  { kind: 'none' },
+  { kind: 'raw', delayMs: 0, mode: 'fixed', args: FILTER_OFF },
+  { kind: 'raw', delayMs: 5, mode: 'fixed', args: FILTER_OFF },
+  { kind: 'raw', delayMs: 0, mode: 'fixed' },
+  { kind: 'raw', delayMs: 1, mode: 'fixed' },
+  { kind: 'raw', delayMs: 2, mode: 'fixed' },
+  { kind: 'raw', delayMs: 5, mode: 'fixed' },
+  { kind: 'raw', delayMs: 5, mode: 'pair' },
+  { kind: 'mangle', delayMs: 5 },
+]
+
+export function raceMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
+  const quick = o.quick ?? false
+  const split = o.splitLookups ?? (quick ? 3000 : 20000)
+  const pair = o.pairLookups ?? (quick ? 1000 : 5000)
+  const gai = o.gaiLookups ?? (quick ? 500 : 2000)
+  const maxSeconds = o.maxSeconds ?? 15
+  const threads = o.splitThreads ?? 1
+  const rows: RaceScenario[] = []
+  const splitRow = (shaper: ShaperSetup, family: 4 | 6, snat: boolean): RaceScenario => ({
+    shaper,
+    client: 'split',
+    family,
+    lookups: split,
+    threads,
+    maxSeconds,
+    snat,
+  })
+  for (const shaper of SHAPERS) rows.push(splitRow(shaper, 4, false))
+  const key: ShaperSetup[] = [{ kind: 'none' }, { kind: 'raw', delayMs: 5, mode: 'pair' }]
+  for (const shaper of key) rows.push(splitRow(shaper, 6, false))
+  for (const shaper of key) rows.push(splitRow(shaper, 4, true))
+  if (quick) return rows
+  const natural: ShaperSetup[] = [
+    { kind: 'none' },
+    { kind: 'raw', delayMs: 5, mode: 'fixed' },
+    { kind: 'raw', delayMs: 5, mode: 'pair' },
+    { kind: 'mangle', delayMs: 5 },
+  ]
+  for (const shaper of natural) {
+    rows.push({ shaper, client: 'pair', family: 4, lookups: pair, threads: 4, maxSeconds, snat: false })
+    rows.push({ shaper, client: 'gai-glibc', family: 4, lookups: gai, threads: 4, maxSeconds, snat: false })
+    rows.push({ shaper, client: 'gai-musl', family: 4, lookups: gai, threads: 4, maxSeconds, snat: false })
+  }
+  return rows
+}
+
+export interface RaceReport {
+  date: string
+  kernel: string
+  cpus: number
+  rows: RaceRow[]
+  skipped: string[]
+}
+
+export async function runRaceMatrix(
+  scenarios: RaceScenario[],
+  opts: { onRow?: (r: RaceRow) => void; cli?: string } = {},
+): Promise<RaceReport> {
+  const { release, cpus } = await import('node:os')
+  const bins = await buildClients()
+  const skipped: string[] = []
+  let rl: RaceLab | undefined
+  try {
+    rl = await createRaceLab()
+    const rows: RaceRow[] = []
+    for (const sc of scenarios) {
+      if (!bins.bins[sc.client]) {
+        skipped.push(`${shaperLabel(sc.shaper)} / ${sc.client}: client not built (musl-gcc missing?)`)
+        continue
+      }
+      const row = await runScenario(rl, bins, sc, opts.cli)
+      rows.push(row)
+      opts.onRow?.(row)
+    }
+    return { date: new Date().toISOString(), kernel: release(), cpus: cpus().length, rows, skipped }
+  } finally {
+    await rl?.destroy()
+    bins.remove()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table
+
+const fmtMs = (us: number | null): string => (us === null ? '-' : (us / 1000).toFixed(2))
+
+export function tableHeader(): string {
+  return formatCells([
+    'shaper',
+    'client',
+    'fam',
+    'snat',
+    'lookups',
+    'failed',
+    '>1s',
+    'lost',
+    'clashres',
+    'ins_fail',
+    'drop',
+    'p50 ms',
+    'p99 ms',
+    'A p50',
+    'AAAA p50',
+    'held',
+    'pair_rel',
+    'deadline',
+  ])
+}
+
+export function tableRow(r: RaceRow): string {
+  return formatCells([
+    r.shaper,
+    r.client,
+    `v${r.family}`,
+    r.snat ? 'yes' : 'no',
+    String(r.lookups),
+    String(r.failed),
+    String(r.slowOver1s),
+    r.answersLost === null ? '-' : String(r.answersLost),
+    String(r.clashResolve),
+    String(r.insertFailed),
+    String(r.drop),
+    fmtMs(r.p50Us),
+    fmtMs(r.p99Us),
+    fmtMs(r.aP50Us),
+    fmtMs(r.aaaaP50Us),
+    ...(['held', 'pairReleased', 'deadlineReleased'] as const).map(k =>
+      r.shaperCounters ? String(r.shaperCounters[k] ?? 0) : '-',
+    ),
+  ])
+}
+
+const WIDTHS = [22, 10, 4, 5, 8, 7, 5, 6, 9, 9, 5, 8, 8, 7, 8, 6, 8, 8]
+function formatCells(cells: string[]): string {
+  return cells.map((c, i) => (i < 2 ? c.padEnd(WIDTHS[i]!) : c.padStart(WIDTHS[i]!))).join(' ')
+}
+
+export function formatTable(rows: readonly RaceRow[]): string {
+  return [tableHeader(), ...rows.map(tableRow)].join('\n')
+}

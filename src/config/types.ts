@@ -1,0 +1,46 @@
+// The validated configuration every module works from. Types only: parsing and checks live in config/load.ts.
+
+export type Hook = 'prerouting' | 'output'
+/** An address family as the rules and CIDRs name it. */
+export type Family = 'ipv4' | 'ipv6'
+export type RulesMode = 'manage' | 'none'
+export type IptablesBackend = 'auto' | 'nft' | 'legacy'
+export type ShapeMode = 'fixed' | 'pair'
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+/** How the NFQUEUE rule pre-classifies in the kernel (src/policy/bpf.ts, docs/kernel-filter.md). */
+export type KernelFilter = 'auto' | 'bpf' | 'u32' | 'off'
+
+export interface Config {
+  /** First NFQUEUE number. */
+  queue: number
+  /** Number of queues (queue .. queue+queues-1); >1 makes the rule use --queue-balance. */
+  queues: number
+  /** Hold time in milliseconds for held query types (fractions allowed). */
+  delayMs: number
+  /** QTYPE numbers that are held (the config file's "holds" types included). */
+  qtypes: number[]
+  mode: ShapeMode
+  /** Pair mode: an A accepted this recently releases its AAAA at once. */
+  pairWindowMs: number
+  rules: RulesMode
+  dnsPort: number
+  /** Restrict shaping to these destination CIDRs (IPv4 and/or IPv6). Empty: any destination. */
+  dnsIp: string[]
+  /** Restrict shaping to packets entering (prerouting) / leaving (output) these interfaces. Empty: any. */
+  interfaces: string[]
+  hooks: Hook[]
+  ipv6: boolean
+  iptablesBackend: IptablesBackend
+  /**
+   * bpf: an xt_bpf program queues only the held query types (A too in pair mode); u32: only DNS
+   * queries (responses and other opcodes stay in the kernel); off: every packet to the DNS port;
+   * auto: bpf, else u32 when the kernel or iptables lacks xt_bpf, else off.
+   */
+  kernelFilter: KernelFilter
+  /** host:port for /metrics, /healthz, /readyz; empty string disables the listener. */
+  metricsListen: string
+  maxHeld: number
+  dryRun: boolean
+  configFile?: string
+  logLevel: LogLevel
+}

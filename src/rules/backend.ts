@@ -1,0 +1,177 @@
+// Decides which iptables backend (nft or legacy) this node uses, the way kube-proxy's iptables-wrapper does.
+// Read-only: must never create tables (no `-t` for legacy save, which would load the table into the kernel).
+import type { Family, IptablesBackend } from '../config/types.js'
+import type { Runner } from '../exec.js'
+import { isErrnoException } from '../errors.js'
+import { IptablesError, iptablesFailure, iptablesSpawnFailure } from './errors.js'
+
+export type Backend = 'nft' | 'legacy'
+
+export interface BackendDecision {
+  backend: Backend
+  /** One sentence for the log: why this backend. */
+  reason: string
+  source: 'config' | 'kubelet-hint' | 'rule-count' | 'default'
+}
+
+export interface BackendBinaries {
+  iptables: string
+  save: string
+  restore: string
+}
+
+/** Program names for a backend and family (Debian/Ubuntu/RHEL/Alpine names). */
+export function binaries(backend: Backend, family: Family): BackendBinaries {
+  const base = family === 'ipv6' ? 'ip6tables' : 'iptables'
+  return {
+    iptables: `${base}-${backend}`,
+    save: `${base}-${backend}-save`,
+    restore: `${base}-${backend}-restore`,
+  }
+}
+
+/** Chains kubelet (1.17+) creates in the mangle table of the backend it uses. */
+const KUBELET_HINT = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY)\s/m
+
+/** The kubelet hint chain found in save output, if any. */
+export function kubeletHint(saveText: string): string | undefined {
+  return KUBELET_HINT.exec(saveText)?.[1]
+}
+
+/** Number of rules (`-A` lines) in iptables-save output. */
+export function countRules(saveText: string): number {
+  let n = 0
+  for (const line of saveText.split('\n')) if (line.startsWith('-')) n++
+  return n
+}
+
+interface SaveOutput {
+  text: string
+  /** The program could not be run (not installed). */
+  missing: boolean
+}
+
+async function trySave(runner: Runner, argv: string[]): Promise<SaveOutput> {
+  let res
+  try {
+    res = await runner(argv)
+  } catch (e) {
+    if (isErrnoException(e) && e.code === 'ENOENT') return { text: '', missing: true }
+    throw iptablesSpawnFailure(argv, e)
+  }
+  if (res.code === 0) return { text: res.stdout, missing: false }
+  const err = iptablesFailure(argv, res)
+  // Like the wrapper's `|| true`: a backend whose kernel side is absent just counts as empty.
+  // Missing privileges would make every answer wrong, so that one is reported.
+  if (err.kind === 'permission' || err.kind === 'timeout') throw err
+  return { text: '', missing: err.kind === 'missing' }
+}
+
+export interface DetectOptions {
+  /** Called with each probe's outcome, for debug logs. */
+  onProbe?: (argv: readonly string[], rules: number, missing: boolean) => void
+}
+
+/**
+ * Pick the backend. A configured 'nft'/'legacy' wins. Otherwise, as kube-proxy's iptables-wrapper:
+ *  1. a kubelet hint chain in the nft mangle table → nft;
+ *  2. a hint chain anywhere in legacy save output → legacy (legacy-save is run without `-t`:
+ *     `-t mangle` would create the table in the kernel);
+ *  3. more rules in legacy than in nft → legacy; otherwise (tie included) nft.
+ */
+export async function detectBackend(
+  runner: Runner,
+  preference: IptablesBackend = 'auto',
+  opts: DetectOptions = {},
+): Promise<BackendDecision> {
+  if (preference === 'nft' || preference === 'legacy') {
+    return { backend: preference, reason: `iptables backend ${preference} set by configuration`, source: 'config' }
+  }
+  const probe = async (argvs: string[][]): Promise<{ text: string; missing: number }> => {
+    let text = ''
+    let missing = 0
+    for (const argv of argvs) {
+      const out = await trySave(runner, argv)
+      opts.onProbe?.(argv, countRules(out.text), out.missing)
+      text += out.text
+      if (out.missing) missing++
+    }
+    return { text, missing }
+  }
+
+  const nftMangle = await probe([
+    [binaries('nft', 'ipv4').save, '-t', 'mangle'],
+    [binaries('nft', 'ipv6').save, '-t', 'mangle'],
+  ])
+  const nftHint = kubeletHint(nftMangle.text)
+  if (nftHint !== undefined) {
+    return { backend: 'nft', reason: `kubelet chain ${nftHint} found in the nft mangle table`, source: 'kubelet-hint' }
+  }
+  // Legacy save without -t reads /proc/net/ip_tables_names (root only). Without root, decide from
+  // the nft side alone rather than fail: say so in the reason.
+  let legacyUnreadable = false
+  const legacy = await probe([[binaries('legacy', 'ipv4').save], [binaries('legacy', 'ipv6').save]]).catch(
+    (e: unknown) => {
+      if (!(e instanceof IptablesError && e.kind === 'permission')) throw e
+      legacyUnreadable = true
+      return { text: '', missing: 0 }
+    },
+  )
+  const legacyHint = kubeletHint(legacy.text)
+  if (legacyHint !== undefined) {
+    return {
+      backend: 'legacy',
+      reason: `kubelet chain ${legacyHint} found in iptables-legacy-save output`,
+      source: 'kubelet-hint',
+    }
+  }
+  const nft = await probe([[binaries('nft', 'ipv4').save], [binaries('nft', 'ipv6').save]])
+  if (nft.missing === 2 && legacy.missing === 2) {
+    const argv = [binaries('nft', 'ipv4').save]
+    throw iptablesSpawnFailure(
+      argv,
+      Object.assign(new Error(`spawn ${argv[0]} ENOENT`), {
+        code: 'ENOENT',
+        syscall: `spawn ${argv[0]}`,
+        path: argv[0],
+      }),
+    )
+  }
+  const nLegacy = countRules(legacy.text)
+  const nNft = countRules(nft.text)
+  if (nft.missing === 2) {
+    return { backend: 'legacy', reason: 'iptables-nft tools are not installed; using legacy', source: 'default' }
+  }
+  if (legacy.missing === 2) {
+    return { backend: 'nft', reason: 'iptables-legacy tools are not installed; using nft', source: 'default' }
+  }
+  if (legacyUnreadable) {
+    return {
+      backend: 'nft',
+      reason: `no kubelet hint chain in nft; legacy tables are unreadable without root (/proc/net/ip_tables_names), so nft (${nNft} rules) is assumed; set --iptables-backend legacy if the node uses legacy`,
+      source: 'default',
+    }
+  }
+  if (nLegacy > nNft) {
+    return {
+      backend: 'legacy',
+      reason: `no kubelet hint chain; legacy has more rules (${nLegacy}) than nft (${nNft})`,
+      source: 'rule-count',
+    }
+  }
+  if (nLegacy === 0 && nNft === 0) {
+    return {
+      backend: 'nft',
+      reason: 'no kubelet hint chain and no rules in either backend; defaulting to nft',
+      source: 'default',
+    }
+  }
+  return {
+    backend: 'nft',
+    reason:
+      nNft === nLegacy
+        ? `no kubelet hint chain; nft and legacy have as many rules (${nNft}); a tie goes to nft`
+        : `no kubelet hint chain; nft has more rules (${nNft}) than legacy (${nLegacy})`,
+    source: 'rule-count',
+  }
+}

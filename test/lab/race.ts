@@ -1,0 +1,98 @@
+import t from 'tap'
+import {
+  serviceNatRules,
+  mangleQueueRules,
+  parseShaperMetrics,
+  daemonArgs,
+  shaperLabel,
+  raceMatrix,
+  conntrackCountersDelta,
+  clientArgv,
+  SERVICE,
+} from '../../lab/src/race.js'
+
+t.test('service NAT rules: kube-proxy shape, probabilities that give each endpoint a third', async t => {
+  const r = serviceNatRules(4, ['203.0.113.53', '203.0.113.54', '203.0.113.55'])
+  const lines = r.split('\n')
+  t.ok(lines.includes(`-A PREROUTING -d ${SERVICE.ipv4}/32 -p udp --dport 53 -j DNSS-SVC`))
+  t.match(lines[3], /--probability 0\.33333333333 -p udp -j DNAT --to-destination 203\.0\.113\.53:53$/)
+  t.match(lines[4], /--probability 0\.50000000000 -p udp -j DNAT --to-destination 203\.0\.113\.54:53$/)
+  t.equal(lines[5], '-A DNSS-SVC -p udp -j DNAT --to-destination 203.0.113.55:53', 'the last takes the rest')
+  t.notMatch(r, /MASQUERADE/)
+  const v6 = serviceNatRules(6, ['2001:db8:2::53'], { snat: true, serverIface: 'br-s' })
+  t.match(v6, /--to-destination \[2001:db8:2::53\]:53/)
+  t.match(v6, /-A POSTROUTING -o br-s -d 2001:db8:2::53 -p udp --dport 53 -j MASQUERADE/)
+  t.match(
+    mangleQueueRules(2),
+    /^\*mangle\n-A PREROUTING -p udp --dport 53 -j NFQUEUE --queue-num 2 --queue-bypass\nCOMMIT/,
+  )
+})
+
+t.test('daemon arguments per scenario', async t => {
+  t.same(daemonArgs({ kind: 'raw', delayMs: 5, mode: 'pair' }, '198.51.100.1'), [
+    'run',
+    '--hooks',
+    'prerouting',
+    '--delay',
+    '5',
+    '--metrics-listen',
+    '198.51.100.1:9363',
+    '--mode',
+    'pair',
+  ])
+  const mangle = daemonArgs({ kind: 'mangle', delayMs: 5 }, 'h')
+  t.ok(mangle.includes('--rules') && mangle.includes('none'), 'mangle rows install their own rule')
+  t.equal(mangle[mangle.indexOf('--mode') + 1], 'fixed', 'and hold for the delay, whatever the default mode')
+  t.equal(
+    shaperLabel({ kind: 'raw', delayMs: 0, mode: 'fixed', args: ['--kernel-filter', 'off'] }),
+    'raw fixed 0 ms --kernel-filter off',
+  )
+  t.equal(shaperLabel({ kind: 'none' }), 'no shaper')
+})
+
+t.test('shaper counters from an exposition', async t => {
+  const text = [
+    'dns_shaper_packets_total{action="held",qtype="AAAA"} 7',
+    'dns_shaper_packets_total{action="accepted",qtype="A"} 5',
+    'dns_shaper_packets_total{action="accepted",qtype="none"} 1',
+    'dns_shaper_packets_total{action="bypassed",qtype="none"} 2',
+    'dns_shaper_pair_released_total 6',
+    'dns_shaper_deadline_released_total 1',
+    '# HELP dns_shaper_pair_evictions_total x',
+    'dns_shaper_pair_evictions_total 0',
+  ].join('\n')
+  t.same(parseShaperMetrics(text), {
+    held: 7,
+    accepted: 6,
+    pairReleased: 6,
+    deadlineReleased: 1,
+    pairEvictions: 0,
+    bypassed: 2,
+  })
+})
+
+t.test('matrix and clients', async t => {
+  const quick = raceMatrix({ quick: true })
+  t.ok(
+    quick.every(r => r.client === 'split'),
+    'quick: split client only',
+  )
+  t.ok(quick.some(r => r.shaper.kind === 'none') && quick.some(r => r.shaper.kind === 'mangle'), 'control rows present')
+  const full = raceMatrix()
+  for (const c of ['pair', 'gai-glibc', 'gai-musl'] as const) {
+    t.ok(
+      full.some(r => r.client === c && r.shaper.kind === 'raw' && r.shaper.mode === 'pair'),
+      `pair mode shown on ${c}`,
+    )
+  }
+  t.same(
+    conntrackCountersDelta(
+      { clashResolve: 10, insertFailed: 1, drop: 0 },
+      { clashResolve: 15, insertFailed: 1, drop: 2 },
+    ),
+    { clashResolve: 5, insertFailed: 0, drop: 2 },
+  )
+  const argv = clientArgv('/bin/split', { client: 'split', family: 6, lookups: 10, threads: 1, maxSeconds: 5 })
+  t.equal(argv[argv.indexOf('--server') + 1], SERVICE.ipv6)
+  t.equal(argv[argv.indexOf('--count') + 1], '10')
+})
