@@ -151,8 +151,11 @@ export async function ipvsAvailable(ns: Netns): Promise<true | string> {
   const r = await ns.exec(['ipvsadm', '-Ln'], { timeoutMs: 10_000 })
   if (r.code === 0) return true
   const err = r.stderr.trim()
-  if (/No such file|not found|exec of/i.test(err)) return 'ipvsadm is not installed (apt-get install ipvsadm)'
-  return `this kernel has no IPVS (\`modprobe ip_vs\` fails or it is not built in): ${err.split('\n')[0]}`
+  // ipvsadm itself runs modprobe, whose "Module ip_vs not found" must not read as a missing ipvsadm.
+  if (/Protocol not available|IP Virtual Server|modprobe/i.test(err))
+    return `this kernel has no IPVS (\`modprobe ip_vs\` fails and it is not built in): ${err.split('\n').find(l => /initialize/.test(l)) ?? err.split('\n')[0]}`
+  if (/exec of|No such file/i.test(err)) return 'ipvsadm is not installed (apt-get install ipvsadm)'
+  return `ipvsadm -Ln fails: ${err}`
 }
 
 /**

@@ -6,6 +6,7 @@ import type { NfqueueStats } from '../procfs.js'
 import { CAP_NET_ADMIN, CAP_NET_RAW, hasCap, parseProcStatus, parseQdiscs, type RawRuleScan } from './parse.js'
 import type { ConntrackSample, FeatureProbe, IptablesProbe } from './probes.js'
 import { formatRate, type VerdictInput } from './verdict.js'
+import { classifyDataplanes, type DataplaneInputs, type DataplaneReport } from './dataplane.js'
 
 export type ItemStatus = 'ok' | 'warn' | 'fail' | 'info'
 export interface CheckItem {
@@ -309,4 +310,42 @@ export function tcItem(tc: string | Error): CheckItem {
   }
   if (prio !== '') return item('tc', 'info', `prio qdisc on ${prio} (no netem)`)
   return item('tc', 'ok', 'no netem or prio qdisc')
+}
+
+/**
+ * One row per service dataplane found (what shaping does there and why), a row explaining a combination
+ * or the absence of any, and rows for signs that point elsewhere or sources that could not be read.
+ */
+export function dataplaneItems(inputs: DataplaneInputs | Error): {
+  items: CheckItem[]
+  report: DataplaneReport | undefined
+} {
+  if (inputs instanceof Error)
+    return {
+      items: [item('dataplane', 'info', `cannot probe the service dataplane: ${inputs.message}`)],
+      report: undefined,
+    }
+  const report = classifyDataplanes(inputs)
+  const items = report.found.map(d =>
+    item(
+      'dataplane',
+      d.shaping === 'useful' ? 'ok' : 'info',
+      `${d.name} (${d.evidence.join(', ')})`,
+      `shaping ${d.shaping}: ${d.why}`,
+    ),
+  )
+  if (report.found.length === 0)
+    items.push(
+      item(
+        'dataplane',
+        'info',
+        report.summary,
+        'run check in the node network namespace (hostNetwork), with nft installed and /sys/fs/bpf mounted',
+      ),
+    )
+  else if (report.found.length > 1) items.push(item('dataplane', 'info', report.summary))
+  for (const n of report.notes) items.push(item('dataplane', 'info', n))
+  if (report.found.length > 0 && report.unreadable.length > 0)
+    items.push(item('dataplane', 'info', `could not read: ${report.unreadable.join('; ')}`))
+  return { items, report }
 }

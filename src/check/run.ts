@@ -4,6 +4,7 @@
 import { clashHandling, parseKernelRelease, type ClashHandling, type KernelVersion } from '../kernel.js'
 import {
   conntrackItem,
+  dataplaneItems,
   dnsTrackingItem,
   featureItems,
   iptablesItem,
@@ -16,6 +17,7 @@ import {
   type CheckConfig,
   type CheckItem,
 } from './items.js'
+import type { DataplaneReport } from './dataplane.js'
 import { scanRawRules } from './parse.js'
 import { gather, type CheckProbes } from './probes.js'
 import { decideVerdict, type Verdict } from './verdict.js'
@@ -37,6 +39,8 @@ export interface CheckReport {
         sampleSeconds: number
         ratesPerSecond: Record<string, number> | undefined
       }
+  /** The service dataplanes found; undefined when they could not be probed. */
+  dataplanes: DataplaneReport | undefined
 }
 
 export async function runCheck(
@@ -53,6 +57,7 @@ export async function runCheck(
   const shaperQueues = new Set(scan?.shaper.flatMap(r => r.queues) ?? [])
   const conntrack = conntrackItem(p.conntrack, handling, sampleSeconds)
   const tracking = dnsTrackingItem(scan, p.raw, config)
+  const dataplane = dataplaneItems(p.dataplane)
 
   const items: CheckItem[] = [
     privilegesItem(p.status, p.iptables, config),
@@ -65,6 +70,7 @@ export async function runCheck(
     tracking.item,
     ...(scan === undefined ? [] : [shaperRulesItem(scan, shaperQueues, p.bound, config)]),
     tcItem(p.tc),
+    ...dataplane.items,
   ]
   const verdict = decideVerdict({
     release: releaseText,
@@ -73,6 +79,7 @@ export async function runCheck(
     dnsUntracked: tracking.untracked,
     rates: conntrack.rates,
     blockers: items.filter(i => i.status === 'fail').map(i => `${i.id}: ${i.found}`),
+    dataplaneInert: dataplane.report?.shaping === 'inert' ? dataplane.report.summary : undefined,
   })
   const ct = p.conntrack instanceof Error ? undefined : p.conntrack
   return {
@@ -94,5 +101,6 @@ export async function runCheck(
             sampleSeconds: ct.rates ? sampleSeconds : 0,
             ratesPerSecond: ct.rates,
           },
+    dataplanes: dataplane.report,
   }
 }

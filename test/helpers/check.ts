@@ -47,6 +47,14 @@ export function fakes(
     listen: async () => true,
     rawRules: async () => '*raw\nCOMMIT\n',
     tcQdiscs: async () => 'qdisc noqueue 0: dev lo root refcnt 2\n',
+    // A node with kube-proxy in iptables mode, the common case.
+    dataplane: async () => ({
+      iptablesNat: '*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]\nCOMMIT\n',
+      nftTables: '',
+      links: '1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536\n',
+      ipvs: null,
+      bpf: [],
+    }),
     sleep: async ms => {
       slept.push(ms)
     },

@@ -1,6 +1,7 @@
 import t from 'tap'
 import {
   applyServiceMode,
+  ipvsAvailable,
   deleteKubeProxyNftRules,
   ipvsAdmArgv,
   ipvsNatRules,
@@ -132,4 +133,27 @@ t.test('switching modes: exactly one place translates the service', async t => {
   l = await step('ipvs', 'iptables')
   t.match(l, /ipvsadm -C/, 'leaving IPVS clears it')
   t.match(l, /:DNSS-SVC/)
+})
+
+t.test('ipvsAvailable: a kernel without ip_vs is told apart from a missing ipvsadm', async t => {
+  const answer = (code: number, stderr: string) =>
+    ({
+      exec: async () => ({ argv: [], stdout: '', stderr, code, signal: null, timedOut: false }),
+    }) as unknown as Netns
+  // What this host prints: ipvsadm runs modprobe itself, and modprobe says "not found".
+  const noKernel = await ipvsAvailable(
+    answer(
+      2,
+      "modprobe: FATAL: Module ip_vs not found in directory /lib/modules/6.18.44\nCan't initialize ipvs: Protocol not available\nAre you sure that IP Virtual Server is built in the kernel or as module?\n",
+    ),
+  )
+  t.equal(
+    noKernel,
+    "this kernel has no IPVS (`modprobe ip_vs` fails and it is not built in): Can't initialize ipvs: Protocol not available",
+  )
+  t.equal(
+    await ipvsAvailable(answer(255, 'exec of "ipvsadm" failed: No such file or directory\n')),
+    'ipvsadm is not installed (apt-get install ipvsadm)',
+  )
+  t.equal(await ipvsAvailable(answer(0, '')), true)
 })
