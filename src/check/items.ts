@@ -334,18 +334,19 @@ export function dataplaneItems(inputs: DataplaneInputs | Error): {
       `shaping ${d.shaping}: ${d.why}`,
     ),
   )
+  // Long findings go in rows without an action, so they do not push every ACTION column to the right.
   if (report.found.length === 0)
     items.push(
       item(
         'dataplane',
         'info',
-        report.summary,
-        'run check in the node network namespace (hostNetwork), with nft installed and /sys/fs/bpf mounted',
+        'no service dataplane detected (no kube-proxy chains or table, no IPVS, no Cilium or Calico eBPF)',
+        'without a DNAT to several endpoints only same-tuple clashes remain, which kernels since 4.19 resolve; on a Kubernetes node run check in its network namespace (hostNetwork), with nft installed and /sys/fs/bpf mounted',
       ),
     )
   else if (report.found.length > 1) items.push(item('dataplane', 'info', report.summary))
   for (const n of report.notes) items.push(item('dataplane', 'info', n))
-  if (report.found.length > 0 && report.unreadable.length > 0)
+  if (report.unreadable.length > 0)
     items.push(item('dataplane', 'info', `could not read: ${report.unreadable.join('; ')}`))
   return { items, report }
 }
