@@ -58,11 +58,12 @@ RUN ./node_modules/.bin/tsc -p tsconfig.build.json \
 FROM ${BASE}
 ARG DEBIAN_FRONTEND=noninteractive
 # iptables ships iptables-nft and iptables-legacy (the daemon picks the node's backend the way
-# kube-proxy's iptables-wrapper does); iproute2 is for `dns-shaper check` (ip, tc). libstdc++6 and
+# kube-proxy's iptables-wrapper does); iproute2 and nftables are for `dns-shaper check` (ip, tc, and
+# `nft list tables`, which is how it sees kube-proxy's nftables mode). libstdc++6 and
 # libgcc-s1 are what upstream node and the addon link against beside glibc.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      iptables iproute2 libmnl0 libnetfilter-queue1 libstdc++6 libgcc-s1 \
+      iptables iproute2 nftables libmnl0 libnetfilter-queue1 libstdc++6 libgcc-s1 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 # The node binary exactly as the registry package carries it (not stripped: its checksum stays the
 # upstream release's, so a scanner or an operator can match it), its licence and package.json (name and

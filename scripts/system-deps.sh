@@ -9,8 +9,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   g++ make python3 pkg-config libmnl-dev libnetfilter-queue-dev \
-  iptables iproute2 kmod procps util-linux libcap2-bin curl ca-certificates \
-  unbound dnsutils knot-dnsutils dnsperf conntrack nftables \
+  iptables nftables ipvsadm iproute2 kmod procps util-linux libcap2-bin curl ca-certificates \
+  unbound dnsutils knot-dnsutils dnsperf conntrack \
   prometheus musl-tools clang clang-format libclang-rt-14-dev podman debootstrap \
   >/dev/null
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

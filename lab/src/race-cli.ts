@@ -5,15 +5,18 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { raceMatrix, runRaceMatrix, tableHeader, tableRow } from './race.js'
 import type { RaceMatrixOptions } from './race.js'
+import { SERVICE_MODES, type ServiceMode } from './kube-proxy-modes.js'
 
-const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--out FILE]
+const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--services LIST] [--out FILE]
   --quick             split-client rows only, 3000 pairs each (under a minute)
   --lookups N         split_cpu_client A+AAAA pairs per row (default 20000)
   --natural-lookups N pair_client lookups per row (default 5000); getaddrinfo rows use N/2.5
   --max-seconds S     per-row bound on starting lookups (default 15)
   --threads P         split_cpu_client thread pairs (default 1; keep <= CPUs/2)
+  --services LIST     kube-proxy modes, comma-separated: iptables,nftables,nftables-map,ipvs
+                      (default iptables,nftables,ipvs; IPVS rows are skipped where the kernel has no ip_vs)
   --out FILE          JSON report (default bench/results/race-lab.json)
-Needs root, iptables, conntrack, unbound, gcc (musl-gcc for the musl rows), and a built tree
+Needs root, iptables, nft, conntrack, unbound (ipvsadm for IPVS rows), gcc (musl-gcc for the musl rows), and a built tree
 (npx node-gyp rebuild && npx tsc -p tsconfig.build.json).`
 
 function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string } | string {
@@ -54,6 +57,13 @@ function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string } | s
         if (typeof n === 'string') return n
         opts.splitThreads = n
         break
+      case '--services': {
+        const list = (v ?? '').split(',').filter(Boolean)
+        const bad = list.find(m => !(SERVICE_MODES as readonly string[]).includes(m))
+        if (list.length === 0 || bad !== undefined) return `--services takes ${SERVICE_MODES.join(', ')}`
+        opts.services = list as ServiceMode[]
+        break
+      }
       case '--out':
         if (!v) return '--out needs a file name'
         out = v

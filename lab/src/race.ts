@@ -15,45 +15,19 @@ import type { Lab } from './topology.js'
 import { startUnbound } from './unbound.js'
 import { CLI_PATH, repoRoot } from './paths.js'
 import type { UnboundHandle } from './unbound.js'
+import { applyServiceMode, ipvsAvailable, SERVICE, type ServiceMode } from './kube-proxy-modes.js'
 
-/** The DNS "ClusterIP" the router DNATs, like kube-proxy does for kube-dns. */
-export const SERVICE = { ipv4: '192.0.2.10', ipv6: '2001:db8:ffff::10' } as const
 /** A name every endpoint answers with A and AAAA (unbound local-data). */
 export const LOOKUP_NAME = 'host1.example.test'
 const METRICS_PORT = 9363
 
 export { CLI_PATH } from './paths.js'
+// The service rules live with the other kube-proxy modes; re-exported for the lab's callers.
+export { SERVICE, serviceNatRules, type ServiceMode } from './kube-proxy-modes.js'
 export const CLIENTS_DIR = join(repoRoot(), 'lab/clients')
 
 // ---------------------------------------------------------------------------------------------
 // Rules (pure, so they can be read and tested)
-
-/**
- * nat table of the router: kube-proxy's shape. The service chain picks an endpoint with
- * `statistic --mode random`: 1/3, then 1/2 of the rest, then the last one. With `snat`, traffic
- * to the endpoints is masqueraded as well (kube-proxy's masquerade-all / hairpin case).
- */
-export function serviceNatRules(
-  family: 4 | 6,
-  endpoints: readonly string[],
-  opts: { snat?: boolean; serverIface?: string } = {},
-): string {
-  const svc = family === 4 ? `${SERVICE.ipv4}/32` : `${SERVICE.ipv6}/128`
-  const dest = (a: string): string => (family === 4 ? `${a}:53` : `[${a}]:53`)
-  const l = ['*nat', ':DNSS-SVC - [0:0]', `-A PREROUTING -d ${svc} -p udp --dport 53 -j DNSS-SVC`]
-  endpoints.forEach((ep, i) => {
-    const left = endpoints.length - i
-    const stat = left > 1 ? `-m statistic --mode random --probability ${(1 / left).toFixed(11)} ` : ''
-    l.push(`-A DNSS-SVC ${stat}-p udp -j DNAT --to-destination ${dest(ep)}`)
-  })
-  if (opts.snat) {
-    for (const ep of endpoints) {
-      l.push(`-A POSTROUTING -o ${opts.serverIface ?? 'br-s'} -d ${ep} -p udp --dport 53 -j MASQUERADE`)
-    }
-  }
-  l.push('COMMIT', '')
-  return l.join('\n')
-}
 
 /** The NFQUEUE rule placed after conntrack (mangle), the placement that widens the race. */
 export function mangleQueueRules(queue = 0): string {
@@ -76,12 +50,16 @@ export interface RaceLab {
   unbounds: UnboundHandle[]
   /** Current server-side SNAT setting. */
   snat: boolean
-  /** Replaces the nat table of both families (with or without masquerade). */
+  /** Which kube-proxy mode translates the service now. */
+  service: ServiceMode
+  /** Switches the service to a kube-proxy mode (iptables, nftables, IPVS), with or without masquerade. */
+  setService(mode: ServiceMode, snat: boolean): Promise<void>
+  /** setService with the current mode. */
   setSnat(on: boolean): Promise<void>
   destroy(): Promise<void>
 }
 
-export async function createRaceLab(opts: { snat?: boolean } = {}): Promise<RaceLab> {
+export async function createRaceLab(opts: { snat?: boolean; service?: ServiceMode } = {}): Promise<RaceLab> {
   const lab = await createLab({ extraServers: 2 })
   const unbounds: UnboundHandle[] = []
   try {
@@ -90,8 +68,9 @@ export async function createRaceLab(opts: { snat?: boolean } = {}): Promise<Race
     }
     const endpoints = { ipv4: lab.servers.map(s => s.ipv4), ipv6: lab.servers.map(s => s.ipv6) }
     const router = lab.router.ns
-    // The service address is on no link: the client reaches it by its default route and the router
-    // DNATs it in PREROUTING, before routing, as kube-proxy does on a node.
+    let applied = false
+    // The service address is on no link (IPVS mode binds it on kube-ipvs0): the client reaches it by
+    // its default route and the router DNATs it in PREROUTING, before routing, as kube-proxy does.
     const rl: RaceLab = {
       lab,
       router,
@@ -99,21 +78,23 @@ export async function createRaceLab(opts: { snat?: boolean } = {}): Promise<Race
       endpoints,
       unbounds,
       snat: false,
-      async setSnat(on: boolean): Promise<void> {
-        await router.execOk(['iptables-restore'], {
-          input: serviceNatRules(4, endpoints.ipv4, { snat: on, serverIface: lab.router.serverIface }),
-        })
-        await router.execOk(['ip6tables-restore'], {
-          input: serviceNatRules(6, endpoints.ipv6, { snat: on, serverIface: lab.router.serverIface }),
-        })
-        rl.snat = on
+      service: 'iptables',
+      async setService(mode: ServiceMode, snat: boolean): Promise<void> {
+        const target = { router, service: SERVICE, endpoints, serverIface: lab.router.serverIface }
+        await applyServiceMode(target, applied ? rl.service : undefined, mode, snat)
+        applied = true
+        rl.service = mode
+        rl.snat = snat
+      },
+      setSnat(on: boolean): Promise<void> {
+        return rl.setService(rl.service, on)
       },
       async destroy(): Promise<void> {
         await Promise.allSettled(unbounds.map(u => u.stop()))
         await lab.destroy()
       },
     }
-    await rl.setSnat(opts.snat ?? false)
+    await rl.setService(opts.service ?? 'iptables', opts.snat ?? false)
     lab.client.ns.writeResolvConf([SERVICE.ipv4])
     // Prove the service path works on both families before measuring anything.
     for (const svc of [SERVICE.ipv4, SERVICE.ipv6]) {
@@ -382,10 +363,13 @@ export function parseShaperMetrics(text: string): Record<string, number> {
 export interface RaceScenario extends ClientRun {
   shaper: ShaperSetup
   snat: boolean
+  /** kube-proxy mode of the service (default iptables). */
+  service?: ServiceMode
 }
 
 export interface RaceRow {
   shaper: string
+  service: ServiceMode
   client: ClientKind
   family: 4 | 6
   snat: boolean
@@ -414,7 +398,8 @@ export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenari
     throw new LabError(`client ${sc.client} was not built`, {
       hint: sc.client === 'gai-musl' ? 'install musl-tools' : 'see buildClients',
     })
-  if (rl.snat !== sc.snat) await rl.setSnat(sc.snat)
+  const service = sc.service ?? 'iptables'
+  if (rl.snat !== sc.snat || rl.service !== service) await rl.setService(service, sc.snat)
   await flushConntrack(rl.router)
   const shaper = sc.shaper.kind === 'none' ? undefined : await RunningShaper.start(rl, sc.shaper, cli)
   let failed = true
@@ -432,6 +417,7 @@ export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenari
     failed = false
     return {
       shaper: shaperLabel(sc.shaper),
+      service,
       client: sc.client,
       family: sc.family,
       snat: sc.snat,
@@ -475,6 +461,13 @@ export interface RaceMatrixOptions {
    * A and AAAA no longer meet in conntrack.
    */
   splitThreads?: number
+  /**
+   * kube-proxy modes to run (default iptables, nftables, ipvs). iptables runs the full matrix above;
+   * each other mode runs no shaper / fixed 5 ms / pair for the split-CPU, glibc and musl clients, with
+   * and without masquerade (split client only with --quick). IPVS rows are skipped, with the reason,
+   * where the kernel has no ip_vs.
+   */
+  services?: ServiceMode[]
 }
 
 // Fixed rows run with the default kernel filter (A never reaches the queue, so only the wait orders
@@ -490,6 +483,13 @@ export const SHAPERS: ShaperSetup[] = [
   { kind: 'raw', delayMs: 5, mode: 'fixed' },
   { kind: 'raw', delayMs: 5, mode: 'pair' },
   { kind: 'mangle', delayMs: 5 },
+]
+
+/** The shapers each non-iptables kube-proxy mode is run with. */
+export const MODE_SHAPERS: ShaperSetup[] = [
+  { kind: 'none' },
+  { kind: 'raw', delayMs: 5, mode: 'fixed' },
+  { kind: 'raw', delayMs: 5, mode: 'pair' },
 ]
 
 export function raceMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
@@ -509,11 +509,24 @@ export function raceMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
     maxSeconds,
     snat,
   })
+  const services = o.services ?? ['iptables', 'nftables', 'ipvs']
+  const modeRows: RaceScenario[] = []
+  for (const service of services.filter(s => s !== 'iptables')) {
+    for (const snat of [false, true]) {
+      for (const shaper of MODE_SHAPERS) {
+        modeRows.push({ ...splitRow(shaper, 4, snat), service })
+        if (quick) continue
+        for (const client of ['gai-glibc', 'gai-musl'] as const)
+          modeRows.push({ shaper, client, family: 4, lookups: gai, threads: 4, maxSeconds, snat, service })
+      }
+    }
+  }
+  if (!services.includes('iptables')) return modeRows
   for (const shaper of SHAPERS) rows.push(splitRow(shaper, 4, false))
   const key: ShaperSetup[] = [{ kind: 'none' }, { kind: 'raw', delayMs: 5, mode: 'pair' }]
   for (const shaper of key) rows.push(splitRow(shaper, 6, false))
   for (const shaper of key) rows.push(splitRow(shaper, 4, true))
-  if (quick) return rows
+  if (quick) return [...rows, ...modeRows]
   const natural: ShaperSetup[] = [
     { kind: 'none' },
     { kind: 'raw', delayMs: 5, mode: 'fixed' },
@@ -525,7 +538,7 @@ export function raceMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
     rows.push({ shaper, client: 'gai-glibc', family: 4, lookups: gai, threads: 4, maxSeconds, snat: false })
     rows.push({ shaper, client: 'gai-musl', family: 4, lookups: gai, threads: 4, maxSeconds, snat: false })
   }
-  return rows
+  return [...rows, ...modeRows]
 }
 
 export interface RaceReport {
@@ -547,9 +560,16 @@ export async function runRaceMatrix(
   try {
     rl = await createRaceLab()
     const rows: RaceRow[] = []
+    // Asked once, when the first IPVS row comes: the check itself makes the kernel try to load ip_vs.
+    let ipvs: true | string | undefined
     for (const sc of scenarios) {
+      const label = `${sc.service ?? 'iptables'} / ${shaperLabel(sc.shaper)} / ${sc.client}${sc.snat ? ' / snat' : ''}`
       if (!bins.bins[sc.client]) {
-        skipped.push(`${shaperLabel(sc.shaper)} / ${sc.client}: client not built (musl-gcc missing?)`)
+        skipped.push(`${label}: client not built (musl-gcc missing?)`)
+        continue
+      }
+      if (sc.service === 'ipvs' && (ipvs ??= await ipvsAvailable(rl.router)) !== true) {
+        skipped.push(`${label}: ${ipvs}`)
         continue
       }
       const row = await runScenario(rl, bins, sc, opts.cli)
@@ -572,6 +592,7 @@ export function tableHeader(): string {
   return formatCells([
     'shaper',
     'client',
+    'service',
     'fam',
     'snat',
     'lookups',
@@ -595,6 +616,7 @@ export function tableRow(r: RaceRow): string {
   return formatCells([
     r.shaper,
     r.client,
+    r.service,
     `v${r.family}`,
     r.snat ? 'yes' : 'no',
     String(r.lookups),
@@ -614,9 +636,9 @@ export function tableRow(r: RaceRow): string {
   ])
 }
 
-const WIDTHS = [22, 10, 4, 5, 8, 7, 5, 6, 9, 9, 5, 8, 8, 7, 8, 6, 8, 8]
+const WIDTHS = [22, 10, 12, 4, 5, 8, 7, 5, 6, 9, 9, 5, 8, 8, 7, 8, 6, 8, 8]
 function formatCells(cells: string[]): string {
-  return cells.map((c, i) => (i < 2 ? c.padEnd(WIDTHS[i]!) : c.padStart(WIDTHS[i]!))).join(' ')
+  return cells.map((c, i) => (i < 3 ? c.padEnd(WIDTHS[i]!) : c.padStart(WIDTHS[i]!))).join(' ')
 }
 
 export function formatTable(rows: readonly RaceRow[]): string {

@@ -8,6 +8,7 @@ import { CAP_NET_ADMIN, CAP_NET_RAW, hasCap, parseProcStatus, parseQdiscs, type 
 import type { ConntrackSample, FeatureProbe, IptablesProbe } from './probes.js'
 import { formatRate, type VerdictInput } from './verdict.js'
 import { parseCidr } from '../config/cidr.js'
+import { classifyDataplanes, type DataplaneInputs, type DataplaneReport } from './dataplane.js'
 
 export type ItemStatus = 'ok' | 'warn' | 'fail' | 'info'
 export interface CheckItem {
@@ -378,4 +379,43 @@ export function dnsServiceItem(
     'traffic to a node-local cache is not tracked, so it cannot race and shaping it only delays AAAA: ' +
       'with NodeLocal DNSCache use deploy/variants/node-local-dns (shapes the kube-dns ClusterIP), or set dns-ip to the tracked addresses',
   )
+}
+
+/**
+ * One row per service dataplane found (what shaping does there and why), a row explaining a combination
+ * or the absence of any, and rows for signs that point elsewhere or sources that could not be read.
+ */
+export function dataplaneItems(inputs: DataplaneInputs | Error): {
+  items: CheckItem[]
+  report: DataplaneReport | undefined
+} {
+  if (inputs instanceof Error)
+    return {
+      items: [item('dataplane', 'info', `cannot probe the service dataplane: ${inputs.message}`)],
+      report: undefined,
+    }
+  const report = classifyDataplanes(inputs)
+  const items = report.found.map(d =>
+    item(
+      'dataplane',
+      d.shaping === 'useful' ? 'ok' : 'info',
+      `${d.name} (${d.evidence.join(', ')})`,
+      `shaping ${d.shaping}: ${d.why}`,
+    ),
+  )
+  // Long findings go in rows without an action, so they do not push every ACTION column to the right.
+  if (report.found.length === 0)
+    items.push(
+      item(
+        'dataplane',
+        'info',
+        'no service dataplane detected (no kube-proxy chains or table, no IPVS, no Cilium or Calico eBPF)',
+        'without a DNAT to several endpoints only same-tuple clashes remain, which kernels since 4.19 resolve; on a Kubernetes node run check in its network namespace (hostNetwork), with nft installed and /sys/fs/bpf mounted',
+      ),
+    )
+  else if (report.found.length > 1) items.push(item('dataplane', 'info', report.summary))
+  for (const n of report.notes) items.push(item('dataplane', 'info', n))
+  if (report.unreadable.length > 0)
+    items.push(item('dataplane', 'info', `could not read: ${report.unreadable.join('; ')}`))
+  return { items, report }
 }

@@ -1,9 +1,9 @@
 // Every probe `dns-shaper check` runs, in one place: the interface the checks read (injected in tests),
-// the real implementation over /proc, iptables, tc and a throwaway network namespace, and gather(), which
+// the real implementation over /proc, iptables, nft, tc, links, bpffs and a throwaway network namespace, and gather(), which
 // runs them all at once. Read-only: nothing here changes the node (rules are tried only in a namespace
 // of its own, deleted again whatever happens).
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile, statfs } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { networkInterfaces, release as osRelease } from 'node:os'
 import { join } from 'node:path'
@@ -23,6 +23,7 @@ import { defaultConntrackReaders, readConntrack, type ConntrackReading } from '.
 import { binaries, type Backend } from '../rules/backend.js'
 import type { LocalAddress } from './items.js'
 import { RuleManager } from '../rules/manager.js'
+import type { DataplaneInputs } from './dataplane.js'
 
 /** The rule manager's backend detection (it owns it): a backend with the reason it was chosen, or why none works. */
 export type IptablesProbe = { backend: Backend; reason: string } | Error
@@ -50,6 +51,8 @@ export interface CheckProbes {
   tcQdiscs(): Promise<string | Error>
   /** Addresses bound on this node's interfaces. */
   localAddresses(): Promise<LocalAddress[]>
+  /** What tells the service dataplane apart: iptables nat tables, nft tables, links, IPVS, pinned maps. */
+  dataplane(): Promise<DataplaneInputs>
   sleep(ms: number): Promise<void>
 }
 
@@ -75,6 +78,7 @@ export interface ProbeResults {
   tc: string | Error
   conntrack: ConntrackSample | Error
   local: LocalAddress[] | Error
+  dataplane: DataplaneInputs | Error
 }
 
 async function settle<T>(p: () => Promise<T>): Promise<T | Error> {
@@ -111,7 +115,7 @@ export async function gather(
   probes: CheckProbes,
   sampleSeconds: number,
 ): Promise<ProbeResults> {
-  const [status, release, iptables, features, bound, listen, raw, tc, conntrack, local] = await Promise.all([
+  const [status, release, iptables, features, bound, listen, raw, tc, conntrack, local, dataplane] = await Promise.all([
     settle(() => probes.selfStatus()),
     settle(() => probes.kernelRelease()),
     settle(() => probes.iptables()),
@@ -122,8 +126,9 @@ export async function gather(
     settle(() => probes.tcQdiscs()),
     settle(() => sampleConntrack(probes, sampleSeconds)),
     settle(() => probes.localAddresses()),
+    settle(() => probes.dataplane()),
   ])
-  return { status, release, iptables, features, bound, listen, raw, tc, conntrack, local }
+  return { status, release, iptables, features, bound, listen, raw, tc, conntrack, local, dataplane }
 }
 
 // ---------- the real probes ----------
@@ -143,6 +148,8 @@ export function listenProbe(hostPort: string): Promise<true | Error> {
 
 export interface SystemProbeOptions {
   procRoot?: string
+  /** The bpffs mount point (default /sys/fs/bpf). */
+  bpfRoot?: string
   ipv6?: boolean
   iptables: () => Promise<IptablesProbe>
   features: () => Promise<FeatureProbe>
@@ -187,8 +194,85 @@ export function systemProbes(o: SystemProbeOptions): CheckProbes {
       Object.entries(networkInterfaces()).flatMap(([ifname, addrs]) =>
         (addrs ?? []).map(a => ({ address: a.address, ifname })),
       ),
+    dataplane: () => probeDataplane(run, root, o.bpfRoot ?? DEFAULT_BPF_ROOT),
     sleep: ms => new Promise(r => setTimeout(r, ms)),
   }
+}
+
+// ---------- the service dataplane ----------
+
+export const DEFAULT_BPF_ROOT = '/sys/fs/bpf'
+/** statfs(2) f_type of a bpf filesystem (include/uapi/linux/magic.h). */
+const BPF_FS_MAGIC = 0xcafe4a11
+
+const isErrno = (e: unknown, code: string): boolean =>
+  typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code
+
+/** stdout of argv, or an Error naming the command; `missing` when the program is not installed. */
+async function commandText(
+  run: Runner,
+  argv: string[],
+): Promise<{ text: string } | { error: Error; missing: boolean }> {
+  try {
+    return { text: await output(run, argv) }
+  } catch (e: unknown) {
+    const missing = /\bENOENT\b/.test(errorMessage(e))
+    return { error: missing ? new Error(`${argv[0]} is not installed`) : new Error(errorMessage(e)), missing }
+  }
+}
+
+/**
+ * kube-proxy may use either backend whatever dns-shaper picked: the nat table of every one present.
+ * Legacy save runs without -t, which would load the nat table into the kernel.
+ */
+async function iptablesNat(run: Runner): Promise<string | Error> {
+  const dumps = await Promise.all(
+    [
+      ['iptables-nft-save', '-t', 'nat'],
+      ['ip6tables-nft-save', '-t', 'nat'],
+      ['iptables-legacy-save'],
+      ['ip6tables-legacy-save'],
+    ].map(argv => commandText(run, argv)),
+  )
+  const texts = dumps.flatMap(d => ('text' in d ? [d.text] : []))
+  if (texts.length > 0) return texts.join('\n')
+  const failed = dumps.flatMap(d => ('error' in d && !d.missing ? [d.error.message] : []))
+  return new Error(failed.length > 0 ? failed.join('; ') : 'no iptables-save is installed')
+}
+
+/** Names under the bpffs mount, tc/globals included (where Cilium and Calico pin their maps). */
+async function pinnedMaps(root: string): Promise<string[] | Error> {
+  try {
+    if ((await statfs(root)).type !== BPF_FS_MAGIC) return new Error(`bpffs is not mounted at ${root}`)
+    const top = await readdir(root)
+    const globals = await readdir(join(root, 'tc/globals')).catch((e: unknown) => {
+      if (isErrno(e, 'ENOENT')) return [] as string[]
+      throw e
+    })
+    return [...top, ...globals.map(g => `tc/globals/${g}`)]
+  } catch (e: unknown) {
+    return isErrno(e, 'ENOENT')
+      ? new Error(`bpffs is not mounted at ${root}`)
+      : new Error(`${root}: ${errorMessage(e)}`)
+  }
+}
+
+/** Every source classifyDataplanes reads, each an Error of its own when unreadable. Read-only. */
+export async function probeDataplane(run: Runner, procRoot: string, bpfRoot: string): Promise<DataplaneInputs> {
+  const text = async (argv: string[]): Promise<string | Error> => {
+    const r = await commandText(run, argv)
+    return 'text' in r ? r.text : r.error
+  }
+  const [iptablesNatText, nftTables, links, ipvs, bpf] = await Promise.all([
+    iptablesNat(run),
+    text(['nft', 'list', 'tables']),
+    text(['ip', '-o', 'link', 'show']),
+    readFile(join(procRoot, 'net/ip_vs'), 'utf8').catch((e: unknown) =>
+      isErrno(e, 'ENOENT') ? null : new Error(errorMessage(e)),
+    ),
+    pinnedMaps(bpfRoot),
+  ])
+  return { iptablesNat: iptablesNatText, nftTables, links, ipvs, bpf }
 }
 
 async function ok(run: Runner, argv: string[]): Promise<true | Error> {

@@ -5,6 +5,7 @@ import { clashHandling, parseKernelRelease, type ClashHandling, type KernelVersi
 import {
   conntrackItem,
   dnsServiceItem,
+  dataplaneItems,
   dnsTrackingItem,
   featureItems,
   iptablesItem,
@@ -17,6 +18,7 @@ import {
   type CheckConfig,
   type CheckItem,
 } from './items.js'
+import type { DataplaneReport } from './dataplane.js'
 import { scanRawRules } from './parse.js'
 import { gather, type CheckProbes, type ConntrackSample } from './probes.js'
 import { decideVerdict, type Verdict } from './verdict.js'
@@ -42,6 +44,8 @@ export interface CheckReport {
         sampleSeconds: number
         ratesPerSecond: Record<string, number> | undefined
       }
+  /** The service dataplanes found; undefined when they could not be probed. */
+  dataplanes: DataplaneReport | undefined
 }
 
 function conntrackReport(ct: ConntrackSample | Error, sampleSeconds: number): CheckReport['conntrack'] {
@@ -85,6 +89,7 @@ export async function runCheck(
   const shaperQueues = new Set(scan?.shaper.flatMap(r => r.queues) ?? [])
   const conntrack = conntrackItem(p.conntrack, handling, sampleSeconds)
   const tracking = dnsTrackingItem(scan, p.raw, config)
+  const dataplane = dataplaneItems(p.dataplane)
 
   const items: CheckItem[] = [
     privilegesItem(p.status, p.iptables, config),
@@ -98,6 +103,7 @@ export async function runCheck(
     ...[dnsServiceItem(config, p.local, scan)].filter(i => i !== undefined),
     ...(scan === undefined ? [] : [shaperRulesItem(scan, shaperQueues, p.bound, config)]),
     tcItem(p.tc),
+    ...dataplane.items,
   ]
   const verdict = decideVerdict({
     release: releaseText,
@@ -106,6 +112,7 @@ export async function runCheck(
     dnsUntracked: tracking.untracked,
     rates: conntrack.rates,
     blockers: items.filter(i => i.status === 'fail').map(i => `${i.id}: ${i.found}`),
+    dataplaneInert: dataplane.report?.shaping === 'inert' ? dataplane.report.summary : undefined,
   })
   return {
     ready: verdict.ready,
@@ -117,5 +124,6 @@ export async function runCheck(
         ? { release: releaseText }
         : { ...version, clash: handling.level },
     conntrack: conntrackReport(p.conntrack, sampleSeconds),
+    dataplanes: dataplane.report,
   }
 }

@@ -1,5 +1,5 @@
 // The verdict of `dns-shaper check`: can the shaper run here (no fail item), and does the node need it
-// (kernel clash handling, conntrack counters, NOTRACK)? Pure.
+// (kernel clash handling, conntrack counters, NOTRACK, the service dataplane)? Pure.
 import type { ClashHandling } from '../kernel.js'
 
 export type Need = 'recommended' | 'optional' | 'not-needed' | 'unknown'
@@ -16,6 +16,11 @@ export interface VerdictInput {
   rates: { insertFailed: number | undefined; clashResolve: number | undefined } | undefined
   /** Fail items, as "id: found". */
   blockers: string[]
+  /**
+   * Set when every service dataplane found translates services in eBPF before netfilter (Cilium,
+   * Calico eBPF): the summary saying so. Optional: older callers and tests leave it out.
+   */
+  dataplaneInert?: string
 }
 
 export interface Verdict {
@@ -37,6 +42,8 @@ function decideNeed(v: VerdictInput): { need: Need; text: string } {
   }
   if (!v.conntrackLoaded)
     return { need: 'not-needed', text: 'not needed: conntrack is not loaded in this network namespace' }
+  // The raw rule would match nothing: no query reaches netfilter with the service address.
+  if (v.dataplaneInert !== undefined) return { need: 'not-needed', text: `not needed: ${v.dataplaneInert}` }
   const k = v.kernel
   const failed = v.rates?.insertFailed
   // On 5.6–5.9 insert_failed also counts resolved clashes, so a rising value there is not proof of drops.

@@ -26,6 +26,7 @@ t.test('runCheck: ready node, modern kernel', async t => {
       'dns-tracking',
       'shaper-rules',
       'tc',
+      'dataplane',
     ],
   )
   t.ok(
@@ -283,3 +284,43 @@ t.test('dns-service: says when the shaped address is a node-local cache (not tra
   )
   t.match(byId(anyNotrack, 'dns-service'), { status: 'warn', found: /192\.0\.2\.10 \(NOTRACK/ })
 })
+t.test(
+  'runCheck: an eBPF-only service dataplane makes shaping not needed, with kube-proxy beside it shaping stays',
+  async t => {
+    const cilium = {
+      iptablesNat: '*nat\n:CILIUM_PRE_nat - [0:0]\nCOMMIT\n',
+      nftTables: '',
+      links: '3: cilium_net@cilium_host: <UP>\n4: cilium_host@cilium_net: <UP>\n',
+      ipvs: null,
+      bpf: ['tc', 'tc/globals', 'tc/globals/cilium_lb4_services_v2', 'tc/globals/cilium_lb4_reverse_sk'],
+    }
+    const r = await runCheck(cfg, fakes({ dataplane: async () => cilium }), { sampleSeconds: 0 })
+    t.equal(r.verdict.need, 'not-needed')
+    t.match(r.verdict.line, /^not needed: Cilium kube-proxy replacement translates services in eBPF before netfilter: /)
+    t.match(r.dataplanes, { shaping: 'inert', found: [{ kind: 'cilium', shaping: 'inert' }] })
+    t.equal(r.exitCode, 0, 'inert is not a problem')
+
+    const beside = await runCheck(
+      cfg,
+      fakes({ dataplane: async () => ({ ...cilium, iptablesNat: '*nat\n:KUBE-SVC-A - [0:0]\nCOMMIT\n' }) }),
+      { sampleSeconds: 0 },
+    )
+    t.equal(beside.verdict.need, 'optional', 'kube-proxy still DNATs some traffic: the kernel decides again')
+    t.same(
+      beside.dataplanes?.found.map(d => d.kind),
+      ['cilium', 'kube-proxy-iptables'],
+    )
+
+    const failing = await runCheck(
+      cfg,
+      fakes({
+        dataplane: async () => {
+          throw new Error('boom')
+        },
+      }),
+      { sampleSeconds: 0 },
+    )
+    t.equal(failing.dataplanes, undefined)
+    t.match(byId(failing, 'dataplane'), { status: 'info', found: /boom/ })
+  },
+)

@@ -62,6 +62,23 @@ t.test('verdict table', async t => {
       /^not needed: DNS is not tracked$/,
     ],
     [
+      'only an eBPF service dataplane: inert, beats the kernel and the counters',
+      {
+        release: '4.14.1',
+        kernel: handling('4.14.1'),
+        rates: { insertFailed: 9, clashResolve: undefined },
+        dataplaneInert: 'Cilium kube-proxy replacement translates services in eBPF before netfilter',
+      },
+      'not-needed',
+      /^not needed: Cilium kube-proxy replacement translates services in eBPF before netfilter$/,
+    ],
+    [
+      'DNS not tracked beats an inert dataplane',
+      { dnsUntracked: '', dataplaneInert: 'Calico eBPF dataplane translates services' },
+      'not-needed',
+      /^not needed: DNS is not tracked$/,
+    ],
+    [
       'DNS not tracked to some addresses',
       { dnsUntracked: '169.254.20.10/32' },
       'not-needed',

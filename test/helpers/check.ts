@@ -70,6 +70,14 @@ export function fakes(
     rawRules: async () => '*raw\nCOMMIT\n',
     tcQdiscs: async () => 'qdisc noqueue 0: dev lo root refcnt 2\n',
     localAddresses: async () => [{ address: '127.0.0.1', ifname: 'lo' }],
+    // A node with kube-proxy in iptables mode, the common case.
+    dataplane: async () => ({
+      iptablesNat: '*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]\nCOMMIT\n',
+      nftTables: '',
+      links: '1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536\n',
+      ipvs: null,
+      bpf: [],
+    }),
     sleep: async ms => {
       slept.push(ms)
     },

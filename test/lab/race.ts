@@ -9,6 +9,7 @@ import {
   conntrackCountersDelta,
   clientArgv,
   SERVICE,
+  tableHeader,
 } from '../../lab/src/race.js'
 
 t.test('service NAT rules: kube-proxy shape, probabilities that give each endpoint a third', async t => {
@@ -95,4 +96,40 @@ t.test('matrix and clients', async t => {
   const argv = clientArgv('/bin/split', { client: 'split', family: 6, lookups: 10, threads: 1, maxSeconds: 5 })
   t.equal(argv[argv.indexOf('--server') + 1], SERVICE.ipv6)
   t.equal(argv[argv.indexOf('--count') + 1], '10')
+})
+
+t.test(
+  'matrix: kube-proxy mode rows (no shaper, fixed, pair; split, glibc, musl; with and without masquerade)',
+  async t => {
+    const full = raceMatrix()
+    const iptablesOnly = raceMatrix({ services: ['iptables'] })
+    t.same(
+      full.filter(r => (r.service ?? 'iptables') === 'iptables'),
+      iptablesOnly,
+      'the iptables rows are unchanged',
+    )
+    for (const service of ['nftables', 'ipvs'] as const) {
+      const rows = full.filter(r => r.service === service)
+      t.equal(rows.length, 18, `${service}: 3 shapers x 3 clients x masquerade on/off`)
+      for (const client of ['split', 'gai-glibc', 'gai-musl'] as const)
+        for (const snat of [false, true])
+          for (const kind of ['none', 'fixed', 'pair'] as const)
+            t.ok(
+              rows.some(
+                r =>
+                  r.client === client &&
+                  r.snat === snat &&
+                  (kind === 'none' ? r.shaper.kind === 'none' : r.shaper.kind === 'raw' && r.shaper.mode === kind),
+              ),
+              `${service} ${client} snat=${snat} ${kind}`,
+            )
+    }
+    const quick = raceMatrix({ quick: true, services: ['nftables-map'] })
+    t.equal(quick.length, 6, 'quick, one mode: split client only, 3 shapers x masquerade on/off')
+    t.ok(quick.every(r => r.service === 'nftables-map' && r.client === 'split'))
+  },
+)
+
+t.test('table: the service column', async t => {
+  t.match(tableHeader(), /^shaper\s+client\s+service\s+fam/)
 })

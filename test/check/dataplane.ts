@@ -1,0 +1,221 @@
+import t from 'tap'
+import { existsSync, readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import {
+  classifyDataplanes,
+  natSections,
+  parseIpvs,
+  parseLinkNames,
+  parseNftTables,
+  type DataplaneInputs,
+  type DataplaneKind,
+} from '../../src/check/dataplane.js'
+
+const dir = (name: string): string => fileURLToPath(new URL(`../fixtures/dataplane/${name}/`, import.meta.url))
+
+/**
+ * A fixture directory holds what each probe printed on such a node: `NAME` is the output, `NAME.error`
+ * the error message of a probe that failed. A missing ip_vs means the file was absent; a missing bpf, an
+ * empty bpffs.
+ */
+function load(name: string): DataplaneInputs {
+  const d = dir(name)
+  const read = (f: string): string | Error | undefined => {
+    if (existsSync(d + f + '.error')) return new Error(readFileSync(d + f + '.error', 'utf8').trim())
+    return existsSync(d + f) ? readFileSync(d + f, 'utf8') : undefined
+  }
+  const text = (f: string): string | Error => read(f) ?? ''
+  const bpf = read('bpf')
+  return {
+    iptablesNat: text('iptables-nat'),
+    nftTables: text('nft-tables'),
+    links: text('links'),
+    ipvs: read('ip_vs') ?? null,
+    bpf: bpf instanceof Error ? bpf : (bpf ?? '').split('\n').filter(Boolean),
+  }
+}
+
+interface Row {
+  kinds: DataplaneKind[]
+  shaping: 'useful' | 'inert' | 'unknown'
+  summary: RegExp
+  /** Per kind, what its evidence must mention. */
+  evidence?: Partial<Record<DataplaneKind, RegExp[]>>
+  unreadable?: number
+  notes?: RegExp
+}
+
+const rows: Record<string, Row> = {
+  none: {
+    kinds: [],
+    shaping: 'unknown',
+    summary: /^no service dataplane detected: .*same-tuple clashes remain, which kernels since 4\.19 resolve$/,
+    unreadable: 0,
+  },
+  'kube-proxy-iptables': {
+    kinds: ['kube-proxy-iptables'],
+    shaping: 'useful',
+    summary: /^kube-proxy iptables mode: shaping is useful$/,
+    // Three services in nat; the KUBE-SVC lookalike in the filter table is not counted.
+    evidence: { 'kube-proxy-iptables': [/^3 KUBE-SVC-\* chains in the iptables nat table$/] },
+  },
+  'kube-proxy-nftables': {
+    kinds: ['kube-proxy-nftables'],
+    shaping: 'useful',
+    summary: /^kube-proxy nftables mode: shaping is useful$/,
+    evidence: { 'kube-proxy-nftables': [/^nft table ip kube-proxy$/, /^nft table ip6 kube-proxy$/] },
+  },
+  'kube-proxy-ipvs': {
+    kinds: ['kube-proxy-ipvs'],
+    shaping: 'useful',
+    summary: /^kube-proxy IPVS mode: shaping is useful$/,
+    evidence: {
+      'kube-proxy-ipvs': [/KUBE-CLUSTER-IP ipset/, /^link kube-ipvs0/, /^3 IPVS virtual services .*\(1 on udp\/53\)$/],
+    },
+  },
+  'ipvs-kube-router': {
+    kinds: ['ipvs'],
+    shaping: 'useful',
+    summary: /^IPVS \(not kube-proxy\): shaping is useful$/,
+    evidence: { ipvs: [/^2 IPVS virtual services .*\(2 on udp\/53\), link kube-dummy-if \(kube-router\)$/] },
+  },
+  'cilium-kpr': {
+    kinds: ['cilium'],
+    shaping: 'inert',
+    summary:
+      /^Cilium kube-proxy replacement translates services in eBPF before netfilter: .* never sees the service address/,
+    evidence: {
+      cilium: [
+        /^link cilium_host$/,
+        /^link cilium_net$/,
+        /cilium_lb4_services_v2/,
+        /^socket load balancing .*reverse_sk/,
+      ],
+    },
+  },
+  'cilium-with-kube-proxy': {
+    kinds: ['cilium', 'kube-proxy-iptables'],
+    shaping: 'useful',
+    summary:
+      /^Cilium eBPF service load balancing \(beside kube-proxy\) translates services for the traffic it takes before netfilter \(inert there\); kube-proxy iptables mode still DNATs .*useful for that traffic only$/,
+    evidence: { cilium: [/^link cilium_host$/] },
+    unreadable: 1,
+  },
+  'calico-ebpf': {
+    kinds: ['calico-ebpf'],
+    shaping: 'inert',
+    summary: /^Calico eBPF dataplane translates services in eBPF before netfilter/,
+    evidence: {
+      'calico-ebpf': [
+        /cali_v4_nat_fe3/,
+        /connect-time load balancing for UDP \(tc\/globals\/cali_v4_srmsg\)/,
+        /^link bpfin\.cali$/,
+      ],
+    },
+  },
+  'kube-proxy-migrating': {
+    kinds: ['kube-proxy-nftables', 'kube-proxy-iptables'],
+    shaping: 'useful',
+    summary:
+      /^rules of 2 kube-proxy modes \(kube-proxy nftables mode and kube-proxy iptables mode\): a mode switch leaves/,
+  },
+  unreadable: {
+    kinds: [],
+    shaping: 'unknown',
+    summary:
+      /^no service dataplane detected: .*\(could not read: iptables nat table: .*Permission denied.*; nft tables: nft: not installed.*; bpffs: bpffs is not mounted/,
+    unreadable: 3,
+  },
+}
+
+for (const [name, want] of Object.entries(rows)) {
+  t.test(`fixture ${name}`, async t => {
+    const r = classifyDataplanes(load(name))
+    t.same(
+      r.found.map(d => d.kind),
+      want.kinds,
+      'dataplanes found',
+    )
+    t.equal(r.shaping, want.shaping, 'overall shaping')
+    t.match(r.summary, want.summary)
+    for (const [kind, res] of Object.entries(want.evidence ?? {})) {
+      const ev = r.found.find(d => d.kind === kind)?.evidence ?? []
+      for (const re of res)
+        t.ok(
+          ev.some(e => re.test(e)),
+          `${kind} evidence ${re}: ${JSON.stringify(ev)}`,
+        )
+    }
+    if (want.unreadable !== undefined) t.equal(r.unreadable.length, want.unreadable, `unreadable: ${r.unreadable}`)
+    for (const d of r.found) {
+      t.ok(d.why.length > 40, `${d.kind} says why`)
+      t.equal(d.shaping, d.kind === 'cilium' || d.kind === 'calico-ebpf' ? 'inert' : 'useful', `${d.kind} shaping`)
+    }
+  })
+}
+
+t.test('why names the hook order for netfilter dataplanes and the socket for eBPF ones', async t => {
+  const nft = classifyDataplanes(load('kube-proxy-nftables')).found[0]!
+  t.match(nft.why, /-300.*-200.*-100|dstnat \(-100\).*-300.*-200/)
+  t.match(nft.why, /iptables-nft raw table/)
+  const ipvs = classifyDataplanes(load('kube-proxy-ipvs')).found[0]!
+  t.match(ipvs.why, /per UDP 5-tuple/)
+  t.match(ipvs.why, /conntrack/)
+  for (const f of ['cilium-kpr', 'calico-ebpf']) {
+    const d = classifyDataplanes(load(f)).found[0]!
+    t.match(d.why, /cgroup connect\/sendmsg hooks/)
+    t.match(d.why, /never sees the service address/)
+  }
+})
+
+t.test('Calico chains with bpffs unreadable: a note says where to look', async t => {
+  const inp = load('calico-ebpf')
+  const r = classifyDataplanes({ ...inp, bpf: new Error('bpffs is not mounted at /sys/fs/bpf'), links: '' })
+  t.same(r.found, [])
+  t.match(r.notes.join('\n'), /\(cali-\*\).*eBPF dataplane.*\/sys\/fs\/bpf/)
+  t.same(classifyDataplanes(inp).notes, [], 'no note when the maps could be read')
+})
+
+t.test('IPVS evidence without kube-ipvs0 but with the ipset rules stays kube-proxy', async t => {
+  const inp = load('kube-proxy-ipvs')
+  const r = classifyDataplanes({ ...inp, links: '' })
+  t.same(
+    r.found.map(d => d.kind),
+    ['kube-proxy-ipvs'],
+  )
+})
+
+t.test('an empty /proc/net/ip_vs (module loaded, no services) is no dataplane', async t => {
+  const empty =
+    'IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n'
+  t.same(parseIpvs(empty), [])
+  t.same(classifyDataplanes({ ...load('none'), ipvs: empty }).found, [])
+})
+
+t.test('parsers', async t => {
+  t.same(
+    parseLinkNames(
+      '1: lo: <LOOPBACK> mtu 65536\n4: cilium_host@cilium_net: <UP> mtu 1500\n9: cali5a@if3: <UP>\n    link/ether x\n',
+    ),
+    ['lo', 'cilium_host', 'cali5a'],
+  )
+  t.same(parseNftTables('table ip kube-proxy\ntable inet filter\n\n'), [
+    { family: 'ip', name: 'kube-proxy' },
+    { family: 'inet', name: 'filter' },
+  ])
+  const nat = natSections(
+    '*raw\n:KUBE-SVC-RAW - [0:0]\nCOMMIT\n*nat\n:KUBE-SVC-A - [0:0]\n-A X -j Y\nCOMMIT\n*nat\n:B - [0:0]\n',
+  )
+  t.same(nat, { chains: ['KUBE-SVC-A', 'B'], rules: ['-A X -j Y'] }, 'only nat sections, across concatenated dumps')
+  t.same(parseIpvs(readFileSync(dir('kube-proxy-ipvs') + 'ip_vs', 'utf8')), [
+    { proto: 'TCP', address: 'C0000201', port: 443, realServers: 1 },
+    { proto: 'TCP', address: 'C000020A', port: 53, realServers: 2 },
+    { proto: 'UDP', address: 'C000020A', port: 53, realServers: 2 },
+  ])
+  t.same(parseIpvs(readFileSync(dir('ipvs-kube-router') + 'ip_vs', 'utf8'))[1], {
+    proto: 'UDP',
+    address: '[2001:0db8:0000:0000:0000:0000:0000:000a]',
+    port: 53,
+    realServers: 1,
+  })
+})
