@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Command line: argv -> subcommand. main() returns an exit code (0 ok, 1 runtime problem, 2 bad usage
 // or config); only the bottom of this file calls process.exit.
-import { realpathSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, splitArgs, RUN_FLAGS } from './config.js'
 import { createLogger, type Logger } from './log.js'
@@ -17,6 +17,7 @@ usage:
   dns-shaper check [--json] [--sample SECONDS] [flags]
                                       can this node run the shaper, and does it need it?
   dns-shaper demo                     a throwaway network-namespace lab showing A passing and AAAA held
+                                      (from a source checkout: npm run demo)
   dns-shaper version | help
 
 run flags:
@@ -150,8 +151,23 @@ async function cmdCheck(argv: string[], io: CliIo): Promise<number> {
   return report.exitCode
 }
 
+/**
+ * The demo belongs to the lab (lab/src/demo.ts), which is built beside the product into dist-lab/ and
+ * never shipped with it: from a checkout the subcommand runs it, an installed product says how to get it.
+ */
+const LAB_DEMO = new URL('../dist-lab/lab/src/demo.js', import.meta.url)
+
 async function cmdDemo(argv: string[], io: CliIo): Promise<number> {
-  const { runDemo } = await import('./demo.js')
+  if (!existsSync(fileURLToPath(LAB_DEMO))) {
+    io.err(
+      'dns-shaper demo: the demo is part of the lab, which the installed product does not contain; ' +
+        'from a source checkout run `npm ci && npm run demo` (it builds lab/ into dist-lab/)\n',
+    )
+    return 1
+  }
+  const { runDemo } = (await import(LAB_DEMO.href)) as {
+    runDemo: (argv: string[], io: CliIo) => Promise<number>
+  }
   return runDemo(argv, io)
 }
 

@@ -2,7 +2,7 @@
 // A and AAAA of each socket sent from two CPUs through a random DNAT, must show a non-zero clash rate.
 import t, { type Test } from 'tap'
 import os from 'node:os'
-import { createRaceLab, buildClients, clientArgv, type RaceLab, type ClientBins } from '../../src/lab/race.js'
+import { createRaceLab, buildClients, clientArgv, type RaceLab, type ClientBins } from '../../lab/src/race.js'
 import { CLI } from '../helpers/daemon.js'
 
 if (process.getuid?.() !== 0) {

@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { parse } from 'yaml'
-import { createLab, type Lab } from '../../src/lab/topology.js'
-import { startUnbound } from '../../src/lab/unbound.js'
+import { createLab, type Lab } from '../../lab/src/topology.js'
+import { startUnbound } from '../../lab/src/unbound.js'
 import { baseline, expectShaped, min, probeType } from '../helpers/shaping.js'
-import type { Netns } from '../../src/lab/netns.js'
+import type { Netns } from '../../lab/src/netns.js'
 import { fetchIn, metricValue } from '../helpers/daemon.js'
+import { labOrTestPaths, listFiles } from '../helpers/product-files.js'
 
 const ROOTFS = process.env.DNS_SHAPER_IMAGE_ROOTFS ?? ''
 const IMAGE_CONFIG = process.env.DNS_SHAPER_IMAGE_CONFIG ?? ''
@@ -50,6 +51,13 @@ const imageConfig = JSON.parse(readFileSync(IMAGE_CONFIG, 'utf8')) as {
   Cmd: string[]
   Env: string[]
 }
+
+t.test('the image holds only the product: no lab or test code in /app', async t => {
+  const files = listFiles(join(ROOTFS, 'app'), new Set(['node_modules']))
+  t.ok(files.includes('dist/cli.js'), 'the CLI is there')
+  t.same(labOrTestPaths(files), [], 'no lab/, dist-lab/ or test/ path, no lab module, no cbpf-interp')
+  t.notOk(existsSync(join(ROOTFS, 'app/dist-lab')), 'no lab build')
+})
 
 const DELAY_MS = 5
 const COUNT = 60

@@ -1,5 +1,5 @@
 // Integration: the generated cBPF program and the u32 fallback in the real kernel agree with the
-// TS interpreter (src/policy/cbpf-interp.ts) packet by packet. In a fresh network namespace (always
+// TS interpreter (test/helpers/cbpf-interp.ts) packet by packet. In a fresh network namespace (always
 // deleted) the raw OUTPUT chain counts marked packets that match; a python3 helper sends corpus
 // packets through raw sockets (exact bytes, IPv4 and IPv6) and real UDP datagrams (kernel-built headers)
 // to documentation addresses routed into a veth pair with nobody on the far end. Nothing here touches the root namespace.
@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { binaries } from '../../src/iptables-backend.js'
 import { compilePolicy } from '../../src/policy/compile.js'
 import { bpfMatchArgs, bytecodeText, filterForPolicy, u32MatchArgs, type FilterProgram } from '../../src/policy/bpf.js'
-import { matches } from '../../src/policy/cbpf-interp.js'
+import { matches } from '../helpers/cbpf-interp.js'
 import { corpus, k8sMix, u32RulesMatch, type CorpusPacket } from '../helpers/bpf-corpus.js'
 import { dnsQuery, ipv4Udp, ipv6Udp } from '../helpers/packets.js'
 

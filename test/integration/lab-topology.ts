@@ -1,18 +1,18 @@
 // The lab itself, for real: namespaces + veth + bridge, unbound in the server namespace, the compiled probe
 // in the client namespace through the router with no shaping; then cleanup, also on SIGTERM/SIGINT.
-// Needs root; uses dist/lab/*.js (built by `tsc -p tsconfig.build.json`; see ensureLabBuild below).
+// Needs root; uses dist-lab/lab/src/*.js (built by `npm run lab:build`; see ensureLabBuild below).
 
 import t from 'tap'
 import { spawn, execFileSync } from 'node:child_process'
 import { existsSync, statSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { listNamespaces, liveNamespaceCount, NETNS_ETC_DIR } from '../../src/lab/netns.js'
-import { createLab, listLabLeftovers } from '../../src/lab/topology.js'
-import type { Lab } from '../../src/lab/topology.js'
-import { V4_ONLY_NAME, startUnbound } from '../../src/lab/unbound.js'
-import type { UnboundHandle } from '../../src/lab/unbound.js'
-import { runProbeIn } from '../../src/lab/probe-runner.js'
+import { listNamespaces, liveNamespaceCount, NETNS_ETC_DIR } from '../../lab/src/netns.js'
+import { createLab, listLabLeftovers } from '../../lab/src/topology.js'
+import type { Lab } from '../../lab/src/topology.js'
+import { V4_ONLY_NAME, startUnbound } from '../../lab/src/unbound.js'
+import type { UnboundHandle } from '../../lab/src/unbound.js'
+import { runProbeIn } from '../../lab/src/probe-runner.js'
 
 if (process.getuid?.() !== 0) {
   t.plan(0, 'lab integration tests need root (ip netns add, veth, unbound on port 53)')
@@ -20,13 +20,13 @@ if (process.getuid?.() !== 0) {
 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const distLab = join(root, 'dist', 'lab')
-const srcLab = join(root, 'src', 'lab')
+const distLab = join(root, 'dist-lab', 'lab', 'src')
+const srcLab = join(root, 'lab', 'src')
 
 /**
- * CI runs `npm ci` (prepare: tsc -p tsconfig.build.json) before the tests, so dist/lab is there.
- * When it is missing or older than src/lab (a developer running this file alone), compile only
- * src/lab/*.ts into dist/lab, so files elsewhere that do not compile yet cannot block this test.
+ * CI runs `npm ci` (prepare builds the lab too: tsc -p lab/tsconfig.json) before the tests, so
+ * dist-lab is there. When it is missing or older than lab/src (a developer running this file
+ * alone), build the lab again.
  */
 function ensureLabBuild(): void {
   const srcs = readdirSync(srcLab).filter(f => f.endsWith('.ts'))
@@ -37,26 +37,7 @@ function ensureLabBuild(): void {
   if (!stale) return
   execFileSync(
     process.execPath,
-    [
-      join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '--outDir',
-      join(root, 'dist'),
-      '--rootDir',
-      join(root, 'src'),
-      '--target',
-      'ES2022',
-      '--module',
-      'NodeNext',
-      '--moduleResolution',
-      'NodeNext',
-      '--strict',
-      '--noUncheckedIndexedAccess',
-      '--noImplicitOverride',
-      '--esModuleInterop',
-      '--skipLibCheck',
-      '--sourceMap',
-      ...srcs.map(f => join(srcLab, f)),
-    ],
+    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'lab', 'tsconfig.json')],
     { stdio: 'inherit', timeout: 120_000 },
   )
 }

@@ -6,9 +6,9 @@ import { spawnSync, type ChildProcess } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../src/lab/topology.js'
-import { startUnbound } from '../../src/lab/unbound.js'
-import { runProbeIn } from '../../src/lab/probe-runner.js'
+import { createLab, type Lab } from '../../lab/src/topology.js'
+import { startUnbound } from '../../lab/src/unbound.js'
+import { runProbeIn } from '../../lab/src/probe-runner.js'
 import { CLI, fetchIn, metricValue } from '../helpers/daemon.js'
 
 if (process.getuid?.() !== 0) {

@@ -16,7 +16,7 @@ import {
   type RaceRow,
   type RaceScenario,
   type ShaperSetup,
-} from '../../src/lab/race.js'
+} from '../../lab/src/race.js'
 
 if (process.getuid?.() !== 0) {
   t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')

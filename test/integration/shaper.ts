@@ -2,10 +2,10 @@
 // and IPv6. A answers must not wait; AAAA answers must wait at least the hold and not much more;
 // SIGKILL must leave DNS working (bypass); SIGTERM while packets are held must lose none of them.
 import t from 'tap'
-import { createLab, type Lab } from '../../src/lab/topology.js'
-import { startUnbound } from '../../src/lab/unbound.js'
-import { runProbeIn } from '../../src/lab/probe-runner.js'
-import type { ProbeResult } from '../../src/lab/dns-probe-lib.js'
+import { createLab, type Lab } from '../../lab/src/topology.js'
+import { startUnbound } from '../../lab/src/unbound.js'
+import { runProbeIn } from '../../lab/src/probe-runner.js'
+import type { ProbeResult } from '../../lab/src/dns-probe-lib.js'
 import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
 import { baseline, expectShaped, min, p50, probeType } from '../helpers/shaping.js'
 

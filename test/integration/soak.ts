@@ -5,8 +5,8 @@ import t from 'tap'
 import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../src/lab/topology.js'
-import { startUnbound } from '../../src/lab/unbound.js'
+import { createLab, type Lab } from '../../lab/src/topology.js'
+import { startUnbound } from '../../lab/src/unbound.js'
 import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
 
 if (process.getuid?.() !== 0) {

@@ -1,4 +1,4 @@
-// Kernel filter program (src/policy/bpf.ts) and the cBPF interpreter (src/policy/cbpf-interp.ts):
+// Kernel filter program (src/policy/bpf.ts) and the cBPF interpreter (test/helpers/cbpf-interp.ts):
 // a differential test against the native parser over vectors, captures, a Kubernetes query mix,
 // random queries and mutants. The one property that must hold: no packet the parser would hold is
 // kept out of the queue by the program. Pure: no root, no sockets.
@@ -21,7 +21,7 @@ import {
   type BpfInsn,
   type FilterProgram,
 } from '../../src/policy/bpf.js'
-import { CbpfError, checkProgram, matches, runProgram } from '../../src/policy/cbpf-interp.js'
+import { CbpfError, checkProgram, matches, runProgram } from '../helpers/cbpf-interp.js'
 import { corpus, k8sMix, searchExpansion, u32Matches, u32RulesMatch } from '../helpers/bpf-corpus.js'
 import { dnsQuery, ipv4Udp, ipv6Udp, qtail, rawDns, wireName } from '../helpers/packets.js'
 

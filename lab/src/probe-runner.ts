@@ -1,23 +1,25 @@
-// Runs the compiled probe (dist/lab/probe.js) inside a lab namespace and returns its parsed JSON result.
+// Runs the compiled probe (dist-lab/lab/src/probe.js) inside a lab namespace and returns its parsed JSON result.
 // It must not measure anything itself: timing happens inside the namespace, in the probe process.
 
 import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { LAB_DIST, repoRoot } from './paths.js'
 import { LabError } from './netns.js'
 import type { Netns } from './netns.js'
 import { probeArgv, probeTimeBoundMs } from './dns-probe-lib.js'
 import type { ProbeOptions, ProbeResult } from './dns-probe-lib.js'
 
 /**
- * Path of the runnable probe. Compiled (dist/lab/*.js): the sibling probe.js. Run from source
- * (tap loads .ts): <repo>/dist/lab/probe.js, which `tsc -p tsconfig.build.json` produces.
+ * Path of the runnable probe. Compiled (dist-lab/lab/src/*.js): the sibling probe.js. Run from source
+ * (tap loads .ts): <repo>/dist-lab/lab/src/probe.js, which `npm run lab:build` produces.
  * DNS_SHAPER_PROBE_SCRIPT overrides both.
  */
 export function resolveProbeScript(moduleUrl: string = import.meta.url, env: NodeJS.ProcessEnv = process.env): string {
   const override = env['DNS_SHAPER_PROBE_SCRIPT']
   if (override) return override
   if (moduleUrl.endsWith('.js')) return fileURLToPath(new URL('./probe.js', moduleUrl))
-  return fileURLToPath(new URL('../../dist/lab/probe.js', moduleUrl))
+  return join(repoRoot(moduleUrl), LAB_DIST, 'probe.js')
 }
 
 export interface RunProbeInOptions {

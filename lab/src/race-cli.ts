@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path'
 import { raceMatrix, runRaceMatrix, tableHeader, tableRow } from './race.js'
 import type { RaceMatrixOptions } from './race.js'
 
-const USAGE = `usage: node dist/lab/race-cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--out FILE]
+const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--out FILE]
   --quick             split-client rows only, 3000 pairs each (under a minute)
   --lookups N         split_cpu_client A+AAAA pairs per row (default 20000)
   --natural-lookups N pair_client lookups per row (default 5000); getaddrinfo rows use N/2.5

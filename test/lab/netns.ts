@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import dnsPacket from 'dns-packet'
 import {
   LAB_PREFIX,
@@ -24,8 +25,8 @@ import {
   resolvConfText,
   sysctlArgv,
   validateName,
-} from '../src/lab/netns.js'
-import type { ExecOptions, ExecResult, Runner, Spawner } from '../src/lab/netns.js'
+} from '../../lab/src/netns.js'
+import type { ExecOptions, ExecResult, Runner, Spawner } from '../../lab/src/netns.js'
 import {
   LAB_ADDR,
   MAX_EXTRA_SERVERS,
@@ -33,8 +34,8 @@ import {
   labNamespaceNames,
   serverAddress,
   waitFor,
-} from '../src/lab/topology.js'
-import { V4_ONLY_NAME, buildUnboundConfig, digArgv, zoneRecords } from '../src/lab/unbound.js'
+} from '../../lab/src/topology.js'
+import { V4_ONLY_NAME, buildUnboundConfig, digArgv, zoneRecords } from '../../lab/src/unbound.js'
 import {
   PROBE_DEFAULTS,
   ProbeArgError,
@@ -49,9 +50,9 @@ import {
   replyMatches,
   runProbe,
   summarize,
-} from '../src/lab/dns-probe-lib.js'
-import type { OpenSocket, ProbeOptions, ProbeSocket, ProbeType } from '../src/lab/dns-probe-lib.js'
-import { resolveProbeScript, runProbeIn } from '../src/lab/probe-runner.js'
+} from '../../lab/src/dns-probe-lib.js'
+import type { OpenSocket, ProbeOptions, ProbeSocket, ProbeType } from '../../lab/src/dns-probe-lib.js'
+import { resolveProbeScript, runProbeIn } from '../../lab/src/probe-runner.js'
 
 // --- fakes ---------------------------------------------------------------------------
 
@@ -755,9 +756,11 @@ t.test('summarize', async t => {
 })
 
 t.test('resolveProbeScript and runProbeIn with a fake runner', async t => {
-  t.equal(resolveProbeScript('file:///x/dist/lab/probe-runner.js', {}), '/x/dist/lab/probe.js')
-  t.equal(resolveProbeScript('file:///x/src/lab/probe-runner.ts', {}), '/x/dist/lab/probe.js')
-  t.equal(resolveProbeScript('file:///x/src/lab/probe-runner.ts', { DNS_SHAPER_PROBE_SCRIPT: '/p.js' }), '/p.js')
+  t.equal(resolveProbeScript('file:///x/dist-lab/lab/src/probe-runner.js', {}), '/x/dist-lab/lab/src/probe.js')
+  const repo = fileURLToPath(new URL('../../', import.meta.url))
+  const fromSource = pathToFileURL(join(repo, 'lab/src/probe-runner.ts')).href
+  t.equal(resolveProbeScript(fromSource, {}), join(repo, 'dist-lab/lab/src/probe.js'))
+  t.equal(resolveProbeScript(fromSource, { DNS_SHAPER_PROBE_SCRIPT: '/p.js' }), '/p.js')
 
   const out = { sent: 1, received: 1 }
   const fr = fakeRunner(argv => (argv.includes('--server') ? { stdout: JSON.stringify(out) + '\n' } : undefined))

@@ -1,18 +1,18 @@
 // `dns-shaper demo`: a throwaway lab (client ─ router with the shaper ─ DNS server, each its own
 // network namespace) that shows A passing and AAAA held, then removes everything it made, also on
 // Ctrl-C. It never touches the host's own network namespace.
-import { fileURLToPath } from 'node:url'
-import { createLab, type Lab } from './lab/topology.js'
-import { startUnbound } from './lab/unbound.js'
-import { runProbeIn } from './lab/probe-runner.js'
-import type { ProbeResult } from './lab/dns-probe-lib.js'
+import { createLab, type Lab } from './topology.js'
+import { startUnbound } from './unbound.js'
+import { runProbeIn } from './probe-runner.js'
+import type { ProbeResult } from './dns-probe-lib.js'
+import { CLI_PATH } from './paths.js'
 
 export interface DemoIo {
   out: (s: string) => void
   err: (s: string) => void
 }
 
-const CLI = fileURLToPath(new URL('./cli.js', import.meta.url))
+const CLI = CLI_PATH
 const COUNT = 40
 
 function ms(us: number | null | undefined): string {

@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
-import { parseConntrackStats } from '../procfs.js'
+import { parseConntrackStats } from '../../src/procfs.js'
 import { LabError, killAndWait } from './netns.js'
 import type { Netns } from './netns.js'
 import { createLab, waitFor } from './topology.js'
 import type { Lab } from './topology.js'
 import { startUnbound } from './unbound.js'
+import { CLI_PATH, repoRoot } from './paths.js'
 import type { UnboundHandle } from './unbound.js'
 
 /** The DNS "ClusterIP" the router DNATs, like kube-proxy does for kube-dns. */
@@ -22,9 +22,8 @@ export const SERVICE = { ipv4: '192.0.2.10', ipv6: '2001:db8:ffff::10' } as cons
 export const LOOKUP_NAME = 'host1.example.test'
 const METRICS_PORT = 9363
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-export const CLI_PATH = join(ROOT, 'dist/cli.js')
-export const CLIENTS_DIR = join(ROOT, 'lab/clients')
+export { CLI_PATH } from './paths.js'
+export const CLIENTS_DIR = join(repoRoot(), 'lab/clients')
 
 // ---------------------------------------------------------------------------------------------
 // Rules (pure, so they can be read and tested)
