@@ -96,7 +96,8 @@ export function checkExpectedSigns(rows: readonly RaceRow[]): SignCheck[] {
 
   const a = byId('a')
   const aSplit = a.filter(r => r.client === 'split')
-  if (aSplit.length === 0) out.push({ name: '(a) drops without a shaper', status: 'SKIP', detail: 'no (a) split rows ran' })
+  if (aSplit.length === 0)
+    out.push({ name: '(a) drops without a shaper', status: 'SKIP', detail: 'no (a) split rows ran' })
   else {
     const f = sum(aSplit, r => r.insertFailed)
     out.push({

@@ -49,14 +49,11 @@ export async function bootGuest(
   const started = Date.now()
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
   let timedOut = false
-  const timer = setTimeout(
-    () => {
-      timedOut = true
-      child.kill('SIGTERM')
-      setTimeout(() => child.kill('SIGKILL'), 10_000).unref()
-    },
-    opts.timeoutMin * 60_000,
-  )
+  const timer = setTimeout(() => {
+    timedOut = true
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref()
+  }, opts.timeoutMin * 60_000)
   let partial = ''
   const onData = (d: Buffer): void => {
     log.write(d)

@@ -3,22 +3,28 @@
 // prints one table row per scenario and writes the full JSON. It measures; it judges nothing.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { raceMatrix, runRaceMatrix, tableHeader, tableRow } from './race.js'
+import { kernelMatrix, raceMatrix, runRaceMatrix, tableHeader, tableRow } from './race.js'
 import type { RaceMatrixOptions } from './race.js'
 
 const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--out FILE]
+                                       [--matrix race|kernels] [--gai-lookups N] [--time-scale K]
   --quick             split-client rows only, 3000 pairs each (under a minute)
   --lookups N         split_cpu_client A+AAAA pairs per row (default 20000)
   --natural-lookups N pair_client lookups per row (default 5000); getaddrinfo rows use N/2.5
   --max-seconds S     per-row bound on starting lookups (default 15)
   --threads P         split_cpu_client thread pairs (default 1; keep <= CPUs/2)
   --out FILE          JSON report (default bench/results/race-lab.json)
+  --matrix kernels    rows (a)-(f) of the kernel lab (docs/race-lab.md); npm run lab:kernels runs it in a
+                      5.10 guest. Rows needing pre-5.6 clash handling or netem skip, with the reason, elsewhere
+  --gai-lookups N     getaddrinfo lookups per row (after --natural-lookups)
+  --time-scale K      stretch readiness waits K times (slow guests; default 1, kernels matrix 6)
 Needs root, iptables, conntrack, unbound, gcc (musl-gcc for the musl rows), and a built tree
 (npx node-gyp rebuild && npx tsc -p tsconfig.build.json).`
 
-function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string } | string {
+function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string; matrix: 'race' | 'kernels' } | string {
   const opts: RaceMatrixOptions = {}
   let out = 'bench/results/race-lab.json'
+  let matrix: 'race' | 'kernels' = 'race'
   const int = (flag: string, v: string | undefined, max: number): number | string => {
     const n = Number(v)
     return v !== undefined && Number.isInteger(n) && n >= 1 && n <= max ? n : `${flag} needs an integer 1..${max}`
@@ -58,12 +64,26 @@ function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string } | s
         if (!v) return '--out needs a file name'
         out = v
         break
+      case '--matrix':
+        if (v !== 'race' && v !== 'kernels') return '--matrix needs race or kernels'
+        matrix = v
+        break
+      case '--gai-lookups':
+        n = int(a, v, 1_000_000)
+        if (typeof n === 'string') return n
+        opts.gaiLookups = n
+        break
+      case '--time-scale':
+        n = int(a, v, 100)
+        if (typeof n === 'string') return n
+        opts.timeScale = n
+        break
       default:
         return `unknown flag ${a}`
     }
     i++
   }
-  return { opts, out }
+  return { opts, out, matrix }
 }
 
 async function main(): Promise<number> {
@@ -80,9 +100,14 @@ async function main(): Promise<number> {
     process.stderr.write('race-cli: needs root (network namespaces, iptables, NFQUEUE)\n')
     return 1
   }
-  const scenarios = raceMatrix(p.opts)
+  const kernels = p.matrix === 'kernels'
+  const scenarios = kernels ? kernelMatrix(p.opts) : raceMatrix(p.opts)
   process.stdout.write(`${scenarios.length} rows\n${tableHeader()}\n`)
-  const report = await runRaceMatrix(scenarios, { onRow: r => process.stdout.write(tableRow(r) + '\n') })
+  const report = await runRaceMatrix(scenarios, {
+    onRow: r => process.stdout.write(tableRow(r) + '\n'),
+    onSkip: why => process.stdout.write(`skip: ${why}\n`),
+    timeScale: p.opts.timeScale ?? (kernels ? 6 : 1),
+  })
   const file = resolve(p.out)
   mkdirSync(dirname(file), { recursive: true })
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n')

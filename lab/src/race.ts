@@ -15,6 +15,9 @@ import type { Lab } from './topology.js'
 import { startUnbound } from './unbound.js'
 import { CLI_PATH, repoRoot } from './paths.js'
 import type { UnboundHandle } from './unbound.js'
+import { applyWorkaround, NetemUnavailable, removeWorkaround } from './netem-workaround.js'
+import { applyClashPlan, fsSwitchIo, LAB_SWITCH_PATH, planClashHandling } from './clash-switch.js'
+import type { ClashHandling } from './clash-switch.js'
 
 /** The DNS "ClusterIP" the router DNATs, like kube-proxy does for kube-dns. */
 export const SERVICE = { ipv4: '192.0.2.10', ipv6: '2001:db8:ffff::10' } as const
@@ -81,12 +84,22 @@ export interface RaceLab {
   destroy(): Promise<void>
 }
 
-export async function createRaceLab(opts: { snat?: boolean } = {}): Promise<RaceLab> {
-  const lab = await createLab({ extraServers: 2 })
+/**
+ * resolv.conf options of the client: one attempt, 1 s timeout, so a dropped query shows as a lookup
+ * slower than 1 s instead of libc's 5 s x 2 retries.
+ */
+export const RESOLV_OPTIONS = ['attempts:1', 'timeout:1'] as const
+
+export async function createRaceLab(opts: { snat?: boolean; timeScale?: number } = {}): Promise<RaceLab> {
+  // timeScale stretches every readiness wait (links, unbound, the service check) for slow guests (TCG).
+  const scale = opts.timeScale ?? 1
+  const lab = await createLab({ extraServers: 2, settleTimeoutMs: 5000 * scale })
   const unbounds: UnboundHandle[] = []
   try {
     for (const s of lab.servers) {
-      unbounds.push(await startUnbound({ ns: s.ns, addresses: [s.ipv4, s.ipv6], hosts: 10 }))
+      unbounds.push(
+        await startUnbound({ ns: s.ns, addresses: [s.ipv4, s.ipv6], hosts: 10, readyTimeoutMs: 10_000 * scale }),
+      )
     }
     const endpoints = { ipv4: lab.servers.map(s => s.ipv4), ipv6: lab.servers.map(s => s.ipv6) }
     const router = lab.router.ns
@@ -114,7 +127,7 @@ export async function createRaceLab(opts: { snat?: boolean } = {}): Promise<Race
       },
     }
     await rl.setSnat(opts.snat ?? false)
-    lab.client.ns.writeResolvConf([SERVICE.ipv4])
+    lab.client.ns.writeResolvConf([SERVICE.ipv4], { options: RESOLV_OPTIONS })
     // Prove the service path works on both families before measuring anything.
     for (const svc of [SERVICE.ipv4, SERVICE.ipv6]) {
       const ok = await waitFor(
@@ -124,7 +137,7 @@ export async function createRaceLab(opts: { snat?: boolean } = {}): Promise<Race
           })
           return r.code === 0 && r.stdout.trim() !== ''
         },
-        10_000,
+        10_000 * scale,
         100,
       )
       if (!ok) throw new LabError(`DNS service ${svc} does not answer through the router's DNAT`)
@@ -264,16 +277,25 @@ export type ShaperSetup =
   | { kind: 'none' }
   | { kind: 'raw'; delayMs: number; mode: 'fixed' | 'pair'; args?: string[] }
   | { kind: 'mangle'; delayMs: number; args?: string[] }
+  /**
+   * The published tc workaround (netem-workaround.ts), no dns-shaper: on the node's egress toward
+   * the DNS endpoints (as published), or on the pod's own egress, before the node's conntrack.
+   */
+  | { kind: 'netem'; placement: 'node-egress' | 'pod-egress' }
+
+/** The setups that run the dns-shaper daemon. */
+export type DaemonSetup = Extract<ShaperSetup, { kind: 'raw' | 'mangle' }>
 
 export function shaperLabel(s: ShaperSetup): string {
   if (s.kind === 'none') return 'no shaper'
+  if (s.kind === 'netem') return s.placement === 'node-egress' ? 'netem node egress' : 'netem pod egress'
   const extra = s.args?.length ? ` ${s.args.join(' ')}` : ''
   if (s.kind === 'raw')
     return (s.mode === 'pair' ? `raw pair (max ${s.delayMs} ms)` : `raw fixed ${s.delayMs} ms`) + extra
   return `mangle fixed ${s.delayMs} ms${extra}`
 }
 
-export function daemonArgs(s: Exclude<ShaperSetup, { kind: 'none' }>, metricsHost: string): string[] {
+export function daemonArgs(s: DaemonSetup, metricsHost: string): string[] {
   const a = [
     'run',
     '--hooks',
@@ -293,10 +315,10 @@ export class RunningShaper {
   readonly child: ChildProcess
   stderr = ''
   readonly #rl: RaceLab
-  readonly #setup: Exclude<ShaperSetup, { kind: 'none' }>
+  readonly #setup: DaemonSetup
   #exit: Promise<number | null>
 
-  private constructor(rl: RaceLab, setup: Exclude<ShaperSetup, { kind: 'none' }>, cli: string) {
+  private constructor(rl: RaceLab, setup: DaemonSetup, cli: string) {
     this.#rl = rl
     this.#setup = setup
     this.child = rl.router.spawn([process.execPath, cli, ...daemonArgs(setup, rl.lab.router.clientIpv4)], {
@@ -309,17 +331,13 @@ export class RunningShaper {
     this.#exit = new Promise(r => this.child.once('exit', code => r(code)))
   }
 
-  static async start(
-    rl: RaceLab,
-    setup: Exclude<ShaperSetup, { kind: 'none' }>,
-    cli = CLI_PATH,
-  ): Promise<RunningShaper> {
+  static async start(rl: RaceLab, setup: DaemonSetup, cli = CLI_PATH, readyMs = 15_000): Promise<RunningShaper> {
     const s = new RunningShaper(rl, setup, cli)
     let exited = false
     void s.#exit.then(() => {
       exited = true
     })
-    const ready = await waitFor(async () => exited || /"msg":"ready"/.test(s.stderr), 15_000, 50)
+    const ready = await waitFor(async () => exited || /"msg":"ready"/.test(s.stderr), readyMs, 50)
     if (exited || !ready) {
       await killAndWait(s.child)
       throw new LabError(`dns-shaper did not become ready in ${rl.router.name}: ${s.stderr.trim().slice(-2000)}`, {
@@ -382,9 +400,17 @@ export function parseShaperMetrics(text: string): Record<string, number> {
 export interface RaceScenario extends ClientRun {
   shaper: ShaperSetup
   snat: boolean
+  /** Row of the kernel matrix ('a'..'f'), shown before the shaper label. */
+  id?: string
+  /** Clash handling the row needs; runRaceMatrix sets it through the lab switch, or skips the row. */
+  clash?: ClashHandling
 }
 
 export interface RaceRow {
+  /** Kernel-matrix row ('a'..'f'), null in the plain matrix. */
+  id: string | null
+  /** How the kernel handled clashes for this row (e.g. 'lab switch lab_pre56_clash=1'), null if not set. */
+  clash: string | null
   shaper: string
   client: ClientKind
   family: 4 | 6
@@ -408,7 +434,26 @@ export interface RaceRow {
 
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : null)
 
-export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenario, cli = CLI_PATH): Promise<RaceRow> {
+/** The row's label: the matrix row letter, the shaper, and stock clash handling when asked for. */
+export function rowLabel(sc: Pick<RaceScenario, 'id' | 'shaper' | 'clash'>): string {
+  const id = sc.id ? `(${sc.id}) ` : ''
+  return `${id}${shaperLabel(sc.shaper)}${sc.clash === 'stock' ? ', stock' : ''}`
+}
+
+/** Where a netem row puts the workaround: the router's egress toward the endpoints, or the client's own. */
+function netemPlace(rl: RaceLab, s: Extract<ShaperSetup, { kind: 'netem' }>): { ns: Netns; iface: string } {
+  return s.placement === 'node-egress'
+    ? { ns: rl.router, iface: rl.lab.router.serverIface }
+    : { ns: rl.client, iface: rl.lab.client.iface }
+}
+
+export async function runScenario(
+  rl: RaceLab,
+  bins: ClientBins,
+  sc: RaceScenario,
+  cli = CLI_PATH,
+  opts: { timeScale?: number; clashNote?: string } = {},
+): Promise<RaceRow> {
   const bin = bins.bins[sc.client]
   if (!bin)
     throw new LabError(`client ${sc.client} was not built`, {
@@ -416,7 +461,16 @@ export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenari
     })
   if (rl.snat !== sc.snat) await rl.setSnat(sc.snat)
   await flushConntrack(rl.router)
-  const shaper = sc.shaper.kind === 'none' ? undefined : await RunningShaper.start(rl, sc.shaper, cli)
+  const netem = sc.shaper.kind === 'netem' ? netemPlace(rl, sc.shaper) : undefined
+  if (netem) await applyWorkaround(netem.ns, netem.iface)
+  let shaper: RunningShaper | undefined
+  try {
+    if (sc.shaper.kind === 'raw' || sc.shaper.kind === 'mangle')
+      shaper = await RunningShaper.start(rl, sc.shaper, cli, 15_000 * (opts.timeScale ?? 1))
+  } catch (e: unknown) {
+    if (netem) await removeWorkaround(netem.ns, netem.iface)
+    throw e
+  }
   let failed = true
   try {
     const before = await readConntrack(rl.router)
@@ -431,7 +485,9 @@ export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenari
     const d = conntrackDelta(before, after)
     failed = false
     return {
-      shaper: shaperLabel(sc.shaper),
+      id: sc.id ?? null,
+      clash: opts.clashNote ?? null,
+      shaper: rowLabel(sc),
       client: sc.client,
       family: sc.family,
       snat: sc.snat,
@@ -449,6 +505,7 @@ export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenari
       raw: j,
     }
   } finally {
+    if (netem) await removeWorkaround(netem.ns, netem.iface)
     // A failed stop is reported only when the run itself succeeded (its error says more).
     const code = shaper ? await shaper.stop() : 0
     // eslint-disable-next-line no-unsafe-finally -- only when the body succeeded, so no error is masked
@@ -475,6 +532,8 @@ export interface RaceMatrixOptions {
    * A and AAAA no longer meet in conntrack.
    */
   splitThreads?: number
+  /** Stretches readiness waits (links, unbound, daemon start) for slow guests; the kernel matrix uses 6. */
+  timeScale?: number
 }
 
 // Fixed rows run with the default kernel filter (A never reaches the queue, so only the wait orders
@@ -528,6 +587,51 @@ export function raceMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
   return rows
 }
 
+/**
+ * The kernel matrix (`--matrix kernels`, run by `npm run lab:kernels` in a 5.10 guest): rows (a)-(f)
+ * of issue 18, each for getaddrinfo (glibc, musl) and split-CPU pairs, IPv4, MASQUERADE off and on.
+ * (a)-(e) need pre-5.6 clash handling (lab switch on, or a kernel before 5.6), (f) stock 5.6+.
+ */
+export const KERNEL_ROWS: readonly { id: string; shaper: ShaperSetup; clash: ClashHandling }[] = [
+  { id: 'a', shaper: { kind: 'none' }, clash: 'pre56' },
+  { id: 'b', shaper: { kind: 'netem', placement: 'node-egress' }, clash: 'pre56' },
+  { id: 'c', shaper: { kind: 'netem', placement: 'pod-egress' }, clash: 'pre56' },
+  { id: 'd', shaper: { kind: 'raw', delayMs: 5, mode: 'fixed' }, clash: 'pre56' },
+  { id: 'e', shaper: { kind: 'raw', delayMs: 5, mode: 'pair' }, clash: 'pre56' },
+  { id: 'f', shaper: { kind: 'none' }, clash: 'stock' },
+]
+
+export function kernelMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
+  const quick = o.quick ?? false
+  // Sized for TCG: a guest runs the stack some 10-30x slower than this host, so counts are small and
+  // every row is also bounded by maxSeconds.
+  const split = o.splitLookups ?? (quick ? 500 : 1500)
+  const gai = o.gaiLookups ?? (quick ? 100 : 300)
+  const maxSeconds = o.maxSeconds ?? 12
+  const threads = o.splitThreads ?? 1
+  const clients: ClientKind[] = quick ? ['split'] : ['gai-glibc', 'gai-musl', 'split']
+  const rows: RaceScenario[] = []
+  for (const r of KERNEL_ROWS) {
+    for (const snat of [false, true]) {
+      for (const client of clients) {
+        const split_ = client === 'split'
+        rows.push({
+          id: r.id,
+          clash: r.clash,
+          shaper: r.shaper,
+          client,
+          family: 4,
+          lookups: split_ ? split : gai,
+          threads: split_ ? threads : 2,
+          maxSeconds,
+          snat,
+        })
+      }
+    }
+  }
+  return rows
+}
+
 export interface RaceReport {
   date: string
   kernel: string
@@ -538,21 +642,46 @@ export interface RaceReport {
 
 export async function runRaceMatrix(
   scenarios: RaceScenario[],
-  opts: { onRow?: (r: RaceRow) => void; cli?: string } = {},
+  opts: { onRow?: (r: RaceRow) => void; onSkip?: (why: string) => void; cli?: string; timeScale?: number } = {},
 ): Promise<RaceReport> {
   const { release, cpus } = await import('node:os')
   const bins = await buildClients()
   const skipped: string[] = []
+  const skip = (why: string): void => {
+    skipped.push(why)
+    opts.onSkip?.(why)
+  }
+  const hasSwitch = fsSwitchIo.exists(LAB_SWITCH_PATH)
+  // The switch is global to the kernel: put back what was there when the matrix is done.
+  const switchBefore = hasSwitch ? fsSwitchIo.read(LAB_SWITCH_PATH).trim() : null
   let rl: RaceLab | undefined
   try {
-    rl = await createRaceLab()
+    rl = await createRaceLab({ timeScale: opts.timeScale })
     const rows: RaceRow[] = []
     for (const sc of scenarios) {
+      const label = `${rowLabel(sc)} / ${sc.client} / snat ${sc.snat ? 'on' : 'off'}`
       if (!bins.bins[sc.client]) {
-        skipped.push(`${shaperLabel(sc.shaper)} / ${sc.client}: client not built (musl-gcc missing?)`)
+        skip(`${label}: client not built (musl-gcc missing?)`)
         continue
       }
-      const row = await runScenario(rl, bins, sc, opts.cli)
+      let clashNote: string | undefined
+      if (sc.clash) {
+        const plan = planClashHandling(sc.clash, release(), hasSwitch)
+        if (!plan.run) {
+          skip(`${label}: ${plan.reason}`)
+          continue
+        }
+        applyClashPlan(plan)
+        clashNote = plan.note
+      }
+      let row: RaceRow
+      try {
+        row = await runScenario(rl, bins, sc, opts.cli, { timeScale: opts.timeScale, clashNote })
+      } catch (e: unknown) {
+        if (!(e instanceof NetemUnavailable)) throw e
+        skip(`${label}: ${e.message}`)
+        continue
+      }
       rows.push(row)
       opts.onRow?.(row)
     }
@@ -560,6 +689,7 @@ export async function runRaceMatrix(
   } finally {
     await rl?.destroy()
     bins.remove()
+    if (switchBefore !== null) fsSwitchIo.write(LAB_SWITCH_PATH, switchBefore === 'Y' ? '1' : '0')
   }
 }
 

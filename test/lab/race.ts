@@ -6,6 +6,10 @@ import {
   daemonArgs,
   shaperLabel,
   raceMatrix,
+  kernelMatrix,
+  rowLabel,
+  KERNEL_ROWS,
+  RESOLV_OPTIONS,
   conntrackDelta,
   clientArgv,
   SERVICE,
@@ -92,4 +96,38 @@ t.test('matrix and clients', async t => {
   const argv = clientArgv('/bin/split', { client: 'split', family: 6, lookups: 10, threads: 1, maxSeconds: 5 })
   t.equal(argv[argv.indexOf('--server') + 1], SERVICE.ipv6)
   t.equal(argv[argv.indexOf('--count') + 1], '10')
+})
+
+t.test('kernel matrix: rows a-f x (glibc, musl, split) x MASQUERADE off/on, IPv4, bounded', async t => {
+  const m = kernelMatrix()
+  t.equal(m.length, 6 * 3 * 2)
+  t.same([...new Set(m.map(r => r.id))], ['a', 'b', 'c', 'd', 'e', 'f'])
+  t.same(
+    m.filter(r => r.id === 'a').map(r => `${r.client}/${r.snat}`),
+    ['gai-glibc/false', 'gai-musl/false', 'split/false', 'gai-glibc/true', 'gai-musl/true', 'split/true'],
+  )
+  t.ok(
+    m.every(r => r.family === 4 && r.maxSeconds === 12),
+    'every row bounded in time as well as count',
+  )
+  t.same(
+    m.filter(r => r.clash === 'stock').map(r => r.id),
+    Array(6).fill('f'),
+    'only (f) asks for stock clash handling',
+  )
+  t.same(KERNEL_ROWS.find(r => r.id === 'b')?.shaper, { kind: 'netem', placement: 'node-egress' })
+  const q = kernelMatrix({ quick: true, splitLookups: 50, maxSeconds: 3 })
+  t.equal(q.length, 12)
+  t.ok(q.every(r => r.client === 'split' && r.lookups === 50 && r.maxSeconds === 3))
+  t.equal(rowLabel({ id: 'f', shaper: { kind: 'none' }, clash: 'stock' }), '(f) no shaper, stock')
+  t.equal(
+    rowLabel({ id: 'b', shaper: { kind: 'netem', placement: 'node-egress' }, clash: 'pre56' }),
+    '(b) netem node egress',
+  )
+  t.equal(
+    rowLabel({ shaper: { kind: 'raw', delayMs: 5, mode: 'pair' } }),
+    'raw pair (max 5 ms)',
+    'plain matrix: no prefix',
+  )
+  t.same([...RESOLV_OPTIONS], ['attempts:1', 'timeout:1'], 'a dropped query shows as a lookup over 1 s')
 })
