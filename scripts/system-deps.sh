@@ -11,3 +11,8 @@ apt-get install -y -qq --no-install-recommends \
   unbound dnsutils knot-dnsutils dnsperf conntrack \
   prometheus musl-tools clang clang-format libclang-rt-14-dev podman debootstrap \
   >/dev/null
+# Kernel lab (npm run lab:kernels; not CI): QEMU to boot the guest, and what building a 5.10 kernel needs.
+if [[ ${1:-} == --kernel-lab ]]; then
+  apt-get install -y -qq --no-install-recommends \
+    qemu-system-x86 flex bison bc libelf-dev libssl-dev xz-utils >/dev/null
+fi

@@ -16,8 +16,8 @@ force=0
 
 patch_file=$here/nf-conntrack-lab-pre56-clash.patch
 fragment=$here/lab.config
-# The output name carries a hash of the inputs, so editing the patch or the fragment rebuilds.
-inputs_hash=$(cat "$patch_file" "$fragment" "$0" | sha256sum | cut -c1-12)
+# The output name carries a hash of the kernel's inputs (patch, fragment), so editing either rebuilds.
+inputs_hash=$(cat "$patch_file" "$fragment" | sha256sum | cut -c1-12)
 out=$cache/bzImage-5.10-lab-$inputs_hash
 if [[ -s $out && $force == 0 ]]; then
   ln -sfn "$(basename "$out")" "$cache/bzImage"
@@ -27,12 +27,12 @@ fi
 
 for tool in gcc make flex bison bc xz dpkg-deb apt-get; do
   command -v "$tool" >/dev/null || {
-    echo "build-kernel: '$tool' is missing; run scripts/system-deps.sh (as root) first" >&2
+    echo "build-kernel: '$tool' is missing; run scripts/system-deps.sh --kernel-lab (as root) first" >&2
     exit 1
   }
 done
 [[ -e /usr/include/libelf.h ]] || {
-  echo "build-kernel: libelf-dev is missing; run scripts/system-deps.sh (as root) first" >&2
+  echo "build-kernel: libelf-dev is missing; run scripts/system-deps.sh --kernel-lab (as root) first" >&2
   exit 1
 }
 
