@@ -8,8 +8,7 @@ import { dirname, join, resolve } from 'node:path'
 import { formatTable } from '../src/race.js'
 import { LAB_DIST, repoRoot } from '../src/paths.js'
 import { parseKernelLabArgs, USAGE } from './args.js'
-import { GUEST_LOG_PREFIX } from './guest.js'
-import { checkExpectedSigns, formatChecks } from './results.js'
+import { checkExpectedSigns, formatChecks, isShownConsoleLine } from './results.js'
 import { bootGuest, defaultKernel, makeRunDir, removeRunDir } from './run.js'
 
 async function main(): Promise<number> {
@@ -64,8 +63,7 @@ async function main(): Promise<number> {
       timeoutMin: o.timeoutMin,
       // The guest's own lines and the race table; kernel messages stay in console.log.
       onLine: l => {
-        if (l.startsWith(GUEST_LOG_PREFIX) || /^(\(|no shaper|raw |mangle |netem |shaper |skip:|\d+ rows)/.test(l))
-          process.stdout.write(l + '\n')
+        if (isShownConsoleLine(l)) process.stdout.write(l + '\n')
       },
     },
   )

@@ -76,6 +76,18 @@ export function guestConsoleLines(consoleText: string): string[] {
     .filter(l => l.startsWith(GUEST_LOG_PREFIX))
 }
 
+/**
+ * Console lines worth showing live: the guest init's own, the race table and its skips, and what
+ * ends a run early (race-cli errors, a kernel panic). Kernel messages otherwise stay in console.log.
+ */
+export function isShownConsoleLine(line: string): boolean {
+  return (
+    line.startsWith(GUEST_LOG_PREFIX) ||
+    /^(\(|no shaper|raw |mangle |netem |shaper |skip:|\d+ rows$|race-cli:)/.test(line) ||
+    /Kernel panic/.test(line)
+  )
+}
+
 export interface SignCheck {
   name: string
   status: 'PASS' | 'FAIL' | 'SKIP'

@@ -6,6 +6,7 @@ import {
   checkExpectedSigns,
   formatChecks,
   guestConsoleLines,
+  isShownConsoleLine,
   parseGuestInfo,
   parseRaceReport,
   readGuestResults,
@@ -48,6 +49,21 @@ t.test('guest-info and console lines', async t => {
     guestConsoleLines('[    0.1] Linux version\r\ndnss-guest: kernel 5.10\r\nother\ndnss-guest: race lab exited 0\r\n'),
     ['dnss-guest: kernel 5.10', 'dnss-guest: race lab exited 0'],
   )
+})
+
+t.test('console lines shown live: guest, table, skips, errors; not kernel chatter', async t => {
+  for (const l of [
+    'dnss-guest: kernel 5.10.262',
+    '36 rows',
+    'shaper                 client      fam',
+    '(a) no shaper          split        v4    no',
+    'skip: (b) netem node egress / split / snat off: kernel lacks sch_netem',
+    'race-cli: DNS service 192.0.2.10 does not answer',
+    '[    3.2] Kernel panic - not syncing: Attempted to kill init!',
+  ])
+    t.ok(isShownConsoleLine(l), l)
+  for (const l of ['[    0.000000] Linux version 5.10.262', 'random: crng init done', '36 rows of text'])
+    t.notOk(isShownConsoleLine(l), l)
 })
 
 t.test('race report parsing checks the fields the table and the signs use', async t => {
