@@ -3,10 +3,11 @@
 // or config); only the bottom of this file calls process.exit.
 import { existsSync, realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, splitArgs, RUN_FLAGS } from './config.js'
+import { loadConfig, RUN_FLAGS } from './config/load.js'
+import { parseFlags } from './config/flags.js'
 import { createLogger, type Logger } from './log.js'
-import { isConfigError, isIptablesError } from './errors.js'
-import type { Config } from './config-types.js'
+import { errorMessage, exitCodeFor } from './errors.js'
+import type { Config } from './config/types.js'
 
 export const USAGE = `dns-shaper: hold AAAA DNS queries behind their A to stop the conntrack A/AAAA race
 
@@ -57,7 +58,7 @@ async function version(): Promise<string> {
 }
 
 async function ruleManager(config: Config, log: Logger) {
-  const { RuleManager } = await import('./iptables.js')
+  const { RuleManager } = await import('./rules/manager.js')
   return new RuleManager({
     config,
     log: {
@@ -72,7 +73,7 @@ async function cmdRun(argv: string[], io: CliIo): Promise<number> {
   const loaded = loadConfig(argv, { env: io.env })
   const log = createLogger(loaded.config.logLevel, io.err)
   const { Daemon } = await import('./daemon.js')
-  const { RuleManager } = await import('./iptables.js')
+  const { RuleManager } = await import('./rules/manager.js')
   const interval = Number(io.env.DNS_SHAPER_RECONCILE_INTERVAL_MS)
   const daemon = new Daemon({
     argv,
@@ -100,8 +101,8 @@ async function cmdRun(argv: string[], io: CliIo): Promise<number> {
   try {
     await daemon.start()
   } catch (e) {
-    log.error('could not start', { err: e instanceof Error ? e.message : String(e) })
-    return isConfigError(e) ? 2 : 1
+    log.error('could not start', { err: errorMessage(e) })
+    return exitCodeFor(e)
   }
   return daemon.done
 }
@@ -116,7 +117,7 @@ async function cmdRules(argv: string[], io: CliIo): Promise<number> {
   const log = createLogger(config.logLevel, io.err)
   const m = await ruleManager(config, log)
   if (action === 'print') {
-    const { renderRestore } = await import('./iptables.js')
+    const { renderRestore } = await import('./rules/restore.js')
     io.out(`# IPv4: iptables-restore --noflush\n${renderRestore(config, 'ipv4')}`)
     if (config.ipv6) io.out(`# IPv6: ip6tables-restore --noflush\n${renderRestore(config, 'ipv6')}`)
     return 0
@@ -133,7 +134,7 @@ async function cmdRules(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function cmdCheck(argv: string[], io: CliIo): Promise<number> {
-  const { values } = splitArgs(argv, [...RUN_FLAGS, 'json', 'sample'], new Set(['json', 'dry-run', 'ipv6']))
+  const { values } = parseFlags(argv, [...RUN_FLAGS, 'json', 'sample'], new Set(['json', 'dry-run', 'ipv6']))
   const json = values.get('json') === 'true' || values.get('json') === true
   const sample = values.get('sample')
   const rest: string[] = []
@@ -144,10 +145,11 @@ async function cmdCheck(argv: string[], io: CliIo): Promise<number> {
     io.err(`--sample: "${String(sample)}" is not valid (accepted: seconds 0..3600)\n`)
     return 2
   }
-  const check = await import('./check.js')
-  const { systemProbesFor } = await import('./check-system.js')
-  const report = await check.runCheck(config, systemProbesFor(config), { sampleSeconds })
-  io.out(json ? check.renderJson(report) : check.renderText(report))
+  const { runCheck } = await import('./check/run.js')
+  const { systemProbesFor } = await import('./check/probes.js')
+  const { renderJson, renderText } = await import('./check/render.js')
+  const report = await runCheck(config, systemProbesFor(config), { sampleSeconds })
+  io.out(json ? renderJson(report) : renderText(report))
   return report.exitCode
 }
 
@@ -198,16 +200,9 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return 2
     }
   } catch (e) {
-    if (isConfigError(e)) {
-      io.err(`dns-shaper: ${e.message}\n`)
-      return 2
-    }
-    if (isIptablesError(e)) {
-      io.err(`dns-shaper: ${e.message}\n`)
-      return 1
-    }
-    io.err(`dns-shaper: ${e instanceof Error ? e.message : String(e)}\n`)
-    return 1
+    // The one place an error becomes an exit status: 2 for configuration (ConfigError, PolicyError), else 1.
+    io.err(`dns-shaper: ${errorMessage(e)}\n`)
+    return exitCodeFor(e)
   }
 }
 

@@ -1,15 +1,15 @@
 // Daemon lifecycle: the order of start and stop, signals and reload. Start binds the queue before
 // installing rules (a rule never points at an empty queue for longer than it must); stop removes the
 // rules first, then accepts every held packet and drains what is still queued, then unbinds.
-import type { Config } from './config-types.js'
-import { loadConfig, describeRules, type LoadedConfig } from './config.js'
+import type { Config } from './config/types.js'
+import { loadConfig, describeRules, type LoadedConfig } from './config/load.js'
 import { Shaper } from './shaper.js'
 import { Metrics } from './metrics.js'
 import { HttpServer } from './http.js'
 import { constants } from './nfqueue.js'
 import type { Logger } from './log.js'
 import type { HoldRule } from './policy/compile.js'
-import { queuedQtypes } from './iptables.js'
+import { queuedQtypes } from './rules/plan.js'
 
 /** What the daemon needs from the rule manager (src/iptables.ts). */
 export interface Rules {

@@ -1,6 +1,7 @@
 // Runs one external command from an argv array (execFile, never a shell) and reports {code, stdout, stderr}.
 // Must not interpret the result: a non-zero exit resolves, callers decide what it means.
 import { execFile } from 'node:child_process'
+import { errorMessage } from './errors.js'
 
 export interface ExecResult {
   /** Exit status; null when the process was killed by a signal (see `signal`, `timedOut`). */
@@ -112,3 +113,19 @@ export function wrapRunner(runner: Runner, wrap: readonly string[]): Runner {
 
 /** The default runner: no prefix, 30 s timeout. */
 export const run: Runner = createRunner()
+
+/**
+ * stdout of a command that has to succeed; otherwise an Error naming the command with its stderr (or
+ * why it did not run). For read-only probes whose failure is reported, not interpreted.
+ */
+export async function output(run: Runner, argv: readonly string[], opts?: ExecOptions): Promise<string> {
+  let r: ExecResult
+  try {
+    r = await run(argv, opts)
+  } catch (e) {
+    throw new Error(`${argv.join(' ')}: ${errorMessage(e)}`)
+  }
+  if (r.code === 0 && !r.timedOut) return r.stdout
+  const why = r.stderr.trim() || (r.timedOut ? 'timed out' : `exit ${String(r.code)}`)
+  throw new Error(`${argv.join(' ')}: ${why}`)
+}

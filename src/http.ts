@@ -2,6 +2,7 @@
 // unmanaged). Read-only: every request is a GET or HEAD of one of these, anything else is 404/405.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { parseHostPort } from './config/host-port.js'
 
 export interface HttpSources {
   metrics: () => Promise<string>
@@ -40,9 +41,9 @@ export class HttpServer {
 
   /** Listens on HOST:PORT (IPv6 in brackets). Resolves with the bound address. */
   listen(hostPort: string): Promise<AddressInfo> {
-    const i = hostPort.lastIndexOf(':')
-    const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '')
-    const port = Number(hostPort.slice(i + 1))
+    const hp = parseHostPort(hostPort)
+    if (hp === undefined) return Promise.reject(new Error(`metrics listener: "${hostPort}" is not HOST:PORT`))
+    const { host, port } = hp
     return new Promise((resolve, reject) => {
       const fail = (e: NodeJS.ErrnoException): void => {
         const hint =

@@ -1,6 +1,6 @@
 // Structured logs: one JSON object per line on stderr, so a DaemonSet's log pipeline can parse them.
 // Writes only; never throws.
-import type { LogLevel } from './config-types.js'
+import type { LogLevel } from './config/types.js'
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 

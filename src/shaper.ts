@@ -2,7 +2,7 @@
 // It never sees packets; it compiles policy, starts, reloads, stops and reads counters.
 import { Queue, type NativePolicy, type NativeQueue, type QueueStats } from './nfqueue.js'
 import { compilePolicy, type HoldRule } from './policy/compile.js'
-import type { Config } from './config-types.js'
+import type { Config } from './config/types.js'
 
 export interface ShaperOptions {
   config: Config

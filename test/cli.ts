@@ -1,6 +1,6 @@
 import t from 'tap'
 import { main, USAGE } from '../src/cli.js'
-import { RUN_FLAGS } from '../src/config.js'
+import { RUN_FLAGS } from '../src/config/load.js'
 
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   let out = ''

@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Daemon, type Rules } from '../src/daemon.js'
 import { Shaper } from '../src/shaper.js'
-import { loadConfig } from '../src/config.js'
+import { loadConfig } from '../src/config/load.js'
 import { createLogger } from '../src/log.js'
 import { FakeQueue } from './helpers/fake-queue.js'
 

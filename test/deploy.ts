@@ -11,7 +11,7 @@ import { parseAllDocuments } from 'yaml'
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor'
-import { RUN_FLAGS, loadConfig } from '../src/config.js'
+import { RUN_FLAGS, loadConfig } from '../src/config/load.js'
 import { isConfigError } from '../src/errors.js'
 import { parseQtype } from '../src/policy/qtypes.js'
 

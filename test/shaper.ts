@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Shaper } from '../src/shaper.js'
-import { DEFAULTS } from '../src/config.js'
+import { DEFAULTS } from '../src/config/load.js'
 import { FakeQueue } from './helpers/fake-queue.js'
 
 const make = (over: Partial<typeof DEFAULTS> = {}, failOn?: number) => {

@@ -3,7 +3,7 @@
 // Pure: no I/O. It must never say "no match" for a query the user-space parser would hold; when in
 // doubt (IP options, fragments, compression, a name longer than the unrolled walk) it says "match".
 import type { NativePolicy } from '../nfqueue.js'
-import type { Family } from '../iptables-backend.js'
+import type { Family } from '../config/types.js'
 
 /** One classic BPF instruction (struct sock_filter). */
 export interface BpfInsn {

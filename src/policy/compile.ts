@@ -1,6 +1,7 @@
 // Compiles policy rules (QTYPE -> hold) into the flat table the data plane reads. Pure: no I/O.
 import type { NativePolicy } from '../nfqueue.js'
-import type { ShapeMode } from '../config-types.js'
+import { OperatorError } from '../errors.js'
+import type { ShapeMode } from '../config/types.js'
 
 export interface HoldRule {
   qtype: number
@@ -18,8 +19,10 @@ export interface PolicyInput {
 /** The data plane keeps one FIFO per distinct hold duration so each stays ordered by deadline. */
 export const MAX_HOLD_CLASSES = 8
 
-export class PolicyError extends Error {
+/** A hold rule the data plane cannot take: a configuration problem (exit 2), like ConfigError. */
+export class PolicyError extends OperatorError {
   override name = 'PolicyError'
+  readonly cliExitCode = 2
 }
 
 export function compilePolicy(input: PolicyInput): NativePolicy {

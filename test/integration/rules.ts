@@ -3,11 +3,15 @@
 import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import type { Config } from '../../src/config-types.js'
+import type { Config } from '../../src/config/types.js'
 import { createRunner, netnsWrap, type Runner } from '../../src/exec.js'
-import { CHAIN, RuleManager, parseSave, type Backend, type Family } from '../../src/iptables.js'
-import { binaries } from '../../src/iptables-backend.js'
-import { DEFAULTS } from '../../src/config.js'
+import { CHAIN } from '../../src/rules/plan.js'
+import { RuleManager } from '../../src/rules/manager.js'
+import { parseSave } from '../../src/rules/save.js'
+import { type Backend } from '../../src/rules/backend.js'
+import { type Family } from '../../src/config/types.js'
+import { binaries } from '../../src/rules/backend.js'
+import { DEFAULTS } from '../../src/config/load.js'
 
 const run = createRunner({ timeoutMs: 20_000 })
 

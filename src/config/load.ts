@@ -1,14 +1,19 @@
 // Turns flags, DNS_SHAPER_* environment variables and an optional JSON config file into a validated
-// Config, or throws ConfigError naming the flag and what it accepts. No side effects beyond reading
-// the config file.
+// Config, or throws ConfigError naming the flag and what it accepts. Every value is parsed here, once
+// (CIDRs, interface names, host:port included), so a bad one exits 2 before anything is bound. No side
+// effects beyond reading the config file.
 import fs from 'node:fs'
-import net from 'node:net'
-import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './config-types.js'
-import { ConfigError } from './errors.js'
-import { parseQtype, qtypeName } from './policy/qtypes.js'
-import type { HoldRule } from './policy/compile.js'
+import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
+import { ConfigError, errorMessage } from '../errors.js'
+import { parseQtype, qtypeName } from '../policy/qtypes.js'
+import { MAX_HOLD_CLASSES, type HoldRule } from '../policy/compile.js'
+import { cidrFlag } from './cidr.js'
+import { interfaceFlag } from './interface.js'
+import { parseListen } from './host-port.js'
+import { parseFlags } from './flags.js'
+import { bool, int, list, ms, oneOf, type RawValue } from './values.js'
 
-export type { Config } from './config-types.js'
+export type { Config } from './types.js'
 
 /** Port 9153 is CoreDNS's and 9253 node-local-dns's metrics port: stay clear of both. */
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9363'
@@ -34,63 +39,7 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
 }
 
-type Setter = (c: Config, raw: string | boolean, flag: string) => void
-
-function int(raw: string | boolean, flag: string, lo: number, hi: number): number {
-  const s = String(raw).trim()
-  if (!/^\d+$/.test(s) || Number(s) < lo || Number(s) > hi) {
-    throw new ConfigError(flag, `"${s}" is not a valid value`, `an integer ${lo}..${hi}`)
-  }
-  return Number(s)
-}
-
-function ms(raw: string | boolean, flag: string, hi: number): number {
-  const s = String(raw).trim()
-  if (!/^\d+(\.\d+)?$/.test(s) || Number(s) > hi) {
-    throw new ConfigError(flag, `"${s}" is not a valid value`, `milliseconds 0..${hi}, fractions allowed (e.g. 2.5)`)
-  }
-  return Number(s)
-}
-
-function bool(raw: string | boolean, flag: string): boolean {
-  if (typeof raw === 'boolean') return raw
-  const s = raw.trim().toLowerCase()
-  if (['1', 'true', 'on', 'yes'].includes(s)) return true
-  if (['0', 'false', 'off', 'no'].includes(s)) return false
-  throw new ConfigError(flag, `"${raw}" is not a valid value`, 'on|off')
-}
-
-function oneOf<T extends string>(raw: string | boolean, flag: string, values: readonly T[]): T {
-  const s = String(raw).trim().toLowerCase()
-  if (!(values as readonly string[]).includes(s)) {
-    throw new ConfigError(flag, `"${String(raw)}" is not a valid value`, values.join('|'))
-  }
-  return s as T
-}
-
-function list(raw: string | boolean): string[] {
-  return String(raw)
-    .split(',')
-    .map(s => s.trim())
-    .filter(s => s.length > 0)
-}
-
-/** CIDR or bare address, IPv4 or IPv6. Returns the normalised text. */
-export function parseCidr(text: string, flag: string): string {
-  const [addr, bits, extra] = text.split('/')
-  const family = net.isIP(addr ?? '')
-  const max = family === 4 ? 32 : 128
-  if (!family || extra !== undefined || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max))) {
-    throw new ConfigError(
-      flag,
-      `"${text}" is not an address or CIDR`,
-      'comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.96.0.10,fd00::a/128',
-    )
-  }
-  return bits === undefined ? `${addr}/${max}` : `${addr}/${bits}`
-}
-
-const IFACE = /^[A-Za-z0-9_.:@-]{1,15}\+?$/
+type Setter = (c: Config, raw: RawValue, flag: string) => void
 
 const setters: Record<string, Setter> = {
   queue: (c, v, f) => {
@@ -128,19 +77,10 @@ const setters: Record<string, Setter> = {
     c.dnsPort = int(v, f, 1, 65535)
   },
   'dns-ip': (c, v, f) => {
-    c.dnsIp = list(v).map(x => parseCidr(x, f))
+    c.dnsIp = list(v).map(x => cidrFlag(x, f))
   },
   interfaces: (c, v, f) => {
-    const ifs = list(v)
-    for (const i of ifs) {
-      if (!IFACE.test(i))
-        throw new ConfigError(
-          f,
-          `"${i}" is not an interface name`,
-          'names of up to 15 letters, digits, _ . : @ -, optionally ending in +',
-        )
-    }
-    c.interfaces = ifs
+    c.interfaces = list(v).map(i => interfaceFlag(i, f))
   },
   hooks: (c, v, f) => {
     const hooks = list(v).map(h => oneOf<Hook>(h, f, ['prerouting', 'output']))
@@ -177,67 +117,6 @@ const setters: Record<string, Setter> = {
 export const RUN_FLAGS = Object.keys(setters)
 const BOOLEAN_FLAGS = new Set(['ipv6', 'dry-run'])
 
-export function parseListen(text: string, flag = '--metrics-listen'): string {
-  if (text === '' || text === 'off') return ''
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d+)$/.exec(text)
-  const host = m?.[1] ?? m?.[2]
-  const port = Number(m?.[3])
-  if (!m || !host || !(port >= 1 && port <= 65535) || (m[1] !== undefined && net.isIP(m[1]) !== 6)) {
-    throw new ConfigError(flag, `"${text}" is not HOST:PORT`, '127.0.0.1:9363, [::1]:9363, 0.0.0.0:9363 or off')
-  }
-  return text
-}
-
-export interface ParsedArgs {
-  values: Map<string, string | boolean>
-  positionals: string[]
-}
-
-/** Splits argv into --flag values (`--flag v`, `--flag=v`, boolean `--flag`, `--no-flag`) and positionals. */
-export function splitArgs(
-  argv: readonly string[],
-  known: readonly string[],
-  booleans: ReadonlySet<string>,
-): ParsedArgs {
-  const values = new Map<string, string | boolean>()
-  const positionals: string[] = []
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string
-    if (!a.startsWith('--')) {
-      positionals.push(a)
-      continue
-    }
-    let [name, value] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined]
-    let negated = false
-    if (!known.includes(name) && name.startsWith('no-') && booleans.has(name.slice(3))) {
-      name = name.slice(3)
-      negated = true
-    }
-    if (!known.includes(name)) {
-      throw new ConfigError(`--${name}`, 'unknown flag', known.map(k => `--${k}`).join(' '))
-    }
-    if (negated) {
-      values.set(name, false)
-      continue
-    }
-    if (value === undefined) {
-      const next = argv[i + 1]
-      if (
-        booleans.has(name) &&
-        (next === undefined || next.startsWith('--') || !/^(on|off|true|false|yes|no|1|0)$/i.test(next))
-      ) {
-        value = 'true'
-      } else {
-        if (next === undefined) throw new ConfigError(`--${name}`, 'needs a value')
-        value = next
-        i++
-      }
-    }
-    values.set(name, value)
-  }
-  return { values, positionals }
-}
-
 /** Per-type holds from the config file: { "holds": { "AAAA": 5, "HTTPS": 2 } }. */
 function holdsFromFile(raw: unknown, file: string): Map<number, number> {
   const out = new Map<number, number>()
@@ -271,7 +150,7 @@ export interface LoadOptions {
 export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env
   const readFile = opts.readFile ?? ((p: string) => fs.readFileSync(p, 'utf8'))
-  const { values, positionals } = splitArgs(argv, RUN_FLAGS, BOOLEAN_FLAGS)
+  const { values, positionals } = parseFlags(argv, RUN_FLAGS, BOOLEAN_FLAGS)
   if (positionals.length > 0) {
     throw new ConfigError(positionals[0] as string, 'unexpected argument', 'flags only, e.g. --delay 5')
   }
@@ -288,7 +167,7 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
     try {
       parsed = JSON.parse(readFile(file))
     } catch (e) {
-      const why = e instanceof Error ? e.message : String(e)
+      const why = errorMessage(e)
       throw new ConfigError('--config', `cannot read ${file}: ${why}`, 'a JSON object with flag names as keys')
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
@@ -318,6 +197,16 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
     throw new ConfigError('--queues', `queue ${c.queue} + ${c.queues} exceeds 65535`, 'fewer queues or a lower --queue')
   const holds = new Map<number, number>(c.qtypes.map(q => [q, c.delayMs]))
   for (const [q, h] of fileHolds) holds.set(q, h)
+  // The data plane keeps one FIFO per distinct hold: more than it has is a config error, found here
+  // (exit 2) rather than when the policy is compiled for a queue that is already bound.
+  const classes = new Set(holds.values()).size
+  if (classes > MAX_HOLD_CLASSES) {
+    throw new ConfigError(
+      file ? `${file}: holds` : '--delay',
+      `${classes} distinct hold durations; the data plane has ${MAX_HOLD_CLASSES}`,
+      `at most ${MAX_HOLD_CLASSES} different hold times: merge some`,
+    )
+  }
   // The kernel filter queues config.qtypes: a type held only through the file must be among them.
   c.qtypes = [...holds.keys()]
   return { config: c, rules: [...holds].map(([qtype, holdMs]) => ({ qtype, holdMs })) }

@@ -1,15 +1,6 @@
 import t from 'tap'
-import {
-  loadConfig,
-  splitArgs,
-  parseCidr,
-  parseListen,
-  DEFAULTS,
-  RUN_FLAGS,
-  describeRules,
-  DEFAULT_METRICS_LISTEN,
-} from '../src/config.js'
-import { ConfigError } from '../src/errors.js'
+import { loadConfig, DEFAULTS, RUN_FLAGS, describeRules, DEFAULT_METRICS_LISTEN } from '../../src/config/load.js'
+import { ConfigError } from '../../src/errors.js'
 
 const load = (argv: string[], env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}) =>
   loadConfig(argv, {
@@ -181,12 +172,6 @@ t.test('config file errors name the file and key', async t => {
 })
 
 t.test('helpers', async t => {
-  t.equal(parseCidr('2001:db8::/32', '--x'), '2001:db8::/32')
-  t.equal(parseCidr('192.0.2.1', '--x'), '192.0.2.1/32')
-  t.throws(() => parseCidr('192.0.2.1/8/1', '--x'))
-  t.equal(parseListen('0.0.0.0:9363'), '0.0.0.0:9363')
-  t.throws(() => parseListen('0.0.0.0:0'))
-  t.same(splitArgs(['a', '--x=1', '--y', '2'], ['x', 'y'], new Set()).positionals, ['a'])
   t.ok(RUN_FLAGS.includes('metrics-listen') && RUN_FLAGS.includes('config'))
   t.equal(
     describeRules([
@@ -196,4 +181,30 @@ t.test('helpers', async t => {
     'AAAA=5ms,HTTPS=2ms',
   )
   t.equal(describeRules([]), 'nothing held')
+})
+
+t.test(
+  'interface names: config applies the same rule as the rule manager, so a bad name exits before anything is bound',
+  async t => {
+    for (const bad of ['abcdefghijklmno+', '-i', 'a/b', '.', 'eth+0']) {
+      t.throws(
+        () => load(['--interfaces', bad]),
+        { name: 'ConfigError', message: /^--interfaces: .* is not an interface name/ },
+        bad,
+      )
+    }
+    t.same(load(['--interfaces', 'eth0:1,abcdefghijklmn+']).config.interfaces, ['eth0:1', 'abcdefghijklmn+'])
+  },
+)
+
+t.test('more distinct hold durations than the data plane has is a config error', async t => {
+  const holds = Object.fromEntries(
+    ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'SRV', 'HTTPS'].map((q, i) => [q, i + 1]),
+  )
+  t.throws(() => load(['--config', '/h.json'], {}, { '/h.json': JSON.stringify({ holds }) }), {
+    name: 'ConfigError',
+    message: /^\/h\.json: holds: 9 distinct hold durations; the data plane has 8/,
+  })
+  delete holds.HTTPS
+  t.equal(load(['--config', '/h.json'], {}, { '/h.json': JSON.stringify({ holds }) }).rules.length, 9)
 })

@@ -1,11 +1,11 @@
 // Decides which iptables backend (nft or legacy) this node uses, the way kube-proxy's iptables-wrapper does.
 // Read-only: must never create tables (no `-t` for legacy save, which would load the table into the kernel).
-import type { IptablesBackend } from './config-types.js'
-import type { Runner } from './exec.js'
-import { IptablesError, iptablesFailure, iptablesSpawnFailure, isErrnoException } from './errors.js'
+import type { Family, IptablesBackend } from '../config/types.js'
+import type { Runner } from '../exec.js'
+import { isErrnoException } from '../errors.js'
+import { IptablesError, iptablesFailure, iptablesSpawnFailure } from './errors.js'
 
 export type Backend = 'nft' | 'legacy'
-export type Family = 'ipv4' | 'ipv6'
 
 export interface BackendDecision {
   backend: Backend

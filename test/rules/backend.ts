@@ -1,7 +1,7 @@
 import t from 'tap'
-import type { ExecResult, Runner } from '../src/exec.js'
-import { binaries, countRules, detectBackend, kubeletHint } from '../src/iptables-backend.js'
-import { IptablesError } from '../src/errors.js'
+import type { ExecResult, Runner } from '../../src/exec.js'
+import { binaries, countRules, detectBackend, kubeletHint } from '../../src/rules/backend.js'
+import { IptablesError } from '../../src/rules/errors.js'
 
 type Answer = string | Partial<ExecResult> | Error
 

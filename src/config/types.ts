@@ -1,6 +1,8 @@
-// The validated configuration every module works from. Types only: parsing and checks live in config.ts.
+// The validated configuration every module works from. Types only: parsing and checks live in config/load.ts.
 
 export type Hook = 'prerouting' | 'output'
+/** An address family as the rules and CIDRs name it. */
+export type Family = 'ipv4' | 'ipv6'
 export type RulesMode = 'manage' | 'none'
 export type IptablesBackend = 'auto' | 'nft' | 'legacy'
 export type ShapeMode = 'fixed' | 'pair'

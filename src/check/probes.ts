@@ -1,0 +1,242 @@
+// Every probe `dns-shaper check` runs, in one place: the interface the checks read (injected in tests),
+// the real implementation over /proc, iptables, tc and a throwaway network namespace, and gather(), which
+// runs them all at once. Read-only: nothing here changes the node (rules are tried only in a namespace
+// of its own, deleted again whatever happens).
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { release as osRelease } from 'node:os'
+import { join } from 'node:path'
+import type { Config, Family } from '../config/types.js'
+import { parseHostPort } from '../config/host-port.js'
+import { errorMessage } from '../errors.js'
+import { createRunner, netnsWrap, output, run as defaultRun, type Runner } from '../exec.js'
+import {
+  clashResolveDelta,
+  conntrackDelta,
+  DEFAULT_PROC_ROOT,
+  readConntrackStats,
+  readNfqueueStats,
+  type ConntrackStats,
+  type NfqueueStats,
+} from '../procfs.js'
+import { binaries, type Backend } from '../rules/backend.js'
+import { RuleManager } from '../rules/manager.js'
+
+/** The rule manager's backend detection (it owns it): a backend with the reason it was chosen, or why none works. */
+export type IptablesProbe = { backend: Backend; reason: string } | Error
+/** Whether NFQUEUE and xt_bpf rules can actually be used (tried in a throwaway network namespace). */
+export interface FeatureProbe {
+  nfqueue: true | Error
+  xtBpf: true | Error
+}
+
+export interface CheckProbes {
+  /** Text of /proc/self/status (Uid, CapEff). */
+  selfStatus(): Promise<string>
+  /** `uname -r`. */
+  kernelRelease(): Promise<string>
+  iptables(): Promise<IptablesProbe>
+  features(): Promise<FeatureProbe>
+  nfqueueStats(): Promise<NfqueueStats[]>
+  conntrackStats(): Promise<ConntrackStats | undefined>
+  /** Try to listen on host:port and close again. */
+  listen(hostPort: string): Promise<true | Error>
+  /** `iptables-save -t raw` (and ip6tables) output. */
+  rawRules(): Promise<string | Error>
+  /** `tc qdisc show` output. */
+  tcQdiscs(): Promise<string | Error>
+  sleep(ms: number): Promise<void>
+}
+
+// ---------- gathering ----------
+
+/** Two conntrack samples `seconds` apart: the later one and the per-second rate of each column. */
+export interface ConntrackSample {
+  first: ConntrackStats | undefined
+  rates: Record<string, number> | undefined
+}
+
+/** What every probe returned; a probe that threw is its Error. */
+export interface ProbeResults {
+  status: string | Error
+  release: string | Error
+  iptables: IptablesProbe
+  features: FeatureProbe | Error
+  bound: NfqueueStats[] | Error
+  /** undefined: the metrics listener is off. */
+  listen: true | Error | undefined
+  raw: string | Error
+  tc: string | Error
+  conntrack: ConntrackSample | Error
+}
+
+async function settle<T>(p: () => Promise<T>): Promise<T | Error> {
+  try {
+    return await p()
+  } catch (e: unknown) {
+    return e instanceof Error ? e : new Error(String(e))
+  }
+}
+
+async function sampleConntrack(probes: CheckProbes, seconds: number): Promise<ConntrackSample> {
+  const first = await probes.conntrackStats()
+  if (first === undefined || seconds <= 0) return { first, rates: undefined }
+  await probes.sleep(seconds * 1000)
+  const second = await probes.conntrackStats()
+  if (second === undefined) return { first, rates: undefined }
+  const rates: Record<string, number> = {}
+  for (const col of second.columns) {
+    if (col === 'entries') continue
+    const d = conntrackDelta(first, second, col)
+    if (d !== undefined) rates[col] = d / seconds
+  }
+  const clash = clashResolveDelta(first, second)
+  if (clash !== undefined) rates.clash_resolve = clash / seconds
+  return { first: second, rates }
+}
+
+/** Runs every probe at once (the conntrack sample sleeps meanwhile); never throws. */
+export async function gather(
+  config: Pick<Config, 'metricsListen'>,
+  probes: CheckProbes,
+  sampleSeconds: number,
+): Promise<ProbeResults> {
+  const [status, release, iptables, features, bound, listen, raw, tc, conntrack] = await Promise.all([
+    settle(() => probes.selfStatus()),
+    settle(() => probes.kernelRelease()),
+    settle(() => probes.iptables()),
+    settle(() => probes.features()),
+    settle(() => probes.nfqueueStats()),
+    config.metricsListen === '' ? Promise.resolve(undefined) : settle(() => probes.listen(config.metricsListen)),
+    settle(() => probes.rawRules()),
+    settle(() => probes.tcQdiscs()),
+    settle(() => sampleConntrack(probes, sampleSeconds)),
+  ])
+  return { status, release, iptables, features, bound, listen, raw, tc, conntrack }
+}
+
+// ---------- the real probes ----------
+
+/** Probe commands are quick reads: 10 s is a hang, not a slow node. */
+const checkRun = createRunner({ timeoutMs: 10_000 })
+
+export function listenProbe(hostPort: string): Promise<true | Error> {
+  const hp = parseHostPort(hostPort)
+  if (hp === undefined) return Promise.resolve(new Error(`"${hostPort}" is not HOST:PORT`))
+  return new Promise(resolve => {
+    const srv = createServer()
+    srv.once('error', e => resolve(e))
+    srv.listen({ host: hp.host, port: hp.port, exclusive: true }, () => srv.close(() => resolve(true)))
+  })
+}
+
+export interface SystemProbeOptions {
+  procRoot?: string
+  ipv6?: boolean
+  iptables: () => Promise<IptablesProbe>
+  features: () => Promise<FeatureProbe>
+  /** Defaults to `iptables-save -t raw` (+ `ip6tables-save -t raw`); pass the backend-specific one if known. */
+  rawRules?: () => Promise<string>
+  run?: Runner
+}
+
+export function systemProbes(o: SystemProbeOptions): CheckProbes {
+  const root = o.procRoot ?? DEFAULT_PROC_ROOT
+  const run = o.run ?? checkRun
+  const errOr = async (f: () => Promise<string>) => {
+    try {
+      return await f()
+    } catch (e: unknown) {
+      return e instanceof Error ? e : new Error(String(e))
+    }
+  }
+  return {
+    selfStatus: () => readFile(join(root, 'self/status'), 'utf8'),
+    kernelRelease: async () => osRelease(),
+    iptables: o.iptables,
+    features: o.features,
+    nfqueueStats: () => readNfqueueStats(root),
+    conntrackStats: () => readConntrackStats(root),
+    listen: listenProbe,
+    rawRules: () =>
+      errOr(
+        o.rawRules ??
+          (async () => {
+            const v4 = await output(run, ['iptables-save', '-t', 'raw'])
+            return o.ipv6 === false ? v4 : v4 + (await output(run, ['ip6tables-save', '-t', 'raw']).catch(() => ''))
+          }),
+      ),
+    tcQdiscs: () => errOr(() => output(run, ['tc', 'qdisc', 'show'])),
+    sleep: ms => new Promise(r => setTimeout(r, ms)),
+  }
+}
+
+async function ok(run: Runner, argv: string[]): Promise<true | Error> {
+  try {
+    const r = await run(argv, { timeoutMs: 10000 })
+    return r.code === 0 ? true : new Error(`${argv.slice(3).join(' ')}: ${r.stderr.trim() || `exit ${String(r.code)}`}`)
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e))
+  }
+}
+
+/** Adds an NFQUEUE rule and an xt_bpf rule in a new namespace, reports which worked, deletes the namespace. */
+export async function probeFeatures(backend: Backend, run: Runner = defaultRun): Promise<FeatureProbe> {
+  const ns = `dnss-chk-${randomBytes(3).toString('hex')}`
+  const add = await ok(run, ['ip', 'netns', 'add', ns])
+  if (add !== true) {
+    const e = new Error(`cannot create a throwaway network namespace to test rules: ${add.message}`)
+    return { nfqueue: e, xtBpf: e }
+  }
+  try {
+    const ipt = [
+      ...netnsWrap(ns),
+      binaries(backend, 'ipv4').iptables,
+      '-w',
+      '5',
+      '-t',
+      'raw',
+      '-A',
+      'OUTPUT',
+      '-p',
+      'udp',
+      '--dport',
+      '53',
+    ]
+    const nfqueue = await ok(run, [...ipt, '-j', 'NFQUEUE', '--queue-num', '0', '--queue-bypass'])
+    // The smallest valid classic BPF program: "ret #0".
+    const xtBpf = await ok(run, [...ipt, '-m', 'bpf', '--bytecode', '1,6 0 0 0', '-j', 'ACCEPT'])
+    return { nfqueue, xtBpf }
+  } finally {
+    await run(['ip', 'netns', 'del', ns], { timeoutMs: 10000 }).catch(() => undefined)
+  }
+}
+
+/** The probes of a real node: backend detection by the rule manager, raw rules read with that backend. */
+export function systemProbesFor(config: Config, run: Runner = defaultRun): CheckProbes {
+  const rules = new RuleManager({ config })
+  let backend: Promise<IptablesProbe> | undefined
+  const detect = (): Promise<IptablesProbe> =>
+    (backend ??= rules.detectBackend().then(
+      d => ({ backend: d.backend, reason: d.reason }),
+      (e: unknown) => (e instanceof Error ? e : new Error(errorMessage(e))),
+    ))
+  const save = async (family: Family): Promise<string> => {
+    const d = await detect()
+    const b = d instanceof Error ? 'nft' : d.backend
+    const argv = [binaries(b, family).save, '-t', 'raw']
+    const r = await run(argv)
+    if (r.code !== 0) throw new Error(`${argv[0]}: ${r.stderr.trim()}`)
+    return r.stdout
+  }
+  return systemProbes({
+    ipv6: config.ipv6,
+    iptables: detect,
+    features: async () => {
+      const d = await detect()
+      return probeFeatures(d instanceof Error ? 'nft' : d.backend, run)
+    },
+    rawRules: async () => (await save('ipv4')) + (config.ipv6 ? await save('ipv6').catch(() => '') : ''),
+  })
+}

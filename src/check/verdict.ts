@@ -1,0 +1,77 @@
+// The verdict of `dns-shaper check`: can the shaper run here (no fail item), and does the node need it
+// (kernel clash handling, conntrack counters, NOTRACK)? Pure.
+import type { ClashHandling } from '../kernel.js'
+
+export type Need = 'recommended' | 'optional' | 'not-needed' | 'unknown'
+
+export interface VerdictInput {
+  /** Release string as reported, for the text. */
+  release: string
+  /** undefined: the release could not be parsed. */
+  kernel: ClashHandling | undefined
+  conntrackLoaded: boolean
+  /** undefined: DNS is tracked; otherwise the scope of the NOTRACK rules ('' = any destination). */
+  dnsUntracked: string | undefined
+  /** Per-second increases over the sample; undefined when not sampled. */
+  rates: { insertFailed: number | undefined; clashResolve: number | undefined } | undefined
+  /** Fail items, as "id: found". */
+  blockers: string[]
+}
+
+export interface Verdict {
+  need: Need
+  ready: boolean
+  blockers: string[]
+  line: string
+}
+
+export function formatRate(perSecond: number): string {
+  const r = perSecond >= 10 ? Math.round(perSecond) : Math.round(perSecond * 100) / 100
+  return `${r}/s`
+}
+
+function decideNeed(v: VerdictInput): { need: Need; text: string } {
+  if (v.dnsUntracked !== undefined) {
+    const scope = v.dnsUntracked === '' ? '' : ` (to ${v.dnsUntracked})`
+    return { need: 'not-needed', text: `not needed: DNS is not tracked${scope}` }
+  }
+  if (!v.conntrackLoaded)
+    return { need: 'not-needed', text: 'not needed: conntrack is not loaded in this network namespace' }
+  const k = v.kernel
+  const failed = v.rates?.insertFailed
+  // On 5.6–5.9 insert_failed also counts resolved clashes, so a rising value there is not proof of drops.
+  if (failed !== undefined && failed > 0 && (k === undefined || k.insertFailedMeansDrop || k.level !== 'all')) {
+    return {
+      need: 'recommended',
+      text: `shaping recommended: insert_failed rising (${formatRate(failed)}): the kernel is dropping clashing DNS packets`,
+    }
+  }
+  if (k?.level === 'drop')
+    return {
+      need: 'recommended',
+      text: `shaping recommended: kernel ${v.release} drops clashing UDP conntrack entries`,
+    }
+  if (k?.level === 'same-tuple') {
+    return {
+      need: 'recommended',
+      text: `shaping recommended: kernel ${v.release} drops clashes DNATed to different endpoints`,
+    }
+  }
+  if (k?.level === 'all') {
+    const seen = v.rates === undefined ? undefined : (v.rates.clashResolve ?? v.rates.insertFailed)
+    return {
+      need: 'optional',
+      text: `optional: the kernel resolves clashes (${seen === undefined ? 'not sampled' : `${formatRate(seen)} seen`})`,
+    }
+  }
+  return {
+    need: 'unknown',
+    text: `unknown: cannot tell clash handling from kernel release "${v.release}"; ${failed === undefined ? 'sample' : 'keep watching'} insert_failed`,
+  }
+}
+
+export function decideVerdict(v: VerdictInput): Verdict {
+  const { need, text } = decideNeed(v)
+  const ready = v.blockers.length === 0
+  return { need, ready, blockers: v.blockers, line: ready ? text : `cannot run: ${v.blockers.join('; ')} — ${text}` }
+}

@@ -1,0 +1,220 @@
+// src/check/run.ts (and the items it composes, src/check/items.ts): runCheck over fake probes.
+import t from 'tap'
+import { runCheck } from '../../src/check/run.js'
+import { parseConntrackStats } from '../../src/procfs.js'
+import { cfg, ct, fakes, byId } from '../helpers/check.js'
+
+t.test('runCheck: ready node, modern kernel', async t => {
+  const p = fakes()
+  const r = await runCheck(cfg, p, { sampleSeconds: 2 })
+  t.same(p.slept, [2000])
+  t.equal(r.exitCode, 0)
+  t.equal(r.ready, true)
+  t.equal(r.verdict.need, 'optional')
+  t.equal(r.verdict.line, 'optional: the kernel resolves clashes (10/s seen)')
+  t.same(
+    r.items.map(i => i.id),
+    [
+      'privileges',
+      'kernel',
+      'iptables',
+      'nfqueue',
+      'xt_bpf',
+      'queue',
+      'metrics',
+      'conntrack',
+      'dns-tracking',
+      'shaper-rules',
+      'tc',
+    ],
+  )
+  t.ok(
+    r.items.every(i => i.status === 'ok' || i.status === 'info'),
+    'nothing to warn about',
+  )
+  t.match(
+    byId(r, 'conntrack').found,
+    /insert_failed 0\/s, drop 0\/s, clash_resolve 10\/s over 2 s \(this netns\), entries 16/,
+  )
+  t.match(r.kernel, { major: 6, minor: 18, patch: 44, clash: 'all' })
+  t.match(r.conntrack, {
+    loaded: true,
+    entries: 16,
+    sampleSeconds: 2,
+    ratesPerSecond: { clashres: 10, clash_resolve: 10, insert_failed: 0 },
+  })
+  t.equal(byId(r, 'queue').found, 'queue 0 free')
+})
+
+t.test('runCheck: old kernel with drops, not sampled', async t => {
+  const old = parseConntrackStats(
+    'entries  searched found new invalid ignore delete delete_list insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n00000010  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000005 00000005 00000000 00000000  00000000 00000000 00000000 00000000\n',
+  )
+  const p = fakes({ kernelRelease: async () => '4.14.336', samples: [old] })
+  const r = await runCheck(cfg, p, { sampleSeconds: 0 })
+  t.same(p.slept, [])
+  t.equal(r.verdict.need, 'recommended')
+  t.match(r.verdict.line, /kernel 4\.14\.336 drops/)
+  t.match(byId(r, 'conntrack'), {
+    status: 'info',
+    found: /insert_failed 5, drop 5, no clash counter \(totals of this netns; not sampled\)/,
+  })
+  t.equal(r.conntrack.loaded && r.conntrack.ratesPerSecond, undefined)
+})
+
+t.test('runCheck: insert_failed rising on 5.10+ is a warning and recommends shaping', async t => {
+  const r = await runCheck(cfg, fakes({ samples: [ct(0, 0), ct(0, 4)] }), { sampleSeconds: 2 })
+  t.match(byId(r, 'conntrack'), { status: 'warn', action: /5 s resolver timeouts/ })
+  t.match(r.verdict.line, /^shaping recommended: insert_failed rising \(2\/s\)/)
+  t.equal(r.exitCode, 0, 'a warning is not a failure')
+})
+
+t.test('runCheck: blockers', async t => {
+  const p = fakes({
+    selfStatus: async () => 'Uid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000000000\n',
+    iptables: async () => new Error('no iptables binary found'),
+    features: async () => ({ nfqueue: new Error('EPERM binding a queue'), xtBpf: new Error('xt_bpf: unknown match') }),
+    nfqueueStats: async () => [
+      { queue: 0, portid: 4242, waiting: 0, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 9 },
+    ],
+    listen: async () =>
+      Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:9464'), { code: 'EADDRINUSE' }),
+  })
+  const r = await runCheck(cfg, p, { sampleSeconds: 1 })
+  t.equal(r.exitCode, 1)
+  t.equal(r.ready, false)
+  t.same(
+    r.items.filter(i => i.status === 'fail').map(i => i.id),
+    ['privileges', 'iptables', 'nfqueue', 'queue', 'metrics'],
+  )
+  t.match(byId(r, 'privileges'), { found: 'uid 1000, no CAP_NET_ADMIN, no CAP_NET_RAW', action: /NET_ADMIN/ })
+  t.match(byId(r, 'queue'), { found: 'bound: queue 0 by portid 4242', action: /PID/ })
+  t.equal(byId(r, 'xt_bpf').status, 'warn')
+  t.match(
+    r.verdict.line,
+    /^cannot run: privileges: .*; iptables: no iptables binary found; .*queue: bound: queue 0 by portid 4242; metrics: .*EADDRINUSE.* — optional/,
+  )
+})
+
+t.test('runCheck: CAP_NET_RAW matters only for iptables-legacy with managed rules', async t => {
+  const status = async () => 'Uid:\t0\t0\t0\t0\nCapEff:\t0000000000001000\n'
+  const nft = await runCheck(cfg, fakes({ selfStatus: status }), { sampleSeconds: 0 })
+  t.equal(byId(nft, 'privileges').status, 'warn')
+  const legacy = await runCheck(
+    cfg,
+    fakes({ selfStatus: status, iptables: async () => ({ backend: 'legacy', reason: 'legacy tables in use' }) }),
+    { sampleSeconds: 0 },
+  )
+  t.equal(byId(legacy, 'privileges').status, 'fail')
+  t.equal(legacy.exitCode, 1)
+  t.equal(byId(legacy, 'iptables').found, 'legacy backend (legacy tables in use)')
+})
+
+t.test('runCheck: --rules none tolerates missing iptables', async t => {
+  const r = await runCheck(
+    { ...cfg, rules: 'none', metricsListen: '' },
+    fakes({ iptables: async () => new Error('not found') }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(r, 'iptables'), { status: 'info', action: /rules print/ })
+  t.match(byId(r, 'metrics'), { status: 'info', found: /disabled/ })
+  t.equal(r.exitCode, 0)
+})
+
+t.test('runCheck: probes that throw become items, not crashes', async t => {
+  const boom = (m: string) => async (): Promise<never> => {
+    throw new Error(m)
+  }
+  const r = await runCheck(
+    { ...cfg, queues: 3 },
+    fakes({
+      selfStatus: boom('ENOENT /proc/self/status'),
+      kernelRelease: boom('uname failed'),
+      features: boom('netns probe failed'),
+      nfqueueStats: boom('EACCES'),
+      conntrackStats: async () => {
+        throw 'not an Error'
+      },
+      rawRules: async () => new Error('iptables-save: permission denied'),
+      tcQdiscs: async () => new Error('tc: not found'),
+    }),
+    { sampleSeconds: 1 },
+  )
+  t.match(byId(r, 'privileges'), { status: 'warn', found: /ENOENT/ })
+  t.match(byId(r, 'kernel'), { status: 'warn', found: /uname failed/ })
+  t.match(byId(r, 'nfqueue'), { status: 'fail', found: /netns probe failed/ })
+  t.match(byId(r, 'queue'), { status: 'warn', found: /EACCES/ })
+  t.match(byId(r, 'conntrack'), { status: 'warn', found: /not an Error/ })
+  t.match(byId(r, 'dns-tracking'), { status: 'info', found: /permission denied/ })
+  t.equal(byId(r, 'shaper-rules'), undefined, 'no raw table: no statement about shaper rules')
+  t.match(byId(r, 'tc'), { status: 'info', found: /not found/ })
+  t.same(r.kernel, { release: 'unknown' })
+  t.equal(r.verdict.need, 'unknown')
+  t.equal(r.exitCode, 1)
+})
+
+t.test('runCheck: unrecognised release, conntrack absent, second sample missing', async t => {
+  const r = await runCheck(cfg, fakes({ kernelRelease: async () => 'custom', samples: [undefined] }), {
+    sampleSeconds: 1,
+  })
+  t.match(byId(r, 'kernel'), { status: 'warn', found: /unrecognised kernel release "custom"/ })
+  t.match(byId(r, 'conntrack'), { status: 'info', found: /not loaded/ })
+  t.match(r.verdict.line, /conntrack is not loaded/)
+  t.same(r.conntrack, { loaded: false })
+  const r2 = await runCheck(cfg, fakes({ samples: [ct(1, 1), undefined] }), { sampleSeconds: 1 })
+  t.match(byId(r2, 'conntrack').found, /not sampled/, 'conntrack unloaded mid-sample: totals only')
+})
+
+t.test('runCheck: NOTRACK, live and stale shaper rules, tc', async t => {
+  const raw = async () => `*raw
+-A PREROUTING -d 169.254.20.10/32 -p udp -m udp --dport 53 -j NOTRACK
+-A PREROUTING -p udp -m udp --dport 53 -m comment --comment "dns-shaper: prerouting" -j NFQUEUE --queue-num 0 --queue-bypass
+COMMIT
+`
+  const bound = async () => [
+    { queue: 0, portid: 77, waiting: 1, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 5 },
+  ]
+  const live = await runCheck(
+    cfg,
+    fakes({ rawRules: raw, nfqueueStats: bound, tcQdiscs: async () => 'qdisc prio 1: dev eth0 root refcnt 2\n' }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(live, 'queue'), { status: 'fail', found: /dns-shaper seems to run already/ })
+  t.match(byId(live, 'shaper-rules'), {
+    status: 'info',
+    found: '1 dns-shaper rule for queue 0, bound: a dns-shaper is running',
+  })
+  t.match(byId(live, 'dns-tracking'), {
+    status: 'info',
+    found: 'udp/53 exempt from conntrack to 169.254.20.10/32 (1 NOTRACK rule)',
+  })
+  t.match(byId(live, 'tc'), { status: 'info', found: /prio qdisc on eth0/ })
+  t.match(live.verdict.line, /— not needed: DNS is not tracked \(to 169\.254\.20\.10\/32\)$/)
+
+  const stale = await runCheck(
+    { ...cfg, queue: 5, queues: 2 },
+    fakes({
+      rawRules: raw,
+      tcQdiscs: async () => 'qdisc prio 1: dev eth0 root\nqdisc netem 30: dev eth0 parent 1:3 delay 4ms\n',
+    }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(stale, 'shaper-rules'), {
+    status: 'warn',
+    found: /stale .*queue-bypass/,
+    action: /replaces them at start/,
+  })
+  t.equal(byId(stale, 'queue').found, 'queues 5-6 free')
+  t.match(byId(stale, 'tc'), { status: 'warn', found: 'netem on eth0, prio on eth0' })
+  const stale2 = await runCheck(
+    { ...cfg, rules: 'none' },
+    fakes({
+      rawRules: async () =>
+        '-A OUTPUT -p udp -m comment --comment "dns-shaper: a" -j NFQUEUE --queue-num 1\n-A OUTPUT -p udp -m comment --comment "dns-shaper: b" -j NFQUEUE --queue-num 2\n',
+      tcQdiscs: async () => 'qdisc netem 1: dev veth0 root delay 1ms\n',
+    }),
+    { sampleSeconds: 0 },
+  )
+  t.match(byId(stale2, 'shaper-rules'), { found: /2 stale dns-shaper rules for queues 1-2/, action: /rules remove/ })
+  t.equal(byId(stale2, 'tc').found, 'netem on veth0')
+})

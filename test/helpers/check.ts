@@ -1,0 +1,59 @@
+// Test helper for test/check/*: fixture /proc roots, fake probes and runner results, conntrack samples.
+import { fileURLToPath } from 'node:url'
+import { type CheckProbes } from '../../src/check/probes.js'
+import type { CheckConfig } from '../../src/check/items.js'
+import type { ExecResult } from '../../src/exec.js'
+import { clashHandling, parseKernelRelease } from '../../src/kernel.js'
+import { parseConntrackStats, type ConntrackStats } from '../../src/procfs.js'
+
+export const fx = (name: string) => fileURLToPath(new URL(`../fixtures/proc/${name}`, import.meta.url))
+/** What the injected runner returns for a command (exec.ts's ExecResult). */
+export const result = (stdout: string, stderr = '', code = 0): ExecResult => ({
+  code,
+  signal: null,
+  stdout,
+  stderr,
+  timedOut: false,
+})
+export const handling = (r: string) => clashHandling(parseKernelRelease(r)!)
+export const cfg: CheckConfig = {
+  queue: 0,
+  queues: 1,
+  metricsListen: '127.0.0.1:9464',
+  rules: 'manage',
+  dnsPort: 53,
+  ipv6: true,
+}
+export const H6 =
+  'entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart'
+export const ctRow = (clash: number, failed: number) =>
+  `00000010  ${[clash, 0, 0, 0, 0, 0, 0, 100, failed, failed, 0, 0, 0, 0, 0, 0].map(n => n.toString(16).padStart(8, '0')).join(' ')}`
+export const ct = (clash: number, failed: number) =>
+  parseConntrackStats(`${H6}\n${ctRow(clash, failed)}\n${ctRow(0, 0)}\n`)
+
+export function fakes(
+  over: Partial<CheckProbes> & { samples?: (ConntrackStats | undefined)[] } = {},
+): CheckProbes & { slept: number[] } {
+  const samples = over.samples ?? [ct(10, 0), ct(30, 0)]
+  let i = 0
+  const slept: number[] = []
+  return {
+    selfStatus: async () => 'Uid:\t0\t0\t0\t0\nCapEff:\t000001ffffffffff\n',
+    kernelRelease: async () => '6.18.44-fc-v769',
+    iptables: async () => ({ backend: 'nft', reason: 'iptables-nft has rules' }),
+    features: async () => ({ nfqueue: true, xtBpf: true }),
+    nfqueueStats: async () => [],
+    conntrackStats: async () => samples[Math.min(i++, samples.length - 1)],
+    listen: async () => true,
+    rawRules: async () => '*raw\nCOMMIT\n',
+    tcQdiscs: async () => 'qdisc noqueue 0: dev lo root refcnt 2\n',
+    sleep: async ms => {
+      slept.push(ms)
+    },
+    ...over,
+    slept,
+  }
+}
+
+export const byId = (r: { items: { id: string }[] }, id: string) =>
+  r.items.find(i => i.id === id) as { id: string; status: string; found: string; action: string }

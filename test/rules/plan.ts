@@ -1,0 +1,136 @@
+// src/rules/plan.ts: rule validation and the kernel filter in the NFQUEUE rule.
+import t from 'tap'
+import type { Config } from '../../src/config/types.js'
+import { ConfigError } from '../../src/errors.js'
+import { filterMatches, isMissingMatch, planRules, queuedQtypes, validateRuleConfig } from '../../src/rules/plan.js'
+import { RuleManager } from '../../src/rules/manager.js'
+import { compareTable } from '../../src/rules/status.js'
+import { parseSave } from '../../src/rules/save.js'
+import { renderRestore } from '../../src/rules/restore.js'
+import { DEFAULTS } from '../../src/config/load.js'
+import { buildFilter, bytecodeText } from '../../src/policy/bpf.js'
+import { cfg } from '../helpers/rules.js'
+
+t.test('validateRuleConfig names the flag and accepted form', async t => {
+  const bad: [Partial<Config>, string, RegExp][] = [
+    [{ queue: -1 }, '--queue', /an integer 0-65535/],
+    [{ queue: 1.5 }, '--queue', /not a queue number/],
+    [{ queue: 65536 }, '--queue', /0-65535/],
+    [{ queues: 0 }, '--queues', /queue \+ queues - 1 <= 65535/],
+    [{ queue: 65535, queues: 2 }, '--queues', /out of range/],
+    [{ dnsPort: 0 }, '--dns-port', /1-65535/],
+    [{ dnsPort: 70000 }, '--dns-port', /not a port/],
+    [
+      { dnsIp: ['198.51.100.10', '10.0.0.10 && reboot'] },
+      '--dns-ip',
+      /"10\.0\.0\.10 && reboot" is not an address or CIDR \(accepted: IPv4 or IPv6/,
+    ],
+    [
+      { interfaces: ['eth0', 'eth1|x'] },
+      '--interfaces',
+      /"eth1\|x" is not an interface name \(accepted: interface names/,
+    ],
+    [{ hooks: [] }, '--hooks', /no hook given/],
+    [{ hooks: ['input' as never] }, '--hooks', /"input" is not a hook/],
+  ]
+  for (const [over, flag, msg] of bad) {
+    const e = (() => {
+      try {
+        validateRuleConfig(cfg(over))
+      } catch (x) {
+        return x
+      }
+      return undefined
+    })()
+    t.ok(e instanceof ConfigError, `${JSON.stringify(over)} → ConfigError`)
+    t.equal((e as ConfigError).flag, flag)
+    t.match((e as ConfigError).message, msg)
+    t.ok((e as ConfigError).message.startsWith(flag + ': '))
+  }
+  t.doesNotThrow(() =>
+    validateRuleConfig(cfg({ queue: 65532, queues: 4, dnsIp: ['2001:db8::53'], interfaces: ['eth+'] })),
+  )
+  t.throws(() => new RuleManager({ config: cfg({ dnsPort: -5 }) }), ConfigError, 'constructor validates')
+  t.throws(() => renderRestore(cfg({ interfaces: ['`id`'] }), 'ipv4'), ConfigError)
+})
+
+t.test('kernel filter in the NFQUEUE rule', async t => {
+  const bpf4 = bytecodeText(buildFilter('ipv4', [28]).insns)
+  const bpf6 = bytecodeText(buildFilter('ipv6', [28]).insns)
+  const target = '-j NFQUEUE --queue-num 0 --queue-bypass'
+  t.equal(DEFAULTS.kernelFilter, 'auto')
+  t.match(
+    renderRestore(cfg({ kernelFilter: 'auto' }), 'ipv4'),
+    `-A DNS-SHAPER -p udp -m udp --dport 53 -m bpf --bytecode "${bpf4}" ${target}\n`,
+    'auto starts with bpf',
+  )
+  t.match(
+    renderRestore(cfg({ kernelFilter: 'bpf' }), 'ipv6'),
+    `-A DNS-SHAPER -p udp -m udp --dport 53 -m bpf --bytecode "${bpf6}" ${target}\n`,
+  )
+  t.match(
+    renderRestore(cfg({ kernelFilter: 'u32' }), 'ipv4'),
+    `-A DNS-SHAPER -p udp -m udp --dport 53 -m u32 --u32 "0x0>>0x16&0x3c@0x8&0xf800=0x0&&0x0>>0x16&0x3c@0xc>>0x10=0x1:0xffff" ${target}\n`,
+  )
+  const v6 = planRules(cfg({ kernelFilter: 'u32', dnsIp: ['2001:db8::53'] }), 'ipv6').rules
+  t.same(
+    v6,
+    [
+      [
+        '-d',
+        '2001:db8::53/128',
+        '-p',
+        'udp',
+        '-m',
+        'udp',
+        '--dport',
+        '53',
+        '-m',
+        'u32',
+        '--u32',
+        '0x4&0xff00=0x1100&&0x30&0xf800=0x0&&0x34>>0x10=0x1:0xffff',
+        ...target.split(' '),
+      ],
+      [
+        '-d',
+        '2001:db8::53/128',
+        '-p',
+        'udp',
+        '-m',
+        'udp',
+        '--dport',
+        '53',
+        '-m',
+        'u32',
+        '!',
+        '--u32',
+        '0x4&0xff00=0x1100',
+        ...target.split(' '),
+      ],
+    ],
+    'IPv6 u32: one rule for UDP right behind the header, one for any extension header',
+  )
+  t.same(queuedQtypes(cfg({ qtypes: [28, 65] })), [28, 65])
+  t.same(queuedQtypes(cfg({ mode: 'pair' })), [1, 28], 'pair mode needs the A in user space')
+  t.same(queuedQtypes(cfg({ mode: 'pair', qtypes: [] })), [])
+  t.same(filterMatches(cfg({ kernelFilter: 'bpf', qtypes: [] }), 'ipv4', 'bpf'), [[]], 'nothing held: no filter')
+  const many = Array.from({ length: 50 }, (_, i) => i + 1)
+  t.throws(() => planRules(cfg({ kernelFilter: 'bpf', qtypes: many }), 'ipv4'), ConfigError)
+  t.ok(
+    planRules(cfg({ kernelFilter: 'auto', qtypes: many }), 'ipv4').rules[0]!.includes('u32'),
+    'auto: too many types for bpf → u32',
+  )
+  // What iptables-save prints back compares equal to the plan (quoting of the bytecode included).
+  const plan = planRules(cfg({ kernelFilter: 'bpf' }), 'ipv4')
+  const saved = parseSave(renderRestore(cfg({ kernelFilter: 'bpf' }), 'ipv4').replace(/^#.*\n/, '')).get('raw')
+  t.equal(compareTable(plan, saved).upToDate, true)
+  t.equal(
+    compareTable(planRules(cfg({ kernelFilter: 'bpf', qtypes: [28, 65] }), 'ipv4'), saved).upToDate,
+    false,
+    'another type set is drift',
+  )
+  t.ok(isMissingMatch("iptables-restore v1.8.9 (nf_tables): Couldn't load match `bpf':No such file or directory"))
+  t.ok(isMissingMatch('Warning: Extension u32 revision 0 not supported, missing kernel module?'))
+  t.ok(isMissingMatch('iptables-restore: line 3 failed: No chain/target/match by that name.'))
+  t.notOk(isMissingMatch('iptables-restore: line 3 failed'))
+})

@@ -1,0 +1,68 @@
+// src/rules/save.ts: iptables-save parsing and which jumps are ours.
+import t from 'tap'
+import { ownedJumps, parseSave, splitSaveLine } from '../../src/rules/save.js'
+import { J_PRE_ONLY, STALE_SAVE } from '../helpers/rules.js'
+
+t.test('parseSave and splitArgs', async t => {
+  t.same(splitSaveLine('-A X -m comment --comment "a \\"b\\" \\\\c" -j Y'), [
+    '-A',
+    'X',
+    '-m',
+    'comment',
+    '--comment',
+    'a "b" \\c',
+    '-j',
+    'Y',
+  ])
+  t.same(splitSaveLine('  -A\tX  ""  '), ['-A', 'X', ''])
+  const tables = parseSave(STALE_SAVE)
+  t.same([...tables.keys()], ['raw', 'filter'])
+  const raw = tables.get('raw')!
+  t.same(
+    [...raw.chains],
+    [
+      ['PREROUTING', 'ACCEPT'],
+      ['OUTPUT', 'ACCEPT'],
+      ['DNS-SHAPER', '-'],
+      ['NODE-LOCAL', '-'],
+    ],
+  )
+  t.equal(raw.rules.length, 9)
+  t.same(raw.rules[1], {
+    chain: 'PREROUTING',
+    args: ['-m', 'comment', '--comment', 'dns-shaper: shape DNS (prerouting)', '-j', 'DNS-SHAPER'],
+    line: J_PRE_ONLY,
+    packets: 5,
+    bytes: 400,
+  })
+  t.equal(raw.rules[5]!.args[9], 'kube "quoted" comment')
+  // Without counters, junk and rules before any table are ignored.
+  const plain = parseSave(
+    '-A PREROUTING -j X\n*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j NOTRACK\n-N weird\nCOMMIT\n-A OUTPUT -j Y\n',
+  )
+  t.same(plain.get('raw')!.rules, [{ chain: 'PREROUTING', args: ['-j', 'NOTRACK'], line: '-A PREROUTING -j NOTRACK' }])
+  t.equal(parseSave('').size, 0)
+})
+
+t.test('ownedJumps finds our jumps, stale copies included, and nothing foreign', async t => {
+  const raw = parseSave(STALE_SAVE).get('raw')
+  t.same(
+    ownedJumps(raw).map(r => r.line),
+    [J_PRE_ONLY, J_PRE_ONLY, '-A OUTPUT -m comment --comment "dns-shaper: output v0" -j DNS-SHAPER'],
+  )
+  t.same(ownedJumps(undefined), [])
+  // A jump to our chain without our comment (hand-made) is ours too: it would block -X DNS-SHAPER.
+  const hand = parseSave('*raw\n:DNS-SHAPER - [0:0]\n-A OUTPUT -g DNS-SHAPER\n-A OUTPUT -j ACCEPT\nCOMMIT\n').get('raw')
+  t.same(
+    ownedJumps(hand).map(r => r.line),
+    ['-A OUTPUT -g DNS-SHAPER'],
+  )
+  const counting = parseSave('*raw\n-A OUTPUT -p udp\n-A OUTPUT -m comment --comment "dns-shaper:x"\nCOMMIT\n').get(
+    'raw',
+  )
+  t.same(
+    ownedJumps(counting).map(r => r.line),
+    ['-A OUTPUT -m comment --comment "dns-shaper:x"'],
+    'target-less rules',
+  )
+})
