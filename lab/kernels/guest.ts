@@ -127,7 +127,7 @@ if [ "\${1:-}" != stage2 ]; then
   mount -t tmpfs -o mode=0755 tmpfs /mnt || { say "FAIL: cannot mount tmpfs"; off; }
   mkdir -p /mnt/upper /mnt/work /mnt/root
   if mount -t overlay overlay -o lowerdir=/,upperdir=/mnt/upper,workdir=/mnt/work /mnt/root 2>/dev/null; then
-    for d in proc sys dev; do mount --move /$d /mnt/root/$d; done
+    for d in proc sys dev; do mount -n --move /$d /mnt/root/$d; done
     say "root: 9p (read-only) + tmpfs overlay"
     exec chroot /mnt/root /bin/sh ${q(initPath(plan))} stage2
   fi
