@@ -21,7 +21,7 @@ export interface KernelLabOptions {
   qemu: string
 }
 
-export const USAGE = `usage: npm run lab:kernels -- [--kernel bzImage] [--quick] [--max-seconds S] [--lookups N]
+export const USAGE = `usage: npm run lab:kernels -- [--kernel bzImage] [--quick] [--rows LIST] [--max-seconds S] [--lookups N]
                             [--gai-lookups N] [--memory MB] [--smp N] [--timeout-min M] [--append WORD]
                             [--out FILE] [--keep] [--qemu PATH]
 Boots the race lab (rows a-f, see docs/race-lab.md) in QEMU (TCG, no KVM needed) on another kernel,
@@ -29,6 +29,7 @@ with this machine's root file system read-only over virtio-9p and tmpfs for ever
   --kernel FILE      bzImage to boot (default: the cache of lab/kernels/build-kernel.sh). It needs
                      virtio-pci, 9p, tmpfs, devtmpfs and the lab's netfilter/tc features built in (=y)
   --quick            split-client rows only, fewer lookups
+  --rows LIST        rows to run (default a,b,c,d,e,f; g, h: (d) with the kernel filter off / a 25 ms hold)
   --max-seconds S    per-row bound on starting lookups inside the guest (default 12)
   --lookups N        split_cpu_client pairs per row (default 1500)
   --gai-lookups N    getaddrinfo lookups per row (default 300)
@@ -75,6 +76,7 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
   let lookups = 1500
   let gaiLookups = 300
   let quick = false
+  let rows: string | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     const v = argv[i + 1]
@@ -108,6 +110,11 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
             message: '--append needs one kernel word like nf_conntrack.lab_pre56_clash=1 (not init=, root=, console=)',
           }
         opts.append.push(v)
+        break
+      case '--rows':
+        if (!v || !/^[a-h](,[a-h])*$/.test(v))
+          return { kind: 'error', message: '--rows needs row ids a-h, comma-separated (e.g. a,d,e,g,h)' }
+        rows = v
         break
       case '--max-seconds':
         n = intFlag(a, v, 1, 600)
@@ -154,6 +161,7 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
     '--gai-lookups',
     String(gaiLookups),
     ...(quick ? ['--quick'] : []),
+    ...(rows ? ['--rows', rows] : []),
   ]
   return { kind: 'run', opts }
 }

@@ -17,6 +17,7 @@ const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] 
   --matrix kernels    rows (a)-(f) of the kernel lab (docs/race-lab.md); npm run lab:kernels runs it in a
                       5.10 guest. Rows needing pre-5.6 clash handling or netem skip, with the reason, elsewhere
   --gai-lookups N     getaddrinfo lookups per row (after --natural-lookups)
+  --rows LIST         kernel matrix rows to run, e.g. a,d,e,g,h (default a-f; g, h: extra (d) variants)
   --time-scale K      stretch readiness waits K times (slow guests; default 1, kernels matrix 6)
 Needs root, iptables, conntrack, unbound, gcc (musl-gcc for the musl rows), and a built tree
 (npx node-gyp rebuild && npx tsc -p tsconfig.build.json).`
@@ -72,6 +73,10 @@ function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string; matr
         n = int(a, v, 1_000_000)
         if (typeof n === 'string') return n
         opts.gaiLookups = n
+        break
+      case '--rows':
+        if (!v || !/^[a-h](,[a-h])*$/.test(v)) return '--rows needs row ids a-h, comma-separated (kernel matrix)'
+        opts.rows = v.split(',')
         break
       case '--time-scale':
         n = int(a, v, 100)

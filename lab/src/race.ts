@@ -534,6 +534,8 @@ export interface RaceMatrixOptions {
   splitThreads?: number
   /** Stretches readiness waits (links, unbound, daemon start) for slow guests; the kernel matrix uses 6. */
   timeScale?: number
+  /** Kernel matrix only: the row ids to run (default a-f; g and h only when named). */
+  rows?: readonly string[]
 }
 
 // Fixed rows run with the default kernel filter (A never reaches the queue, so only the wait orders
@@ -601,6 +603,16 @@ export const KERNEL_ROWS: readonly { id: string; shaper: ShaperSetup; clash: Cla
   { id: 'f', shaper: { kind: 'none' }, clash: 'stock' },
 ]
 
+/**
+ * Extra kernel-matrix rows, run only when named (`--rows`): they tell a short margin from a broken
+ * order when (d) is not clean on a slow guest. (g) every packet through the one thread (kernel
+ * filter off), so verdict order alone orders the pair; (h) the same fixed hold as (d), 5x longer.
+ */
+export const KERNEL_EXTRA_ROWS: readonly { id: string; shaper: ShaperSetup; clash: ClashHandling }[] = [
+  { id: 'g', shaper: { kind: 'raw', delayMs: 5, mode: 'fixed', args: ['--kernel-filter', 'off'] }, clash: 'pre56' },
+  { id: 'h', shaper: { kind: 'raw', delayMs: 25, mode: 'fixed' }, clash: 'pre56' },
+]
+
 export function kernelMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
   const quick = o.quick ?? false
   // Sized for TCG: a guest runs the stack some 10-30x slower than this host, so counts are small and
@@ -611,7 +623,8 @@ export function kernelMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
   const threads = o.splitThreads ?? 1
   const clients: ClientKind[] = quick ? ['split'] : ['gai-glibc', 'gai-musl', 'split']
   const rows: RaceScenario[] = []
-  for (const r of KERNEL_ROWS) {
+  const wanted = o.rows ?? KERNEL_ROWS.map(r => r.id)
+  for (const r of [...KERNEL_ROWS, ...KERNEL_EXTRA_ROWS].filter(x => wanted.includes(x.id))) {
     for (const snat of [false, true]) {
       for (const client of clients) {
         const split_ = client === 'split'

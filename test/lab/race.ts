@@ -129,5 +129,13 @@ t.test('kernel matrix: rows a-f x (glibc, musl, split) x MASQUERADE off/on, IPv4
     'raw pair (max 5 ms)',
     'plain matrix: no prefix',
   )
+  const extra = kernelMatrix({ rows: ['a', 'g', 'h'] })
+  t.same([...new Set(extra.map(r => r.id))], ['a', 'g', 'h'], 'extra rows only when named')
+  t.same(extra.find(r => r.id === 'g')?.shaper, {
+    kind: 'raw',
+    delayMs: 5,
+    mode: 'fixed',
+    args: ['--kernel-filter', 'off'],
+  })
   t.same([...RESOLV_OPTIONS], ['attempts:1', 'timeout:1'], 'a dropped query shows as a lookup over 1 s')
 })

@@ -21,6 +21,8 @@ t.test('flags reach the options and the guest race-lab argv', async t => {
       '--kernel',
       '/k/bzImage-5.4',
       '--quick',
+      '--rows',
+      'a,d,g',
       '--max-seconds',
       '5',
       '--lookups',
@@ -62,6 +64,8 @@ t.test('flags reach the options and the guest race-lab argv', async t => {
     '--gai-lookups',
     '50',
     '--quick',
+    '--rows',
+    'a,d,g',
   ])
 })
 
@@ -79,5 +83,6 @@ t.test('bad flags: one message naming the flag', async t => {
   t.match(err(['--append', 'a b']), /--append/, 'one word only')
   t.match(err(['--append', "x='1'"]), /--append/, 'no quotes')
   t.match(err(['--frobnicate']), /unknown flag --frobnicate/)
+  t.match(err(['--rows', 'a,z']), /--rows needs row ids a-h/)
   t.equal(parseKernelLabArgs(['--quick', '-h'], D).kind, 'help')
 })

@@ -7,6 +7,7 @@ import {
   formatChecks,
   guestConsoleLines,
   isShownConsoleLine,
+  judgeShapedRow,
   parseGuestInfo,
   parseRaceReport,
   readGuestResults,
@@ -49,6 +50,23 @@ t.test('guest-info and console lines', async t => {
     guestConsoleLines('[    0.1] Linux version\r\ndnss-guest: kernel 5.10\r\nother\ndnss-guest: race lab exited 0\r\n'),
     ['dnss-guest: kernel 5.10', 'dnss-guest: race lab exited 0'],
   )
+})
+
+t.test('a dns-shaper row: kernel drops are bad; a lost answer only when the client does not explain it', async t => {
+  t.same(judgeShapedRow(row({})), { bad: false, note: null })
+  t.equal(judgeShapedRow(row({ insertFailed: 1 })).bad, true)
+  t.equal(judgeShapedRow(row({ drop: 1 })).bad, true, 'any conntrack drop')
+  t.equal(judgeShapedRow(row({ answersLost: 1, failed: 1 })).bad, true, 'a loss nothing explains')
+  const stalled = row({
+    answersLost: 2,
+    failed: 1,
+    raw: { ...row({}).raw, release_skew_ns_max: 1_340_912_430 },
+  })
+  const v = judgeShapedRow(stalled)
+  t.equal(v.bad, false)
+  t.match(v.note, /no kernel drop: a sender stalled 1\.34 s, past the client's 1 s timeout/)
+  const stalledAndDropped = row({ insertFailed: 1, raw: { ...row({}).raw, release_skew_ns_max: 2e9 } })
+  t.equal(judgeShapedRow(stalledAndDropped).bad, true, 'a stall never excuses a kernel drop')
 })
 
 t.test('console lines shown live: guest, table, skips, errors; not kernel chatter', async t => {
@@ -125,8 +143,8 @@ t.test('expected signs: drops without a shaper, none with dns-shaper, stock reso
     ['FAIL', 'FAIL', 'FAIL', 'FAIL'],
   )
   t.match(bad[0]!.detail, /is the lab switch on/)
-  t.match(bad[1]!.detail, /split snat=off: insert_failed 3/)
-  t.match(bad[2]!.detail, /snat=on: insert_failed 0, lost 2/)
+  t.match(bad[1]!.detail, /split snat=off: insert_failed 3, drop 0/)
+  t.match(bad[2]!.detail, /snat=on: lost 2, failed 0 with no kernel drop/)
 
   const none = checkExpectedSigns([])
   t.same(
