@@ -1,6 +1,7 @@
 // Conntrack race lab: a kube-proxy-like DNS service (random DNAT to three unbound endpoints) on the
 // lab router, C clients in the client namespace, and the router's conntrack counters around each run.
-// It only touches namespaces it creates (through createLab) and never the root namespace.
+// It only touches namespaces it creates (through createLab) and never the root namespace, except the lab
+// kernel's own clash switch (clash-switch.ts), which exists only on the kernel-lab kernel and is put back.
 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
