@@ -67,6 +67,19 @@ t.test('a dns-shaper row: kernel drops are bad; a lost answer only when the clie
   t.match(v.note, /no kernel drop: a sender stalled 1\.34 s, past the client's 1 s timeout/)
   const stalledAndDropped = row({ insertFailed: 1, raw: { ...row({}).raw, release_skew_ns_max: 2e9 } })
   t.equal(judgeShapedRow(stalledAndDropped).bad, true, 'a stall never excuses a kernel drop')
+  const counters = { held: 10, pairReleased: 6, deadlineReleased: 4, bypassed: 0 }
+  const late = row({ answersLost: 3, failed: 3, shaperCounters: counters, raw: { ...row({}).raw, max_us: 1_179_099 } })
+  t.equal(judgeShapedRow(late).bad, false)
+  t.match(
+    judgeShapedRow(late).note,
+    /no kernel drop and every held packet released \(late or lost past conntrack; p99 0\.00 s\)/,
+  )
+  const kept = row({ answersLost: 1, shaperCounters: { ...counters, deadlineReleased: 3 }, raw: late.raw })
+  t.equal(judgeShapedRow(kept).bad, true, 'a held packet never released is the shaper losing it')
+  const bypassed = row({ answersLost: 1, shaperCounters: { ...counters, bypassed: 1 }, raw: late.raw })
+  t.equal(judgeShapedRow(bypassed).bad, true, 'bypassed packets are not accounted for')
+  const unshaped = row({ answersLost: 1, shaperCounters: null })
+  t.equal(judgeShapedRow(unshaped).bad, true, 'no shaper counters: nothing accounts for the loss')
 })
 
 t.test('console lines shown live: guest, table, skips, errors; not kernel chatter', async t => {
