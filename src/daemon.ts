@@ -10,8 +10,9 @@ import { constants } from './nfqueue.js'
 import type { Logger } from './log.js'
 import type { HoldRule } from './policy/compile.js'
 import { queuedQtypes } from './rules/plan.js'
+import { errorMessage } from './errors.js'
 
-/** What the daemon needs from the rule manager (src/iptables.ts). */
+/** What the daemon needs from the rule manager (src/rules/manager.ts). */
 export interface Rules {
   install(): Promise<unknown>
   remove(): Promise<unknown>
@@ -152,7 +153,7 @@ export class Daemon {
       this.#opts.log.warn('rules had drifted (removed or changed by someone else); reinstalled them')
       return true
     } catch (e) {
-      this.#opts.log.error('rule check failed', { err: e instanceof Error ? e.message : String(e) })
+      this.#opts.log.error('rule check failed', { err: errorMessage(e) })
       return false
     }
   }
@@ -197,7 +198,7 @@ export class Daemon {
     } catch (e) {
       this.#metrics?.reloads.inc({ result: 'error' })
       log.error('config reload failed; the running policy is unchanged', {
-        err: e instanceof Error ? e.message : String(e),
+        err: errorMessage(e),
       })
       return false
     }
@@ -221,7 +222,7 @@ export class Daemon {
       log.info('rules updated for the reloaded query types', { detail: m.describe?.() })
     } catch (e) {
       log.error('could not update the rules after reload; the previous rules stay', {
-        err: e instanceof Error ? e.message : String(e),
+        err: errorMessage(e),
       })
     }
   }
@@ -242,7 +243,7 @@ export class Daemon {
         } catch (e) {
           code = 1
           log.error('could not remove rules; remove them with `dns-shaper rules remove`', {
-            err: e instanceof Error ? e.message : String(e),
+            err: errorMessage(e),
           })
         }
       }

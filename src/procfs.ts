@@ -3,6 +3,7 @@
 // Both files are per network namespace: they describe the netns of the reading process.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { errorMessage } from './errors.js'
 
 export const DEFAULT_PROC_ROOT = '/proc'
 export const NFQUEUE_FILE = 'net/netfilter/nfnetlink_queue'
@@ -64,7 +65,7 @@ async function readOptional(file: string): Promise<string | undefined> {
     return await readFile(file, 'utf8')
   } catch (e: unknown) {
     if (isErrno(e, 'ENOENT')) return undefined
-    const why = e instanceof Error ? e.message : String(e)
+    const why = errorMessage(e)
     throw new Error(`cannot read ${file}: ${why} (is /proc mounted and readable by this user?)`, { cause: e })
   }
 }

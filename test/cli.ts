@@ -61,3 +61,25 @@ t.test('rules print: the exact restore input for both families', async t => {
   const v4 = await cli(['rules', 'print', '--ipv6', 'off'])
   t.notMatch(v4.out, /IPv6/)
 })
+
+t.test(
+  'one exit code per error class: too many hold classes is a config error (2) before anything is bound',
+  async t => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const dir = mkdtempSync(join(tmpdir(), 'dnss-cli-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'holds.json')
+    const types = ['A', 'NS', 'CNAME', 'SOA', 'PTR', 'MX', 'TXT', 'SRV', 'HTTPS']
+    writeFileSync(file, JSON.stringify({ holds: Object.fromEntries(types.map((q, i) => [q, i + 1])) }))
+    for (const cmd of [['run'], ['rules', 'print']]) {
+      const r = await cli([...cmd, '--config', file])
+      t.equal(r.code, 2, `${cmd.join(' ')} exits 2`)
+      t.match(r.err, /holds: 9 distinct hold durations; the data plane has 8/)
+    }
+    const bad = await cli(['rules', 'print', '--interfaces', 'abcdefghijklmno+'])
+    t.equal(bad.code, 2, 'an interface name the rule manager would refuse exits 2 at config load')
+    t.match(bad.err, /^dns-shaper: --interfaces: "abcdefghijklmno\+" is not an interface name/)
+  },
+)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createRunner, netnsWrap, run, wrapRunner, type ExecResult, type Runner } from '../src/exec.js'
+import { createRunner, netnsWrap, output, run, wrapRunner, type ExecResult, type Runner } from '../src/exec.js'
 
 const node = process.execPath
 
@@ -90,4 +90,13 @@ t.test('netnsWrap rejects names ip would misread', async t => {
   t.throws(() => netnsWrap(''), TypeError)
   t.throws(() => netnsWrap('a/b'), TypeError)
   t.same(netnsWrap('ns_1.x-y'), ['ip', 'netns', 'exec', 'ns_1.x-y'])
+})
+
+t.test('output: stdout of a command that succeeds, else an Error naming the command', async t => {
+  t.equal(await output(run, [process.execPath, '-e', 'process.stdout.write("hi")']), 'hi')
+  await t.rejects(output(run, [process.execPath, '-e', 'process.stderr.write("bad\\n"); process.exit(3)']), {
+    message: /-e .*: bad$/,
+  })
+  await t.rejects(output(run, [process.execPath, '-e', 'process.exit(4)']), { message: /: exit 4$/ })
+  await t.rejects(output(run, ['/nonexistent/dnss-cmd']), { message: /^\/nonexistent\/dnss-cmd: .*ENOENT/ })
 })

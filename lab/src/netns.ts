@@ -1,11 +1,13 @@
 // Typed wrapper around one Linux network namespace for the test lab: create, exec, spawn, resolv.conf, sysctl, destroy.
 // It must never touch the root namespace's firewall, routes or sysctls, and never run a command through a shell.
 
-import { execFile, execFileSync, spawn as nodeSpawn } from 'node:child_process'
+import { execFileSync, spawn as nodeSpawn } from 'node:child_process'
 import type { ChildProcess, SpawnOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { createRunner, netnsWrap, type ExecOptions, type ExecResult } from '../../src/exec.js'
+import { errorMessage } from '../../src/errors.js'
 
 /** Every namespace this library creates starts with this, so leftovers are easy to find. */
 export const LAB_PREFIX = 'dnss-'
@@ -18,25 +20,13 @@ const DEFAULT_TIMEOUT_MS = 10_000
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 const KILL_GRACE_MS = 2_000
 
-export interface ExecOptions {
-  /** Kill the command after this long (default 10 s). */
-  timeoutMs?: number
-  /** Written to the command's stdin. */
-  input?: string
-}
-
-export interface ExecResult {
+/** What a lab command returned: exec.ts's result plus the argv that ran (for LabError messages). */
+export interface LabExecResult extends ExecResult {
   argv: string[]
-  stdout: string
-  stderr: string
-  /** Exit code, or null when killed by a signal. */
-  code: number | null
-  signal: NodeJS.Signals | null
-  timedOut: boolean
 }
 
-/** Runs argv[0] with argv[1..] (no shell). Injected in unit tests. */
-export type Runner = (argv: string[], opts: ExecOptions) => Promise<ExecResult>
+/** Runs argv[0] with argv[1..] (no shell; through src/exec.ts) and never rejects. Injected in unit tests. */
+export type LabRunner = (argv: string[], opts: ExecOptions) => Promise<LabExecResult>
 /** Starts a long-running argv (no shell). Injected in unit tests. */
 export type Spawner = (argv: string[], opts: SpawnOptions) => ChildProcess
 
@@ -64,44 +54,18 @@ export function isLabError(e: unknown): e is LabError {
   return e instanceof LabError
 }
 
-function errMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e)
-}
+const run = createRunner({ timeoutMs: DEFAULT_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES })
 
-/** Default runner: execFile with a timeout and an output cap; never rejects, the result says what happened. */
-export const execRunner: Runner = (argv, opts) =>
-  new Promise(resolve => {
-    const [file, ...args] = argv
-    if (file === undefined) throw new LabError('empty argv')
-    const child = execFile(
-      file,
-      args,
-      {
-        timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        maxBuffer: MAX_OUTPUT_BYTES,
-        killSignal: 'SIGKILL',
-        encoding: 'utf8',
-      },
-      (err, stdout, stderr) => {
-        let code: number | null = 0
-        let signal: NodeJS.Signals | null = null
-        let timedOut = false
-        if (err) {
-          const e = err as NodeJS.ErrnoException & { code?: unknown; signal?: NodeJS.Signals | null; killed?: boolean }
-          code = typeof e.code === 'number' ? e.code : null
-          signal = e.signal ?? null
-          timedOut = e.killed === true && signal === 'SIGKILL'
-          // Spawn failures (ENOENT etc.) have a string code and no exit status.
-          if (typeof e.code === 'string') {
-            code = 127
-            stderr = `${stderr}${stderr ? '\n' : ''}${file}: ${e.message}`
-          }
-        }
-        resolve({ argv, stdout, stderr, code, signal, timedOut })
-      },
-    )
-    if (opts.input !== undefined) child.stdin?.end(opts.input)
-  })
+/** Default runner: src/exec.ts with a timeout and an output cap; never rejects, the result says what happened. */
+export const execRunner: LabRunner = async (argv, opts) => {
+  if (argv[0] === undefined) throw new LabError('empty argv')
+  try {
+    return { argv, ...(await run(argv, opts)) }
+  } catch (e) {
+    // Spawn failures (ENOENT etc.) have no exit status: report them as a shell does, exit 127.
+    return { argv, stdout: '', stderr: `${argv[0]}: ${errorMessage(e)}`, code: 127, signal: null, timedOut: false }
+  }
+}
 
 export const defaultSpawner: Spawner = (argv, opts) => {
   const [file, ...args] = argv
@@ -143,7 +107,7 @@ export function validateName(name: string): void {
 
 /** argv that runs `argv` inside namespace `ns`. */
 export function nsExecArgv(ns: string, argv: readonly string[]): string[] {
-  return ['ip', 'netns', 'exec', ns, ...argv]
+  return [...netnsWrap(ns), ...argv]
 }
 
 /** argv that sets one sysctl inside namespace `ns` (never in the root namespace). */
@@ -173,7 +137,7 @@ export function parseNetnsList(stdout: string): string[] {
 }
 
 /** Namespaces whose name starts with `prefix` (default: every lab namespace). */
-export async function listNamespaces(prefix: string = LAB_PREFIX, runner: Runner = execRunner): Promise<string[]> {
+export async function listNamespaces(prefix: string = LAB_PREFIX, runner: LabRunner = execRunner): Promise<string[]> {
   const r = await runner(['ip', 'netns', 'list'], { timeoutMs: DEFAULT_TIMEOUT_MS })
   if (r.code !== 0) {
     throw new LabError('`ip netns list` failed', {
@@ -186,7 +150,7 @@ export async function listNamespaces(prefix: string = LAB_PREFIX, runner: Runner
   return parseNetnsList(r.stdout).filter(n => n.startsWith(prefix))
 }
 
-function describe(r: ExecResult): string {
+function describe(r: LabExecResult): string {
   if (r.timedOut) return 'timed out'
   if (r.signal) return `killed by ${r.signal}`
   return `exit ${r.code}`
@@ -203,7 +167,7 @@ function hintFor(stderr: string): string {
 }
 
 export interface NetnsOptions {
-  runner?: Runner
+  runner?: LabRunner
   spawner?: Spawner
   /** Directory for per-namespace /etc overrides (default /etc/netns); tests point it elsewhere. */
   etcDir?: string
@@ -225,7 +189,7 @@ const live = new Set<Netns>()
 export class Netns {
   readonly name: string
   readonly etcDir: string
-  #runner: Runner
+  #runner: LabRunner
   #spawner: Spawner
   #state: State = 'new'
   #children = new Set<ChildProcess>()
@@ -278,7 +242,7 @@ export class Netns {
   }
 
   /** Runs argv inside the namespace; resolves with the result whatever the exit code. */
-  async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<LabExecResult> {
     this.#assertLive(`exec ${argv[0] ?? ''}`)
     return this.#runner(nsExecArgv(this.name, argv), {
       timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -287,7 +251,7 @@ export class Netns {
   }
 
   /** Like exec() but throws a LabError unless the command exits 0. */
-  async execOk(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  async execOk(argv: readonly string[], opts: ExecOptions = {}): Promise<LabExecResult> {
     const r = await this.exec(argv, opts)
     if (r.code !== 0 || r.timedOut) {
       throw new LabError(`in netns ${this.name}: \`${argv.join(' ')}\` failed (${describe(r)}): ${r.stderr.trim()}`, {
@@ -329,7 +293,7 @@ export class Netns {
       writeFileSync(file, resolvConfText(nameservers, opts))
       return file
     } catch (e: unknown) {
-      throw new LabError(`cannot write ${dir}/resolv.conf: ${errMessage(e)}`, {
+      throw new LabError(`cannot write ${dir}/resolv.conf: ${errorMessage(e)}`, {
         hint: `check ${this.etcDir} is writable (root)`,
       })
     }
@@ -388,7 +352,7 @@ export class Netns {
     try {
       rmSync(join(this.etcDir, this.name), { recursive: true, force: true })
     } catch (e: unknown) {
-      failures.push(`rm ${join(this.etcDir, this.name)}: ${errMessage(e)}`)
+      failures.push(`rm ${join(this.etcDir, this.name)}: ${errorMessage(e)}`)
     }
   }
 
@@ -413,7 +377,7 @@ export class Netns {
         typeof e === 'object' && e !== null && 'stderr' in e ? String((e as { stderr: unknown }).stderr) : ''
       if (!/No such file/i.test(stderr)) {
         process.stderr.write(
-          `dns-shaper lab: could not delete namespace ${this.name} (${errMessage(e)}); run: ip netns del ${this.name}\n`,
+          `dns-shaper lab: could not delete namespace ${this.name} (${errorMessage(e)}); run: ip netns del ${this.name}\n`,
         )
       }
     }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run lab:race`: runs the conntrack race matrix (src/lab/race.ts) in throwaway namespaces,
+// `npm run lab:race`: runs the conntrack race matrix (lab/src/race.ts) in throwaway namespaces,
 // prints one table row per scenario and writes the full JSON. It measures; it judges nothing.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'

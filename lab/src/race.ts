@@ -167,7 +167,7 @@ export async function readConntrack(ns: Netns): Promise<ConntrackCounters> {
 }
 
 /** Per-CPU counters are 32-bit: a delta survives one wrap. */
-export function conntrackDelta(before: ConntrackCounters, after: ConntrackCounters): ConntrackCounters {
+export function conntrackCountersDelta(before: ConntrackCounters, after: ConntrackCounters): ConntrackCounters {
   const d = (a: number, b: number): number => (b >= a ? b - a : b + 2 ** 32 - a)
   return {
     clashResolve: d(before.clashResolve, after.clashResolve),
@@ -483,7 +483,7 @@ export async function runScenario(
       throw new LabError(`${sc.client} exited ${r.code}: ${r.stderr.trim()}`, { argv: r.argv, stderr: r.stderr })
     const line = r.stdout.trim().split('\n').pop() ?? ''
     const j = JSON.parse(line) as ClientResult
-    const d = conntrackDelta(before, after)
+    const d = conntrackCountersDelta(before, after)
     failed = false
     return {
       id: sc.id ?? null,

@@ -89,6 +89,17 @@ export function iptablesItem(ipt: IptablesProbe, config: CheckConfig): CheckItem
   )
 }
 
+function featureItem(
+  id: string,
+  works: true | Error,
+  okText: string,
+  failStatus: ItemStatus,
+  what: string,
+  action: string,
+): CheckItem {
+  return works === true ? item(id, 'ok', okText) : item(id, failStatus, `${what} unusable: ${works.message}`, action)
+}
+
 /** NFQUEUE and xt_bpf: one item, or two when the probe ran. */
 export function featureItems(feat: FeatureProbe | Error): CheckItem[] {
   if (feat instanceof Error) {
@@ -102,22 +113,22 @@ export function featureItems(feat: FeatureProbe | Error): CheckItem[] {
     ]
   }
   return [
-    feat.nfqueue === true
-      ? item('nfqueue', 'ok', 'NFQUEUE rules and queue binding work')
-      : item(
-          'nfqueue',
-          'fail',
-          `NFQUEUE unusable: ${feat.nfqueue.message}`,
-          'modprobe nfnetlink_queue xt_NFQUEUE, or use a kernel built with them',
-        ),
-    feat.xtBpf === true
-      ? item('xt_bpf', 'ok', 'xt_bpf match works')
-      : item(
-          'xt_bpf',
-          'warn',
-          `xt_bpf unusable: ${feat.xtBpf.message}`,
-          'modprobe xt_bpf; without it the kernel cannot pre-filter, so every DNS packet goes to user space',
-        ),
+    featureItem(
+      'nfqueue',
+      feat.nfqueue,
+      'NFQUEUE rules and queue binding work',
+      'fail',
+      'NFQUEUE',
+      'modprobe nfnetlink_queue xt_NFQUEUE, or use a kernel built with them',
+    ),
+    featureItem(
+      'xt_bpf',
+      feat.xtBpf,
+      'xt_bpf match works',
+      'warn',
+      'xt_bpf',
+      'modprobe xt_bpf; without it the kernel cannot pre-filter, so every DNS packet goes to user space',
+    ),
   ]
 }
 

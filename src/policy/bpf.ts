@@ -274,26 +274,12 @@ export function u32MatchArgs(family: Family): string[][] {
   ]
 }
 
-const JMP_NAMES: Record<number, string> = {
-  [BPF.JA]: 'ja',
-  [BPF.JEQ]: 'jeq',
-  [BPF.JGT]: 'jgt',
-  [BPF.JGE]: 'jge',
-  [BPF.JSET]: 'jset',
+/** Mnemonics by opcode bits: the BPF constant's name in lower case. */
+function mnemonics(keys: readonly (keyof typeof BPF)[]): Record<number, string> {
+  return Object.fromEntries(keys.map(k => [BPF[k], k.toLowerCase()]))
 }
-const ALU_NAMES: Record<number, string> = {
-  [BPF.ADD]: 'add',
-  [BPF.SUB]: 'sub',
-  [BPF.MUL]: 'mul',
-  [BPF.DIV]: 'div',
-  [BPF.OR]: 'or',
-  [BPF.AND]: 'and',
-  [BPF.LSH]: 'lsh',
-  [BPF.RSH]: 'rsh',
-  [BPF.NEG]: 'neg',
-  [BPF.MOD]: 'mod',
-  [BPF.XOR]: 'xor',
-}
+const JMP_NAMES = mnemonics(['JA', 'JEQ', 'JGT', 'JGE', 'JSET'])
+const ALU_NAMES = mnemonics(['ADD', 'SUB', 'MUL', 'DIV', 'OR', 'AND', 'LSH', 'RSH', 'NEG', 'MOD', 'XOR'])
 const SIZE_SUFFIX: Record<number, string> = { [BPF.W]: '', [BPF.H]: 'h', [BPF.B]: 'b' }
 
 /** tcpdump -d style listing, for docs, logs and test failure messages. */

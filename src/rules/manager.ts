@@ -193,41 +193,48 @@ export class RuleManager {
   }
 
   /** Remove everything install() added (our jumps, then our chain). Nothing installed: no change, no error. */
-  remove(): Promise<ApplyResult> {
-    return this.#serial(async () => {
-      const backend = await this.detectBackend()
-      const results: FamilyResult[] = []
-      for (const family of FAMILIES) {
-        try {
-          results.push(await this.#removeFamily(backend.backend, family))
-        } catch (e) {
-          if (family === 'ipv4' || this.#config.ipv6) throw e
-          this.#log.debug?.('ipv6 disabled; could not check for ip6tables rules', { error: String(e) })
-          results.push({
-            family,
-            changed: false,
-            jumpsRemoved: 0,
-            input: null,
-            skipped: 'IPv6 is disabled (--ipv6 off)',
-          })
+  async remove(): Promise<ApplyResult> {
+    const { backend, results } = await this.#eachFamily(async (b, family) => {
+      try {
+        return await this.#removeFamily(b, family)
+      } catch (e) {
+        if (family === 'ipv4' || this.#config.ipv6) throw e
+        this.#log.debug?.('ipv6 disabled; could not check for ip6tables rules', { error: String(e) })
+        const r: FamilyResult = {
+          family,
+          changed: false,
+          jumpsRemoved: 0,
+          input: null,
+          skipped: 'IPv6 is disabled (--ipv6 off)',
         }
+        return r
       }
-      return { backend, dryRun: this.#dryRun, families: results }
     })
+    return { backend, dryRun: this.#dryRun, families: results }
   }
 
   /** Live state of our rules per enabled family, with packet counters. Read-only. */
-  status(): Promise<RuleStatus> {
+  async status(): Promise<RuleStatus> {
+    const { backend, results } = await this.#eachFamily(async (b, family) =>
+      family === 'ipv6' && !this.#config.ipv6
+        ? undefined
+        : compareTable(planRules(this.#config, family, this.#filter), await this.#readRaw(b, family)),
+    )
+    return { backend, families: results }
+  }
+
+  /** Serialised: detect the backend, then `fn` for each family in order (undefined: nothing for that family). */
+  #eachFamily<T>(
+    fn: (backend: Backend, family: Family) => Promise<T | undefined>,
+  ): Promise<{ backend: BackendDecision; results: T[] }> {
     return this.#serial(async () => {
       const backend = await this.detectBackend()
-      const families: FamilyStatus[] = []
+      const results: T[] = []
       for (const family of FAMILIES) {
-        if (family === 'ipv6' && !this.#config.ipv6) continue
-        families.push(
-          compareTable(planRules(this.#config, family, this.#filter), await this.#readRaw(backend.backend, family)),
-        )
+        const r = await fn(backend.backend, family)
+        if (r !== undefined) results.push(r)
       }
-      return { backend, families }
+      return { backend, results }
     })
   }
 

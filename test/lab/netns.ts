@@ -26,7 +26,8 @@ import {
   sysctlArgv,
   validateName,
 } from '../../lab/src/netns.js'
-import type { ExecOptions, ExecResult, Runner, Spawner } from '../../lab/src/netns.js'
+import type { LabExecResult, LabRunner, Spawner } from '../../lab/src/netns.js'
+import type { ExecOptions } from '../../src/exec.js'
 import {
   LAB_ADDR,
   MAX_EXTRA_SERVERS,
@@ -56,12 +57,16 @@ import { resolveProbeScript, runProbeIn } from '../../lab/src/probe-runner.js'
 
 // --- fakes ---------------------------------------------------------------------------
 
-type Responder = (argv: string[]) => Partial<ExecResult> | undefined
+type Responder = (argv: string[]) => Partial<LabExecResult> | undefined
 
-function fakeRunner(respond: Responder = () => undefined): { runner: Runner; calls: string[][]; opts: ExecOptions[] } {
+function fakeRunner(respond: Responder = () => undefined): {
+  runner: LabRunner
+  calls: string[][]
+  opts: ExecOptions[]
+} {
   const calls: string[][] = []
   const opts: ExecOptions[] = []
-  const runner: Runner = async (argv, o) => {
+  const runner: LabRunner = async (argv, o) => {
     calls.push(argv)
     opts.push(o)
     return { argv, stdout: '', stderr: '', code: 0, signal: null, timedOut: false, ...respond(argv) }

@@ -10,7 +10,7 @@ import {
   rowLabel,
   KERNEL_ROWS,
   RESOLV_OPTIONS,
-  conntrackDelta,
+  conntrackCountersDelta,
   clientArgv,
   SERVICE,
 } from '../../lab/src/race.js'
@@ -90,7 +90,10 @@ t.test('matrix and clients', async t => {
     )
   }
   t.same(
-    conntrackDelta({ clashResolve: 10, insertFailed: 1, drop: 0 }, { clashResolve: 15, insertFailed: 1, drop: 2 }),
+    conntrackCountersDelta(
+      { clashResolve: 10, insertFailed: 1, drop: 0 },
+      { clashResolve: 15, insertFailed: 1, drop: 2 },
+    ),
     { clashResolve: 5, insertFailed: 0, drop: 2 },
   )
   const argv = clientArgv('/bin/split', { client: 'split', family: 6, lookups: 10, threads: 1, maxSeconds: 5 })

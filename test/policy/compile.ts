@@ -1,6 +1,5 @@
 import t from 'tap'
 import { compilePolicy, describePolicy, PolicyError, MAX_HOLD_CLASSES } from '../../src/policy/compile.js'
-import { parseQtype, qtypeName } from '../../src/policy/qtypes.js'
 
 const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 5, maxHeld: 100 }
 
@@ -38,19 +37,4 @@ t.test('limits', async t => {
   t.doesNotThrow(() => compilePolicy({ ...base, rules: many.slice(0, MAX_HOLD_CLASSES) }))
   t.throws(() => compilePolicy({ ...base, rules: [{ qtype: 0, holdMs: 1 }] }), /QTYPE 0 is out of range/)
   t.throws(() => compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: -1 }] }), /out of range 0\.\.10000/)
-})
-
-t.test('qtype names', async t => {
-  t.equal(parseQtype('aaaa'), 28)
-  t.equal(parseQtype('HTTPS'), 65)
-  t.equal(parseQtype('svcb'), 64)
-  t.equal(parseQtype('TYPE99'), 99)
-  t.equal(parseQtype('99'), 99)
-  t.equal(parseQtype('0'), undefined)
-  t.equal(parseQtype('70000'), undefined)
-  t.equal(parseQtype('nope'), undefined)
-  t.equal(qtypeName(28), 'AAAA')
-  t.equal(qtypeName(65), 'HTTPS')
-  t.equal(qtypeName(64), 'SVCB')
-  t.equal(qtypeName(65280), 'TYPE65280')
 })

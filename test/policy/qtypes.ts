@@ -1,0 +1,18 @@
+// src/policy/qtypes.ts: query type names and numbers.
+import t from 'tap'
+import { parseQtype, qtypeName } from '../../src/policy/qtypes.js'
+
+t.test('qtype names', async t => {
+  t.equal(parseQtype('aaaa'), 28)
+  t.equal(parseQtype('HTTPS'), 65)
+  t.equal(parseQtype('svcb'), 64)
+  t.equal(parseQtype('TYPE99'), 99)
+  t.equal(parseQtype('99'), 99)
+  t.equal(parseQtype('0'), undefined)
+  t.equal(parseQtype('70000'), undefined)
+  t.equal(parseQtype('nope'), undefined)
+  t.equal(qtypeName(28), 'AAAA')
+  t.equal(qtypeName(65), 'HTTPS')
+  t.equal(qtypeName(64), 'SVCB')
+  t.equal(qtypeName(65280), 'TYPE65280')
+})
