@@ -21,3 +21,8 @@ if [ "$major" -lt 20 ]; then
   echo "system-deps: node $(node --version) is too old: dns-shaper needs Node.js 20 or newer (Debian 13's nodejs is 20)" >&2
   exit 1
 fi
+# Kernel lab (npm run lab:kernels; not CI): QEMU to boot the guest, and what building a 5.10 kernel needs.
+if [[ ${1:-} == --kernel-lab ]]; then
+  apt-get install -y -qq --no-install-recommends \
+    qemu-system-x86 flex bison bc libelf-dev libssl-dev xz-utils >/dev/null
+fi

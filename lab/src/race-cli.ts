@@ -3,11 +3,12 @@
 // prints one table row per scenario and writes the full JSON. It measures; it judges nothing.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { raceMatrix, runRaceMatrix, tableHeader, tableRow } from './race.js'
+import { kernelMatrix, raceMatrix, runRaceMatrix, tableHeader, tableRow } from './race.js'
 import type { RaceMatrixOptions } from './race.js'
 import { SERVICE_MODES, type ServiceMode } from './kube-proxy-modes.js'
 
 const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--services LIST] [--out FILE]
+                                       [--matrix race|kernels] [--gai-lookups N] [--rows LIST] [--time-scale K]
   --quick             split-client rows only, 3000 pairs each (under a minute)
   --lookups N         split_cpu_client A+AAAA pairs per row (default 20000)
   --natural-lookups N pair_client lookups per row (default 5000); getaddrinfo rows use N/2.5
@@ -16,12 +17,18 @@ const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] 
   --services LIST     kube-proxy modes, comma-separated: iptables,nftables,nftables-map,ipvs
                       (default iptables,nftables,ipvs; IPVS rows are skipped where the kernel has no ip_vs)
   --out FILE          JSON report (default bench/results/race-lab.json)
+  --matrix kernels    rows (a)-(f) of the kernel lab (docs/race-lab.md); npm run lab:kernels runs it in a
+                      5.10 guest. Rows needing pre-5.6 clash handling or netem skip, with the reason, elsewhere
+  --gai-lookups N     getaddrinfo lookups per row (after --natural-lookups)
+  --rows LIST         kernel matrix rows to run, e.g. a,d,e,g,h (default a-f; g, h: extra (d) variants)
+  --time-scale K      stretch readiness waits K times (slow guests; default 1, kernels matrix 6)
 Needs root, iptables, nft, conntrack, unbound (ipvsadm for IPVS rows), gcc (musl-gcc for the musl rows), and a built tree
 (npx node-gyp rebuild && npx tsc -p tsconfig.build.json).`
 
-function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string } | string {
+function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string; matrix: 'race' | 'kernels' } | string {
   const opts: RaceMatrixOptions = {}
   let out = 'bench/results/race-lab.json'
+  let matrix: 'race' | 'kernels' = 'race'
   const int = (flag: string, v: string | undefined, max: number): number | string => {
     const n = Number(v)
     return v !== undefined && Number.isInteger(n) && n >= 1 && n <= max ? n : `${flag} needs an integer 1..${max}`
@@ -68,12 +75,30 @@ function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string } | s
         if (!v) return '--out needs a file name'
         out = v
         break
+      case '--matrix':
+        if (v !== 'race' && v !== 'kernels') return '--matrix needs race or kernels'
+        matrix = v
+        break
+      case '--gai-lookups':
+        n = int(a, v, 1_000_000)
+        if (typeof n === 'string') return n
+        opts.gaiLookups = n
+        break
+      case '--rows':
+        if (!v || !/^[a-h](,[a-h])*$/.test(v)) return '--rows needs row ids a-h, comma-separated (kernel matrix)'
+        opts.rows = v.split(',')
+        break
+      case '--time-scale':
+        n = int(a, v, 100)
+        if (typeof n === 'string') return n
+        opts.timeScale = n
+        break
       default:
         return `unknown flag ${a}`
     }
     i++
   }
-  return { opts, out }
+  return { opts, out, matrix }
 }
 
 async function main(): Promise<number> {
@@ -90,9 +115,14 @@ async function main(): Promise<number> {
     process.stderr.write('race-cli: needs root (network namespaces, iptables, NFQUEUE)\n')
     return 1
   }
-  const scenarios = raceMatrix(p.opts)
+  const kernels = p.matrix === 'kernels'
+  const scenarios = kernels ? kernelMatrix(p.opts) : raceMatrix(p.opts)
   process.stdout.write(`${scenarios.length} rows\n${tableHeader()}\n`)
-  const report = await runRaceMatrix(scenarios, { onRow: r => process.stdout.write(tableRow(r) + '\n') })
+  const report = await runRaceMatrix(scenarios, {
+    onRow: r => process.stdout.write(tableRow(r) + '\n'),
+    onSkip: why => process.stdout.write(`skip: ${why}\n`),
+    timeScale: p.opts.timeScale ?? (kernels ? 6 : 1),
+  })
   const file = resolve(p.out)
   mkdirSync(dirname(file), { recursive: true })
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n')

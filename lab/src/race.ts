@@ -1,6 +1,7 @@
 // Conntrack race lab: a kube-proxy-like DNS service (random DNAT to three unbound endpoints) on the
 // lab router, C clients in the client namespace, and the router's conntrack counters around each run.
-// It only touches namespaces it creates (through createLab) and never the root namespace.
+// It only touches namespaces it creates (through createLab) and never the root namespace, except the lab
+// kernel's own clash switch (clash-switch.ts), which exists only on the kernel-lab kernel and is put back.
 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,6 +17,9 @@ import { startUnbound } from './unbound.js'
 import { CLI_PATH, repoRoot } from './paths.js'
 import type { UnboundHandle } from './unbound.js'
 import { applyServiceMode, ipvsAvailable, SERVICE, type ServiceMode } from './kube-proxy-modes.js'
+import { applyWorkaround, NetemUnavailable, removeWorkaround } from './netem-workaround.js'
+import { applyClashPlan, fsSwitchIo, LAB_SWITCH_PATH, planClashHandling } from './clash-switch.js'
+import type { ClashHandling } from './clash-switch.js'
 
 /** A name every endpoint answers with A and AAAA (unbound local-data). */
 export const LOOKUP_NAME = 'host1.example.test'
@@ -59,12 +63,24 @@ export interface RaceLab {
   destroy(): Promise<void>
 }
 
-export async function createRaceLab(opts: { snat?: boolean; service?: ServiceMode } = {}): Promise<RaceLab> {
-  const lab = await createLab({ extraServers: 2 })
+/**
+ * resolv.conf options of the client: one attempt, 1 s timeout, so a dropped query shows as a lookup
+ * slower than 1 s instead of libc's 5 s x 2 retries.
+ */
+export const RESOLV_OPTIONS = ['attempts:1', 'timeout:1'] as const
+
+export async function createRaceLab(
+  opts: { snat?: boolean; service?: ServiceMode; timeScale?: number } = {},
+): Promise<RaceLab> {
+  // timeScale stretches every readiness wait (links, unbound, the service check) for slow guests (TCG).
+  const scale = opts.timeScale ?? 1
+  const lab = await createLab({ extraServers: 2, settleTimeoutMs: 5000 * scale })
   const unbounds: UnboundHandle[] = []
   try {
     for (const s of lab.servers) {
-      unbounds.push(await startUnbound({ ns: s.ns, addresses: [s.ipv4, s.ipv6], hosts: 10 }))
+      unbounds.push(
+        await startUnbound({ ns: s.ns, addresses: [s.ipv4, s.ipv6], hosts: 10, readyTimeoutMs: 10_000 * scale }),
+      )
     }
     const endpoints = { ipv4: lab.servers.map(s => s.ipv4), ipv6: lab.servers.map(s => s.ipv6) }
     const router = lab.router.ns
@@ -95,7 +111,7 @@ export async function createRaceLab(opts: { snat?: boolean; service?: ServiceMod
       },
     }
     await rl.setService(opts.service ?? 'iptables', opts.snat ?? false)
-    lab.client.ns.writeResolvConf([SERVICE.ipv4])
+    lab.client.ns.writeResolvConf([SERVICE.ipv4], { options: RESOLV_OPTIONS })
     // Prove the service path works on both families before measuring anything.
     for (const svc of [SERVICE.ipv4, SERVICE.ipv6]) {
       const ok = await waitFor(
@@ -105,7 +121,7 @@ export async function createRaceLab(opts: { snat?: boolean; service?: ServiceMod
           })
           return r.code === 0 && r.stdout.trim() !== ''
         },
-        10_000,
+        10_000 * scale,
         100,
       )
       if (!ok) throw new LabError(`DNS service ${svc} does not answer through the router's DNAT`)
@@ -245,16 +261,25 @@ export type ShaperSetup =
   | { kind: 'none' }
   | { kind: 'raw'; delayMs: number; mode: 'fixed' | 'pair'; args?: string[] }
   | { kind: 'mangle'; delayMs: number; args?: string[] }
+  /**
+   * The published tc workaround (netem-workaround.ts), no dns-shaper: on the node's egress toward
+   * the DNS endpoints (as published), or on the pod's own egress, before the node's conntrack.
+   */
+  | { kind: 'netem'; placement: 'node-egress' | 'pod-egress' }
+
+/** The setups that run the dns-shaper daemon. */
+export type DaemonSetup = Extract<ShaperSetup, { kind: 'raw' | 'mangle' }>
 
 export function shaperLabel(s: ShaperSetup): string {
   if (s.kind === 'none') return 'no shaper'
+  if (s.kind === 'netem') return s.placement === 'node-egress' ? 'netem node egress' : 'netem pod egress'
   const extra = s.args?.length ? ` ${s.args.join(' ')}` : ''
   if (s.kind === 'raw')
     return (s.mode === 'pair' ? `raw pair (max ${s.delayMs} ms)` : `raw fixed ${s.delayMs} ms`) + extra
   return `mangle fixed ${s.delayMs} ms${extra}`
 }
 
-export function daemonArgs(s: Exclude<ShaperSetup, { kind: 'none' }>, metricsHost: string): string[] {
+export function daemonArgs(s: DaemonSetup, metricsHost: string): string[] {
   const a = [
     'run',
     '--hooks',
@@ -274,10 +299,10 @@ export class RunningShaper {
   readonly child: ChildProcess
   stderr = ''
   readonly #rl: RaceLab
-  readonly #setup: Exclude<ShaperSetup, { kind: 'none' }>
+  readonly #setup: DaemonSetup
   #exit: Promise<number | null>
 
-  private constructor(rl: RaceLab, setup: Exclude<ShaperSetup, { kind: 'none' }>, cli: string) {
+  private constructor(rl: RaceLab, setup: DaemonSetup, cli: string) {
     this.#rl = rl
     this.#setup = setup
     this.child = rl.router.spawn([process.execPath, cli, ...daemonArgs(setup, rl.lab.router.clientIpv4)], {
@@ -290,17 +315,13 @@ export class RunningShaper {
     this.#exit = new Promise(r => this.child.once('exit', code => r(code)))
   }
 
-  static async start(
-    rl: RaceLab,
-    setup: Exclude<ShaperSetup, { kind: 'none' }>,
-    cli = CLI_PATH,
-  ): Promise<RunningShaper> {
+  static async start(rl: RaceLab, setup: DaemonSetup, cli = CLI_PATH, readyMs = 15_000): Promise<RunningShaper> {
     const s = new RunningShaper(rl, setup, cli)
     let exited = false
     void s.#exit.then(() => {
       exited = true
     })
-    const ready = await waitFor(async () => exited || /"msg":"ready"/.test(s.stderr), 15_000, 50)
+    const ready = await waitFor(async () => exited || /"msg":"ready"/.test(s.stderr), readyMs, 50)
     if (exited || !ready) {
       await killAndWait(s.child)
       throw new LabError(`dns-shaper did not become ready in ${rl.router.name}: ${s.stderr.trim().slice(-2000)}`, {
@@ -365,9 +386,17 @@ export interface RaceScenario extends ClientRun {
   snat: boolean
   /** kube-proxy mode of the service (default iptables). */
   service?: ServiceMode
+  /** Row of the kernel matrix ('a'..'f'), shown before the shaper label. */
+  id?: string
+  /** Clash handling the row needs; runRaceMatrix sets it through the lab switch, or skips the row. */
+  clash?: ClashHandling
 }
 
 export interface RaceRow {
+  /** Kernel-matrix row ('a'..'f'), null in the plain matrix. */
+  id: string | null
+  /** How the kernel handled clashes for this row (e.g. 'lab switch lab_pre56_clash=1'), null if not set. */
+  clash: string | null
   shaper: string
   service: ServiceMode
   client: ClientKind
@@ -392,7 +421,26 @@ export interface RaceRow {
 
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : null)
 
-export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenario, cli = CLI_PATH): Promise<RaceRow> {
+/** The row's label: the matrix row letter, the shaper, and stock clash handling when asked for. */
+export function rowLabel(sc: Pick<RaceScenario, 'id' | 'shaper' | 'clash'>): string {
+  const id = sc.id ? `(${sc.id}) ` : ''
+  return `${id}${shaperLabel(sc.shaper)}${sc.clash === 'stock' ? ', stock' : ''}`
+}
+
+/** Where a netem row puts the workaround: the router's egress toward the endpoints, or the client's own. */
+function netemPlace(rl: RaceLab, s: Extract<ShaperSetup, { kind: 'netem' }>): { ns: Netns; iface: string } {
+  return s.placement === 'node-egress'
+    ? { ns: rl.router, iface: rl.lab.router.serverIface }
+    : { ns: rl.client, iface: rl.lab.client.iface }
+}
+
+export async function runScenario(
+  rl: RaceLab,
+  bins: ClientBins,
+  sc: RaceScenario,
+  cli = CLI_PATH,
+  opts: { timeScale?: number; clashNote?: string } = {},
+): Promise<RaceRow> {
   const bin = bins.bins[sc.client]
   if (!bin)
     throw new LabError(`client ${sc.client} was not built`, {
@@ -401,7 +449,16 @@ export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenari
   const service = sc.service ?? 'iptables'
   if (rl.snat !== sc.snat || rl.service !== service) await rl.setService(service, sc.snat)
   await flushConntrack(rl.router)
-  const shaper = sc.shaper.kind === 'none' ? undefined : await RunningShaper.start(rl, sc.shaper, cli)
+  const netem = sc.shaper.kind === 'netem' ? netemPlace(rl, sc.shaper) : undefined
+  if (netem) await applyWorkaround(netem.ns, netem.iface)
+  let shaper: RunningShaper | undefined
+  try {
+    if (sc.shaper.kind === 'raw' || sc.shaper.kind === 'mangle')
+      shaper = await RunningShaper.start(rl, sc.shaper, cli, 15_000 * (opts.timeScale ?? 1))
+  } catch (e: unknown) {
+    if (netem) await removeWorkaround(netem.ns, netem.iface)
+    throw e
+  }
   let failed = true
   try {
     const before = await readConntrack(rl.router)
@@ -416,7 +473,9 @@ export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenari
     const d = conntrackCountersDelta(before, after)
     failed = false
     return {
-      shaper: shaperLabel(sc.shaper),
+      id: sc.id ?? null,
+      clash: opts.clashNote ?? null,
+      shaper: rowLabel(sc),
       service,
       client: sc.client,
       family: sc.family,
@@ -435,6 +494,7 @@ export async function runScenario(rl: RaceLab, bins: ClientBins, sc: RaceScenari
       raw: j,
     }
   } finally {
+    if (netem) await removeWorkaround(netem.ns, netem.iface)
     // A failed stop is reported only when the run itself succeeded (its error says more).
     const code = shaper ? await shaper.stop() : 0
     // eslint-disable-next-line no-unsafe-finally -- only when the body succeeded, so no error is masked
@@ -468,6 +528,10 @@ export interface RaceMatrixOptions {
    * where the kernel has no ip_vs.
    */
   services?: ServiceMode[]
+  /** Stretches readiness waits (links, unbound, daemon start) for slow guests; the kernel matrix uses 6. */
+  timeScale?: number
+  /** Kernel matrix only: the row ids to run (default a-f; g and h only when named). */
+  rows?: readonly string[]
 }
 
 // Fixed rows run with the default kernel filter (A never reaches the queue, so only the wait orders
@@ -541,6 +605,62 @@ export function raceMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
   return [...rows, ...modeRows]
 }
 
+/**
+ * The kernel matrix (`--matrix kernels`, run by `npm run lab:kernels` in a 5.10 guest): rows (a)-(f)
+ * of issue 18, each for getaddrinfo (glibc, musl) and split-CPU pairs, IPv4, MASQUERADE off and on.
+ * (a)-(e) need pre-5.6 clash handling (lab switch on, or a kernel before 5.6), (f) stock 5.6+.
+ */
+export const KERNEL_ROWS: readonly { id: string; shaper: ShaperSetup; clash: ClashHandling }[] = [
+  { id: 'a', shaper: { kind: 'none' }, clash: 'pre56' },
+  { id: 'b', shaper: { kind: 'netem', placement: 'node-egress' }, clash: 'pre56' },
+  { id: 'c', shaper: { kind: 'netem', placement: 'pod-egress' }, clash: 'pre56' },
+  { id: 'd', shaper: { kind: 'raw', delayMs: 5, mode: 'fixed' }, clash: 'pre56' },
+  { id: 'e', shaper: { kind: 'raw', delayMs: 5, mode: 'pair' }, clash: 'pre56' },
+  { id: 'f', shaper: { kind: 'none' }, clash: 'stock' },
+]
+
+/**
+ * Extra kernel-matrix rows, run only when named (`--rows`): they tell a short margin from a broken
+ * order when (d) is not clean on a slow guest. (g) every packet through the one thread (kernel
+ * filter off), so verdict order alone orders the pair; (h) the same fixed hold as (d), 5x longer.
+ */
+export const KERNEL_EXTRA_ROWS: readonly { id: string; shaper: ShaperSetup; clash: ClashHandling }[] = [
+  { id: 'g', shaper: { kind: 'raw', delayMs: 5, mode: 'fixed', args: ['--kernel-filter', 'off'] }, clash: 'pre56' },
+  { id: 'h', shaper: { kind: 'raw', delayMs: 25, mode: 'fixed' }, clash: 'pre56' },
+]
+
+export function kernelMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
+  const quick = o.quick ?? false
+  // Sized for TCG: a guest runs the stack some 10-30x slower than this host, so counts are small and
+  // every row is also bounded by maxSeconds.
+  const split = o.splitLookups ?? (quick ? 500 : 1500)
+  const gai = o.gaiLookups ?? (quick ? 100 : 300)
+  const maxSeconds = o.maxSeconds ?? 12
+  const threads = o.splitThreads ?? 1
+  const clients: ClientKind[] = quick ? ['split'] : ['gai-glibc', 'gai-musl', 'split']
+  const rows: RaceScenario[] = []
+  const wanted = o.rows ?? KERNEL_ROWS.map(r => r.id)
+  for (const r of [...KERNEL_ROWS, ...KERNEL_EXTRA_ROWS].filter(x => wanted.includes(x.id))) {
+    for (const snat of [false, true]) {
+      for (const client of clients) {
+        const split_ = client === 'split'
+        rows.push({
+          id: r.id,
+          clash: r.clash,
+          shaper: r.shaper,
+          client,
+          family: 4,
+          lookups: split_ ? split : gai,
+          threads: split_ ? threads : 2,
+          maxSeconds,
+          snat,
+        })
+      }
+    }
+  }
+  return rows
+}
+
 export interface RaceReport {
   date: string
   kernel: string
@@ -551,28 +671,52 @@ export interface RaceReport {
 
 export async function runRaceMatrix(
   scenarios: RaceScenario[],
-  opts: { onRow?: (r: RaceRow) => void; cli?: string } = {},
+  opts: { onRow?: (r: RaceRow) => void; onSkip?: (why: string) => void; cli?: string; timeScale?: number } = {},
 ): Promise<RaceReport> {
   const { release, cpus } = await import('node:os')
   const bins = await buildClients()
   const skipped: string[] = []
+  const skip = (why: string): void => {
+    skipped.push(why)
+    opts.onSkip?.(why)
+  }
+  const hasSwitch = fsSwitchIo.exists(LAB_SWITCH_PATH)
+  // The switch is global to the kernel: put back what was there when the matrix is done.
+  const switchBefore = hasSwitch ? fsSwitchIo.read(LAB_SWITCH_PATH).trim() : null
   let rl: RaceLab | undefined
   try {
-    rl = await createRaceLab()
+    rl = await createRaceLab({ timeScale: opts.timeScale })
     const rows: RaceRow[] = []
     // Asked once, when the first IPVS row comes: the check itself makes the kernel try to load ip_vs.
     let ipvs: true | string | undefined
     for (const sc of scenarios) {
-      const label = `${sc.service ?? 'iptables'} / ${shaperLabel(sc.shaper)} / ${sc.client}${sc.snat ? ' / snat' : ''}`
+      const label = `${sc.service ?? 'iptables'} / ${rowLabel(sc)} / ${sc.client} / snat ${sc.snat ? 'on' : 'off'}`
       if (!bins.bins[sc.client]) {
-        skipped.push(`${label}: client not built (musl-gcc missing?)`)
+        skip(`${label}: client not built (musl-gcc missing?)`)
         continue
       }
       if (sc.service === 'ipvs' && (ipvs ??= await ipvsAvailable(rl.router)) !== true) {
-        skipped.push(`${label}: ${ipvs}`)
+        skip(`${label}: ${ipvs}`)
         continue
       }
-      const row = await runScenario(rl, bins, sc, opts.cli)
+      let clashNote: string | undefined
+      if (sc.clash) {
+        const plan = planClashHandling(sc.clash, release(), hasSwitch)
+        if (!plan.run) {
+          skip(`${label}: ${plan.reason}`)
+          continue
+        }
+        applyClashPlan(plan)
+        clashNote = plan.note
+      }
+      let row: RaceRow
+      try {
+        row = await runScenario(rl, bins, sc, opts.cli, { timeScale: opts.timeScale, clashNote })
+      } catch (e: unknown) {
+        if (!(e instanceof NetemUnavailable)) throw e
+        skip(`${label}: ${e.message}`)
+        continue
+      }
       rows.push(row)
       opts.onRow?.(row)
     }
@@ -580,6 +724,7 @@ export async function runRaceMatrix(
   } finally {
     await rl?.destroy()
     bins.remove()
+    if (switchBefore !== null) fsSwitchIo.write(LAB_SWITCH_PATH, switchBefore === 'Y' ? '1' : '0')
   }
 }
 

@@ -6,6 +6,10 @@ import {
   daemonArgs,
   shaperLabel,
   raceMatrix,
+  kernelMatrix,
+  rowLabel,
+  KERNEL_ROWS,
+  RESOLV_OPTIONS,
   conntrackCountersDelta,
   clientArgv,
   SERVICE,
@@ -132,4 +136,46 @@ t.test(
 
 t.test('table: the service column', async t => {
   t.match(tableHeader(), /^shaper\s+client\s+service\s+fam/)
+})
+
+t.test('kernel matrix: rows a-f x (glibc, musl, split) x MASQUERADE off/on, IPv4, bounded', async t => {
+  const m = kernelMatrix()
+  t.equal(m.length, 6 * 3 * 2)
+  t.same([...new Set(m.map(r => r.id))], ['a', 'b', 'c', 'd', 'e', 'f'])
+  t.same(
+    m.filter(r => r.id === 'a').map(r => `${r.client}/${r.snat}`),
+    ['gai-glibc/false', 'gai-musl/false', 'split/false', 'gai-glibc/true', 'gai-musl/true', 'split/true'],
+  )
+  t.ok(
+    m.every(r => r.family === 4 && r.maxSeconds === 12),
+    'every row bounded in time as well as count',
+  )
+  t.same(
+    m.filter(r => r.clash === 'stock').map(r => r.id),
+    Array(6).fill('f'),
+    'only (f) asks for stock clash handling',
+  )
+  t.same(KERNEL_ROWS.find(r => r.id === 'b')?.shaper, { kind: 'netem', placement: 'node-egress' })
+  const q = kernelMatrix({ quick: true, splitLookups: 50, maxSeconds: 3 })
+  t.equal(q.length, 12)
+  t.ok(q.every(r => r.client === 'split' && r.lookups === 50 && r.maxSeconds === 3))
+  t.equal(rowLabel({ id: 'f', shaper: { kind: 'none' }, clash: 'stock' }), '(f) no shaper, stock')
+  t.equal(
+    rowLabel({ id: 'b', shaper: { kind: 'netem', placement: 'node-egress' }, clash: 'pre56' }),
+    '(b) netem node egress',
+  )
+  t.equal(
+    rowLabel({ shaper: { kind: 'raw', delayMs: 5, mode: 'pair' } }),
+    'raw pair (max 5 ms)',
+    'plain matrix: no prefix',
+  )
+  const extra = kernelMatrix({ rows: ['a', 'g', 'h'] })
+  t.same([...new Set(extra.map(r => r.id))], ['a', 'g', 'h'], 'extra rows only when named')
+  t.same(extra.find(r => r.id === 'g')?.shaper, {
+    kind: 'raw',
+    delayMs: 5,
+    mode: 'fixed',
+    args: ['--kernel-filter', 'off'],
+  })
+  t.same([...RESOLV_OPTIONS], ['attempts:1', 'timeout:1'], 'a dropped query shows as a lookup over 1 s')
 })
