@@ -49,6 +49,18 @@ uint32_t OptU32(Napi::Object o, const char* key, uint32_t def, uint32_t lo, uint
   return static_cast<uint32_t>(d);
 }
 
+// One bounded integer option (`what` is "options" or "policy"): false, with the JS exception set
+// naming the key and its range, when it is not an integer lo..hi.
+bool ReadU32(Napi::Env env, Napi::Object o, const char* what, const char* key, uint32_t def, uint32_t lo,
+             uint32_t hi, uint32_t* out) {
+  bool ok = true;
+  *out = OptU32(o, key, def, lo, hi, &ok);
+  if (!ok)
+    Throw(env, std::string(what) + "." + key + " must be an integer " + std::to_string(lo) + ".." +
+                   std::to_string(hi));
+  return ok;
+}
+
 double ToSeconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
 
 template <size_t N>
@@ -118,12 +130,7 @@ std::unique_ptr<Policy> PolicyFromJs(Napi::Env env, Napi::Value v, uint32_t capa
     return nullptr;
   }
   p->pair_window_ns = static_cast<uint64_t>(std::llround(wms * 1e6));
-  bool ok = true;
-  p->max_held = OptU32(o, "maxHeld", capacity, 0, capacity, &ok);
-  if (!ok) {
-    Throw(env, "policy.maxHeld must be an integer 0.." + std::to_string(capacity));
-    return nullptr;
-  }
+  if (!ReadU32(env, o, "policy", "maxHeld", capacity, 0, capacity, &p->max_held)) return nullptr;
   return p;
 }
 
@@ -142,32 +149,15 @@ Queue::Queue(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Queue>(info), en
     return;
   }
   Napi::Object o = info[0].As<Napi::Object>();
+  uint32_t queue_num = 0;
+  if (!ReadU32(env, o, "options", "queue", 0, 0, 65535, &queue_num) ||
+      !ReadU32(env, o, "options", "copyRange", kDefaultCopyRange, 64, 65535, &opts_.copy_range) ||
+      !ReadU32(env, o, "options", "maxLen", kDefaultQueueMaxLen, 1, kMaxQueueMaxLen, &opts_.max_len) ||
+      !ReadU32(env, o, "options", "rcvbuf", 8u << 20, 65536, 1u << 30, &opts_.rcvbuf) ||
+      !ReadU32(env, o, "options", "maxHeld", kDefaultHeldCapacity, 1, kMaxHeld, &opts_.fifo_capacity))
+    return;
+  opts_.queue_num = static_cast<uint16_t>(queue_num);
   bool ok = true;
-  opts_.queue_num = static_cast<uint16_t>(OptU32(o, "queue", 0, 0, 65535, &ok));
-  if (!ok) {
-    Throw(env, "options.queue must be an integer 0..65535");
-    return;
-  }
-  opts_.copy_range = OptU32(o, "copyRange", kDefaultCopyRange, 64, 65535, &ok);
-  if (!ok) {
-    Throw(env, "options.copyRange must be an integer 64..65535");
-    return;
-  }
-  opts_.max_len = OptU32(o, "maxLen", kDefaultQueueMaxLen, 1, kMaxQueueMaxLen, &ok);
-  if (!ok) {
-    Throw(env, "options.maxLen must be an integer 1.." + std::to_string(kMaxQueueMaxLen));
-    return;
-  }
-  opts_.rcvbuf = OptU32(o, "rcvbuf", 8u << 20, 65536, 1u << 30, &ok);
-  if (!ok) {
-    Throw(env, "options.rcvbuf must be an integer 65536..1073741824");
-    return;
-  }
-  opts_.fifo_capacity = OptU32(o, "maxHeld", kDefaultHeldCapacity, 1, kMaxHeld, &ok);
-  if (!ok) {
-    Throw(env, "options.maxHeld must be an integer 1.." + std::to_string(kMaxHeld));
-    return;
-  }
   opts_.pair_slots = OptU32(o, "pairSlots", kDefaultPairSlots, kMinPairSlots, kMaxPairSlots, &ok);
   if (!ok || (opts_.pair_slots & (opts_.pair_slots - 1)) != 0) {
     Throw(env, "options.pairSlots must be a power of two " + std::to_string(kMinPairSlots) + ".." +
