@@ -9,7 +9,7 @@ import t from 'tap'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { isDeepStrictEqual } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import ts from 'typescript'
+import { typeErrors } from './helpers/model-types.js'
 import { parseAllDocuments } from 'yaml'
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
@@ -21,7 +21,6 @@ import { parseQtype } from '../src/policy/qtypes.js'
 import { objectKey, realKustomize, renderKustomization, type KObject } from './helpers/kustomize.js'
 
 const dir = new URL('../deploy/kubernetes/', import.meta.url)
-const repoRoot = fileURLToPath(new URL('../', import.meta.url))
 const METRICS_PORT = 9363
 
 // Loose shapes: the schema checks below are what vouch for the structure.
@@ -46,30 +45,6 @@ const CONFIG_KEY = 'config.json'
 /** What kubelet writes into a ClusterFirstWithHostNet pod (cluster DNS 192.0.2.10). */
 const KUBELET_RESOLV_CONF =
   'search kube-system.svc.cluster.local svc.cluster.local cluster.local\nnameserver 192.0.2.10\noptions ndots:5\n'
-
-/** Errors TypeScript reports when `value` is assigned to the given model interface (excess fields included). */
-function typeErrors(value: unknown, typeName: string, from: string): string[] {
-  // A virtual file inside the repository, so module resolution finds node_modules.
-  const file = `${repoRoot}test/__deploy_types__.ts`
-  const source = `import type { ${typeName} } from '${from}'\nexport const v: ${typeName} = ${JSON.stringify(value, null, 1)}\n`
-  const options: ts.CompilerOptions = {
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    types: [],
-  }
-  const host = ts.createCompilerHost(options)
-  const read = host.getSourceFile.bind(host)
-  host.getSourceFile = (name, lang, ...rest) =>
-    name === file ? ts.createSourceFile(name, source, lang) : read(name, lang, ...rest)
-  const exists = host.fileExists.bind(host)
-  host.fileExists = name => name === file || exists(name)
-  const program = ts.createProgram([file], options, host)
-  return ts.getPreEmitDiagnostics(program).map(d => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
-}
 
 const MODELS = {
   DaemonSet: { cls: DaemonSet, type: 'IDaemonSet', from: 'kubernetes-models/apps/v1/DaemonSet' },
