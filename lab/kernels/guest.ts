@@ -3,6 +3,8 @@
 
 /** Mount tag of the writable results share (a run directory on the host). */
 export const RESULTS_TAG = 'dnssresults'
+/** 9p tag of the checkout, read-only: mounted in the guest only where its fresh /tmp or /run hides it. */
+export const REPO_TAG = 'dnssrepo'
 /** Where the guest mounts that share. */
 export const GUEST_RESULTS_DIR = '/run/dnss-results'
 /** Files the guest writes into the results share. */
@@ -87,6 +89,10 @@ export function qemuArgv(plan: GuestPlan): string[] {
     `local,id=results,path=${plan.runDir},security_model=none`,
     '-device',
     `virtio-9p-pci,fsdev=results,mount_tag=${RESULTS_TAG}`,
+    '-fsdev',
+    `local,id=repo,path=${plan.repo},security_model=none,readonly=on`,
+    '-device',
+    `virtio-9p-pci,fsdev=repo,mount_tag=${REPO_TAG}`,
   ]
 }
 
@@ -145,6 +151,12 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p ${GUEST_RESULTS_DIR}
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 ${RESULTS_TAG} ${GUEST_RESULTS_DIR} ||
   { say "FAIL: cannot mount the results share"; off; }
+# A checkout under /tmp or /run (a CI clone, say) is hidden by the fresh mounts above: mount its own share.
+if [ ! -d ${q(plan.repo)} ]; then
+  mkdir -p ${q(plan.repo)} &&
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose,ro ${REPO_TAG} ${q(plan.repo)} ||
+    { say "FAIL: cannot mount the checkout share at ${plan.repo}"; off; }
+fi
 ip link set lo up
 {
   echo "kernel=$(uname -r)"

@@ -9,6 +9,7 @@ import {
   qemuArgv,
   shQuote,
   GUEST_RESULTS_DIR,
+  REPO_TAG,
   RESULTS_TAG,
 } from '../../../lab/kernels/guest.js'
 import type { GuestPlan } from '../../../lab/kernels/guest.js'
@@ -43,12 +44,14 @@ t.test('qemu: TCG multi-threaded, 2 vCPUs, no disk, read-only 9p root, writable 
     'no disk image, no KVM',
   )
   const fsdevs = after(a, '-fsdev')
-  t.equal(fsdevs.length, 2)
+  t.equal(fsdevs.length, 3)
   t.match(fsdevs[0], /^local,id=rootfs,path=\/,.*readonly=on/, 'the host root, read-only')
   t.equal(fsdevs[1], `local,id=results,path=${plan.runDir},security_model=none`, 'only the run dir is writable')
+  t.equal(fsdevs[2], `local,id=repo,path=${plan.repo},security_model=none,readonly=on`, 'the checkout, read-only')
   t.same(after(a, '-device'), [
     'virtio-9p-pci,fsdev=rootfs,mount_tag=/dev/root',
     `virtio-9p-pci,fsdev=results,mount_tag=${RESULTS_TAG}`,
+    `virtio-9p-pci,fsdev=repo,mount_tag=${REPO_TAG}`,
   ])
   t.same(after(a, '-append'), [kernelCmdline(plan)])
 })
@@ -91,6 +94,13 @@ t.test('generated init: parses, mounts what the lab writes to, runs the lab, pow
     /'\/work\/wt\/my repo\/dist-lab\/lab\/src\/race-cli.js' --matrix kernels --quick --out \/run\/dnss-results\/race.json/,
   )
   t.match(s, /cd '\/work\/wt\/my repo'/)
+  t.match(
+    s,
+    new RegExp(
+      `if \\[ ! -d '/work/wt/my repo' \\]; then\n.*\n.*mount -t 9p -o [^ ]*,ro ${REPO_TAG} '/work/wt/my repo'`,
+    ),
+    'a checkout hidden by the fresh /tmp or /run gets its own read-only share',
+  )
   t.match(s, /echo o >\/proc\/sysrq-trigger/)
   t.match(s, /lab_pre56_clash=\$\(cat \/sys\/module\/nf_conntrack\/parameters\/lab_pre56_clash\)/)
 })
