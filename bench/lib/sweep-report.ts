@@ -232,9 +232,10 @@ function memorySection(m: MemoryResult): string[] {
     `AAAA only from ${m.options.pool} long-lived sockets, held ${m.options.holdMs} ms, rate = target / hold, targets in rising ` +
       `order in one process; dns-shaper with --max-held ${m.options.maxHeld}. "held" = packets waiting in the kernel queue. RSS ` +
       'of the verdict process; the held packets themselves sit in the kernel (skbs, not in any RSS). "prealloc" = ' +
-      'the hold FIFO ring, --max-held rounded up to a power of two × 40 B, zero-filled at the first hold (one per ' +
-      `queue). No more than ${KERNEL_HOLD_LIMIT} packets were ever held at once on this kernel, by either program, on one ` +
-      'queue or two, although both ask for 131,072: beyond it packets passed at once, unshaped, counted nowhere. A ' +
+      'what the data plane allocates at start, per queue: 4 × --max-held held slots (at most 2^20) of 56 B, the pair ' +
+      `table's slots of 32 B and 705 kB of buffers (src/limits.ts preallocatedBytes). No more than ${KERNEL_HOLD_LIMIT} ` +
+      'packets were ever held at once on this kernel, by either program, on one queue or two, although both ask for ' +
+      'a longer queue (nfq_ref 131,072, dns-shaper above its held capacity): beyond it packets passed at once, unshaped, counted nowhere. A ' +
       'target above it therefore shows the limit, not the memory.',
     '',
   )
