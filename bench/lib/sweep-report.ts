@@ -5,6 +5,7 @@ import type { XyPanel } from './plot.js'
 import { renderXySvg } from './plot.js'
 import type { Machine } from './report.js'
 import { mdTable } from './report.js'
+import { limits } from '../../src/nfqueue.js'
 import type { DepthResult, FlowsResult, MemoryResult, QueuesResult, SweepPlan } from './sweep.js'
 import { KERNEL_HOLD_LIMIT, PAIR_TABLE_SLOTS, marginalBytesPerHeld } from './sweep.js'
 
@@ -232,8 +233,9 @@ function memorySection(m: MemoryResult): string[] {
     `AAAA only from ${m.options.pool} long-lived sockets, held ${m.options.holdMs} ms, rate = target / hold, targets in rising ` +
       `order in one process; dns-shaper with --max-held ${m.options.maxHeld}. "held" = packets waiting in the kernel queue. RSS ` +
       'of the verdict process; the held packets themselves sit in the kernel (skbs, not in any RSS). "prealloc" = ' +
-      'what the data plane allocates at start, per queue: 4 × --max-held held slots (at most 2^20) of 56 B, the pair ' +
-      `table's slots of 32 B and 705 kB of buffers (src/limits.ts preallocatedBytes). No more than ${KERNEL_HOLD_LIMIT} ` +
+      `what the data plane allocates at start, per queue: ${limits.heldCapacityFactor} × --max-held held slots (at most ` +
+      `${limits.maxHeld}) of ${limits.bytesPerHeldSlot} B, the pair table's slots of ${limits.bytesPerPairSlot} B and ` +
+      `${Math.round(limits.bytesPerQueue / 1000)} kB of buffers (src/limits.ts preallocatedBytes). No more than ${KERNEL_HOLD_LIMIT} ` +
       'packets were ever held at once on this kernel, by either program, on one queue or two, although both ask for ' +
       'a longer queue (nfq_ref 131,072, dns-shaper above its held capacity): beyond it packets passed at once, unshaped, counted nowhere. A ' +
       'target above it therefore shows the limit, not the memory.',
