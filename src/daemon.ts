@@ -143,7 +143,7 @@ export class Daemon {
       queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
     })
     // The config in force was applied now (the poller's and SIGHUP's reloads move it on).
-    this.#metrics.configLastReload.set(this.#now() / 1000)
+    this.#metrics.recordApplied(this.#now())
     if (c.rules === 'manage') {
       const metrics = this.#metrics
       this.#rules = new RuleSync(this.#opts.createRules(c, log), {

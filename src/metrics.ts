@@ -292,10 +292,15 @@ export class Metrics {
     })
     this.reloads.inc({ result: 'ok' }, 0)
     this.reloads.inc({ result: 'error' }, 0)
-    // Applied at start: successful until a reload is refused (the counter alone cannot tell whether
-    // the last reload failed, since an ok may have followed the error).
-    this.configLastReload.set(Date.now() / 1000)
+    // Successful until a reload is refused (the counter alone cannot tell whether the last reload
+    // failed, since an ok may have followed the error); the daemon records the start with recordApplied().
     this.configLastReloadSuccessful.set(1)
+  }
+
+  /** The config in force was applied at `nowMs` (milliseconds since the epoch): at start, or by a reload. */
+  recordApplied(nowMs: number): void {
+    this.configLastReloadSuccessful.set(1)
+    this.configLastReload.set(nowMs / 1000)
   }
 
   /**
@@ -304,8 +309,8 @@ export class Metrics {
    */
   recordReload(ok: boolean, nowMs: number = Date.now()): void {
     this.reloads.inc({ result: ok ? 'ok' : 'error' })
-    this.configLastReloadSuccessful.set(ok ? 1 : 0)
-    if (ok) this.configLastReload.set(nowMs / 1000)
+    if (ok) this.recordApplied(nowMs)
+    else this.configLastReloadSuccessful.set(0)
   }
 
   #histogram(
