@@ -2,78 +2,26 @@
 // `table ip kube-proxy`, numgen random at priority dstnat), and in IPVS mode where the kernel has ip_vs.
 // Without a shaper the split-CPU pairs clash; with dns-shaper's iptables-nft raw rule (priority -300,
 // before conntrack and before the nft DNAT) in pair or fixed mode there must be none and nothing lost.
-import t, { type Test } from 'tap'
-import { cpus } from 'node:os'
-import { existsSync } from 'node:fs'
-import {
-  buildClients,
-  CLI_PATH,
-  createRaceLab,
-  runScenario,
-  type ClientBins,
-  type RaceLab,
-  type RaceRow,
-  type ShaperSetup,
-} from '../../lab/src/race.js'
+import t from 'tap'
+import type { ShaperSetup } from '../../lab/src/race.js'
 import { ipvsAvailable, type ServiceMode } from '../../lab/src/kube-proxy-modes.js'
+import { describeRow as describe, expectNoClashNothingLost, requireRaceLab, useRaceLab } from '../helpers/race.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, nft, iptables, NFQUEUE)')
-  process.exit(0)
-}
-if (cpus().length < 2) {
-  t.plan(0, 'split_cpu_client needs two CPUs to send the A and the AAAA of one socket at once')
-  process.exit(0)
-}
-if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} missing: run \`npm run prepare\` (tsc) first`)
+requireRaceLab('nft, iptables, NFQUEUE')
 
 // Measured on 6.18/veth with the nft DNAT: 1777 of 2000 pairs clashed with no shaper (1898 with
 // masquerade), so 1000 pairs leave a wide margin for the control. A 5 ms fixed hold caps one thread
 // pair near 190 pairs/s: 1000 pairs take about 6 s.
 const PAIRS = 1000
 const DELAY_MS = 5
-let rl: RaceLab
-let bins: ClientBins
-t.before(async () => {
-  bins = await buildClients()
-  rl = await createRaceLab({ service: 'nftables' })
-})
-t.teardown(async () => {
-  await rl?.destroy()
-  bins?.remove()
-})
-
-const row = (service: ServiceMode, shaper: ShaperSetup, snat: boolean): Promise<RaceRow> =>
-  runScenario(rl, bins, {
-    service,
-    shaper,
-    client: 'split',
-    family: 4,
-    lookups: PAIRS,
-    threads: 1,
-    maxSeconds: 30,
-    snat,
-  })
-
-const describe = (r: RaceRow): string =>
-  `${r.service} ${r.shaper}${r.snat ? ' snat' : ''}: ${r.lookups} pairs, clashres ${r.clashResolve}, ` +
-  `insert_failed ${r.insertFailed}, drop ${r.drop}, lost ${r.answersLost}, A p50 ${r.aP50Us} us, ` +
-  `AAAA p50 ${r.aaaaP50Us} us, shaper ${JSON.stringify(r.shaperCounters)}`
-
-function expectNoClashNothingLost(t: Test, r: RaceRow): void {
-  t.equal(r.lookups, PAIRS, 'every pair ran')
-  t.equal(r.clashResolve, 0, 'no clash resolved')
-  t.equal(r.insertFailed, 0, 'no insert failed')
-  t.equal(r.drop, 0, 'no conntrack drop')
-  t.equal(r.answersLost, 0, 'no answer lost')
-  t.equal(r.failed, 0, 'no lookup failed')
-}
+const race = useRaceLab(PAIRS, { service: 'nftables' })
+const row = (service: ServiceMode, shaper: ShaperSetup, snat: boolean) => race.row({ service, shaper, snat })
 
 t.test('the lab service is kube-proxy nftables mode, next to the shaper-to-be raw table', async t => {
-  const tables = (await rl.router.execOk(['nft', 'list', 'tables'])).stdout
+  const tables = (await race.lab().router.execOk(['nft', 'list', 'tables'])).stdout
   t.match(tables, /^table ip kube-proxy$/m)
   t.match(tables, /^table ip6 kube-proxy$/m)
-  const nat = (await rl.router.execOk(['iptables-save', '-t', 'nat'])).stdout
+  const nat = (await race.lab().router.execOk(['iptables-save', '-t', 'nat'])).stdout
   t.notMatch(nat, /DNAT/, 'no iptables DNAT: the nft table alone translates the service')
 })
 
@@ -90,25 +38,25 @@ t.test('nftables mode, no shaper: forced A/AAAA pairs clash (control)', async t 
 t.test(`nftables mode, pair mode (max ${DELAY_MS} ms): no clash, nothing lost`, async t => {
   const r = await row('nftables', { kind: 'raw', delayMs: DELAY_MS, mode: 'pair' }, false)
   t.comment(describe(r))
-  expectNoClashNothingLost(t, r)
+  expectNoClashNothingLost(t, r, PAIRS)
   t.ok((r.aaaaP50Us ?? Infinity) < (DELAY_MS * 1000) / 2, `AAAA p50 ${r.aaaaP50Us} us is well below the hold`)
 })
 
 t.test(`nftables mode with masquerade, fixed ${DELAY_MS} ms: no clash, nothing lost`, async t => {
   const r = await row('nftables', { kind: 'raw', delayMs: DELAY_MS, mode: 'fixed' }, true)
   t.comment(describe(r))
-  expectNoClashNothingLost(t, r)
+  expectNoClashNothingLost(t, r, PAIRS)
   t.equal(r.shaperCounters?.held, PAIRS, 'every AAAA was held')
 })
 
 t.test('nftables mode, one-statement `dnat to numgen random mod N map`, masquerade, pair mode: no clash', async t => {
   const r = await row('nftables-map', { kind: 'raw', delayMs: DELAY_MS, mode: 'pair' }, true)
   t.comment(describe(r))
-  expectNoClashNothingLost(t, r)
+  expectNoClashNothingLost(t, r, PAIRS)
 })
 
 t.test('IPVS mode (where the kernel has ip_vs)', async t => {
-  const why = await ipvsAvailable(rl.router)
+  const why = await ipvsAvailable(race.lab().router)
   if (why !== true) {
     // This development host's kernel has no ip_vs; the kernel lab's 5.10 guest has it.
     t.plan(0, `IPVS rows skipped: ${why}`)
@@ -119,5 +67,5 @@ t.test('IPVS mode (where the kernel has ip_vs)', async t => {
   t.equal(control.lookups, PAIRS, 'every pair ran through IPVS')
   const r = await row('ipvs', { kind: 'raw', delayMs: DELAY_MS, mode: 'pair' }, false)
   t.comment(describe(r))
-  expectNoClashNothingLost(t, r)
+  expectNoClashNothingLost(t, r, PAIRS)
 })

@@ -3,60 +3,17 @@
 // conntrack resolves clashes (clashres grows); with dns-shaper in the raw table, fixed 5 ms or pair
 // mode, there must be none, nothing lost, nothing failed; pair mode must not make the AAAA wait.
 // Queued from mangle instead (after conntrack) the clashes come back.
-import t, { type Test } from 'tap'
-import { cpus } from 'node:os'
-import { existsSync } from 'node:fs'
-import {
-  buildClients,
-  CLI_PATH,
-  createRaceLab,
-  runScenario,
-  type ClientBins,
-  type RaceLab,
-  type RaceRow,
-  type RaceScenario,
-  type ShaperSetup,
-} from '../../lab/src/race.js'
+import t from 'tap'
+import type { ShaperSetup } from '../../lab/src/race.js'
+import { describeRow as describe, expectNoClashNothingLost, requireRaceLab, useRaceLab } from '../helpers/race.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
-if (cpus().length < 2) {
-  t.plan(0, 'split_cpu_client needs two CPUs to send the A and the AAAA of one socket at once')
-  process.exit(0)
-}
-if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} missing: run \`npm run prepare\` (tsc) first`)
+requireRaceLab('iptables, NFQUEUE')
 
 // Measured on 6.18/veth: 70-95 % of pairs clash with no shaper, so 2000 pairs leave a wide margin.
 const PAIRS = 2000
 const DELAY_MS = 5
-let rl: RaceLab
-let bins: ClientBins
-t.before(async () => {
-  bins = await buildClients()
-  rl = await createRaceLab()
-})
-t.teardown(async () => {
-  await rl?.destroy()
-  bins?.remove()
-})
-
-const row = (shaper: ShaperSetup): Promise<RaceRow> => {
-  const sc: RaceScenario = {
-    shaper,
-    client: 'split',
-    family: 4,
-    lookups: PAIRS,
-    threads: 1,
-    maxSeconds: 30,
-    snat: false,
-  }
-  return runScenario(rl, bins, sc)
-}
-const describe = (r: RaceRow): string =>
-  `${r.shaper}: ${r.lookups} pairs, clashres ${r.clashResolve}, insert_failed ${r.insertFailed}, drop ${r.drop}, ` +
-  `lost ${r.answersLost}, A p50 ${r.aP50Us} us, AAAA p50 ${r.aaaaP50Us} us, shaper ${JSON.stringify(r.shaperCounters)}`
+const race = useRaceLab(PAIRS)
+const row = (shaper: ShaperSetup) => race.row({ shaper })
 
 t.test('no shaper: forced A/AAAA pairs clash in the router conntrack', async t => {
   const r = await row({ kind: 'none' })
@@ -68,20 +25,10 @@ t.test('no shaper: forced A/AAAA pairs clash in the router conntrack', async t =
   )
 })
 
-/** What the shaper promises for a row: every pair ran, conntrack saw no clash, nothing was lost. */
-function expectNoClashNothingLost(t: Test, r: RaceRow): void {
-  t.equal(r.lookups, PAIRS, 'every pair ran')
-  t.equal(r.clashResolve, 0, 'no clash resolved')
-  t.equal(r.insertFailed, 0, 'no insert failed')
-  t.equal(r.drop, 0, 'no conntrack drop')
-  t.equal(r.answersLost, 0, 'no answer lost')
-  t.equal(r.failed, 0, 'no lookup failed')
-}
-
 t.test(`raw table, fixed ${DELAY_MS} ms: no clash, nothing lost`, async t => {
   const r = await row({ kind: 'raw', delayMs: DELAY_MS, mode: 'fixed' })
   t.comment(describe(r))
-  expectNoClashNothingLost(t, r)
+  expectNoClashNothingLost(t, r, PAIRS)
   t.ok((r.aaaaP50Us ?? 0) >= DELAY_MS * 1000, `the AAAA waited the hold (p50 ${r.aaaaP50Us} us)`)
   t.equal(r.shaperCounters?.held, PAIRS, 'every AAAA was held')
 })
@@ -89,7 +36,7 @@ t.test(`raw table, fixed ${DELAY_MS} ms: no clash, nothing lost`, async t => {
 t.test(`raw table, pair mode (max ${DELAY_MS} ms): no clash, nothing lost, AAAA right behind its A`, async t => {
   const r = await row({ kind: 'raw', delayMs: DELAY_MS, mode: 'pair' })
   t.comment(describe(r))
-  expectNoClashNothingLost(t, r)
+  expectNoClashNothingLost(t, r, PAIRS)
   const a = r.aP50Us ?? NaN
   const aaaa = r.aaaaP50Us ?? NaN
   t.ok(aaaa < (DELAY_MS * 1000) / 2, `AAAA p50 ${aaaa} us is well below the ${DELAY_MS} ms hold`)
@@ -103,16 +50,7 @@ t.test(`raw table, pair mode (max ${DELAY_MS} ms): no clash, nothing lost, AAAA 
 
 t.test(`mangle table (after conntrack), fixed ${DELAY_MS} ms: the same daemon does not prevent clashes`, async t => {
   // The control for the two rows above: the zero comes from the queue's place, not from the daemon being there.
-  const sc: RaceScenario = {
-    shaper: { kind: 'mangle', delayMs: DELAY_MS },
-    client: 'split',
-    family: 4,
-    lookups: PAIRS / 2,
-    threads: 1,
-    maxSeconds: 30,
-    snat: false,
-  }
-  const r = await runScenario(rl, bins, sc)
+  const r = await race.row({ shaper: { kind: 'mangle', delayMs: DELAY_MS }, lookups: PAIRS / 2 })
   t.comment(describe(r))
   t.equal(r.shaperCounters?.held, PAIRS / 2, 'every AAAA went through the queue and was held')
   t.ok(
