@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { COMMAND_USAGE, main, parseDemoFlags, USAGE } from '../src/cli.js'
+import { COMMAND_USAGE, main, USAGE } from '../src/cli.js'
 import { RUN_FLAGS } from '../src/config/load.js'
 
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
@@ -103,7 +103,7 @@ t.test('config keys inherited from Object.prototype exit 2', async t => {
 })
 
 t.test("COMMAND --help and -h: that command's usage on stdout, exit 0", async t => {
-  for (const cmd of ['run', 'rules', 'check', 'demo', 'version']) {
+  for (const cmd of ['run', 'rules', 'check', 'version']) {
     for (const h of ['--help', '-h']) {
       t.same(await cli([cmd, h]), { code: 0, out: COMMAND_USAGE[cmd], err: '' }, `${cmd} ${h}`)
     }
@@ -131,20 +131,9 @@ t.test('usage printed because of an error goes to stderr', async t => {
   t.match(r.err, /usage: dns-shaper rules/)
 })
 
-t.test('demo validates its flags before building anything', async t => {
-  t.same(parseDemoFlags([]), { delayMs: 5 })
-  t.same(parseDemoFlags(['--delay', '2.5']), { delayMs: 2.5 })
-  t.same(parseDemoFlags(['--delay=20']), { delayMs: 20 })
-  for (const [argv, re] of [
-    [['--delay', 'soon'], /--delay: "soon" is not a valid value/],
-    [['--delay'], /--delay: needs a value/],
-    [['--bogus'], /--bogus: unknown flag \(accepted: --delay\)/],
-    [['extra'], /extra: unexpected argument/],
-    [['--delay', '20000'], /milliseconds 0\.\.10000/],
-  ] as const) {
-    const r = await cli(['demo', ...argv])
-    t.equal(r.code, 2, `demo ${argv.join(' ')}: exit 2`)
-    t.match(r.err, re)
-    t.equal(r.out, '', 'nothing started')
-  }
+t.test('demo is not a product command (it lives in the lab: npm run demo)', async t => {
+  const r = await cli(['demo'])
+  t.equal(r.code, 2)
+  t.match(r.err, /unknown command "demo"/)
+  t.notMatch(USAGE, /dns-shaper demo/)
 })

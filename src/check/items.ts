@@ -1,9 +1,9 @@
 // One function per `dns-shaper check` item: what a probe found becomes a row (status, finding, what
 // to do). Pure: each reads only the probe results and the config it is given.
 import type { Config } from '../config/types.js'
-import type { ClashHandling } from '../kernel.js'
-import type { NfqueueStats } from '../procfs.js'
-import { CONNTRACK_SOURCES } from '../conntrack-stats.js'
+import type { ClashHandling } from '../kernel/release.js'
+import type { NfqueueStats } from '../kernel/procfs.js'
+import { CONNTRACK_SOURCES } from '../kernel/conntrack-stats.js'
 import { CAP_NET_ADMIN, CAP_NET_RAW, hasCap, parseProcStatus, parseQdiscs, type RawRuleScan } from './parse.js'
 import type { ConntrackSample, FeatureProbe, IptablesProbe } from './probes.js'
 import { formatRate, type VerdictInput } from './verdict.js'

@@ -2,7 +2,7 @@
 // iptables-restore transaction, serialised, each family standing alone, with kernel-filter fallback. It must never touch a
 // rule it did not create, nor run anything through a shell (every command goes through exec.ts).
 import type { Config, Family } from '../config/types.js'
-import { createRunner, netnsWrap, wrapRunner, type Runner } from '../exec.js'
+import { createRunner, netnsWrap, wrapRunner, type Runner } from '../kernel/exec.js'
 import { iptablesFailure, iptablesSpawnFailure, isIptablesError } from './errors.js'
 import { binaries, detectBackend, type Backend, type BackendDecision } from './backend.js'
 import {

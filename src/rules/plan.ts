@@ -4,7 +4,7 @@ import type { Config, Family, Hook, KernelFilter } from '../config/types.js'
 import { ConfigError } from '../errors.js'
 import { CIDR_ACCEPTED, parseCidr } from '../config/cidr.js'
 import { IFNAME_ACCEPTED, isValidInterface } from '../config/interface.js'
-import { BpfError, bpfMatchArgs, buildFilter, QTYPE_A, u32MatchArgs } from '../policy/bpf.js'
+import { BpfError, bpfMatchArgs, buildFilter, QTYPE_A, u32MatchArgs } from '../dataplane/bpf.js'
 
 /** Our chain in the raw table of each family. Everything in it is ours. */
 export const CHAIN = 'DNS-SHAPER'

@@ -8,9 +8,9 @@ import { runCheck } from '../../src/check/run.js'
 import { listenProbe, probeDataplane, systemProbes } from '../../src/check/probes.js'
 import { parseHostPort } from '../../src/config/host-port.js'
 import { fx, result, cfg, byId } from '../helpers/check.js'
-import type { ExecResult, Runner } from '../../src/exec.js'
-import { statsFromNetlink } from '../../src/conntrack-stats.js'
-import type { ConntrackStats } from '../../src/procfs.js'
+import type { ExecResult, Runner } from '../../src/kernel/exec.js'
+import { statsFromNetlink } from '../../src/kernel/conntrack-stats.js'
+import type { ConntrackStats } from '../../src/kernel/procfs.js'
 
 const noNetlink = async (): Promise<ConntrackStats> => {
   throw new Error('conntrack statistics over ctnetlink: ctnetlink: No such file or directory')

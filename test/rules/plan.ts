@@ -8,7 +8,7 @@ import { compareTable } from '../../src/rules/status.js'
 import { parseSave } from '../../src/rules/save.js'
 import { renderRestore } from '../../src/rules/restore.js'
 import { DEFAULTS } from '../../src/config/load.js'
-import { buildFilter, bytecodeText } from '../../src/policy/bpf.js'
+import { buildFilter, bytecodeText } from '../../src/dataplane/bpf.js'
 import { cfg } from '../helpers/rules.js'
 
 t.test('validateRuleConfig names the flag and accepted form', async t => {

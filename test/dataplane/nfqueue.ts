@@ -1,8 +1,8 @@
-// src/nfqueue.ts, the sole importer of the .node: what it loads and where it looks.
+// src/dataplane/nfqueue.ts, the sole importer of the .node: what it loads and where it looks.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { constants, limits, parsePacket, Queue } from '../src/nfqueue.js'
+import { constants, limits, parsePacket, Queue } from '../../src/dataplane/nfqueue.js'
 
 t.test('the addon loads with its typed surface', async t => {
   t.type(Queue, 'function')
@@ -12,7 +12,7 @@ t.test('the addon loads with its typed surface', async t => {
 })
 
 t.test('DNS_SHAPER_ADDON naming a file that does not exist falls back to the build directory', async t => {
-  const src = fileURLToPath(new URL('../src/nfqueue.ts', import.meta.url))
+  const src = fileURLToPath(new URL('../../src/dataplane/nfqueue.ts', import.meta.url))
   const r = spawnSync(
     process.execPath,
     [

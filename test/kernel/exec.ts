@@ -1,5 +1,13 @@
 import t from 'tap'
-import { createRunner, netnsWrap, output, run, wrapRunner, type ExecResult, type Runner } from '../src/exec.js'
+import {
+  createRunner,
+  netnsWrap,
+  output,
+  run,
+  wrapRunner,
+  type ExecResult,
+  type Runner,
+} from '../../src/kernel/exec.js'
 
 const node = process.execPath
 

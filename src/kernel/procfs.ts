@@ -3,7 +3,7 @@
 // Both files are per network namespace: they describe the netns of the reading process.
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { errorMessage } from './errors.js'
+import { errorMessage } from '../errors.js'
 
 export const DEFAULT_PROC_ROOT = '/proc'
 export const NFQUEUE_FILE = 'net/netfilter/nfnetlink_queue'

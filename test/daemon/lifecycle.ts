@@ -4,14 +4,14 @@ import net from 'node:net'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Daemon, type DaemonOptions, type Rules } from '../src/daemon.js'
-import { Shaper } from '../src/shaper.js'
-import { loadConfig } from '../src/config/load.js'
-import type { Config } from '../src/config/types.js'
-import { queuedQtypes } from '../src/rules/plan.js'
-import { createLogger } from '../src/log.js'
-import { FakeQueue } from './helpers/fake-queue.js'
-import { FakeClock } from './helpers/fake-clock.js'
+import { Daemon, type DaemonOptions, type Rules } from '../../src/daemon/lifecycle.js'
+import { Shaper } from '../../src/dataplane/shaper.js'
+import { loadConfig } from '../../src/config/load.js'
+import type { Config } from '../../src/config/types.js'
+import { queuedQtypes } from '../../src/rules/plan.js'
+import { createLogger } from '../../src/log.js'
+import { FakeQueue } from '../helpers/fake-queue.js'
+import { FakeClock } from '../helpers/fake-clock.js'
 
 interface Harness {
   d: Daemon
@@ -167,7 +167,7 @@ t.test('start binds before installing rules; stop removes rules before unbinding
   t.same(h.d.readiness(), { ok: true, detail: 'queue bound, rules installed' })
   const msgs = h.logs.map(l => l.msg)
   t.ok(msgs.indexOf('queue bound') < msgs.indexOf('rules installed'), 'queue bound first')
-  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
   t.match(
     h.logs[0],
     { msg: 'starting', version: pkg.version, node: process.versions.node },
@@ -603,7 +603,7 @@ t.test('no --config, or --config-poll-interval 0: no polling', async t => {
 })
 
 t.test('dns-ip auto: the start-up log says which resolv.conf gave which addresses', async t => {
-  const fixture = new URL('fixtures/resolv-conf/dual-stack.conf', import.meta.url).pathname
+  const fixture = new URL('../fixtures/resolv-conf/dual-stack.conf', import.meta.url).pathname
   const h = harness(['--metrics-listen', 'off', '--dns-ip', 'auto', '--resolv-conf', fixture])
   await h.d.start()
   t.teardown(() => h.d.stop('test'))

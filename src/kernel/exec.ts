@@ -1,7 +1,7 @@
 // Runs one external command from an argv array (execFile, never a shell) and reports {code, stdout, stderr}.
 // Must not interpret the result: a non-zero exit resolves, callers decide what it means.
 import { execFile } from 'node:child_process'
-import { errorMessage } from './errors.js'
+import { errorMessage } from '../errors.js'
 
 export interface ExecResult {
   /** Exit status; null when the process was killed by a signal (see `signal`, `timedOut`). */

@@ -12,9 +12,9 @@ import {
   readConntrackCount,
   readConntrackStats,
   readNfqueueStats,
-} from '../src/procfs.js'
+} from '../../src/kernel/procfs.js'
 
-const fx = (name: string) => fileURLToPath(new URL(`./fixtures/proc/${name}`, import.meta.url))
+const fx = (name: string) => fileURLToPath(new URL(`../fixtures/proc/${name}`, import.meta.url))
 
 t.test('nfnetlink_queue: captured from a throwaway netns', async t => {
   const all = await readNfqueueStats(fx('nfqueue-netns'))

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { compilePolicy, describePolicy, PolicyError, MAX_HOLD_CLASSES } from '../../src/policy/compile.js'
+import { compilePolicy, describePolicy, PolicyError, MAX_HOLD_CLASSES } from '../../src/dataplane/policy.js'
 
 const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 5, maxHeld: 100 }
 

@@ -2,18 +2,18 @@
 // read once per scrape (the verdict path never calls into JS); kernel queue counters come from /proc,
 // conntrack counters from ctnetlink or /proc, at scrape time. Nothing here changes state of the shaper.
 import client from 'prom-client'
-import type { QueueStats, NativeConstants, NativePolicy } from './nfqueue.js'
-import { describePolicy } from './policy/compile.js'
-import { qtypeName } from './policy/qtypes.js'
-import { readNfqueueStats, type ConntrackStats, type NfqueueStats } from './procfs.js'
+import type { QueueStats, NativeConstants, NativePolicy } from '../dataplane/nfqueue.js'
+import { describePolicy } from '../dataplane/policy.js'
+import { qtypeName } from '../dataplane/qtypes.js'
+import { readNfqueueStats, type ConntrackStats, type NfqueueStats } from '../kernel/procfs.js'
 import {
   CONNTRACK_SOURCES,
   defaultConntrackReaders,
   readConntrack,
   type ConntrackReading,
   type ConntrackReaders,
-} from './conntrack-stats.js'
-import { NODE_VERSION, VERSION } from './version.js'
+} from '../kernel/conntrack-stats.js'
+import { NODE_VERSION, VERSION } from '../version.js'
 
 type Labels = Record<string, string | number>
 export interface Sample {

@@ -1,10 +1,10 @@
-// Kernel filter program (src/policy/bpf.ts) and the cBPF interpreter (test/helpers/cbpf-interp.ts):
+// Kernel filter program (src/dataplane/bpf.ts) and the cBPF interpreter (test/helpers/cbpf-interp.ts):
 // a differential test against the native parser over vectors, captures, a Kubernetes query mix,
 // random queries and mutants. The one property that must hold: no packet the parser would hold is
 // kept out of the queue by the program. Pure: no root, no sockets.
 import t from 'tap'
-import { parsePacket } from '../../src/nfqueue.js'
-import { compilePolicy } from '../../src/policy/compile.js'
+import { parsePacket } from '../../src/dataplane/nfqueue.js'
+import { compilePolicy } from '../../src/dataplane/policy.js'
 import {
   BPF,
   BPF_MATCH,
@@ -20,7 +20,7 @@ import {
   u32MatchArgs,
   type BpfInsn,
   type FilterProgram,
-} from '../../src/policy/bpf.js'
+} from '../../src/dataplane/bpf.js'
 import { CbpfError, checkProgram, matches, runProgram } from '../helpers/cbpf-interp.js'
 import { corpus, k8sMix, searchExpansion, u32Matches, u32RulesMatch } from '../helpers/bpf-corpus.js'
 import { dnsQuery, ipv4Udp, ipv6Udp, qtail, rawDns, wireName } from '../helpers/packets.js'

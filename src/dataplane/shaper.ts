@@ -1,8 +1,8 @@
 // Shaper: owns the native queues (one data-plane thread per queue) and the policy they run.
 // It never sees packets; it compiles policy, starts, reloads, stops and reads counters.
 import { Queue, type NativePolicy, type NativeQueue, type QueueStats } from './nfqueue.js'
-import { compilePolicy, type HoldRule } from './policy/compile.js'
-import type { Config } from './config/types.js'
+import { compilePolicy, type HoldRule } from './policy.js'
+import type { Config } from '../config/types.js'
 import { heldCapacity } from './limits.js'
 
 export interface ShaperOptions {

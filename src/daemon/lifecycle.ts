@@ -3,22 +3,22 @@
 // rules first, then accepts every held packet and drains what is still queued, then unbinds. Every rule
 // operation goes through one RuleSync, in order; stop may come at any point of start.
 import { readFileSync } from 'node:fs'
-import type { Config } from './config/types.js'
-import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } from './config/load.js'
-import { Shaper } from './shaper.js'
+import type { Config } from '../config/types.js'
+import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } from '../config/load.js'
+import { Shaper } from '../dataplane/shaper.js'
 import { Metrics } from './metrics.js'
 import { HttpServer } from './http.js'
-import { constants } from './nfqueue.js'
-import type { Logger } from './log.js'
-import type { HoldRule } from './policy/compile.js'
-import { queuedQtypes } from './rules/plan.js'
-import { RuleSync, type Rules } from './rules/sync.js'
-import { registerRuleMetrics } from './rules/metrics.js'
-import { errorMessage } from './errors.js'
-import { NODE_VERSION, VERSION } from './version.js'
-import { ConfigWatcher, type WatchClock } from './config/watch.js'
+import { constants } from '../dataplane/nfqueue.js'
+import type { Logger } from '../log.js'
+import type { HoldRule } from '../dataplane/policy.js'
+import { queuedQtypes } from '../rules/plan.js'
+import { RuleSync, type Rules } from '../rules/sync.js'
+import { registerRuleMetrics } from '../rules/metrics.js'
+import { errorMessage } from '../errors.js'
+import { NODE_VERSION, VERSION } from '../version.js'
+import { ConfigWatcher, type WatchClock } from '../config/watch.js'
 
-export type { Rules } from './rules/sync.js'
+export type { Rules } from '../rules/sync.js'
 
 export interface DaemonOptions {
   argv: readonly string[]

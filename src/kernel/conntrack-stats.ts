@@ -1,7 +1,7 @@
 // Conntrack statistics from the best source this kernel offers: ctnetlink (IPCTNL_MSG_CT_GET_STATS_CPU,
 // as `conntrack -S`), else /proc/net/stat/nf_conntrack (only with CONFIG_NF_CONNTRACK_PROCFS).
 // "Loaded" is decided by nf_conntrack_count, never by the stat file. Reads only; no metrics, no policy.
-import { conntrackStats as nativeConntrackStats, type ConntrackCpuCounters } from './nfqueue.js'
+import { conntrackStats as nativeConntrackStats, type ConntrackCpuCounters } from '../dataplane/nfqueue.js'
 import {
   CONNTRACK_FILE,
   DEFAULT_PROC_ROOT,
@@ -9,7 +9,7 @@ import {
   readConntrackStats,
   type ConntrackStats,
 } from './procfs.js'
-import { errorMessage } from './errors.js'
+import { errorMessage } from '../errors.js'
 
 /** Where conntrack statistics can come from, in order of preference. */
 export const CONNTRACK_SOURCES = ['netlink', 'procfs'] as const

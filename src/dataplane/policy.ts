@@ -1,8 +1,8 @@
 // Compiles policy rules (QTYPE -> hold) into the flat table the data plane reads. Pure: no I/O.
-import type { NativePolicy } from '../nfqueue.js'
+import type { NativePolicy } from './nfqueue.js'
 import { OperatorError } from '../errors.js'
 import type { ShapeMode } from '../config/types.js'
-import { MAX_HOLD_CLASSES, MAX_HOLD_MS } from '../limits.js'
+import { MAX_HOLD_CLASSES, MAX_HOLD_MS } from './limits.js'
 
 export interface HoldRule {
   qtype: number

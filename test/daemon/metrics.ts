@@ -4,17 +4,17 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { Metrics, type MetricsSources } from '../src/metrics.js'
-import { constants, type QueueStats } from '../src/nfqueue.js'
-import type { ConntrackStats, NfqueueStats } from '../src/procfs.js'
-import { emptyStats } from './helpers/fake-queue.js'
-import { statsFromNetlink } from '../src/conntrack-stats.js'
+import { Metrics, type MetricsSources } from '../../src/daemon/metrics.js'
+import { constants, type QueueStats } from '../../src/dataplane/nfqueue.js'
+import type { ConntrackStats, NfqueueStats } from '../../src/kernel/procfs.js'
+import { emptyStats } from '../helpers/fake-queue.js'
+import { statsFromNetlink } from '../../src/kernel/conntrack-stats.js'
 
 const pkgVersion = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version
 
-const PROC = (name: string): string => fileURLToPath(new URL(`./fixtures/proc/${name}`, import.meta.url))
+const PROC = (name: string): string => fileURLToPath(new URL(`../fixtures/proc/${name}`, import.meta.url))
 
 function nfq(queue: number, over: Partial<NfqueueStats> = {}): NfqueueStats {
   return {
@@ -471,7 +471,7 @@ t.test('user_dropped is not described as counting fail-open passes (the kernel d
   const text = await m.render()
   const help = /# HELP dns_shaper_queue_user_dropped_total (.*)/.exec(text)?.[1] ?? ''
   t.match(help, /only without fail-open/, 'metric help')
-  const root = new URL('..', import.meta.url)
+  const root = new URL('../../', import.meta.url)
   for (const f of ['docs/metrics.md', 'deploy/grafana/dns-shaper.json']) {
     const doc = readFileSync(new URL(f, root), 'utf8')
     t.notMatch(doc, /thanks to fail-open|With fail-open they passed/, `${f}: no claim that user_dropped counts them`)

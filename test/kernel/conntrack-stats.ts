@@ -10,11 +10,11 @@ import {
   readConntrack,
   statsFromNetlink,
   type ConntrackReaders,
-} from '../src/conntrack-stats.js'
-import { parseConntrackStats, type ConntrackStats } from '../src/procfs.js'
-import { pairedDeltas } from './helpers/conntrack.js'
+} from '../../src/kernel/conntrack-stats.js'
+import { parseConntrackStats, type ConntrackStats } from '../../src/kernel/procfs.js'
+import { pairedDeltas } from '../helpers/conntrack.js'
 
-const fx = (name: string) => fileURLToPath(new URL(`./fixtures/proc/${name}`, import.meta.url))
+const fx = (name: string) => fileURLToPath(new URL(`../fixtures/proc/${name}`, import.meta.url))
 
 const nl = (insertFailed: number): ConntrackStats =>
   statsFromNetlink([
@@ -130,7 +130,7 @@ t.test('default readers on /proc fixtures (netlink replaced: it reads the live k
 
 // ---- root: the real ctnetlink dump against the stat file, in throwaway namespaces --------------
 
-const addonPath = fileURLToPath(new URL('../build/Release/nfqueue.node', import.meta.url))
+const addonPath = fileURLToPath(new URL('../../build/Release/nfqueue.node', import.meta.url))
 
 function sh(argv: string[]): { ok: boolean; out: string } {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20000 })

@@ -1,9 +1,9 @@
-// src/limits.ts: the bounds re-exported from native/limits.h, held-slot sizing and the memory budget
+// src/dataplane/limits.ts: the bounds re-exported from native/limits.h, held-slot sizing and the memory budget
 // a config must fit (issue 14 item 10). Needs no root.
 import t from 'tap'
-import { heldCapacity, MAX_HELD, MEMORY_BUDGET_BYTES, preallocatedBytes } from '../src/limits.js'
-import { limits } from '../src/nfqueue.js'
-import { loadConfig } from '../src/config/load.js'
+import { heldCapacity, MAX_HELD, MEMORY_BUDGET_BYTES, preallocatedBytes } from '../../src/dataplane/limits.js'
+import { limits } from '../../src/dataplane/nfqueue.js'
+import { loadConfig } from '../../src/config/load.js'
 
 t.test('held capacity: 4 x --max-held, at least 1024, at most the max-held bound', async t => {
   t.equal(heldCapacity(1), 1024)

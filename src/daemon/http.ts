@@ -2,7 +2,7 @@
 // unmanaged). Read-only: every request is a GET or HEAD of one of these, anything else is 404/405.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { parseHostPort } from './config/host-port.js'
+import { parseHostPort } from '../config/host-port.js'
 
 export interface HttpSources {
   metrics: () => Promise<string>

@@ -3,10 +3,10 @@
 import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
-import { HttpServer, type HttpSources } from '../src/http.js'
-import { Metrics } from '../src/metrics.js'
-import { constants } from '../src/nfqueue.js'
-import { emptyStats } from './helpers/fake-queue.js'
+import { HttpServer, type HttpSources } from '../../src/daemon/http.js'
+import { Metrics } from '../../src/daemon/metrics.js'
+import { constants } from '../../src/dataplane/nfqueue.js'
+import { emptyStats } from '../helpers/fake-queue.js'
 
 interface Reply {
   status: number

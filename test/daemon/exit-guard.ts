@@ -1,7 +1,7 @@
 import t from 'tap'
 import { EventEmitter } from 'node:events'
-import { guardExits, type GuardedDaemon } from '../src/exit-guard.js'
-import { createLogger } from '../src/log.js'
+import { guardExits, type GuardedDaemon } from '../../src/daemon/exit-guard.js'
+import { createLogger } from '../../src/log.js'
 
 function fixture(stop: () => Promise<number> = async () => 0) {
   const calls: string[] = []

@@ -23,7 +23,7 @@ export interface ParsedPacket {
   flowHash: bigint
 }
 
-/** The compiled policy the data plane reads (built by src/policy/compile.ts). */
+/** The compiled policy the data plane reads (built by src/dataplane/policy.ts). */
 export interface NativePolicy {
   /** QTYPE -> hold class; 0 = accept at once. 65536 entries. */
   table: Uint8Array
@@ -92,7 +92,7 @@ export interface NativeConstants {
   maxHoldClasses: number
 }
 
-/** Bounds defined once in native/limits.h; src/limits.ts re-exports them for the rest of TS. */
+/** Bounds defined once in native/limits.h; src/dataplane/limits.ts re-exports them for the rest of TS. */
 export interface NativeLimits {
   maxHoldClasses: number
   maxHoldMs: number
@@ -132,12 +132,12 @@ interface Addon {
 }
 
 function findAddon(): string {
-  // src/ in tests, dist/ when installed: the build directory sits one level up from either.
+  // src/dataplane/ in tests, dist/dataplane/ when installed: the build directory sits two levels up.
   const here = path.dirname(fileURLToPath(import.meta.url))
   const candidates = [
     process.env.DNS_SHAPER_ADDON,
-    path.join(here, '..', 'build', 'Release', 'nfqueue.node'),
-    path.join(here, '..', 'build', 'Debug', 'nfqueue.node'),
+    path.join(here, '..', '..', 'build', 'Release', 'nfqueue.node'),
+    path.join(here, '..', '..', 'build', 'Debug', 'nfqueue.node'),
   ].filter((p): p is string => typeof p === 'string' && p.length > 0)
   const found = candidates.find(p => fs.existsSync(p))
   if (!found) {

@@ -1,6 +1,6 @@
-// src/policy/qtypes.ts: query type names and numbers.
+// src/dataplane/qtypes.ts: query type names and numbers.
 import t from 'tap'
-import { parseQtype, qtypeName } from '../../src/policy/qtypes.js'
+import { parseQtype, qtypeName } from '../../src/dataplane/qtypes.js'
 
 t.test('qtype names', async t => {
   t.equal(parseQtype('aaaa'), 28)

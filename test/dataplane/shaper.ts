@@ -1,7 +1,7 @@
 import t from 'tap'
-import { Shaper } from '../src/shaper.js'
-import { DEFAULTS } from '../src/config/load.js'
-import { FakeQueue } from './helpers/fake-queue.js'
+import { Shaper } from '../../src/dataplane/shaper.js'
+import { DEFAULTS } from '../../src/config/load.js'
+import { FakeQueue } from '../helpers/fake-queue.js'
 
 const make = (over: Partial<typeof DEFAULTS> = {}, failOn?: number) => {
   const queues: FakeQueue[] = []

@@ -1,5 +1,11 @@
 import t from 'tap'
-import { clashHandling, compareKernel, kernelAtLeast, parseKernelRelease, type ClashLevel } from '../src/kernel.js'
+import {
+  clashHandling,
+  compareKernel,
+  kernelAtLeast,
+  parseKernelRelease,
+  type ClashLevel,
+} from '../../src/kernel/release.js'
 
 t.test('parseKernelRelease', async t => {
   const cases: [string, [number, number, number] | undefined][] = [

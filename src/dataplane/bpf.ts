@@ -2,7 +2,7 @@
 // fallback expression that keep DNS packets the shaper would only accept out of the NFQUEUE path.
 // Pure: no I/O. It must never say "no match" for a query the user-space parser would hold; when in
 // doubt (IP options, fragments, compression, a name longer than the unrolled walk) it says "match".
-import type { NativePolicy } from '../nfqueue.js'
+import type { NativePolicy } from './nfqueue.js'
 import type { Family } from '../config/types.js'
 
 /** One classic BPF instruction (struct sock_filter). */

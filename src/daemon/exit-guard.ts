@@ -2,7 +2,7 @@
 // called from anywhere. Each logs its cause, releases held packets and unbinds before the process ends
 // (Node runs no addon cleanup hook on these paths, and the kernel drops what a closed socket held).
 // It must not keep a crashed process running: it always ends in exit(1), within a bounded time.
-import type { Logger } from './log.js'
+import type { Logger } from '../log.js'
 
 export interface GuardedDaemon {
   /** The clean stop: rules removed, held packets released, queue unbound. */
