@@ -8,7 +8,7 @@ import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } f
 import { Shaper } from '../dataplane/shaper.js'
 import { Metrics } from './metrics.js'
 import { HttpServer } from './http.js'
-import { constants } from '../dataplane/nfqueue.js'
+import { constants } from '../dataplane/constants.js'
 import type { Logger } from '../log.js'
 import type { HoldRule } from '../dataplane/policy.js'
 import { queuedQtypes } from '../rules/plan.js'

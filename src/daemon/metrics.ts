@@ -2,7 +2,8 @@
 // read once per scrape (the verdict path never calls into JS); kernel queue counters come from /proc,
 // conntrack counters from ctnetlink or /proc, at scrape time. Nothing here changes state of the shaper.
 import client from 'prom-client'
-import type { QueueStats, NativeConstants, NativePolicy } from '../dataplane/nfqueue.js'
+import type { QueueStats, NativePolicy } from '../dataplane/nfqueue.js'
+import type { NativeConstants } from '../dataplane/constants.js'
 import { describePolicy } from '../dataplane/policy.js'
 import { qtypeName } from '../dataplane/qtypes.js'
 import { readNfqueueStats, type ConntrackStats, type NfqueueStats } from '../kernel/procfs.js'

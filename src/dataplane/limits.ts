@@ -1,6 +1,6 @@
-// Bounds shared with the data plane, re-exported typed from the addon (defined once in native/limits.h).
+// Bounds shared with the data plane, re-exported typed from the build-time tables (defined once in native/limits.h).
 // Config validation and policy compilation import them from here; nothing here reads config or state.
-import { limits } from './nfqueue.js'
+import { limits } from './constants.js'
 
 /** Distinct hold durations a policy may use (the data plane keeps one hold class per duration). */
 export const MAX_HOLD_CLASSES: number = limits.maxHoldClasses

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
 import fs from 'node:fs'
+import type { NativeConstants, NativeLimits } from './constants.js'
 
 export type PacketKind = 'query' | 'not_query' | 'not_dns' | 'malformed'
 
@@ -78,44 +79,6 @@ export interface NativeQueue {
   readonly options: Required<Omit<QueueOptions, 'onFatal'>>
 }
 
-export interface NativeConstants {
-  actions: string[]
-  qtypeLabels: { qtype: number; name: string }[]
-  parseReasons: string[]
-  counters: string[]
-  /** Help text per counter (the names in `counters`) and per other native series (packets, hold, ...). */
-  help: Record<string, string>
-  /** Every qtype label value of the stats rows, in order: the listed types, then 'other' and 'none'. */
-  packetLabels: string[]
-  holdBucketsSeconds: number[]
-  latencyBucketsSeconds: number[]
-  maxHoldClasses: number
-}
-
-/** Bounds defined once in native/limits.h; src/dataplane/limits.ts re-exports them for the rest of TS. */
-export interface NativeLimits {
-  maxHoldClasses: number
-  maxHoldMs: number
-  maxPairWindowMs: number
-  maxHeld: number
-  defaultMaxHeld: number
-  defaultHeldCapacity: number
-  minHeldCapacity: number
-  heldCapacityFactor: number
-  defaultPairSlots: number
-  minPairSlots: number
-  maxPairSlots: number
-  defaultQueueMaxLen: number
-  maxQueueMaxLen: number
-  maxCopyRange: number
-  defaultCopyRange: number
-  memoryBudgetBytes: number
-  /** Bytes one queue preallocates per held slot, per pair slot, and besides those. */
-  bytesPerHeldSlot: number
-  bytesPerPairSlot: number
-  bytesPerQueue: number
-}
-
 /** One possible CPU's ctnetlink conntrack statistics (names as `conntrack -S` prints them). */
 export interface ConntrackCpuCounters {
   cpu: number
@@ -153,7 +116,8 @@ const addon = createRequire(import.meta.url)(findAddon()) as Addon
 
 export const Queue = addon.Queue
 export const parsePacket = addon.parsePacket
-export const constants: NativeConstants = addon.constants
-export const limits: NativeLimits = addon.limits
+/** What the loaded addon reports; TS reads the same tables from ./constants.ts (test/native/constants.ts checks they agree). */
+export const addonConstants: NativeConstants = addon.constants
+export const addonLimits: NativeLimits = addon.limits
 /** Per-CPU conntrack statistics of this netns over ctnetlink; throws with code/errno/syscall. Needs CAP_NET_ADMIN. */
 export const conntrackStats = addon.conntrackStats

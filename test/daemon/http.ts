@@ -5,7 +5,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { HttpServer, type HttpSources } from '../../src/daemon/http.js'
 import { Metrics } from '../../src/daemon/metrics.js'
-import { constants } from '../../src/dataplane/nfqueue.js'
+import { constants } from '../../src/dataplane/constants.js'
 import { emptyStats } from '../helpers/fake-queue.js'
 
 interface Reply {

@@ -2,7 +2,7 @@
 // a config must fit (issue 14 item 10). Needs no root.
 import t from 'tap'
 import { heldCapacity, MAX_HELD, MEMORY_BUDGET_BYTES, preallocatedBytes } from '../../src/dataplane/limits.js'
-import { limits } from '../../src/dataplane/nfqueue.js'
+import { limits } from '../../src/dataplane/constants.js'
 import { loadConfig } from '../../src/config/load.js'
 
 t.test('held capacity: 4 x --max-held, at least 1024, at most the max-held bound', async t => {

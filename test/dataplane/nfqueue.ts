@@ -2,7 +2,7 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { constants, limits, parsePacket, Queue } from '../../src/dataplane/nfqueue.js'
+import { addonConstants as constants, addonLimits as limits, parsePacket, Queue } from '../../src/dataplane/nfqueue.js'
 
 t.test('the addon loads with its typed surface', async t => {
   t.type(Queue, 'function')

@@ -4,7 +4,7 @@ import { compilePolicy } from '../../src/dataplane/policy.js'
 import { registerRuleMetrics } from '../../src/rules/metrics.js'
 import { Metrics } from '../../src/daemon/metrics.js'
 import { statsFromNetlink } from '../../src/kernel/conntrack-stats.js'
-import { constants } from '../../src/dataplane/nfqueue.js'
+import { constants } from '../../src/dataplane/constants.js'
 import { emptyStats } from './fake-queue.js'
 
 const AGGREGATIONS = new Set([

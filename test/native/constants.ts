@@ -1,7 +1,9 @@
 // The constant lists the addon exports (metric label sets) match what Queue#stats() returns, so TS
-// can pre-create every label set from them. Needs no root: stats() works on an unbound queue.
+// can pre-create every label set from them; the tables the build emits (src/dataplane/constants.ts)
+// equal what the loaded addon reports. Needs no root: stats() works on an unbound queue.
 import t from 'tap'
-import { constants, limits, Queue } from '../../src/dataplane/nfqueue.js'
+import { addonConstants as constants, addonLimits as limits, Queue } from '../../src/dataplane/nfqueue.js'
+import * as built from '../../src/dataplane/constants.js'
 import * as L from '../../src/dataplane/limits.js'
 import { loadConfig } from '../../src/config/load.js'
 import { compilePolicy, PolicyError } from '../../src/dataplane/policy.js'
@@ -34,6 +36,13 @@ t.test('actions x qtype labels', async t => {
   t.equal(new Set(nums).size, nums.length, 'qtype numbers unique')
   t.equal(new Set(labels).size, labels.length, 'label names unique')
   for (const n of nums) t.ok(Number.isInteger(n) && n > 0 && n < 65536, `qtype ${n} in range`)
+})
+
+t.test('the tables emitted at build time are exactly what the loaded addon reports', async t => {
+  t.strictSame(built.constants, constants, 'constants: counters, labels, help text, buckets')
+  t.strictSame(built.limits, limits, 'limits')
+  t.same(Object.keys(built.constants.help).sort(), Object.keys(constants.help).sort(), 'same help keys, none extra')
+  t.same(Object.keys(built.limits).sort(), Object.keys(limits).sort(), 'same limit names, none extra')
 })
 
 t.test('parse reasons', async t => {
