@@ -21,7 +21,7 @@ import {
 } from '../kernel/procfs.js'
 import { defaultConntrackReaders, readConntrack, type ConntrackReading } from '../kernel/conntrack-stats.js'
 import { binaries, type Backend } from '../rules/backend.js'
-import type { LocalAddress } from './items.js'
+import type { LocalAddress } from './dns-service.js'
 import { RuleManager } from '../rules/manager.js'
 import type { DataplaneInputs } from './dataplane.js'
 

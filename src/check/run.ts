@@ -4,7 +4,6 @@
 import { clashHandling, parseKernelRelease, type ClashHandling, type KernelVersion } from '../kernel/release.js'
 import {
   conntrackItem,
-  dnsServiceItem,
   dataplaneItems,
   dnsTrackingItem,
   featureItems,
@@ -18,6 +17,7 @@ import {
   type CheckConfig,
   type CheckItem,
 } from './items.js'
+import { dnsServiceItem } from './dns-service.js'
 import type { DataplaneReport } from './dataplane.js'
 import { scanRawRules } from './parse.js'
 import { gather, type CheckProbes, type ConntrackSample } from './probes.js'
