@@ -1,7 +1,8 @@
 // Daemon lifecycle: the order of start and stop, signals and reload. Start binds the queue before
 // installing rules (a rule never points at an empty queue for longer than it must); stop removes the
 // rules first, then accepts every held packet and drains what is still queued, then unbinds. Every rule
-// operation goes through one RuleSync, in order; stop may come at any point of start.
+// operation goes through one RuleSync, in order; stop may come at any point of start. The daemon holds
+// one Plan; a reload compiles the next, diffs the two and hands each changed part to its owner.
 import { readFileSync } from 'node:fs'
 import type { Config } from '../config/types.js'
 import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } from '../config/load.js'
@@ -10,8 +11,7 @@ import { Metrics } from './metrics.js'
 import { HttpServer } from './http.js'
 import { constants } from '../dataplane/constants.js'
 import type { Logger } from '../log.js'
-import type { HoldRule } from '../dataplane/policy.js'
-import { queuedQtypes } from '../rules/plan.js'
+import { compilePlan, diffPlans, reloadPlan, type Plan } from '../plan/plan.js'
 import { RuleSync, type Rules } from '../rules/sync.js'
 import { registerRuleMetrics } from '../rules/metrics.js'
 import { errorMessage } from '../errors.js'
@@ -26,11 +26,7 @@ export interface DaemonOptions {
   log: Logger
   /** Builds the daemon's one rule manager ('manage' mode only); reloads reach it through setConfig. */
   createRules: (config: Config, log: Logger) => Rules
-  createShaper?: (
-    config: Config,
-    rules: HoldRule[],
-    onFatal: (queue: number, err: NodeJS.ErrnoException) => void,
-  ) => Shaper
+  createShaper?: (plan: Plan, onFatal: (queue: number, err: NodeJS.ErrnoException) => void) => Shaper
   env?: NodeJS.ProcessEnv
   reconcileIntervalMs?: number
   /** Injected into the --config poller and the reload metrics (tests); real timers, file and clock otherwise. */
@@ -43,13 +39,10 @@ export interface DaemonOptions {
   }
 }
 
-/** Fields a SIGHUP reload can change; everything else needs a restart. */
-const RELOADABLE: (keyof Config)[] = ['delayMs', 'qtypes', 'mode', 'pairWindowMs', 'maxHeld', 'dryRun', 'logLevel']
-
 export class Daemon {
   readonly #opts: DaemonOptions
-  #config: Config
-  #holds: HoldRule[]
+  /** The plan in force: compiled at construction, replaced by each reload that applies. */
+  #plan: Plan
   #shaper: Shaper | undefined
   #shaperStopped = false
   #rules: RuleSync | undefined
@@ -67,8 +60,7 @@ export class Daemon {
 
   constructor(opts: DaemonOptions) {
     this.#opts = opts
-    this.#config = opts.loaded.config
-    this.#holds = opts.loaded.rules
+    this.#plan = compilePlan(opts.loaded)
     this.done = new Promise(r => {
       this.#resolveDone = r
     })
@@ -98,13 +90,14 @@ export class Daemon {
 
   async #start(): Promise<void> {
     const { log } = this.#opts
-    const c = this.#config
+    const plan = this.#plan
+    const c = plan.settings
     if (this.#stopping) return // a signal before start: nothing to begin
     log.info('starting', {
       version: VERSION,
       node: NODE_VERSION,
       queues: `${c.queue}${c.queues > 1 ? `..${c.queue + c.queues - 1}` : ''}`,
-      holds: describeRules(this.#holds),
+      holds: describeRules(plan.holds),
       mode: c.mode,
       dryRun: c.dryRun,
       rules: c.rules,
@@ -123,9 +116,7 @@ export class Daemon {
       this.#fatal = err
       void this.stop('fatal')
     }
-    this.#shaper = this.#opts.createShaper
-      ? this.#opts.createShaper(c, this.#holds, onFatal)
-      : new Shaper({ config: c, rules: this.#holds, onFatal })
+    this.#shaper = this.#opts.createShaper ? this.#opts.createShaper(plan, onFatal) : new Shaper({ plan, onFatal })
     this.#shaper.start()
     log.info('queue bound', { queue: c.queue, queues: c.queues })
 
@@ -140,7 +131,7 @@ export class Daemon {
             : `conntrack source ${source} unavailable; dns_shaper_conntrack_source shows the one in use`,
           { err: errorMessage(err) },
         ),
-      queues: () => Array.from({ length: this.#config.queues }, (_, i) => this.#config.queue + i),
+      queues: () => [...this.#plan.queues],
     })
     // The config in force was applied now (the poller's and SIGHUP's reloads move it on).
     this.#metrics.recordApplied(this.#now())
@@ -190,7 +181,7 @@ export class Daemon {
    * the way SIGHUP does, so editing the ConfigMap needs no rollout.
    */
   #startWatcher(): void {
-    const c = this.#config
+    const c = this.#plan.settings
     if (!c.configFile || c.configPollIntervalS === 0) return
     const { log } = this.#opts
     const w = this.#opts.configWatch
@@ -234,7 +225,7 @@ export class Daemon {
     const h = this.health()
     if (!h.ok) return h
     if (this.#stopping) return { ok: false, detail: 'stopping' }
-    if (this.#config.rules === 'none') return { ok: true, detail: 'queue bound; rules unmanaged' }
+    if (this.#plan.settings.rules === 'none') return { ok: true, detail: 'queue bound; rules unmanaged' }
     const r = this.#rules?.health()
     if (r === undefined) return { ok: false, detail: 'rules not installed yet' }
     if (r.problem !== undefined) return { ok: false, detail: r.problem }
@@ -251,27 +242,31 @@ export class Daemon {
       const next = loadConfig(this.#opts.argv, { env: this.#opts.env })
       // Whatever path applied this content (SIGHUP or the poller), the poller need not apply it again.
       if (next.configHash) this.#watcher?.markApplied(next.configHash)
-      const restartOnly = (Object.keys(next.config) as (keyof Config)[]).filter(
-        k => !RELOADABLE.includes(k) && JSON.stringify(next.config[k]) !== JSON.stringify(this.#config[k]),
-      )
-      if (restartOnly.length)
+      const prev = this.#plan
+      const plan = reloadPlan(prev, next)
+      const diff = diffPlans(prev, compilePlan(next))
+      if (diff.restart.length)
         log.warn('these settings change only on restart; kept the running values', {
-          settings: restartOnly,
+          settings: diff.restart,
           hint: 'kubectl -n kube-system rollout restart ds/dns-shaper (or restart the daemon)',
         })
-      const merged: Config = { ...this.#config }
-      for (const k of RELOADABLE) (merged as unknown as Record<string, unknown>)[k] = next.config[k]
-      // The kernel filter's program lists the queued types: when they change, so must the rules.
-      const filterChanged = JSON.stringify(queuedQtypes(merged)) !== JSON.stringify(queuedQtypes(this.#config))
-      this.#shaper?.reload(merged, next.rules)
-      if (merged.logLevel !== this.#config.logLevel) log.setLevel?.(merged.logLevel)
-      this.#config = merged
-      this.#holds = next.rules
-      // Every check and install from now on compares with this config, queued ones included.
-      this.#rules?.configure(merged)
-      if (filterChanged && this.#rules !== undefined && !this.#stopping) void this.#reinstallRules(this.#rules)
+      const changed = diffPlans(prev, plan)
+      // Each changed part to its owner: the table to the data plane, the queued types to the rules.
+      if (changed.policy) this.#shaper?.reload(plan.policy)
+      if (changed.logLevel) log.setLevel?.(plan.settings.logLevel)
+      this.#plan = plan
+      if (changed.queued && this.#rules !== undefined) {
+        // Every check and install from now on compares with this plan's rules, queued ones included.
+        this.#rules.configure(plan.settings)
+        // The kernel filter's program lists the queued types: the rules are replaced.
+        if (!this.#stopping) void this.#reinstallRules(this.#rules)
+      }
       this.#metrics?.recordReload(true, this.#now())
-      log.info('config reloaded', { holds: describeRules(next.rules), mode: merged.mode, dryRun: merged.dryRun })
+      log.info('config reloaded', {
+        holds: describeRules(plan.holds),
+        mode: plan.settings.mode,
+        dryRun: plan.settings.dryRun,
+      })
       return true
     } catch (e) {
       this.#metrics?.recordReload(false, this.#now())

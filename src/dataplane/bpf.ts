@@ -3,6 +3,8 @@
 // Pure: no I/O. It must never say "no match" for a query the user-space parser would hold; when in
 // doubt (IP options, fragments, compression, a name longer than the unrolled walk) it says "match".
 import type { NativePolicy } from './nfqueue.js'
+import { heldQtypes } from './policy.js'
+import { queuedQtypes } from './qtypes.js'
 import type { Family } from '../config/types.js'
 
 /** One classic BPF instruction (struct sock_filter). */
@@ -17,7 +19,6 @@ export interface BpfInsn {
 export const XT_BPF_MAX_NUM_INSTR = 64
 /** Any non-zero return is a match for xt_bpf; this value also reads well in a disassembly. */
 export const BPF_MATCH = 0xffff
-export const QTYPE_A = 1
 
 // Opcodes (linux/filter.h, linux/bpf_common.h).
 export const BPF = {
@@ -76,18 +77,6 @@ export interface FilterProgram {
 
 export class BpfError extends Error {
   override name = 'BpfError'
-}
-
-/**
- * The QTYPEs whose queries must reach user space: every held type, and in pair mode A too (pair mode
- * releases a held AAAA right behind its A; an A decided in the kernel would leave the AAAA waiting for
- * its full deadline).
- */
-export function queuedTypes(policy: Pick<NativePolicy, 'table' | 'pair'>): number[] {
-  const out: number[] = []
-  for (let q = 0; q < policy.table.length; q++) if ((policy.table[q] ?? 0) > 0) out.push(q)
-  if (policy.pair && out.length > 0 && !out.includes(QTYPE_A)) out.unshift(QTYPE_A)
-  return out
 }
 
 // A tiny assembler: instructions may name forward targets; jumps are resolved at the end.
@@ -224,7 +213,7 @@ export function filterForPolicy(
   policy: Pick<NativePolicy, 'table' | 'pair'>,
   family: Family,
 ): FilterProgram | undefined {
-  const types = queuedTypes(policy)
+  const types = queuedQtypes(heldQtypes(policy), policy.pair)
   return types.length === 0 ? undefined : buildFilter(family, types)
 }
 

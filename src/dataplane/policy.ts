@@ -67,3 +67,10 @@ export function describePolicy(p: NativePolicy): HoldRule[] {
   }
   return out
 }
+
+/** The query types a compiled table holds (any hold class, 0 ms included), ascending. */
+export function heldQtypes(p: Pick<NativePolicy, 'table'>): number[] {
+  const out: number[] = []
+  for (let q = 0; q < p.table.length; q++) if ((p.table[q] ?? 0) > 0) out.push(q)
+  return out
+}

@@ -26,3 +26,18 @@ export function qtypeName(type: number): string {
   const s = dnsTypes.toString(type)
   return s.startsWith('UNKNOWN') ? `TYPE${type}` : s
 }
+
+/** QTYPE A: in pair mode it releases its AAAA, so it reaches the queue whenever anything is held. */
+export const QTYPE_A = 1
+
+/**
+ * The one answer to "which query types reach the queue": every held type, in the order given, and in
+ * pair mode A first (pair mode releases a held AAAA right behind its A; an A decided in the kernel
+ * would leave the AAAA waiting for its full deadline). The rules, the kernel filter and their tests
+ * all ask this function.
+ */
+export function queuedQtypes(held: Iterable<number>, pair: boolean): number[] {
+  const types = [...new Set(held)]
+  if (pair && types.length > 0 && !types.includes(QTYPE_A)) types.unshift(QTYPE_A)
+  return types
+}

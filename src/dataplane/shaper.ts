@@ -1,13 +1,13 @@
-// Shaper: owns the native queues (one data-plane thread per queue) and the policy they run.
-// It never sees packets; it compiles policy, starts, reloads, stops and reads counters.
+// Shaper: owns the native queues (one data-plane thread per queue) and the policy table they run,
+// both taken from the plan. It never sees packets and compiles nothing; it starts, swaps the table,
+// stops and reads counters.
 import { Queue, type NativePolicy, type NativeQueue, type QueueStats } from './nfqueue.js'
-import { compilePolicy, type HoldRule } from './policy.js'
-import type { Config } from '../config/types.js'
+import type { Plan } from '../plan/plan.js'
 import { heldCapacity } from './limits.js'
 
 export interface ShaperOptions {
-  config: Config
-  rules: HoldRule[]
+  /** The queues to bind and the table to run (a plan's parts). */
+  plan: Pick<Plan, 'queues' | 'policy'>
   /** Native queue factory; tests inject fakes. */
   createQueue?: (queue: number, onFatal: (err: NodeJS.ErrnoException) => void, maxHeld: number) => NativeQueue
   onFatal?: (queue: number, err: NodeJS.ErrnoException) => void
@@ -16,25 +16,15 @@ export interface ShaperOptions {
 export class Shaper {
   #queues: { num: number; q: NativeQueue }[] = []
   #policy: NativePolicy
-  #config: Config
+  readonly #bind: readonly number[]
   readonly #create: NonNullable<ShaperOptions['createQueue']>
   readonly #onFatal: NonNullable<ShaperOptions['onFatal']>
 
   constructor(opts: ShaperOptions) {
-    this.#config = opts.config
-    this.#policy = Shaper.compile(opts.config, opts.rules)
+    this.#bind = opts.plan.queues
+    this.#policy = opts.plan.policy
     this.#create = opts.createQueue ?? ((queue, onFatal, maxHeld) => new Queue({ queue, onFatal, maxHeld }))
     this.#onFatal = opts.onFatal ?? (() => {})
-  }
-
-  static compile(config: Config, rules: HoldRule[]): NativePolicy {
-    return compilePolicy({
-      rules,
-      dryRun: config.dryRun,
-      mode: config.mode,
-      pairWindowMs: config.pairWindowMs,
-      maxHeld: config.maxHeld,
-    })
   }
 
   get policy(): NativePolicy {
@@ -43,10 +33,10 @@ export class Shaper {
 
   /** Binds every configured queue; on failure unbinds the ones already bound and rethrows. */
   start(): void {
-    const cap = heldCapacity(this.#config.maxHeld)
+    // Sized once, at start, from the --max-held in force: a reload may raise it up to this capacity.
+    const cap = heldCapacity(this.#policy.maxHeld)
     try {
-      for (let i = 0; i < this.#config.queues; i++) {
-        const num = this.#config.queue + i
+      for (const num of this.#bind) {
         const q = this.#create(num, err => this.#onFatal(num, err), cap)
         q.start(this.#policy)
         this.#queues.push({ num, q })
@@ -57,12 +47,10 @@ export class Shaper {
     }
   }
 
-  /** Swaps the policy on every queue; held packets keep their deadlines. */
-  reload(config: Config, rules: HoldRule[]): void {
-    const next = Shaper.compile(config, rules)
-    for (const { q } of this.#queues) q.setPolicy(next)
-    this.#policy = next
-    this.#config = config
+  /** Swaps the table on every queue; held packets keep their deadlines. */
+  reload(policy: NativePolicy): void {
+    for (const { q } of this.#queues) q.setPolicy(policy)
+    this.#policy = policy
   }
 
   /** Accepts everything held and unbinds. Idempotent; stats() still reads the final counters. */

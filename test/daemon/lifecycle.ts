@@ -8,7 +8,7 @@ import { Daemon, type DaemonOptions, type Rules } from '../../src/daemon/lifecyc
 import { Shaper } from '../../src/dataplane/shaper.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/types.js'
-import { queuedQtypes } from '../../src/rules/plan.js'
+import { queuedQtypes } from '../../src/dataplane/qtypes.js'
 import { createLogger } from '../../src/log.js'
 import { FakeQueue } from '../helpers/fake-queue.js'
 import { FakeClock } from '../helpers/fake-clock.js'
@@ -40,7 +40,7 @@ interface FakeRuleState {
   installCalled: () => void
 }
 
-const queued = (c: Config): string => JSON.stringify(queuedQtypes(c))
+const queued = (c: Config): string => JSON.stringify(queuedQtypes(c.qtypes, c.mode === 'pair'))
 
 function harness(
   argv: string[],
@@ -128,10 +128,9 @@ function harness(
         },
       }
     },
-    createShaper: (config, r, onFatal) =>
+    createShaper: (plan, onFatal) =>
       new Shaper({
-        config,
-        rules: r,
+        plan,
         onFatal,
         createQueue: (num, f, max) => {
           const q = new FakeQueue(num, f, max)
