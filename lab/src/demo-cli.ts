@@ -1,7 +1,6 @@
 // `npm run demo`: the lab's entry for the demo (lab/src/demo.ts); parses its flags and exits. The product
 // CLI no longer carries it, so nothing in dist/ imports the lab; this never ships.
-import { realpathSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { parseFlags } from '../../src/config/flags.js'
 import { ms } from '../../src/config/values.js'
 import { ConfigError, errorMessage, exitCodeFor } from '../../src/errors.js'
@@ -27,15 +26,8 @@ export async function demoMain(argv: readonly string[], io: DemoIo, run = runDem
   }
 }
 
-function isEntryPoint(): boolean {
-  try {
-    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isEntryPoint()) {
+// Run as `node dist-lab/lab/src/demo-cli.js` (npm run demo); imported by its test, it only exports.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const io: DemoIo = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) }
   void demoMain(process.argv.slice(2), io).then(code => process.exit(code))
 }
