@@ -39,7 +39,7 @@ struct QueueOptions {
 void ClampOptions(QueueOptions* o);
 
 // Bytes one queue preallocates besides its held and pair slots (receive slots, verdict batch, two
-// policy tables), for the memory budget (src/limits.ts).
+// policy tables), for the memory budget (src/dataplane/limits.ts).
 constexpr size_t kQueueFixedBytes = 64 * kRecvSlotBytes +
                                     VerdictBatch::kMaxVerdicts * (kVerdictMsgSize + sizeof(Verdict)) +
                                     2 * sizeof(Policy);

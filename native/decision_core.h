@@ -16,7 +16,7 @@
 
 namespace dns_shaper {
 
-// A compiled policy, built in TS (src/policy) and copied in by the addon.
+// A compiled policy, built in TS (src/dataplane/policy.ts) and copied in by the addon.
 struct Policy {
   std::array<uint8_t, 65536> cls{};                     // QTYPE -> hold class (0 = accept)
   std::array<uint64_t, kMaxHoldClasses + 1> hold_ns{};  // class -> hold duration

@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { constants, limits, Queue, type NativePolicy } from '../../src/nfqueue.js'
+import { constants, limits } from '../../src/dataplane/constants.js'
+import { Queue, type NativePolicy } from '../../src/dataplane/nfqueue.js'
 
 function policy(over: Partial<NativePolicy> = {}): NativePolicy {
   const table = new Uint8Array(65536)
