@@ -73,7 +73,9 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
     *syscall = "init decision core";
     return r;
   }
-  nl_ = mnl_socket_open(NETLINK_NETFILTER);
+  // CLOEXEC: an iptables child (or any exec) must not inherit the queue socket. A child still
+  // running after a crash would keep the queue bound, and --queue-bypass would not apply.
+  nl_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
   if (!nl_) {
     *syscall = "socket";
     return -errno;

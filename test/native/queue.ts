@@ -477,3 +477,37 @@ t.test(
     t.equal(res.firstYet, false, 'the one held for 1500 ms was still held')
   },
 )
+
+// Issue 25: the queue socket is opened with SOCK_CLOEXEC. Without it every child (iptables-restore,
+// ...) inherits the bound socket, and one still running after a crash keeps the queue bound, so
+// --queue-bypass does not apply.
+t.test('a child process does not inherit the queue socket (in a netns)', { skip }, async t => {
+  const ns = netns(t)
+  if (!ns) return
+  const res = runInNs(
+    t,
+    ns,
+    `
+    const { spawn } = await import('node:child_process')
+    const q = new addon.Queue({ queue: 9 })
+    q.start(policy())
+    // The queue's portid (column 2 of the queue file) -> its socket inode (last column of /proc/net/netlink).
+    const portid = fs.readFileSync('/proc/net/netfilter/nfnetlink_queue', 'utf8').trim().split(/\\s+/)[1]
+    const nl = fs.readFileSync('/proc/net/netlink', 'utf8').split('\\n').slice(1).map(l => l.trim().split(/\\s+/))
+    out.queueInode = nl.find(c => c[1] === '12' && c[2] === portid)?.at(-1) ?? null
+    const sockets = pid => fs.readdirSync('/proc/' + pid + '/fd').map(f => { try { return fs.readlinkSync('/proc/' + pid + '/fd/' + f) } catch { return '' } }).filter(l => l.startsWith('socket:'))
+    out.parent = sockets('self')
+    const child = spawn('sleep', ['5'], { stdio: 'ignore' })
+    await new Promise(r => child.once('spawn', r))
+    await sleep(50) // past exec: the fd table is the new program's
+    out.child = sockets(child.pid)
+    child.kill()
+    q.stop()
+  `,
+  )
+  if (!res) return
+  t.type(res.queueInode, 'string', 'the bound queue socket is found in /proc/net/netlink')
+  const link = `socket:[${res.queueInode}]`
+  t.ok((res.parent as string[]).includes(link), `the parent holds it (${link})`)
+  t.notOk((res.child as string[]).includes(link), 'the child does not', { child: res.child })
+})
