@@ -273,8 +273,8 @@ void DataPlane::Run() {
     }
     core_.Advance(NowNs());
     Flush();
-    if (send_err_) {
-      fatal_err = send_err_;
+    if (batch_.GaveUp()) {
+      fatal_err = batch_.error();
       fatal_call = "sendto";
       break;
     }
@@ -283,19 +283,21 @@ void DataPlane::Run() {
   if (fatal_err && on_fatal_) on_fatal_(fatal_err, fatal_call);
 
   // Stop path: nothing may be lost. Accept everything held, then keep draining until the kernel's
-  // queue for us is empty (the daemon removes its rules first, so it empties), bounded in time.
-  core_.Stop();
-  Flush();
+  // queue for us is empty (the daemon removes its rules first, so it empties), bounded in time. After
+  // a fatal error (sends that kept failing included) there is no draining: StopVerdicts makes the
+  // one bounded final attempt, and what it cannot send is counted and left to the unbind.
+  StopVerdicts(&core_, &batch_, this, stats_);
   uint64_t until = NowNs() + kStopDrainNs;
   for (;;) {
     uint64_t now = NowNs();
-    if (fatal_err) break;
+    if (fatal_err || batch_.GaveUp()) break;
     int got = Drain(&now);
     Flush();
-    if (got < 0 || (got == 0 && QueueWaiting() <= 0)) break;
+    if (got < 0 || batch_.GaveUp() || (got == 0 && QueueWaiting() <= 0)) break;
     if (NowNs() > until) break;
     if (got == 0) usleep(1000);
   }
+  batch_.Abandon(stats_);
   // Unbinding flushes whatever the kernel still queued for us with NF_DROP; by now that is nothing
   // unless rules are unmanaged and traffic keeps coming.
   char buf[64];
@@ -365,7 +367,8 @@ int DataPlane::Drain(uint64_t* now_ns) {
       });
     }
     Flush();  // all verdicts of this receive batch in one sendto
-    if (n < kRecvBatch) break;
+    // Sends keep failing: stop draining (each round would only drop more) and let Run stop.
+    if (batch_.GaveUp() || n < kRecvBatch) break;
   }
   return total;
 }
@@ -389,21 +392,9 @@ void DataPlane::ArmTimer() {
   timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &its, nullptr);  // zero disarms
 }
 
-void DataPlane::Emit(const Verdict& v) {
-  if (batch_.Full()) Flush();
-  if (batch_.Full()) {
-    // The socket refused the batch past every retry (send_err_ ends the thread): this verdict cannot
-    // be sent; count it rather than overwrite one already decided.
-    Stats::Inc(stats_->verdicts_unsent);
-    return;
-  }
-  batch_.Add(v);
-}
+void DataPlane::Emit(const Verdict& v) { batch_.Push(v, this, stats_); }
 
-void DataPlane::Flush() {
-  int r = batch_.Flush(this, stats_);
-  if (r < 0 && !send_err_) send_err_ = r;
-}
+void DataPlane::Flush() { batch_.Flush(this, stats_); }
 
 int DataPlane::Send(const char* buf, size_t len) { return mnl_socket_sendto(nl_, buf, len) < 0 ? -errno : 0; }
 

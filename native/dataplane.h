@@ -98,7 +98,6 @@ class DataPlane : private VerdictSink, private VerdictSender {
   DecisionCore core_;  // data-plane thread only (after Start)
 
   VerdictBatch batch_;
-  int send_err_ = 0;  // a send that failed past its retries: ends the thread
   std::vector<char> recv_buf_;
 };
 
