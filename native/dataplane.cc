@@ -23,6 +23,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "intake.h"
 #include "nfq.h"
 #include "parse.h"
 
@@ -43,10 +44,6 @@ uint64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-bool IsPacketMsg(const nlmsghdr* nlh) {
-  return nlh->nlmsg_type == ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET);
 }
 
 }  // namespace
@@ -336,34 +333,7 @@ int DataPlane::Drain(uint64_t* now_ns) {
     Stats::Inc(stats_->drains);
     for (int i = 0; i < n; i++) {
       ForEachMsg(static_cast<char*>(iovs[i].iov_base), msgs[i].msg_len, [&](nlmsghdr* nlh, size_t avail) {
-        if (nlh->nlmsg_type == NLMSG_ERROR) {
-          // Verdicts carry no ACK flag, so only failures come back (ENOENT: id unknown).
-          if (avail < NLMSG_HDRLEN + sizeof(nlmsgerr)) return;
-          auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-          if (err->error != 0) Stats::Inc(stats_->verdict_errors);
-          return;
-        }
-        if (!IsPacketMsg(nlh)) return;
-        PacketMsg m;
-        switch (ReadPacketMsg(nlh, avail, &m)) {
-          case PacketMsgStatus::kOk:
-            Process(m.id, m.payload, m.payload_len, *now_ns);
-            break;
-          case PacketMsgStatus::kTruncated:
-            // The payload may be cut: accept the packet unshaped rather than guess its question.
-            Stats::Inc(stats_->msg_truncated);
-            Process(m.id, nullptr, 0, *now_ns);
-            break;
-          case PacketMsgStatus::kUnparsable:
-            Stats::Inc(stats_->msg_unparsable);
-            Process(m.id, nullptr, 0, *now_ns);
-            break;
-          case PacketMsgStatus::kNoId:
-            // Cannot be verdicted: the kernel keeps it until unbind (counted so it is not silent).
-            Stats::Inc(stats_->msg_no_id);
-            return;
-        }
-        total++;
+        if (TakeMsg(nlh, avail, *now_ns, &core_, stats_)) total++;
       });
     }
     Flush();  // all verdicts of this receive batch in one sendto
@@ -371,12 +341,6 @@ int DataPlane::Drain(uint64_t* now_ns) {
     if (batch_.GaveUp() || n < kRecvBatch) break;
   }
   return total;
-}
-
-void DataPlane::Process(uint32_t id, const uint8_t* payload, size_t len, uint64_t now_ns) {
-  ParsedPacket pp;
-  ParsePacket(payload ? payload : reinterpret_cast<const uint8_t*>(""), payload ? len : 0, &pp);
-  core_.OnPacket(id, pp, now_ns);
 }
 
 void DataPlane::ArmTimer() {

@@ -68,7 +68,6 @@ class DataPlane : private VerdictSink, private VerdictSender {
  private:
   void Run();
   int Drain(uint64_t* now_ns);
-  void Process(uint32_t id, const uint8_t* payload, size_t len, uint64_t now_ns);
   void Emit(const Verdict& v) override;
   void Flush();
   int Send(const char* buf, size_t len) override;

@@ -50,7 +50,8 @@ class VerdictBatch {
   size_t Size() const { return verdicts_.size(); }
   // Appends one verdict; the caller flushes first when Full().
   void Add(const Verdict& v) {
-    len_ += PutAcceptVerdict(buf_.data() + len_, queue_, v.id);
+    len_ += PutAcceptVerdict(buf_.data() + len_, queue_, v.id,
+                             v.kind == VerdictKind::kImmediate ? 0 : kHeldVerdictSeq);
     verdicts_.push_back(v);
   }
   // Appends v, flushing first when the batch is full. A verdict that does not fit because the

@@ -180,7 +180,7 @@ function netns(t: Test): string | undefined {
   return name
 }
 
-/** Runs an ESM script in `ns` with `addon` (the .node module) and `policy()` predefined; returns its JSON. */
+/** Runs an ESM script in `ns` with `addon` (the .node module), `policy()`, `query()`, `now()` and `sleep()` predefined; returns its JSON. */
 function runInNs(t: Test, ns: string, body: string): Record<string, any> | undefined {
   const script = `
 import { createRequire } from 'node:module'
@@ -190,6 +190,14 @@ const addon = createRequire(import.meta.url)(${JSON.stringify(addonPath)})
 const policy = (over = {}) => { const table = new Uint8Array(65536); table[28] = 1; return { table, holdMs: [0, 20], dryRun: false, pair: false, pairWindowMs: 0, maxHeld: 100, ...over } }
 const procQueues = () => { try { return fs.readFileSync('/proc/net/netfilter/nfnetlink_queue', 'utf8').split('\\n').filter(Boolean).map(l => Number(l.trim().split(/\\s+/)[0])) } catch { return [] } }
 const sleep = ms => new Promise(r => setTimeout(r, ms))
+const now = () => Number(process.hrtime.bigint()) / 1e6
+// A DNS query for x.example.test of the given type, with id as its DNS id.
+const query = (id, qtype) => {
+  const name = Buffer.from([1, 0x78, 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0])
+  const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4)
+  const q = Buffer.alloc(4); q.writeUInt16BE(qtype, 0); q.writeUInt16BE(1, 2)
+  return Buffer.concat([h, name, q])
+}
 const out = {}
 try {
 ${body}
@@ -333,13 +341,6 @@ t.test('packet path: A accepted at once, AAAA held 20 ms (in a netns)', { skip }
     t,
     ns,
     `
-    const query = (id, qtype) => {
-      const name = Buffer.from([1, 0x78, 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0])
-      const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4)
-      const q = Buffer.alloc(4); q.writeUInt16BE(qtype, 0); q.writeUInt16BE(1, 2)
-      return Buffer.concat([h, name, q])
-    }
-    const now = () => Number(process.hrtime.bigint()) / 1e6
     const q = new addon.Queue({ queue: 3 })
     q.start(policy())
     out.queues = procQueues()
@@ -444,13 +445,6 @@ t.test(
       t,
       ns,
       `
-    const query = (id, qtype) => {
-      const name = Buffer.from([1, 0x78, 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0])
-      const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4)
-      const q = Buffer.alloc(4); q.writeUInt16BE(qtype, 0); q.writeUInt16BE(1, 2)
-      return Buffer.concat([h, name, q])
-    }
-    const now = () => Number(process.hrtime.bigint()) / 1e6
     const arrivals = {}, sent = {}
     const server = dgram.createSocket('udp4')
     server.on('message', m => { arrivals[m.readUInt16BE(0)] = now() })
@@ -511,3 +505,90 @@ t.test('a child process does not inherit the queue socket (in a netns)', { skip 
   t.ok((res.parent as string[]).includes(link), `the parent holds it (${link})`)
   t.notOk((res.child as string[]).includes(link), 'the child does not', { child: res.child })
 })
+
+// Issue 25: unregistering any netfilter hook in the namespace makes the kernel drop every queued
+// packet (nfqnl_nf_hook_drop), held ones included; their verdicts come back ENOENT. That is counted
+// as held_flushed, not as a verdict error (which alerts as "unshaped"). On the nft backend both an
+// unrelated agent deleting its base chain and the removal of our own (what `rules remove` does)
+// unregister a hook.
+t.test(
+  'a hook unregistered while an AAAA is held: the kernel drops it, counted as held_flushed (nft, in a netns)',
+  { skip },
+  async t => {
+    if (!sh(['iptables-nft', '--version']).ok || !sh(['nft', '--version']).ok)
+      return t.skip('needs iptables-nft and nft')
+    const ns = netns(t)
+    if (!ns) return
+    const rule = [
+      '-t',
+      'raw',
+      '-A',
+      'OUTPUT',
+      '-p',
+      'udp',
+      '--dport',
+      '53',
+      '-j',
+      'NFQUEUE',
+      '--queue-num',
+      '5',
+      '--queue-bypass',
+    ]
+    for (const argv of [
+      ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
+      ['ip', 'netns', 'exec', ns, 'iptables-nft', '-w', ...rule],
+    ]) {
+      const r = sh(argv)
+      if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
+    }
+    const res = runInNs(
+      t,
+      ns,
+      `
+    const { execFileSync } = await import('node:child_process')
+    const run = (cmd, ...args) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 10000 })
+    const arrivals = {}
+    const server = dgram.createSocket('udp4')
+    server.on('message', m => { arrivals[m.readUInt16BE(0)] = now() })
+    await new Promise(r => server.bind(53, '192.0.2.1', r))
+    const c = dgram.createSocket('udp4')
+    const send = (id, qtype) => new Promise(r => c.send(query(id, qtype), 53, '192.0.2.1', r))
+    const q = new addon.Queue({ queue: 5 })
+    q.start(policy({ holdMs: [0, 1500] }))
+    // 1. Another agent adds and deletes a base chain of its own while our AAAA is held 1.5 s.
+    await send(0x0101, 1)
+    await send(0x1c01, 28)
+    await sleep(100)
+    out.held1 = q.stats().heldNow
+    run('nft', 'add', 'table', 'inet', 'other-agent')
+    run('nft', 'add', 'chain', 'inet', 'other-agent', 'out', '{ type filter hook output priority 0; }')
+    run('nft', 'delete', 'table', 'inet', 'other-agent')
+    await sleep(1700) // past the hold: the verdict goes out and comes back ENOENT
+    out.after1 = q.stats().counters
+    out.arrived1 = { a: arrivals[0x0101] !== undefined, aaaa: arrivals[0x1c01] !== undefined }
+    // 2. Our own base chain removed, as dns-shaper rules remove does on nft (rule, then the chain).
+    q.setPolicy(policy({ holdMs: [0, 5000] }))
+    await sleep(30)
+    await send(0x1c02, 28)
+    await sleep(100)
+    out.held2 = q.stats().heldNow
+    run('iptables-nft', '-w', ${JSON.stringify(rule.map(a => (a === '-A' ? '-D' : a))).slice(1, -1)})
+    run('iptables-nft', '-w', '-t', 'raw', '-X', 'OUTPUT')
+    q.stop() // releases the held AAAA: it is gone, the verdict comes back ENOENT
+    await sleep(100)
+    out.after2 = q.stats().counters
+    out.arrived2 = arrivals[0x1c02] !== undefined
+    server.close(); c.close()
+  `,
+    )
+    if (!res) return
+    t.equal(res.held1, 1, 'the AAAA is held')
+    t.same(res.arrived1, { a: true, aaaa: false }, 'the A went through; the held AAAA was dropped by the kernel')
+    t.equal(res.after1.held_flushed, 1, 'counted as held_flushed when its verdict came back ENOENT')
+    t.equal(res.after1.verdict_errors, 0, 'not as a verdict error')
+    t.equal(res.held2, 1, 'the next AAAA is held')
+    t.equal(res.arrived2, false, 'removing our base chain dropped it too')
+    t.equal(res.after2.held_flushed, 2, 'counted at stop')
+    t.equal(res.after2.verdict_errors, 0)
+  },
+)

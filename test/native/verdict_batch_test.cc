@@ -134,6 +134,27 @@ CASE("batch: transient failures past the retry limit return the error, batch kep
   EXPECT(!b.Empty());
 }
 
+CASE("batch: a held packet's verdict carries the held seq, one accepted at once seq 0") {
+  Stats stats;
+  VerdictBatch b;
+  b.Init(0);
+  b.Add(Verdict{1, VerdictKind::kImmediate, 0});
+  b.Add(Verdict{2, VerdictKind::kHeld, 0});
+  b.Add(Verdict{3, VerdictKind::kShutdown, 0});
+  struct SeqSender : FakeSender {
+    std::vector<uint32_t> seqs;
+    int Send(const char* buf, size_t len) override {
+      int remaining = static_cast<int>(len);
+      for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf); mnl_nlmsg_ok(nlh, remaining);
+           nlh = mnl_nlmsg_next(nlh, &remaining))
+        seqs.push_back(nlh->nlmsg_seq);
+      return FakeSender::Send(buf, len);
+    }
+  } s;
+  EXPECT_EQ(b.Flush(&s, &stats), 0);
+  EXPECT_EQ(s.seqs, (std::vector<uint32_t>{0, kHeldVerdictSeq, kHeldVerdictSeq}));
+}
+
 namespace {
 
 constexpr uint64_t kMs = 1000000;
