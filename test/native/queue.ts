@@ -157,6 +157,11 @@ function sh(argv: string[]): { ok: boolean; out: string } {
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` }
 }
 
+/** iptables arguments of a raw OUTPUT rule that queues UDP/53 to `queue` (`op`: -A add, -D delete). */
+function queueRule(op: '-A' | '-D', queue: number): string[] {
+  return `-t raw ${op} OUTPUT -p udp --dport 53 -j NFQUEUE --queue-num ${queue} --queue-bypass`.split(' ')
+}
+
 function whyNotNetns(): string | false {
   if (process.getuid?.() !== 0)
     return 'needs root (CAP_NET_ADMIN + CAP_SYS_ADMIN) to create a network namespace and bind NFQUEUE'
@@ -291,48 +296,8 @@ t.test('packet path: A accepted at once, AAAA held 20 ms (in a netns)', { skip }
     ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
     ['ip', '-n', ns, 'addr', 'add', '2001:db8::1/128', 'dev', 'lo', 'nodad'],
     // Only inside the namespace. --queue-bypass: if our socket is gone, packets pass unshaped.
-    [
-      'ip',
-      'netns',
-      'exec',
-      ns,
-      'iptables',
-      '-w',
-      '-t',
-      'raw',
-      '-A',
-      'OUTPUT',
-      '-p',
-      'udp',
-      '--dport',
-      '53',
-      '-j',
-      'NFQUEUE',
-      '--queue-num',
-      '3',
-      '--queue-bypass',
-    ],
-    [
-      'ip',
-      'netns',
-      'exec',
-      ns,
-      'ip6tables',
-      '-w',
-      '-t',
-      'raw',
-      '-A',
-      'OUTPUT',
-      '-p',
-      'udp',
-      '--dport',
-      '53',
-      '-j',
-      'NFQUEUE',
-      '--queue-num',
-      '3',
-      '--queue-bypass',
-    ],
+    ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule('-A', 3)],
+    ['ip', 'netns', 'exec', ns, 'ip6tables', '-w', ...queueRule('-A', 3)],
   ]) {
     const r = sh(argv)
     if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
@@ -430,13 +395,7 @@ t.test(
     if (!ns) return
     for (const argv of [
       ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
-      ['ip', 'netns', 'exec', ns, 'iptables', '-w', '-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', '53'].concat([
-        '-j',
-        'NFQUEUE',
-        '--queue-num',
-        '4',
-        '--queue-bypass',
-      ]),
+      ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule('-A', 4)],
     ]) {
       const r = sh(argv)
       if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
@@ -519,24 +478,9 @@ t.test(
       return t.skip('needs iptables-nft and nft')
     const ns = netns(t)
     if (!ns) return
-    const rule = [
-      '-t',
-      'raw',
-      '-A',
-      'OUTPUT',
-      '-p',
-      'udp',
-      '--dport',
-      '53',
-      '-j',
-      'NFQUEUE',
-      '--queue-num',
-      '5',
-      '--queue-bypass',
-    ]
     for (const argv of [
       ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
-      ['ip', 'netns', 'exec', ns, 'iptables-nft', '-w', ...rule],
+      ['ip', 'netns', 'exec', ns, 'iptables-nft', '-w', ...queueRule('-A', 5)],
     ]) {
       const r = sh(argv)
       if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
@@ -572,7 +516,7 @@ t.test(
     await send(0x1c02, 28)
     await sleep(100)
     out.held2 = q.stats().heldNow
-    run('iptables-nft', '-w', ${JSON.stringify(rule.map(a => (a === '-A' ? '-D' : a))).slice(1, -1)})
+    run('iptables-nft', '-w', ...${JSON.stringify(queueRule('-D', 5))})
     run('iptables-nft', '-w', '-t', 'raw', '-X', 'OUTPUT')
     q.stop() // releases the held AAAA: it is gone, the verdict comes back ENOENT
     await sleep(100)
