@@ -32,8 +32,9 @@ class VerdictSender {
 class VerdictBatch {
  public:
   static constexpr size_t kMaxVerdicts = 1024;  // 32 KiB of messages per sendto
-  // Retries of transient failures, backing off from 50 us, doubling, to at most 10 ms: ~2 s in all
-  // per thread until a send succeeds again, after which the batch gives up (kept, never sent).
+  // Retries of transient failures, backing off from 50 us, doubling, to at most 10 ms: ~2 s in all.
+  // One budget per thread, restored whenever a send goes through; once it is spent the batch gives
+  // up: it is kept, but nothing is sent again before the stop path's final attempt.
   static constexpr int kMaxRetries = 200;
   // The stop path's one final attempt after a give-up: ~130 ms of retries, shared by every flush
   // the stop path makes.
