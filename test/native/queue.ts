@@ -151,15 +151,19 @@ t.test('setPolicy before start throws; stop is idempotent; unbound stats are zer
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const addonPath = process.env.DNS_SHAPER_ADDON ?? `${root}build/Release/nfqueue.node`
+const cli = `${root}dist/cli.js`
+// The rules the CLI installs for queue 5: IPv4 output only, every UDP/53 packet queued (no kernel filter).
+const ruleFlags =
+  '--iptables-backend nft --hooks output --ipv6 off --queue 5 --kernel-filter off --dns-ip 192.0.2.1/32'.split(' ')
 
 function sh(argv: string[]): { ok: boolean; out: string } {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20000 })
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` }
 }
 
-/** iptables arguments of a raw OUTPUT rule that queues UDP/53 to `queue` (`op`: -A add, -D delete). */
-function queueRule(op: '-A' | '-D', queue: number): string[] {
-  return `-t raw ${op} OUTPUT -p udp --dport 53 -j NFQUEUE --queue-num ${queue} --queue-bypass`.split(' ')
+/** iptables arguments that append a raw OUTPUT rule queueing UDP/53 to `queue`. */
+function queueRule(queue: number): string[] {
+  return `-t raw -A OUTPUT -p udp --dport 53 -j NFQUEUE --queue-num ${queue} --queue-bypass`.split(' ')
 }
 
 function whyNotNetns(): string | false {
@@ -296,8 +300,8 @@ t.test('packet path: A accepted at once, AAAA held 20 ms (in a netns)', { skip }
     ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
     ['ip', '-n', ns, 'addr', 'add', '2001:db8::1/128', 'dev', 'lo', 'nodad'],
     // Only inside the namespace. --queue-bypass: if our socket is gone, packets pass unshaped.
-    ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule('-A', 3)],
-    ['ip', 'netns', 'exec', ns, 'ip6tables', '-w', ...queueRule('-A', 3)],
+    ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule(3)],
+    ['ip', 'netns', 'exec', ns, 'ip6tables', '-w', ...queueRule(3)],
   ]) {
     const r = sh(argv)
     if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
@@ -395,7 +399,7 @@ t.test(
     if (!ns) return
     for (const argv of [
       ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
-      ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule('-A', 4)],
+      ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule(4)],
     ]) {
       const r = sh(argv)
       if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
@@ -469,18 +473,20 @@ t.test('a child process does not inherit the queue socket (in a netns)', { skip 
 // packet (nfqnl_nf_hook_drop), held ones included; their verdicts come back ENOENT. That is counted
 // as held_flushed, not as a verdict error (which alerts as "unshaped"). On the nft backend both an
 // unrelated agent deleting its base chain and the removal of our own (what `rules remove` does)
-// unregister a hook.
+// unregister a hook. The rules are the CLI's (`rules install`, then `rules remove` while held).
 t.test(
   'a hook unregistered while an AAAA is held: the kernel drops it, counted as held_flushed (nft, in a netns)',
   { skip },
   async t => {
     if (!sh(['iptables-nft', '--version']).ok || !sh(['nft', '--version']).ok)
       return t.skip('needs iptables-nft and nft')
+    if (!existsSync(cli)) return t.skip(`needs the built CLI at ${cli} (npm run build)`)
     const ns = netns(t)
     if (!ns) return
+    const rules = (op: string) => [process.execPath, cli, 'rules', op, ...ruleFlags]
     for (const argv of [
       ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
-      ['ip', 'netns', 'exec', ns, 'iptables-nft', '-w', ...queueRule('-A', 5)],
+      ['ip', 'netns', 'exec', ns, ...rules('install')],
     ]) {
       const r = sh(argv)
       if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
@@ -510,14 +516,14 @@ t.test(
     await sleep(1700) // past the hold: the verdict goes out and comes back ENOENT
     out.after1 = q.stats().counters
     out.arrived1 = { a: arrivals[0x0101] !== undefined, aaaa: arrivals[0x1c01] !== undefined }
-    // 2. Our own base chain removed, as dns-shaper rules remove does on nft (rule, then the chain).
+    // 2. dns-shaper rules remove while an AAAA is held: on nft it deletes the base chain it created.
     q.setPolicy(policy({ holdMs: [0, 5000] }))
     await sleep(30)
     await send(0x1c02, 28)
     await sleep(100)
     out.held2 = q.stats().heldNow
-    run('iptables-nft', '-w', ...${JSON.stringify(queueRule('-D', 5))})
-    run('iptables-nft', '-w', '-t', 'raw', '-X', 'OUTPUT')
+    run(...${JSON.stringify(rules('remove'))})
+    out.raw = run('nft', 'list', 'ruleset')
     q.stop() // releases the held AAAA: it is gone, the verdict comes back ENOENT
     await sleep(100)
     out.after2 = q.stats().counters
@@ -531,6 +537,7 @@ t.test(
     t.equal(res.after1.held_flushed, 1, 'counted as held_flushed when its verdict came back ENOENT')
     t.equal(res.after1.verdict_errors, 0, 'not as a verdict error')
     t.equal(res.held2, 1, 'the next AAAA is held')
+    t.notMatch(res.raw, /hook output/, 'rules remove deleted the base chain')
     t.equal(res.arrived2, false, 'removing our base chain dropped it too')
     t.equal(res.after2.held_flushed, 2, 'counted at stop')
     t.equal(res.after2.verdict_errors, 0)
