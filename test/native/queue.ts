@@ -4,7 +4,9 @@
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { constants, limits, Queue, type NativePolicy } from '../../src/nfqueue.js'
 
@@ -190,7 +192,7 @@ function netns(t: Test): string | undefined {
 }
 
 /** Runs an ESM script in `ns` with `addon` (the .node module), `policy()`, `query()`, `now()` and `sleep()` predefined; returns its JSON. */
-function runInNs(t: Test, ns: string, body: string): Record<string, any> | undefined {
+function runInNs(t: Test, ns: string, body: string, env: NodeJS.ProcessEnv = {}): Record<string, any> | undefined {
   const script = `
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
@@ -215,8 +217,8 @@ process.stdout.write(JSON.stringify(out))
 `
   const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script], {
     encoding: 'utf8',
-    timeout: 30000,
-    env: process.env, // keeps LD_PRELOAD/ASAN_OPTIONS when scripts/asan-test.sh runs us
+    timeout: 60000,
+    env: { ...process.env, ...env }, // keeps LD_PRELOAD/ASAN_OPTIONS when scripts/asan-test.sh runs us
   })
   if (r.status !== 0 || !r.stdout) {
     t.fail('child in netns failed', {
@@ -541,5 +543,86 @@ t.test(
     t.equal(res.arrived2, false, 'removing our base chain dropped it too')
     t.equal(res.after2.held_flushed, 2, 'counted at stop')
     t.equal(res.after2.verdict_errors, 0)
+  },
+)
+
+// Issue 25 end to end: verdict sends that keep failing on a real queue (an LD_PRELOAD shim makes
+// sendto on netlink sockets fail with ENOBUFS) end the data plane within its one retry budget plus
+// one bounded final attempt, whatever is held. Before, every later flush re-ran the whole ~2 s loop:
+// with 1,100 held the thread took minutes to end while stop() would have blocked the JS thread.
+t.test(
+  'verdict sends keep failing: the thread gives up within its budget and stops (in a netns)',
+  { skip },
+  async t => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnss-shim-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const shim = join(dir, 'fail_sendto.so')
+    const cc = spawnSync(
+      process.env.CC ?? 'cc',
+      ['-shared', '-fPIC', '-O1', '-o', shim, join(root, 'test', 'native', 'fail_sendto.c'), '-ldl'],
+      { encoding: 'utf8' },
+    )
+    if (cc.status !== 0) return t.fail('building the sendto shim failed', { stderr: cc.stderr })
+    const ns = netns(t)
+    if (!ns) return
+    for (const argv of [
+      ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
+      ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule(6)],
+    ]) {
+      const r = sh(argv)
+      if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
+    }
+    const flag = join(dir, 'fail')
+    const held = 1100 // more than one verdict batch (1,024)
+    const res = runInNs(
+      t,
+      ns,
+      `
+    const server = dgram.createSocket('udp4')
+    await new Promise(r => server.bind(53, '192.0.2.1', r))
+    const c = dgram.createSocket('udp4')
+    const send = (id, qtype) => new Promise(r => c.send(query(id, qtype), 53, '192.0.2.1', r))
+    let fatalAt = null, fatal = null
+    const q = new addon.Queue({ queue: 6, maxHeld: 4096, onFatal: e => { fatalAt = now(); fatal = { code: e.code, syscall: e.syscall } } })
+    q.start(policy({ holdMs: [0, 10000], maxHeld: 4096 }))
+    // A held packet stays charged to its sender's socket buffer: spread them over 20 sockets.
+    const clients = Array.from({ length: 20 }, () => dgram.createSocket('udp4'))
+    await Promise.all(Array.from({ length: ${held} }, (_, i) => new Promise(r => clients[i % 20].send(query(i, 28), 53, '192.0.2.1', r))))
+    for (let i = 0; i < 300 && q.stats().heldNow < ${held}; i++) await sleep(10)
+    out.held = q.stats().heldNow
+    fs.writeFileSync(${JSON.stringify(flag)}, '')
+    const t0 = now()
+    await send(0xa000, 1) // its verdict is the first send to fail
+    while (q.running && now() - t0 < 20000) await sleep(20)
+    out.endedMs = now() - t0
+    out.fatalMs = fatalAt === null ? null : fatalAt - t0
+    out.fatal = fatal
+    const t1 = now()
+    q.stop()
+    out.stopMs = now() - t1
+    out.counters = q.stats().counters
+    fs.rmSync(${JSON.stringify(flag)})
+    server.close(); c.close()
+    for (const s of clients) s.close()
+  `,
+      {
+        LD_PRELOAD: [process.env.LD_PRELOAD, shim].filter(Boolean).join(' '),
+        DNSS_FAIL_SENDTO: flag,
+      },
+    )
+    if (!res) return
+    t.equal(res.held, held, `${held} AAAA held before the sends start failing`)
+    t.ok(
+      res.endedMs < 5000,
+      `the thread ended ${Math.round(res.endedMs)} ms after the first failing send (budget ~2 s + final ~0.13 s)`,
+    )
+    t.ok(res.fatalMs !== null && res.fatalMs < 4000, `onFatal reported it (${Math.round(res.fatalMs)} ms)`)
+    t.same(res.fatal, { code: 'ENOBUFS', syscall: 'sendto' }, 'as a sendto ENOBUFS')
+    t.ok(res.stopMs < 500, `stop() then returns at once (${res.stopMs?.toFixed(1)} ms)`)
+    const c = res.counters
+    t.equal(c.send_give_ups, 1, 'one give-up')
+    t.equal(c.verdicts_unsent, held + 1, 'every decided verdict left unsent is counted (the A and every held AAAA)')
+    t.ok(c.send_errors <= 200 + 1 + 20 + 1, `attempts bounded: ${c.send_errors} failed sends (budget 201 + final 21)`)
+    t.equal(c.shutdown_released, held, 'the held packets took the stop path')
   },
 )
