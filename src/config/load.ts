@@ -3,7 +3,7 @@
 // (CIDRs, interface names, host:port included), so a bad one exits 2 before anything is bound. No side
 // effects beyond reading the config file.
 import fs from 'node:fs'
-import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
+import type { Config, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { parseQtype, qtypeName } from '../dataplane/qtypes.js'
 import type { HoldRule } from '../dataplane/policy.js'
@@ -20,7 +20,7 @@ import { cidrFlag } from './cidr.js'
 import { interfaceFlag } from './interface.js'
 import { parseListen } from './host-port.js'
 import { parseFlags } from './flags.js'
-import { bool, int, list, ms, oneOf, type RawValue } from './values.js'
+import { bool, hookList, int, list, ms, oneOf, port, queueCount, queueNumber, type RawValue } from './values.js'
 import { DEFAULT_RESOLV_CONF, nameserversFrom } from './resolv-conf.js'
 import { contentHash, DEFAULT_POLL_INTERVAL_S } from './watch.js'
 
@@ -30,18 +30,18 @@ export type { Config } from './types.js'
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9363'
 
 export const DEFAULTS: Config = {
-  queue: 0,
-  queues: 1,
+  queue: queueNumber('0', '--queue'),
+  queues: queueCount('1', '--queues'),
   delayMs: 5,
   qtypes: [28],
   mode: 'pair',
   pairWindowMs: 5,
   rules: 'manage',
-  dnsPort: 53,
+  dnsPort: port('53', '--dns-port'),
   dnsIp: [],
   resolvConf: DEFAULT_RESOLV_CONF,
   interfaces: [],
-  hooks: ['prerouting', 'output'],
+  hooks: hookList('prerouting,output', '--hooks'),
   ipv4: true,
   ipv6: true,
   iptablesBackend: 'auto',
@@ -61,10 +61,10 @@ type Setter = (c: Config, raw: RawValue, flag: string) => void
 
 const setters: Record<string, Setter> = {
   queue: (c, v, f) => {
-    c.queue = int(v, f, 0, 65535)
+    c.queue = queueNumber(v, f)
   },
   queues: (c, v, f) => {
-    c.queues = int(v, f, 1, 64)
+    c.queues = queueCount(v, f)
   },
   delay: (c, v, f) => {
     c.delayMs = ms(v, f, MAX_HOLD_MS)
@@ -92,7 +92,7 @@ const setters: Record<string, Setter> = {
     c.rules = oneOf<RulesMode>(v, f, ['manage', 'none'])
   },
   'dns-port': (c, v, f) => {
-    c.dnsPort = int(v, f, 1, 65535)
+    c.dnsPort = port(v, f)
   },
   'dns-ip': (c, v, f) => {
     const items = list(v)
@@ -115,9 +115,7 @@ const setters: Record<string, Setter> = {
     c.interfaces = list(v).map(i => interfaceFlag(i, f))
   },
   hooks: (c, v, f) => {
-    const hooks = list(v).map(h => oneOf<Hook>(h, f, ['prerouting', 'output']))
-    if (hooks.length === 0) throw new ConfigError(f, 'no hook given', 'prerouting,output')
-    c.hooks = [...new Set(hooks)]
+    c.hooks = hookList(v, f)
   },
   ipv4: (c, v, f) => {
     c.ipv4 = bool(v, f)

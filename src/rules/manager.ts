@@ -6,15 +6,7 @@ import { createRunner, netnsWrap, wrapRunner, type Runner } from '../kernel/exec
 import { isIptablesError } from './errors.js'
 import { Iptables } from './iptables.js'
 import { detectBackend, type Backend, type BackendDecision } from './backend.js'
-import {
-  familyEnabled,
-  initialFilterMode,
-  isMissingMatch,
-  planRules,
-  TABLE,
-  validateRuleConfig,
-  type FilterMode,
-} from './plan.js'
+import { familyEnabled, initialFilterMode, isMissingMatch, planRules, TABLE, type FilterMode } from './plan.js'
 import { builtinsInUse, builtinsToDelete, renderInstall, renderRemove, renderRestore } from './restore.js'
 import { ownedJumps, type SavedTable } from './save.js'
 import { compareTable, type FamilyStatus } from './status.js'
@@ -101,7 +93,6 @@ export class RuleManager {
   #tail: Promise<unknown> = Promise.resolve()
 
   constructor(opts: RuleManagerOptions) {
-    validateRuleConfig(opts.config)
     this.#config = opts.config
     this.#dryRun = opts.dryRun ?? false
     this.#log = opts.log ?? {}
@@ -145,7 +136,6 @@ export class RuleManager {
    * every reload, so a status check can never compare the live rules with an outdated plan.
    */
   setConfig(config: Config): void {
-    validateRuleConfig(config)
     if (config.kernelFilter !== this.#config.kernelFilter) this.#filter = initialFilterMode(config)
     this.#config = config
   }

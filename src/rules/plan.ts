@@ -1,9 +1,9 @@
 // The DNS-SHAPER rules as data: per family the rules of our chain and one jump per hook, built from a
 // Config (kernel filter resolved). Pure: no I/O, no rendering (restore.ts), no live state (manager.ts).
+// It checks no bound: the queue, port, CIDR and interface values are types only config load makes.
 import type { Config, Family, Hook, KernelFilter } from '../config/types.js'
 import { ConfigError } from '../errors.js'
-import { CIDR_ACCEPTED, parseCidr } from '../config/cidr.js'
-import { IFNAME_ACCEPTED, isValidInterface } from '../config/interface.js'
+import { cidrFamily } from '../config/cidr.js'
 import { BpfError, bpfMatchArgs, buildFilter, u32MatchArgs } from '../dataplane/bpf.js'
 import { queuedQtypes } from '../dataplane/qtypes.js'
 
@@ -18,46 +18,6 @@ export const HOOK_ORDER: readonly Hook[] = ['prerouting', 'output']
 
 export function jumpComment(hook: Hook): string {
   return `${COMMENT_PREFIX} shape DNS (${hook})`
-}
-
-const MAX_QUEUE = 65535
-
-/**
- * Check the fields the rules are built from, with the same parsers config load uses (a Config built in
- * code bypasses the load). Throws ConfigError naming the flag and the accepted form.
- */
-export function validateRuleConfig(config: Config): void {
-  if (!Number.isInteger(config.queue) || config.queue < 0 || config.queue > MAX_QUEUE) {
-    throw new ConfigError('--queue', `${String(config.queue)} is not a queue number`, `an integer 0-${MAX_QUEUE}`)
-  }
-  if (!Number.isInteger(config.queues) || config.queues < 1 || config.queue + config.queues - 1 > MAX_QUEUE) {
-    throw new ConfigError(
-      '--queues',
-      `${String(config.queues)} queues starting at ${config.queue} is out of range`,
-      `an integer >= 1 with queue + queues - 1 <= ${MAX_QUEUE}`,
-    )
-  }
-  if (!Number.isInteger(config.dnsPort) || config.dnsPort < 1 || config.dnsPort > 65535) {
-    throw new ConfigError('--dns-port', `${String(config.dnsPort)} is not a port`, 'an integer 1-65535')
-  }
-  for (const c of config.dnsIp) {
-    if (typeof c !== 'string' || parseCidr(c) === undefined) {
-      throw new ConfigError('--dns-ip', `${JSON.stringify(c)} is not an address or CIDR`, CIDR_ACCEPTED)
-    }
-  }
-  for (const i of config.interfaces) {
-    if (typeof i !== 'string' || !isValidInterface(i)) {
-      throw new ConfigError('--interfaces', `${JSON.stringify(i)} is not an interface name`, IFNAME_ACCEPTED)
-    }
-  }
-  if (config.hooks.length === 0) {
-    throw new ConfigError('--hooks', 'no hook given (use --rules none to install no rules)', 'prerouting,output')
-  }
-  for (const h of config.hooks) {
-    if (!HOOK_ORDER.includes(h)) {
-      throw new ConfigError('--hooks', `${JSON.stringify(h)} is not a hook`, 'prerouting, output or both')
-    }
-  }
 }
 
 /** What the NFQUEUE rules match on besides the port: decided from --kernel-filter (auto resolved). */
@@ -122,18 +82,10 @@ export function familyEnabled(config: Pick<Config, 'ipv4' | 'ipv6'>, family: Fam
 }
 
 export function planRules(config: Config, family: Family, filter: FilterMode = initialFilterMode(config)): FamilyPlan {
-  validateRuleConfig(config)
   if (!familyEnabled(config, family)) {
     return { family, rules: [], jumps: [], skipped: `${familyLabel(family)} is disabled (--${family} off)` }
   }
-  const cidrs = [
-    ...new Set(
-      config.dnsIp
-        .map(c => parseCidr(c))
-        .filter(c => c?.family === family)
-        .map(c => c!.text),
-    ),
-  ]
+  const cidrs = [...new Set(config.dnsIp.filter(c => cidrFamily(c) === family))]
   if (config.dnsIp.length > 0 && cidrs.length === 0) {
     return {
       family,

@@ -11,7 +11,7 @@ import { parseSave } from '../../src/rules/save.js'
 import { type Backend } from '../../src/rules/backend.js'
 import { type Family } from '../../src/config/types.js'
 import { binaries } from '../../src/rules/backend.js'
-import { DEFAULTS } from '../../src/config/load.js'
+import { configWith, type ConfigOverrides } from '../helpers/config.js'
 
 const run = createRunner({ timeoutMs: 20_000 })
 
@@ -39,8 +39,8 @@ if (skip !== false) {
   main()
 }
 
-function cfg(over: Partial<Config> = {}): Config {
-  return { ...DEFAULTS, ...over }
+function cfg(over: ConfigOverrides = {}): Config {
+  return configWith(over)
 }
 
 const created = new Set<string>()
