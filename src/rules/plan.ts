@@ -24,7 +24,7 @@ export function jumpComment(hook: Hook): string {
 export type FilterMode = Exclude<KernelFilter, 'auto'>
 
 /** The mode a fresh RuleManager starts with: auto tries bpf first. */
-export function initialFilterMode(config: Config): FilterMode {
+export function initialFilterMode(config: Readonly<Config>): FilterMode {
   return config.kernelFilter === 'auto' ? 'bpf' : config.kernelFilter
 }
 
@@ -32,7 +32,7 @@ export function initialFilterMode(config: Config): FilterMode {
  * Extra match arguments for the NFQUEUE rule, one list per rule (the IPv6 u32 fallback needs two
  * rules). A program that cannot be built (too many types) falls back to u32 under auto.
  */
-export function filterMatches(config: Config, family: Family, mode: FilterMode): string[][] {
+export function filterMatches(config: Readonly<Config>, family: Family, mode: FilterMode): string[][] {
   const types = queuedQtypes(config.qtypes, config.mode === 'pair')
   // Nothing held: the daemon accepts everything it sees; queue as before rather than build nothing.
   if (mode === 'off' || types.length === 0) return [[]]
@@ -81,7 +81,11 @@ export function familyEnabled(config: Pick<Config, 'ipv4' | 'ipv6'>, family: Fam
   return family === 'ipv4' ? config.ipv4 : config.ipv6
 }
 
-export function planRules(config: Config, family: Family, filter: FilterMode = initialFilterMode(config)): FamilyPlan {
+export function planRules(
+  config: Readonly<Config>,
+  family: Family,
+  filter: FilterMode = initialFilterMode(config),
+): FamilyPlan {
   if (!familyEnabled(config, family)) {
     return { family, rules: [], jumps: [], skipped: `${familyLabel(family)} is disabled (--${family} off)` }
   }
@@ -139,4 +143,28 @@ export function planRules(config: Config, family: Family, filter: FilterMode = i
     ],
   }))
   return { family, rules, jumps }
+}
+
+/**
+ * The rule part of a Plan: the settings the rules are built from and, per family, the rules for each
+ * kernel filter the manager may use (the one set, or under auto each step of its bpf → u32 → off
+ * fallback: which one the kernel takes is live state, the manager's). Pure data, compiled once per plan.
+ */
+export interface RulePlan {
+  readonly config: Readonly<Config>
+  readonly families: Readonly<Record<Family, Readonly<Partial<Record<FilterMode, FamilyPlan>>>>>
+}
+
+const FILTER_STEPS: readonly FilterMode[] = ['bpf', 'u32', 'off']
+
+export function compileRulePlan(config: Config): RulePlan {
+  const modes = config.kernelFilter === 'auto' ? FILTER_STEPS : [config.kernelFilter]
+  const family = (f: Family): Partial<Record<FilterMode, FamilyPlan>> =>
+    Object.fromEntries(modes.map(m => [m, planRules(config, f, m)]))
+  return { config, families: { ipv4: family('ipv4'), ipv6: family('ipv6') } }
+}
+
+/** The rules of one family under one kernel filter (planned on demand for a filter the plan has none for). */
+export function familyPlan(plan: RulePlan, family: Family, filter: FilterMode): FamilyPlan {
+  return plan.families[family][filter] ?? planRules(plan.config, family, filter)
 }

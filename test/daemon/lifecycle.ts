@@ -25,7 +25,7 @@ interface Harness {
 /**
  * A fake kernel table plus every fake rule manager the daemon built: what got installed (the queued
  * types of the config the install ran with), how many operations overlapped, and how often
- * createRules was called. Each manager keeps its own config (setConfig changes it), as RuleManager does.
+ * createRules was called. Each operation works from the rule plan it is handed, as RuleManager's do.
  */
 interface FakeRuleState {
   kernel: string | undefined
@@ -40,7 +40,7 @@ interface FakeRuleState {
   installCalled: () => void
 }
 
-const queued = (c: Config): string => JSON.stringify(queuedQtypes(c.qtypes, c.mode === 'pair'))
+const queued = (c: Readonly<Config>): string => JSON.stringify(queuedQtypes(c.qtypes, c.mode === 'pair'))
 
 function harness(
   argv: string[],
@@ -89,12 +89,13 @@ function harness(
     configWatch: opts.configWatch,
     createRules: (config: Config): Rules & { upToDate: () => Promise<boolean> } => {
       fake.created++
-      let cfg = config
+      // The config of the last plan an operation was handed (upToDate below has no plan argument).
+      let cfg: Readonly<Config> = config
       const matches = (): boolean => (opts.upToDate?.() ?? true) && fake.kernel === queued(cfg)
       return {
-        install: () =>
+        install: plan =>
           op(async () => {
-            const used = cfg
+            const used = (cfg = plan.config)
             fake.installCalled()
             if (fake.gate) await fake.gate
             await new Promise(r => setTimeout(r, fake.installDelayMs(installs++)))
@@ -102,13 +103,15 @@ function harness(
             fake.kernel = queued(used)
             rules.push('install')
           }),
-        remove: () =>
+        remove: plan =>
           op(async () => {
+            cfg = plan.config
             if (opts.failRemove) throw new Error('locked')
             fake.kernel = undefined
             rules.push('remove')
           }),
-        status: async () => {
+        status: async plan => {
+          cfg = plan.config
           fake.statusCalls++
           await new Promise(r => setTimeout(r, 5))
           const ok = matches()
@@ -122,9 +125,6 @@ function harness(
           fake.statusCalls++
           await new Promise(r => setTimeout(r, 5))
           return matches()
-        },
-        setConfig: (c: Config) => {
-          cfg = c
         },
       }
     },
