@@ -7,10 +7,10 @@ import type { Config, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeM
 import { ConfigError, errorMessage } from '../errors.js'
 import { parseQtype, qtypeName } from '../dataplane/qtypes.js'
 import type { HoldRule } from '../dataplane/policy.js'
+import { parseHolds, type Holds } from './holds.js'
 import {
   DEFAULT_MAX_HELD,
   MAX_HELD,
-  MAX_HOLD_CLASSES,
   MAX_HOLD_MS,
   MAX_PAIR_WINDOW_MS,
   MEMORY_BUDGET_BYTES,
@@ -171,7 +171,7 @@ function holdsFromFile(raw: unknown, file: string): Map<number, number> {
 export interface LoadedConfig {
   config: Config
   /** QTYPE -> hold, from qtypes + delay, overridden per type by the file's "holds". */
-  rules: HoldRule[]
+  rules: Holds
   /** Content hash of the --config file as read (src/config/watch.ts compares against it). */
   configHash?: string
 }
@@ -260,19 +260,13 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
     )
   const holds = new Map<number, number>(c.qtypes.map(q => [q, c.delayMs]))
   for (const [q, h] of fileHolds) holds.set(q, h)
-  // The data plane keeps one FIFO per distinct hold: more than it has is a config error, found here
-  // (exit 2) rather than when the policy is compiled for a queue that is already bound.
-  const classes = new Set(holds.values()).size
-  if (classes > MAX_HOLD_CLASSES) {
-    throw new ConfigError(
-      file ? `${file}: holds` : '--delay',
-      `${classes} distinct hold durations; the data plane has ${MAX_HOLD_CLASSES}`,
-      `at most ${MAX_HOLD_CLASSES} different hold times: merge some`,
-    )
-  }
+  const rules = parseHolds(
+    [...holds].map(([qtype, holdMs]) => ({ qtype, holdMs })),
+    file ? `${file}: holds` : '--delay',
+  )
   // The kernel filter queues config.qtypes: a type held only through the file must be among them.
   c.qtypes = [...holds.keys()]
-  return { config: c, rules: [...holds].map(([qtype, holdMs]) => ({ qtype, holdMs })), configHash }
+  return { config: c, rules, configHash }
 }
 
 /** One line for the start-up log. */

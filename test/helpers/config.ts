@@ -5,6 +5,8 @@ import { DEFAULTS } from '../../src/config/load.js'
 import { cidrFlag } from '../../src/config/cidr.js'
 import { interfaceFlag } from '../../src/config/interface.js'
 import { hookList, port, queueCount, queueNumber } from '../../src/config/values.js'
+import { parseHolds, type Holds } from '../../src/config/holds.js'
+import type { HoldRule } from '../../src/dataplane/policy.js'
 
 type Checked = 'queue' | 'queues' | 'dnsPort' | 'dnsIp' | 'interfaces' | 'hooks'
 /** Config fields as a test writes them: numbers and strings where Config holds checked types. */
@@ -28,4 +30,9 @@ export function configWith<T extends Partial<Config> = Config>(over: ConfigOverr
   if (interfaces !== undefined) c.interfaces = interfaces.map(i => interfaceFlag(i, '--interfaces'))
   if (hooks !== undefined) c.hooks = hookList(hooks.join(','), '--hooks')
   return c as T
+}
+
+/** Hold rules through their one parser (src/config/holds.ts), as config load makes them. */
+export function holds(rules: readonly HoldRule[]): Holds {
+  return parseHolds(rules, '--delay')
 }
