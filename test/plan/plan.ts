@@ -1,6 +1,7 @@
 // src/plan/plan.ts: settings -> Plan, and the diff a reload acts on. Pure, no addon, no root.
 import t from 'tap'
 import { loadConfig } from '../../src/config/load.js'
+import { ConfigError } from '../../src/errors.js'
 import { compilePlan, diffPlans, reloadPlan } from '../../src/plan/plan.js'
 
 const plan = (...argv: string[]) => compilePlan(loadConfig(argv, { env: {} }))
@@ -90,4 +91,15 @@ t.test('reload plan: the next holds and policy over the running start-only setti
   t.notSame(r.rules.families.ipv4.bpf?.rules, a.rules.families.ipv4.bpf?.rules, 'its program lists the A too')
   t.same(diffPlans(a, r).rules, true, 'pair mode queues the A too: new rules for rule sync')
   t.same(diffPlans(a, r).restart, [], 'nothing left that only a restart would apply')
+})
+
+t.test('a rule plan that cannot be built fails the plan, so a reload keeps the running one', async t => {
+  const many = Array.from({ length: 50 }, (_, i) => String(i + 1)).join(',')
+  const a = plan('--mode', 'fixed', '--kernel-filter', 'bpf')
+  t.throws(() => plan('--kernel-filter', 'bpf', '--qtypes', many), ConfigError, 'too many types for one program')
+  t.throws(() => reloadPlan(a, loadConfig(['--qtypes', many], { env: {} })), ConfigError)
+  t.ok(
+    plan('--qtypes', many).rules.families.ipv4.bpf?.rules[0]?.includes('u32'),
+    'auto: its bpf step falls back to u32',
+  )
 })
