@@ -28,6 +28,7 @@ export function probeJson(r: ProbeResult, node: string | undefined): string {
     kernel: r.release,
     ...r.verdict,
     rules: r.rules,
+    served: r.served,
     cpus: r.cpus,
     elapsedSeconds: r.elapsedSeconds,
   })

@@ -44,6 +44,8 @@ export interface ProbeResult {
   rules?: 'iptables' | 'nft'
   /** The two CPUs the A and the AAAA were sent from. */
   cpus?: [number, number]
+  /** Queries the probe's DNS server answered, warm-up pairs excluded: a cross-check of `answered`. */
+  served?: number
   elapsedSeconds: number
 }
 
@@ -171,6 +173,7 @@ export async function runProbe(opts: ProbeOptions = {}): Promise<ProbeResult> {
     const rules = await wire({ client, router, server })
     // A few pairs first, not counted: neighbour resolution and the first conntrack entries.
     await client.send({ server: PROBE_ADDR.service, pairs: 4, cpus: pinned, timeoutMs, maxSeconds: 10 })
+    const warm = (await server.served()).answered
     const phases: PhaseInput[] = []
     const half = [Math.ceil(pairs / 2), Math.floor(pairs / 2)]
     for (const [i, masq] of [false, true].entries()) {
@@ -195,7 +198,8 @@ export async function runProbe(opts: ProbeOptions = {}): Promise<ProbeResult> {
         skewNs: sent.skewNs,
       })
     }
-    return done(probeVerdict(phases), { rules, cpus: pinned })
+    const served = (await server.served()).answered - warm
+    return done(probeVerdict(phases), { rules, cpus: pinned, served })
   } catch (e: unknown) {
     return done(notRun('failed', errorMessage(e)), { cpus: pinned })
   } finally {
