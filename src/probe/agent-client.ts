@@ -66,7 +66,7 @@ export class Agent {
   }
 
   /** Starts an agent in a network namespace of its own; rejects when unshare or the agent fails to start. */
-  static async start(role: string, timeoutMs = 20_000): Promise<Agent> {
+  static async start(role: string, timeoutMs = 60_000): Promise<Agent> {
     const child = spawn('unshare', ['--net', ...agentArgv()], { stdio: ['pipe', 'pipe', 'pipe'] })
     const agent = new Agent(role, child)
     const greeting = new Promise<unknown>((resolve, reject) => agent.#pending.set(0, { resolve, reject }))

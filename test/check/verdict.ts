@@ -4,15 +4,18 @@ import { decideVerdict, formatRate, type VerdictInput } from '../../src/check/ve
 import { handling } from '../helpers/check.js'
 import type { ProbeVerdict } from '../../src/probe/verdict.js'
 
+/** A 6.18 node with DNS tracked and nothing sampled: each case overrides what it is about. */
+const BASE: VerdictInput = {
+  release: '6.18.44',
+  kernel: handling('6.18.44'),
+  conntrackLoaded: true,
+  dnsUntracked: undefined,
+  rates: undefined,
+  blockers: [],
+}
+
 t.test('verdict table', async t => {
-  const base: VerdictInput = {
-    release: '6.18.44',
-    kernel: handling('6.18.44'),
-    conntrackLoaded: true,
-    dnsUntracked: undefined,
-    rates: undefined,
-    blockers: [],
-  }
+  const base = BASE
   const rows: [string, Partial<VerdictInput>, string, RegExp][] = [
     [
       'old kernel drops',
@@ -129,14 +132,7 @@ t.test('formatRate', async t => {
 })
 
 t.test('the race probe outranks the kernel version table', async t => {
-  const base: VerdictInput = {
-    release: '6.18.44',
-    kernel: handling('6.18.44'),
-    conntrackLoaded: true,
-    dnsUntracked: undefined,
-    rates: undefined,
-    blockers: [],
-  }
+  const base = BASE
   const figures = (dropped: number, resolved: number) => ({
     pairs: 300,
     queries: 600,
