@@ -7,15 +7,15 @@ import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import { release } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname } from 'node:path'
 import { CLI } from '../helpers/daemon.js'
 import { allowedCpus } from '../../src/nfqueue.js'
 import { clashHandling, parseKernelRelease } from '../../src/kernel.js'
 import type { ProbeResult } from '../../src/probe/run.js'
 
 const execFileP = promisify(execFile)
-/** This checkout's agent script: agents of another checkout's run are not ours to count. */
-const AGENT = join(dirname(CLI), 'probe', 'agent.js')
+/** This checkout's agent script (built, or run from src by the nft test): not another checkout's. */
+const AGENT = `${dirname(dirname(CLI))}/(dist|src)/probe/agent\\.(js|ts)`
 
 if (process.getuid?.() !== 0) {
   t.plan(0, 'the race probe needs root (CAP_SYS_ADMIN for its network namespaces)')
@@ -116,6 +116,40 @@ t.test('without CAP_SYS_ADMIN it says so and changes nothing', async t => {
   t.equal(await nodeState(), before)
 })
 
+t.test("with the survey pod's privileges: its own network namespace, NET_ADMIN, NET_RAW, SYS_ADMIN only", async t => {
+  // As in deploy/variants/survey: not the node's namespace, and no capability beyond those three.
+  const caps = [
+    'setpriv',
+    '--bounding-set',
+    '-all,+net_admin,+net_raw,+sys_admin',
+    '--inh-caps',
+    '-all',
+    '--no-new-privs',
+  ]
+  const r = await cli(['probe', '--json', '--pairs', '60'], { prefix: ['unshare', '--net', ...caps] })
+  const out = JSON.parse(r.stdout) as ProbeResult['verdict'] & { served: number }
+  t.equal(r.code, 0, `measured: ${out.text}`)
+  t.equal(out.figures?.pairs, 60)
+  t.equal(out.served, out.figures?.answered)
+
+  // A container's /proc/sys is read-only: the router namespace cannot turn on forwarding the node
+  // (this one: ip_forward 0) did not hand down. The probe says so and what to do.
+  const ro = ['sh', '-c', 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"', 'sh']
+  const forward = (await execFileP('cat', ['/proc/sys/net/ipv4/ip_forward'])).stdout.trim()
+  const r2 = await cli(['probe', '--json', '--pairs', '20'], {
+    prefix: ['unshare', '--mount', '--propagation', 'private', '--net', ...ro, ...caps],
+  })
+  const out2 = JSON.parse(r2.stdout) as ProbeResult['verdict']
+  if (forward === '1') t.equal(out2.figures?.pairs, 20, 'the node forwards: namespaces inherit it, nothing to write')
+  else {
+    t.equal(r2.code, 1)
+    t.same([out2.outcome, out2.reason], ['inconclusive', 'failed'])
+    t.match(out2.text, /cannot enable forwarding in the probe's router namespace .*EROFS.*set it to 1 on the node/)
+  }
+  t.same(await agents(), [])
+  t.equal(await nodeState(), before)
+})
+
 t.test('killed mid-run (SIGINT, SIGTERM): nothing is left behind', async t => {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     const child = spawn(process.execPath, [CLI, 'probe', '--pairs', '20000'], { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -166,5 +200,18 @@ t.test('probe --serve: the figures as gauges until SIGTERM', async t => {
   )
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'SIGTERM ends it with exit 0')
+  t.same(await agents(), [])
+})
+
+t.test('the DNAT written with nft numgen (kube-proxy nftables mode) gives the same verdict', async t => {
+  const { runProbe } = await import('../../src/probe/run.js')
+  const r = await runProbe({ pairs: 100, dnat: 'nft' })
+  t.equal(r.rules, 'nft', r.verdict.text)
+  const f = r.verdict.figures!
+  t.equal(f.pairs, 100)
+  t.equal(f.queries, f.answered + f.dropped, 'queries sent = answered + dropped')
+  t.equal(r.served, f.answered)
+  const handling = clashHandling(parseKernelRelease(release())!)
+  if (handling.level === 'all' && handling.clashCounter) t.equal(r.verdict.outcome, 'resolves')
   t.same(await agents(), [])
 })
