@@ -150,8 +150,8 @@ t.test("with the survey pod's privileges: its own network namespace, NET_ADMIN, 
   t.equal(await nodeState(), before)
 })
 
-t.test('killed mid-run (SIGINT, SIGTERM): nothing is left behind', async t => {
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+t.test('killed mid-run (SIGINT, SIGTERM, SIGKILL): nothing is left behind', async t => {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGKILL'] as const) {
     const child = spawn(process.execPath, [CLI, 'probe', '--pairs', '20000'], { stdio: ['ignore', 'ignore', 'pipe'] })
     let err = ''
     child.stderr.on('data', (d: Buffer) => (err += d.toString()))
