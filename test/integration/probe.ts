@@ -9,8 +9,8 @@ import { promisify } from 'node:util'
 import { release } from 'node:os'
 import { dirname } from 'node:path'
 import { CLI } from '../helpers/daemon.js'
-import { allowedCpus } from '../../src/nfqueue.js'
-import { clashHandling, parseKernelRelease } from '../../src/kernel.js'
+import { allowedCpus } from '../../src/dataplane/nfqueue.js'
+import { clashHandling, parseKernelRelease } from '../../src/kernel/release.js'
 import type { ProbeResult } from '../../src/probe/run.js'
 
 const execFileP = promisify(execFile)
