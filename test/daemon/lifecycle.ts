@@ -8,6 +8,7 @@ import { Daemon, type DaemonOptions, type Rules } from '../../src/daemon/lifecyc
 import { Shaper } from '../../src/dataplane/shaper.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/types.js'
+import type { RulePlan } from '../../src/rules/plan.js'
 import { queuedQtypes } from '../../src/dataplane/qtypes.js'
 import { createLogger } from '../../src/log.js'
 import { FakeQueue } from '../helpers/fake-queue.js'
@@ -37,6 +38,8 @@ interface FakeRuleState {
   failInstall: boolean
   /** Makes the next install wait for this promise. */
   gate: Promise<void> | undefined
+  /** Each distinct rule plan the operations were handed, in order. */
+  plans: RulePlan[]
   installCalled: () => void
 }
 
@@ -69,6 +72,7 @@ function harness(
     failInstall: opts.failInstall ?? false,
     gate: undefined,
     installCalled: () => {},
+    plans: [],
   }
   let installs = 0
   const op = async (fn: () => Promise<void>): Promise<void> => {
@@ -91,11 +95,15 @@ function harness(
       fake.created++
       // The config of the last plan an operation was handed (upToDate below has no plan argument).
       let cfg: Readonly<Config> = config
+      const seen = (plan: RulePlan): Readonly<Config> => {
+        if (fake.plans.at(-1) !== plan) fake.plans.push(plan)
+        return plan.config
+      }
       const matches = (): boolean => (opts.upToDate?.() ?? true) && fake.kernel === queued(cfg)
       return {
         install: plan =>
           op(async () => {
-            const used = (cfg = plan.config)
+            const used = (cfg = seen(plan))
             fake.installCalled()
             if (fake.gate) await fake.gate
             await new Promise(r => setTimeout(r, fake.installDelayMs(installs++)))
@@ -105,13 +113,13 @@ function harness(
           }),
         remove: plan =>
           op(async () => {
-            cfg = plan.config
+            cfg = seen(plan)
             if (opts.failRemove) throw new Error('locked')
             fake.kernel = undefined
             rules.push('remove')
           }),
         status: async plan => {
-          cfg = plan.config
+          cfg = seen(plan)
           fake.statusCalls++
           await new Promise(r => setTimeout(r, 5))
           const ok = matches()
@@ -272,6 +280,8 @@ t.test(
     t.equal(h.d.reload(), true)
     await new Promise(r => setTimeout(r, 20))
     t.equal(h.rules.length, 2, 'same queued types: rules left alone')
+    await h.d.reconcile()
+    t.equal(h.fake.plans.length, 2, 'and no new rule plan handed over: one per change (start, HTTPS)')
     t.ok(h.logs.some(l => l.msg === 'config reload failed; the running policy is unchanged'))
     const text = await h.d.metrics!.render()
     t.match(text, /^dns_shaper_config_reloads_total\{result="ok"\} 2$/m)
