@@ -5,7 +5,7 @@ import type { XyPanel } from './plot.js'
 import { renderXySvg } from './plot.js'
 import type { Machine } from './report.js'
 import { mdTable } from './report.js'
-import { limits } from '../../src/nfqueue.js'
+import { limits } from '../../harness/product.js'
 import type { DepthResult, FlowsResult, MemoryResult, QueuesResult, SweepPlan } from './sweep.js'
 import { KERNEL_HOLD_LIMIT, PAIR_TABLE_SLOTS, marginalBytesPerHeld } from './sweep.js'
 

@@ -3,9 +3,9 @@
 // floor. Pure: no I/O, no clocks (the rate search gets its probe passed in), so all of it is unit-tested.
 
 import type { MaxRate, RateTest } from './report.js'
-import type { Dist } from './stats.js'
-import { ratio } from './stats.js'
-import { DEFAULT_PAIR_SLOTS, preallocatedBytes } from '../../src/limits.js'
+import type { Dist } from '../../harness/stats.js'
+import { ratio } from '../../harness/stats.js'
+import { DEFAULT_PAIR_SLOTS, preallocatedBytes } from '../../harness/product.js'
 
 /** The pair table's slots per queue: the data plane's default (native/limits.h, via src/limits.ts). */
 export const PAIR_TABLE_SLOTS = DEFAULT_PAIR_SLOTS

@@ -2,7 +2,7 @@
 // every variant. Metrics listen on the router's loopback and are scraped only between runs.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { lastJsonLine, startSupervised } from '../lib/process.js'
+import { lastJsonLine, startSupervised } from '../../harness/process.js'
 import type { BenchContext, Running, Variant } from './types.js'
 
 const cli = (ctx: BenchContext): string => join(ctx.repoRoot, 'dist', 'cli.js')

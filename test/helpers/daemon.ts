@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
-import type { Netns } from '../../lab/src/netns.js'
+import type { Netns } from '../../harness/netns.js'
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
 

@@ -2,9 +2,9 @@
 // client namespace, against an unshaped baseline taken the same way. Used by every test that
 // checks a running shaper end to end (checkout and container image).
 import type { Test } from 'tap'
-import type { Lab } from '../../lab/src/topology.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
-import type { ProbeResult } from '../../lab/src/dns-probe-lib.js'
+import type { Lab } from '../../harness/topology.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
+import type { ProbeResult } from '../../harness/probe-lib.js'
 
 export type Family = 'ipv4' | 'ipv6'
 export type Baseline = Record<string, ProbeResult>

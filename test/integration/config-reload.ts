@@ -7,15 +7,13 @@ import t from 'tap'
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
+import { createLab, type Lab } from '../../harness/topology.js'
+import { startUnbound } from '../../harness/unbound.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
 import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const METRICS = 9363
 const work = mkdtempSync(join(tmpdir(), 'dnss-reload-'))

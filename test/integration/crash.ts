@@ -6,15 +6,13 @@
 // (deleting a base chain makes the kernel drop everything queued in the namespace).
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
+import { createLab, type Lab } from '../../harness/topology.js'
+import { startUnbound } from '../../harness/unbound.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
 import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/crash/on-signal.mjs', import.meta.url))
 const N = 5

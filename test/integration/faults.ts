@@ -8,17 +8,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound, type UnboundHandle } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
-import type { ProbeResult } from '../../lab/src/dns-probe-lib.js'
+import { createLab, type Lab } from '../../harness/topology.js'
+import { startUnbound, type UnboundHandle } from '../../harness/unbound.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
+import type { ProbeResult } from '../../harness/probe-lib.js'
 import { dnsQuery, ipv4Udp } from '../helpers/packets.js'
 import { CLI, DaemonProcess, fetchIn, metricValue, queueRuleCounter } from '../helpers/daemon.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const HOSTS = 20

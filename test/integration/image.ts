@@ -10,19 +10,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { parse } from 'yaml'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
+import { createLab, type Lab } from '../../harness/topology.js'
+import { startUnbound } from '../../harness/unbound.js'
 import { baseline, expectShaped, min, probeType } from '../helpers/shaping.js'
-import type { Netns } from '../../lab/src/netns.js'
+import type { Netns } from '../../harness/netns.js'
 import { fetchIn, metricValue } from '../helpers/daemon.js'
 import { labOrTestPaths, listFiles } from '../helpers/product-files.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
 const ROOTFS = process.env.DNS_SHAPER_IMAGE_ROOTFS ?? ''
 const IMAGE_CONFIG = process.env.DNS_SHAPER_IMAGE_CONFIG ?? ''
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, mounts, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, mounts, iptables, NFQUEUE' })
 if (process.env.DNS_SHAPER_IMAGE_BUILD_FAILED) {
   // CI tried to build the image and could not: that is a failure, not a reason to skip.
   t.fail(`the container image did not build: ${process.env.DNS_SHAPER_IMAGE_BUILD_FAILED}`)
@@ -36,7 +34,7 @@ if (!ROOTFS || !existsSync(join(ROOTFS, 'app/dist/cli.js'))) {
   process.exit(0)
 }
 
-const repo = new URL('../../', import.meta.url)
+const repo = new URL('../..', import.meta.url)
 const manifest = (name: string): Record<string, any> =>
   parse(readFileSync(new URL(`deploy/kubernetes/${name}`, repo), 'utf8')) as Record<string, any>
 const daemonset = manifest('daemonset.yaml')

@@ -13,6 +13,7 @@ import { RuleManager } from '../../src/rules/manager.js'
 import { parseSave } from '../../src/rules/save.js'
 import { type Backend } from '../../src/rules/backend.js'
 import { DEFAULTS } from '../../src/config/load.js'
+import { IPTABLES_BOTH_BACKENDS, whyNot } from '../../harness/skip.js'
 import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,25 +28,10 @@ const run = createRunner({ timeoutMs: 20_000 })
 const MARK = '0x5d'
 const PER_FAMILY = Number(process.env.DNS_SHAPER_KF_PACKETS ?? 160)
 
-function have(program: string, args = ['--version']): boolean {
-  try {
-    execFileSync(program, args, { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root (network namespaces, iptables, raw sockets)'
-    : !have('ip', ['-V'])
-      ? 'needs iproute2 (ip)'
-      : !have('python3')
-        ? 'needs python3 (the raw-socket sender)'
-        : ['iptables-nft', 'iptables-legacy', 'ip6tables-nft', 'ip6tables-legacy'].find(b => !have(b))
-          ? 'needs iptables-nft, iptables-legacy, ip6tables-nft and ip6tables-legacy'
-          : false
+const skip = whyNot({
+  root: 'network namespaces, iptables, raw sockets',
+  tools: [['ip', '-V'], 'python3', ...IPTABLES_BOTH_BACKENDS],
+})
 
 // Reads "KIND HEX [DST]" lines; answers "ok" or "err ERRNO" per line. KIND: raw4 raw6 udp4 udp6.
 const SENDER = `

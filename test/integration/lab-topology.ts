@@ -7,17 +7,15 @@ import { spawn, execFileSync } from 'node:child_process'
 import { existsSync, statSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { listNamespaces, liveNamespaceCount, NETNS_ETC_DIR } from '../../lab/src/netns.js'
-import { createLab, listLabLeftovers } from '../../lab/src/topology.js'
-import type { Lab } from '../../lab/src/topology.js'
-import { V4_ONLY_NAME, startUnbound } from '../../lab/src/unbound.js'
-import type { UnboundHandle } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
+import { listNamespaces, liveNamespaceCount, NETNS_ETC_DIR } from '../../harness/netns.js'
+import { createLab, listLabLeftovers } from '../../harness/topology.js'
+import type { Lab } from '../../harness/topology.js'
+import { V4_ONLY_NAME, startUnbound } from '../../harness/unbound.js'
+import type { UnboundHandle } from '../../harness/unbound.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'lab integration tests need root (ip netns add, veth, unbound on port 53)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'ip netns add, veth, unbound on port 53' })
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const distLab = join(root, 'dist-lab', 'lab', 'src')

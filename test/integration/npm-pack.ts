@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { labOrTestPaths } from '../helpers/product-files.js'
 
-const repo = fileURLToPath(new URL('../../', import.meta.url))
+const repo = fileURLToPath(new URL('../..', import.meta.url))
 
 t.test('helper: recognises lab and test paths', async t => {
   t.same(

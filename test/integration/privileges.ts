@@ -6,15 +6,13 @@ import { spawnSync, type ChildProcess } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
+import { createLab, type Lab } from '../../harness/topology.js'
+import { startUnbound } from '../../harness/unbound.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
 import { CLI, fetchIn, metricValue } from '../helpers/daemon.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE, setpriv)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE, setpriv' })
 const noSetpriv = spawnSync('setpriv', ['--version']).status !== 0 ? 'setpriv (util-linux) not installed' : false
 
 const NOBODY = '65534'

@@ -12,26 +12,11 @@ import { type Backend } from '../../src/rules/backend.js'
 import { type Family } from '../../src/config/types.js'
 import { binaries } from '../../src/rules/backend.js'
 import { DEFAULTS } from '../../src/config/load.js'
+import { IPTABLES_BOTH_BACKENDS, whyNot } from '../../harness/skip.js'
 
 const run = createRunner({ timeoutMs: 20_000 })
 
-function have(program: string, args = ['--version']): boolean {
-  try {
-    execFileSync(program, args, { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root (network namespaces and iptables)'
-    : !have('ip', ['-V'])
-      ? 'needs iproute2 (ip)'
-      : ['iptables-nft', 'iptables-legacy', 'ip6tables-nft', 'ip6tables-legacy'].find(b => !have(b)) !== undefined
-        ? 'needs iptables-nft, iptables-legacy, ip6tables-nft and ip6tables-legacy'
-        : false
+const skip = whyNot({ root: 'network namespaces and iptables', tools: [['ip', '-V'], ...IPTABLES_BOTH_BACKENDS] })
 
 if (skip !== false) {
   t.plan(0, skip)

@@ -2,17 +2,15 @@
 // and IPv6. A answers must not wait; AAAA answers must wait at least the hold and not much more;
 // SIGKILL must leave DNS working (bypass); SIGTERM while packets are held must lose none of them.
 import t from 'tap'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
-import type { ProbeResult } from '../../lab/src/dns-probe-lib.js'
+import { createLab, type Lab } from '../../harness/topology.js'
+import { startUnbound } from '../../harness/unbound.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
+import type { ProbeResult } from '../../harness/probe-lib.js'
 import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
 import { baseline, expectShaped, min, p50, probeType } from '../helpers/shaping.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const DELAY_MS = 5
 const COUNT = 60

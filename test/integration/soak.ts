@@ -7,16 +7,14 @@ import t from 'tap'
 import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
+import { createLab, type Lab } from '../../harness/topology.js'
+import { startUnbound } from '../../harness/unbound.js'
 import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
 import { loadConfig } from '../../src/config/load.js'
 import { RuleManager } from '../../src/rules/manager.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const SECONDS = Number(process.env.DNS_SHAPER_SOAK_SECONDS ?? 60)
 const QPS = Number(process.env.DNS_SHAPER_SOAK_QPS ?? 1000)

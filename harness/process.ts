@@ -2,7 +2,7 @@
 // and stops it with SIGTERM (SIGKILL after a grace period), keeping its stderr for the report.
 
 import type { ChildProcess } from 'node:child_process'
-import type { Netns } from '../../lab/src/netns.js'
+import type { Netns } from './netns.js'
 
 export interface Supervised {
   child: ChildProcess

@@ -1,11 +1,11 @@
 // `dns-shaper demo`: a throwaway lab (client ─ router with the shaper ─ DNS server, each its own
 // network namespace) that shows A passing and AAAA held, then removes everything it made, also on
 // Ctrl-C. It never touches the host's own network namespace.
-import { createLab, type Lab } from './topology.js'
-import { startUnbound } from './unbound.js'
-import { runProbeIn } from './probe-runner.js'
-import type { ProbeResult } from './dns-probe-lib.js'
-import { CLI_PATH } from './paths.js'
+import { createLab, type Lab } from '../harness/topology.js'
+import { startUnbound } from '../harness/unbound.js'
+import { runProbeIn } from '../harness/probe-runner.js'
+import type { ProbeResult } from '../harness/probe-lib.js'
+import { CLI_PATH } from '../harness/paths.js'
 
 export interface DemoIo {
   out: (s: string) => void

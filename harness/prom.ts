@@ -82,6 +82,11 @@ export function countCertainlyBelow(h: Histogram, bound: number): number {
   return n
 }
 
+/** Value of one exact sample (name and labels as printed) in a /metrics text; undefined when absent. */
+export function metricValue(text: string, key: string): number | undefined {
+  return parseProm(text).get(key)
+}
+
 /** Value of one sample, 0 when absent (counters not yet created). */
 export function sample(s: Samples, key: string): number {
   return s.get(key) ?? 0

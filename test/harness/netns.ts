@@ -25,9 +25,9 @@ import {
   resolvConfText,
   sysctlArgv,
   validateName,
-} from '../../lab/src/netns.js'
-import type { LabExecResult, LabRunner, Spawner } from '../../lab/src/netns.js'
-import type { ExecOptions } from '../../src/exec.js'
+} from '../../harness/netns.js'
+import type { LabExecResult, LabRunner, Spawner } from '../../harness/netns.js'
+import type { ExecOptions } from '../../harness/product.js'
 import {
   LAB_ADDR,
   MAX_EXTRA_SERVERS,
@@ -35,8 +35,8 @@ import {
   labNamespaceNames,
   serverAddress,
   waitFor,
-} from '../../lab/src/topology.js'
-import { V4_ONLY_NAME, buildUnboundConfig, digArgv, zoneRecords } from '../../lab/src/unbound.js'
+} from '../../harness/topology.js'
+import { V4_ONLY_NAME, buildUnboundConfig, digArgv, zoneRecords } from '../../harness/unbound.js'
 import {
   PROBE_DEFAULTS,
   ProbeArgError,
@@ -45,15 +45,15 @@ import {
   parseProbeArgs,
   parseReply,
   parseTypes,
-  percentile,
   probeArgv,
   probeTimeBoundMs,
   replyMatches,
   runProbe,
   summarize,
-} from '../../lab/src/dns-probe-lib.js'
-import type { OpenSocket, ProbeOptions, ProbeSocket, ProbeType } from '../../lab/src/dns-probe-lib.js'
-import { resolveProbeScript, runProbeIn } from '../../lab/src/probe-runner.js'
+} from '../../harness/probe-lib.js'
+import type { OpenSocket, ProbeOptions, ProbeSocket, ProbeType } from '../../harness/probe-lib.js'
+import { resolveProbeScript, runProbeIn } from '../../harness/probe-runner.js'
+import { percentile, sortedCopy } from '../../harness/stats.js'
 
 // --- fakes ---------------------------------------------------------------------------
 
@@ -433,20 +433,20 @@ t.test('zoneRecords and buildUnboundConfig', async t => {
 
 // --- probe library ----------------------------------------------------------------------
 
-t.test('percentile (nearest rank)', async t => {
-  t.ok(Number.isNaN(percentile([], 50)))
-  t.equal(percentile([5], 99), 5)
+t.test('percentile (nearest rank, harness/stats: the probe summarises with it)', async t => {
+  t.ok(Number.isNaN(percentile(sortedCopy([]), 50)))
+  t.equal(percentile(sortedCopy([5]), 99), 5)
   const v = [10, 1, 9, 2, 8, 3, 7, 4, 6, 5]
-  t.equal(percentile(v, 0), 1)
-  t.equal(percentile(v, 10), 1)
-  t.equal(percentile(v, 11), 2)
-  t.equal(percentile(v, 50), 5)
-  t.equal(percentile(v, 90), 9)
-  t.equal(percentile(v, 99), 10)
-  t.equal(percentile(v, 100), 10)
+  t.equal(percentile(sortedCopy(v), 0), 1)
+  t.equal(percentile(sortedCopy(v), 10), 1)
+  t.equal(percentile(sortedCopy(v), 11), 2)
+  t.equal(percentile(sortedCopy(v), 50), 5)
+  t.equal(percentile(sortedCopy(v), 90), 9)
+  t.equal(percentile(sortedCopy(v), 99), 10)
+  t.equal(percentile(sortedCopy(v), 100), 10)
   t.same(v, [10, 1, 9, 2, 8, 3, 7, 4, 6, 5], 'input not mutated')
-  t.throws(() => percentile(v, 101), RangeError)
-  t.throws(() => percentile(v, Number.NaN), RangeError)
+  t.throws(() => percentile(sortedCopy(v), 101), RangeError)
+  t.throws(() => percentile(sortedCopy(v), Number.NaN), RangeError)
 })
 
 t.test('parseProbeArgs', async t => {
@@ -762,7 +762,7 @@ t.test('summarize', async t => {
 
 t.test('resolveProbeScript and runProbeIn with a fake runner', async t => {
   t.equal(resolveProbeScript('file:///x/dist-lab/lab/src/probe-runner.js', {}), '/x/dist-lab/lab/src/probe.js')
-  const repo = fileURLToPath(new URL('../../', import.meta.url))
+  const repo = fileURLToPath(new URL('../..', import.meta.url))
   const fromSource = pathToFileURL(join(repo, 'lab/src/probe-runner.ts')).href
   t.equal(resolveProbeScript(fromSource, {}), join(repo, 'dist-lab/lab/src/probe.js'))
   t.equal(resolveProbeScript(fromSource, { DNS_SHAPER_PROBE_SCRIPT: '/p.js' }), '/p.js')

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run lab:race`: runs the conntrack race matrix (lab/src/race.ts) in throwaway namespaces,
+// `npm run lab:race`: runs the conntrack race matrix (lab/race/race.ts) in throwaway namespaces,
 // prints one table row per scenario and writes the full JSON. It measures; it judges nothing.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
@@ -7,7 +7,7 @@ import { kernelMatrix, raceMatrix, runRaceMatrix, tableHeader, tableRow } from '
 import type { RaceMatrixOptions } from './race.js'
 import { SERVICE_MODES, type ServiceMode } from './kube-proxy-modes.js'
 
-const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--services LIST] [--out FILE]
+const USAGE = `usage: node dist-harness/lab/race/cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--services LIST] [--out FILE]
                                        [--matrix race|kernels] [--gai-lookups N] [--rows LIST] [--time-scale K]
   --quick             split-client rows only, 3000 pairs each (under a minute)
   --lookups N         split_cpu_client A+AAAA pairs per row (default 20000)

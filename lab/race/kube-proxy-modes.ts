@@ -1,6 +1,6 @@
 // The race lab's DNS service in each kube-proxy mode (iptables, nftables, IPVS): rule text and ipvsadm argv
 // built by pure functions, applied only inside a lab namespace, never in the root namespace.
-import type { Netns } from './netns.js'
+import type { Netns } from '../../harness/netns.js'
 
 /** The DNS "ClusterIP" the router DNATs, like kube-proxy does for kube-dns. */
 export const SERVICE = { ipv4: '192.0.2.10', ipv6: '2001:db8:ffff::10' } as const

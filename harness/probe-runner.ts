@@ -1,25 +1,24 @@
-// Runs the compiled probe (dist-lab/lab/src/probe.js) inside a lab namespace and returns its parsed JSON result.
+// Runs the compiled probe (dist-harness/harness/probe.js) inside a lab namespace and returns its parsed JSON result.
 // It must not measure anything itself: timing happens inside the namespace, in the probe process.
 
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { LAB_DIST, repoRoot } from './paths.js'
+import { builtPath, repoRoot } from './paths.js'
 import { LabError } from './netns.js'
 import type { Netns } from './netns.js'
-import { probeArgv, probeTimeBoundMs } from './dns-probe-lib.js'
-import type { ProbeOptions, ProbeResult } from './dns-probe-lib.js'
+import { probeArgv, probeTimeBoundMs } from './probe-lib.js'
+import type { ProbeOptions, ProbeResult } from './probe-lib.js'
 
 /**
- * Path of the runnable probe. Compiled (dist-lab/lab/src/*.js): the sibling probe.js. Run from source
- * (tap loads .ts): <repo>/dist-lab/lab/src/probe.js, which `npm run lab:build` produces.
+ * Path of the runnable probe. Compiled (dist-harness/harness/*.js): the sibling probe.js. Run from source
+ * (tap loads .ts): <repo>/dist-harness/harness/probe.js, which `npm run harness:build` produces.
  * DNS_SHAPER_PROBE_SCRIPT overrides both.
  */
 export function resolveProbeScript(moduleUrl: string = import.meta.url, env: NodeJS.ProcessEnv = process.env): string {
   const override = env['DNS_SHAPER_PROBE_SCRIPT']
   if (override) return override
   if (moduleUrl.endsWith('.js')) return fileURLToPath(new URL('./probe.js', moduleUrl))
-  return join(repoRoot(moduleUrl), LAB_DIST, 'probe.js')
+  return builtPath('harness/probe.ts', repoRoot(moduleUrl))
 }
 
 export interface RunProbeInOptions {
@@ -37,7 +36,7 @@ export async function runProbeIn(
 ): Promise<ProbeResult> {
   const script = run.script ?? resolveProbeScript()
   if (!existsSync(script)) {
-    throw new LabError(`probe script ${script} not found`, { hint: 'build it first: npx tsc -p tsconfig.build.json' })
+    throw new LabError(`probe script ${script} not found`, { hint: 'build it first: npm run harness:build' })
   }
   const argv = [run.node ?? process.execPath, script, ...probeArgv(opts)]
   const r = await ns.exec(argv, { timeoutMs: probeTimeBoundMs(opts) })

@@ -14,7 +14,7 @@ import {
   clientArgv,
   SERVICE,
   tableHeader,
-} from '../../lab/src/race.js'
+} from '../../../lab/race/race.js'
 
 t.test('service NAT rules: kube-proxy shape, probabilities that give each endpoint a third', async t => {
   const r = serviceNatRules(4, ['203.0.113.53', '203.0.113.54', '203.0.113.55'])

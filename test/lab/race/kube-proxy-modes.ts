@@ -8,8 +8,8 @@ import {
   kubeProxyNftRules,
   type LabService,
   type ServiceSpec,
-} from '../../lab/src/kube-proxy-modes.js'
-import type { Netns } from '../../lab/src/netns.js'
+} from '../../../lab/race/kube-proxy-modes.js'
+import type { Netns } from '../../../harness/netns.js'
 
 const v4: ServiceSpec = {
   family: 4,

@@ -2,8 +2,8 @@
 // by iptables (mangle POSTROUTING, u32 + string) and delayed by tc prio + netem on one interface.
 // Builders are pure; apply/remove act only in the lab namespace they are given, never the root namespace.
 
-import { LabError } from './netns.js'
-import type { Netns } from './netns.js'
+import { LabError } from '../../harness/netns.js'
+import type { Netns } from '../../harness/netns.js'
 
 /** Mark bit the mangle rule sets and the fw classifier matches. */
 export const WORKAROUND_MARK = 0x100

@@ -4,7 +4,7 @@ import {
   workaroundMangleRules,
   workaroundTcCommands,
   WORKAROUND_U32,
-} from '../../lab/src/netem-workaround.js'
+} from '../../../lab/race/netem-workaround.js'
 
 t.test('mangle rule: AAAA queries out of one interface, u32 + string as published, a mark bit', async t => {
   const r = workaroundMangleRules('br-s').split('\n')

@@ -3,6 +3,7 @@
 // otherwise the kernel's own version decides what it can show. It writes only that one lab-kernel parameter.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { kernelAtLeast, parseKernelRelease } from '../../harness/product.js'
 
 export const LAB_SWITCH_PATH = '/sys/module/nf_conntrack/parameters/lab_pre56_clash'
 
@@ -10,16 +11,10 @@ export type ClashHandling = 'pre56' | 'stock'
 
 export type ClashPlan = { run: true; write: '0' | '1' | null; note: string } | { run: false; reason: string }
 
-/** "5.10.0-lab" -> [5, 10]; null when unreadable. */
-export function kernelVersion(release: string): [number, number] | null {
-  const m = /^(\d+)\.(\d+)/.exec(release)
-  return m ? [Number(m[1]), Number(m[2])] : null
-}
-
 /** Before 5.6 a clash whose tuples differ (DNAT to two endpoints) is dropped; 5.6 added the insertion. */
 export function nativelyPre56(release: string): boolean | null {
-  const v = kernelVersion(release)
-  return v === null ? null : v[0] < 5 || (v[0] === 5 && v[1] < 6)
+  const v = parseKernelRelease(release)
+  return v === undefined ? null : !kernelAtLeast(v, 5, 6)
 }
 
 /** Decides how a row asking for `want` runs on this kernel: via the switch, natively, or not at all. */

@@ -6,8 +6,8 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createRunner, netnsWrap, type ExecOptions, type ExecResult } from '../../src/exec.js'
-import { errorMessage } from '../../src/errors.js'
+import { createRunner, netnsWrap, type ExecOptions, type ExecResult } from './product.js'
+import { errorMessage } from './product.js'
 
 /** Every namespace this library creates starts with this, so leftovers are easy to find. */
 export const LAB_PREFIX = 'dnss-'

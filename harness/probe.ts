@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// DNS round-trip probe CLI, run inside a lab namespace: `ip netns exec NS node dist-lab/lab/src/probe.js --server IP ...`.
+// DNS round-trip probe CLI, run inside a lab namespace: `ip netns exec NS node dist-harness/harness/probe.js --server IP ...`.
 // Prints one JSON object on stdout; exit 0 when it ran (losses are data, not errors), 2 on bad flags, 1 on failure.
 // It only wires node:dgram and the clock to dns-probe-lib; it must not hold logic worth unit testing.
 
 import dgram from 'node:dgram'
-import { ProbeArgError, familyOf, parseProbeArgs, runProbe } from './dns-probe-lib.js'
-import type { OpenSocket, ProbeOptions } from './dns-probe-lib.js'
+import { ProbeArgError, familyOf, parseProbeArgs, runProbe } from './probe-lib.js'
+import type { OpenSocket, ProbeOptions } from './probe-lib.js'
 
 function udpOpener(o: ProbeOptions): OpenSocket {
   return (onMessage, onError) =>

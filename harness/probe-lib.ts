@@ -4,6 +4,7 @@
 import { randomInt } from 'node:crypto'
 import dnsPacket from 'dns-packet'
 import type { RecordType } from 'dns-packet'
+import { summarize as summarizeDist } from './stats.js'
 
 export const PROBE_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'NS', 'PTR', 'SOA', 'SRV', 'TXT', 'CAA'] as const
 export type ProbeType = (typeof PROBE_TYPES)[number]
@@ -256,18 +257,6 @@ export function replyMatches(reply: Reply, name: string, type: string): boolean 
   return normName(reply.qname) === normName(name) && reply.qtype.toUpperCase() === type.toUpperCase()
 }
 
-/**
- * Nearest-rank percentile: the smallest value with at least p% of values at or below it.
- * p in 0..100; p=0 gives the minimum; NaN for an empty list.
- */
-export function percentile(values: readonly number[], p: number): number {
-  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile: p must be 0..100, got ${p}`)
-  if (values.length === 0) return Number.NaN
-  const sorted = [...values].sort((a, b) => a - b)
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length))
-  return sorted[rank - 1]!
-}
-
 export interface Sample {
   seq: number
   name: string
@@ -293,20 +282,19 @@ function orNull(n: number): number | null {
   return Number.isFinite(n) ? n : null
 }
 
-/** Per-type latency summary. */
+/** Per-type latency summary (nearest-rank percentiles from harness/stats). */
 export function summarize(samples: readonly Sample[], sent: number, lost: number): TypeSummary {
-  const rtts = samples.map(s => s.rttUs)
-  const mean = rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : Number.NaN
+  const d = summarizeDist(samples.map(s => s.rttUs))
   return {
     sent,
     received: samples.length,
     lost,
-    minUs: orNull(percentile(rtts, 0)),
-    p50Us: orNull(percentile(rtts, 50)),
-    p90Us: orNull(percentile(rtts, 90)),
-    p99Us: orNull(percentile(rtts, 99)),
-    maxUs: orNull(percentile(rtts, 100)),
-    meanUs: orNull(Math.round(mean)),
+    minUs: orNull(d.min),
+    p50Us: orNull(d.p50),
+    p90Us: orNull(d.p90),
+    p99Us: orNull(d.p99),
+    maxUs: orNull(d.max),
+    meanUs: orNull(Math.round(d.mean)),
   }
 }
 
