@@ -6,7 +6,8 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
+import { repoRoot } from '../harness/paths.js'
 import { fileURLToPath } from 'node:url'
 import { createLab } from '../harness/topology.js'
 import type { Lab } from '../harness/topology.js'
@@ -38,7 +39,7 @@ import { SWEEPS } from './lib/sweep.js'
 import type { SweepName } from './lib/sweep.js'
 import { rerenderSweeps, runSweeps } from './sweeps/run-sweeps.js'
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
+const REPO = repoRoot(import.meta.url)
 
 const ALL_VARIANTS: Variant[] = [
   baseline,

@@ -761,10 +761,10 @@ t.test('summarize', async t => {
 })
 
 t.test('resolveProbeScript and runProbeIn with a fake runner', async t => {
-  t.equal(resolveProbeScript('file:///x/dist-lab/lab/src/probe-runner.js', {}), '/x/dist-lab/lab/src/probe.js')
-  const repo = fileURLToPath(new URL('../..', import.meta.url))
-  const fromSource = pathToFileURL(join(repo, 'lab/src/probe-runner.ts')).href
-  t.equal(resolveProbeScript(fromSource, {}), join(repo, 'dist-lab/lab/src/probe.js'))
+  t.equal(resolveProbeScript('file:///x/dist-harness/harness/probe-runner.js', {}), '/x/dist-harness/harness/probe.js')
+  const repo = fileURLToPath(new URL('../../', import.meta.url))
+  const fromSource = pathToFileURL(join(repo, 'harness/probe-runner.ts')).href
+  t.equal(resolveProbeScript(fromSource, {}), join(repo, 'dist-harness/harness/probe.js'))
   t.equal(resolveProbeScript(fromSource, { DNS_SHAPER_PROBE_SCRIPT: '/p.js' }), '/p.js')
 
   const out = { sent: 1, received: 1 }
@@ -778,7 +778,7 @@ t.test('resolveProbeScript and runProbeIn with a fake runner', async t => {
   t.equal(fr.opts.at(-1)?.timeoutMs, probeTimeBoundMs({ count: 3 }))
   await t.rejects(
     runProbeIn(ns, { server: '203.0.113.53' }, { script: '/nonexistent/probe.js' }),
-    /not found.*tsc -p tsconfig\.build\.json/s,
+    /not found.*npm run harness:build/s,
   )
 
   const bad = fakeRunner(argv => (argv.includes('--server') ? { code: 2, stderr: 'probe: --count: bad' } : undefined))

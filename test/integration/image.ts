@@ -53,8 +53,8 @@ const imageConfig = JSON.parse(readFileSync(IMAGE_CONFIG, 'utf8')) as {
 t.test('the image holds only the product: no lab or test code in /app', async t => {
   const files = listFiles(join(ROOTFS, 'app'), new Set(['node_modules']))
   t.ok(files.includes('dist/cli.js'), 'the CLI is there')
-  t.same(labOrTestPaths(files), [], 'no lab/, dist-lab/ or test/ path, no lab module, no cbpf-interp')
-  t.notOk(existsSync(join(ROOTFS, 'app/dist-lab')), 'no lab build')
+  t.same(labOrTestPaths(files), [], 'no lab/, harness/, dist-harness/ or test/ path, no lab module, no cbpf-interp')
+  t.notOk(existsSync(join(ROOTFS, 'app/dist-harness')), 'no harness build')
 })
 
 const DELAY_MS = 5

@@ -1,0 +1,147 @@
+// `npm run lab:kernels` arguments: flags -> validated KernelLabOptions, with one clear message per bad flag.
+// Pure (no file system, no environment reads): the CLI passes in the defaults it computed.
+export const USAGE = `usage: npm run lab:kernels -- [--kernel bzImage] [--quick] [--rows LIST] [--max-seconds S] [--lookups N]
+                            [--gai-lookups N] [--memory MB] [--smp N] [--timeout-min M] [--append WORD]
+                            [--out FILE] [--keep] [--qemu PATH]
+Boots the race lab (rows a-f, see docs/race-lab.md) in QEMU (TCG, no KVM needed) on another kernel,
+with this machine's root file system read-only over virtio-9p and tmpfs for everything the lab writes.
+  --kernel FILE      bzImage to boot (default: the cache of lab/kernels/build-kernel.sh). It needs
+                     virtio-pci, 9p, tmpfs, devtmpfs and the lab's netfilter/tc features built in (=y)
+  --quick            split-client rows only, fewer lookups
+  --rows LIST        rows to run (default a,b,c,d,e,f; g, h: (d) with the kernel filter off / a 25 ms hold)
+  --max-seconds S    per-row bound on starting lookups inside the guest (default 12)
+  --lookups N        split_cpu_client pairs per row (default 1500)
+  --gai-lookups N    getaddrinfo lookups per row (default 300)
+  --memory MB        guest memory (default 2048)
+  --smp N            guest vCPUs (default 2, at least 2)
+  --timeout-min M    kill the VM after M minutes (default 75)
+  --append WORD      extra kernel command-line word (repeatable)
+  --out FILE         JSON report (default bench/results/kernel-lab.json)
+  --keep             keep the run directory (init, console log, guest JSON)
+  --qemu PATH        qemu-system-x86_64 binary
+Needs root (the guest runs the lab as root; the host only starts QEMU), qemu-system-x86, and a built tree.`;
+function intFlag(flag, v, min, max) {
+    const n = Number(v);
+    return v !== undefined && /^[0-9]+$/.test(v) && Number.isInteger(n) && n >= min && n <= max
+        ? n
+        : `${flag} needs an integer ${min}..${max}`;
+}
+// A kernel command-line word the guest init could misread (quotes, spaces, init= or root= overrides).
+const SAFE_APPEND = /^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/-]*)?$/;
+const RESERVED_APPEND = /^(init|root|rootfstype|rootflags|console)=/;
+export function parseKernelLabArgs(argv, defaults) {
+    const opts = {
+        kernel: defaults.kernel,
+        memoryMb: 2048,
+        smp: 2,
+        timeoutMin: 75,
+        raceArgs: [],
+        out: defaults.out,
+        append: [],
+        keep: false,
+        qemu: 'qemu-system-x86_64',
+    };
+    let maxSeconds = 12;
+    let lookups = 1500;
+    let gaiLookups = 300;
+    let quick = false;
+    let rows;
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const v = argv[i + 1];
+        if (a === '--help' || a === '-h')
+            return { kind: 'help' };
+        if (a === '--quick') {
+            quick = true;
+            continue;
+        }
+        if (a === '--keep') {
+            opts.keep = true;
+            continue;
+        }
+        let n;
+        switch (a) {
+            case '--kernel':
+                if (!v || v.startsWith('--'))
+                    return { kind: 'error', message: '--kernel needs a bzImage path' };
+                opts.kernel = v;
+                break;
+            case '--out':
+                if (!v || v.startsWith('--'))
+                    return { kind: 'error', message: '--out needs a file name' };
+                opts.out = v;
+                break;
+            case '--qemu':
+                if (!v || v.startsWith('--'))
+                    return { kind: 'error', message: '--qemu needs a path' };
+                opts.qemu = v;
+                break;
+            case '--append':
+                if (!v || !SAFE_APPEND.test(v) || RESERVED_APPEND.test(v))
+                    return {
+                        kind: 'error',
+                        message: '--append needs one kernel word like nf_conntrack.lab_pre56_clash=1 (not init=, root=, console=)',
+                    };
+                opts.append.push(v);
+                break;
+            case '--rows':
+                if (!v || !/^[a-h](,[a-h])*$/.test(v))
+                    return { kind: 'error', message: '--rows needs row ids a-h, comma-separated (e.g. a,d,e,g,h)' };
+                rows = v;
+                break;
+            case '--max-seconds':
+                n = intFlag(a, v, 1, 600);
+                if (typeof n === 'string')
+                    return { kind: 'error', message: n };
+                maxSeconds = n;
+                break;
+            case '--lookups':
+                n = intFlag(a, v, 1, 1_000_000);
+                if (typeof n === 'string')
+                    return { kind: 'error', message: n };
+                lookups = n;
+                break;
+            case '--gai-lookups':
+                n = intFlag(a, v, 1, 1_000_000);
+                if (typeof n === 'string')
+                    return { kind: 'error', message: n };
+                gaiLookups = n;
+                break;
+            case '--memory':
+                n = intFlag(a, v, 512, 65536);
+                if (typeof n === 'string')
+                    return { kind: 'error', message: n };
+                opts.memoryMb = n;
+                break;
+            case '--smp':
+                n = intFlag(a, v, 2, 64);
+                if (typeof n === 'string')
+                    return { kind: 'error', message: n };
+                opts.smp = n;
+                break;
+            case '--timeout-min':
+                n = intFlag(a, v, 1, 24 * 60);
+                if (typeof n === 'string')
+                    return { kind: 'error', message: n };
+                opts.timeoutMin = n;
+                break;
+            default:
+                return { kind: 'error', message: `unknown flag ${a}` };
+        }
+        i++;
+    }
+    opts.raceArgs = [
+        '--matrix',
+        'kernels',
+        '--max-seconds',
+        String(maxSeconds),
+        '--lookups',
+        String(lookups),
+        '--gai-lookups',
+        String(gaiLookups),
+        ...(quick ? ['--quick'] : []),
+        ...(rows ? ['--rows', rows] : []),
+    ];
+    return { kind: 'run', opts };
+}
+//# sourceMappingURL=args.js.map

@@ -1,0 +1,173 @@
+// Kernel-lab results: reads what the guest left in the results share and judges the lab's expected signs.
+// Parsing and judging are pure (text in, values out); only readGuestResults touches the file system.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GUEST_FILES, GUEST_LOG_PREFIX } from './guest.js';
+export function parseGuestInfo(text) {
+    const out = {};
+    for (const line of text.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0)
+            out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    return out;
+}
+/** A race report as race-cli writes it; throws with what is wrong if it is not one. */
+export function parseRaceReport(text) {
+    const j = JSON.parse(text);
+    if (!j || typeof j !== 'object' || !Array.isArray(j.rows) || typeof j.kernel !== 'string')
+        throw new Error('not a race-lab report (no rows or kernel)');
+    for (const [i, r] of j.rows.entries()) {
+        const row = r;
+        for (const k of ['insertFailed', 'clashResolve', 'lookups', 'failed', 'slowOver1s']) {
+            if (typeof row[k] !== 'number')
+                throw new Error(`row ${i}: ${k} is not a number`);
+        }
+    }
+    return { date: j.date ?? '', kernel: j.kernel, cpus: j.cpus ?? 0, rows: j.rows, skipped: j.skipped ?? [] };
+}
+export function readGuestResults(runDir) {
+    const file = (f) => {
+        const p = join(runDir, f);
+        return existsSync(p) ? readFileSync(p, 'utf8') : null;
+    };
+    const infoText = file(GUEST_FILES.info);
+    const rcText = file(GUEST_FILES.rc);
+    const reportText = file(GUEST_FILES.report);
+    const info = infoText === null ? {} : parseGuestInfo(infoText);
+    const rc = rcText === null || !/^\d+\s*$/.test(rcText) ? null : Number(rcText.trim());
+    let report = null;
+    let problem = null;
+    if (infoText === null) {
+        problem =
+            'the guest never reached the lab (no guest-info): the kernel did not boot to the init, or could not mount ' +
+                'the 9p root or results share. A --kernel needs VIRTIO_PCI, NET_9P_VIRTIO, 9P_FS, TMPFS, DEVTMPFS and ' +
+                'SERIAL_8250_CONSOLE built in (=y); see the console log';
+    }
+    else if (reportText === null) {
+        problem = `the race lab in the guest wrote no report (exit ${rc ?? 'unknown'}); see the console log`;
+    }
+    else {
+        try {
+            report = parseRaceReport(reportText);
+        }
+        catch (e) {
+            problem = `the guest's report is unreadable: ${e instanceof Error ? e.message : String(e)}`;
+        }
+    }
+    return { info, rc, report, problem };
+}
+/** The guest's own console lines (GUEST_LOG_PREFIX), without the serial line's carriage returns. */
+export function guestConsoleLines(consoleText) {
+    return consoleText
+        .split('\n')
+        .map(l => l.replace(/\r$/, ''))
+        .filter(l => l.startsWith(GUEST_LOG_PREFIX));
+}
+/**
+ * Console lines worth showing live: the guest init's own, the race table and its skips, and what
+ * ends a run early (race-cli errors, a kernel panic). Kernel messages otherwise stay in console.log.
+ */
+export function isShownConsoleLine(line) {
+    return (line.startsWith(GUEST_LOG_PREFIX) ||
+        /^(\(|no shaper|raw |mangle |netem |shaper |skip:|\d+ rows$|race-cli:)/.test(line) ||
+        /Kernel panic/.test(line));
+}
+const sum = (rows, f) => rows.reduce((a, r) => a + f(r), 0);
+/** The split client's own stall: the largest gap between its two senders leaving the barrier. */
+const senderStallS = (r) => typeof r.raw['release_skew_ns_max'] === 'number' ? r.raw['release_skew_ns_max'] / 1e9 : 0;
+/**
+ * One dns-shaper row: any kernel drop (insert_failed, conntrack drop) is bad. A lost answer with no
+ * kernel drop is bad too, unless it is explained: a sender that left the barrier more than the
+ * client's 1 s timeout after its sibling (a descheduled vCPU under TCG) counts its pair as lost
+ * though nothing was dropped; or the shaper released every packet it held (none bypassed), so
+ * neither conntrack nor the shaper dropped it. The note says which.
+ */
+export function judgeShapedRow(r) {
+    const where = `${r.client} snat=${r.snat ? 'on' : 'off'}`;
+    const lost = (r.answersLost ?? 0) + r.failed;
+    if (r.insertFailed > 0 || r.drop > 0)
+        return {
+            bad: true,
+            note: `${where}: insert_failed ${r.insertFailed}, drop ${r.drop}, lost ${r.answersLost ?? '-'}, failed ${r.failed}`,
+        };
+    if (lost === 0)
+        return { bad: false, note: null };
+    const stall = senderStallS(r);
+    if (stall > 1)
+        return {
+            bad: false,
+            note: `${where}: lost ${r.answersLost ?? '-'}/failed ${r.failed} with no kernel drop: a sender stalled ${stall.toFixed(2)} s, past the client's 1 s timeout`,
+        };
+    // Nothing dropped by conntrack and every packet the shaper held was released, none bypassed: the
+    // answer went missing after both (the client counts an answer later than 1 s as lost, and the
+    // guest's latency tail reaches that). Not a drop by either; the note says it cannot tell more.
+    const c = r.shaperCounters;
+    const heldAll = c !== null && (c['held'] ?? 0) === (c['pairReleased'] ?? 0) + (c['deadlineReleased'] ?? 0);
+    if (heldAll && (c?.['bypassed'] ?? 0) === 0)
+        return {
+            bad: false,
+            note: `${where}: lost ${r.answersLost ?? '-'}/failed ${r.failed} with no kernel drop and every held packet released (late or lost past conntrack; p99 ${(r.p99Us / 1e6).toFixed(2)} s)`,
+        };
+    return { bad: true, note: `${where}: lost ${r.answersLost ?? '-'}, failed ${r.failed} with no kernel drop` };
+}
+/**
+ * The signs the lab expects, from the rows themselves: (a) drops (insert_failed) without a shaper
+ * under pre-5.6 clash handling, for the forced race at least (split-CPU pairs); (d)/(e) dns-shaper
+ * rows with no insert_failed and nothing lost; (f) stock 5.10 resolving the same race (clash_resolve,
+ * no insert_failed). A sign whose rows did not run is SKIP, never PASS.
+ */
+export function checkExpectedSigns(rows) {
+    const byId = (id) => rows.filter(r => r.id === id);
+    const out = [];
+    const a = byId('a');
+    const aSplit = a.filter(r => r.client === 'split');
+    if (aSplit.length === 0)
+        out.push({ name: '(a) drops without a shaper', status: 'SKIP', detail: 'no (a) split rows ran' });
+    else {
+        const f = sum(aSplit, r => r.insertFailed);
+        out.push({
+            name: '(a) drops without a shaper',
+            status: f > 0 ? 'PASS' : 'FAIL',
+            detail: `insert_failed ${f} over ${aSplit.length} split-CPU row(s)${f > 0 ? '' : ': pre-5.6 handling should drop the loser; is the lab switch on?'}`,
+        });
+    }
+    for (const [id, what] of [
+        ['d', '(d) dns-shaper fixed 5 ms: no drops'],
+        ['e', '(e) dns-shaper pair: no drops'],
+    ]) {
+        const rs = byId(id);
+        if (rs.length === 0) {
+            out.push({ name: what, status: 'SKIP', detail: `no (${id}) rows ran` });
+            continue;
+        }
+        const verdicts = rs.map(judgeShapedRow);
+        const bad = verdicts.filter(v => v.bad);
+        const notes = verdicts.filter(v => v.note !== null).map(v => v.note);
+        out.push({
+            name: what,
+            status: bad.length === 0 ? 'PASS' : 'FAIL',
+            detail: bad.length === 0
+                ? [`insert_failed 0, conntrack drop 0 over ${rs.length} row(s)`, ...notes].join('; ')
+                : bad.map(v => v.note).join('; '),
+        });
+    }
+    const f = byId('f');
+    const fSplit = f.filter(r => r.client === 'split');
+    if (fSplit.length === 0)
+        out.push({ name: '(f) stock 5.10 resolves the clash', status: 'SKIP', detail: 'no (f) split rows ran' });
+    else {
+        const ins = sum(f, r => r.insertFailed);
+        const res = sum(fSplit, r => r.clashResolve);
+        out.push({
+            name: '(f) stock 5.10 resolves the clash',
+            status: ins === 0 && res > 0 ? 'PASS' : 'FAIL',
+            detail: `clash_resolve ${res} over split rows, insert_failed ${ins} over all (f) rows`,
+        });
+    }
+    return out;
+}
+export function formatChecks(checks) {
+    return checks.map(c => `${c.status.padEnd(4)} ${c.name}: ${c.detail}`).join('\n');
+}
+//# sourceMappingURL=results.js.map

@@ -1,0 +1,67 @@
+// Kernel-lab runner: writes the generated init into a fresh run directory, boots QEMU on it, streams the
+// serial console and bounds the run in time. It starts and kills only its own QEMU child, by pid.
+import { spawn } from 'node:child_process';
+import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { guestInitScript, initPath, qemuArgv } from './guest.js';
+import { readGuestResults } from './results.js';
+/** Cache shared with build-kernel.sh (source, bzImage, run directories); outside the checkout. */
+export function labCacheDir(env = process.env) {
+    return env['DNS_SHAPER_LAB_CACHE'] || '/var/cache/dns-shaper-lab';
+}
+export function defaultKernel(env = process.env) {
+    return join(labCacheDir(env), 'bzImage');
+}
+/** Makes the run directory (under the lab cache: visible to QEMU as a share and to the guest via the 9p root). */
+export function makeRunDir(cache = labCacheDir()) {
+    const runs = join(cache, 'runs');
+    mkdirSync(runs, { recursive: true });
+    return mkdtempSync(join(runs, 'run-'));
+}
+export async function bootGuest(plan, opts) {
+    const init = initPath(plan);
+    writeFileSync(init, guestInitScript(plan));
+    chmodSync(init, 0o755);
+    const consoleLog = join(plan.runDir, 'console.log');
+    const log = createWriteStream(consoleLog);
+    const argv = qemuArgv(plan);
+    writeFileSync(join(plan.runDir, 'qemu-argv.json'), JSON.stringify(argv, null, 2) + '\n');
+    const started = Date.now();
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    }, opts.timeoutMin * 60_000);
+    let partial = '';
+    const onData = (d) => {
+        log.write(d);
+        partial += d.toString('utf8');
+        const lines = partial.split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines)
+            opts.onLine?.(l.replace(/\r$/, ''));
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const qemuCode = await new Promise((resolve, reject) => {
+        child.once('error', e => reject(new Error(`cannot start ${argv[0]}: ${e.message} (install qemu-system-x86)`)));
+        child.once('exit', code => resolve(code));
+    }).finally(() => clearTimeout(timer));
+    if (partial)
+        opts.onLine?.(partial.replace(/\r$/, ''));
+    await new Promise(r => log.end(() => r()));
+    return {
+        results: readGuestResults(plan.runDir),
+        qemuCode,
+        timedOut,
+        elapsedS: (Date.now() - started) / 1000,
+        runDir: plan.runDir,
+        consoleLog,
+    };
+}
+export function removeRunDir(dir) {
+    rmSync(dir, { recursive: true, force: true });
+}
+//# sourceMappingURL=run.js.map
