@@ -34,6 +34,10 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv
   /** The CLI to run (default dist/cli.js of this checkout). */
   cli?: string
+  /** The whole command before `args`, instead of [prefix, node, nodeArgs, cli] (e.g. an image's entrypoint). */
+  command?: string[]
+  /** Where /readyz is, when the address is not in `args` (e.g. the image reads it from its environment). */
+  metricsListen?: string
 }
 
 /** HOST:PORT of the metrics listener the argv asks for (the daemon's default without the flag); undefined for `off`. */
@@ -76,11 +80,13 @@ export class DaemonProcess {
   /** `args` follow the CLI path, e.g. ['run', '--delay', '5']. */
   constructor(ns: Netns, args: string[], opts: DaemonOptions = {}) {
     const cli = opts.cli ?? CLI
-    if (!existsSync(cli)) throw new Error(`${cli} missing: run \`npm run build\` (or npm ci) first`)
+    if (opts.command === undefined && !existsSync(cli))
+      throw new Error(`${cli} missing: run \`npm run build\` (or npm ci) first`)
     this.#ns = ns
-    const listen = metricsListenOf(args)
-    this.url = listen === undefined ? undefined : baseUrl(listen)
-    this.child = ns.spawn([...(opts.prefix ?? []), process.execPath, ...(opts.nodeArgs ?? []), cli, ...args], {
+    const listen = opts.metricsListen ?? metricsListenOf(args)
+    this.url = listen === undefined || listen === 'off' ? undefined : baseUrl(listen)
+    const command = opts.command ?? [...(opts.prefix ?? []), process.execPath, ...(opts.nodeArgs ?? []), cli]
+    this.child = ns.spawn([...command, ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
       ...(opts.env !== undefined ? { env: opts.env } : {}),
     })

@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
-/** Module names of the harness and the lab (harness/*.ts, lab/**/*.ts) and of test-only code that once lived in src/. */
+/** Module names of the harness and the lab (harness/, lab/) and of test-only code that once lived in src/. */
 const LAB_OR_TEST_MODULE =
   /^(demo|netns|topology|unbound|race|race-cli|probe|probe-runner|probe-lib|dns-probe-lib|cbpf-interp)\.(js|ts|d\.ts)(\.map)?$/
 

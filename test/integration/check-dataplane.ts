@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap'
 import { Netns, makeLabId } from '../../harness/netns.js'
 import { kubeProxyNftRules } from '../../lab/race/kube-proxy-modes.js'
-import { CLI } from '../helpers/daemon.js'
+import { CLI } from '../../harness/daemon.js'
 import { skipFileUnless } from '../../harness/skip.js'
 
 skipFileUnless({ root: 'network namespaces, nft, iptables' })

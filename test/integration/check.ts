@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap'
 import os from 'node:os'
 import { createRaceLab, buildClients, clientArgv, type RaceLab, type ClientBins } from '../../lab/race/race.js'
-import { CLI } from '../helpers/daemon.js'
+import { CLI } from '../../harness/daemon.js'
 import { fileURLToPath } from 'node:url'
 import { statsFromNetlink } from '../../src/conntrack-stats.js'
 import { parseConntrackStats, type ConntrackStats } from '../../src/procfs.js'

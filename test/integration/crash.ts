@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url'
 import { createLab, type Lab } from '../../harness/topology.js'
 import { startUnbound } from '../../harness/unbound.js'
 import { runProbeIn } from '../../harness/probe-runner.js'
-import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
+import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { metricValue } from '../../harness/prom.js'
 import { skipFileUnless } from '../../harness/skip.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })

@@ -13,7 +13,9 @@ import { startUnbound, type UnboundHandle } from '../../harness/unbound.js'
 import { runProbeIn } from '../../harness/probe-runner.js'
 import type { ProbeResult } from '../../harness/probe-lib.js'
 import { dnsQuery, ipv4Udp } from '../helpers/packets.js'
-import { CLI, DaemonProcess, fetchIn, metricValue, queueRuleCounter } from '../helpers/daemon.js'
+import { CLI, DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { metricValue } from '../../harness/prom.js'
+import { queueRuleCounter } from '../helpers/queue-rule.js'
 import { skipFileUnless } from '../../harness/skip.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })

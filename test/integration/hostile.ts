@@ -16,7 +16,8 @@ import type { ProbeResult } from '../../harness/probe-lib.js'
 import { percentile, sortedCopy } from '../../harness/stats.js'
 import { parsePacket } from '../../src/nfqueue.js'
 import { dnsQuery, ipv4Udp, ipv6Udp, vectors } from '../helpers/packets.js'
-import { DaemonProcess, fetchIn, queueRuleCounter } from '../helpers/daemon.js'
+import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { queueRuleCounter } from '../helpers/queue-rule.js'
 import { skipFileUnless } from '../../harness/skip.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE, AF_PACKET' })

@@ -12,7 +12,7 @@ import { createLab, type Lab } from '../../harness/topology.js'
 import { startUnbound } from '../../harness/unbound.js'
 import { runProbeIn } from '../../harness/probe-runner.js'
 import { killAndWait } from '../../harness/netns.js'
-import { DaemonProcess, fetchIn } from '../helpers/daemon.js'
+import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
 import { skipFileUnless } from '../../harness/skip.js'
 
 const PROMETHEUS = '/usr/bin/prometheus'
