@@ -3,9 +3,11 @@
 // prints one table row per scenario and writes the full JSON. It measures; it judges nothing.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { kernelMatrix, raceMatrix, runRaceMatrix, tableHeader, tableRow } from './race.js'
 import type { RaceMatrixOptions } from './race.js'
 import { SERVICE_MODES, type ServiceMode } from './kube-proxy-modes.js'
+import { intFlag, intNeeds, parseFlags, str, type Flags } from '../../harness/args.js'
 
 const USAGE = `usage: node dist-harness/lab/race/cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--services LIST] [--out FILE]
                                        [--matrix race|kernels] [--gai-lookups N] [--rows LIST] [--time-scale K]
@@ -23,86 +25,78 @@ const USAGE = `usage: node dist-harness/lab/race/cli.js [--quick] [--lookups N] 
   --rows LIST         kernel matrix rows to run, e.g. a,d,e,g,h (default a-f; g, h: extra (d) variants)
   --time-scale K      stretch readiness waits K times (slow guests; default 1, kernels matrix 6)
 Needs root, iptables, nft, conntrack, unbound (ipvsadm for IPVS rows), gcc (musl-gcc for the musl rows), and a built tree
-(npx node-gyp rebuild && npx tsc -p tsconfig.build.json).`
+(npm run build).`
 
-function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string; matrix: 'race' | 'kernels' } | string {
+/** Integer flags: [min, max]. */
+const INTS = {
+  lookups: [1, 1_000_000],
+  'natural-lookups': [1, 1_000_000],
+  'max-seconds': [1, 600],
+  threads: [1, 64],
+  'gai-lookups': [1, 1_000_000],
+  'time-scale': [1, 100],
+} as const
+const ROWS_NEEDS = 'row ids a-h, comma-separated (kernel matrix)'
+
+const FLAGS: Flags = {
+  help: { type: 'boolean', short: 'h' },
+  quick: { type: 'boolean' },
+  services: { type: 'string', needs: SERVICE_MODES.join(', ') },
+  out: { type: 'string', needs: 'a file name' },
+  matrix: { type: 'string', needs: 'race or kernels' },
+  rows: { type: 'string', needs: ROWS_NEEDS },
+  ...Object.fromEntries(
+    Object.entries(INTS).map(([name, [min, max]]) => [name, { type: 'string', needs: intNeeds(min, max) } as const]),
+  ),
+}
+
+/** Flags -> options; '' asks for the usage, another string is the message naming the bad flag. */
+export function parseRaceArgs(
+  argv: string[],
+): { opts: RaceMatrixOptions; out: string; matrix: 'race' | 'kernels' } | string {
+  const p = parseFlags(argv, FLAGS)
+  if ('error' in p) return argv.includes('--help') || argv.includes('-h') ? '' : p.error
+  const v = p.values
+  if (v['help'] === true) return ''
+  const n: Record<string, number | undefined> = {}
+  for (const [name, [min, max]] of Object.entries(INTS)) {
+    const text = str(v, name)
+    if (text === undefined) continue
+    const got = intFlag(`--${name}`, text, min, max)
+    if (typeof got === 'string') return got
+    n[name] = got
+  }
   const opts: RaceMatrixOptions = {}
-  let out = 'bench/results/race-lab.json'
-  let matrix: 'race' | 'kernels' = 'race'
-  const int = (flag: string, v: string | undefined, max: number): number | string => {
-    const n = Number(v)
-    return v !== undefined && Number.isInteger(n) && n >= 1 && n <= max ? n : `${flag} needs an integer 1..${max}`
+  if (v['quick'] === true) opts.quick = true
+  if (n['lookups'] !== undefined) opts.splitLookups = n['lookups']
+  if (n['natural-lookups'] !== undefined) {
+    opts.pairLookups = n['natural-lookups']
+    opts.gaiLookups = Math.max(1, Math.round(n['natural-lookups'] / 2.5))
   }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    const v = argv[i + 1]
-    if (a === '--quick') {
-      opts.quick = true
-      continue
-    }
-    if (a === '--help' || a === '-h') return ''
-    let n: number | string
-    switch (a) {
-      case '--lookups':
-        n = int(a, v, 1_000_000)
-        if (typeof n === 'string') return n
-        opts.splitLookups = n
-        break
-      case '--natural-lookups':
-        n = int(a, v, 1_000_000)
-        if (typeof n === 'string') return n
-        opts.pairLookups = n
-        opts.gaiLookups = Math.max(1, Math.round(n / 2.5))
-        break
-      case '--max-seconds':
-        n = int(a, v, 600)
-        if (typeof n === 'string') return n
-        opts.maxSeconds = n
-        break
-      case '--threads':
-        n = int(a, v, 64)
-        if (typeof n === 'string') return n
-        opts.splitThreads = n
-        break
-      case '--services': {
-        const list = (v ?? '').split(',').filter(Boolean)
-        const bad = list.find(m => !(SERVICE_MODES as readonly string[]).includes(m))
-        if (list.length === 0 || bad !== undefined) return `--services takes ${SERVICE_MODES.join(', ')}`
-        opts.services = list as ServiceMode[]
-        break
-      }
-      case '--out':
-        if (!v) return '--out needs a file name'
-        out = v
-        break
-      case '--matrix':
-        if (v !== 'race' && v !== 'kernels') return '--matrix needs race or kernels'
-        matrix = v
-        break
-      case '--gai-lookups':
-        n = int(a, v, 1_000_000)
-        if (typeof n === 'string') return n
-        opts.gaiLookups = n
-        break
-      case '--rows':
-        if (!v || !/^[a-h](,[a-h])*$/.test(v)) return '--rows needs row ids a-h, comma-separated (kernel matrix)'
-        opts.rows = v.split(',')
-        break
-      case '--time-scale':
-        n = int(a, v, 100)
-        if (typeof n === 'string') return n
-        opts.timeScale = n
-        break
-      default:
-        return `unknown flag ${a}`
-    }
-    i++
+  if (n['max-seconds'] !== undefined) opts.maxSeconds = n['max-seconds']
+  if (n['threads'] !== undefined) opts.splitThreads = n['threads']
+  // An explicit --gai-lookups wins over the one --natural-lookups implies.
+  if (n['gai-lookups'] !== undefined) opts.gaiLookups = n['gai-lookups']
+  if (n['time-scale'] !== undefined) opts.timeScale = n['time-scale']
+  const services = str(v, 'services')
+  if (services !== undefined) {
+    const list = services.split(',').filter(Boolean)
+    if (list.length === 0 || list.some(m => !(SERVICE_MODES as readonly string[]).includes(m)))
+      return `--services takes ${SERVICE_MODES.join(', ')}`
+    opts.services = list as ServiceMode[]
   }
-  return { opts, out, matrix }
+  const rows = str(v, 'rows')
+  if (rows !== undefined) {
+    if (!/^[a-h](,[a-h])*$/.test(rows)) return `--rows needs ${ROWS_NEEDS}`
+    opts.rows = rows.split(',')
+  }
+  const matrix = str(v, 'matrix') ?? 'race'
+  if (matrix !== 'race' && matrix !== 'kernels') return '--matrix needs race or kernels'
+  return { opts, out: str(v, 'out') ?? 'bench/results/race-lab.json', matrix }
 }
 
 async function main(): Promise<number> {
-  const p = parseArgs(process.argv.slice(2))
+  const p = parseRaceArgs(process.argv.slice(2))
   if (typeof p === 'string') {
     if (p === '') {
       process.stdout.write(USAGE + '\n')
@@ -132,12 +126,15 @@ async function main(): Promise<number> {
   return 0
 }
 
-main().then(
-  code => {
-    process.exitCode = code
-  },
-  (e: unknown) => {
-    process.stderr.write(`race-cli: ${e instanceof Error ? e.message : String(e)}\n`)
-    process.exitCode = 1
-  },
-)
+// Run directly (node dist-harness/lab/race/cli.js); imported by its test, it only parses.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then(
+    code => {
+      process.exitCode = code
+    },
+    (e: unknown) => {
+      process.stderr.write(`race-cli: ${e instanceof Error ? e.message : String(e)}\n`)
+      process.exitCode = 1
+    },
+  )
+}
