@@ -5,5 +5,5 @@ export { createRunner, netnsWrap, type ExecOptions, type ExecResult, type Runner
 export { errorMessage } from '#product/errors.js'
 export { parseConntrackStats, parseNfqueueStats, type ConntrackStats, type NfqueueStats } from '#product/procfs.js'
 export { kernelAtLeast, parseKernelRelease, type KernelVersion } from '#product/kernel.js'
-export { DEFAULT_PAIR_SLOTS, preallocatedBytes } from '#product/limits.js'
+export { DEFAULT_PAIR_SLOTS, heldCapacity, preallocatedBytes } from '#product/limits.js'
 export { limits } from '#product/nfqueue.js'

@@ -31,7 +31,10 @@ import { mdTable, renderMarkdown, renderText, runRow, textTable } from '../bench
 import type { BenchReport, RunResult, VariantResult } from '../bench/lib/report.js'
 import { queueDelta, queueRuleSpec } from '../bench/lib/queue.js'
 import { lastJsonLine } from '../harness/process.js'
-import { goals, parseOptions } from '../bench/run.js'
+import { goals } from '../bench/goals.js'
+import { parseOptions as parseWith } from '../bench/options.js'
+
+const parseOptions = (argv: string[]): ReturnType<typeof parseWith> => parseWith(argv, '/repo')
 
 // dnsperf 2.10.0, `-c 10 -l 2 -Q 1000 -v` through dns-shaper (AAAA held 5 ms); lines cut from the middle.
 const CAPTURED_OK = `DNS Performance Testing Tool
@@ -626,6 +629,6 @@ t.test('options', async t => {
   t.throws(() => parseOptions(['--variants', 'nope']), /unknown variant/)
   t.throws(() => parseOptions(['--rates', 'x']), /--rates needs/)
   t.throws(() => parseOptions(['--duration', '500']), /--duration/)
-  t.throws(() => parseOptions(['--bogus']), /unknown argument --bogus/)
+  t.throws(() => parseOptions(['--bogus']), /unknown flag --bogus/)
   t.throws(() => parseOptions(['--help']), /usage:/)
 })

@@ -5,7 +5,6 @@ import { parseConntrackStats } from '../../harness/product.js'
 import { LabError } from '../../harness/netns.js'
 import type { Netns } from '../../harness/netns.js'
 
-
 // ---------------------------------------------------------------------------------------------
 // Conntrack counters of the router namespace
 

@@ -11,7 +11,6 @@ import { repoRoot } from '../../harness/paths.js'
 import type { UnboundHandle } from '../../harness/unbound.js'
 import { applyServiceMode, SERVICE, type ServiceMode } from './kube-proxy-modes.js'
 
-
 /** A name every endpoint answers with A and AAAA (unbound local-data). */
 export const LOOKUP_NAME = 'host1.example.test'
 // The service rules live with the other kube-proxy modes; re-exported for the lab's callers.

@@ -131,7 +131,8 @@ export async function runScenario(
     if (netem) await removeWorkaround(netem.ns, netem.iface)
     // A failed stop is reported only when the run itself succeeded (its error says more).
     const code = shaper ? await shaper.stop() : 0
+    const why = `dns-shaper exited ${code}: ${shaper?.daemon.stderr.trim().slice(-2000)}`
     // eslint-disable-next-line no-unsafe-finally -- only when the body succeeded, so no error is masked
-    if (code !== 0 && !failed) throw new LabError(`dns-shaper exited ${code}: ${shaper?.daemon.stderr.trim().slice(-2000)}`)
+    if (code !== 0 && !failed) throw new LabError(why)
   }
 }

@@ -11,7 +11,13 @@ const LAB_OR_TEST_MODULE =
 export function labOrTestPaths(paths: readonly string[]): string[] {
   return paths.filter(p => {
     const parts = p.split('/')
-    if (parts.some(s => s === 'lab' || s === 'harness' || s === 'dist-harness' || s === 'dist-lab' || s === 'test' || s === 'tests')) return true
+    if (
+      parts.some(
+        s =>
+          s === 'lab' || s === 'harness' || s === 'dist-harness' || s === 'dist-lab' || s === 'test' || s === 'tests',
+      )
+    )
+      return true
     return LAB_OR_TEST_MODULE.test(parts[parts.length - 1] ?? '')
   })
 }

@@ -11,7 +11,8 @@ import { skipFileUnless } from '../../harness/skip.js'
 
 const kernel = defaultKernel()
 skipFileUnless({ root: 'QEMU exports the root file system to the guest', tools: ['qemu-system-x86_64'] })
-if (!existsSync(kernel)) skipFileUnless({ files: [{ path: kernel, make: 'bash lab/kernels/build-kernel.sh (20-30 min)' }] })
+if (!existsSync(kernel))
+  skipFileUnless({ files: [{ path: kernel, make: 'bash lab/kernels/build-kernel.sh (20-30 min)' }] })
 
 t.test('the lab kernel boots on the 9p root and has what the rows need', { timeout: 600_000 }, async t => {
   const runDir = makeRunDir()

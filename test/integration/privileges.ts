@@ -48,7 +48,13 @@ t.teardown(async () => {
 function runAs(caps: string, args: string[], env: string[] = []): DaemonProcess {
   // A clean environment: no root-only PATH entries, and none of the test runner's NODE_OPTIONS hooks
   // (they write under .tap/, which uid 65534 cannot).
-  const prefix = ['env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env, ...setpriv(caps)]
+  const prefix = [
+    'env',
+    '-i',
+    'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    ...env,
+    ...setpriv(caps),
+  ]
   const d = new DaemonProcess(
     lab.router.ns,
     ['run', '--hooks', 'prerouting', '--metrics-listen', `${lab.router.clientIpv4}:9363`, ...args],
@@ -60,10 +66,11 @@ function runAs(caps: string, args: string[], env: string[] = []): DaemonProcess 
 }
 
 /** True once /readyz answers 200, false when the daemon exits (or times out) first. */
-const started = (d: DaemonProcess): Promise<boolean> => d.ready().then(
-  () => true,
-  () => false,
-)
+const started = (d: DaemonProcess): Promise<boolean> =>
+  d.ready().then(
+    () => true,
+    () => false,
+  )
 const exitCode = async (d: DaemonProcess): Promise<number | null> => (await d.exited).code
 
 async function jumps(): Promise<number> {

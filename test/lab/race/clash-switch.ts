@@ -1,10 +1,5 @@
 import t from 'tap'
-import {
-  applyClashPlan,
-  LAB_SWITCH_PATH,
-  nativelyPre56,
-  planClashHandling,
-} from '../../../lab/race/clash-switch.js'
+import { applyClashPlan, LAB_SWITCH_PATH, nativelyPre56, planClashHandling } from '../../../lab/race/clash-switch.js'
 
 t.test('kernel versions and native clash handling', async t => {
   t.equal(nativelyPre56('5.4.0-150-generic'), true, 'Ubuntu 20.04 drops')

@@ -4,14 +4,11 @@ import { parseRaceArgs } from '../../../lab/race/cli.js'
 
 t.test('defaults and flags reach the matrix options', async t => {
   t.same(parseRaceArgs([]), { opts: {}, out: 'bench/results/race-lab.json', matrix: 'race' })
-  t.same(
-    parseRaceArgs(['--quick', '--lookups', '300', '--natural-lookups', '500', '--services', 'iptables,ipvs']),
-    {
-      opts: { quick: true, splitLookups: 300, pairLookups: 500, gaiLookups: 200, services: ['iptables', 'ipvs'] },
-      out: 'bench/results/race-lab.json',
-      matrix: 'race',
-    },
-  )
+  t.same(parseRaceArgs(['--quick', '--lookups', '300', '--natural-lookups', '500', '--services', 'iptables,ipvs']), {
+    opts: { quick: true, splitLookups: 300, pairLookups: 500, gaiLookups: 200, services: ['iptables', 'ipvs'] },
+    out: 'bench/results/race-lab.json',
+    matrix: 'race',
+  })
   t.same(parseRaceArgs(['--matrix', 'kernels', '--rows', 'a,g', '--gai-lookups', '7', '--out', 'x.json']), {
     opts: { rows: ['a', 'g'], gaiLookups: 7 },
     out: 'x.json',
