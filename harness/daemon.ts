@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs'
 import type { ChildProcess } from 'node:child_process'
 import type { Netns } from './netns.js'
 import { CLI_PATH } from './paths.js'
-import { metricValue } from './prom.js'
+import { sampleOf } from './prom.js'
 
 export const CLI = CLI_PATH
 /** The daemon's own default (src/config: DEFAULT_METRICS_LISTEN): where /readyz is when no flag says otherwise. */
@@ -176,9 +176,7 @@ export class DaemonProcess {
 
   /** One sample of /metrics; throws when it is absent, so a renamed metric fails instead of reading as 0. */
   async metric(sample: string): Promise<number> {
-    const v = metricValue(await this.metrics(), sample)
-    if (v === undefined) throw new Error(`/metrics has no sample ${sample}`)
-    return v
+    return sampleOf(await this.metrics(), sample)
   }
 
   signal(sig: NodeJS.Signals): void {

@@ -87,6 +87,16 @@ export function metricValue(text: string, key: string): number | undefined {
   return parseProm(text).get(key)
 }
 
+/**
+ * Value of one exact sample in a /metrics text; throws when absent, so a renamed or missing metric fails
+ * the check instead of reading as the 0 the check expects.
+ */
+export function sampleOf(text: string, key: string): number {
+  const v = metricValue(text, key)
+  if (v === undefined) throw new Error(`/metrics has no sample ${key}`)
+  return v
+}
+
 /** Value of one sample, 0 when absent (counters not yet created). */
 export function sample(s: Samples, key: string): number {
   return s.get(key) ?? 0

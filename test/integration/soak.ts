@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { createLab, type Lab } from '../../harness/topology.js'
 import { startUnbound } from '../../harness/unbound.js'
 import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
-import { metricValue } from '../../harness/prom.js'
+import { metricValue, sampleOf } from '../../harness/prom.js'
 import { loadConfig } from '../../src/config/load.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { skipFileUnless } from '../../harness/skip.js'
@@ -192,9 +192,10 @@ t.test(`soak: ${SECONDS} s at ${QPS} qps`, { timeout: (SECONDS + 120) * 1000 }, 
     Math.max(...samples.map(s => s.held)) < QPS,
     `held gauge stayed small (max ${Math.max(...samples.map(s => s.held))})`,
   )
-  const held = metricValue(endMetrics, 'dns_shaper_packets_total{action="held",qtype="AAAA"}') ?? 0
-  const errors = ['verdict_errors', 'send_errors', 'recv_errors'].map(
-    k => metricValue(endMetrics, `dns_shaper_${k}_total`) ?? 0,
+  const held = sampleOf(endMetrics, 'dns_shaper_packets_total{action="held",qtype="AAAA"}')
+  // sampleOf throws on a missing metric: an error counter that vanished must not read as "no errors".
+  const errors = ['verdict_errors', 'send_errors', 'recv_errors'].map(k =>
+    sampleOf(endMetrics, `dns_shaper_${k}_total`),
   )
   t.same(errors, [0, 0, 0], 'no verdict, send or receive errors')
 
