@@ -7,26 +7,19 @@ import t from 'tap'
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../harness/topology.js'
-import { startUnbound } from '../../harness/unbound.js'
+import type { Lab } from '../../harness/topology.js'
 import { runProbeIn } from '../../harness/probe-runner.js'
 import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
 import { metricValue } from '../../harness/prom.js'
 import { skipFileUnless } from '../../harness/skip.js'
+import { withDnsLab } from '../../harness/dns-lab.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const METRICS = 9363
 const work = mkdtempSync(join(tmpdir(), 'dnss-reload-'))
 let lab: Lab
-t.before(async () => {
-  lab = await createLab()
-  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
-})
-t.teardown(async () => {
-  await lab?.destroy()
-  rmSync(work, { recursive: true, force: true })
-})
+withDnsLab(l => (lab = l), { cleanup: () => rmSync(work, { recursive: true, force: true }) })
 
 /** A ConfigMap volume as kubelet lays it out: config.json -> ..data/config.json, ..data -> a versioned dir. */
 const volume = join(work, 'volume')

@@ -6,29 +6,22 @@
 // (deleting a base chain makes the kernel drop everything queued in the namespace).
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
-import { createLab, type Lab } from '../../harness/topology.js'
-import { startUnbound } from '../../harness/unbound.js'
+import type { Lab } from '../../harness/topology.js'
 import { runProbeIn } from '../../harness/probe-runner.js'
-import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { DaemonProcess } from '../../harness/daemon.js'
 import { metricValue } from '../../harness/prom.js'
 import { skipFileUnless } from '../../harness/skip.js'
+import { routerMetrics, withDnsLab } from '../../harness/dns-lab.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/crash/on-signal.mjs', import.meta.url))
 const N = 5
 let lab: Lab
-t.before(async () => {
-  lab = await createLab()
-  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
-})
-t.teardown(async () => {
-  await lab?.destroy()
-})
+withDnsLab(l => (lab = l))
 
 async function held(): Promise<number> {
-  const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
-  return metricValue(m.body, 'dns_shaper_held_packets') ?? NaN
+  return metricValue(await routerMetrics(lab), 'dns_shaper_held_packets') ?? NaN
 }
 
 const jumps = async (): Promise<number> =>

@@ -17,12 +17,13 @@ import { CLI, DaemonProcess, fetchIn } from '../../harness/daemon.js'
 import { metricValue, sampleOf } from '../../harness/prom.js'
 import { queueRuleCounter } from '../helpers/queue-rule.js'
 import { skipFileUnless } from '../../harness/skip.js'
+import { routerDaemon } from '../../harness/dns-lab.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const HOSTS = 20
-const METRICS = '9363'
+const METRICS = 9363
 let lab: Lab
 let unbound: UnboundHandle
 const work = mkdtempSync(join(tmpdir(), 'dnss-faults-'))
@@ -47,16 +48,7 @@ t.teardown(async () => {
 // ---------------------------------------------------------------------------------------------------
 // Helpers
 
-function daemon(args: string[]): DaemonProcess {
-  return new DaemonProcess(lab.router.ns, [
-    'run',
-    '--hooks',
-    'prerouting',
-    '--metrics-listen',
-    `${lab.router.clientIpv4}:${METRICS}`,
-    ...args,
-  ])
-}
+const daemon = (args: string[]): DaemonProcess => routerDaemon(lab, args, {}, METRICS)
 
 async function metrics(): Promise<string> {
   const r = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:${METRICS}/metrics`)

@@ -6,12 +6,12 @@ import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../harness/topology.js'
-import { startUnbound } from '../../harness/unbound.js'
+import type { Lab } from '../../harness/topology.js'
 import { runProbeIn } from '../../harness/probe-runner.js'
 import { CLI, DaemonProcess, fetchIn } from '../../harness/daemon.js'
 import { metricValue } from '../../harness/prom.js'
 import { skipFileUnless } from '../../harness/skip.js'
+import { withDnsLab } from '../../harness/dns-lab.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE, setpriv' })
 const noSetpriv = spawnSync('setpriv', ['--version']).status !== 0 ? 'setpriv (util-linux) not installed' : false
@@ -35,14 +35,7 @@ function setpriv(caps: string): string[] {
 let lab: Lab
 const work = mkdtempSync(join(tmpdir(), 'dnss-priv-'))
 chmodSync(work, 0o777) // the xtables lock file of the legacy case lives here, written by uid 65534
-t.before(async () => {
-  lab = await createLab()
-  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
-})
-t.teardown(async () => {
-  await lab?.destroy()
-  rmSync(work, { recursive: true, force: true })
-})
+withDnsLab(l => (lab = l), { cleanup: () => rmSync(work, { recursive: true, force: true }) })
 
 /** `ip netns exec ROUTER env -i [env ...] setpriv ... node dist/cli.js run ...` through harness/daemon. */
 function runAs(caps: string, args: string[], env: string[] = []): DaemonProcess {

@@ -2,27 +2,21 @@
 // and IPv6. A answers must not wait; AAAA answers must wait at least the hold and not much more;
 // SIGKILL must leave DNS working (bypass); SIGTERM while packets are held must lose none of them.
 import t from 'tap'
-import { createLab, type Lab } from '../../harness/topology.js'
-import { startUnbound } from '../../harness/unbound.js'
+import type { Lab } from '../../harness/topology.js'
 import { runProbeIn } from '../../harness/probe-runner.js'
 import type { ProbeResult } from '../../harness/probe-lib.js'
 import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
 import { metricValue } from '../../harness/prom.js'
 import { baseline, expectShaped, min, p50, probeType } from '../helpers/shaping.js'
 import { skipFileUnless } from '../../harness/skip.js'
+import { routerDaemon, routerMetrics, withDnsLab } from '../../harness/dns-lab.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const DELAY_MS = 5
 const COUNT = 60
 let lab: Lab
-t.before(async () => {
-  lab = await createLab()
-  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
-})
-t.teardown(async () => {
-  await lab?.destroy()
-})
+withDnsLab(l => (lab = l))
 
 const probe = (
   server: string,
@@ -39,24 +33,14 @@ async function waitForMetric(
   const until = Date.now() + timeoutMs
   let v: number | undefined
   while (Date.now() < until) {
-    const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
-    v = metricValue(m.body, sample)
+    v = metricValue(await routerMetrics(lab), sample)
     if (v !== undefined && ok(v)) return v
     await new Promise(r => setTimeout(r, 50))
   }
   return v
 }
 
-function daemon(args: string[]): DaemonProcess {
-  return new DaemonProcess(lab.router.ns, [
-    'run',
-    '--hooks',
-    'prerouting',
-    '--metrics-listen',
-    `${lab.router.clientIpv4}:9363`,
-    ...args,
-  ])
-}
+const daemon = (args: string[]): DaemonProcess => routerDaemon(lab, args)
 
 const rawRules = async (): Promise<string> =>
   (await lab.router.ns.execOk(['iptables-save', '-t', 'raw'])).stdout +

@@ -7,13 +7,13 @@ import t from 'tap'
 import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../harness/topology.js'
-import { startUnbound } from '../../harness/unbound.js'
+import type { Lab } from '../../harness/topology.js'
 import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
 import { metricValue, sampleOf } from '../../harness/prom.js'
 import { loadConfig } from '../../src/config/load.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { skipFileUnless } from '../../harness/skip.js'
+import { withDnsLab } from '../../harness/dns-lab.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
@@ -50,14 +50,7 @@ const HOLD_BOUND_S = LARGEST_HOLD_S + 0.05
 
 let lab: Lab
 const work = mkdtempSync(join(tmpdir(), 'dnss-soak-'))
-t.before(async () => {
-  lab = await createLab()
-  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6], hosts: HOSTS })
-})
-t.teardown(async () => {
-  await lab?.destroy()
-  rmSync(work, { recursive: true, force: true })
-})
+withDnsLab(l => (lab = l), { hosts: HOSTS, cleanup: () => rmSync(work, { recursive: true, force: true }) })
 
 interface Sample {
   t: number
