@@ -71,3 +71,18 @@ export async function expectShaped(
     )
   }
 }
+
+/** n clients at once, each one AAAA lookup of its own name (host1..hostN.example.test), from the client namespace. */
+export function aaaaLookups(lab: Lab, n: number, timeoutMs: number): Promise<ProbeResult[]> {
+  return Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      runProbeIn(lab.client.ns, {
+        server: lab.server.ipv4,
+        types: ['AAAA'],
+        names: [`host${i + 1}.example.test`],
+        count: 1,
+        timeoutMs,
+      }),
+    ),
+  )
+}

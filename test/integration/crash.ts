@@ -7,11 +7,11 @@
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
 import type { Lab } from '../../harness/topology.js'
-import { runProbeIn } from '../../harness/probe-runner.js'
 import { DaemonProcess } from '../../harness/daemon.js'
 import { metricValue } from '../../harness/prom.js'
 import { skipFileUnless } from '../../harness/skip.js'
 import { routerMetrics, withDnsLab } from '../../harness/dns-lab.js'
+import { aaaaLookups } from '../helpers/shaping.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
@@ -62,17 +62,7 @@ for (const c of cases) {
     t.teardown(() => d.stop())
     const hooksBefore = await rawHooks()
     await d.ready()
-    const pending = Promise.all(
-      Array.from({ length: N }, (_, i) =>
-        runProbeIn(lab.client.ns, {
-          server: lab.server.ipv4,
-          types: ['AAAA'],
-          names: [`host${i + 1}.example.test`],
-          count: 1,
-          timeoutMs: 12000,
-        }),
-      ),
-    )
+    const pending = aaaaLookups(lab, N, 12000)
     const until = Date.now() + 8000
     while ((await held()) < N && Date.now() < until) await new Promise(r => setTimeout(r, 50))
     t.equal(await held(), N, `${N} AAAA held before the crash`)

@@ -4,7 +4,7 @@
 // packets through raw sockets (exact bytes, IPv4 and IPv6) and real UDP datagrams (kernel-built headers)
 // to documentation addresses routed into a veth pair with nobody on the far end. Nothing here touches the root namespace.
 import t from 'tap'
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { createRunner } from '../../src/exec.js'
@@ -23,6 +23,7 @@ import { bpfMatchArgs, bytecodeText, filterForPolicy, u32MatchArgs, type FilterP
 import { matches } from '../helpers/cbpf-interp.js'
 import { corpus, k8sMix, u32RulesMatch, type CorpusPacket } from '../helpers/bpf-corpus.js'
 import { dnsQuery, ipv4Udp, ipv6Udp } from '../helpers/packets.js'
+import { RawNamespaces } from '../../harness/raw-netns.js'
 
 const run = createRunner({ timeoutMs: 20_000 })
 const MARK = '0x5d'
@@ -90,18 +91,7 @@ async function sh(argv: string[], input?: string): Promise<string> {
   return r.stdout
 }
 
-const created = new Set<string>()
-function deleteNs(ns: string): void {
-  try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
-  } catch {
-    // already gone
-  }
-  created.delete(ns)
-}
-process.on('exit', () => {
-  for (const ns of [...created]) deleteNs(ns)
-})
+const created = new RawNamespaces()
 
 function quote(a: string): string {
   return /^[A-Za-z0-9_.:@/+,!=-]+$/.test(a) ? a : `"${a}"`
@@ -174,7 +164,7 @@ if (skip !== false) {
       const ns = `dnss-kf${randomBytes(3).toString('hex')}`
       created.add(ns)
       await sh(['ip', 'netns', 'add', ns])
-      t.teardown(() => deleteNs(ns))
+      t.teardown(() => created.delete(ns))
       const inNs = (...argv: string[]) => sh(['ip', 'netns', 'exec', ns, ...argv])
       await inNs('ip', 'link', 'set', 'lo', 'up')
       // A veth pair with both ends here (no dummy module needed); nothing answers on the far end.
@@ -366,7 +356,7 @@ if (skip !== false) {
         } finally {
           if (old === undefined) delete process.env.XTABLES_LIBDIR
           else process.env.XTABLES_LIBDIR = old
-          deleteNs(ns)
+          created.delete(ns)
           rmSync(dir, { recursive: true, force: true })
         }
       }

@@ -13,6 +13,7 @@ import { type Family } from '../../src/config/types.js'
 import { binaries } from '../../src/rules/backend.js'
 import { DEFAULTS } from '../../src/config/load.js'
 import { IPTABLES_BOTH_BACKENDS, whyNot } from '../../harness/skip.js'
+import { RawNamespaces } from '../../harness/raw-netns.js'
 
 const run = createRunner({ timeoutMs: 20_000 })
 
@@ -28,21 +29,7 @@ function cfg(over: Partial<Config> = {}): Config {
   return { ...DEFAULTS, ...over }
 }
 
-const created = new Set<string>()
-
-function deleteNs(ns: string): void {
-  try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
-  } catch {
-    // already gone
-  }
-  created.delete(ns)
-}
-
-// Last resort if the process dies between add and the teardown.
-process.on('exit', () => {
-  for (const ns of [...created]) deleteNs(ns)
-})
+const created = new RawNamespaces()
 
 async function sh(argv: string[], input?: string): Promise<string> {
   const r = await run(argv, input === undefined ? {} : { input })
@@ -54,7 +41,7 @@ async function newNs(t: Test): Promise<{ ns: string; inNs: Runner }> {
   const ns = `dnss-${process.pid}-${randomBytes(3).toString('hex')}`
   await sh(['ip', 'netns', 'add', ns])
   created.add(ns)
-  t.teardown(() => deleteNs(ns))
+  t.teardown(() => created.delete(ns))
   const inNs: Runner = (argv, opts) => run([...netnsWrap(ns), ...argv], opts)
   // A veth pair inside the namespace. DNS to 198.51.100.53 / 2001:db8:53::53 leaves through dnss0
   // (OUTPUT hook) to a static neighbour with dnss1's MAC, so it comes back in on dnss1 (PREROUTING
@@ -392,7 +379,7 @@ function main(): void {
 
   t.test('root namespace untouched, namespaces deleted', async t => {
     t.equal(rootSnapshot(), rootBefore)
-    t.equal(created.size, 0)
+    t.equal(created.live.size, 0)
     t.equal(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), nsBefore)
   })
 }

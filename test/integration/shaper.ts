@@ -7,9 +7,10 @@ import { runProbeIn } from '../../harness/probe-runner.js'
 import type { ProbeResult } from '../../harness/probe-lib.js'
 import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
 import { metricValue } from '../../harness/prom.js'
-import { baseline, expectShaped, min, p50, probeType } from '../helpers/shaping.js'
+import { aaaaLookups, baseline, expectShaped, min, p50, probeType } from '../helpers/shaping.js'
 import { skipFileUnless } from '../../harness/skip.js'
 import { routerDaemon, routerMetrics, withDnsLab } from '../../harness/dns-lab.js'
+import { parseNfqueueStats } from '../../harness/product.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
@@ -123,17 +124,7 @@ t.test('SIGTERM while packets are held: none is lost, all leave at once', async 
   await d.ready()
   // 10 clients, each with one AAAA lookup held 10 s; stop the daemon once all are held.
   const N = 10
-  const pending = Promise.all(
-    Array.from({ length: N }, (_, i) =>
-      runProbeIn(lab.client.ns, {
-        server: lab.server.ipv4,
-        types: ['AAAA'],
-        names: [`host${i + 1}.example.test`],
-        count: 1,
-        timeoutMs: 15000,
-      }),
-    ),
-  )
+  const pending = aaaaLookups(lab, N, 15000)
   const held = await waitForMetric(`dns_shaper_held_packets`, v => v >= N, 8000)
   t.equal(held, N, `${N} AAAA held before the stop`)
   const signalled = Date.now()
@@ -202,5 +193,12 @@ t.test('two queues with --queue-balance: flows spread, every pair still ordered'
   t.equal(metricValue(m.body, 'dns_shaper_dataplane_running{queue="0"}'), 1)
   t.equal(metricValue(m.body, 'dns_shaper_dataplane_running{queue="1"}'), 1)
   t.equal(metricValue(m.body, 'dns_shaper_pair_released_total'), 60)
+  // The kernel's own per-queue id sequence: both queues were handed packets (flows spread).
+  const queues = parseNfqueueStats((await lab.router.ns.execOk(['cat', '/proc/net/netfilter/nfnetlink_queue'])).stdout)
+  const seen = [0, 1].map(q => queues.find(s => s.queue === q)?.idSequence ?? 0)
+  t.ok(
+    seen.every(n => n > 0),
+    `both queues saw packets (last ids ${seen.join(', ')})`,
+  )
   t.equal((await d.stop()).code, 0)
 })
