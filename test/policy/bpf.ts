@@ -268,6 +268,14 @@ t.test('Kubernetes query mix', async t => {
       )
     }
   }
+  // README ("Kernel filter") cites the default policy's shares: the mix and its weights are fixed, so
+  // the share is exact, and a program that keeps fewer A queries in the kernel changes this line.
+  const dflt = POLICIES[0]!.policy
+  t.same(
+    (['ipv4', 'ipv6'] as const).map(f => (keptShare(filterForPolicy(dflt, f)!, mix, 1) * 100).toFixed(1)),
+    ['98.8', '100.0'],
+    'default policy: 98.8 % (IPv4) / 100.0 % (IPv6) of the mix\'s A queries stay in the kernel, as the README says',
+  )
   const labels = [...new Set(mix.map(m => m.labels))].sort((x, y) => x - y)
   t.comment(`label counts in the mix: ${labels.join(', ')}`)
   t.comment(lines.join('\n'))
