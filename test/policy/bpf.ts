@@ -274,7 +274,7 @@ t.test('Kubernetes query mix', async t => {
   t.same(
     (['ipv4', 'ipv6'] as const).map(f => (keptShare(filterForPolicy(dflt, f)!, mix, 1) * 100).toFixed(1)),
     ['98.8', '100.0'],
-    'default policy: 98.8 % (IPv4) / 100.0 % (IPv6) of the mix\'s A queries stay in the kernel, as the README says',
+    "default policy: 98.8 % (IPv4) / 100.0 % (IPv6) of the mix's A queries stay in the kernel, as the README says",
   )
   const labels = [...new Set(mix.map(m => m.labels))].sort((x, y) => x - y)
   t.comment(`label counts in the mix: ${labels.join(', ')}`)

@@ -14,7 +14,11 @@ const sum = summarize as (text: string, code: number, lint?: { passed: number; f
 t.test('all passed, tap exit 0: the CI line and exit 0', async t => {
   const s = sum(fixture('pass-exit0.txt'), 0)
   t.same([s.line, s.exitCode, s.notes], ['5 passed, 0 failed', 0, []])
-  t.equal(sum(fixture('pass-exit0.txt'), 0, { passed: 1, failed: 0 }).line, '6 passed, 0 failed', 'lint counts as a check')
+  t.equal(
+    sum(fixture('pass-exit0.txt'), 0, { passed: 1, failed: 0 }).line,
+    '6 passed, 0 failed',
+    'lint counts as a check',
+  )
 })
 
 t.test('todo printed before skip: both counted', async t => {
