@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { repoRoot } from '../harness/paths.js'
 import { fileURLToPath } from 'node:url'
-import { createLab } from '../harness/topology.js'
+import { createRunLab } from '../harness/topology.js'
 import type { Lab } from '../harness/topology.js'
 import { startUnbound } from '../harness/unbound.js'
 import type { DnsperfResult } from './lib/dnsperf.js'
@@ -326,12 +326,7 @@ async function main(argv: string[]): Promise<number> {
   // The baseline first: every other run is compared with it.
   variants.sort((x, y) => Number(y.id === 'baseline') - Number(x.id === 'baseline'))
   const q = writeQueryFile(o.hosts)
-  const lab = await createLab()
-  const onSignal = (): void => {
-    void lab.destroy().finally(() => process.exit(130))
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const { lab, close } = await createRunLab()
   const results: VariantResult[] = []
   let bench: Bench | undefined
   try {
@@ -346,10 +341,8 @@ async function main(argv: string[]): Promise<number> {
     bench = new Bench(o, lab, q.path)
     for (const v of variants) results.push(await bench.variant(v, log))
   } finally {
-    await lab.destroy().catch((e: unknown) => log(`lab cleanup: ${(e as Error).message}`))
+    await close(log)
     q.remove()
-    process.removeListener('SIGINT', onSignal)
-    process.removeListener('SIGTERM', onSignal)
   }
   const notes = [...(bench?.notes ?? [])]
   if (mach.loadavg[0]! > mach.nproc * 0.5)

@@ -3,6 +3,7 @@
 
 import { LAB_PREFIX, LabError, Netns, listNamespaces, makeLabId } from './netns.js'
 import type { NetnsOptions } from './netns.js'
+import { errorMessage } from './product.js'
 
 /** Documentation addresses of the lab (RFC 5737 / RFC 3849). */
 export const LAB_ADDR = {
@@ -298,4 +299,27 @@ async function destroyAll(list: readonly Netns[]): Promise<void> {
 /** Namespaces left by labs (any process), or only those of one lab id. */
 export function listLabLeftovers(idOrPrefix: string = LAB_PREFIX): Promise<string[]> {
   return listNamespaces(idOrPrefix)
+}
+
+/**
+ * A lab for a command-line run (benchmark, sweeps): Ctrl-C or SIGTERM destroys it and exits 130.
+ * close() destroys it (a failure goes to `log`, the run's results are kept) and removes the handlers.
+ */
+export async function createRunLab(
+  opts: LabOptions = {},
+): Promise<{ lab: Lab; close: (log: (s: string) => void) => Promise<void> }> {
+  const lab = await createLab(opts)
+  const onSignal = (): void => {
+    void lab.destroy().finally(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  return {
+    lab,
+    close: async log => {
+      await lab.destroy().catch((e: unknown) => log(`lab cleanup: ${errorMessage(e)}`))
+      process.removeListener('SIGINT', onSignal)
+      process.removeListener('SIGTERM', onSignal)
+    },
+  }
 }

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import { createLab } from '../../harness/topology.js'
+import { createRunLab } from '../../harness/topology.js'
 import { startUnbound } from '../../harness/unbound.js'
 import { writeQueryFile } from '../lib/dnsperf.js'
 import { parseTopBusiest } from '../lib/proc.js'
@@ -80,12 +80,7 @@ export async function runSweeps(
     `sweeps ${o.sweeps.join(',')}: planned ≈ ${estimateS} s; load ${report.load.before.loadavg.map(v => v.toFixed(2)).join(' ')}`,
   )
   const q = writeQueryFile(o.hosts)
-  const lab = await createLab()
-  const onSignal = (): void => {
-    void lab.destroy().finally(() => process.exit(130))
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const { lab, close } = await createRunLab()
   try {
     await startUnbound({
       ns: lab.server.ns,
@@ -118,10 +113,8 @@ export async function runSweeps(
         report.memory = await memorySweep(env, plan.memory, ['nfq-ref-hold', 'dns-shaper-fixed'].map(byId))
     }
   } finally {
-    await lab.destroy().catch((e: unknown) => log(`lab cleanup: ${(e as Error).message}`))
+    await close(log)
     q.remove()
-    process.removeListener('SIGINT', onSignal)
-    process.removeListener('SIGTERM', onSignal)
   }
   report.load.after = loadSnapshot()
   report.elapsedS = (Date.now() - t0) / 1000

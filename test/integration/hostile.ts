@@ -16,9 +16,10 @@ import type { ProbeResult } from '../../harness/probe-lib.js'
 import { percentile, sortedCopy } from '../../harness/stats.js'
 import { parsePacket } from '../../src/nfqueue.js'
 import { dnsQuery, ipv4Udp, ipv6Udp, vectors } from '../helpers/packets.js'
-import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { fetchIn } from '../../harness/daemon.js'
 import { queueRuleCounter } from '../helpers/queue-rule.js'
 import { skipFileUnless } from '../../harness/skip.js'
+import { routerDaemon } from '../../harness/dns-lab.js'
 
 skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE, AF_PACKET' })
 
@@ -27,7 +28,7 @@ const FLOOD_PACKETS = Number(process.env.DNS_SHAPER_HOSTILE_PACKETS ?? 200_000)
 const FLOOD_RATE = Number(process.env.DNS_SHAPER_HOSTILE_RATE ?? 12_000)
 const MAX_SECONDS = 20
 const COPY_RANGE = 512
-const METRICS = '9363'
+const METRICS = 9363
 
 // ---------------------------------------------------------------------------------------------------
 // Shapes
@@ -309,15 +310,7 @@ async function realQueries(until: Promise<unknown> | undefined, maxRuns: number)
 }
 
 t.test('hostile flood through the router: daemon survives, counts add up, real queries unharmed', async t => {
-  const d = new DaemonProcess(lab.router.ns, [
-    'run',
-    '--hooks',
-    'prerouting',
-    '--delay',
-    '5',
-    '--metrics-listen',
-    `${lab.router.clientIpv4}:${METRICS}`,
-  ])
+  const d = routerDaemon(lab, ['--delay', '5'], {}, METRICS)
   t.teardown(() => d.stop())
   await d.ready()
   const tags = new Map<string, number>()
