@@ -5,6 +5,7 @@ import { randomInt } from 'node:crypto'
 import dnsPacket from 'dns-packet'
 import type { RecordType } from 'dns-packet'
 import { summarize as summarizeDist } from './stats.js'
+import { parseFlags, str, type Flags } from './args.js'
 
 export const PROBE_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'NS', 'PTR', 'SOA', 'SRV', 'TXT', 'CAA'] as const
 export type ProbeType = (typeof PROBE_TYPES)[number]
@@ -117,74 +118,54 @@ function parseNames(v: string): string[] {
   return names
 }
 
-/** Parses probe CLI flags (`--flag value` or `--flag=value`). Throws ProbeArgError naming the flag. */
+const PROBE_FLAGS: Flags = {
+  help: { type: 'boolean', short: 'h' },
+  server: { type: 'string', needs: 'an IPv4 or IPv6 address' },
+  port: { type: 'string', needs: 'a port 1..65535' },
+  type: { type: 'string', needs: `types, comma separated: ${PROBE_TYPES.join(', ')}` },
+  types: { type: 'string', needs: `types, comma separated: ${PROBE_TYPES.join(', ')}` },
+  name: { type: 'string', needs: 'a name' },
+  names: { type: 'string', needs: 'names, comma separated' },
+  count: { type: 'string', needs: 'a count' },
+  'interval-ms': { type: 'string', needs: 'milliseconds' },
+  'timeout-ms': { type: 'string', needs: 'milliseconds' },
+  'max-duration-ms': { type: 'string', needs: 'milliseconds' },
+  pair: { type: 'boolean' },
+  'fresh-socket': { type: 'boolean' },
+  'no-samples': { type: 'boolean' },
+}
+
+/** Parses probe CLI flags (node:util parseArgs through harness/args). Throws ProbeArgError naming the flag. */
 export function parseProbeArgs(argv: readonly string[]): ProbeOptions {
-  const o: ProbeOptions = { ...PROBE_DEFAULTS, types: [...PROBE_DEFAULTS.types], names: [...PROBE_DEFAULTS.names] }
-  let typesSet = false
-  const args = [...argv]
-  for (let i = 0; i < args.length; i++) {
-    let flag = args[i]!
-    let value: string | undefined
-    const eq = flag.indexOf('=')
-    if (flag.startsWith('--') && eq > 0) {
-      value = flag.slice(eq + 1)
-      flag = flag.slice(0, eq)
-    }
-    const take = (): string => {
-      if (value !== undefined) return value
-      const v = args[++i]
-      if (v === undefined) throw new ProbeArgError(`${flag}: missing value`)
-      return v
-    }
-    switch (flag) {
-      case '--server': {
-        const v = take()
-        if (!isIp(v)) throw new ProbeArgError(`--server: expected an IPv4 or IPv6 address, got "${v}"`)
-        o.server = v
-        break
-      }
-      case '--port':
-        o.port = intArg(flag, take(), 1, 65535)
-        break
-      case '--type':
-      case '--types':
-        o.types = parseTypes(take())
-        typesSet = true
-        break
-      case '--name':
-      case '--names':
-        o.names = parseNames(take())
-        break
-      case '--count':
-        o.count = intArg(flag, take(), 1, PROBE_LIMITS.maxCount)
-        break
-      case '--interval-ms':
-        o.intervalMs = intArg(flag, take(), 0, PROBE_LIMITS.maxIntervalMs)
-        break
-      case '--timeout-ms':
-        o.timeoutMs = intArg(flag, take(), 1, PROBE_LIMITS.maxTimeoutMs)
-        break
-      case '--max-duration-ms':
-        o.maxDurationMs = intArg(flag, take(), 1, PROBE_LIMITS.maxDurationMs)
-        break
-      case '--pair':
-        o.pair = true
-        break
-      case '--fresh-socket':
-        o.freshSocket = true
-        break
-      case '--no-samples':
-        o.samples = false
-        break
-      case '--help':
-      case '-h':
-        throw new ProbeArgError(PROBE_USAGE)
-      default:
-        throw new ProbeArgError(`unknown flag "${flag}"\n${PROBE_USAGE}`)
-    }
+  const p = parseFlags(argv, PROBE_FLAGS)
+  if ('error' in p) {
+    if (argv.includes('--help') || argv.includes('-h')) throw new ProbeArgError(PROBE_USAGE)
+    throw new ProbeArgError(`${p.error.replace(/ needs .*/, ': missing value')}\n${PROBE_USAGE}`)
   }
-  if (!o.server) throw new ProbeArgError('--server: required')
-  if (o.pair && !typesSet) o.types = ['A', 'AAAA']
+  const v = p.values
+  if (v['help'] === true) throw new ProbeArgError(PROBE_USAGE)
+  const o: ProbeOptions = { ...PROBE_DEFAULTS, types: [...PROBE_DEFAULTS.types], names: [...PROBE_DEFAULTS.names] }
+  const server = str(v, 'server')
+  if (server === undefined) throw new ProbeArgError('--server: required')
+  if (!isIp(server)) throw new ProbeArgError(`--server: expected an IPv4 or IPv6 address, got "${server}"`)
+  o.server = server
+  const int = (flag: string, min: number, max: number, dflt: number): number => {
+    const text = str(v, flag)
+    return text === undefined ? dflt : intArg(`--${flag}`, text, min, max)
+  }
+  o.port = int('port', 1, 65535, o.port)
+  o.count = int('count', 1, PROBE_LIMITS.maxCount, o.count)
+  o.intervalMs = int('interval-ms', 0, PROBE_LIMITS.maxIntervalMs, o.intervalMs)
+  o.timeoutMs = int('timeout-ms', 1, PROBE_LIMITS.maxTimeoutMs, o.timeoutMs)
+  o.maxDurationMs = int('max-duration-ms', 1, PROBE_LIMITS.maxDurationMs, o.maxDurationMs)
+  const types = str(v, 'types') ?? str(v, 'type')
+  if (types !== undefined) o.types = parseTypes(types)
+  const names = str(v, 'names') ?? str(v, 'name')
+  if (names !== undefined) o.names = parseNames(names)
+  if (v['pair'] === true) o.pair = true
+  if (v['fresh-socket'] === true) o.freshSocket = true
+  if (v['no-samples'] === true) o.samples = false
+  if (o.pair && types === undefined) o.types = ['A', 'AAAA']
   return o
 }
 
