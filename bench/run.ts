@@ -9,7 +9,7 @@ import { repoRoot } from '../harness/paths.js'
 import { fileURLToPath } from 'node:url'
 import { createRunLab } from '../harness/topology.js'
 import type { Lab } from '../harness/topology.js'
-import { startUnbound } from '../harness/unbound.js'
+import { startBenchServer } from './lib/server.js'
 import type { DnsperfResult } from './lib/dnsperf.js'
 import { runDnsperf, writeQueryFile } from './lib/dnsperf.js'
 import { added, cpuPerPacket, holdFromLatency, shaperHold } from './lib/analyze.js'
@@ -330,12 +330,7 @@ async function main(argv: string[]): Promise<number> {
   const results: VariantResult[] = []
   let bench: Bench | undefined
   try {
-    await startUnbound({
-      ns: lab.server.ns,
-      addresses: [lab.server.ipv4, lab.server.ipv6],
-      hosts: o.hosts,
-      services: 0,
-    })
+    await startBenchServer(lab, o.hosts)
     if (o.pairs) await shortenConntrackTimeouts(lab.router.ns)
     log(`lab ${lab.id} up; ${variants.length} variants, rates ${o.rates.join(',')}, ${o.durationS} s each`)
     bench = new Bench(o, lab, q.path)

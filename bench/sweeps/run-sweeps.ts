@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { createRunLab } from '../../harness/topology.js'
-import { startUnbound } from '../../harness/unbound.js'
+import { startBenchServer } from '../lib/server.js'
 import { writeQueryFile } from '../lib/dnsperf.js'
 import { parseTopBusiest } from '../lib/proc.js'
 import type { Machine } from '../lib/report.js'
@@ -82,12 +82,7 @@ export async function runSweeps(
   const q = writeQueryFile(o.hosts)
   const { lab, close } = await createRunLab()
   try {
-    await startUnbound({
-      ns: lab.server.ns,
-      addresses: [lab.server.ipv4, lab.server.ipv6],
-      hosts: o.hosts,
-      services: 0,
-    })
+    await startBenchServer(lab, o.hosts)
     await shortenConntrackTimeouts(lab.router.ns)
     const env: SweepEnv = {
       lab,

@@ -138,22 +138,19 @@ t.test('truncated at every byte length', async t => {
 })
 
 t.test('truncation by a shorter IP length field behaves like a cut buffer', async t => {
-  const pkt = ipv4Udp(dnsQuery())
-  const l = layout(pkt)
-  forEvery(t, 'IPv4 total length: the reason of the layer it ends in', range(20, pkt.length - 1), total => {
-    const b = Buffer.from(pkt)
-    b.writeUInt16BE(total, 2)
-    const got = parsePacket(b).reason
-    return got === reasonAt(total, l, 20) ? undefined : `total length ${total}: ${got}`
-  })
-  const v6 = ipv6Udp(dnsQuery())
-  const l6 = layout(v6)
-  forEvery(t, 'IPv6 payload length: the reason of the layer it ends in', range(0, v6.length - 41), plen => {
-    const b = Buffer.from(v6)
-    b.writeUInt16BE(plen, 4)
-    const got = parsePacket(b).reason
-    return got === reasonAt(40 + plen, l6, 40) ? undefined : `payload length ${plen}: ${got}`
-  })
+  // The IP length field (IPv4 total length at 2, IPv6 payload length at 4) cut short, at every value.
+  for (const [fam, pkt, ipHdr, off, base] of [
+    ['IPv4 total length', ipv4Udp(dnsQuery()), 20, 2, 0],
+    ['IPv6 payload length', ipv6Udp(dnsQuery()), 40, 4, 40],
+  ] as const) {
+    const l = layout(pkt)
+    forEvery(t, `${fam}: the reason of the layer it ends in`, range(ipHdr - base, pkt.length - 1 - base), len => {
+      const b = Buffer.from(pkt)
+      b.writeUInt16BE(len, off)
+      const got = parsePacket(b).reason
+      return got === reasonAt(base + len, l, ipHdr) ? undefined : `${fam} ${len}: ${got}`
+    })
+  }
 })
 
 t.test('names', async t => {
