@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { builtPath, repoRoot } from './paths.js'
 import { LabError } from './netns.js'
 import type { Netns } from './netns.js'
-import { probeArgv, probeTimeBoundMs } from './probe-lib.js'
+import { probeArgv, probeTimeBoundMs } from './probe-args.js'
 import type { ProbeOptions, ProbeResult } from './probe-lib.js'
 
 /**

@@ -4,7 +4,8 @@
 // It only wires node:dgram and the clock to dns-probe-lib; it must not hold logic worth unit testing.
 
 import dgram from 'node:dgram'
-import { ProbeArgError, familyOf, parseProbeArgs, runProbe } from './probe-lib.js'
+import { familyOf, runProbe } from './probe-lib.js'
+import { ProbeArgError, parseProbeArgs } from './probe-args.js'
 import type { OpenSocket, ProbeOptions } from './probe-lib.js'
 
 function udpOpener(o: ProbeOptions): OpenSocket {
