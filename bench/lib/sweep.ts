@@ -7,7 +7,7 @@ import type { Dist } from '../../harness/stats.js'
 import { ratio } from '../../harness/stats.js'
 import { DEFAULT_PAIR_SLOTS, preallocatedBytes } from '../../harness/product.js'
 
-/** The pair table's slots per queue: the data plane's default (native/limits.h, via src/limits.ts). */
+/** The pair table's slots per queue: the data plane's default (native/limits.h, via src/dataplane/limits.ts). */
 export const PAIR_TABLE_SLOTS = DEFAULT_PAIR_SLOTS
 
 /** Bytes one queue preallocates at start for a --max-held (held slots, pair slots, buffers): the data plane's own formula. */
