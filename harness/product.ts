@@ -5,7 +5,12 @@
 // compiled harness runs the very files the product ships. None of these loads the addon.
 export { createRunner, netnsWrap, type ExecOptions, type ExecResult, type Runner } from '#product/kernel/exec.js'
 export { errorMessage } from '#product/errors.js'
-export { parseConntrackStats, parseNfqueueStats, type ConntrackStats, type NfqueueStats } from '#product/kernel/procfs.js'
+export {
+  parseConntrackStats,
+  parseNfqueueStats,
+  type ConntrackStats,
+  type NfqueueStats,
+} from '#product/kernel/procfs.js'
 export { kernelAtLeast, parseKernelRelease, type KernelVersion } from '#product/kernel/release.js'
 export { DEFAULT_PAIR_SLOTS, heldCapacity, preallocatedBytes } from '#product/dataplane/limits.js'
 export { limits } from '#product/dataplane/constants.js'

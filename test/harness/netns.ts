@@ -37,7 +37,15 @@ import {
   waitFor,
 } from '../../harness/topology.js'
 import { V4_ONLY_NAME, buildUnboundConfig, digArgv, zoneRecords } from '../../harness/unbound.js'
-import { PROBE_DEFAULTS, buildQuery, familyOf, parseReply, replyMatches, runProbe, summarize } from '../../harness/probe-lib.js'
+import {
+  PROBE_DEFAULTS,
+  buildQuery,
+  familyOf,
+  parseReply,
+  replyMatches,
+  runProbe,
+  summarize,
+} from '../../harness/probe-lib.js'
 import { ProbeArgError, parseProbeArgs, parseTypes, probeArgv, probeTimeBoundMs } from '../../harness/probe-args.js'
 import type { OpenSocket, ProbeOptions, ProbeSocket, ProbeType } from '../../harness/probe-lib.js'
 import { resolveProbeScript, runProbeIn } from '../../harness/probe-runner.js'
