@@ -6,26 +6,26 @@ import { heldCapacity, limits } from '../harness/product.js'
 import {
   addedA,
   countWithin,
-  depthKnees,
   depthPlan,
   estimateSeconds,
   fifoPreallocBytes,
-  marginalBytesPerHeld,
   findKnee,
   flowsPlan,
-  flowsSupported,
   memoryPlan,
   searchMaxRate,
   sweepPlan,
   toFloor,
   warmupS,
 } from '../bench/lib/sweep.js'
-import type { DepthRow, FlowsRow, ProbeResult } from '../bench/lib/sweep.js'
+import { depthKnees, marginalBytesPerHeld, flowsSupported } from '../bench/lib/sweep-results.js'
+import type { ProbeResult } from '../bench/lib/sweep.js'
+import type { DepthRow, FlowsRow } from '../bench/lib/sweep-results.js'
 import { mergeStubResults, parseStubDump, parseStubSummary, stubArgv, stubBoundMs } from '../bench/lib/stub.js'
 import { counterDeltas, parseProm } from '../harness/prom.js'
 import { parseTopBusiest } from '../bench/lib/proc.js'
 import { axisRange, renderXySvg } from '../bench/lib/plot.js'
-import { depthPlot, flowsPlot, memoryPlot, queuesPlot, renderSweepsMarkdown } from '../bench/lib/sweep-report.js'
+import { renderSweepsMarkdown } from '../bench/lib/sweep-report.js'
+import { depthPlot, flowsPlot, memoryPlot, queuesPlot } from '../bench/lib/sweep-plots.js'
 import type { SweepReport } from '../bench/lib/sweep-report.js'
 import { queueRuleSpec } from '../bench/lib/queue.js'
 import { summarize } from '../harness/stats.js'
