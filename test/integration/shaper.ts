@@ -169,54 +169,57 @@ t.test('pair mode: each AAAA leaves right behind its A; a lone AAAA waits the fu
   t.equal((await d.stop()).code, 0)
 })
 
-t.test('two queues with --queue-balance: both bound, each pair on one queue, every pair still ordered', async t => {
-  const d = daemon(['--queues', '2', '--mode', 'pair', '--delay', '50'])
-  t.teardown(() => d.stop())
-  await d.ready()
-  t.match(await rawRules(), /--queue-balance 0:1/)
-  // xt_NFQUEUE balances on a hash of the addresses (not the ports, and with a per-rule random seed), so
-  // the flows of one client address share a queue. Send from more client addresses (the client's own
-  // route to the server picks the source) until both queues have been handed packets; 8 addresses leave
-  // a 1 in 128 chance that all hash to one queue.
-  const client = lab.client.ns
-  const idSequences = async (): Promise<number[]> => {
-    const qs = parseNfqueueStats((await lab.router.ns.execOk(['cat', '/proc/net/netfilter/nfnetlink_queue'])).stdout)
-    return [0, 1].map(q => qs.find(s => s.queue === q)?.idSequence ?? 0)
-  }
-  const lost: number[] = []
-  const slowAAAA: string[] = []
-  let sent = 0
-  for (let i = 0; i < 8 && !(await idSequences()).every(n => n > 0); i++) {
-    const src = `198.51.100.${20 + i}`
-    await client.execOk(['ip', 'addr', 'add', `${src}/24`, 'dev', lab.client.iface])
-    await client.execOk(['ip', 'route', 'replace', `${lab.server.ipv4}/32`, 'via', lab.router.clientIpv4, 'src', src])
-    const pairs = await runProbeIn(client, {
-      server: lab.server.ipv4,
-      types: ['A', 'AAAA'],
-      pair: true,
-      count: 20,
-      intervalMs: 1,
-      timeoutMs: 2000,
-      freshSocket: true,
-    })
-    sent += 20
-    lost.push(pairs.lost)
-    if (p50(pairs, 'AAAA') >= 5000) slowAAAA.push(`${src}: AAAA median ${p50(pairs, 'AAAA')} us`)
-  }
-  const seen = await idSequences()
-  t.ok(
-    seen.every(n => n > 0),
-    `both queues were handed packets (last ids ${seen.join(', ')})`,
-  )
-  t.same(
-    lost.filter(n => n > 0),
-    [],
-    'nothing lost',
-  )
-  t.same(slowAAAA, [], 'each AAAA found its A on the same queue (released with it, not after the 50 ms delay)')
-  const m = await routerMetrics(lab)
-  t.equal(metricValue(m, 'dns_shaper_dataplane_running{queue="0"}'), 1)
-  t.equal(metricValue(m, 'dns_shaper_dataplane_running{queue="1"}'), 1)
-  t.equal(metricValue(m, 'dns_shaper_pair_released_total'), sent, 'every AAAA released by its A')
-  t.equal((await d.stop()).code, 0)
-})
+t.test(
+  'two queues with --queue-balance: flows from several client addresses reach both, every pair still ordered',
+  async t => {
+    const d = daemon(['--queues', '2', '--mode', 'pair', '--delay', '50'])
+    t.teardown(() => d.stop())
+    await d.ready()
+    t.match(await rawRules(), /--queue-balance 0:1/)
+    // xt_NFQUEUE balances on a hash of the addresses (not the ports, and with a per-rule random seed), so
+    // the flows of one client address share a queue. Send from more client addresses (the client's own
+    // route to the server picks the source) until both queues have been handed packets; 8 addresses leave
+    // a 1 in 128 chance that all hash to one queue.
+    const client = lab.client.ns
+    const idSequences = async (): Promise<number[]> => {
+      const qs = parseNfqueueStats((await lab.router.ns.execOk(['cat', '/proc/net/netfilter/nfnetlink_queue'])).stdout)
+      return [0, 1].map(q => qs.find(s => s.queue === q)?.idSequence ?? 0)
+    }
+    const lost: number[] = []
+    const slowAAAA: string[] = []
+    let sent = 0
+    for (let i = 0; i < 8 && !(await idSequences()).every(n => n > 0); i++) {
+      const src = `198.51.100.${20 + i}`
+      await client.execOk(['ip', 'addr', 'add', `${src}/24`, 'dev', lab.client.iface])
+      await client.execOk(['ip', 'route', 'replace', `${lab.server.ipv4}/32`, 'via', lab.router.clientIpv4, 'src', src])
+      const pairs = await runProbeIn(client, {
+        server: lab.server.ipv4,
+        types: ['A', 'AAAA'],
+        pair: true,
+        count: 20,
+        intervalMs: 1,
+        timeoutMs: 2000,
+        freshSocket: true,
+      })
+      sent += 20
+      lost.push(pairs.lost)
+      if (p50(pairs, 'AAAA') >= 5000) slowAAAA.push(`${src}: AAAA median ${p50(pairs, 'AAAA')} us`)
+    }
+    const seen = await idSequences()
+    t.ok(
+      seen.every(n => n > 0),
+      `both queues were handed packets (last ids ${seen.join(', ')})`,
+    )
+    t.same(
+      lost.filter(n => n > 0),
+      [],
+      'nothing lost',
+    )
+    t.same(slowAAAA, [], 'each AAAA found its A on the same queue (released with it, not after the 50 ms delay)')
+    const m = await routerMetrics(lab)
+    t.equal(metricValue(m, 'dns_shaper_dataplane_running{queue="0"}'), 1)
+    t.equal(metricValue(m, 'dns_shaper_dataplane_running{queue="1"}'), 1)
+    t.equal(metricValue(m, 'dns_shaper_pair_released_total'), sent, 'every AAAA released by its A')
+    t.equal((await d.stop()).code, 0)
+  },
+)
