@@ -43,19 +43,11 @@ export function workaroundTcCommands(iface: string): string[][] {
   return [
     ['tc', 'qdisc', 'replace', 'dev', iface, 'root', 'handle', '1:', 'prio', 'bands', '4'],
     ['tc', 'qdisc', 'add', 'dev', iface, 'parent', '1:4', 'handle', '40:', 'netem', ...WORKAROUND_NETEM],
+    // Marked packets (fw) to the netem band.
     [
-      'tc',
-      'filter',
-      'add',
-      'dev',
+      ...'tc filter add dev'.split(' '),
       iface,
-      'parent',
-      '1:0',
-      'protocol',
-      'ip',
-      'prio',
-      '1',
-      'handle',
+      ...'parent 1:0 protocol ip prio 1 handle'.split(' '),
       `${mark}/${mark}`,
       'fw',
       'flowid',
