@@ -54,7 +54,9 @@ export function metricsListenOf(args: readonly string[]): string | undefined {
 export function baseUrl(listen: string): string {
   const host = listen.slice(0, listen.lastIndexOf(':'))
   const port = listen.slice(listen.lastIndexOf(':') + 1)
-  const reach = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host
+  // The daemon accepts an IPv4 address in brackets too ([198.51.100.1]:9363); a URL does not.
+  const bare = host.startsWith('[') && !host.includes(':') ? host.slice(1, -1) : host
+  const reach = bare === '0.0.0.0' ? '127.0.0.1' : bare === '[::]' ? '[::1]' : bare
   return `http://${reach}:${port}`
 }
 

@@ -789,3 +789,22 @@ t.test('resolveProbeScript and runProbeIn with a fake runner', async t => {
   t.teardown(() => ns3.destroy())
   await t.rejects(runProbeIn(ns3, { server: '203.0.113.53' }, { script }), /printed no JSON/)
 })
+
+t.test('harness/daemon: where /readyz is, from the daemon argv', async t => {
+  const { baseUrl, metricsListenOf } = await import('../../harness/daemon.js')
+  t.equal(metricsListenOf(['run']), '127.0.0.1:9363', "the daemon's default")
+  t.equal(metricsListenOf(['run', '--metrics-listen', '198.51.100.1:9']), '198.51.100.1:9')
+  t.equal(metricsListenOf(['run', '--metrics-listen=[::1]:9']), '[::1]:9')
+  t.equal(metricsListenOf(['run', '--metrics-listen', 'off']), undefined, 'off: no HTTP endpoint')
+  t.same(
+    ['198.51.100.1:9', '[198.51.100.1]:9', '[2001:db8::1]:9', '0.0.0.0:9', '[::]:9'].map(baseUrl),
+    [
+      'http://198.51.100.1:9',
+      'http://198.51.100.1:9',
+      'http://[2001:db8::1]:9',
+      'http://127.0.0.1:9',
+      'http://[::1]:9',
+    ],
+    'bracketed IPv4 unwrapped, wildcards reached on loopback',
+  )
+})
