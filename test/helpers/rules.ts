@@ -102,6 +102,11 @@ export class FakeTables {
     const f = this.fail?.(a)
     if (f instanceof Error) throw f
     if (f) return { code: 1, signal: null, stdout: '', stderr: '', timedOut: false, ...f }
+    // The legacy tables loaded in the kernel: a raw table exists once a test or a restore touched it.
+    const names = /^\/proc\/net\/(ip6?)_tables_names$/.exec(a.at(-1) ?? '')
+    if (a.includes('cat') && names) {
+      return ok(this.state.has(`${names[1] === 'ip6' ? 'ip6' : 'ip'}tables-legacy-save`) ? 'raw\n' : '')
+    }
     const i = a.findIndex(x => /^ip6?tables-/.test(x))
     const bin = a[i]!
     if (bin.endsWith('-save')) return ok(this.saveText(bin))

@@ -93,7 +93,11 @@ t.test('RuleManager cleans duplicate stale jumps left by a killed run', async t 
     J_PRE,
     J_OUT,
   ])
-  t.equal(fake.calls[0]!.argv.join(' '), 'iptables-legacy-save -c', 'legacy save without -t (no table creation)')
+  t.same(
+    fake.calls.slice(0, 2).map(c => c.argv.join(' ')),
+    ['cat /proc/net/ip_tables_names', 'iptables-legacy-save -c -t raw'],
+    'legacy: the raw table alone, read once it is known to exist',
+  )
   t.same(r.families[1], {
     family: 'ipv6',
     changed: false,
@@ -520,4 +524,33 @@ t.test('with IPv4 off (IPv6-only nodes), iptables is never required: its failure
   t.ok(debug.some(d => d.includes('ipv4 disabled')))
   // With IPv4 on, the same failure is an error.
   await t.rejects(new RuleManager({ config: cfg(), runner: fake.runner, backend: NFT }).install(), IptablesError)
+})
+
+t.test('legacy: a node without a raw table is never given one by a read; the raw table alone is read', async t => {
+  const fake = new FakeTables()
+  const m = new RuleManager({ config: cfg(), runner: fake.runner, backend: LEGACY })
+  const st = await m.status()
+  t.same(
+    st.families.map(f => f.chainPresent),
+    [false, false],
+  )
+  const rr = await m.remove()
+  t.same(
+    rr.families.map(f => f.changed),
+    [false, false],
+    'nothing to remove',
+  )
+  t.notOk(
+    fake.calls.some(c => c.argv.includes('-t') || /save$/.test(c.argv[0]!)),
+    `no save ran: ${fake.calls.map(c => c.argv.join(' ')).join('; ')}`,
+  )
+  t.notOk(fake.state.has('iptables-legacy-save'), 'no raw table created')
+  await m.install()
+  fake.calls = []
+  await m.status()
+  t.same(
+    fake.calls.map(c => c.argv.join(' ')),
+    ['iptables-legacy-save -c -t raw', 'ip6tables-legacy-save -c -t raw'],
+    'after our own install: -t raw, never every table, and the names file is not read again',
+  )
 })
