@@ -1,7 +1,8 @@
 // Daemon lifecycle: the order of start and stop, signals and reload. Start binds the queue before
-// installing rules (a rule never points at an empty queue for longer than it must); stop removes the
-// rules first, then accepts every held packet and drains what is still queued, then unbinds. Every rule
-// operation goes through one RuleSync, in order; stop may come at any point of start.
+// installing rules (a rule never points at an empty queue for longer than it must); stop first accepts
+// every held packet, drains what is still queued and unbinds (iptables may wait seconds on the xtables
+// lock, held packets must not), then removes the rules within a deadline (--queue-bypass lets DNS pass
+// meanwhile). Every rule operation goes through one RuleSync, in order; stop may come at any point of start.
 import { readFileSync } from 'node:fs'
 import type { Config } from './config/types.js'
 import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } from './config/load.js'
@@ -15,6 +16,7 @@ import { queuedQtypes } from './rules/plan.js'
 import { RuleSync, type Rules } from './rules/sync.js'
 import { registerRuleMetrics } from './rules/metrics.js'
 import { errorMessage } from './errors.js'
+import { isIptablesError } from './rules/errors.js'
 import { NODE_VERSION, VERSION } from './version.js'
 import { ConfigWatcher, type WatchClock } from './config/watch.js'
 
@@ -33,6 +35,8 @@ export interface DaemonOptions {
   ) => Shaper
   env?: NodeJS.ProcessEnv
   reconcileIntervalMs?: number
+  /** How long stop's rule phase (removal, then the hooks) may take before the daemon exits without it. */
+  stopRulesDeadlineMs?: number
   /** Injected into the --config poller and the reload metrics (tests); real timers, file and clock otherwise. */
   configWatch?: {
     clock?: WatchClock
@@ -42,6 +46,15 @@ export interface DaemonOptions {
     now?: () => number
   }
 }
+
+/**
+ * Stop's rule phase at most this long: each restore waits up to 5 s for the xtables lock, and the
+ * DaemonSet's grace period (30 s) must not run out. Rules left behind pass DNS (--queue-bypass) and
+ * the next start replaces them.
+ */
+export const STOP_RULES_DEADLINE_MS = 10_000
+
+const RESTART_HINT = 'kubectl -n kube-system rollout restart ds/dns-shaper (or restart the daemon)'
 
 /** Fields a SIGHUP reload can change; everything else needs a restart. */
 const RELOADABLE: (keyof Config)[] = ['delayMs', 'qtypes', 'mode', 'pairWindowMs', 'maxHeld', 'dryRun', 'logLevel']
@@ -59,6 +72,8 @@ export class Daemon {
   #fatal: NodeJS.ErrnoException | undefined
   #reconcileTimer: NodeJS.Timeout | undefined
   #watcher: ConfigWatcher | undefined
+  /** The reinstall a reload queued and that has not finished. */
+  #reinstall: Promise<void> | undefined
   /** Settles when start() has returned or thrown; stop() waits for it. */
   #started: Promise<void> = Promise.resolve()
   /** Resolves with the exit code once stopped. */
@@ -152,7 +167,18 @@ export class Daemon {
       })
       const sync = this.#rules
       registerRuleMetrics(metrics.registry, () => sync.health())
-      await this.#rules.install()
+      try {
+        await this.#rules.install()
+      } catch (e) {
+        // Another program (kube-proxy on a big legacy node) held the xtables lock for longer than we
+        // waited: that passes. Stay up unready; the reconcile timer retries, as it does after a failed
+        // reinstall. Anything else (no iptables, no privileges) will not pass by itself: exit.
+        if (!isIptablesError(e) || (e.kind !== 'locked' && e.kind !== 'timeout')) throw e
+        log.error('could not install the rules: the xtables lock is busy; /readyz answers 503 until a retry succeeds', {
+          err: errorMessage(e),
+          retryEveryMs: this.#opts.reconcileIntervalMs ?? RECONCILE_INTERVAL_MS,
+        })
+      }
     } else {
       log.info('rules not managed (--rules none): install them with `dns-shaper rules install` or your own tooling')
     }
@@ -251,16 +277,28 @@ export class Daemon {
       const next = loadConfig(this.#opts.argv, { env: this.#opts.env })
       // Whatever path applied this content (SIGHUP or the poller), the poller need not apply it again.
       if (next.configHash) this.#watcher?.markApplied(next.configHash)
-      const restartOnly = (Object.keys(next.config) as (keyof Config)[]).filter(
+      const restartOnly: string[] = (Object.keys(next.config) as (keyof Config)[]).filter(
         k => !RELOADABLE.includes(k) && JSON.stringify(next.config[k]) !== JSON.stringify(this.#config[k]),
       )
       if (restartOnly.length)
         log.warn('these settings change only on restart; kept the running values', {
           settings: restartOnly,
-          hint: 'kubectl -n kube-system rollout restart ds/dns-shaper (or restart the daemon)',
+          hint: RESTART_HINT,
         })
       const merged: Config = { ...this.#config }
       for (const k of RELOADABLE) (merged as unknown as Record<string, unknown>)[k] = next.config[k]
+      // The held slots were preallocated at start: raise max-held as far as they go and apply the rest.
+      const capacity = this.#shaper?.heldCapacity
+      if (capacity !== undefined && merged.maxHeld > capacity) {
+        log.warn('max-held is above the held slots preallocated at start; raised to them, the rest needs a restart', {
+          settings: ['maxHeld'],
+          requested: merged.maxHeld,
+          applied: capacity,
+          hint: RESTART_HINT,
+        })
+        merged.maxHeld = capacity
+        restartOnly.push('maxHeld')
+      }
       // The kernel filter's program lists the queued types: when they change, so must the rules.
       const filterChanged = JSON.stringify(queuedQtypes(merged)) !== JSON.stringify(queuedQtypes(this.#config))
       this.#shaper?.reload(merged, next.rules)
@@ -271,6 +309,7 @@ export class Daemon {
       this.#rules?.configure(merged)
       if (filterChanged && this.#rules !== undefined && !this.#stopping) void this.#reinstallRules(this.#rules)
       this.#metrics?.recordReload(true, this.#now())
+      this.#metrics?.recordRestartRequired(restartOnly)
       log.info('config reloaded', { holds: describeRules(next.rules), mode: merged.mode, dryRun: merged.dryRun })
       return true
     } catch (e) {
@@ -291,13 +330,19 @@ export class Daemon {
    */
   async #reinstallRules(sync: RuleSync): Promise<void> {
     const { log } = this.#opts
+    // Reloads in a row share one queued reinstall (the last config wins): log its outcome once.
+    const p = sync.reinstall()
+    if (p === this.#reinstall) return
+    this.#reinstall = p
     try {
-      await sync.install()
+      await p
       log.info('rules updated for the reloaded query types')
     } catch (e) {
       log.error('could not update the rules after reload; the previous rules stay until a reconcile succeeds', {
         err: errorMessage(e),
       })
+    } finally {
+      if (this.#reinstall === p) this.#reinstall = undefined
     }
   }
 
@@ -322,30 +367,55 @@ export class Daemon {
     this.#shaper?.stop()
   }
 
-  /** Idempotent. Rules go first so the queue empties; then held packets are accepted and the queue unbound. */
+  /**
+   * Idempotent. Held packets go first: accept them, drain, unbind, at once whatever the rule
+   * operations are doing (one may be waiting on the xtables lock). Then the rules, within
+   * STOP_RULES_DEADLINE_MS: removal, then (nft) the base chains, whose deletion would flush the queue
+   * and so must come after the release.
+   */
   stop(reason: string): Promise<number> {
     if (this.#stopping) return this.#stopping
     this.#stopping = (async () => {
       const { log } = this.#opts
       log.info('stopping', { reason })
-      // start() returns at its next step; until then it may still be installing (remove waits behind it).
-      await this.#started
       clearInterval(this.#reconcileTimer)
       this.#watcher?.stop()
+      // start() may still be installing (it returns at its next step, never binding after a stop):
+      // a shaper it bound is released now, not after the install.
+      this.#stopShaper()
+      await this.#started
       let code = this.#fatal ? 1 : 0
       if (this.#rules) {
-        try {
-          await this.#rules.remove()
-        } catch (e) {
-          code = 1
-          log.error('could not remove rules; remove them with `dns-shaper rules remove`', {
-            err: errorMessage(e),
-          })
-        }
+        const rules = this.#rules
+        const phase = (async (): Promise<boolean> => {
+          try {
+            await rules.remove()
+          } catch (e) {
+            log.error(
+              'could not remove rules; they stay until the next start replaces them, and DNS passes meanwhile (--queue-bypass); or remove them with `dns-shaper rules remove`',
+              { err: errorMessage(e) },
+            )
+            return false
+          }
+          await rules.removeHooks()
+          return true
+        })()
+        let timer: NodeJS.Timeout | undefined
+        const deadlineMs = this.#opts.stopRulesDeadlineMs ?? STOP_RULES_DEADLINE_MS
+        const ok = await Promise.race([
+          phase,
+          new Promise<'deadline'>(r => {
+            timer = setTimeout(r, deadlineMs, 'deadline')
+          }),
+        ])
+        clearTimeout(timer)
+        if (ok === 'deadline')
+          log.error(
+            'rules not removed within the stop deadline (iptables is waiting, likely on the xtables lock); they stay until the next start replaces them, and DNS passes meanwhile (--queue-bypass); or remove them with `dns-shaper rules remove`',
+            { deadlineMs },
+          )
+        if (ok !== true) code = 1
       }
-      this.#stopShaper()
-      // Only now: deleting a hook drops whatever the kernel still has queued.
-      await this.#rules?.removeHooks()
       const totals = summarize(this.#shaper?.stats() ?? [])
       await this.#http?.close()
       log.info('stopped', totals)

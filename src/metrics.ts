@@ -86,6 +86,7 @@ export class Metrics {
   /** 1 when the last reload (or the start) applied the config, 0 when the last reload was refused. */
   readonly configLastReloadSuccessful: client.Gauge
   readonly rulesReinstalled: client.Counter
+  readonly configRestartRequired: client.Gauge
   #snapshot: Snapshot = { queues: [], nfqueue: [], nfqueueOk: false, conntrack: undefined, conntrackReading: NOT_READ }
   readonly #warned = new Set<string>()
   readonly #src: MetricsSources
@@ -285,6 +286,12 @@ export class Metrics {
       help: 'Whether the last config reload applied (1) or was refused, keeping the running config (0).',
       registers: [this.registry],
     })
+    this.configRestartRequired = new client.Gauge({
+      name: 'dns_shaper_config_restart_required',
+      help: 'Settings of the config file whose new value waits for a restart (1), as named in the log at the last reload: the running value stays (max-held is raised as far as the slots preallocated at start).',
+      labelNames: ['setting'],
+      registers: [this.registry],
+    })
     this.rulesReinstalled = new client.Counter({
       name: 'dns_shaper_rules_reinstalled_total',
       help: 'Times the managed rules were found missing or changed and put back.',
@@ -307,6 +314,12 @@ export class Metrics {
    * Counts a config reload (SIGHUP or the --config poller) and records its result and, when it applied,
    * its time (milliseconds since the epoch).
    */
+  /** The settings a reload could not apply without a restart (empty: none); replaces the last list. */
+  recordRestartRequired(settings: readonly string[]): void {
+    this.configRestartRequired.reset()
+    for (const setting of settings) this.configRestartRequired.set({ setting }, 1)
+  }
+
   recordReload(ok: boolean, nowMs: number = Date.now()): void {
     this.reloads.inc({ result: ok ? 'ok' : 'error' })
     if (ok) this.recordApplied(nowMs)

@@ -17,12 +17,14 @@ export class Shaper {
   #queues: { num: number; q: NativeQueue }[] = []
   #policy: NativePolicy
   #config: Config
+  readonly #capacity: number
   readonly #create: NonNullable<ShaperOptions['createQueue']>
   readonly #onFatal: NonNullable<ShaperOptions['onFatal']>
 
   constructor(opts: ShaperOptions) {
     this.#config = opts.config
     this.#policy = Shaper.compile(opts.config, opts.rules)
+    this.#capacity = heldCapacity(opts.config.maxHeld)
     this.#create = opts.createQueue ?? ((queue, onFatal, maxHeld) => new Queue({ queue, onFatal, maxHeld }))
     this.#onFatal = opts.onFatal ?? (() => {})
   }
@@ -41,9 +43,14 @@ export class Shaper {
     return this.#policy
   }
 
+  /** Held slots each queue preallocated at start: a reload may raise max-held up to this, not beyond. */
+  get heldCapacity(): number {
+    return this.#capacity
+  }
+
   /** Binds every configured queue; on failure unbinds the ones already bound and rethrows. */
   start(): void {
-    const cap = heldCapacity(this.#config.maxHeld)
+    const cap = this.#capacity
     try {
       for (let i = 0; i < this.#config.queues; i++) {
         const num = this.#config.queue + i

@@ -1,6 +1,7 @@
 // Helpers shared by the large-node integration tests (large tables, probe starvation, locked
 // iptables): a bare namespace with the daemon in it, an HTTP poller that runs inside the namespace and
 // reports every answer's latency, and the daemon's peak RSS. They never touch the root namespace.
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { Netns, makeLabId } from '../../lab/src/netns.js'
 import { DaemonProcess } from './daemon.js'
@@ -68,4 +69,87 @@ export function daemonIn(ns: Netns, args: readonly string[], env: NodeJS.Process
   return new DaemonProcess(ns, ['run', '--hooks', 'output', '--ipv6', 'off', ...args], {
     env: { ...process.env, ...env },
   })
+}
+
+/**
+ * A DNS "server" on 127.0.0.1:53 of the namespace that answers every query at once (the question
+ * echoed back, QR set, no answers). Killed with the namespace.
+ */
+export function startEchoDns(ns: Netns): Promise<void> {
+  const script = `
+const s = require('node:dgram').createSocket('udp4')
+s.on('message', (m, r) => { if (m.length >= 12) { m[2] |= 0x80; s.send(m, r.port, r.address) } })
+s.bind(53, '127.0.0.1', () => process.stdout.write('up\\n'))
+`
+  const child = ns.spawn([process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    child.stdout?.once('data', () => resolve())
+    child.once('exit', code => reject(new Error(`echo DNS server exited (${code})`)))
+  })
+}
+
+export interface SentQuery {
+  /** Epoch ms when the query left. */
+  sentAt: Promise<number>
+  /** Epoch ms when its answer came, or undefined if none came within the timeout. */
+  answeredAt: Promise<number | undefined>
+}
+
+/** Sends one query (wire bytes) to 127.0.0.1:53 from inside the namespace and times its answer (epoch ms). */
+export function sendQuery(ns: Netns, query: Buffer, timeoutMs: number): SentQuery {
+  const script = `
+const s = require('node:dgram').createSocket('udp4')
+const [hex, timeoutMs] = JSON.parse(process.argv[1])
+s.on('message', () => { process.stdout.write('answer ' + Date.now() + '\\n'); process.exit(0) })
+s.send(Buffer.from(hex, 'hex'), 53, '127.0.0.1', () => process.stdout.write('sent ' + Date.now() + '\\n'))
+setTimeout(() => process.exit(0), timeoutMs)
+`
+  const child = ns.spawn([process.execPath, '-e', script, JSON.stringify([query.toString('hex'), timeoutMs])], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  child.stdout?.setEncoding('utf8')
+  let sent!: (v: number) => void
+  const sentAt = new Promise<number>(r => (sent = r))
+  child.stdout?.on('data', (d: string) => {
+    out += d
+    const m = /sent (\d+)/.exec(out)
+    if (m) sent(Number(m[1]))
+  })
+  const answeredAt = new Promise<number | undefined>(resolve =>
+    child.once('exit', () => {
+      const m = /answer (\d+)/.exec(out)
+      resolve(m ? Number(m[1]) : undefined)
+    }),
+  )
+  return { sentAt, answeredAt }
+}
+
+/** Holds the xtables lock file (flock, as iptables does) from another process until release(). */
+export function holdLock(file: string): { held: Promise<void>; release: () => void } {
+  // --no-fork: the command replaces flock and is the only holder, so killing it releases the lock.
+  const child = spawn(
+    'flock',
+    [
+      '--exclusive',
+      '--no-fork',
+      file,
+      process.execPath,
+      '-e',
+      "process.stdout.write('locked\\n'); setInterval(() => {}, 1000)",
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  const held = new Promise<void>((resolve, reject) => {
+    child.stdout?.once('data', () => resolve())
+    child.once('exit', code => reject(new Error(`flock exited (${code})`)))
+  })
+  return {
+    held,
+    release: () => {
+      child.kill('SIGKILL')
+    },
+  }
 }
