@@ -8,7 +8,7 @@ import type { Config } from './config/types.js'
 import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } from './config/load.js'
 import { Shaper } from './shaper.js'
 import { Metrics } from './metrics.js'
-import { HttpServer } from './http.js'
+import { HttpServer, PROBE_HTTP_LIMITS } from './http.js'
 import { constants } from './nfqueue.js'
 import type { Logger } from './log.js'
 import type { HoldRule } from './policy/compile.js'
@@ -67,6 +67,7 @@ export class Daemon {
   #shaperStopped = false
   #rules: RuleSync | undefined
   #http: HttpServer | undefined
+  #probeHttp: HttpServer | undefined
   #metrics: Metrics | undefined
   #stopping: Promise<number> | undefined
   #fatal: NodeJS.ErrnoException | undefined
@@ -183,19 +184,29 @@ export class Daemon {
       log.info('rules not managed (--rules none): install them with `dns-shaper rules install` or your own tooling')
     }
     if (this.#stopping) return
+    const probes = { healthy: () => this.health(), ready: () => this.readiness() }
     if (c.metricsListen) {
+      const metrics = this.#metrics
       this.#http = new HttpServer(
-        {
-          metrics: () => this.#metrics!.render(),
-          contentType: this.#metrics.contentType,
-          healthy: () => this.health(),
-          ready: () => this.readiness(),
-        },
+        { metrics: () => metrics.render(), contentType: metrics.contentType, ...probes },
         e => log.warn('metrics scrape failed', { err: e }),
         e => log.error('metrics listener error', { err: e }),
       )
       const addr = await this.#http.listen(c.metricsListen)
       log.info('metrics listening', { address: addr.address, port: addr.port })
+    }
+    if (this.#stopping) return
+    // Probes apart from scrapes, with limits of their own: whatever holds sockets on the metrics
+    // port, kubelet's liveness and readiness probes are answered here.
+    if (c.probeListen) {
+      this.#probeHttp = new HttpServer(
+        probes,
+        undefined,
+        e => log.error('probe listener error', { err: e }),
+        PROBE_HTTP_LIMITS,
+      )
+      const addr = await this.#probeHttp.listen(c.probeListen)
+      log.info('probes listening', { address: addr.address, port: addr.port })
     }
     if (this.#stopping) return
     // A ref'd timer: besides reconciling rules it keeps the event loop alive, since the data plane
@@ -417,7 +428,7 @@ export class Daemon {
         if (ok !== true) code = 1
       }
       const totals = summarize(this.#shaper?.stats() ?? [])
-      await this.#http?.close()
+      await Promise.all([this.#http?.close(), this.#probeHttp?.close()])
       log.info('stopped', totals)
       this.#resolveDone(code)
       return code

@@ -63,6 +63,8 @@ function harness(
   const log = createLogger('debug', line => {
     logs.push(JSON.parse(line) as Record<string, unknown>)
   })
+  // The probe listener's default port is fixed: tests that do not ask for it leave it off.
+  if (!argv.some(a => a.startsWith('--probe-listen'))) argv = [...argv, '--probe-listen', 'off']
   const loaded = loadConfig(argv, { env: {} })
   const fake: FakeRuleState = {
     kernel: undefined,

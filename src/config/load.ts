@@ -28,6 +28,11 @@ export type { Config } from './types.js'
 
 /** Port 9153 is CoreDNS's and 9253 node-local-dns's metrics port: stay clear of both. */
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9363'
+/**
+ * kubelet's probes, apart from scrapes: on loopback, which the pods of a node cannot reach and
+ * kubelet's probes of a hostNetwork pod can (`host: 127.0.0.1`).
+ */
+export const DEFAULT_PROBE_LISTEN = '127.0.0.1:9364'
 
 export const DEFAULTS: Config = {
   queue: 0,
@@ -47,6 +52,7 @@ export const DEFAULTS: Config = {
   iptablesBackend: 'auto',
   kernelFilter: 'auto',
   metricsListen: DEFAULT_METRICS_LISTEN,
+  probeListen: DEFAULT_PROBE_LISTEN,
   maxHeld: DEFAULT_MAX_HELD,
   dryRun: false,
   logLevel: 'info',
@@ -133,6 +139,9 @@ const setters: Record<string, Setter> = {
   },
   'metrics-listen': (c, v, f) => {
     c.metricsListen = parseListen(String(v), f)
+  },
+  'probe-listen': (c, v, f) => {
+    c.probeListen = parseListen(String(v), f)
   },
   'max-held': (c, v, f) => {
     c.maxHeld = int(v, f, 1, MAX_HELD)

@@ -36,16 +36,16 @@ export interface PollResult {
 export async function pollIn(
   ns: Netns,
   urls: readonly string[],
-  o: { forMs: number; everyMs: number; timeoutMs: number },
+  o: { forMs: number; everyMs: number; timeoutMs: number; localAddress?: string },
 ): Promise<PollResult> {
   const script = `
 const http = require('node:http')
-const [urls, forMs, everyMs, timeoutMs] = JSON.parse(process.argv[1])
+const [urls, forMs, everyMs, timeoutMs, localAddress] = JSON.parse(process.argv[1])
 const statuses = {}, lat = []
 const once = url => new Promise(resolve => {
   const t0 = process.hrtime.bigint()
   const done = s => { statuses[s] = (statuses[s] || 0) + 1; lat.push(Number(process.hrtime.bigint() - t0) / 1e6); resolve() }
-  const req = http.get(url, { agent: false, timeout: timeoutMs }, res => { res.resume(); res.on('end', () => done(String(res.statusCode))) })
+  const req = http.get(url, { agent: false, timeout: timeoutMs, localAddress }, res => { res.resume(); res.on('end', () => done(String(res.statusCode))) })
   req.on('timeout', () => req.destroy(new Error('timeout')))
   req.on('error', () => done('error'))
 })
@@ -58,9 +58,12 @@ const once = url => new Promise(resolve => {
   process.stdout.write(JSON.stringify({ statuses, latenciesMs: lat, maxMs: Math.max(0, ...lat) }))
 })()
 `
-  const r = await ns.execOk([process.execPath, '-e', script, JSON.stringify([urls, o.forMs, o.everyMs, o.timeoutMs])], {
-    timeoutMs: o.forMs + o.timeoutMs + 20_000,
-  })
+  const r = await ns.execOk(
+    [process.execPath, '-e', script, JSON.stringify([urls, o.forMs, o.everyMs, o.timeoutMs, o.localAddress])],
+    {
+      timeoutMs: o.forMs + o.timeoutMs + 20_000,
+    },
+  )
   return JSON.parse(r.stdout) as PollResult
 }
 
@@ -152,4 +155,39 @@ export function holdLock(file: string): { held: Promise<void>; release: () => vo
       child.kill('SIGKILL')
     },
   }
+}
+
+export interface Hog {
+  /** Resolves when the hog has stopped: sockets it opened (first ones and reopenings). */
+  done: Promise<{ opened: number; open: number }>
+}
+
+/**
+ * A process inside the namespace that keeps `sockets` connections to host:port open with half a
+ * request sent (reopening each as soon as it is closed) for `forMs`: what any pod can do to a
+ * listener it can reach.
+ */
+export function hogConnections(
+  ns: Netns,
+  o: { host: string; port: number; localAddress: string; sockets: number; forMs: number },
+): Hog {
+  const script = `
+const net = require('node:net')
+const o = JSON.parse(process.argv[1])
+let opened = 0, open = 0, stopping = false
+const one = () => {
+  if (stopping) return
+  opened++
+  const s = net.connect({ host: o.host, port: o.port, localAddress: o.localAddress }, () => {
+    open++
+    s.write('GET /metrics HTTP/1.1\\r\\nHost: x\\r\\n')
+  })
+  s.on('error', () => {})
+  s.on('close', had => { if (s.connecting === false) open--; setImmediate(one) })
+}
+for (let i = 0; i < o.sockets; i++) one()
+setTimeout(() => { stopping = true; process.stdout.write(JSON.stringify({ opened, open })); process.exit(0) }, o.forMs)
+`
+  const r = ns.execOk([process.execPath, '-e', script, JSON.stringify(o)], { timeoutMs: o.forMs + 20_000 })
+  return { done: r.then(x => JSON.parse(x.stdout) as { opened: number; open: number }) }
 }
