@@ -3,7 +3,6 @@
 // every held packet, drains what is still queued and unbinds (iptables may wait seconds on the xtables
 // lock, held packets must not), then removes the rules within a deadline (--queue-bypass lets DNS pass
 // meanwhile). Every rule operation goes through one RuleSync, in order; stop may come at any point of start.
-import { readFileSync } from 'node:fs'
 import type { Config } from './config/types.js'
 import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } from './config/load.js'
 import { Shaper } from './shaper.js'
@@ -19,6 +18,7 @@ import { errorMessage } from './errors.js'
 import { isIptablesError } from './rules/errors.js'
 import { NODE_VERSION, VERSION } from './version.js'
 import { ConfigWatcher, type WatchClock } from './config/watch.js'
+import { readConfigFile } from './config/read-file.js'
 
 export type { Rules } from './rules/sync.js'
 
@@ -235,7 +235,7 @@ export class Daemon {
     this.#watcher = new ConfigWatcher({
       path,
       intervalMs: c.configPollIntervalS * 1000,
-      readFile: w?.readFile ?? (p => readFileSync(p, 'utf8')),
+      readFile: w?.readFile ?? readConfigFile,
       clock: w?.clock,
       random: w?.random,
       onChange: () => {

@@ -706,3 +706,20 @@ t.test('a reload raising max-held above the preallocated slots applies the rest 
   t.equal(h.queues[0]!.policies.at(-1)!.maxHeld, 20)
   t.notMatch((await get(port, '/metrics')).body, /dns_shaper_config_restart_required\{/, 'cleared once it applies')
 })
+
+t.test('a reload whose --config became a FIFO fails at once and is counted; the running policy stays', async t => {
+  const cfg = configFile(t, { delay: 5 })
+  const port = await freePort()
+  const h = harness(['--metrics-listen', `127.0.0.1:${port}`, '--mode', 'fixed', '--config', cfg.file])
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  fs.rmSync(cfg.file)
+  const { spawnSync } = await import('node:child_process')
+  spawnSync('mkfifo', [cfg.file])
+  t.equal(h.d.reload(), false, 'refused (and returned: a FIFO no longer blocks the event loop)')
+  t.match(
+    h.logs.find(l => l.msg === 'config reload failed; the running policy is unchanged'),
+    { err: /is a FIFO, not a regular file/ },
+  )
+  t.match((await get(port, '/metrics')).body, /^dns_shaper_config_reloads_total\{result="error"\} 1$/m)
+})

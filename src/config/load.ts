@@ -2,7 +2,6 @@
 // Config, or throws ConfigError naming the flag and what it accepts. Every value is parsed here, once
 // (CIDRs, interface names, host:port included), so a bad one exits 2 before anything is bound. No side
 // effects beyond reading the config file.
-import fs from 'node:fs'
 import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { parseQtype, qtypeName } from '../policy/qtypes.js'
@@ -23,6 +22,7 @@ import { parseFlags } from './flags.js'
 import { bool, int, list, ms, oneOf, type RawValue } from './values.js'
 import { DEFAULT_RESOLV_CONF, nameserversFrom } from './resolv-conf.js'
 import { contentHash, DEFAULT_POLL_INTERVAL_S } from './watch.js'
+import { readConfigFile } from './read-file.js'
 
 export type { Config } from './types.js'
 
@@ -198,7 +198,7 @@ export interface LoadOptions {
  */
 export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env
-  const readFile = opts.readFile ?? ((p: string) => fs.readFileSync(p, 'utf8'))
+  const readFile = opts.readFile ?? readConfigFile
   const { values, positionals } = parseFlags(argv, RUN_FLAGS, BOOLEAN_FLAGS)
   if (positionals.length > 0) {
     throw new ConfigError(positionals[0] as string, 'unexpected argument', 'flags only, e.g. --delay 5')
