@@ -41,7 +41,7 @@ interface Run {
 }
 
 /** The daemon for 6 s with a 300 ms reconcile; /healthz polled throughout. */
-async function measure(backend: 'legacy' | 'nft', withRules: boolean): Promise<Run> {
+async function measure(backend: 'legacy' | 'nft', withRules: boolean, flag: string = backend): Promise<Run> {
   const ns = await bareNamespace()
   try {
     if (withRules) {
@@ -52,7 +52,7 @@ async function measure(backend: 'legacy' | 'nft', withRules: boolean): Promise<R
         .filter(l => l.startsWith('-A ')).length
       if (count !== CHAINS * PER_CHAIN) throw new Error(`nat table holds ${count} rules, not ${CHAINS * PER_CHAIN}`)
     }
-    const d = daemonIn(ns, ['--iptables-backend', backend, '--metrics-listen', `127.0.0.1:${PORT}`], {
+    const d = daemonIn(ns, ['--iptables-backend', flag, '--metrics-listen', `127.0.0.1:${PORT}`], {
       DNS_SHAPER_RECONCILE_INTERVAL_MS: '300',
     })
     try {
@@ -99,3 +99,15 @@ for (const backend of ['legacy', 'nft'] as const) {
     },
   )
 }
+
+t.test('auto on a legacy node: the backend detection stays within 1.5x too', async t => {
+  const empty = await measure('legacy', false, 'auto')
+  const full = await measure('legacy', true, 'auto')
+  const mib = (k: number): string => (k / 1024).toFixed(1)
+  figures.push(
+    `auto (legacy node) ${new Date().toISOString().slice(0, 10)}: VmHWM ${mib(full.hwmKiB)} MiB beside ${CHAINS * PER_CHAIN} nat rules vs ${mib(empty.hwmKiB)} MiB empty ` +
+      `(${(full.hwmKiB / empty.hwmKiB).toFixed(2)}x); slowest /healthz ${full.maxHealthMs.toFixed(1)} ms`,
+  )
+  t.ok(full.hwmKiB <= 1.5 * empty.hwmKiB, `peak RSS ${mib(full.hwmKiB)} MiB <= 1.5 x ${mib(empty.hwmKiB)} MiB`)
+  t.ok(full.maxHealthMs <= 250, `slowest /healthz ${full.maxHealthMs.toFixed(1)} ms <= 250 ms`)
+})
