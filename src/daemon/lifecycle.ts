@@ -391,9 +391,8 @@ export class Daemon {
       // start() may still be installing (it returns at its next step, never binding after a stop):
       // a shaper it bound is released now, not after the install.
       this.#stopShaper()
-      await this.#started
-      let code = this.#fatal ? 1 : 0
-      if (this.#rules && !(await this.#removeRules(this.#rules))) code = 1
+      const rulesGone = await this.#ruleStopPhase()
+      const code = this.#fatal || !rulesGone ? 1 : 0
       const totals = summarize(this.#shaper?.stats() ?? [])
       await Promise.all([this.#http?.close(), this.#probeHttp?.close()])
       log.info('stopped', totals)
@@ -403,10 +402,16 @@ export class Daemon {
     return this.#stopping
   }
 
-  /** Stop's rule phase, bounded by the deadline: whether the rules are gone. */
-  async #removeRules(rules: RuleSync): Promise<boolean> {
+  /**
+   * Stop's rule phase, bounded by the deadline from the stop on: an install of start() still running
+   * (it may wait on the xtables lock too), then the removal, then the hooks. Whether the rules are gone.
+   */
+  async #ruleStopPhase(): Promise<boolean> {
     const { log } = this.#opts
     const phase = (async (): Promise<boolean> => {
+      await this.#started
+      const rules = this.#rules
+      if (rules === undefined) return true
       try {
         await rules.remove()
       } catch (e) {

@@ -722,3 +722,21 @@ t.test('a reload whose --config became a FIFO fails at once and is counted; the 
   )
   t.match((await get(port, '/metrics')).body, /^dns_shaper_config_reloads_total\{result="error"\} 1$/m)
 })
+
+t.test(
+  'SIGTERM while the start-up install waits (on the lock): released at once, exit within the deadline',
+  async t => {
+    const h = harness(['--metrics-listen', 'off'], { stopRulesDeadlineMs: 100 })
+    h.fake.gate = new Promise(() => {}) // the install never finishes
+    const called = deferred()
+    h.fake.installCalled = called.resolve
+    void h.d.start()
+    await called.promise
+    const t0 = Date.now()
+    const stopped = h.d.stop('SIGTERM')
+    await settle(10)
+    t.equal(h.queues[0]!.stopped, 1, 'released and unbound while the install still waits')
+    t.equal(await stopped, 1, 'exit 1: the rules could not be removed')
+    t.ok(Date.now() - t0 < 2000, `within the deadline (${Date.now() - t0} ms)`)
+  },
+)
