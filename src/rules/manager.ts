@@ -380,7 +380,11 @@ export class RuleManager {
     const table = [NFT_FAMILY[family], TABLE]
     try {
       const r = await this.#run(['nft', 'list', 'table', ...table])
-      if (r.code !== 0 || r.timedOut || /^\s*(chain|set|map|flowtable|ct|counter|quota|limit|synproxy)\s/m.test(r.stdout))
+      if (
+        r.code !== 0 ||
+        r.timedOut ||
+        /^\s*(chain|set|map|flowtable|ct|counter|quota|limit|synproxy)\s/m.test(r.stdout)
+      )
         return
       const d = await this.#run(['nft', 'delete', 'table', ...table])
       if (d.code !== 0 || d.timedOut) throw new Error(d.stderr.trim() || `exit ${String(d.code)}`)
