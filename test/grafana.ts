@@ -150,7 +150,7 @@ t.test('the panels the operators need are there', async t => {
 })
 
 t.test('variables: cluster, job, and the node label the PodMonitor sets', async t => {
-  const podMonitor = readFileSync(new URL('../deploy/kubernetes/podmonitor.yaml', import.meta.url), 'utf8')
+  const podMonitor = readFileSync(new URL('../deploy/kubernetes/components/monitoring/podmonitor.yaml', import.meta.url), 'utf8')
   t.match(
     podMonitor,
     /sourceLabels: \[__meta_kubernetes_pod_node_name\]\s+targetLabel: node/,
