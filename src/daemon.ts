@@ -15,7 +15,7 @@ import { queuedQtypes } from './rules/plan.js'
 import { RuleSync, type Rules } from './rules/sync.js'
 import { registerRuleMetrics } from './rules/metrics.js'
 import { errorMessage } from './errors.js'
-import { NODE_VERSION, VERSION } from './version.js'
+import { COMMIT, NODE_VERSION, VERSION } from './version.js'
 import { ConfigWatcher, type WatchClock } from './config/watch.js'
 
 export type { Rules } from './rules/sync.js'
@@ -102,6 +102,7 @@ export class Daemon {
     if (this.#stopping) return // a signal before start: nothing to begin
     log.info('starting', {
       version: VERSION,
+      commit: COMMIT,
       node: NODE_VERSION,
       queues: `${c.queue}${c.queues > 1 ? `..${c.queue + c.queues - 1}` : ''}`,
       holds: describeRules(this.#holds),
