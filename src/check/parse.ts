@@ -3,6 +3,8 @@
 
 export const CAP_NET_ADMIN = 12
 export const CAP_NET_RAW = 13
+/** Creating a network namespace (the throwaway one the NFQUEUE and xt_bpf probes use) needs it. */
+export const CAP_SYS_ADMIN = 21
 
 export interface ProcStatus {
   uid: number | undefined
@@ -77,4 +79,23 @@ export function parseQdiscs(text: string): { kind: string; dev: string }[] {
     if (m) out.push({ kind: m[1]!, dev: m[2]! })
   }
   return out
+}
+
+/**
+ * Whether a process's argv is the dns-shaper daemon: `[node] .../dns-shaper|cli.js run ...` (the
+ * image runs /usr/local/bin/dns-shaper, a checkout node dist/cli.js).
+ */
+export function isDaemonArgv(argv: readonly string[]): boolean {
+  const i = argv.findIndex(a => /(^|\/)(dns-shaper|cli\.js)$/.test(a))
+  return i >= 0 && argv[i + 1] === 'run'
+}
+
+/** The --metrics-listen value in a daemon's argv (`--metrics-listen X` or `--metrics-listen=X`), if given. */
+export function listenFromArgv(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--metrics-listen') return argv[i + 1]
+    if (a.startsWith('--metrics-listen=')) return a.slice('--metrics-listen='.length)
+  }
+  return undefined
 }

@@ -46,6 +46,8 @@ export interface CheckReport {
       }
   /** The service dataplanes found; undefined when they could not be probed. */
   dataplanes: DataplaneReport | undefined
+  /** The dns-shaper running beside this check (in its pod), and what its health endpoint said; null: none. */
+  daemon: { pid: number; listen: string | null; healthz: { status: number; body: string } | null } | null
 }
 
 function conntrackReport(ct: ConntrackSample | Error, sampleSeconds: number): CheckReport['conntrack'] {
@@ -95,9 +97,9 @@ export async function runCheck(
     privilegesItem(p.status, p.iptables, config),
     kernelItem(p.release, handling),
     iptablesItem(p.iptables, config),
-    ...featureItems(p.features),
-    queueItem(p.bound, shaperQueues, config),
-    metricsItem(p.listen, config),
+    ...featureItems(p.features, p.daemon),
+    queueItem(p.bound, shaperQueues, config, p.daemon),
+    metricsItem(p.listen, config, p.daemon),
     conntrack.item,
     tracking.item,
     ...[dnsServiceItem(config, p.local, scan)].filter(i => i !== undefined),
@@ -125,5 +127,13 @@ export async function runCheck(
         : { ...version, clash: handling.level },
     conntrack: conntrackReport(p.conntrack, sampleSeconds),
     dataplanes: dataplane.report,
+    daemon:
+      p.daemon === undefined
+        ? null
+        : {
+            pid: p.daemon.pid,
+            listen: p.daemon.health?.listen ?? null,
+            healthz: p.daemon.health ? { status: p.daemon.health.status, body: p.daemon.health.body } : null,
+          },
   }
 }
