@@ -31,6 +31,7 @@ export function queueRange(first: number, count: number): number[] {
 }
 
 function queuesText(qs: number[]): string {
+  if (qs.length === 0) return 'no queue'
   return qs.length === 1 ? `queue ${qs[0]}` : `queues ${qs[0]}-${qs[qs.length - 1]}`
 }
 

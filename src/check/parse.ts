@@ -1,5 +1,6 @@
 // Pure parsers of what the `check` probes read: /proc/self/status, iptables-save of the raw table,
-// `tc qdisc show`. No I/O.
+// `tc qdisc show`, a process's argv. No I/O.
+import { CHAIN } from '../rules/plan.js'
 
 export const CAP_NET_ADMIN = 12
 export const CAP_NET_RAW = 13
@@ -27,7 +28,7 @@ export interface RawRuleScan {
   notrack: string[]
   /** Destinations the NOTRACK rules are limited to; empty when one of them covers any destination. */
   notrackDestinations: string[]
-  /** Rules tagged with a `dns-shaper:` comment, and the queues they send to. */
+  /** Rules tagged with a `dns-shaper:` comment or in its chain, and the queues they send to. */
   shaper: { rule: string; queues: number[] }[]
 }
 
@@ -45,7 +46,8 @@ export function scanRawRules(text: string, dnsPort: number): RawRuleScan {
   for (const raw of text.split('\n')) {
     const rule = raw.trim()
     if (!rule.startsWith('-A ')) continue
-    if (/--comment\s+"?dns-shaper:/.test(rule)) {
+    // Tagged jumps, and every rule of dns-shaper's own chain: the NFQUEUE rules live there untagged.
+    if (/--comment\s+"?dns-shaper:/.test(rule) || rule.startsWith(`-A ${CHAIN} `)) {
       const queues: number[] = []
       const num = /--queue-num\s+(\d+)/.exec(rule)
       if (num) queues.push(Number(num[1]))

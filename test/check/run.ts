@@ -327,9 +327,11 @@ t.test(
 
 /** /proc/self/status of a process with only the DaemonSet's capabilities (NET_ADMIN 12, NET_RAW 13). */
 const POD_STATUS = `Uid:\t0\t0\t0\t0\nCapEff:\t${((1n << 12n) | (1n << 13n)).toString(16).padStart(16, '0')}\n`
+/** What `dns-shaper rules print` installs: the jump tagged, the NFQUEUE rule in the chain untagged. */
 const RULES_LIVE =
-  '*raw\n:DNS-SHAPER - [0:0]\n-A PREROUTING -m comment --comment "dns-shaper: shape DNS (prerouting)" -j DNS-SHAPER\n' +
-  '-A DNS-SHAPER -p udp -m udp --dport 53 -m comment --comment "dns-shaper: queue" -j NFQUEUE --queue-num 0 --queue-bypass\nCOMMIT\n'
+  '*raw\n:DNS-SHAPER - [0:0]\n' +
+  '-A DNS-SHAPER -d 203.0.113.53/32 -p udp -m udp --dport 53 -m bpf --bytecode "4,40 0 0 6,6 0 0 65535" -j NFQUEUE --queue-num 0 --queue-bypass\n' +
+  '-A PREROUTING -m comment --comment "dns-shaper: shape DNS (prerouting)" -j DNS-SHAPER\nCOMMIT\n'
 const DAEMON_ARGV = [
   '/usr/local/bin/node',
   '/usr/local/bin/dns-shaper',
@@ -388,7 +390,10 @@ t.test(
       action: /kubectl debug node\/NODE --profile=sysadmin/,
     })
     t.notMatch(JSON.stringify(r.items), /modprobe/, 'no advice to load modules that are not missing')
-    t.match(byId(r, 'shaper-rules'), { found: /a dns-shaper is running/ })
+    t.match(byId(r, 'shaper-rules'), {
+      status: 'info',
+      found: /^2 dns-shaper rules for queue 0, bound: a dns-shaper is running$/,
+    })
     t.match(r.daemon, { pid: 1, listen: '[198.51.100.7]:9363', healthz: { status: 200 } })
   },
 )
