@@ -78,6 +78,7 @@ t.test('check in the pod beside the running daemon: ready, each item true', { sk
   }
   const byId = (id: string): Item | undefined => report.items.find(i => i.id === id)
   t.comment(report.items.map(i => `${i.status} ${i.id}: ${i.found}`).join('\n'))
+  t.comment(`verdict: ${report.verdict.line}`)
   t.equal(r.code, 0, `exit 0: ${report.verdict.line}`)
   t.equal(report.exitCode, 0)
   t.notMatch(report.verdict.line, /cannot run/)
