@@ -7,12 +7,11 @@
 // not probed for lack of CAP_SYS_ADMIN with advice that fits, no modprobe. Bounded waits; the lab is
 // deleted at the end.
 import t from 'tap'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../lab/src/topology.js'
 import { CLI, DaemonProcess } from '../helpers/daemon.js'
+import { daemonEnv, labFixture } from '../helpers/lab-fixture.js'
 
 if (process.getuid?.() !== 0) {
   t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE, setpriv)')
@@ -33,16 +32,8 @@ const asPod = (argv: string[]): string[] => [
 const CAP_NET_ADMIN = 12n
 const CAP_NET_RAW = 13n
 
-const work = mkdtempSync(join(tmpdir(), 'dnss-check-pod-'))
+const { lab: theLab, work } = labFixture('dnss-check-pod-')
 const configFile = join(work, 'config.json')
-let lab: Lab
-t.before(async () => {
-  lab = await createLab()
-})
-t.teardown(async () => {
-  await lab?.destroy()
-  rmSync(work, { recursive: true, force: true })
-})
 
 interface Item {
   id: string
@@ -54,9 +45,10 @@ interface Item {
 t.test('check in the pod beside the running daemon: ready, each item true', { skip: noSetpriv }, async t => {
   // The ConfigMap's file; the DaemonSet gives the listen address as a flag, which `kubectl exec
   // ... check --config` does not repeat.
+  const lab = theLab()
   writeFileSync(configFile, JSON.stringify({ 'dns-ip': lab.server.ipv4, hooks: 'prerouting' }))
   const listen = `[${lab.router.clientIpv4}]:9363`
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DNS_SHAPER_')))
+  const env = daemonEnv()
   const d = new DaemonProcess(lab.router.ns, ['run', '--config', configFile, '--metrics-listen', listen], {
     env,
   })

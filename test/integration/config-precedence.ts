@@ -4,46 +4,32 @@
 // `config print` must say so and where it came from, and a misspelt DNS_SHAPER_* variable must stop the
 // daemon with exit 2 and one JSON log line. Every wait is bounded; the lab is deleted at the end.
 import t, { type Test } from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../lab/src/topology.js'
 import { CLI, DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
+import { daemonEnv, labFixture } from '../helpers/lab-fixture.js'
 
 if (process.getuid?.() !== 0) {
   t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
   process.exit(0)
 }
 
-const work = mkdtempSync(join(tmpdir(), 'dnss-precedence-'))
+const { lab: theLab, work } = labFixture('dnss-precedence-')
 const file = join(work, 'config.json')
 writeFileSync(file, JSON.stringify({ delay: 5, holds: { AAAA: 5 } }))
-let lab: Lab
-t.before(async () => {
-  lab = await createLab()
-})
-t.teardown(async () => {
-  await lab?.destroy()
-  rmSync(work, { recursive: true, force: true })
-})
-
-/** The environment without the test runner's DNS_SHAPER_* settings, plus `extra`. */
-const envWith = (extra: Record<string, string>): NodeJS.ProcessEnv => ({
-  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DNS_SHAPER_'))),
-  ...extra,
-})
+const envWith = daemonEnv
 
 async function configuredAaaaHold(t: Test, args: string[], env: Record<string, string>): Promise<number | undefined> {
-  const listen = `${lab.router.clientIpv4}:9363`
+  const listen = `${theLab().router.clientIpv4}:9363`
   const d = new DaemonProcess(
-    lab.router.ns,
+    theLab().router.ns,
     ['run', '--config', file, '--hooks', 'prerouting', '--metrics-listen', listen, ...args],
     { env: envWith(env) },
   )
   try {
     await d.ready(20000)
-    const m = await fetchIn(lab.router.ns, `http://${listen}/metrics`)
+    const m = await fetchIn(theLab().router.ns, `http://${listen}/metrics`)
     return metricValue(m.body, 'dns_shaper_hold_configured_seconds{qtype="AAAA"}')
   } finally {
     const r = await d.stop()
@@ -75,7 +61,7 @@ t.test('config print says which value runs and where it came from', async t => {
 })
 
 t.test('a misspelt DNS_SHAPER_* variable: exit 2, one JSON log line naming it', async t => {
-  const d = new DaemonProcess(lab.router.ns, ['run', '--config', file, '--metrics-listen', 'off'], {
+  const d = new DaemonProcess(theLab().router.ns, ['run', '--config', file, '--metrics-listen', 'off'], {
     env: envWith({ DNS_SHAPER_DELAYS: '3' }),
   })
   const timer = setTimeout(() => d.signal('SIGKILL'), 20000)
