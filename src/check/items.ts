@@ -201,14 +201,20 @@ export function queueItem(
 }
 
 export function metricsItem(listen: true | Error | undefined, config: CheckConfig, daemon?: RunningDaemon): CheckItem {
-  const d = healthyDaemon(daemon)
+  const h = daemon?.health
   // The daemon's own listener answered: in use by it, whether or not this check's address is the same.
-  if (d && (d.health!.listen !== config.metricsListen || listen instanceof Error))
-    return item(
-      'metrics',
-      'ok',
-      `${d.health!.listen} in use by the running dns-shaper (pid ${d.pid}, /healthz ${d.health!.status}: ${d.health!.body.slice(0, 80)})`,
-    )
+  // Answering 503 it is still the daemon's port, but the daemon is not well: say so, not "busy".
+  if (daemon && h && (h.listen !== config.metricsListen || listen instanceof Error)) {
+    const found = `${h.listen} in use by the running dns-shaper (pid ${daemon.pid}, /healthz ${h.status}: ${h.body.slice(0, 80)})`
+    return h.status === 200
+      ? item('metrics', 'ok', found)
+      : item(
+          'metrics',
+          'warn',
+          found,
+          'the daemon is not healthy: read its log (kubectl logs) and docs/troubleshooting.md',
+        )
+  }
   if (listen === undefined) return item('metrics', 'info', 'metrics listener disabled (--metrics-listen "")')
   if (listen === true) return item('metrics', 'ok', `${config.metricsListen} free`)
   return item(

@@ -418,3 +418,19 @@ t.test('runCheck in a pod without a healthy daemon: the busy queue still fails, 
   t.match(byId(s, 'nfqueue'), { status: 'warn' })
   t.match(s.daemon, { pid: 4242, listen: null, healthz: null })
 })
+
+t.test('runCheck beside a daemon that answers 503: its port, not a busy one; a warning, not a blocker', async t => {
+  const { p } = inPod({ httpGet: async () => ({ status: 503, body: 'not ok: data-plane thread died' }) })
+  const r = await runCheck(cfg, p, { sampleSeconds: 0 })
+  t.match(byId(r, 'metrics'), {
+    status: 'warn',
+    found: /in use by the running dns-shaper \(pid 1, \/healthz 503: not ok: data-plane thread died\)/,
+    action: /log/,
+  })
+  t.match(byId(r, 'queue'), { status: 'ok', found: /its pid 1 is the queue's owner/ }, 'it still owns the queue')
+  t.match(
+    byId(r, 'nfqueue'),
+    { status: 'warn', found: /not probed/ },
+    'an unhealthy daemon is no evidence NFQUEUE works',
+  )
+})
