@@ -238,8 +238,9 @@ export interface LoadedConfig {
   rules: HoldRule[]
   /** Content hash of the --config file as read (src/config/watch.ts compares against it). */
   configHash?: string
-  /** Where each setting's value came from, by flag name; holds per type (by QTYPE number). */
-  origins: { settings: Record<string, Origin>; holds: Map<number, Origin> }
+  /** Where each setting's value came from, by flag name; holds per type (by QTYPE number). Set by
+   * loadConfig; absent from a LoadedConfig built by hand (tests, plans compiled from settings). */
+  origins?: { settings: Record<string, Origin>; holds: Map<number, Origin> }
 }
 
 export interface LoadOptions {

@@ -48,14 +48,14 @@ export function printableConfig(loaded: LoadedConfig, flags: readonly string[]):
       for (const r of loaded.rules) {
         const name = qtypeName(r.qtype)
         value[name] = r.holdMs
-        source[name] = loaded.origins.holds.get(r.qtype) ?? { source: 'default' }
+        source[name] = loaded.origins?.holds.get(r.qtype) ?? { source: 'default' }
       }
       out[f] = { value, source }
       continue
     }
     const get = VALUES[f]
     if (!get) throw new Error(`config print: no printer for --${f}`)
-    const origin = loaded.origins.settings[f] ?? { source: 'default' }
+    const origin = loaded.origins?.settings[f] ?? { source: 'default' }
     out[f] = { value: get(loaded.config), ...origin }
     // "auto" resolves to addresses: say so beside them.
     if (f === 'dns-ip' && loaded.config.dnsIpAuto)

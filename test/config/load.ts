@@ -319,7 +319,7 @@ t.test('the precedence trap: a flag or variable is never overridden by the file,
     2,
     'and the flag beats the variable',
   )
-  const o = load(['--config', '/c.json', '--delay', '1'], {}, files).origins
+  const o = load(['--config', '/c.json', '--delay', '1'], {}, files).origins!
   t.same(o.holds.get(28), { source: 'flag', by: '--delay' }, 'the AAAA hold says where it came from')
   t.same(o.settings.delay, { source: 'flag', by: '--delay' })
   t.same(o.settings.queue, { source: 'default' })
