@@ -23,7 +23,7 @@ import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.co
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'
 import { RUN_FLAGS, loadConfig } from '../src/config/load.js'
 import { isConfigError } from '../src/errors.js'
-import { parseQtype } from '../src/policy/qtypes.js'
+import { parseQtype } from '../src/dataplane/qtypes.js'
 import { configMapHash, objectKey, realKustomize, renderKustomization, type KObject } from './helpers/kustomize.js'
 
 const dir = new URL('../deploy/kubernetes/', import.meta.url)

@@ -4,7 +4,7 @@
 // visible. Pure: renders what loadConfig returned.
 import type { Config } from './types.js'
 import type { LoadedConfig, Origin } from './load.js'
-import { qtypeName } from '../policy/qtypes.js'
+import { qtypeName } from '../dataplane/qtypes.js'
 
 type Printed = { value: unknown } & Origin
 
