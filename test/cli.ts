@@ -226,6 +226,9 @@ t.test('help, version and rules print run with build/Release/nfqueue.node absent
   const p = run('rules', 'print', '--delay', '7')
   t.equal(p.status, 0, p.stderr)
   t.match(p.stdout, /-j NFQUEUE --queue-num 0/)
+  const c = run('config', 'print', '--delay', '7')
+  t.equal(c.status, 0, c.stderr)
+  t.match(JSON.parse(c.stdout), { delay: { value: 7, source: 'flag' } }, 'config print too')
   // What needs the addon still reports that it is missing: it really was absent above.
   const load = spawnSync(
     process.execPath,
