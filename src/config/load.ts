@@ -179,12 +179,21 @@ const OTHER_ENV = new Set(['DNS_SHAPER_RECONCILE_INTERVAL_MS', 'DNS_SHAPER_ADDON
  * tests start inherit it: these prefixes are never config, so they are not "unknown".
  */
 const TOOLING_ENV = /^DNS_SHAPER_(TEST|IMAGE|SOAK|LAB|BENCH|FUZZ|CORE_FUZZ|BPF|KF|HOSTILE|PROBE)_/
+/**
+ * What kubelet puts in every pod of a namespace that has a Service named dns-shaper (one made for
+ * scraping, say): DNS_SHAPER_SERVICE_HOST, DNS_SHAPER_SERVICE_PORT[_NAME], DNS_SHAPER_PORT and
+ * DNS_SHAPER_PORT_9363_TCP[_PROTO|_PORT|_ADDR]. No flag has these names; refusing them would crash
+ * the whole DaemonSet the day someone adds that Service.
+ */
+const SERVICE_LINK_ENV =
+  /^DNS_SHAPER_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$/
 
 /** Like an unknown flag: a DNS_SHAPER_* variable that sets nothing is a mistake the operator must hear of. */
 function rejectUnknownEnv(env: NodeJS.ProcessEnv): void {
   const known = new Set([...RUN_FLAGS.map(envName), ...OTHER_ENV])
   for (const name of Object.keys(env).sort()) {
-    if (!name.startsWith('DNS_SHAPER_') || known.has(name) || TOOLING_ENV.test(name)) continue
+    if (!name.startsWith('DNS_SHAPER_') || known.has(name) || TOOLING_ENV.test(name) || SERVICE_LINK_ENV.test(name))
+      continue
     throw new ConfigError(name, 'unknown variable', [...known].join(' '))
   }
 }

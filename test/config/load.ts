@@ -357,5 +357,21 @@ t.test('an unknown DNS_SHAPER_* variable exits 2 like an unknown flag', async t 
     "the project's test tooling's own variables are not config",
   )
   t.doesNotThrow(() => load([], { DNS_SHAPERX: '1', OTHER: '2' }), 'only the DNS_SHAPER_ prefix is ours')
+  // A Service named dns-shaper in the namespace: kubelet's service links, in every pod.
+  t.doesNotThrow(
+    () =>
+      load([], {
+        DNS_SHAPER_SERVICE_HOST: '10.96.7.7',
+        DNS_SHAPER_SERVICE_PORT: '9363',
+        DNS_SHAPER_SERVICE_PORT_METRICS: '9363',
+        DNS_SHAPER_PORT: 'tcp://10.96.7.7:9363',
+        DNS_SHAPER_PORT_9363_TCP: 'tcp://10.96.7.7:9363',
+        DNS_SHAPER_PORT_9363_TCP_PROTO: 'tcp',
+        DNS_SHAPER_PORT_9363_TCP_PORT: '9363',
+        DNS_SHAPER_PORT_9363_TCP_ADDR: '10.96.7.7',
+      }),
+    "kubelet's service-link variables are not config",
+  )
+  t.throws(() => load([], { DNS_SHAPER_PORTS: '1' }), /DNS_SHAPER_PORTS: unknown variable/, 'but near misses are')
   t.doesNotThrow(() => load([], { DNS_SHAPER_MAX_HELD: '50', DNS_SHAPER_HOLDS: 'AAAA=2' }), 'every flag has its name')
 })
