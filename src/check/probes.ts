@@ -26,6 +26,7 @@ import type { LocalAddress } from './dns-service.js'
 import { RuleManager } from '../rules/manager.js'
 import type { DataplaneInputs } from './dataplane.js'
 import { CAP_SYS_ADMIN, hasCap, isDaemonArgv, listenFromArgv, parseProcStatus } from './parse.js'
+import type { ProbeResult } from '../probe/run.js'
 
 /** The rule manager's backend detection (it owns it): a backend with the reason it was chosen, or why none works. */
 export type IptablesProbe = { backend: Backend; reason: string } | Error
@@ -77,6 +78,8 @@ export interface CheckProbes {
   /** GET http://HOST:PORT/PATH with a short timeout: the status and body. */
   httpGet(hostPort: string, path: string): Promise<{ status: number; body: string }>
   sleep(ms: number): Promise<void>
+  /** The race probe (check --probe): provokes clashes in namespaces of its own and counts them. */
+  raceProbe?(): Promise<ProbeResult>
 }
 
 // ---------- gathering ----------
@@ -104,6 +107,8 @@ export interface ProbeResults {
   dataplane: DataplaneInputs | Error
   /** The dns-shaper already running here (in a pod: the one `check` was exec'd beside); undefined: none. */
   daemon: RunningDaemon | undefined
+  /** undefined: the race probe was not asked for. */
+  probe?: ProbeResult | Error
 }
 
 async function settle<T>(p: () => Promise<T>): Promise<T | Error> {
@@ -168,7 +173,10 @@ export async function gather(
   config: Pick<Config, 'metricsListen'>,
   probes: CheckProbes,
   sampleSeconds: number,
+  raceProbe = false,
 ): Promise<ProbeResults> {
+  const raceProbeRun = probes.raceProbe
+  const probe = raceProbe && raceProbeRun ? settle(() => raceProbeRun()) : Promise.resolve(undefined)
   const [status, release, iptables, features, bound, listen, raw, tc, conntrack, local, dataplane] = await Promise.all([
     settle(() => probes.selfStatus()),
     settle(() => probes.kernelRelease()),
@@ -182,8 +190,21 @@ export async function gather(
     settle(() => probes.localAddresses()),
     settle(() => probes.dataplane()),
   ])
-  const daemon = await findDaemon(config, probes, bound)
-  return { status, release, iptables, features, bound, listen, raw, tc, conntrack, local, dataplane, daemon }
+  return {
+    status,
+    release,
+    iptables,
+    features,
+    bound,
+    listen,
+    raw,
+    tc,
+    conntrack,
+    local,
+    dataplane,
+    daemon: await findDaemon(config, probes, bound),
+    probe: await probe,
+  }
 }
 
 // ---------- the real probes ----------
@@ -213,6 +234,8 @@ export interface SystemProbeOptions {
   run?: Runner
   /** Replaces the ctnetlink read (which always asks the live kernel, whatever procRoot says): for fixtures. */
   conntrackNetlink?: () => Promise<ConntrackStats>
+  /** Split-CPU pairs the race probe sends (check --probe-pairs). */
+  probePairs?: number
 }
 
 export function systemProbes(o: SystemProbeOptions): CheckProbes {
@@ -253,6 +276,7 @@ export function systemProbes(o: SystemProbeOptions): CheckProbes {
     daemons: () => daemonProcesses(root),
     httpGet: healthGet,
     sleep: ms => new Promise(r => setTimeout(r, ms)),
+    raceProbe: async () => (await import('../probe/run.js')).runProbe({ pairs: o.probePairs }),
   }
 }
 
@@ -422,7 +446,7 @@ export async function probeFeatures(
 }
 
 /** The probes of a real node: backend detection by the rule manager, raw rules read with that backend. */
-export function systemProbesFor(config: Config, run: Runner = defaultRun): CheckProbes {
+export function systemProbesFor(config: Config, run: Runner = defaultRun, probePairs?: number): CheckProbes {
   const rules = new RuleManager({ config })
   let backend: Promise<IptablesProbe> | undefined
   const detect = (): Promise<IptablesProbe> =>
@@ -440,6 +464,7 @@ export function systemProbesFor(config: Config, run: Runner = defaultRun): Check
   }
   return systemProbes({
     ipv6: config.ipv6,
+    probePairs,
     iptables: detect,
     features: async () => {
       const d = await detect()
