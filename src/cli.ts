@@ -27,6 +27,7 @@ const RUN_FLAGS_HELP = `run flags (each also as env DNS_SHAPER_<FLAG>, or a key 
   --kernel-filter auto|bpf|u32|off  classify in the kernel: bpf queues only held types (A too in
                            pair mode), u32 only queries, off everything; auto: bpf, else u32, else off
   --metrics-listen HOST:PORT|off (127.0.0.1:9363)   IPv6, and IPv4 if you like, in brackets: [::1]:9363
+  --probe-listen HOST:PORT|off (127.0.0.1:9364)     /healthz and /readyz alone, for kubelet's probes
   --max-held N             beyond N held packets, accept at once and count (10000)
   --dry-run                classify and count, hold nothing
   --config FILE            JSON file with the flag names as keys, plus "holds": {"AAAA": 5}

@@ -1,5 +1,6 @@
 // `npm run lab:kernels` arguments: flags -> validated KernelLabOptions, with one clear message per bad flag.
 // Pure (no file system, no environment reads): the CLI passes in the defaults it computed.
+import { intFlag, intNeeds, parseFlags, str, type Flags } from '../../harness/args.js'
 
 export interface KernelLabOptions {
   /** bzImage to boot (default: the cached build of lab/kernels/build-kernel.sh). */
@@ -49,119 +50,76 @@ export interface ArgDefaults {
   out: string
 }
 
-function intFlag(flag: string, v: string | undefined, min: number, max: number): number | string {
-  const n = Number(v)
-  return v !== undefined && /^[0-9]+$/.test(v) && Number.isInteger(n) && n >= min && n <= max
-    ? n
-    : `${flag} needs an integer ${min}..${max}`
-}
-
 // A kernel command-line word the guest init could misread (quotes, spaces, init= or root= overrides).
 const SAFE_APPEND = /^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/-]*)?$/
 const RESERVED_APPEND = /^(init|root|rootfstype|rootflags|console)=/
+const APPEND_NEEDS = 'one kernel word like nf_conntrack.lab_pre56_clash=1 (not init=, root=, console=)'
+const ROWS_NEEDS = 'row ids a-h, comma-separated (e.g. a,d,e,g,h)'
+
+/** Integer flags: [min, max, default]. */
+const INTS = {
+  'max-seconds': [1, 600, 12],
+  lookups: [1, 1_000_000, 1500],
+  'gai-lookups': [1, 1_000_000, 300],
+  memory: [512, 65536, 2048],
+  smp: [2, 64, 2],
+  'timeout-min': [1, 24 * 60, 75],
+} as const
+
+const FLAGS: Flags = {
+  help: { type: 'boolean', short: 'h' },
+  quick: { type: 'boolean' },
+  keep: { type: 'boolean' },
+  kernel: { type: 'string', needs: 'a bzImage path' },
+  out: { type: 'string', needs: 'a file name' },
+  qemu: { type: 'string', needs: 'a path' },
+  append: { type: 'string', multiple: true, needs: APPEND_NEEDS },
+  rows: { type: 'string', needs: ROWS_NEEDS },
+  ...Object.fromEntries(
+    Object.entries(INTS).map(([name, [min, max]]) => [name, { type: 'string', needs: intNeeds(min, max) } as const]),
+  ),
+}
 
 export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefaults): ParsedArgs {
+  const p = parseFlags(argv, FLAGS)
+  if ('error' in p)
+    return argv.includes('--help') || argv.includes('-h') ? { kind: 'help' } : { kind: 'error', message: p.error }
+  const v = p.values
+  if (v['help'] === true) return { kind: 'help' }
+  const n: Record<string, number> = {}
+  for (const [name, [min, max, dflt]] of Object.entries(INTS)) {
+    const text = str(v, name)
+    const got = text === undefined ? dflt : intFlag(`--${name}`, text, min, max)
+    if (typeof got === 'string') return { kind: 'error', message: got }
+    n[name] = got
+  }
+  const append = (v['append'] as string[] | undefined) ?? []
+  if (append.some(w => !SAFE_APPEND.test(w) || RESERVED_APPEND.test(w)))
+    return { kind: 'error', message: `--append needs ${APPEND_NEEDS}` }
+  const rows = str(v, 'rows')
+  if (rows !== undefined && !/^[a-h](,[a-h])*$/.test(rows))
+    return { kind: 'error', message: `--rows needs ${ROWS_NEEDS}` }
   const opts: KernelLabOptions = {
-    kernel: defaults.kernel,
-    memoryMb: 2048,
-    smp: 2,
-    timeoutMin: 75,
-    raceArgs: [],
-    out: defaults.out,
-    append: [],
-    keep: false,
-    qemu: 'qemu-system-x86_64',
+    kernel: str(v, 'kernel') ?? defaults.kernel,
+    memoryMb: n['memory']!,
+    smp: n['smp']!,
+    timeoutMin: n['timeout-min']!,
+    raceArgs: [
+      '--matrix',
+      'kernels',
+      '--max-seconds',
+      String(n['max-seconds']),
+      '--lookups',
+      String(n['lookups']),
+      '--gai-lookups',
+      String(n['gai-lookups']),
+      ...(v['quick'] === true ? ['--quick'] : []),
+      ...(rows !== undefined ? ['--rows', rows] : []),
+    ],
+    out: str(v, 'out') ?? defaults.out,
+    append,
+    keep: v['keep'] === true,
+    qemu: str(v, 'qemu') ?? 'qemu-system-x86_64',
   }
-  let maxSeconds = 12
-  let lookups = 1500
-  let gaiLookups = 300
-  let quick = false
-  let rows: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    const v = argv[i + 1]
-    if (a === '--help' || a === '-h') return { kind: 'help' }
-    if (a === '--quick') {
-      quick = true
-      continue
-    }
-    if (a === '--keep') {
-      opts.keep = true
-      continue
-    }
-    let n: number | string
-    switch (a) {
-      case '--kernel':
-        if (!v || v.startsWith('--')) return { kind: 'error', message: '--kernel needs a bzImage path' }
-        opts.kernel = v
-        break
-      case '--out':
-        if (!v || v.startsWith('--')) return { kind: 'error', message: '--out needs a file name' }
-        opts.out = v
-        break
-      case '--qemu':
-        if (!v || v.startsWith('--')) return { kind: 'error', message: '--qemu needs a path' }
-        opts.qemu = v
-        break
-      case '--append':
-        if (!v || !SAFE_APPEND.test(v) || RESERVED_APPEND.test(v))
-          return {
-            kind: 'error',
-            message: '--append needs one kernel word like nf_conntrack.lab_pre56_clash=1 (not init=, root=, console=)',
-          }
-        opts.append.push(v)
-        break
-      case '--rows':
-        if (!v || !/^[a-h](,[a-h])*$/.test(v))
-          return { kind: 'error', message: '--rows needs row ids a-h, comma-separated (e.g. a,d,e,g,h)' }
-        rows = v
-        break
-      case '--max-seconds':
-        n = intFlag(a, v, 1, 600)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        maxSeconds = n
-        break
-      case '--lookups':
-        n = intFlag(a, v, 1, 1_000_000)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        lookups = n
-        break
-      case '--gai-lookups':
-        n = intFlag(a, v, 1, 1_000_000)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        gaiLookups = n
-        break
-      case '--memory':
-        n = intFlag(a, v, 512, 65536)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        opts.memoryMb = n
-        break
-      case '--smp':
-        n = intFlag(a, v, 2, 64)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        opts.smp = n
-        break
-      case '--timeout-min':
-        n = intFlag(a, v, 1, 24 * 60)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        opts.timeoutMin = n
-        break
-      default:
-        return { kind: 'error', message: `unknown flag ${a}` }
-    }
-    i++
-  }
-  opts.raceArgs = [
-    '--matrix',
-    'kernels',
-    '--max-seconds',
-    String(maxSeconds),
-    '--lookups',
-    String(lookups),
-    '--gai-lookups',
-    String(gaiLookups),
-    ...(quick ? ['--quick'] : []),
-    ...(rows ? ['--rows', rows] : []),
-  ]
   return { kind: 'run', opts }
 }

@@ -17,7 +17,7 @@ export interface GuestPlan {
   repo: string
   /** The node binary to run in the guest (host path, same in the guest). */
   node: string
-  /** Compiled race-lab CLI (dist-lab/lab/src/race-cli.js). */
+  /** Compiled race-lab CLI (dist-harness/lab/race/cli.js). */
   raceCli: string
   /** race-cli flags (`--matrix kernels ...`); --out is added here. */
   raceArgs: readonly string[]

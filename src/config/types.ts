@@ -45,6 +45,8 @@ export interface Config {
   kernelFilter: KernelFilter
   /** host:port for /metrics, /healthz, /readyz; empty string disables the listener. */
   metricsListen: string
+  /** host:port for /healthz and /readyz alone (kubelet's probes); empty string disables the listener. */
+  probeListen: string
   maxHeld: number
   dryRun: boolean
   configFile?: string

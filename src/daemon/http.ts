@@ -1,12 +1,15 @@
 // HTTP endpoints: /metrics, /healthz (data plane alive, queue bound), /readyz (rules in place or
-// unmanaged). Read-only: every request is a GET or HEAD of one of these, anything else is 404/405.
+// unmanaged); a probe listener serves only the last two. Read-only: every request is a GET or HEAD of
+// one of these, anything else is 404/405. Which connections stay open is the ConnectionGuard's call.
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { parseHostPort } from '../config/host-port.js'
+import { ConnectionGuard, type GuardCounts } from './connection-guard.js'
 
 export interface HttpSources {
-  metrics: () => Promise<string>
-  contentType: string
+  /** Absent on the probe listener: /metrics is then 404. */
+  metrics?: () => Promise<string>
+  contentType?: string
   healthy: () => { ok: boolean; detail: string }
   ready: () => { ok: boolean; detail: string }
 }
@@ -17,8 +20,10 @@ export interface HttpSources {
  * sockets pin file descriptors and memory for minutes. A scrape or probe takes milliseconds.
  */
 export interface HttpLimits {
-  /** Open connections at most; more are closed on accept. */
+  /** Open connections at most; beyond it a newcomer takes an idle one of the peer holding the most, or is closed. */
   maxConnections: number
+  /** Open connections of one peer address at most; more are closed on accept. */
+  maxConnectionsPerPeer: number
   /** Whole request headers must arrive within this. */
   headersTimeoutMs: number
   /** The whole request must arrive within this. */
@@ -33,6 +38,7 @@ export interface HttpLimits {
 
 export const HTTP_LIMITS: HttpLimits = {
   maxConnections: 64,
+  maxConnectionsPerPeer: 8,
   headersTimeoutMs: 5000,
   requestTimeoutMs: 10_000,
   keepAliveTimeoutMs: 5000,
@@ -40,8 +46,24 @@ export const HTTP_LIMITS: HttpLimits = {
   checkIntervalMs: 1000,
 }
 
+/**
+ * The probe listener (loopback by default: pods cannot reach it, kubelet's probes of a hostNetwork pod
+ * can): every peer is one address there, so no per-peer share; room for far more half-open sockets
+ * than a local process bothers to hold, each closed 2 s after it connected without a whole request.
+ */
+export const PROBE_HTTP_LIMITS: HttpLimits = {
+  maxConnections: 1024,
+  maxConnectionsPerPeer: 1024,
+  headersTimeoutMs: 2000,
+  requestTimeoutMs: 2000,
+  keepAliveTimeoutMs: 2000,
+  idleTimeoutMs: 5000,
+  checkIntervalMs: 500,
+}
+
 export class HttpServer {
   readonly #server: http.Server
+  readonly #guard: ConnectionGuard
   #listening = false
 
   /**
@@ -63,15 +85,20 @@ export class HttpServer {
         connectionsCheckingInterval: l.checkIntervalMs,
       },
       (req, res) => {
+        const socket = req.socket
+        this.#guard.busy(socket)
+        res.once('close', () => this.#guard.idle(socket))
         const url = (req.url ?? '/').split('?')[0]
-        const known = url === '/metrics' || url === '/healthz' || url === '/readyz'
-        if (!known) return send(res, 404, 'not found: try /metrics, /healthz or /readyz\n')
+        const metrics = src.metrics
+        const known = (url === '/metrics' && metrics !== undefined) || url === '/healthz' || url === '/readyz'
+        if (!known)
+          return send(res, 404, `not found: try ${metrics !== undefined ? '/metrics, ' : ''}/healthz or /readyz\n`)
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           res.setHeader('Allow', 'GET, HEAD')
           return send(res, 405, 'read-only endpoint: use GET\n')
         }
-        if (url === '/metrics') {
-          src.metrics().then(
+        if (url === '/metrics' && metrics !== undefined) {
+          metrics().then(
             text => send(res, 200, text, src.contentType),
             (e: unknown) => {
               onError(e)
@@ -84,13 +111,22 @@ export class HttpServer {
         send(res, r.ok ? 200 : 503, `${r.ok ? 'ok' : 'not ok'}: ${r.detail}\n`)
       },
     )
-    this.#server.maxConnections = l.maxConnections
+    this.#guard = new ConnectionGuard({ maxConnections: l.maxConnections, maxPerPeer: l.maxConnectionsPerPeer })
+    // Before the HTTP parser reads a byte: a newcomer over a share is closed, or takes a fair slot.
+    this.#server.on('connection', (socket: Socket) => {
+      if (this.#guard.admit(socket)) socket.once('close', () => this.#guard.forget(socket))
+    })
     this.#server.setTimeout(l.idleTimeoutMs, socket => socket.destroy())
     // A malformed request or a reset socket: drop that connection, never the process.
     this.#server.on('clientError', (_e, socket) => socket.destroy())
     this.#server.on('error', e => {
       if (!this.#listening) onServerError(e) // listen() reports its own failure
     })
+  }
+
+  /** Connections closed to keep every client to its share, since start. */
+  get guarded(): GuardCounts {
+    return { ...this.#guard.counts }
   }
 
   /** Listens on HOST:PORT (IPv6 in brackets). Resolves with the bound address. */

@@ -1,22 +1,24 @@
 // Daemon lifecycle: the order of start and stop, signals and reload. Start binds the queue before
-// installing rules (a rule never points at an empty queue for longer than it must); stop removes the
-// rules first, then accepts every held packet and drains what is still queued, then unbinds. Every rule
-// operation goes through one RuleSync, in order; stop may come at any point of start. The daemon holds
+// installing rules (a rule never points at an empty queue for longer than it must); stop first accepts
+// every held packet, drains what is still queued and unbinds (iptables may wait seconds on the xtables
+// lock, held packets must not), then removes the rules within a deadline (--queue-bypass lets DNS pass
+// meanwhile). Every rule operation goes through one RuleSync, in order; stop may come at any point of start. The daemon holds
 // one Plan; a reload compiles the next, diffs the two and hands each changed part to its owner.
-import { readFileSync } from 'node:fs'
 import type { Config } from '../config/types.js'
 import { loadConfig, describeRules, RECONCILE_INTERVAL_MS, type LoadedConfig } from '../config/load.js'
 import { Shaper } from '../dataplane/shaper.js'
 import { Metrics } from './metrics.js'
-import { HttpServer } from './http.js'
+import { HttpServer, PROBE_HTTP_LIMITS } from './http.js'
 import { constants } from '../dataplane/constants.js'
 import type { Logger } from '../log.js'
 import { compilePlan, diffPlans, reloadPlan, type Plan } from '../plan/plan.js'
 import { RuleSync, type Rules } from '../rules/sync.js'
 import { registerRuleMetrics } from '../rules/metrics.js'
 import { errorMessage } from '../errors.js'
+import { isIptablesError } from '../rules/errors.js'
 import { COMMIT, NODE_VERSION, VERSION } from '../version.js'
 import { ConfigWatcher, type WatchClock } from '../config/watch.js'
+import { readConfigFile } from '../config/read-file.js'
 
 export type { Rules } from '../rules/sync.js'
 
@@ -29,6 +31,8 @@ export interface DaemonOptions {
   createShaper?: (plan: Plan, onFatal: (queue: number, err: NodeJS.ErrnoException) => void) => Shaper
   env?: NodeJS.ProcessEnv
   reconcileIntervalMs?: number
+  /** How long stop's rule phase (removal, then the hooks) may take before the daemon exits without it. */
+  stopRulesDeadlineMs?: number
   /** Injected into the --config poller and the reload metrics (tests); real timers, file and clock otherwise. */
   configWatch?: {
     clock?: WatchClock
@@ -39,6 +43,15 @@ export interface DaemonOptions {
   }
 }
 
+/**
+ * Stop's rule phase at most this long: each restore waits up to 5 s for the xtables lock, and the
+ * DaemonSet's grace period (30 s) must not run out. Rules left behind pass DNS (--queue-bypass) and
+ * the next start replaces them.
+ */
+export const STOP_RULES_DEADLINE_MS = 10_000
+
+const RESTART_HINT = 'kubectl -n kube-system rollout restart ds/dns-shaper (or restart the daemon)'
+
 export class Daemon {
   readonly #opts: DaemonOptions
   /** The plan in force: compiled at construction, replaced by each reload that applies. */
@@ -47,6 +60,9 @@ export class Daemon {
   #shaperStopped = false
   #rules: RuleSync | undefined
   #http: HttpServer | undefined
+  #probeHttp: HttpServer | undefined
+  /** The reinstall a reload queued and that has not finished. */
+  #reinstall: Promise<void> | undefined
   #metrics: Metrics | undefined
   #stopping: Promise<number> | undefined
   #fatal: NodeJS.ErrnoException | undefined
@@ -144,24 +160,45 @@ export class Daemon {
       })
       const sync = this.#rules
       registerRuleMetrics(metrics.registry, () => sync.health())
-      await this.#rules.install()
+      try {
+        await this.#rules.install()
+      } catch (e) {
+        // Another program (kube-proxy on a big legacy node) held the xtables lock for longer than we
+        // waited: that passes. Stay up unready; the reconcile timer retries, as it does after a failed
+        // reinstall. Anything else (no iptables, no privileges) will not pass by itself: exit.
+        if (!isIptablesError(e) || (e.kind !== 'locked' && e.kind !== 'timeout')) throw e
+        log.error('could not install the rules: the xtables lock is busy; /readyz answers 503 until a retry succeeds', {
+          err: errorMessage(e),
+          retryEveryMs: this.#opts.reconcileIntervalMs ?? RECONCILE_INTERVAL_MS,
+        })
+      }
     } else {
       log.info('rules not managed (--rules none): install them with `dns-shaper rules install` or your own tooling')
     }
     if (this.#stopping) return
+    const probes = { healthy: () => this.health(), ready: () => this.readiness() }
     if (c.metricsListen) {
+      const metrics = this.#metrics
       this.#http = new HttpServer(
-        {
-          metrics: () => this.#metrics!.render(),
-          contentType: this.#metrics.contentType,
-          healthy: () => this.health(),
-          ready: () => this.readiness(),
-        },
+        { metrics: () => metrics.render(), contentType: metrics.contentType, ...probes },
         e => log.warn('metrics scrape failed', { err: e }),
         e => log.error('metrics listener error', { err: e }),
       )
       const addr = await this.#http.listen(c.metricsListen)
       log.info('metrics listening', { address: addr.address, port: addr.port })
+    }
+    if (this.#stopping) return
+    // Probes apart from scrapes, with limits of their own: whatever holds sockets on the metrics
+    // port, kubelet's liveness and readiness probes are answered here.
+    if (c.probeListen) {
+      this.#probeHttp = new HttpServer(
+        probes,
+        undefined,
+        e => log.error('probe listener error', { err: e }),
+        PROBE_HTTP_LIMITS,
+      )
+      const addr = await this.#probeHttp.listen(c.probeListen)
+      log.info('probes listening', { address: addr.address, port: addr.port })
     }
     if (this.#stopping) return
     // A ref'd timer: besides reconciling rules it keeps the event loop alive, since the data plane
@@ -190,7 +227,7 @@ export class Daemon {
     this.#watcher = new ConfigWatcher({
       path,
       intervalMs: c.configPollIntervalS * 1000,
-      readFile: w?.readFile ?? (p => readFileSync(p, 'utf8')),
+      readFile: w?.readFile ?? readConfigFile,
       clock: w?.clock,
       random: w?.random,
       onChange: () => {
@@ -240,17 +277,31 @@ export class Daemon {
   reload(): boolean {
     const { log } = this.#opts
     try {
-      const next = loadConfig(this.#opts.argv, { env: this.#opts.env })
+      let next = loadConfig(this.#opts.argv, { env: this.#opts.env })
       // Whatever path applied this content (SIGHUP or the poller), the poller need not apply it again.
       if (next.configHash) this.#watcher?.markApplied(next.configHash)
       const prev = this.#plan
+      const restart: string[] = []
+      // The held slots were preallocated at start: raise max-held as far as they go and apply the rest.
+      const capacity = this.#shaper?.heldCapacity
+      if (capacity !== undefined && next.config.maxHeld > capacity) {
+        log.warn('max-held is above the held slots preallocated at start; raised to them, the rest needs a restart', {
+          settings: ['maxHeld'],
+          requested: next.config.maxHeld,
+          applied: capacity,
+          hint: RESTART_HINT,
+        })
+        next = { ...next, config: { ...next.config, maxHeld: capacity } }
+        restart.push('maxHeld')
+      }
       const plan = reloadPlan(prev, next)
       const diff = diffPlans(prev, compilePlan(next))
       if (diff.restart.length)
         log.warn('these settings change only on restart; kept the running values', {
           settings: diff.restart,
-          hint: 'kubectl -n kube-system rollout restart ds/dns-shaper (or restart the daemon)',
+          hint: RESTART_HINT,
         })
+      restart.push(...diff.restart)
       const changed = diffPlans(prev, plan)
       // Each changed part to its owner: the table to the data plane, the queued types to the rules.
       if (changed.policy) this.#shaper?.reload(plan.policy)
@@ -263,6 +314,7 @@ export class Daemon {
         if (!this.#stopping) void this.#reinstallRules(this.#rules)
       }
       this.#metrics?.recordReload(true, this.#now())
+      this.#metrics?.recordRestartRequired(restart)
       log.info('config reloaded', {
         holds: describeRules(plan.holds),
         mode: plan.settings.mode,
@@ -287,13 +339,19 @@ export class Daemon {
    */
   async #reinstallRules(sync: RuleSync): Promise<void> {
     const { log } = this.#opts
+    // Reloads in a row share one queued reinstall (the last config wins): log its outcome once.
+    const p = sync.reinstall()
+    if (p === this.#reinstall) return
+    this.#reinstall = p
     try {
-      await sync.install()
+      await p
       log.info('rules updated for the reloaded query types')
     } catch (e) {
       log.error('could not update the rules after reload; the previous rules stay until a reconcile succeeds', {
         err: errorMessage(e),
       })
+    } finally {
+      if (this.#reinstall === p) this.#reinstall = undefined
     }
   }
 
@@ -318,37 +376,70 @@ export class Daemon {
     this.#shaper?.stop()
   }
 
-  /** Idempotent. Rules go first so the queue empties; then held packets are accepted and the queue unbound. */
+  /**
+   * Idempotent. Held packets go first: accept them, drain, unbind, at once whatever the rule
+   * operations are doing (one may be waiting on the xtables lock). Then the rules, within
+   * STOP_RULES_DEADLINE_MS: removal, then (nft) the base chains, whose deletion would flush the queue
+   * and so must come after the release.
+   */
   stop(reason: string): Promise<number> {
     if (this.#stopping) return this.#stopping
     this.#stopping = (async () => {
       const { log } = this.#opts
       log.info('stopping', { reason })
-      // start() returns at its next step; until then it may still be installing (remove waits behind it).
-      await this.#started
       clearInterval(this.#reconcileTimer)
       this.#watcher?.stop()
-      let code = this.#fatal ? 1 : 0
-      if (this.#rules) {
-        try {
-          await this.#rules.remove()
-        } catch (e) {
-          code = 1
-          log.error('could not remove rules; remove them with `dns-shaper rules remove`', {
-            err: errorMessage(e),
-          })
-        }
-      }
+      // start() may still be installing (it returns at its next step, never binding after a stop):
+      // a shaper it bound is released now, not after the install.
       this.#stopShaper()
-      // Only now: deleting a hook drops whatever the kernel still has queued.
-      await this.#rules?.removeHooks()
+      const rulesGone = await this.#ruleStopPhase()
+      const code = this.#fatal || !rulesGone ? 1 : 0
       const totals = summarize(this.#shaper?.stats() ?? [])
-      await this.#http?.close()
+      await Promise.all([this.#http?.close(), this.#probeHttp?.close()])
       log.info('stopped', totals)
       this.#resolveDone(code)
       return code
     })()
     return this.#stopping
+  }
+
+  /**
+   * Stop's rule phase, bounded by the deadline from the stop on: an install of start() still running
+   * (it may wait on the xtables lock too), then the removal, then the hooks. Whether the rules are gone.
+   */
+  async #ruleStopPhase(): Promise<boolean> {
+    const { log } = this.#opts
+    const phase = (async (): Promise<boolean> => {
+      await this.#started
+      const rules = this.#rules
+      if (rules === undefined) return true
+      try {
+        await rules.remove()
+      } catch (e) {
+        log.error(
+          'could not remove rules; they stay until the next start replaces them, and DNS passes meanwhile (--queue-bypass); or remove them with `dns-shaper rules remove`',
+          { err: errorMessage(e) },
+        )
+        return false
+      }
+      await rules.removeHooks()
+      return true
+    })()
+    let timer: NodeJS.Timeout | undefined
+    const deadlineMs = this.#opts.stopRulesDeadlineMs ?? STOP_RULES_DEADLINE_MS
+    const done = await Promise.race([
+      phase,
+      new Promise<'deadline'>(r => {
+        timer = setTimeout(r, deadlineMs, 'deadline')
+      }),
+    ])
+    clearTimeout(timer)
+    if (done === 'deadline')
+      log.error(
+        'rules not removed within the stop deadline (iptables is waiting, likely on the xtables lock); they stay until the next start replaces them, and DNS passes meanwhile (--queue-bypass); or remove them with `dns-shaper rules remove`',
+        { deadlineMs },
+      )
+    return done === true
   }
 }
 

@@ -92,6 +92,10 @@ export class Metrics {
   recordApplied(nowMs: number): void {
     this.#reload.recordApplied(nowMs)
   }
+  /** See ReloadMetrics.recordRestartRequired. */
+  recordRestartRequired(settings: readonly string[]): void {
+    this.#reload.recordRestartRequired(settings)
+  }
   /** See ReloadMetrics.recordReload. */
   recordReload(ok: boolean, nowMs: number = Date.now()): void {
     this.#reload.recordReload(ok, nowMs)

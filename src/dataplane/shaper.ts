@@ -17,12 +17,15 @@ export class Shaper {
   #queues: { num: number; q: NativeQueue }[] = []
   #policy: NativePolicy
   readonly #bind: readonly number[]
+  /** Held slots per queue, sized once from the --max-held in force at start. */
+  readonly #capacity: number
   readonly #create: NonNullable<ShaperOptions['createQueue']>
   readonly #onFatal: NonNullable<ShaperOptions['onFatal']>
 
   constructor(opts: ShaperOptions) {
     this.#bind = opts.plan.queues
     this.#policy = opts.plan.policy
+    this.#capacity = heldCapacity(opts.plan.policy.maxHeld)
     this.#create = opts.createQueue ?? ((queue, onFatal, maxHeld) => new Queue({ queue, onFatal, maxHeld }))
     this.#onFatal = opts.onFatal ?? (() => {})
   }
@@ -31,10 +34,14 @@ export class Shaper {
     return this.#policy
   }
 
+  /** Held slots each queue preallocated at start: a reload may raise max-held up to this, not beyond. */
+  get heldCapacity(): number {
+    return this.#capacity
+  }
+
   /** Binds every configured queue; on failure unbinds the ones already bound and rethrows. */
   start(): void {
-    // Sized once, at start, from the --max-held in force: a reload may raise it up to this capacity.
-    const cap = heldCapacity(this.#policy.maxHeld)
+    const cap = this.#capacity
     try {
       for (const num of this.#bind) {
         const q = this.#create(num, err => this.#onFatal(num, err), cap)

@@ -72,6 +72,8 @@ export interface RuleStatus {
 }
 
 const FAMILIES: readonly Family[] = ['ipv4', 'ipv6']
+/** nft's name of each address family. */
+const NFT_FAMILY: Record<Family, string> = { ipv4: 'ip', ipv6: 'ip6' }
 
 /** What a family that failed to install is left with: a failed restore applies nothing. */
 function stateAfterFailure(plan: FamilyPlan, table: SavedTable | undefined): string {
@@ -97,6 +99,11 @@ export class RuleManager {
   readonly #before = new Map<Family, Set<string>>()
   /** Built-in chains (hooks) remove({ hooks: 'later' }) set aside for removeHooks(). */
   readonly #laterHooks = new Map<Family, string[]>()
+  /**
+   * nft: per family, whether `table ip|ip6 raw` existed before our first install (undefined: nft could
+   * not tell). iptables-nft creates the table and never deletes it; stop deletes it if we created it.
+   */
+  readonly #rawTableBefore = new Map<Family, boolean | undefined>()
   /** Serialises install/remove/status so two transactions never read-modify-write concurrently. */
   #tail: Promise<unknown> = Promise.resolve()
 
@@ -220,7 +227,10 @@ export class RuleManager {
         table = await this.#iptables.readRaw(backend, family)
         read = true
         // What was there before we first touched it: a removal deletes only what we created.
-        if (!this.#before.has(family)) this.#before.set(family, builtinsInUse(table))
+        if (!this.#before.has(family)) {
+          this.#before.set(family, builtinsInUse(table))
+          if (backend === 'nft') this.#rawTableBefore.set(family, await this.#nftRawTable(family))
+        }
         const input = renderInstall(plan, table)
         const r: FamilyResult = { family, changed: input !== null, jumpsRemoved: ownedJumps(table).length, input }
         if (plan.skipped !== undefined) r.skipped = plan.skipped
@@ -345,7 +355,44 @@ export class RuleManager {
           this.#log.debug?.(`remove ${family}: kept the built-in chains ${chains.join(', ')}`, { error: String(e) })
         }
       }
+      if (backend.backend === 'nft') for (const family of FAMILIES) await this.#dropCreatedTable(family)
     })
+  }
+
+  /** nft: the raw table of a family exists (true), does not (false), or nft cannot tell (undefined). */
+  async #nftRawTable(family: Family): Promise<boolean | undefined> {
+    try {
+      const r = await this.#run(['nft', 'list', 'tables', NFT_FAMILY[family]])
+      if (r.code !== 0 || r.timedOut) return undefined
+      return r.stdout.split('\n').some(l => l.trim() === `table ${NFT_FAMILY[family]} ${TABLE}`)
+    } catch {
+      return undefined // no nft binary: leave the table alone
+    }
+  }
+
+  /**
+   * Deletes the raw table of a family if our first install created it and it is empty now (no chain:
+   * our base chains are gone), so the tables are left exactly as found. `nft delete table` would also
+   * delete a chain someone added since the listing just before: that window is one command long.
+   */
+  async #dropCreatedTable(family: Family): Promise<void> {
+    if (this.#rawTableBefore.get(family) !== false || this.#dryRun) return
+    const table = [NFT_FAMILY[family], TABLE]
+    try {
+      const r = await this.#run(['nft', 'list', 'table', ...table])
+      if (
+        r.code !== 0 ||
+        r.timedOut ||
+        /^\s*(chain|set|map|flowtable|ct|counter|quota|limit|synproxy)\s/m.test(r.stdout)
+      )
+        return
+      const d = await this.#run(['nft', 'delete', 'table', ...table])
+      if (d.code !== 0 || d.timedOut) throw new Error(d.stderr.trim() || `exit ${String(d.code)}`)
+      this.#rawTableBefore.delete(family)
+      this.#log.info?.(`remove ${family}: deleted the empty table ${table.join(' ')} our rules created`)
+    } catch (e) {
+      this.#log.debug?.(`remove ${family}: kept the empty table ${table.join(' ')}`, { error: String(e) })
+    }
   }
 
   async #removeFamily(backend: Backend, family: Family, when: 'now' | 'later' = 'now'): Promise<FamilyResult> {
@@ -370,6 +417,7 @@ export class RuleManager {
         if (input !== null) await this.#iptables.apply(backend, family, input)
       }
     }
+    if (backend === 'nft' && when === 'now') await this.#dropCreatedTable(family)
     this.#logResult('remove', r)
     return r
   }

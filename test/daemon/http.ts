@@ -1,9 +1,9 @@
 // HttpServer on a real socket (127.0.0.1, ephemeral port): status codes, bodies, content types, and
 // that no request of any method changes what /metrics reports.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import http from 'node:http'
 import net from 'node:net'
-import { HttpServer, type HttpSources } from '../../src/daemon/http.js'
+import { HTTP_LIMITS, HttpServer, PROBE_HTTP_LIMITS, type HttpSources } from '../../src/daemon/http.js'
 import { Metrics } from '../../src/daemon/metrics.js'
 import { constants } from '../../src/dataplane/constants.js'
 import { emptyStats } from '../helpers/fake-queue.js'
@@ -314,7 +314,14 @@ t.test('connections beyond the cap are refused at accept, while requests still g
     { metrics: async () => 'm 1\n', contentType: 'text/plain', healthy: () => ok, ready: () => ok },
     () => {},
     () => {},
-    { maxConnections: 10, headersTimeoutMs: 5000, requestTimeoutMs: 5000, idleTimeoutMs: 5000, checkIntervalMs: 1000 },
+    {
+      maxConnections: 10,
+      maxConnectionsPerPeer: 10,
+      headersTimeoutMs: 5000,
+      requestTimeoutMs: 5000,
+      idleTimeoutMs: 5000,
+      checkIntervalMs: 1000,
+    },
   )
   const { port } = await server.listen('127.0.0.1:0')
   t.teardown(() => server.close())
@@ -341,4 +348,83 @@ t.test('connections beyond the cap are refused at accept, while requests still g
   idle.forEach(s => s.destroy())
   await new Promise(r => setTimeout(r, 100))
   t.equal((await request(port, 'GET', '/healthz')).status, 200, 'served once the idle ones went away')
+})
+
+/** Opens `n` sockets from `from` that send half a request and wait; resolves once each is open or closed. */
+async function halfSent(port: number, from: string, n: number, t: Test): Promise<{ closed: () => number }> {
+  const socks: net.Socket[] = []
+  t.teardown(() => socks.forEach(s => s.destroy()))
+  let closed = 0
+  await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<void>(resolve => {
+          const s = net.connect({ port, host: '127.0.0.1', localAddress: from }, () => {
+            s.write('GET /metrics HTTP/1.1\r\nHost: x\r\n')
+            setTimeout(resolve, 50)
+          })
+          socks.push(s)
+          s.on('error', () => {})
+          s.on('close', () => {
+            closed++
+            resolve()
+          })
+        }),
+    ),
+  )
+  await new Promise(r => setTimeout(r, 300)) // closes of sockets refused on accept arrive
+  return { closed: () => closed }
+}
+
+t.test('one peer holding 200 half-sent sockets keeps to its share; other peers are answered', async t => {
+  const ok = { ok: true, detail: 'fine' }
+  const server = new HttpServer({
+    metrics: async () => 'm 1\n',
+    contentType: 'text/plain',
+    healthy: () => ok,
+    ready: () => ok,
+  })
+  const { port } = await server.listen('127.0.0.1:0')
+  t.teardown(() => server.close())
+  const pod = await halfSent(port, '127.0.0.7', 200, t)
+  t.equal(
+    pod.closed(),
+    200 - HTTP_LIMITS.maxConnectionsPerPeer,
+    `all but ${HTTP_LIMITS.maxConnectionsPerPeer} closed (${pod.closed()})`,
+  )
+  t.equal((await request(port, 'GET', '/healthz')).status, 200, 'a probe from another address is answered')
+  t.equal((await request(port, 'GET', '/metrics')).status, 200, 'and a scrape')
+  t.equal(server.guarded.rejected, 200 - HTTP_LIMITS.maxConnectionsPerPeer)
+})
+
+t.test('at the total cap, a newcomer takes an idle slot from the peer holding the most', async t => {
+  const ok = { ok: true, detail: 'fine' }
+  const server = new HttpServer(
+    { metrics: async () => 'm 1\n', contentType: 'text/plain', healthy: () => ok, ready: () => ok },
+    undefined,
+    undefined,
+    { maxConnections: 16, maxConnectionsPerPeer: 8 },
+  )
+  const { port } = await server.listen('127.0.0.1:0')
+  t.teardown(() => server.close())
+  const a = await halfSent(port, '127.0.0.7', 8, t)
+  const b = await halfSent(port, '127.0.0.8', 8, t)
+  t.equal(a.closed() + b.closed(), 0, 'two pods fill the listener')
+  t.equal((await request(port, 'GET', '/metrics')).status, 200, 'a scrape from a third address is still answered')
+  t.equal(server.guarded.evicted, 1, 'by taking one idle half-sent connection')
+})
+
+t.test('the probe listener: /healthz and /readyz only, room for 1,000 half-sent local sockets', async t => {
+  const ok = { ok: true, detail: 'fine' }
+  const server = new HttpServer({ healthy: () => ok, ready: () => ok }, undefined, undefined, PROBE_HTTP_LIMITS)
+  const { port } = await server.listen('127.0.0.1:0')
+  t.teardown(() => server.close())
+  const local = await halfSent(port, '127.0.0.1', 1000, t)
+  t.equal(local.closed(), 0, 'none closed')
+  t.equal((await request(port, 'GET', '/healthz')).status, 200)
+  t.equal((await request(port, 'GET', '/readyz')).status, 200)
+  const m = await request(port, 'GET', '/metrics')
+  t.equal(m.status, 404)
+  t.equal(m.body, 'not found: try /healthz or /readyz\n')
 })

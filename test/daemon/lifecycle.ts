@@ -35,6 +35,10 @@ interface FakeRuleState {
   statusCalls: number
   installDelayMs: (n: number) => number
   failInstall: boolean
+  /** Thrown by installs instead of the default failure, while failInstall is set. */
+  installError: Error | undefined
+  /** Makes removals wait for this promise. */
+  removeGate: Promise<void> | undefined
   /** Makes the next install wait for this promise. */
   gate: Promise<void> | undefined
   installCalled: () => void
@@ -50,6 +54,7 @@ function harness(
     upToDate?: () => boolean
     installDelayMs?: (n: number) => number
     configWatch?: DaemonOptions['configWatch']
+    stopRulesDeadlineMs?: number
   } = {},
 ): Harness {
   const queues: FakeQueue[] = []
@@ -58,6 +63,8 @@ function harness(
   const log = createLogger('debug', line => {
     logs.push(JSON.parse(line) as Record<string, unknown>)
   })
+  // The probe listener's default port is fixed: tests that do not ask for it leave it off.
+  if (!argv.some(a => a.startsWith('--probe-listen'))) argv = [...argv, '--probe-listen', 'off']
   const loaded = loadConfig(argv, { env: {} })
   const fake: FakeRuleState = {
     kernel: undefined,
@@ -67,6 +74,8 @@ function harness(
     statusCalls: 0,
     installDelayMs: opts.installDelayMs ?? (() => 0),
     failInstall: opts.failInstall ?? false,
+    installError: undefined,
+    removeGate: undefined,
     gate: undefined,
     installCalled: () => {},
   }
@@ -86,6 +95,7 @@ function harness(
     log,
     env: {},
     reconcileIntervalMs: 60_000,
+    stopRulesDeadlineMs: opts.stopRulesDeadlineMs,
     configWatch: opts.configWatch,
     createRules: (config: Config): Rules & { upToDate: () => Promise<boolean> } => {
       fake.created++
@@ -98,12 +108,13 @@ function harness(
             fake.installCalled()
             if (fake.gate) await fake.gate
             await new Promise(r => setTimeout(r, fake.installDelayMs(installs++)))
-            if (fake.failInstall) throw new Error('iptables-restore: permission denied')
+            if (fake.failInstall) throw fake.installError ?? new Error('iptables-restore: permission denied')
             fake.kernel = queued(used)
             rules.push('install')
           }),
         remove: () =>
           op(async () => {
+            if (fake.removeGate) await fake.removeGate
             if (opts.failRemove) throw new Error('locked')
             fake.kernel = undefined
             rules.push('remove')
@@ -157,7 +168,7 @@ function get(port: number, p: string): Promise<{ status: number; body: string }>
   })
 }
 
-t.test('start binds before installing rules; stop removes rules before unbinding', async t => {
+t.test('start binds before installing rules; stop unbinds, then removes the rules', async t => {
   const h = harness(['--metrics-listen', 'off'])
   await h.d.start()
   t.equal(h.queues.length, 1)
@@ -611,3 +622,121 @@ t.test('dns-ip auto: the start-up log says which resolv.conf gave which addresse
   t.same(rec?.dnsIp, ['192.0.2.10/32', '2001:db8:96::a/128'])
   t.notOk(rec && 'ignored' in rec, 'nothing ignored, nothing said')
 })
+
+t.test('stop releases held packets before the rule phase, which has a deadline', async t => {
+  const h = harness(['--metrics-listen', 'off'], { stopRulesDeadlineMs: 100 })
+  await h.d.start()
+  // The removal waits (on the xtables lock, say) and never finishes.
+  h.fake.removeGate = new Promise(() => {})
+  const stopped = h.d.stop('SIGTERM')
+  await settle(10)
+  t.equal(h.queues[0]!.stopped, 1, 'held packets released and the queue unbound while the removal still waits')
+  const t0 = Date.now()
+  t.equal(await stopped, 1, 'exit 1: the rules were not removed')
+  t.ok(Date.now() - t0 < 2000, 'within the deadline')
+  t.ok(
+    h.logs.some(l => l.level === 'error' && /stop deadline/.test(String(l.msg)) && /next start/.test(String(l.msg))),
+    'the log says the rules stay until the next start',
+  )
+})
+
+t.test('a first install refused by a busy xtables lock keeps the daemon up, unready, until a retry works', async t => {
+  const { IptablesError } = await import('../../src/rules/errors.js')
+  const h = harness(['--metrics-listen', 'off'], { failInstall: true })
+  h.fake.installError = new IptablesError('iptables-legacy-restore: another program holds the xtables lock', {
+    argv: ['iptables-legacy-restore'],
+    kind: 'locked',
+  })
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  t.equal(h.d.health().ok, true, 'healthy: the data plane runs')
+  t.match(h.d.readiness(), { ok: false, detail: /xtables lock/ }, 'not ready')
+  t.ok(h.logs.some(l => l.level === 'error' && /xtables lock is busy/.test(String(l.msg))))
+  h.fake.failInstall = false
+  t.equal(await h.d.reconcile(), true, 'the next check installs')
+  t.same(h.d.readiness(), { ok: true, detail: 'queue bound, rules installed' })
+})
+
+t.test('reloads in a row that change the rules queue one reinstall, with the last config', async t => {
+  const cfg = configFile(t, { qtypes: 'AAAA' })
+  const h = harness(['--metrics-listen', 'off', '--mode', 'fixed', '--config', cfg.file])
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  // A reconcile holds the rule queue, as a slow iptables would.
+  const gate = deferred()
+  h.fake.gate = gate.promise
+  h.fake.kernel = 'drifted'
+  const reconciling = h.d.reconcile()
+  await settle(20)
+  h.fake.gate = undefined
+  const types = ['HTTPS', 'SVCB', 'HTTPS,SVCB', 'A', 'HTTPS,A']
+  for (const q of types) {
+    cfg.write({ qtypes: `AAAA,${q}` })
+    t.equal(h.d.reload(), true)
+  }
+  gate.resolve()
+  await reconciling
+  await settle(100)
+  t.same(h.rules, ['install', 'install', 'install'], 'start, the reconcile, and one reinstall for five reloads')
+  t.equal(h.fake.kernel, JSON.stringify([28, 65, 1]), 'the last config’s types')
+  t.equal(h.logs.filter(l => l.msg === 'rules updated for the reloaded query types').length, 1, 'logged once')
+})
+
+t.test('a reload raising max-held above the preallocated slots applies the rest and names max-held', async t => {
+  const cfg = configFile(t, { 'max-held': 10, delay: 5 })
+  const port = await freePort()
+  const h = harness(['--metrics-listen', `127.0.0.1:${port}`, '--mode', 'fixed', '--config', cfg.file])
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  const capacity = h.queues[0]!.maxHeld
+  cfg.write({ 'max-held': capacity * 2, delay: 7 })
+  t.equal(h.d.reload(), true, 'the reload applies')
+  const p = h.queues[0]!.policies.at(-1)!
+  t.equal(p.maxHeld, capacity, `max-held raised as far as the preallocated slots (${capacity})`)
+  t.same(p.holdMs.slice(1, 2), [7], 'the other settings applied')
+  t.ok(
+    h.logs.some(l => l.level === 'warn' && /max-held/.test(String(l.msg)) && l.requested === capacity * 2),
+    'the log names max-held and the value asked for',
+  )
+  const m = (await get(port, '/metrics')).body
+  t.match(m, /^dns_shaper_config_restart_required\{setting="maxHeld"\} 1$/m, 'and the metric')
+  cfg.write({ 'max-held': 20, delay: 7 })
+  t.equal(h.d.reload(), true)
+  t.equal(h.queues[0]!.policies.at(-1)!.maxHeld, 20)
+  t.notMatch((await get(port, '/metrics')).body, /dns_shaper_config_restart_required\{/, 'cleared once it applies')
+})
+
+t.test('a reload whose --config became a FIFO fails at once and is counted; the running policy stays', async t => {
+  const cfg = configFile(t, { delay: 5 })
+  const port = await freePort()
+  const h = harness(['--metrics-listen', `127.0.0.1:${port}`, '--mode', 'fixed', '--config', cfg.file])
+  await h.d.start()
+  t.teardown(() => h.d.stop('test'))
+  fs.rmSync(cfg.file)
+  const { spawnSync } = await import('node:child_process')
+  spawnSync('mkfifo', [cfg.file])
+  t.equal(h.d.reload(), false, 'refused (and returned: a FIFO no longer blocks the event loop)')
+  t.match(
+    h.logs.find(l => l.msg === 'config reload failed; the running policy is unchanged'),
+    { err: /is a FIFO, not a regular file/ },
+  )
+  t.match((await get(port, '/metrics')).body, /^dns_shaper_config_reloads_total\{result="error"\} 1$/m)
+})
+
+t.test(
+  'SIGTERM while the start-up install waits (on the lock): released at once, exit within the deadline',
+  async t => {
+    const h = harness(['--metrics-listen', 'off'], { stopRulesDeadlineMs: 100 })
+    h.fake.gate = new Promise(() => {}) // the install never finishes
+    const called = deferred()
+    h.fake.installCalled = called.resolve
+    void h.d.start()
+    await called.promise
+    const t0 = Date.now()
+    const stopped = h.d.stop('SIGTERM')
+    await settle(10)
+    t.equal(h.queues[0]!.stopped, 1, 'released and unbound while the install still waits')
+    t.equal(await stopped, 1, 'exit 1: the rules could not be removed')
+    t.ok(Date.now() - t0 < 2000, `within the deadline (${Date.now() - t0} ms)`)
+  },
+)

@@ -5,7 +5,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../lab/src/topology.js'
+import { createLab, type Lab } from '../../harness/topology.js'
 
 export function labFixture(prefix: string): { lab: () => Lab; work: string } {
   const work = mkdtempSync(join(tmpdir(), prefix))

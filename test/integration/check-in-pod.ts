@@ -10,7 +10,7 @@ import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { CLI, DaemonProcess } from '../helpers/daemon.js'
+import { CLI, DaemonProcess } from '../../harness/daemon.js'
 import { daemonEnv, labFixture } from '../helpers/lab-fixture.js'
 
 if (process.getuid?.() !== 0) {

@@ -7,7 +7,8 @@ import t, { type Test } from 'tap'
 import { writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { CLI, DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
+import { CLI, DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { metricValue } from '../../harness/prom.js'
 import { daemonEnv, labFixture } from '../helpers/lab-fixture.js'
 
 if (process.getuid?.() !== 0) {

@@ -9,6 +9,8 @@ export class ReloadMetrics {
   /** 1 when the last reload (or the start) applied the config, 0 when the last reload was refused. */
   readonly configLastReloadSuccessful: client.Gauge
   readonly rulesReinstalled: client.Counter
+  /** Settings the last reload could not apply without a restart. */
+  readonly configRestartRequired: client.Gauge<'setting'>
 
   constructor(registry: client.Registry) {
     this.reloads = new client.Counter({
@@ -27,6 +29,12 @@ export class ReloadMetrics {
     this.configLastReloadSuccessful = new client.Gauge({
       name: 'dns_shaper_config_last_reload_successful',
       help: 'Whether the last config reload applied (1) or was refused, keeping the running config (0).',
+      registers: [registry],
+    })
+    this.configRestartRequired = new client.Gauge({
+      name: 'dns_shaper_config_restart_required',
+      help: 'Settings of the config file whose new value waits for a restart (1), as named in the log at the last reload: the running value stays (max-held is raised as far as the slots preallocated at start).',
+      labelNames: ['setting'],
       registers: [registry],
     })
     this.rulesReinstalled = new client.Counter({
@@ -51,6 +59,12 @@ export class ReloadMetrics {
    * Counts a config reload (SIGHUP or the --config poller) and records its result and, when it applied,
    * its time (milliseconds since the epoch).
    */
+  /** The settings a reload could not apply without a restart (empty: none); replaces the last list. */
+  recordRestartRequired(settings: readonly string[]): void {
+    this.configRestartRequired.reset()
+    for (const setting of settings) this.configRestartRequired.set({ setting }, 1)
+  }
+
   recordReload(ok: boolean, nowMs: number = Date.now()): void {
     this.reloads.inc({ result: ok ? 'ok' : 'error' })
     if (ok) this.recordApplied(nowMs)

@@ -17,7 +17,7 @@ import type { GuestPlan } from '../../../lab/kernels/guest.js'
 const plan: GuestPlan = {
   repo: '/work/wt/my repo',
   node: '/usr/bin/node',
-  raceCli: '/work/wt/my repo/dist-lab/lab/src/race-cli.js',
+  raceCli: '/work/wt/my repo/dist-harness/lab/race/cli.js',
   raceArgs: ['--matrix', 'kernels', '--quick'],
   runDir: '/var/cache/dns-shaper-lab/runs/run-abc',
   kernel: '/var/cache/dns-shaper-lab/bzImage',
@@ -91,7 +91,7 @@ t.test('generated init: parses, mounts what the lab writes to, runs the lab, pow
   t.match(s, /cp -a \/etc\/\. \/mnt\/etc\//, 'fallback without overlayfs: a tmpfs copy of /etc (for /etc/netns)')
   t.match(
     s,
-    /'\/work\/wt\/my repo\/dist-lab\/lab\/src\/race-cli.js' --matrix kernels --quick --out \/run\/dnss-results\/race.json/,
+    /'\/work\/wt\/my repo\/dist-harness\/lab\/race\/cli.js' --matrix kernels --quick --out \/run\/dnss-results\/race.json/,
   )
   t.match(s, /cd '\/work\/wt\/my repo'/)
   t.match(

@@ -12,7 +12,7 @@ import {
   parseRaceReport,
   readGuestResults,
 } from '../../../lab/kernels/results.js'
-import type { RaceRow } from '../../../lab/src/race.js'
+import type { RaceRow } from '../../../lab/race/race.js'
 
 function row(p: Partial<RaceRow>): RaceRow {
   return {
