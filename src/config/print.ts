@@ -27,6 +27,7 @@ const VALUES: Record<string, (c: Config) => unknown> = {
   'iptables-backend': c => c.iptablesBackend,
   'kernel-filter': c => c.kernelFilter,
   'metrics-listen': c => c.metricsListen,
+  'probe-listen': c => c.probeListen,
   'max-held': c => c.maxHeld,
   'dry-run': c => c.dryRun,
   'log-level': c => c.logLevel,
