@@ -6,13 +6,15 @@ import { fileURLToPath } from 'node:url'
 import { loadConfig, reconcileIntervalFromEnv, RUN_FLAGS } from './config/load.js'
 import { parseFlags } from './config/flags.js'
 import { createLogger, type Logger } from './log.js'
-import { errorMessage, exitCodeFor } from './errors.js'
+import { ConfigError, errorMessage, exitCodeFor } from './errors.js'
 import type { Config } from './config/types.js'
 import { PROBE_USAGE } from './probe/usage.js'
 
 const RUN_FLAGS_HELP = `run flags (each also as env DNS_SHAPER_<FLAG>, or a key of the --config file):
   --queue N                first NFQUEUE number (0)         --queues N       queues, balanced (1)
   --delay MS               hold for held types (5; fractions allowed)
+  --holds TYPE=MS,...      per-type holds (e.g. HTTPS=2), held too; beat --delay given in the same or
+                           a lower source (flags > env > file), lose to a --delay given in a higher one
   --qtypes LIST            held query types (AAAA; names or numbers, comma-separated)
   --mode pair|fixed        pair: release each AAAA right behind its A, at most --delay; fixed: hold --delay (pair)
   --pair-window MS         pair mode: an A this recent releases its AAAA at once (5)
@@ -42,9 +44,10 @@ usage:
                                       the exact iptables-restore input, or install/remove it once
   dns-shaper check [--json] [--sample SECONDS] [--probe [--probe-pairs N]] [flags]
                                       can this node run the shaper, and does it need it?
+  dns-shaper config print [flags]     the effective config as JSON: each setting's value and source
   dns-shaper probe [--json] [--pairs N] [--serve HOST:PORT]
                                       measure whether this kernel drops conntrack clashes
-  dns-shaper version | help [COMMAND]
+  dns-shaper version | -v | --version | help [COMMAND]
   dns-shaper COMMAND --help           that command's usage
 
 ${RUN_FLAGS_HELP}`
@@ -72,9 +75,15 @@ ${RUN_FLAGS_HELP}`,
   --probe-pairs N          split-CPU A/AAAA pairs the probe sends (300; 2..20000)
 
 ${RUN_FLAGS_HELP}`,
+  config: `usage: dns-shaper config print [run flags]
+  the config \`run\` would start with, as JSON: for each setting its value and its source (default,
+  file, env, flag) with the flag, variable or file key that set it; "holds" gives each held type's
+  hold. Precedence: defaults < --config file < DNS_SHAPER_* variables < flags. Exit 2 on a config error.
+
+${RUN_FLAGS_HELP}`,
   probe: PROBE_USAGE,
-  version: `usage: dns-shaper version
-  prints the version
+  version: `usage: dns-shaper version (or -v, --version)
+  prints the version, the commit it was built from and the Node.js runtime
 `,
 }
 
@@ -93,9 +102,8 @@ const defaultIo: CliIo = {
 }
 
 async function version(): Promise<string> {
-  const { createRequire } = await import('node:module')
-  const pkg = createRequire(import.meta.url)('../package.json') as { version: string }
-  return pkg.version
+  const { versionLine } = await import('./version.js')
+  return versionLine()
 }
 
 async function ruleManager(config: Config, log: Logger) {
@@ -111,7 +119,19 @@ async function ruleManager(config: Config, log: Logger) {
 }
 
 async function cmdRun(argv: string[], io: CliIo): Promise<number> {
-  const loaded = loadConfig(argv, { env: io.env })
+  let loaded: ReturnType<typeof loadConfig>
+  try {
+    loaded = loadConfig(argv, { env: io.env })
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e
+    // The daemon's log is JSON lines that pipelines parse: its most important line is one too.
+    createLogger('error', io.err).error('invalid configuration', {
+      err: e.message,
+      flag: e.flag,
+      ...(e.accepted !== undefined ? { accepted: e.accepted } : {}),
+    })
+    return exitCodeFor(e)
+  }
   const log = createLogger(loaded.config.logLevel, io.err)
   const { Daemon } = await import('./daemon/lifecycle.js')
   const { RuleManager } = await import('./rules/manager.js')
@@ -143,6 +163,18 @@ async function cmdRun(argv: string[], io: CliIo): Promise<number> {
     return exitCodeFor(e)
   }
   return daemon.done
+}
+
+async function cmdConfig(argv: string[], io: CliIo): Promise<number> {
+  const [action, ...rest] = argv
+  if (action !== 'print') {
+    io.err(`dns-shaper config: expected print\n\n${COMMAND_USAGE.config}`)
+    return 2
+  }
+  const loaded = loadConfig(rest, { env: io.env })
+  const { printableConfig } = await import('./config/print.js')
+  io.out(`${JSON.stringify(printableConfig(loaded, RUN_FLAGS), null, 2)}\n`)
+  return 0
 }
 
 async function cmdRules(argv: string[], io: CliIo): Promise<number> {
@@ -209,10 +241,13 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return await cmdRules(rest, io)
       case 'check':
         return await cmdCheck(rest, io)
+      case 'config':
+        return await cmdConfig(rest, io)
       case 'probe':
         return await (await import('./probe/command.js')).probeCommand(rest, io)
       case 'version':
       case '--version':
+      case '-v':
         io.out(`${await version()}\n`)
         return 0
       case 'help':
@@ -231,7 +266,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         io.err(USAGE)
         return 2
       default:
-        io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, probe, version, help)\n`)
+        io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, config, probe, version, help)\n`)
         return 2
     }
   } catch (e) {

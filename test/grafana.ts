@@ -1,13 +1,16 @@
 // The Grafana dashboard (deploy/grafana/dns-shaper.json) must only query metrics the daemon exports:
-// the list comes from rendering a real Metrics instance, so a typo or a renamed metric fails here.
+// the list comes from rendering a real Metrics instance, so a typo or a renamed metric fails here. It
+// must stay readable at fleet scale: a fleet overview row (counts, top 10 nodes with a drill-down
+// link), and no panel whose series grow with the number of nodes (promtool evaluates every query on
+// 40 synthetic nodes, each exporting what a real daemon exports).
 import t from 'tap'
 import { readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { exportedNames, metricNames } from './helpers/promql.js'
-import { parse as parseYaml } from 'yaml'
+import { exportedNames, exportedText, metricNames } from './helpers/promql.js'
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { DASHBOARD_CONFIGMAP, DASHBOARD_KEY, renderDashboardConfigMap } from '../scripts/dashboard-configmap.mjs'
 
@@ -22,6 +25,7 @@ interface Panel {
   id: number
   type: string
   title: string
+  fieldConfig?: { defaults?: { links?: { title: string; url: string }[] } }
   gridPos: { x: number; y: number; w: number; h: number }
   targets?: Target[]
   datasource?: { uid?: string }
@@ -87,7 +91,8 @@ t.test('every metric the dashboard queries is one the daemon exports', async t =
     t.not(e.expr.trim(), '', `${e.panel}/${e.refId}: has an expr`)
     for (const name of metricNames(e.expr)) {
       used.add(name)
-      t.ok(exported.has(name), `${e.panel}/${e.refId}: ${name} is exported`)
+      // `up` is Prometheus's own series for every target.
+      t.ok(exported.has(name) || name === 'up', `${e.panel}/${e.refId}: ${name} is exported`)
     }
   }
   for (const v of variableQueries) {
@@ -150,7 +155,10 @@ t.test('the panels the operators need are there', async t => {
 })
 
 t.test('variables: cluster, job, and the node label the PodMonitor sets', async t => {
-  const podMonitor = readFileSync(new URL('../deploy/kubernetes/podmonitor.yaml', import.meta.url), 'utf8')
+  const podMonitor = readFileSync(
+    new URL('../deploy/kubernetes/components/monitoring/podmonitor.yaml', import.meta.url),
+    'utf8',
+  )
   t.match(
     podMonitor,
     /sourceLabels: \[__meta_kubernetes_pod_node_name\]\s+targetLabel: node/,
@@ -270,3 +278,84 @@ t.test('the dashboard ConfigMap for the Grafana sidecar is generated from the JS
   const edited = renderDashboardConfigMap(json.replace('"title": "dns-shaper"', '"title": "edited"'))
   t.not(edited, text, 'an edit of the JSON makes the check fail')
 })
+
+t.test('a fleet overview row first: counts and top-10 nodes, each line a drill-down to its node', async t => {
+  const first = dashboard.panels[0]!
+  t.same([first.type, first.title, first.gridPos.y], ['row', 'Fleet overview', 0], 'the first row')
+  const next = dashboard.panels.find(p => p.type === 'row' && p.gridPos.y > 0)!
+  const overview = dashboard.panels.filter(p => p.type !== 'row' && p.gridPos.y < next.gridPos.y)
+  const counts = overview.filter(p => p.type === 'stat')
+  t.ok(counts.length >= 4, `${counts.length} count tiles`)
+  for (const p of counts)
+    for (const tg of p.targets ?? [])
+      t.match(tg.expr ?? '', /^count\(.*\) or vector\(0\)$/, `${p.title}: a count across nodes, 0 rather than no data`)
+  const tops = overview.filter(p => p.type === 'timeseries')
+  t.ok(tops.length >= 3, `${tops.length} top-10 panels`)
+  for (const p of [...tops, ...queryPanels.filter(q => (q.targets ?? []).some(tg => /^topk\(/.test(tg.expr ?? '')))]) {
+    for (const tg of p.targets ?? []) t.match(tg.expr ?? '', /^topk\((5|10), .*by \(node/, `${p.title}: top nodes`)
+    const link = p.fieldConfig?.defaults?.links?.find(l => l.url.includes('var-node=${__field.labels.node}'))
+    t.ok(link, `${p.title}: a line links to this dashboard with that node selected`)
+    t.match(
+      link?.url ?? '',
+      /^\/d\/dns-shaper\/.*\$\{__url_time_range\}/,
+      `${p.title}: same dashboard, same time range`,
+    )
+  }
+})
+
+/** Input series for `nodes` synthetic nodes, each exporting what one real daemon exports (only the
+ * metrics in `names`), as promtool's unit tests take them: counters and gauges rising by one a step. */
+function fleetSeries(exposition: string, names: Set<string>, nodes: number): { series: string; values: string }[] {
+  const out: { series: string; values: string }[] = []
+  const samples = exposition.split('\n').filter(l => l && !l.startsWith('#'))
+  for (let i = 0; i < nodes; i++) {
+    const target = `job="kube-system/dns-shaper",instance="198.51.100.${i + 1}:9363",node="node-${i}"`
+    out.push({ series: `up{${target}}`, values: '1x40' })
+    for (const line of samples) {
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? /.exec(line)
+      if (!m || !names.has(m[1]!)) continue
+      out.push({ series: `${m[1]}{${[m[2], target].filter(Boolean).join(',')}}`, values: '0+1x40' })
+    }
+  }
+  return out
+}
+
+t.test(
+  'no panel grows with the fleet: every query, node=All, on 40 nodes returns at most 20 series',
+  { skip: noPromtool },
+  async t => {
+    const NODES = 40
+    const LIMIT = 20
+    const used = new Set(exprs.flatMap(e => metricNames(e.expr)))
+    const input = fleetSeries(await exportedText(), used, NODES)
+    t.ok(input.length > NODES * 20, `${input.length} input series`)
+    const dir = mkdtempSync(path.join(tmpdir(), 'dns-shaper-grafana-fleet-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    // One alert per query: it fires when the query returns more than LIMIT series.
+    const run = (queries: { name: string; expr: string }[]) => {
+      const rules = queries.map(q => ({ alert: q.name, expr: `count(${substituteVariables(q.expr)}) > ${LIMIT}` }))
+      writeFileSync(path.join(dir, 'rules.yml'), stringifyYaml({ groups: [{ name: 'fleet', rules }] }))
+      const tests = {
+        rule_files: ['rules.yml'],
+        evaluation_interval: '1m',
+        tests: [
+          {
+            interval: '15s',
+            input_series: input,
+            alert_rule_test: rules.map(r => ({ eval_time: '9m', alertname: r.alert, exp_alerts: [] })),
+          },
+        ],
+      }
+      writeFileSync(path.join(dir, 'tests.yml'), stringifyYaml(tests))
+      return spawnSync('promtool', ['test', 'rules', 'tests.yml'], { cwd: dir, encoding: 'utf8', timeout: 120000 })
+    }
+    const queries = exprs.map((e, i) => ({ name: `panel_${i}_${e.refId ?? ''}`, expr: e.expr, title: e.panel }))
+    const r = run(queries)
+    const failing = queries.filter(q => new RegExp(`alertname: ${q.name}\\b|${q.name}`).test(`${r.stdout}${r.stderr}`))
+    t.equal(r.status, 0, `every query stays within ${LIMIT} series: ${failing.map(q => q.title).join(', ') || 'ok'}`)
+    // And the check can fail: one line per node is caught.
+    const perNode = run([{ name: 'per_node', expr: 'sum by (node) (dns_shaper_held_packets{node=~"$node"})' }])
+    t.not(perNode.status, 0, 'a query drawing one line per node fails it')
+    t.match(`${perNode.stdout}${perNode.stderr}`, /per_node/)
+  },
+)

@@ -5,7 +5,7 @@ import type { ClashHandling } from '../kernel/release.js'
 import type { NfqueueStats } from '../kernel/procfs.js'
 import { CONNTRACK_SOURCES } from '../kernel/conntrack-stats.js'
 import { CAP_NET_ADMIN, CAP_NET_RAW, hasCap, parseProcStatus, parseQdiscs, type RawRuleScan } from './parse.js'
-import type { ConntrackSample, FeatureProbe, IptablesProbe } from './probes.js'
+import { NotProbed, type ConntrackSample, type FeatureProbe, type IptablesProbe, type RunningDaemon } from './probes.js'
 import { formatRate, type VerdictInput } from './verdict.js'
 import { classifyDataplanes, type DataplaneInputs, type DataplaneReport } from './dataplane.js'
 
@@ -30,6 +30,7 @@ export function queueRange(first: number, count: number): number[] {
 }
 
 function queuesText(qs: number[]): string {
+  if (qs.length === 0) return 'no queue'
   return qs.length === 1 ? `queue ${qs[0]}` : `queues ${qs[0]}-${qs[qs.length - 1]}`
 }
 
@@ -103,16 +104,40 @@ function featureItem(
   return works === true ? item(id, 'ok', okText) : item(id, failStatus, `${what} unusable: ${works.message}`, action)
 }
 
-/** NFQUEUE and xt_bpf: one item, or two when the probe ran. */
-export function featureItems(feat: FeatureProbe | Error): CheckItem[] {
+/** The running daemon, if it answers its health endpoint with 200: what `check` beside it may rely on. */
+export function healthyDaemon(d: RunningDaemon | undefined): RunningDaemon | undefined {
+  return d?.health?.status === 200 ? d : undefined
+}
+
+const SYSADMIN_ADVICE =
+  'to probe it, run `dns-shaper check` on the node as root, or in a pod with CAP_SYS_ADMIN (kubectl debug node/NODE --profile=sysadmin)'
+
+/** What to say about NFQUEUE and xt_bpf when they could not be probed here (no CAP_SYS_ADMIN). */
+function notProbedItems(e: NotProbed, daemon: RunningDaemon | undefined): CheckItem[] {
+  const d = healthyDaemon(daemon)
+  return [
+    d
+      ? item(
+          'nfqueue',
+          'ok',
+          `in use by the running dns-shaper (pid ${d.pid}: queue bound, /healthz ${d.health!.status}); ${e.message}`,
+        )
+      : item('nfqueue', 'warn', e.message, SYSADMIN_ADVICE),
+    item(
+      'xt_bpf',
+      'info',
+      e.message,
+      d ? `the daemon's start log names its kernel filter; ${SYSADMIN_ADVICE}` : SYSADMIN_ADVICE,
+    ),
+  ]
+}
+
+/** NFQUEUE and xt_bpf: one item, or two when the probe ran (or could not, for lack of privilege). */
+export function featureItems(feat: FeatureProbe | Error, daemon?: RunningDaemon): CheckItem[] {
+  if (!(feat instanceof Error) && feat.nfqueue instanceof NotProbed) return notProbedItems(feat.nfqueue, daemon)
   if (feat instanceof Error) {
     return [
-      item(
-        'nfqueue',
-        'fail',
-        `cannot probe NFQUEUE: ${feat.message}`,
-        'check that nfnetlink_queue and xt_NFQUEUE can be loaded (modprobe)',
-      ),
+      item('nfqueue', 'fail', `cannot probe NFQUEUE: ${feat.message}`, 'see the error: NFQUEUE itself was not tried'),
     ]
   }
   return [
@@ -135,8 +160,13 @@ export function featureItems(feat: FeatureProbe | Error): CheckItem[] {
   ]
 }
 
-/** Is the queue free? Also tells whether tagged rules are live. */
-export function queueItem(bound: NfqueueStats[] | Error, shaperQueues: ReadonlySet<number>, config: CheckConfig) {
+/** Is the queue free? Also tells whether tagged rules are live, and whether the holder is the running dns-shaper. */
+export function queueItem(
+  bound: NfqueueStats[] | Error,
+  shaperQueues: ReadonlySet<number>,
+  config: CheckConfig,
+  daemon?: RunningDaemon,
+) {
   const wanted = queueRange(config.queue, config.queues)
   if (bound instanceof Error) {
     return item(
@@ -148,6 +178,15 @@ export function queueItem(bound: NfqueueStats[] | Error, shaperQueues: ReadonlyS
   }
   const boundHere = bound.filter(q => wanted.includes(q.queue))
   if (boundHere.length === 0) return item('queue', 'ok', `${queuesText(wanted)} free`)
+  // Beside the daemon (`kubectl exec` into its pod), the queue is busy because the daemon holds it:
+  // the owner's netlink portid is the daemon's pid, or the daemon answers healthy with its rules live.
+  const d = daemon
+  const owned = d !== undefined && boundHere.every(q => q.portid === d.pid)
+  const healthyWithRules = healthyDaemon(d) !== undefined && boundHere.every(q => shaperQueues.has(q.queue))
+  if (d !== undefined && (owned || healthyWithRules)) {
+    const how = owned ? `its pid ${d.pid} is the queue's owner` : `pid ${d.pid}, /healthz ${d.health!.status}`
+    return item('queue', 'ok', `${queuesText(boundHere.map(q => q.queue))} in use by the running dns-shaper (${how})`)
+  }
   const who = boundHere.map(q => `queue ${q.queue} by portid ${q.portid}`).join(', ')
   const ours = boundHere.some(q => shaperQueues.has(q.queue))
     ? ' (a dns-shaper seems to run already: its rules are live)'
@@ -160,7 +199,21 @@ export function queueItem(bound: NfqueueStats[] | Error, shaperQueues: ReadonlyS
   )
 }
 
-export function metricsItem(listen: true | Error | undefined, config: CheckConfig): CheckItem {
+export function metricsItem(listen: true | Error | undefined, config: CheckConfig, daemon?: RunningDaemon): CheckItem {
+  const h = daemon?.health
+  // The daemon's own listener answered: in use by it, whether or not this check's address is the same.
+  // Answering 503 it is still the daemon's port, but the daemon is not well: say so, not "busy".
+  if (daemon && h && (h.listen !== config.metricsListen || listen instanceof Error)) {
+    const found = `${h.listen} in use by the running dns-shaper (pid ${daemon.pid}, /healthz ${h.status}: ${h.body.slice(0, 80)})`
+    return h.status === 200
+      ? item('metrics', 'ok', found)
+      : item(
+          'metrics',
+          'warn',
+          found,
+          'the daemon is not healthy: read its log (kubectl logs) and docs/troubleshooting.md',
+        )
+  }
   if (listen === undefined) return item('metrics', 'info', 'metrics listener disabled (--metrics-listen "")')
   if (listen === true) return item('metrics', 'ok', `${config.metricsListen} free`)
   return item(

@@ -1,8 +1,11 @@
 // Pure parsers of what the `check` probes read: /proc/self/status, iptables-save of the raw table,
-// `tc qdisc show`. No I/O.
+// `tc qdisc show`, a process's argv. No I/O.
+import { CHAIN } from '../rules/plan.js'
 
 export const CAP_NET_ADMIN = 12
 export const CAP_NET_RAW = 13
+/** Creating a network namespace (the throwaway one the NFQUEUE and xt_bpf probes use) needs it. */
+export const CAP_SYS_ADMIN = 21
 
 export interface ProcStatus {
   uid: number | undefined
@@ -25,7 +28,7 @@ export interface RawRuleScan {
   notrack: string[]
   /** Destinations the NOTRACK rules are limited to; empty when one of them covers any destination. */
   notrackDestinations: string[]
-  /** Rules tagged with a `dns-shaper:` comment, and the queues they send to. */
+  /** Rules tagged with a `dns-shaper:` comment or in its chain, and the queues they send to. */
   shaper: { rule: string; queues: number[] }[]
 }
 
@@ -43,7 +46,8 @@ export function scanRawRules(text: string, dnsPort: number): RawRuleScan {
   for (const raw of text.split('\n')) {
     const rule = raw.trim()
     if (!rule.startsWith('-A ')) continue
-    if (/--comment\s+"?dns-shaper:/.test(rule)) {
+    // Tagged jumps, and every rule of dns-shaper's own chain: the NFQUEUE rules live there untagged.
+    if (/--comment\s+"?dns-shaper:/.test(rule) || rule.startsWith(`-A ${CHAIN} `)) {
       const queues: number[] = []
       const num = /--queue-num\s+(\d+)/.exec(rule)
       if (num) queues.push(Number(num[1]))
@@ -77,4 +81,23 @@ export function parseQdiscs(text: string): { kind: string; dev: string }[] {
     if (m) out.push({ kind: m[1]!, dev: m[2]! })
   }
   return out
+}
+
+/**
+ * Whether a process's argv is the dns-shaper daemon: `[node] .../dns-shaper|cli.js run ...` (the
+ * image runs /usr/local/bin/dns-shaper, a checkout node dist/cli.js).
+ */
+export function isDaemonArgv(argv: readonly string[]): boolean {
+  const i = argv.findIndex(a => /(^|\/)(dns-shaper|cli\.js)$/.test(a))
+  return i >= 0 && argv[i + 1] === 'run'
+}
+
+/** The --metrics-listen value in a daemon's argv (`--metrics-listen X` or `--metrics-listen=X`), if given. */
+export function listenFromArgv(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--metrics-listen') return argv[i + 1]
+    if (a.startsWith('--metrics-listen=')) return a.slice('--metrics-listen='.length)
+  }
+  return undefined
 }

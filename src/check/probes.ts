@@ -4,6 +4,7 @@
 // of its own, deleted again whatever happens).
 import { randomBytes } from 'node:crypto'
 import { readdir, readFile, statfs } from 'node:fs/promises'
+import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { networkInterfaces, release as osRelease } from 'node:os'
 import { join } from 'node:path'
@@ -24,6 +25,7 @@ import { binaries, type Backend } from '../rules/backend.js'
 import type { LocalAddress } from './dns-service.js'
 import { RuleManager } from '../rules/manager.js'
 import type { DataplaneInputs } from './dataplane.js'
+import { CAP_SYS_ADMIN, hasCap, isDaemonArgv, listenFromArgv, parseProcStatus } from './parse.js'
 import type { ProbeResult } from '../probe/run.js'
 
 /** The rule manager's backend detection (it owns it): a backend with the reason it was chosen, or why none works. */
@@ -32,6 +34,23 @@ export type IptablesProbe = { backend: Backend; reason: string } | Error
 export interface FeatureProbe {
   nfqueue: true | Error
   xtBpf: true | Error
+}
+
+/**
+ * A probe that was not run because this process may not run it (not a failure of what it probes):
+ * the NFQUEUE and xt_bpf probes need a throwaway network namespace, and creating one needs
+ * CAP_SYS_ADMIN, which the DaemonSet's pod does not have.
+ */
+export class NotProbed extends Error {
+  override name = 'NotProbed'
+}
+
+/** A `dns-shaper run` process found on this node, and what its health endpoint answered. */
+export interface RunningDaemon {
+  pid: number
+  argv: string[]
+  /** Where /healthz answered (its --metrics-listen, else this check's), with the answer; undefined: nowhere. */
+  health: { listen: string; status: number; body: string } | undefined
 }
 
 export interface CheckProbes {
@@ -54,6 +73,10 @@ export interface CheckProbes {
   localAddresses(): Promise<LocalAddress[]>
   /** What tells the service dataplane apart: iptables nat tables, nft tables, links, IPVS, pinned maps. */
   dataplane(): Promise<DataplaneInputs>
+  /** `dns-shaper run` processes other than this one: pid and argv (from /proc/PID/cmdline). */
+  daemons(): Promise<{ pid: number; argv: string[] }[]>
+  /** GET http://HOST:PORT/PATH with a short timeout: the status and body. */
+  httpGet(hostPort: string, path: string): Promise<{ status: number; body: string }>
   sleep(ms: number): Promise<void>
   /** The race probe (check --probe): provokes clashes in namespaces of its own and counts them. */
   raceProbe?(): Promise<ProbeResult>
@@ -82,6 +105,8 @@ export interface ProbeResults {
   conntrack: ConntrackSample | Error
   local: LocalAddress[] | Error
   dataplane: DataplaneInputs | Error
+  /** The dns-shaper already running here (in a pod: the one `check` was exec'd beside); undefined: none. */
+  daemon: RunningDaemon | undefined
   /** undefined: the race probe was not asked for. */
   probe?: ProbeResult | Error
 }
@@ -112,6 +137,35 @@ async function sampleConntrack(probes: CheckProbes, seconds: number): Promise<Co
   const clash = clashResolveDelta(a, b)
   if (clash !== undefined) rates.clash_resolve = clash / seconds
   return { reading: second, rates }
+}
+
+/** Addresses where a daemon's /healthz may answer: its own --metrics-listen first, then the check's. */
+function healthCandidates(argv: readonly string[], config: Pick<Config, 'metricsListen'>): string[] {
+  const own = listenFromArgv(argv)
+  return [...new Set([own, config.metricsListen])].filter(
+    (l): l is string => l !== undefined && l !== '' && l !== 'off',
+  )
+}
+
+/**
+ * The running dns-shaper: the `run` process that owns one of the bound queues (its netlink portid is
+ * its pid) if there is one, else any `run` process; then where its health endpoint answers.
+ */
+export async function findDaemon(
+  config: Pick<Config, 'metricsListen'>,
+  probes: Pick<CheckProbes, 'daemons' | 'httpGet'>,
+  bound: NfqueueStats[] | Error,
+): Promise<RunningDaemon | undefined> {
+  const found = await settle(() => probes.daemons())
+  if (found instanceof Error || found.length === 0) return undefined
+  const owners = new Set(bound instanceof Error ? [] : bound.map(q => q.portid))
+  const d = found.find(p => owners.has(p.pid)) ?? found[0]!
+  for (const listen of healthCandidates(d.argv, config)) {
+    const target = listen.replace(/^(0\.0\.0\.0|\[::\]):/, '127.0.0.1:')
+    const r = await settle(() => probes.httpGet(target, '/healthz'))
+    if (!(r instanceof Error)) return { pid: d.pid, argv: d.argv, health: { listen, ...r } }
+  }
+  return { pid: d.pid, argv: d.argv, health: undefined }
 }
 
 /** Runs every probe at once (the conntrack sample sleeps meanwhile); never throws. */
@@ -148,6 +202,7 @@ export async function gather(
     conntrack,
     local,
     dataplane,
+    daemon: await findDaemon(config, probes, bound),
     probe: await probe,
   }
 }
@@ -218,9 +273,43 @@ export function systemProbes(o: SystemProbeOptions): CheckProbes {
         (addrs ?? []).map(a => ({ address: a.address, ifname })),
       ),
     dataplane: () => probeDataplane(run, root, o.bpfRoot ?? DEFAULT_BPF_ROOT),
+    daemons: () => daemonProcesses(root),
+    httpGet: healthGet,
     sleep: ms => new Promise(r => setTimeout(r, ms)),
     raceProbe: async () => (await import('../probe/run.js')).runProbe({ pairs: o.probePairs }),
   }
+}
+
+/** Every `dns-shaper run` process visible in procRoot but this one. Reads cmdlines only. */
+export async function daemonProcesses(procRoot: string): Promise<{ pid: number; argv: string[] }[]> {
+  const pids = (await readdir(procRoot)).filter(n => /^\d+$/.test(n)).map(Number)
+  const found: { pid: number; argv: string[] }[] = []
+  for (const pid of pids) {
+    if (pid === process.pid) continue
+    const text = await readFile(join(procRoot, String(pid), 'cmdline'), 'utf8').catch(() => '')
+    const argv = text.split('\0').filter(a => a !== '')
+    if (isDaemonArgv(argv)) found.push({ pid, argv })
+  }
+  return found
+}
+
+/** A plain GET with a 2 s budget: the daemon's health endpoint answers in microseconds or not at all. */
+export function healthGet(hostPort: string, path: string): Promise<{ status: number; body: string }> {
+  const hp = parseHostPort(hostPort)
+  if (hp === undefined) return Promise.reject(new Error(`"${hostPort}" is not HOST:PORT`))
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hp.host, port: hp.port, path, method: 'GET', timeout: 2000 }, res => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => {
+        if (body.length < 4096) body += d
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }))
+    })
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${hostPort} within 2 s`)))
+    req.on('error', reject)
+    req.end()
+  })
 }
 
 // ---------- the service dataplane ----------
@@ -308,12 +397,28 @@ async function ok(run: Runner, argv: string[]): Promise<true | Error> {
   }
 }
 
-/** Adds an NFQUEUE rule and an xt_bpf rule in a new namespace, reports which worked, deletes the namespace. */
-export async function probeFeatures(backend: Backend, run: Runner = defaultRun): Promise<FeatureProbe> {
+/**
+ * Adds an NFQUEUE rule and an xt_bpf rule in a new namespace, reports which worked, deletes the
+ * namespace. Without CAP_SYS_ADMIN (`capEff`, when known) no namespace can be made: both NotProbed,
+ * as when `ip netns add` is refused for lack of permission, which says nothing about NFQUEUE.
+ */
+export async function probeFeatures(
+  backend: Backend,
+  run: Runner = defaultRun,
+  capEff?: bigint,
+): Promise<FeatureProbe> {
+  const why = 'creating the throwaway network namespace the probe uses needs CAP_SYS_ADMIN'
+  if (capEff !== undefined && !hasCap(capEff, CAP_SYS_ADMIN)) {
+    const e = new NotProbed(`not probed: ${why}, which this process lacks`)
+    return { nfqueue: e, xtBpf: e }
+  }
   const ns = `dnss-chk-${randomBytes(3).toString('hex')}`
   const add = await ok(run, ['ip', 'netns', 'add', ns])
   if (add !== true) {
-    const e = new Error(`cannot create a throwaway network namespace to test rules: ${add.message}`)
+    const denied = /not permitted|permission denied|EPERM|EACCES/i.test(add.message)
+    const e = denied
+      ? new NotProbed(`not probed: ${why} (${add.message})`)
+      : new Error(`cannot create a throwaway network namespace to test rules: ${add.message}`)
     return { nfqueue: e, xtBpf: e }
   }
   try {
@@ -363,7 +468,9 @@ export function systemProbesFor(config: Config, run: Runner = defaultRun, probeP
     iptables: detect,
     features: async () => {
       const d = await detect()
-      return probeFeatures(d instanceof Error ? 'nft' : d.backend, run)
+      const status = await readFile('/proc/self/status', 'utf8').catch(() => undefined)
+      const capEff = status === undefined ? undefined : parseProcStatus(status).capEff
+      return probeFeatures(d instanceof Error ? 'nft' : d.backend, run, capEff)
     },
     rawRules: async () =>
       (config.ipv4 ? await save('ipv4') : '') + (config.ipv6 ? await save('ipv6').catch(() => '') : ''),

@@ -48,6 +48,8 @@ export interface CheckReport {
       }
   /** The service dataplanes found; undefined when they could not be probed. */
   dataplanes: DataplaneReport | undefined
+  /** The dns-shaper running beside this check (in its pod), and what its health endpoint said; null: none. */
+  daemon: { pid: number; listen: string | null; healthz: { status: number; body: string } | null } | null
   /** The race probe's measurement (check --probe): outcome, figures (pairs, clashes, dropped, resolved). */
   probe?: ProbeResult | { error: string }
 }
@@ -100,9 +102,9 @@ export async function runCheck(
     kernelItem(p.release, handling),
     ...(p.probe === undefined ? [] : [probeItem(p.probe)]),
     iptablesItem(p.iptables, config),
-    ...featureItems(p.features),
-    queueItem(p.bound, shaperQueues, config),
-    metricsItem(p.listen, config),
+    ...featureItems(p.features, p.daemon),
+    queueItem(p.bound, shaperQueues, config, p.daemon),
+    metricsItem(p.listen, config, p.daemon),
     conntrack.item,
     tracking.item,
     ...[dnsServiceItem(config, p.local, scan)].filter(i => i !== undefined),
@@ -131,6 +133,14 @@ export async function runCheck(
         : { ...version, clash: handling.level },
     conntrack: conntrackReport(p.conntrack, sampleSeconds),
     dataplanes: dataplane.report,
+    daemon:
+      p.daemon === undefined
+        ? null
+        : {
+            pid: p.daemon.pid,
+            listen: p.daemon.health?.listen ?? null,
+            healthz: p.daemon.health ? { status: p.daemon.health.status, body: p.daemon.health.body } : null,
+          },
     ...(p.probe === undefined ? {} : { probe: p.probe instanceof Error ? { error: p.probe.message } : p.probe }),
   }
 }

@@ -6,11 +6,11 @@ import type { HoldRule } from '../dataplane/policy.js'
 import { MAX_HOLD_CLASSES, MAX_HOLD_MS } from '../dataplane/limits.js'
 
 declare const checked: unique symbol
-/** Hold rules parseHolds accepted (no other code can build one). */
+/** Hold rules checkHolds accepted (no other code can build one). */
 export type Holds = readonly HoldRule[] & { readonly [checked]: 'Holds' }
 
 /** `rules` checked: each QTYPE 1..65535, each hold 0..MAX_HOLD_MS, at most MAX_HOLD_CLASSES distinct holds. */
-export function parseHolds(rules: readonly HoldRule[], flag: string): Holds {
+export function checkHolds(rules: readonly HoldRule[], flag: string): Holds {
   for (const r of rules) {
     if (!Number.isInteger(r.qtype) || r.qtype < 1 || r.qtype > 65535)
       throw new ConfigError(flag, `QTYPE ${r.qtype} is out of range`, 'type names or numbers 1..65535')

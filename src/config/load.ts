@@ -1,12 +1,13 @@
 // Turns flags, DNS_SHAPER_* environment variables and an optional JSON config file into a validated
 // Config, or throws ConfigError naming the flag and what it accepts. Every value is parsed here, once
-// (CIDRs, interface names, host:port included), so a bad one exits 2 before anything is bound. No side
-// effects beyond reading the config file.
+// (CIDRs, interface names, host:port included), so a bad one exits 2 before anything is bound. One
+// precedence for every setting, per-type holds included: defaults < file < environment < flags; the
+// source of each value is kept for `dns-shaper config print`. No side effects beyond reading the file.
 import type { Config, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { parseQtype, qtypeName } from '../dataplane/qtypes.js'
 import type { HoldRule } from '../dataplane/policy.js'
-import { parseHolds, type Holds } from './holds.js'
+import { checkHolds, type Holds } from './holds.js'
 import {
   DEFAULT_MAX_HELD,
   MAX_HELD,
@@ -158,31 +159,104 @@ const setters: Record<string, Setter> = {
   },
 }
 
+/** Per-type holds: not a Config field, merged per type across the sources (see holdFor). */
+const HOLDS = 'holds'
 /** Flags `dns-shaper run` accepts (without the leading --); the DaemonSet test checks against this. */
-export const RUN_FLAGS = Object.keys(setters)
+export const RUN_FLAGS = [...Object.keys(setters), HOLDS]
 const BOOLEAN_FLAGS = new Set(['ipv4', 'ipv6', 'dry-run'])
 
-/** Per-type holds from the config file: { "holds": { "AAAA": 5, "HTTPS": 2 } }. */
-function holdsFromFile(raw: unknown, file: string): Map<number, number> {
+/** Where a value came from, lowest precedence first. */
+export const SOURCES = ['default', 'file', 'env', 'flag'] as const
+export type Source = (typeof SOURCES)[number]
+/** A value's source, and the exact name that set it (`--delay`, `DNS_SHAPER_DELAY`, `FILE: delay`). */
+export interface Origin {
+  source: Source
+  by?: string
+}
+const rank = (s: Source): number => SOURCES.indexOf(s)
+
+/** The environment variable of a flag: --max-held is DNS_SHAPER_MAX_HELD. */
+export const envName = (flag: string): string => `DNS_SHAPER_${flag.toUpperCase().replace(/-/g, '_')}`
+
+/** DNS_SHAPER_* variables the product reads that are not flags (tuning knobs, the addon path for tests). */
+const OTHER_ENV = new Set(['DNS_SHAPER_RECONCILE_INTERVAL_MS', 'DNS_SHAPER_ADDON'])
+/**
+ * The project's own test and lab tooling passes settings to itself in the environment (CI exports
+ * DNS_SHAPER_IMAGE_ROOTFS for a whole run, the soak script DNS_SHAPER_SOAK_*), and the daemons those
+ * tests start inherit it: these prefixes are never config, so they are not "unknown".
+ */
+const TOOLING_ENV = /^DNS_SHAPER_(TEST|IMAGE|SOAK|LAB|BENCH|FUZZ|CORE_FUZZ|BPF|KF|HOSTILE|PROBE)_/
+/**
+ * What kubelet puts in every pod of a namespace that has a Service named dns-shaper (one made for
+ * scraping, say): DNS_SHAPER_SERVICE_HOST, DNS_SHAPER_SERVICE_PORT[_NAME], DNS_SHAPER_PORT and
+ * DNS_SHAPER_PORT_9363_TCP[_PROTO|_PORT|_ADDR]. No flag has these names; refusing them would crash
+ * the whole DaemonSet the day someone adds that Service.
+ */
+const SERVICE_LINK_ENV =
+  /^DNS_SHAPER_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$/
+
+/** Like an unknown flag: a DNS_SHAPER_* variable that sets nothing is a mistake the operator must hear of. */
+function rejectUnknownEnv(env: NodeJS.ProcessEnv): void {
+  const known = new Set([...RUN_FLAGS.map(envName), ...OTHER_ENV])
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('DNS_SHAPER_') || known.has(name) || TOOLING_ENV.test(name) || SERVICE_LINK_ENV.test(name))
+      continue
+    throw new ConfigError(name, 'unknown variable', [...known].join(' '))
+  }
+}
+
+/** Per-type holds: the file's object { "AAAA": 5, "HTTPS": 2 }, or "AAAA=5,HTTPS=2" from a flag or variable. */
+function parseHolds(raw: unknown, name: string): Map<number, number> {
   const out = new Map<number, number>()
   if (raw === undefined) return out
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(`${file}: holds`, 'must be an object of type -> milliseconds', '{"AAAA": 5, "HTTPS": 2}')
+  let entries: [string, unknown][]
+  if (typeof raw === 'string') {
+    entries = list(raw).map(item => {
+      const eq = item.indexOf('=')
+      if (eq < 0) throw new ConfigError(name, `"${item}" is not TYPE=MS`, 'AAAA=5,HTTPS=2')
+      return [item.slice(0, eq).trim(), item.slice(eq + 1)]
+    })
+  } else if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    entries = Object.entries(raw)
+  } else {
+    throw new ConfigError(name, 'must be an object of type -> milliseconds', '{"AAAA": 5, "HTTPS": 2}')
   }
-  for (const [k, v] of Object.entries(raw)) {
+  const sep = typeof raw === 'string' ? ' ' : '.'
+  for (const [k, v] of entries) {
     const q = parseQtype(k)
-    if (q === undefined) throw new ConfigError(`${file}: holds.${k}`, 'is not a DNS type', 'type names or numbers')
-    out.set(q, ms(String(v), `${file}: holds.${k}`, MAX_HOLD_MS))
+    if (q === undefined) throw new ConfigError(`${name}${sep}${k}`, 'is not a DNS type', 'type names or numbers')
+    out.set(q, ms(String(v), `${name}${sep}${k}`, MAX_HOLD_MS))
   }
   return out
 }
 
+/**
+ * How a per-type hold and the global delay combine: each held type takes its hold from the highest
+ * source that says anything about it, where a source speaks for a type through `holds` (that type
+ * only) or `delay` (every held type). Within one source the per-type hold is the more specific and
+ * wins. So `--delay 1` (a flag) holds every type 1 ms whatever the file's `holds` say, while a file
+ * with `"delay": 5, "holds": {"HTTPS": 2}` holds HTTPS 2 ms and the rest 5 ms.
+ */
+function holdFor(
+  qtype: number,
+  holds: ReadonlyMap<number, { ms: number; origin: Origin }>,
+  delayMs: number,
+  delay: Origin,
+): { ms: number; origin: Origin } {
+  const perType = holds.get(qtype)
+  if (perType !== undefined && rank(perType.origin.source) >= rank(delay.source)) return perType
+  return { ms: delayMs, origin: delay }
+}
+
 export interface LoadedConfig {
   config: Config
-  /** QTYPE -> hold, from qtypes + delay, overridden per type by the file's "holds". */
+  /** QTYPE -> hold: every type of qtypes and of holds, each with its hold as holdFor decides. */
   rules: Holds
   /** Content hash of the --config file as read (src/config/watch.ts compares against it). */
   configHash?: string
+  /** Where each setting's value came from, by flag name; holds per type (by QTYPE number). Set by
+   * loadConfig; absent from a LoadedConfig built by hand (tests, plans compiled from settings). */
+  origins?: { settings: Record<string, Origin>; holds: Map<number, Origin> }
 }
 
 export interface LoadOptions {
@@ -201,14 +275,27 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
   if (positionals.length > 0) {
     throw new ConfigError(positionals[0] as string, 'unexpected argument', 'flags only, e.g. --delay 5')
   }
+  rejectUnknownEnv(env)
   const c: Config = structuredClone(DEFAULTS)
+  const settings: Record<string, Origin> = Object.fromEntries(RUN_FLAGS.map(f => [f, { source: 'default' }]))
+  const holds = new Map<number, { ms: number; origin: Origin }>()
+  /** Applies one source's value of one setting; later calls are higher sources, so they win. */
+  const apply = (name: string, raw: RawValue | object, origin: Origin): void => {
+    const by = origin.by as string
+    if (name === HOLDS) {
+      for (const [q, h] of parseHolds(raw, by)) holds.set(q, { ms: h, origin })
+    } else {
+      const text = Array.isArray(raw) ? raw.join(',') : typeof raw === 'boolean' ? raw : String(raw)
+      ;(setters[name] as Setter)(c, text, by)
+    }
+    settings[name] = origin
+  }
   const fromEnv = new Map<string, string>()
   for (const name of RUN_FLAGS) {
-    const v = env[`DNS_SHAPER_${name.toUpperCase().replace(/-/g, '_')}`]
+    const v = env[envName(name)]
     if (v !== undefined && v !== '') fromEnv.set(name, v)
   }
   const file = (values.get('config') ?? fromEnv.get('config')) as string | undefined
-  let fileHolds = new Map<number, number>()
   let configHash: string | undefined
   if (file) {
     let parsed: unknown
@@ -224,27 +311,17 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
       throw new ConfigError('--config', `${file} is not a JSON object`, '{"delay": 5, "qtypes": "AAAA"}')
     }
     for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-      if (k === 'holds') {
-        fileHolds = holdsFromFile(v, file)
-        continue
-      }
       // Own keys only: a plain lookup would find Object.prototype's constructor, toString,
       // __proto__ and valueOf, which then pass as flags or throw a TypeError (exit 1, not 2).
-      const setter = Object.hasOwn(setters, k) ? setters[k] : undefined
-      if (!setter || k === 'config')
-        throw new ConfigError(
-          `${file}: ${k}`,
-          'unknown key',
-          RUN_FLAGS.filter(f => f !== 'config').join(', ') + ', holds',
-        )
-      const text = Array.isArray(v) ? v.join(',') : typeof v === 'boolean' ? v : String(v)
-      setter(c, text, `${file}: ${k}`)
+      const known = k === HOLDS || Object.hasOwn(setters, k)
+      if (!known || k === 'config')
+        throw new ConfigError(`${file}: ${k}`, 'unknown key', RUN_FLAGS.filter(f => f !== 'config').join(', '))
+      apply(k, v as RawValue, { source: 'file', by: `${file}: ${k}` })
     }
     c.configFile = file
   }
-  for (const [name, v] of fromEnv)
-    (setters[name] as Setter)(c, v, `DNS_SHAPER_${name.toUpperCase().replace(/-/g, '_')}`)
-  for (const [name, v] of values) (setters[name] as Setter)(c, v, `--${name}`)
+  for (const [name, v] of fromEnv) apply(name, v, { source: 'env', by: envName(name) })
+  for (const [name, v] of values) apply(name, v, { source: 'flag', by: `--${name}` })
   const autoFlag = (c as Loading)[AUTO]
   if (autoFlag !== undefined) {
     delete (c as Loading)[AUTO]
@@ -267,15 +344,22 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
       `${c.queues} queue(s) with --max-held ${c.maxHeld} preallocate ${mib(preallocatedBytes(c.queues, c.maxHeld))} MiB`,
       `at most ${mib(MEMORY_BUDGET_BYTES)} MiB in all: a lower --max-held or fewer --queues`,
     )
-  const holds = new Map<number, number>(c.qtypes.map(q => [q, c.delayMs]))
-  for (const [q, h] of fileHolds) holds.set(q, h)
-  const rules = parseHolds(
-    [...holds].map(([qtype, holdMs]) => ({ qtype, holdMs })),
-    file ? `${file}: holds` : '--delay',
+  // Held: every type of qtypes and every type given a hold, each with the hold holdFor picks.
+  const effective = new Map<number, { ms: number; origin: Origin }>()
+  for (const q of [...c.qtypes, ...holds.keys()]) effective.set(q, holdFor(q, holds, c.delayMs, settings.delay!))
+  // Checked once, here, by the one hold parser (bounds and the data plane's number of hold classes).
+  const rules = checkHolds(
+    [...effective].map(([qtype, h]) => ({ qtype, holdMs: h.ms })),
+    settings[HOLDS]!.by ?? '--delay',
   )
-  // The kernel filter queues config.qtypes: a type held only through the file must be among them.
-  c.qtypes = [...holds.keys()]
-  return { config: c, rules, configHash }
+  // The kernel filter queues config.qtypes: a type held only through holds must be among them.
+  c.qtypes = [...effective.keys()]
+  return {
+    config: c,
+    rules,
+    configHash,
+    origins: { settings, holds: new Map([...effective].map(([q, h]) => [q, h.origin])) },
+  }
 }
 
 /** One line for the start-up log. */

@@ -16,7 +16,7 @@ import { RuleSync, type Rules } from '../rules/sync.js'
 import { registerRuleMetrics } from '../rules/metrics.js'
 import { errorMessage } from '../errors.js'
 import { isIptablesError } from '../rules/errors.js'
-import { NODE_VERSION, VERSION } from '../version.js'
+import { COMMIT, NODE_VERSION, VERSION } from '../version.js'
 import { ConfigWatcher, type WatchClock } from '../config/watch.js'
 import { readConfigFile } from '../config/read-file.js'
 
@@ -114,6 +114,7 @@ export class Daemon {
     if (this.#stopping) return // a signal before start: nothing to begin
     log.info('starting', {
       version: VERSION,
+      commit: COMMIT,
       node: NODE_VERSION,
       queues: `${c.queue}${c.queues > 1 ? `..${c.queue + c.queues - 1}` : ''}`,
       holds: describeRules(plan.holds),

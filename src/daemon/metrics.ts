@@ -13,7 +13,7 @@ import {
   type ConntrackReading,
   type ConntrackReaders,
 } from '../kernel/conntrack-stats.js'
-import { NODE_VERSION, VERSION } from '../version.js'
+import { COMMIT, NODE_VERSION, VERSION } from '../version.js'
 import { SnapshotMetric, type Snapshot } from './metrics/snapshot-metric.js'
 import { dataplaneMetrics } from './metrics/dataplane.js'
 import { kernelQueueMetrics } from './metrics/kernel-queue.js'
@@ -73,9 +73,9 @@ export class Metrics {
       ...conntrackMetrics(snapshot),
       new SnapshotMetric(
         'dns_shaper_build_info',
-        'Always 1; the labels name the dns-shaper version and the Node.js runtime.',
+        'Always 1; the labels name the dns-shaper version, the commit it was built from and the Node.js runtime.',
         'gauge',
-        () => [{ labels: { version: VERSION, node_version: NODE_VERSION }, value: 1 }],
+        () => [{ labels: { version: VERSION, commit: COMMIT, node_version: NODE_VERSION }, value: 1 }],
       ),
     ])
       this.registry.registerMetric(m as unknown as client.Metric)

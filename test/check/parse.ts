@@ -53,6 +53,26 @@ COMMIT
   t.same(scanRawRules('', 53), { notrack: [], notrackDestinations: [], shaper: [] })
 })
 
+t.test('scanRawRules: the layout dns-shaper installs (untagged NFQUEUE rules in its chain) is seen', async t => {
+  // `dns-shaper rules print --dns-ip 203.0.113.53`: the jumps carry the comment, the chain's rules do not.
+  const s = scanRawRules(
+    `*raw
+:DNS-SHAPER - [0:0]
+-A DNS-SHAPER -d 203.0.113.53/32 -p udp -m udp --dport 53 -m bpf --bytecode "4,40 0 0 6,6 0 0 65535" -j NFQUEUE --queue-num 0 --queue-bypass
+-A PREROUTING -m comment --comment "dns-shaper: shape DNS (prerouting)" -j DNS-SHAPER
+-A OUTPUT -m comment --comment "dns-shaper: shape DNS (output)" -j DNS-SHAPER
+-A DNS-SHAPER-OTHER -j NFQUEUE --queue-num 9
+COMMIT
+`,
+    53,
+  )
+  t.same(
+    s.shaper.map(r => r.queues),
+    [[0], [], []],
+    "the chain's NFQUEUE rule gives the queue; another chain with a longer name is not ours",
+  )
+})
+
 t.test('parseQdiscs', async t => {
   const text = `qdisc noqueue 0: dev lo root refcnt 2
 qdisc prio 1: dev eth0 root refcnt 2 bands 3 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1

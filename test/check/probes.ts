@@ -216,3 +216,83 @@ t.test('probeDataplane: a failing save is reported with its stderr when no backe
   const inp = await probeDataplane(run, tmp, tmp)
   t.match(inp.iptablesNat, { message: /iptables-nft-save -t nat: .*Permission denied/ })
 })
+
+t.test('probeFeatures: without CAP_SYS_ADMIN nothing is tried and both are NotProbed, never "modprobe"', async t => {
+  const { probeFeatures, NotProbed } = await import('../../src/check/probes.js')
+  const ran: string[][] = []
+  const run: Runner = async argv => {
+    ran.push([...argv])
+    return result('')
+  }
+  const podCaps = (1n << 12n) | (1n << 13n)
+  const f = await probeFeatures('nft', run, podCaps)
+  t.same(ran, [], 'no namespace is attempted')
+  t.ok(f.nfqueue instanceof NotProbed && f.xtBpf instanceof NotProbed)
+  t.match(String((f.nfqueue as Error).message), /needs CAP_SYS_ADMIN, which this process lacks/)
+  // Capabilities unknown, and `ip netns add` refused for lack of permission: the same, said with the error.
+  const denied: Runner = async argv =>
+    argv[0] === 'ip' && argv[2] === 'add'
+      ? result('', 'mount --make-shared /run/netns failed: Operation not permitted', 1)
+      : result('')
+  const g = await probeFeatures('nft', denied)
+  t.ok(g.nfqueue instanceof NotProbed, 'EPERM from ip netns add is "not probed"')
+  t.match(String((g.nfqueue as Error).message), /Operation not permitted/)
+  // Any other failure to make the namespace stays an error.
+  const broken: Runner = async argv =>
+    argv[0] === 'ip' && argv[2] === 'add' ? result('', 'ip: command failed', 1) : result('')
+  const h = await probeFeatures('nft', broken)
+  t.notOk(h.nfqueue instanceof NotProbed)
+  t.ok(h.nfqueue instanceof Error)
+})
+
+t.test(
+  'daemonProcesses: dns-shaper run processes from /proc/PID/cmdline; findDaemon prefers the queue owner',
+  async t => {
+    const { daemonProcesses, findDaemon, healthGet } = await import('../../src/check/probes.js')
+    const root = mkdtempSync(join(tmpdir(), 'dns-shaper-proc-'))
+    t.teardown(() => rmSync(root, { recursive: true, force: true }))
+    const proc = (pid: number, argv: string[]) => {
+      mkdirSync(join(root, String(pid)))
+      writeFileSync(join(root, String(pid), 'cmdline'), argv.join('\0') + '\0')
+    }
+    proc(1, ['/usr/local/bin/node', '/usr/local/bin/dns-shaper', 'run', '--metrics-listen', '[198.51.100.7]:9363'])
+    proc(77, ['node', '/src/dist/cli.js', 'run', '--metrics-listen=127.0.0.1:9555'])
+    proc(78, ['node', '/src/dist/cli.js', 'check'])
+    proc(79, ['sleep', 'run'])
+    mkdirSync(join(root, 'self'))
+    t.same(
+      (await daemonProcesses(root)).map(d => d.pid).sort(),
+      [1, 77],
+      'the image and a checkout, not check or other programs',
+    )
+    // A real health endpoint on loopback.
+    const srv = (await import('node:http')).createServer((req, res) => {
+      res.writeHead(req.url === '/healthz' ? 200 : 404).end('ok: data plane running\n')
+    })
+    await new Promise<void>(r => srv.listen(0, '127.0.0.1', r))
+    t.teardown(() => srv.close())
+    const port = (srv.address() as AddressInfo).port
+    t.same(await healthGet(`127.0.0.1:${port}`, '/healthz'), { status: 200, body: 'ok: data plane running' })
+    await t.rejects(healthGet('127.0.0.1:1', '/healthz'), /ECONNREFUSED/)
+    const probes = {
+      daemons: async () => [
+        { pid: 77, argv: ['node', 'cli.js', 'run', `--metrics-listen=127.0.0.1:${port}`] },
+        { pid: 1, argv: ['node', 'dns-shaper', 'run'] },
+      ],
+      httpGet: healthGet,
+    }
+    const bound = [
+      { queue: 0, portid: 77, waiting: 0, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 1 },
+    ]
+    t.match(await findDaemon({ metricsListen: '127.0.0.1:1' }, probes, bound), {
+      pid: 77,
+      health: { listen: `127.0.0.1:${port}`, status: 200 },
+    })
+    t.match(
+      await findDaemon({ metricsListen: '127.0.0.1:1' }, probes, []),
+      { pid: 77 },
+      'no owner known: the first found',
+    )
+    t.equal(await findDaemon(cfg, { ...probes, daemons: async () => [] }, bound), undefined)
+  },
+)

@@ -23,7 +23,16 @@ t.test('render: aligned text with the verdict line; JSON shape', async t => {
   }
   t.ok(rows.some(row => row.startsWith('fail    iptables') && row.endsWith('dns-shaper rules print` yourself')))
   const j = JSON.parse(renderJson(r))
-  t.same(Object.keys(j).sort(), ['conntrack', 'dataplanes', 'exitCode', 'items', 'kernel', 'ready', 'verdict'])
+  t.same(Object.keys(j).sort(), [
+    'conntrack',
+    'daemon',
+    'dataplanes',
+    'exitCode',
+    'items',
+    'kernel',
+    'ready',
+    'verdict',
+  ])
   t.same(Object.keys(j.verdict).sort(), ['blockers', 'line', 'need', 'ready'])
   t.same(Object.keys(j.items[0]).sort(), ['action', 'found', 'id', 'status'])
   t.equal(j.exitCode, 1)

@@ -335,6 +335,116 @@ t.test(
   },
 )
 
+/** /proc/self/status of a process with only the DaemonSet's capabilities (NET_ADMIN 12, NET_RAW 13). */
+const POD_STATUS = `Uid:\t0\t0\t0\t0\nCapEff:\t${((1n << 12n) | (1n << 13n)).toString(16).padStart(16, '0')}\n`
+/** What `dns-shaper rules print` installs: the jump tagged, the NFQUEUE rule in the chain untagged. */
+const RULES_LIVE =
+  '*raw\n:DNS-SHAPER - [0:0]\n' +
+  '-A DNS-SHAPER -d 203.0.113.53/32 -p udp -m udp --dport 53 -m bpf --bytecode "4,40 0 0 6,6 0 0 65535" -j NFQUEUE --queue-num 0 --queue-bypass\n' +
+  '-A PREROUTING -m comment --comment "dns-shaper: shape DNS (prerouting)" -j DNS-SHAPER\nCOMMIT\n'
+const DAEMON_ARGV = [
+  '/usr/local/bin/node',
+  '/usr/local/bin/dns-shaper',
+  'run',
+  '--metrics-listen',
+  '[198.51.100.7]:9363',
+]
+
+/** The pod's view: the daemon (pid 1) holds queue 0 and the metrics port; no CAP_SYS_ADMIN. */
+function inPod(over: Parameters<typeof fakes>[0] = {}) {
+  const asked: string[] = []
+  const p = fakes({
+    selfStatus: async () => POD_STATUS,
+    features: async () => {
+      const { NotProbed } = await import('../../src/check/probes.js')
+      const e = new NotProbed(
+        'not probed: creating the throwaway network namespace the probe uses needs CAP_SYS_ADMIN, which this process lacks',
+      )
+      return { nfqueue: e, xtBpf: e }
+    },
+    nfqueueStats: async () => [
+      { queue: 0, portid: 1, waiting: 0, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 9 },
+    ],
+    rawRules: async () => RULES_LIVE,
+    listen: async () => Object.assign(new Error('listen EADDRINUSE: address already in use'), { code: 'EADDRINUSE' }),
+    daemons: async () => [{ pid: 1, argv: DAEMON_ARGV }],
+    httpGet: async (hostPort, path) => {
+      asked.push(`${hostPort}${path}`)
+      return { status: 200, body: 'ok: data plane running, queue 0 bound' }
+    },
+    ...over,
+  })
+  return { p, asked }
+}
+
+t.test(
+  'runCheck inside the running pod: ready, the daemon own items in use by it, the unprobed said plainly',
+  async t => {
+    const { p, asked } = inPod()
+    const r = await runCheck({ ...cfg, metricsListen: '127.0.0.1:9363' }, p, { sampleSeconds: 0 })
+    t.equal(r.exitCode, 0, r.verdict.line)
+    t.notMatch(r.verdict.line, /cannot run/)
+    t.same(asked, ['[198.51.100.7]:9363/healthz'], "the daemon's own listen address, from its argv")
+    t.match(byId(r, 'queue'), {
+      status: 'ok',
+      found: /^queue 0 in use by the running dns-shaper \(its pid 1 is the queue's owner\)$/,
+    })
+    t.match(byId(r, 'metrics'), {
+      status: 'ok',
+      found: /^\[198\.51\.100\.7\]:9363 in use by the running dns-shaper \(pid 1, \/healthz 200/,
+    })
+    t.match(byId(r, 'nfqueue'), { status: 'ok', found: /^in use by the running dns-shaper .*needs CAP_SYS_ADMIN/ })
+    t.match(byId(r, 'xt_bpf'), {
+      status: 'info',
+      found: /not probed: .*CAP_SYS_ADMIN/,
+      action: /kubectl debug node\/NODE --profile=sysadmin/,
+    })
+    t.notMatch(JSON.stringify(r.items), /modprobe/, 'no advice to load modules that are not missing')
+    t.match(byId(r, 'shaper-rules'), {
+      status: 'info',
+      found: /^2 dns-shaper rules for queue 0, bound: a dns-shaper is running$/,
+    })
+    t.match(r.daemon, { pid: 1, listen: '[198.51.100.7]:9363', healthz: { status: 200 } })
+  },
+)
+
+t.test('runCheck in a pod without a healthy daemon: the busy queue still fails, the unprobed warns', async t => {
+  // Another program (kindnet's dnscache, say) holds queue 0; no dns-shaper runs.
+  const other = inPod({ daemons: async () => [] })
+  const r = await runCheck(cfg, other.p, { sampleSeconds: 0 })
+  t.equal(r.exitCode, 1)
+  t.match(byId(r, 'queue'), { status: 'fail', found: /bound: queue 0 by portid 1/ })
+  t.match(byId(r, 'nfqueue'), { status: 'warn', found: /not probed/, action: /as root/ })
+  t.equal(r.daemon, null)
+  // A dns-shaper process that does not answer and does not own the queue is not taken on trust.
+  const stuck = inPod({
+    daemons: async () => [{ pid: 4242, argv: DAEMON_ARGV }],
+    httpGet: async () => {
+      throw new Error('connect ECONNREFUSED')
+    },
+  })
+  const s = await runCheck(cfg, stuck.p, { sampleSeconds: 0 })
+  t.match(byId(s, 'queue'), { status: 'fail' })
+  t.match(byId(s, 'nfqueue'), { status: 'warn' })
+  t.match(s.daemon, { pid: 4242, listen: null, healthz: null })
+})
+
+t.test('runCheck beside a daemon that answers 503: its port, not a busy one; a warning, not a blocker', async t => {
+  const { p } = inPod({ httpGet: async () => ({ status: 503, body: 'not ok: data-plane thread died' }) })
+  const r = await runCheck(cfg, p, { sampleSeconds: 0 })
+  t.match(byId(r, 'metrics'), {
+    status: 'warn',
+    found: /in use by the running dns-shaper \(pid 1, \/healthz 503: not ok: data-plane thread died\)/,
+    action: /log/,
+  })
+  t.match(byId(r, 'queue'), { status: 'ok', found: /its pid 1 is the queue's owner/ }, 'it still owns the queue')
+  t.match(
+    byId(r, 'nfqueue'),
+    { status: 'warn', found: /not probed/ },
+    'an unhealthy daemon is no evidence NFQUEUE works',
+  )
+})
+
 t.test('runCheck --probe: the probe item, its figures in the report, and the verdict follows it', async t => {
   let runs = 0
   const measured: ProbeResult = {

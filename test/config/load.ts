@@ -357,3 +357,72 @@ t.test('the values the rules are built from are checked at load, naming the flag
   const unchecked: Config = { ...DEFAULTS, interfaces: ['`id`'] }
   t.equal(unchecked.interfaces.length, 1)
 })
+
+t.test('the precedence trap: a flag or variable is never overridden by the file, holds included', async t => {
+  // The ConfigMap shipped before issue 26: "delay": 5 and "holds": {"AAAA": 5}.
+  const files = { '/c.json': JSON.stringify({ delay: 5, holds: { AAAA: 5 } }) }
+  const aaaa = (l: ReturnType<typeof load>) => l.rules.find(r => r.qtype === 28)?.holdMs
+  t.equal(aaaa(load(['--config', '/c.json'], {}, files)), 5, 'the file alone')
+  t.equal(aaaa(load(['--config', '/c.json', '--delay', '1'], {}, files)), 1, '--delay beats the file holds')
+  t.equal(aaaa(load(['--config', '/c.json'], { DNS_SHAPER_DELAY: '1' }, files)), 1, 'DNS_SHAPER_DELAY too')
+  t.equal(
+    aaaa(load(['--config', '/c.json', '--delay', '2'], { DNS_SHAPER_DELAY: '1' }, files)),
+    2,
+    'and the flag beats the variable',
+  )
+  const o = load(['--config', '/c.json', '--delay', '1'], {}, files).origins!
+  t.same(o.holds.get(28), { source: 'flag', by: '--delay' }, 'the AAAA hold says where it came from')
+  t.same(o.settings.delay, { source: 'flag', by: '--delay' })
+  t.same(o.settings.queue, { source: 'default' })
+})
+
+t.test('per-type holds and delay: the highest source wins per type; within one, the per-type hold', async t => {
+  const files = { '/c.json': JSON.stringify({ delay: 5, qtypes: 'AAAA,HTTPS', holds: { HTTPS: 2 } }) }
+  const holds = (l: ReturnType<typeof load>) => Object.fromEntries(l.rules.map(r => [r.qtype, r.holdMs]))
+  t.same(holds(load(['--config', '/c.json'], {}, files)), { 28: 5, 65: 2 }, 'file: HTTPS its own, the rest delay')
+  t.same(holds(load(['--config', '/c.json', '--delay', '1'], {}, files)), { 28: 1, 65: 1 }, '--delay: every type')
+  t.same(
+    holds(load(['--config', '/c.json', '--delay', '1', '--holds', 'HTTPS=3'], {}, files)),
+    { 28: 1, 65: 3 },
+    '--holds beats --delay for its type',
+  )
+  t.same(
+    holds(load(['--config', '/c.json'], { DNS_SHAPER_HOLDS: 'AAAA=4' }, files)),
+    { 28: 4, 65: 2 },
+    'DNS_SHAPER_HOLDS merges per type over the file',
+  )
+  t.same(holds(load(['--holds', 'SVCB=1'], {}, {})), { 28: 5, 64: 1 }, 'a type given a hold is held (queued) too')
+  t.same(load(['--holds', 'SVCB=1']).config.qtypes, [28, 64])
+  t.throws(() => load(['--holds', 'AAAA']), /^--holds: "AAAA" is not TYPE=MS \(accepted: AAAA=5,HTTPS=2\)/)
+  t.throws(() => load([], { DNS_SHAPER_HOLDS: 'NOPE=1' }), /^DNS_SHAPER_HOLDS NOPE: is not a DNS type/)
+})
+
+t.test('an unknown DNS_SHAPER_* variable exits 2 like an unknown flag', async t => {
+  t.throws(() => load([], { DNS_SHAPER_DELAYS: '3' }), {
+    name: 'ConfigError',
+    message: /^DNS_SHAPER_DELAYS: unknown variable \(accepted: .*DNS_SHAPER_DELAY /,
+  })
+  t.doesNotThrow(() => load([], { DNS_SHAPER_RECONCILE_INTERVAL_MS: '500', DNS_SHAPER_ADDON: '/x.node' }))
+  t.doesNotThrow(
+    () => load([], { DNS_SHAPER_IMAGE_ROOTFS: '/tmp/r', DNS_SHAPER_SOAK_SECONDS: '5', DNS_SHAPER_TEST_CRASH: 'exit' }),
+    "the project's test tooling's own variables are not config",
+  )
+  t.doesNotThrow(() => load([], { DNS_SHAPERX: '1', OTHER: '2' }), 'only the DNS_SHAPER_ prefix is ours')
+  // A Service named dns-shaper in the namespace: kubelet's service links, in every pod.
+  t.doesNotThrow(
+    () =>
+      load([], {
+        DNS_SHAPER_SERVICE_HOST: '10.96.7.7',
+        DNS_SHAPER_SERVICE_PORT: '9363',
+        DNS_SHAPER_SERVICE_PORT_METRICS: '9363',
+        DNS_SHAPER_PORT: 'tcp://10.96.7.7:9363',
+        DNS_SHAPER_PORT_9363_TCP: 'tcp://10.96.7.7:9363',
+        DNS_SHAPER_PORT_9363_TCP_PROTO: 'tcp',
+        DNS_SHAPER_PORT_9363_TCP_PORT: '9363',
+        DNS_SHAPER_PORT_9363_TCP_ADDR: '10.96.7.7',
+      }),
+    "kubelet's service-link variables are not config",
+  )
+  t.throws(() => load([], { DNS_SHAPER_PORTS: '1' }), /DNS_SHAPER_PORTS: unknown variable/, 'but near misses are')
+  t.doesNotThrow(() => load([], { DNS_SHAPER_MAX_HELD: '50', DNS_SHAPER_HOLDS: 'AAAA=2' }), 'every flag has its name')
+})

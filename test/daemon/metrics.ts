@@ -349,10 +349,11 @@ t.test('conntrack source failures are reported once each while conntrack is load
   t.same(errors, ['conntrack_netlink', 'conntrack_procfs'])
 })
 
-t.test('build info: version from package.json, Node.js version', async t => {
+t.test('build info: version from package.json, the commit the build recorded, Node.js version', async t => {
+  const { COMMIT } = await import('../../src/version.js')
   const text = await metrics().render()
   t.same(samples(text, 'dns_shaper_build_info'), [
-    `dns_shaper_build_info{version="${pkgVersion}",node_version="${process.versions.node}"} 1`,
+    `dns_shaper_build_info{version="${pkgVersion}",commit="${COMMIT}",node_version="${process.versions.node}"} 1`,
   ])
 })
 

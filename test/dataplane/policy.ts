@@ -1,7 +1,7 @@
 import t from 'tap'
 import { compilePolicy, describePolicy, MAX_HOLD_CLASSES } from '../../src/dataplane/policy.js'
 import { ConfigError } from '../../src/errors.js'
-import { parseHolds } from '../../src/config/holds.js'
+import { checkHolds } from '../../src/config/holds.js'
 import { holds } from '../helpers/config.js'
 
 const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 5, maxHeld: 100 }
@@ -37,8 +37,8 @@ t.test('one class per distinct hold; everything else accepted', async t => {
 // The bounds are checked where Holds are made (src/config/holds.ts), the only input compilePolicy takes.
 t.test('limits', async t => {
   const many = Array.from({ length: MAX_HOLD_CLASSES + 1 }, (_, i) => ({ qtype: 100 + i, holdMs: i + 1 }))
-  t.throws(() => parseHolds(many, '--delay'), ConfigError)
+  t.throws(() => checkHolds(many, '--delay'), ConfigError)
   t.doesNotThrow(() => compilePolicy({ ...base, rules: holds(many.slice(0, MAX_HOLD_CLASSES)) }))
-  t.throws(() => parseHolds([{ qtype: 0, holdMs: 1 }], '--delay'), /QTYPE 0 is out of range/)
-  t.throws(() => parseHolds([{ qtype: 28, holdMs: -1 }], '--delay'), /out of range 0\.\.10000/)
+  t.throws(() => checkHolds([{ qtype: 0, holdMs: 1 }], '--delay'), /QTYPE 0 is out of range/)
+  t.throws(() => checkHolds([{ qtype: 28, holdMs: -1 }], '--delay'), /out of range 0\.\.10000/)
 })

@@ -75,6 +75,11 @@ export function fakes(
       ipvs: null,
       bpf: [],
     }),
+    // No dns-shaper running beside the check, unless a test says so.
+    daemons: async () => [],
+    httpGet: async hostPort => {
+      throw new Error(`connect ECONNREFUSED ${hostPort}`)
+    },
     sleep: async ms => {
       slept.push(ms)
     },

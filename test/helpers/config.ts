@@ -5,7 +5,7 @@ import { DEFAULTS } from '../../src/config/load.js'
 import { cidrFlag } from '../../src/config/cidr.js'
 import { interfaceFlag } from '../../src/config/interface.js'
 import { hookList, port, queueCount, queueNumber } from '../../src/config/values.js'
-import { parseHolds, type Holds } from '../../src/config/holds.js'
+import { checkHolds, type Holds } from '../../src/config/holds.js'
 import type { HoldRule } from '../../src/dataplane/policy.js'
 
 type Checked = 'queue' | 'queues' | 'dnsPort' | 'dnsIp' | 'interfaces' | 'hooks'
@@ -34,5 +34,5 @@ export function configWith<T extends Partial<Config> = Config>(over: ConfigOverr
 
 /** Hold rules through their one parser (src/config/holds.ts), as config load makes them. */
 export function holds(rules: readonly HoldRule[]): Holds {
-  return parseHolds(rules, '--delay')
+  return checkHolds(rules, '--delay')
 }

@@ -1,24 +1,14 @@
-// Helpers shared by the large-node integration tests (large tables, probe starvation, locked
-// iptables): a bare namespace with the daemon in it, an HTTP poller that runs inside the namespace and
-// reports every answer's latency, and the daemon's peak RSS. They never touch the root namespace.
+// Fixtures of the large-node integration tests (large tables, probe starvation, locked iptables): the
+// daemon in a bare namespace, an HTTP poller that runs inside the namespace and reports every answer's
+// latency, a DNS echo server, a timed query, an xtables lock holder and a socket hog. Namespaces, the
+// daemon, the skip guard and /metrics parsing are the harness's; this file never touches the root namespace.
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { Netns, makeLabId } from '../../lab/src/netns.js'
-import { DaemonProcess } from './daemon.js'
-
-export const skipReason = (): string | false =>
-  process.getuid?.() !== 0 ? 'integration tests need root (network namespaces, iptables, NFQUEUE)' : false
+import { DaemonProcess } from '../../harness/daemon.js'
+import { Netns, makeLabId } from '../../harness/netns.js'
 
 /** A fresh namespace (loopback up), destroyed by the caller. */
 export function bareNamespace(): Promise<Netns> {
   return Netns.create(makeLabId())
-}
-
-/** Peak resident set (VmHWM) of a live process, in KiB. */
-export function peakRssKiB(pid: number): number {
-  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  if (!m) throw new Error(`no VmHWM in /proc/${pid}/status`)
-  return Number(m[1])
 }
 
 export interface PollResult {
@@ -87,7 +77,7 @@ s.bind(53, '127.0.0.1', () => process.stdout.write('up\\n'))
   const child = ns.spawn([process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     child.stdout?.once('data', () => resolve())
-    child.once('exit', code => reject(new Error(`echo DNS server exited (${code})`)))
+    child.once('exit', (code: number | null) => reject(new Error(`echo DNS server exited (${code})`)))
   })
 }
 
@@ -147,7 +137,7 @@ export function holdLock(file: string): { held: Promise<void>; release: () => vo
   )
   const held = new Promise<void>((resolve, reject) => {
     child.stdout?.once('data', () => resolve())
-    child.once('exit', code => reject(new Error(`flock exited (${code})`)))
+    child.once('exit', (code: number | null) => reject(new Error(`flock exited (${code})`)))
   })
   return {
     held,
@@ -189,5 +179,5 @@ for (let i = 0; i < o.sockets; i++) one()
 setTimeout(() => { stopping = true; process.stdout.write(JSON.stringify({ opened, open })); process.exit(0) }, o.forMs)
 `
   const r = ns.execOk([process.execPath, '-e', script, JSON.stringify(o)], { timeoutMs: o.forMs + 20_000 })
-  return { done: r.then(x => JSON.parse(x.stdout) as { opened: number; open: number }) }
+  return { done: r.then((x: { stdout: string }) => JSON.parse(x.stdout) as { opened: number; open: number }) }
 }

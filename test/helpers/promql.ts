@@ -67,6 +67,16 @@ export function metricNames(expr: string): string[] {
 
 /** Every sample name the daemon's registry renders (histograms as _bucket/_sum/_count), with every source present. */
 export async function exportedNames(): Promise<Set<string>> {
+  const names = new Set<string>()
+  for (const line of (await exportedText()).split('\n')) {
+    const name = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line)?.[1]
+    if (name && !line.startsWith('#')) names.add(name)
+  }
+  return names
+}
+
+/** The exposition text of one daemon with every source present: every series it exports, with its labels. */
+export async function exportedText(): Promise<string> {
   const stats = emptyStats()
   stats.running = true
   const m = new Metrics({
@@ -104,11 +114,5 @@ export async function exportedNames(): Promise<Set<string>> {
     lastSyncSeconds: 1,
     problem: undefined,
   }))
-  const text = await m.render()
-  const names = new Set<string>()
-  for (const line of text.split('\n')) {
-    const name = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line)?.[1]
-    if (name && !line.startsWith('#')) names.add(name)
-  }
-  return names
+  return m.render()
 }

@@ -301,3 +301,19 @@ t.test('legacy iptables backend from the image', async t => {
   t.equal((await d.stop()).code, 0)
   t.notMatch(await save(lab.router.ns, ['iptables-legacy-save']), /dns-shaper/, 'legacy rules removed at stop')
 })
+
+t.test('the image records the commit it was built from (dns-shaper version, dns_shaper_build_info)', async t => {
+  // scripts/build-info.mjs writes dist/build-info.json; the image build has no .git, so the Dockerfile
+  // must pass the commit as REVISION and run the script after tsc (docs/deploy.md, "Build the image").
+  const { commitFrom, BUILD_INFO_FILE } = await import('../../src/version.js')
+  const file = join(ROOTFS, 'app', BUILD_INFO_FILE)
+  const commit = commitFrom(existsSync(file) ? readFileSync(file, 'utf8') : undefined)
+  t.not(
+    commit,
+    'unknown',
+    `/app/${BUILD_INFO_FILE} names a commit: build with --build-arg REVISION=$(git rev-parse HEAD) and run scripts/build-info.mjs after tsc`,
+  )
+  const labels = (JSON.parse(readFileSync(IMAGE_CONFIG, 'utf8')) as { Labels?: Record<string, string> | null }).Labels
+  const revision = labels?.['org.opencontainers.image.revision']
+  if (revision !== undefined) t.equal(commit, revision, 'the same commit as the OCI revision label')
+})

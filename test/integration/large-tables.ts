@@ -3,14 +3,17 @@
 // (VmHWM) must stay within 1.5x of the same daemon's beside an empty nat table, and no /healthz
 // answer may take longer than 250 ms; on the legacy backend and on nft. Never the root namespace.
 import t from 'tap'
-import { bareNamespace, daemonIn, peakRssKiB, pollIn, skipReason } from '../helpers/node-lab.js'
-import { fetchIn, metricValue } from '../helpers/daemon.js'
+import { bareNamespace, daemonIn, pollIn } from '../helpers/node-lab.js'
+import { CLI } from '../../harness/daemon.js'
+import { sampleOf } from '../../harness/prom.js'
+import { skipFileUnless } from '../../harness/skip.js'
+import { readStatus } from '../../bench/lib/proc.js'
 
-const skip = skipReason()
-if (skip !== false) {
-  t.plan(0, skip)
-  process.exit(0)
-}
+skipFileUnless({
+  root: 'network namespaces, iptables, NFQUEUE',
+  tools: ['curl', 'iptables-legacy-restore', 'iptables-nft-restore', 'iptables-legacy-save', 'iptables-nft-save'],
+  files: [{ path: CLI, make: 'npm run build' }],
+})
 
 const CHAINS = 10_000
 const PER_CHAIN = 10
@@ -49,7 +52,7 @@ async function measure(backend: 'legacy' | 'nft', withRules: boolean, flag: stri
       await ns.execOk([restore, '--noflush'], { input: natRules(), timeoutMs: 300_000 })
       const count = (await ns.execOk([`iptables-${backend}-save`, '-t', 'nat'], { timeoutMs: 120_000 })).stdout
         .split('\n')
-        .filter(l => l.startsWith('-A ')).length
+        .filter((l: string) => l.startsWith('-A ')).length
       if (count !== CHAINS * PER_CHAIN) throw new Error(`nat table holds ${count} rules, not ${CHAINS * PER_CHAIN}`)
     }
     const d = daemonIn(ns, ['--iptables-backend', flag, '--metrics-listen', `127.0.0.1:${PORT}`], {
@@ -59,9 +62,9 @@ async function measure(backend: 'legacy' | 'nft', withRules: boolean, flag: stri
       await d.ready(60_000)
       const readyAt = Date.now() / 1000
       const poll = await pollIn(ns, [`http://127.0.0.1:${PORT}/healthz`], { forMs: 6000, everyMs: 20, timeoutMs: 2000 })
-      const m = await fetchIn(ns, `http://127.0.0.1:${PORT}/metrics`)
-      const last = metricValue(m.body, 'dns_shaper_rules_last_sync_timestamp_seconds') ?? 0
-      const hwmKiB = peakRssKiB(d.child.pid!)
+      const last = sampleOf(await d.metrics(), 'dns_shaper_rules_last_sync_timestamp_seconds')
+      const hwmKiB = readStatus(d.child.pid!).vmHwmKb
+      if (hwmKiB === undefined) throw new Error(`no VmHWM in /proc/${d.child.pid}/status`)
       return { hwmKiB, maxHealthMs: poll.maxMs, statuses: poll.statuses, reconciledForS: last - readyAt }
     } finally {
       await d.stop(30_000)

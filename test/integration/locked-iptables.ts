@@ -7,16 +7,17 @@ import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bareNamespace, daemonIn, holdLock, sendQuery, skipReason, startEchoDns } from '../helpers/node-lab.js'
+import { bareNamespace, daemonIn, holdLock, sendQuery, startEchoDns } from '../helpers/node-lab.js'
 import { dnsQuery } from '../helpers/packets.js'
-import { fetchIn } from '../helpers/daemon.js'
-import type { Netns } from '../../lab/src/netns.js'
+import { CLI, type LogRecord } from '../../harness/daemon.js'
+import type { Netns } from '../../harness/netns.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-const skip = skipReason()
-if (skip !== false) {
-  t.plan(0, skip)
-  process.exit(0)
-}
+skipFileUnless({
+  root: 'network namespaces, iptables, NFQUEUE',
+  tools: ['curl', 'flock', 'iptables-legacy', 'iptables-legacy-save'],
+  files: [{ path: CLI, make: 'npm run build' }],
+})
 
 const PORT = 9363
 const work = mkdtempSync(join(tmpdir(), 'dnss-lock-'))
@@ -64,7 +65,7 @@ t.test('SIGTERM with the xtables lock held: the held AAAA is answered within 1 s
     const exitMs = Date.now() - exitStart
     t.not(exit, 'still running', `the daemon exited ${exitMs} ms after, the lock still held (rule-phase deadline)`)
     t.ok(
-      d.logs.some(l => /rules/.test(l.msg) && /next start/.test(JSON.stringify(l))),
+      d.logs.some((l: LogRecord) => /rules/.test(l.msg) && /next start/.test(JSON.stringify(l))),
       'the log says the rules stay until the next start',
     )
     figures.push(
@@ -81,17 +82,17 @@ t.test('a first install that finds the xtables lock busy: the daemon stays up, /
     await lock.held
     const d = start(ns)
     t.teardown(() => d.stop())
-    const failed = await d.waitLog(l => /install failed/.test(l.msg), 30_000)
+    const failed = await d.waitLog((l: LogRecord) => /install failed/.test(l.msg), 30_000)
     t.ok(failed, `install failed while locked: ${failed.msg}`)
     await new Promise(r => setTimeout(r, 1000))
     t.equal(d.child.exitCode, null, 'still running')
-    const ready = await fetchIn(ns, `http://127.0.0.1:${PORT}/readyz`)
+    const ready = await d.get('/readyz')
     t.equal(ready.code, 503, `/readyz 503 while the rules are missing: ${ready.body.trim()}`)
-    t.equal((await fetchIn(ns, `http://127.0.0.1:${PORT}/healthz`)).code, 200, '/healthz 200: the data plane runs')
+    t.equal((await d.get('/healthz')).code, 200, '/healthz 200: the data plane runs')
     lock.release()
     const end = Date.now() + 30_000
     let code = 0
-    while (Date.now() < end && (code = (await fetchIn(ns, `http://127.0.0.1:${PORT}/readyz`)).code) !== 200)
+    while (Date.now() < end && (code = (await d.get('/readyz')).code) !== 200)
       await new Promise(r => setTimeout(r, 200))
     t.equal(code, 200, '/readyz 200 once the lock is free: the install was retried')
     const exit = await d.stop(30_000)

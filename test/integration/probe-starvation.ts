@@ -6,14 +6,16 @@
 import t, { type Test } from 'tap'
 import { readFileSync } from 'node:fs'
 import { parseAllDocuments } from 'yaml'
-import { bareNamespace, daemonIn, hogConnections, pollIn, skipReason } from '../helpers/node-lab.js'
-import type { Netns } from '../../lab/src/netns.js'
+import { bareNamespace, daemonIn, hogConnections, pollIn } from '../helpers/node-lab.js'
+import { CLI } from '../../harness/daemon.js'
+import type { Netns } from '../../harness/netns.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-const skip = skipReason()
-if (skip !== false) {
-  t.plan(0, skip)
-  process.exit(0)
-}
+skipFileUnless({
+  root: 'network namespaces, iptables, NFQUEUE',
+  tools: ['curl'],
+  files: [{ path: CLI, make: 'npm run build' }],
+})
 
 const NODE = '192.0.2.1'
 const POD = '192.0.2.7'

@@ -7,7 +7,7 @@ import * as built from '../../src/dataplane/constants.js'
 import * as L from '../../src/dataplane/limits.js'
 import { loadConfig } from '../../src/config/load.js'
 import { compilePolicy } from '../../src/dataplane/policy.js'
-import { parseHolds } from '../../src/config/holds.js'
+import { checkHolds } from '../../src/config/holds.js'
 import { ConfigError } from '../../src/errors.js'
 import { holds } from '../helpers/config.js'
 
@@ -133,8 +133,8 @@ t.test(
     const rules = (n: number): { qtype: number; holdMs: number }[] =>
       Array.from({ length: n }, (_, i) => ({ qtype: 100 + i, holdMs: i + 1 }))
     t.doesNotThrow(() => compilePolicy({ ...base, rules: holds(rules(limits.maxHoldClasses)) }))
-    t.throws(() => parseHolds(rules(limits.maxHoldClasses + 1), '--delay'), ConfigError)
-    t.throws(() => parseHolds([{ qtype: 28, holdMs: limits.maxHoldMs + 1 }], '--delay'), ConfigError)
+    t.throws(() => checkHolds(rules(limits.maxHoldClasses + 1), '--delay'), ConfigError)
+    t.throws(() => checkHolds([{ qtype: 28, holdMs: limits.maxHoldMs + 1 }], '--delay'), ConfigError)
     // ... and the native side rejects the same values in a policy.
     const q = new Queue({ queue: 65003 })
     const p = compilePolicy({ ...base, rules: holds(rules(limits.maxHoldClasses)) })
