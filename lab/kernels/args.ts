@@ -1,6 +1,8 @@
 // `npm run lab:kernels` arguments: flags -> validated KernelLabOptions, with one clear message per bad flag.
 // Pure (no file system, no environment reads): the CLI passes in the defaults it computed.
 
+import { SERVICE_MODES } from '../src/kube-proxy-modes.js'
+
 export interface KernelLabOptions {
   /** bzImage to boot (default: the cached build of lab/kernels/build-kernel.sh). */
   kernel: string
@@ -21,15 +23,19 @@ export interface KernelLabOptions {
   qemu: string
 }
 
-export const USAGE = `usage: npm run lab:kernels -- [--kernel bzImage] [--quick] [--rows LIST] [--max-seconds S] [--lookups N]
-                            [--gai-lookups N] [--memory MB] [--smp N] [--timeout-min M] [--append WORD]
-                            [--out FILE] [--keep] [--qemu PATH]
+export const USAGE = `usage: npm run lab:kernels -- [--kernel bzImage] [--quick] [--rows LIST | --services LIST [--clash C]]
+                            [--max-seconds S] [--lookups N] [--gai-lookups N] [--memory MB] [--smp N]
+                            [--timeout-min M] [--append WORD] [--out FILE] [--keep] [--qemu PATH]
 Boots the race lab (rows a-f, see docs/race-lab.md) in QEMU (TCG, no KVM needed) on another kernel,
 with this machine's root file system read-only over virtio-9p and tmpfs for everything the lab writes.
   --kernel FILE      bzImage to boot (default: the cache of lab/kernels/build-kernel.sh). It needs
                      virtio-pci, 9p, tmpfs, devtmpfs and the lab's netfilter/tc features built in (=y)
   --quick            split-client rows only, fewer lookups
   --rows LIST        rows to run (default a,b,c,d,e,f; g, h: (d) with the kernel filter off / a 25 ms hold)
+  --services LIST    instead of rows a-f, the kube-proxy mode rows (no shaper, fixed 5 ms, pair; split,
+                     glibc, musl; masquerade off and on) for these modes, e.g. ipvs
+  --clash C          with --services: pre56 or stock clash handling through the lab switch (default:
+                     as booted, i.e. stock unless --append nf_conntrack.lab_pre56_clash=1)
   --max-seconds S    per-row bound on starting lookups inside the guest (default 12)
   --lookups N        split_cpu_client pairs per row (default 1500)
   --gai-lookups N    getaddrinfo lookups per row (default 300)
@@ -77,6 +83,8 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
   let gaiLookups = 300
   let quick = false
   let rows: string | undefined
+  let services: string | undefined
+  let clash: string | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     const v = argv[i + 1]
@@ -116,6 +124,17 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
           return { kind: 'error', message: '--rows needs row ids a-h, comma-separated (e.g. a,d,e,g,h)' }
         rows = v
         break
+      case '--services': {
+        const list = (v ?? '').split(',').filter(Boolean)
+        if (list.length === 0 || list.some(m => !(SERVICE_MODES as readonly string[]).includes(m)))
+          return { kind: 'error', message: `--services takes ${SERVICE_MODES.join(', ')}, comma-separated` }
+        services = list.join(',')
+        break
+      }
+      case '--clash':
+        if (v !== 'pre56' && v !== 'stock') return { kind: 'error', message: '--clash needs pre56 or stock' }
+        clash = v
+        break
       case '--max-seconds':
         n = intFlag(a, v, 1, 600)
         if (typeof n === 'string') return { kind: 'error', message: n }
@@ -151,9 +170,14 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
     }
     i++
   }
+  if (services !== undefined && rows !== undefined)
+    return { kind: 'error', message: '--rows picks kernel rows a-h; --services runs the kube-proxy mode rows instead' }
+  if (clash !== undefined && services === undefined)
+    return { kind: 'error', message: '--clash applies to --services rows (rows a-h set their own handling)' }
+  // The mode rows come from the race matrix; the kernel matrix stretches readiness waits 6x by itself.
+  const matrix = services === undefined ? ['--matrix', 'kernels'] : ['--matrix', 'race', '--time-scale', '6']
   opts.raceArgs = [
-    '--matrix',
-    'kernels',
+    ...matrix,
     '--max-seconds',
     String(maxSeconds),
     '--lookups',
@@ -162,6 +186,8 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
     String(gaiLookups),
     ...(quick ? ['--quick'] : []),
     ...(rows ? ['--rows', rows] : []),
+    ...(services ? ['--services', services] : []),
+    ...(clash ? ['--clash', clash] : []),
   ]
   return { kind: 'run', opts }
 }

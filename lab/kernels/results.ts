@@ -142,6 +142,47 @@ export function judgeShapedRow(r: RaceRow): { bad: boolean; note: string | null 
  * no insert_failed). A sign whose rows did not run is SKIP, never PASS.
  */
 export function checkExpectedSigns(rows: readonly RaceRow[]): SignCheck[] {
+  const modeRows = rows.filter(r => r.id === null && r.service !== 'iptables')
+  // A kube-proxy mode run (--services) has no lettered rows: their signs would all be SKIP noise.
+  const lettered = rows.length === 0 || rows.some(r => r.id !== null) ? letteredSigns(rows) : []
+  return [...lettered, ...modeSigns(modeRows)]
+}
+
+/**
+ * Signs of the kube-proxy mode rows (IPVS, nftables): every dns-shaper row, fixed or pair, without a
+ * kernel drop or an unexplained loss, per mode. Rows without a shaper are read from the table, not
+ * judged: whether a mode clashes at all there is what they measure.
+ */
+export function modeSigns(rows: readonly RaceRow[]): SignCheck[] {
+  const out: SignCheck[] = []
+  for (const service of [...new Set(rows.map(r => r.service))]) {
+    const shaped = rows.filter(r => r.service === service && r.shaperCounters !== null)
+    const name = `(${service}) dns-shaper rows: no drops`
+    if (shaped.length === 0) {
+      out.push({ name, status: 'SKIP', detail: `no ${service} dns-shaper rows ran` })
+      continue
+    }
+    const verdicts = shaped.map(judgeShapedRow)
+    const bad = verdicts.filter(v => v.bad)
+    const none = rows.filter(r => r.service === service && r.shaperCounters === null)
+    const context = `without a shaper: clash_resolve ${sum(none, r => r.clashResolve)}, insert_failed ${sum(none, r => r.insertFailed)} over ${none.length} row(s)`
+    out.push({
+      name,
+      status: bad.length === 0 ? 'PASS' : 'FAIL',
+      detail:
+        bad.length === 0
+          ? [
+              `insert_failed 0, conntrack drop 0 over ${shaped.length} row(s)`,
+              ...verdicts.filter(v => v.note !== null).map(v => v.note),
+              context,
+            ].join('; ')
+          : bad.map(v => v.note).join('; '),
+    })
+  }
+  return out
+}
+
+function letteredSigns(rows: readonly RaceRow[]): SignCheck[] {
   const byId = (id: string): RaceRow[] => rows.filter(r => r.id === id)
   const out: SignCheck[] = []
 

@@ -9,6 +9,7 @@ import { SERVICE_MODES, type ServiceMode } from './kube-proxy-modes.js'
 
 const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--services LIST] [--out FILE]
                                        [--matrix race|kernels] [--gai-lookups N] [--rows LIST] [--time-scale K]
+                                       [--clash pre56|stock]
   --quick             split-client rows only, 3000 pairs each (under a minute)
   --lookups N         split_cpu_client A+AAAA pairs per row (default 20000)
   --natural-lookups N pair_client lookups per row (default 5000); getaddrinfo rows use N/2.5
@@ -22,6 +23,8 @@ const USAGE = `usage: node dist-lab/lab/src/race-cli.js [--quick] [--lookups N] 
   --gai-lookups N     getaddrinfo lookups per row (after --natural-lookups)
   --rows LIST         kernel matrix rows to run, e.g. a,d,e,g,h (default a-f; g, h: extra (d) variants)
   --time-scale K      stretch readiness waits K times (slow guests; default 1, kernels matrix 6)
+  --clash pre56|stock clash handling for the kube-proxy mode rows, through the kernel lab's switch
+                      (rows that cannot have it on this kernel are skipped with the reason)
 Needs root, iptables, nft, conntrack, unbound (ipvsadm for IPVS rows), gcc (musl-gcc for the musl rows), and a built tree
 (npx node-gyp rebuild && npx tsc -p tsconfig.build.json).`
 
@@ -87,6 +90,10 @@ function parseArgs(argv: string[]): { opts: RaceMatrixOptions; out: string; matr
       case '--rows':
         if (!v || !/^[a-h](,[a-h])*$/.test(v)) return '--rows needs row ids a-h, comma-separated (kernel matrix)'
         opts.rows = v.split(',')
+        break
+      case '--clash':
+        if (v !== 'pre56' && v !== 'stock') return '--clash needs pre56 or stock'
+        opts.clash = v
         break
       case '--time-scale':
         n = int(a, v, 100)

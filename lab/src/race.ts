@@ -421,10 +421,14 @@ export interface RaceRow {
 
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : null)
 
-/** The row's label: the matrix row letter, the shaper, and stock clash handling when asked for. */
+/**
+ * The row's label: the matrix row letter, the shaper, and the clash handling when asked for (a lettered
+ * kernel row other than (f) implies pre-5.6, so only stock is named there).
+ */
 export function rowLabel(sc: Pick<RaceScenario, 'id' | 'shaper' | 'clash'>): string {
   const id = sc.id ? `(${sc.id}) ` : ''
-  return `${id}${shaperLabel(sc.shaper)}${sc.clash === 'stock' ? ', stock' : ''}`
+  const clash = sc.clash === 'stock' ? ', stock' : sc.clash === 'pre56' && !sc.id ? ', pre-5.6' : ''
+  return `${id}${shaperLabel(sc.shaper)}${clash}`
 }
 
 /** Where a netem row puts the workaround: the router's egress toward the endpoints, or the client's own. */
@@ -532,6 +536,11 @@ export interface RaceMatrixOptions {
   timeScale?: number
   /** Kernel matrix only: the row ids to run (default a-f; g and h only when named). */
   rows?: readonly string[]
+  /**
+   * Clash handling for the kube-proxy mode rows (default: the kernel as it is). Set through the lab
+   * switch in the kernel lab's guest, so the same IPVS rows can show pre-5.6 and stock handling.
+   */
+  clash?: ClashHandling
 }
 
 // Fixed rows run with the default kernel filter (A never reaches the queue, so only the wait orders
@@ -578,10 +587,11 @@ export function raceMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
   for (const service of services.filter(s => s !== 'iptables')) {
     for (const snat of [false, true]) {
       for (const shaper of MODE_SHAPERS) {
-        modeRows.push({ ...splitRow(shaper, 4, snat), service })
+        const clash = o.clash ? { clash: o.clash } : {}
+        modeRows.push({ ...splitRow(shaper, 4, snat), service, ...clash })
         if (quick) continue
         for (const client of ['gai-glibc', 'gai-musl'] as const)
-          modeRows.push({ shaper, client, family: 4, lookups: gai, threads: 4, maxSeconds, snat, service })
+          modeRows.push({ shaper, client, family: 4, lookups: gai, threads: 4, maxSeconds, snat, service, ...clash })
       }
     }
   }

@@ -86,3 +86,33 @@ t.test('bad flags: one message naming the flag', async t => {
   t.match(err(['--rows', 'a,z']), /--rows needs row ids a-h/)
   t.equal(parseKernelLabArgs(['--quick', '-h'], D).kind, 'help')
 })
+
+t.test('--services: the guest runs the kube-proxy mode rows instead of rows a-f, waits stretched', async t => {
+  const p = parseKernelLabArgs(['--services', 'ipvs', '--clash', 'pre56', '--quick'], D)
+  if (p.kind !== 'run') throw new Error(JSON.stringify(p))
+  t.same(p.opts.raceArgs, [
+    '--matrix',
+    'race',
+    '--time-scale',
+    '6',
+    '--max-seconds',
+    '12',
+    '--lookups',
+    '1500',
+    '--gai-lookups',
+    '300',
+    '--quick',
+    '--services',
+    'ipvs',
+    '--clash',
+    'pre56',
+  ])
+  const err = (argv: string[]): string => {
+    const q = parseKernelLabArgs(argv, D)
+    return q.kind === 'error' ? q.message : `no error (${q.kind})`
+  }
+  t.match(err(['--services', 'ipvs,bogus']), /--services takes iptables, nftables, nftables-map, ipvs/)
+  t.match(err(['--services', 'ipvs', '--rows', 'a']), /--rows picks kernel rows/)
+  t.match(err(['--clash', 'pre56']), /--clash applies to --services rows/)
+  t.match(err(['--services', 'ipvs', '--clash', 'old']), /--clash needs pre56 or stock/)
+})

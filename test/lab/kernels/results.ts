@@ -168,3 +168,31 @@ t.test('expected signs: drops without a shaper, none with dns-shaper, stock reso
   )
   t.match(formatChecks(none), /^SKIP \(a\) drops without a shaper: no \(a\) split rows ran/)
 })
+
+t.test('expected signs of a kube-proxy mode run: dns-shaper rows per mode, no lettered-row noise', async t => {
+  const counters = { held: 100, pairReleased: 60, deadlineReleased: 40, bypassed: 0 }
+  const ipvs = (p: Partial<RaceRow>): RaceRow =>
+    row({ id: null, clash: null, service: 'ipvs', shaper: 'no shaper', ...p })
+  const good = checkExpectedSigns([
+    ipvs({ insertFailed: 7, clashResolve: 2, answersLost: 7 }),
+    ipvs({ shaper: 'raw fixed 5 ms', shaperCounters: counters }),
+    ipvs({ shaper: 'raw pair (max 5 ms)', shaperCounters: counters, snat: true }),
+  ])
+  t.same(
+    good.map(c => [c.name, c.status]),
+    [['(ipvs) dns-shaper rows: no drops', 'PASS']],
+    formatChecks(good),
+  )
+  t.match(good[0]!.detail, /over 2 row\(s\).*without a shaper: clash_resolve 2, insert_failed 7 over 1 row/)
+
+  const bad = checkExpectedSigns([ipvs({ shaper: 'raw fixed 5 ms', shaperCounters: counters, insertFailed: 1 })])
+  t.equal(bad[0]!.status, 'FAIL')
+  t.match(bad[0]!.detail, /insert_failed 1/)
+
+  const unshaped = checkExpectedSigns([ipvs({})])
+  t.same(
+    unshaped.map(c => c.status),
+    ['SKIP'],
+    'no dns-shaper row ran: SKIP, never PASS',
+  )
+})
