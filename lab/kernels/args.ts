@@ -20,16 +20,25 @@ export interface KernelLabOptions {
   append: string[]
   /** Keep the run directory (generated init, console log, guest JSON) after the run. */
   keep: boolean
+  /**
+   * `dns-shaper check --probe` in the guest before the race lab, with pre-5.6 and stock handling:
+   * 'with' (default), 'only' (no race lab: a few minutes), or 'off'.
+   */
+  probe: 'with' | 'only' | 'off'
   qemu: string
 }
 
 export const USAGE = `usage: npm run lab:kernels -- [--kernel bzImage] [--quick] [--rows LIST | --services LIST [--clash C]]
                             [--max-seconds S] [--lookups N] [--gai-lookups N] [--memory MB] [--smp N]
                             [--timeout-min M] [--append WORD] [--out FILE] [--keep] [--qemu PATH]
-Boots the race lab (rows a-f, see docs/race-lab.md) in QEMU (TCG, no KVM needed) on another kernel,
-with this machine's root file system read-only over virtio-9p and tmpfs for everything the lab writes.
+                            [--probe-only | --no-probe]
+Boots another kernel in QEMU (TCG, no KVM needed), with this machine's root file system read-only over
+virtio-9p and tmpfs for everything the lab writes; runs dns-shaper check --probe there with the lab
+switch on, then off, and the race lab (rows a-f, see docs/race-lab.md).
   --kernel FILE      bzImage to boot (default: the cache of lab/kernels/build-kernel.sh). It needs
                      virtio-pci, 9p, tmpfs, devtmpfs and the lab's netfilter/tc features built in (=y)
+  --probe-only       only dns-shaper check --probe, lab switch on then off (no race lab; minutes)
+  --no-probe         no check --probe before the race lab
   --quick            split-client rows only, fewer lookups
   --rows LIST        rows to run (default a,b,c,d,e,f; g, h: (d) with the kernel filter off / a 25 ms hold)
   --services LIST    instead of rows a-f, the kube-proxy mode rows (no shaper, fixed 5 ms, pair; split,
@@ -43,7 +52,7 @@ with this machine's root file system read-only over virtio-9p and tmpfs for ever
   --smp N            guest vCPUs (default 2, at least 2)
   --timeout-min M    kill the VM after M minutes (default 75)
   --append WORD      extra kernel command-line word (repeatable)
-  --out FILE         JSON report (default bench/results/kernel-lab.json)
+  --out FILE         JSON report (default bench/results/kernel-lab.json; -probe.json with --probe-only)
   --keep             keep the run directory (init, console log, guest JSON)
   --qemu PATH        qemu-system-x86_64 binary
 Needs root (the guest runs the lab as root; the host only starts QEMU), qemu-system-x86, and a built tree.`
@@ -76,6 +85,7 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
     out: defaults.out,
     append: [],
     keep: false,
+    probe: 'with',
     qemu: 'qemu-system-x86_64',
   }
   let maxSeconds = 12
@@ -84,6 +94,7 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
   let quick = false
   let rows: string | undefined
   let services: string | undefined
+  let outGiven = false
   let clash: string | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
@@ -97,6 +108,13 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
       opts.keep = true
       continue
     }
+    if (a === '--probe-only' || a === '--no-probe') {
+      const want = a === '--probe-only' ? 'only' : 'off'
+      if (opts.probe !== 'with' && opts.probe !== want)
+        return { kind: 'error', message: '--probe-only and --no-probe exclude each other' }
+      opts.probe = want
+      continue
+    }
     let n: number | string
     switch (a) {
       case '--kernel':
@@ -106,6 +124,7 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
       case '--out':
         if (!v || v.startsWith('--')) return { kind: 'error', message: '--out needs a file name' }
         opts.out = v
+        outGiven = true
         break
       case '--qemu':
         if (!v || v.startsWith('--')) return { kind: 'error', message: '--qemu needs a path' }
@@ -170,6 +189,10 @@ export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefault
     }
     i++
   }
+  if (opts.probe === 'only' && (services !== undefined || rows !== undefined || quick))
+    return { kind: 'error', message: '--probe-only runs no race lab: drop --rows, --services and --quick' }
+  // A probe-only run must not overwrite the full run's report.
+  if (opts.probe === 'only' && !outGiven) opts.out = opts.out.replace(/(\.json)?$/, '-probe.json')
   if (services !== undefined && rows !== undefined)
     return { kind: 'error', message: '--rows picks kernel rows a-h; --services runs the kube-proxy mode rows instead' }
   if (clash !== undefined && services === undefined)

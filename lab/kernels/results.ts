@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RaceReport, RaceRow } from '../src/race.js'
-import { GUEST_FILES, GUEST_LOG_PREFIX } from './guest.js'
+import { GUEST_FILES, GUEST_LOG_PREFIX, PROBE_HANDLINGS, probeFile } from './guest.js'
+import type { ProbeHandling } from './guest.js'
 
 export interface GuestResults {
   /** key=value lines of guest-info (kernel, cmdline, lab_pre56_clash, cpus). */
@@ -12,8 +13,20 @@ export interface GuestResults {
   /** Exit code of the race lab in the guest; null when the guest never got that far. */
   rc: number | null
   report: RaceReport | null
-  /** Why there is no report, when there is none. */
+  /** Why there is no report, when there is none (and one was asked for). */
   problem: string | null
+  /** `check --probe --json` runs the guest made, in the order it made them. */
+  probes: ProbeRun[]
+}
+
+/** One `dns-shaper check --probe --json` in the guest, as it left it. */
+export interface ProbeRun {
+  handling: ProbeHandling
+  /** Exit code of `check` (1 when it found problems, a recommendation among them). */
+  rc: number | null
+  /** Its JSON output; null when it printed none or none that parses. */
+  json: unknown
+  stderr: string
 }
 
 export function parseGuestInfo(text: string): Record<string, string> {
@@ -39,7 +52,7 @@ export function parseRaceReport(text: string): RaceReport {
   return { date: j.date ?? '', kernel: j.kernel, cpus: j.cpus ?? 0, rows: j.rows, skipped: j.skipped ?? [] }
 }
 
-export function readGuestResults(runDir: string): GuestResults {
+export function readGuestResults(runDir: string, opts: { raceAsked?: boolean } = {}): GuestResults {
   const file = (f: string): string | null => {
     const p = join(runDir, f)
     return existsSync(p) ? readFileSync(p, 'utf8') : null
@@ -56,6 +69,8 @@ export function readGuestResults(runDir: string): GuestResults {
       'the guest never reached the lab (no guest-info): the kernel did not boot to the init, or could not mount ' +
       'the 9p root or results share. A --kernel needs VIRTIO_PCI, NET_9P_VIRTIO, 9P_FS, TMPFS, DEVTMPFS and ' +
       'SERIAL_8250_CONSOLE built in (=y); see the console log'
+  } else if (reportText === null && opts.raceAsked === false) {
+    // The probe-only run: no race report is expected.
   } else if (reportText === null) {
     problem = `the race lab in the guest wrote no report (exit ${rc ?? 'unknown'}); see the console log`
   } else {
@@ -65,7 +80,25 @@ export function readGuestResults(runDir: string): GuestResults {
       problem = `the guest's report is unreadable: ${e instanceof Error ? e.message : String(e)}`
     }
   }
-  return { info, rc, report, problem }
+  const probes: ProbeRun[] = []
+  for (const handling of PROBE_HANDLINGS) {
+    const rcT = file(probeFile(handling, 'rc'))
+    if (rcT === null) continue
+    const jsonT = file(probeFile(handling, 'json')) ?? ''
+    let json: unknown = null
+    try {
+      json = jsonT.trim() ? (JSON.parse(jsonT) as unknown) : null
+    } catch {
+      json = null
+    }
+    probes.push({
+      handling,
+      rc: /^\d+\s*$/.test(rcT) ? Number(rcT.trim()) : null,
+      json,
+      stderr: file(probeFile(handling, 'err')) ?? '',
+    })
+  }
+  return { info, rc, report, problem, probes }
 }
 
 /** The guest's own console lines (GUEST_LOG_PREFIX), without the serial line's carriage returns. */
@@ -239,4 +272,71 @@ function letteredSigns(rows: readonly RaceRow[]): SignCheck[] {
 
 export function formatChecks(checks: readonly SignCheck[]): string {
   return checks.map(c => `${c.status.padEnd(4)} ${c.name}: ${c.detail}`).join('\n')
+}
+
+/** The probe's figures and verdict, wherever `check --json` nests its probe item. */
+export interface ProbeFigures {
+  verdict: string
+  pairs: number
+  clashes: number
+  dropped: number
+  resolved: number
+}
+
+/** Finds the first object in `check --json` output that carries the probe's four figures. */
+export function probeFigures(json: unknown): ProbeFigures | null {
+  if (json === null || typeof json !== 'object') return null
+  const o = json as Record<string, unknown>
+  const n = (k: string): number | null => (typeof o[k] === 'number' ? o[k] : null)
+  const [pairs, clashes, dropped, resolved] = ['pairs', 'clashes', 'dropped', 'resolved'].map(n)
+  if (pairs != null && clashes != null && dropped != null && resolved != null) {
+    const verdict = [o['verdict'], o['result'], o['status']].find(v => typeof v === 'string') as string | undefined
+    return { verdict: verdict ?? '?', pairs, clashes, dropped, resolved }
+  }
+  for (const v of Object.values(o)) {
+    const f = probeFigures(v)
+    if (f) return f
+  }
+  return null
+}
+
+const PROBE_EXPECT: Record<Exclude<ProbeHandling, 'asis'>, { verdict: RegExp; name: string }> = {
+  pre56: { verdict: /drop/i, name: 'check --probe, pre-5.6 handling (switch on): drops' },
+  stock: { verdict: /resolv/i, name: 'check --probe, stock 5.10 (switch off): resolves' },
+}
+
+/**
+ * The probe's signs: with the switch on, its verdict says the kernel drops clashes (and it counted
+ * drops); with it off, it resolves them (resolved > 0, nothing dropped). An 'asis' run (a kernel
+ * without the switch) is reported, not judged: no one here knows what that kernel should do.
+ */
+export function probeSigns(probes: readonly ProbeRun[], asked: boolean): SignCheck[] {
+  if (!asked) return []
+  const out: SignCheck[] = []
+  for (const h of ['pre56', 'stock'] as const) {
+    const { name, verdict } = PROBE_EXPECT[h]
+    const p = probes.find(x => x.handling === h)
+    if (!p) {
+      const asis = probes.find(x => x.handling === 'asis')
+      out.push({
+        name,
+        status: 'SKIP',
+        detail: asis ? 'this kernel has no lab switch: only the as-is probe ran' : 'the probe did not run in the guest',
+      })
+      continue
+    }
+    const f = probeFigures(p.json)
+    if (!f) {
+      out.push({
+        name,
+        status: 'FAIL',
+        detail: `check --probe exited ${p.rc ?? '?'} with no probe figures: ${p.stderr.trim().slice(-300) || 'no output'}`,
+      })
+      continue
+    }
+    const figures = `verdict ${f.verdict}: ${f.pairs} pairs, ${f.clashes} clashes, ${f.dropped} dropped, ${f.resolved} resolved`
+    const ok = verdict.test(f.verdict) && (h === 'pre56' ? f.dropped > 0 : f.resolved > 0 && f.dropped === 0)
+    out.push({ name, status: ok ? 'PASS' : 'FAIL', detail: figures })
+  }
+  return out
 }

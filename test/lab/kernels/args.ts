@@ -116,3 +116,16 @@ t.test('--services: the guest runs the kube-proxy mode rows instead of rows a-f,
   t.match(err(['--clash', 'pre56']), /--clash applies to --services rows/)
   t.match(err(['--services', 'ipvs', '--clash', 'old']), /--clash needs pre56 or stock/)
 })
+
+t.test('probe: with the race lab by default, --probe-only (own report file), --no-probe', async t => {
+  const get = (argv: string[]): { probe: string; out: string } | string => {
+    const p = parseKernelLabArgs(argv, D)
+    return p.kind === 'run' ? { probe: p.opts.probe, out: p.opts.out } : p.kind === 'error' ? p.message : p.kind
+  }
+  t.same(get([]), { probe: 'with', out: D.out })
+  t.same(get(['--probe-only']), { probe: 'only', out: '/repo/bench/results/kernel-lab-probe.json' })
+  t.same(get(['--probe-only', '--out', 'p.json']), { probe: 'only', out: 'p.json' })
+  t.same(get(['--no-probe']), { probe: 'off', out: D.out })
+  t.match(get(['--probe-only', '--no-probe']), /exclude each other/)
+  t.match(get(['--probe-only', '--services', 'ipvs']), /--probe-only runs no race lab/)
+})

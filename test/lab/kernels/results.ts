@@ -10,8 +10,11 @@ import {
   judgeShapedRow,
   parseGuestInfo,
   parseRaceReport,
+  probeFigures,
+  probeSigns,
   readGuestResults,
 } from '../../../lab/kernels/results.js'
+import type { ProbeRun } from '../../../lab/kernels/results.js'
 import type { RaceRow } from '../../../lab/src/race.js'
 
 function row(p: Partial<RaceRow>): RaceRow {
@@ -195,4 +198,61 @@ t.test('expected signs of a kube-proxy mode run: dns-shaper rows per mode, no le
     ['SKIP'],
     'no dns-shaper row ran: SKIP, never PASS',
   )
+})
+
+t.test('probe signs: switch on drops, switch off resolves; no figures or the wrong verdict fail', async t => {
+  const figures = (verdict: string, dropped: number, resolved: number): unknown => ({
+    items: [{ name: 'race probe', probe: { verdict, pairs: 300, clashes: dropped + resolved, dropped, resolved } }],
+  })
+  const run = (handling: 'pre56' | 'stock' | 'asis', json: unknown): ProbeRun => ({ handling, rc: 0, json, stderr: '' })
+  t.same(probeFigures(figures('drops', 5, 1)), { verdict: 'drops', pairs: 300, clashes: 6, dropped: 5, resolved: 1 })
+  t.equal(probeFigures({ pairs: 1 }), null, 'all four figures or none')
+  const good = probeSigns([run('pre56', figures('drops', 12, 3)), run('stock', figures('resolves', 0, 40))], true)
+  t.same(
+    good.map(c => c.status),
+    ['PASS', 'PASS'],
+    formatChecks(good),
+  )
+  t.match(good[0]!.detail, /verdict drops: 300 pairs, 15 clashes, 12 dropped, 3 resolved/)
+  const bad = probeSigns(
+    [
+      run('pre56', figures('inconclusive', 0, 0)),
+      { handling: 'stock', rc: 1, json: null, stderr: 'check: --probe needs CAP_SYS_ADMIN' },
+    ],
+    true,
+  )
+  t.same(
+    bad.map(c => c.status),
+    ['FAIL', 'FAIL'],
+  )
+  t.match(bad[1]!.detail, /exited 1 with no probe figures: check: --probe needs CAP_SYS_ADMIN/)
+  t.same(
+    probeSigns([run('stock', figures('resolves', 2, 40))], true).map(c => c.status),
+    ['SKIP', 'FAIL'],
+    'a stock probe that dropped anything fails; a missing run is SKIP',
+  )
+  t.match(probeSigns([run('asis', figures('drops', 1, 0))], true)[0]!.detail, /no lab switch/)
+  t.same(probeSigns([], false), [], 'not asked: no signs')
+})
+
+t.test('readGuestResults: the probe runs the guest left', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'dnss-kres-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'guest-info'), 'kernel=5.10.262\n')
+  writeFileSync(join(dir, 'guest-rc'), '0\n')
+  writeFileSync(join(dir, 'probe-pre56.rc'), '1\n')
+  writeFileSync(join(dir, 'probe-pre56.json'), '{"pairs":3,"clashes":1,"dropped":1,"resolved":0,"verdict":"drops"}')
+  writeFileSync(join(dir, 'probe-stock.rc'), '2\n')
+  writeFileSync(join(dir, 'probe-stock.json'), 'not json')
+  writeFileSync(join(dir, 'probe-stock.err'), 'boom\n')
+  const g = readGuestResults(dir, { raceAsked: false })
+  t.equal(g.problem, null, 'a probe-only run expects no race report')
+  t.same(
+    g.probes.map(p => [p.handling, p.rc, p.json === null, p.stderr]),
+    [
+      ['pre56', 1, false, ''],
+      ['stock', 2, true, 'boom\n'],
+    ],
+  )
+  t.match(readGuestResults(dir).problem, /wrote no report/, 'a race run still needs its report')
 })
