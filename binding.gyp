@@ -9,7 +9,8 @@
         "native/decision_core.cc",
         "native/nfq.cc",
         "native/parse.cc",
-        "native/conntrack_stats.cc"
+        "native/conntrack_stats.cc",
+        "native/split_cpu_sender.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
