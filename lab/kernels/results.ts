@@ -274,35 +274,58 @@ export function formatChecks(checks: readonly SignCheck[]): string {
   return checks.map(c => `${c.status.padEnd(4)} ${c.name}: ${c.detail}`).join('\n')
 }
 
-/** The probe's figures and verdict, wherever `check --json` nests its probe item. */
+/** The probe's outcome and figures, as `check --probe --json` reports them (report.probe.verdict). */
 export interface ProbeFigures {
+  /** drops | resolves | inconclusive, with the reason when inconclusive. */
   verdict: string
+  /** The probe's own sentence. */
+  text: string
   pairs: number
   clashes: number
   dropped: number
   resolved: number
 }
 
-/** Finds the first object in `check --json` output that carries the probe's four figures. */
+/** Reads report.probe.verdict of `check --json`; null when there is none or it carries no figures. */
 export function probeFigures(json: unknown): ProbeFigures | null {
-  if (json === null || typeof json !== 'object') return null
-  const o = json as Record<string, unknown>
-  const n = (k: string): number | null => (typeof o[k] === 'number' ? o[k] : null)
+  const get = (o: unknown, k: string): unknown =>
+    o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined
+  const v = get(get(json, 'probe'), 'verdict')
+  const outcome = get(v, 'outcome')
+  const f = get(v, 'figures')
+  const n = (k: string): number | null => {
+    const x = get(f, k)
+    return typeof x === 'number' ? x : null
+  }
   const [pairs, clashes, dropped, resolved] = ['pairs', 'clashes', 'dropped', 'resolved'].map(n)
-  if (pairs != null && clashes != null && dropped != null && resolved != null) {
-    const verdict = [o['verdict'], o['result'], o['status']].find(v => typeof v === 'string') as string | undefined
-    return { verdict: verdict ?? '?', pairs, clashes, dropped, resolved }
+  if (typeof outcome !== 'string' || pairs == null || clashes == null || dropped == null || resolved == null)
+    return null
+  const reason = get(v, 'reason')
+  const text = get(v, 'text')
+  return {
+    verdict: typeof reason === 'string' ? `${outcome} (${reason})` : outcome,
+    text: typeof text === 'string' ? text : '',
+    pairs,
+    clashes,
+    dropped,
+    resolved,
   }
-  for (const v of Object.values(o)) {
-    const f = probeFigures(v)
-    if (f) return f
-  }
-  return null
+}
+
+/** The probe's own sentence when it gave no figures (not run, failed), for the operator. */
+function probeText(json: unknown): string {
+  const p = json !== null && typeof json === 'object' ? (json as Record<string, unknown>)['probe'] : undefined
+  if (p === null || typeof p !== 'object') return ''
+  const o = p as Record<string, unknown>
+  const v = o['verdict']
+  if (v !== null && typeof v === 'object' && typeof (v as Record<string, unknown>)['text'] === 'string')
+    return (v as Record<string, string>)['text']!
+  return typeof o['error'] === 'string' ? o['error'] : ''
 }
 
 const PROBE_EXPECT: Record<Exclude<ProbeHandling, 'asis'>, { verdict: RegExp; name: string }> = {
-  pre56: { verdict: /drop/i, name: 'check --probe, pre-5.6 handling (switch on): drops' },
-  stock: { verdict: /resolv/i, name: 'check --probe, stock 5.10 (switch off): resolves' },
+  pre56: { verdict: /^drops$/, name: 'check --probe, pre-5.6 handling (switch on): drops' },
+  stock: { verdict: /^resolves$/, name: 'check --probe, stock 5.10 (switch off): resolves' },
 }
 
 /**
@@ -330,7 +353,7 @@ export function probeSigns(probes: readonly ProbeRun[], asked: boolean): SignChe
       out.push({
         name,
         status: 'FAIL',
-        detail: `check --probe exited ${p.rc ?? '?'} with no probe figures: ${p.stderr.trim().slice(-300) || 'no output'}`,
+        detail: `check --probe exited ${p.rc ?? '?'} with no probe figures: ${probeText(p.json) || p.stderr.trim().slice(-300) || 'no output'}`,
       })
       continue
     }

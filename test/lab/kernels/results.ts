@@ -201,12 +201,39 @@ t.test('expected signs of a kube-proxy mode run: dns-shaper rows per mode, no le
 })
 
 t.test('probe signs: switch on drops, switch off resolves; no figures or the wrong verdict fail', async t => {
-  const figures = (verdict: string, dropped: number, resolved: number): unknown => ({
-    items: [{ name: 'race probe', probe: { verdict, pairs: 300, clashes: dropped + resolved, dropped, resolved } }],
+  // The shape of `dns-shaper check --probe --json` (report.probe = ProbeResult).
+  const figures = (outcome: string, dropped: number, resolved: number): unknown => ({
+    ready: true,
+    probe: {
+      verdict: {
+        outcome,
+        ...(dropped + resolved === 0 ? { reason: 'no-overlap' } : {}),
+        figures: {
+          pairs: 300,
+          queries: 600,
+          answered: 600 - dropped,
+          lost: dropped,
+          clashes: dropped + resolved,
+          dropped,
+          resolved,
+        },
+        text: `this kernel ${outcome}`,
+      },
+      release: '5.10.262',
+      elapsedSeconds: 20,
+    },
   })
   const run = (handling: 'pre56' | 'stock' | 'asis', json: unknown): ProbeRun => ({ handling, rc: 0, json, stderr: '' })
-  t.same(probeFigures(figures('drops', 5, 1)), { verdict: 'drops', pairs: 300, clashes: 6, dropped: 5, resolved: 1 })
-  t.equal(probeFigures({ pairs: 1 }), null, 'all four figures or none')
+  t.same(probeFigures(figures('drops', 5, 1)), {
+    verdict: 'drops',
+    text: 'this kernel drops',
+    pairs: 300,
+    clashes: 6,
+    dropped: 5,
+    resolved: 1,
+  })
+  t.equal(probeFigures({ probe: { verdict: { outcome: 'drops', figures: { pairs: 1 } } } }), null, 'all four figures')
+  t.equal(probeFigures({ probe: { error: 'boom' } }), null)
   const good = probeSigns([run('pre56', figures('drops', 12, 3)), run('stock', figures('resolves', 0, 40))], true)
   t.same(
     good.map(c => c.status),
@@ -225,7 +252,20 @@ t.test('probe signs: switch on drops, switch off resolves; no figures or the wro
     bad.map(c => c.status),
     ['FAIL', 'FAIL'],
   )
+  t.match(bad[0]!.detail, /verdict inconclusive \(no-overlap\): 300 pairs, 0 clashes/)
   t.match(bad[1]!.detail, /exited 1 with no probe figures: check: --probe needs CAP_SYS_ADMIN/)
+  const notRun = probeSigns(
+    [
+      {
+        handling: 'pre56',
+        rc: 0,
+        json: { probe: { verdict: { outcome: 'inconclusive', text: 'probe not run: x' } } },
+        stderr: '',
+      },
+    ],
+    true,
+  )
+  t.match(notRun[0]!.detail, /no probe figures: probe not run: x/, "the probe's own sentence when it has no figures")
   t.same(
     probeSigns([run('stock', figures('resolves', 2, 40))], true).map(c => c.status),
     ['SKIP', 'FAIL'],
@@ -241,7 +281,7 @@ t.test('readGuestResults: the probe runs the guest left', async t => {
   writeFileSync(join(dir, 'guest-info'), 'kernel=5.10.262\n')
   writeFileSync(join(dir, 'guest-rc'), '0\n')
   writeFileSync(join(dir, 'probe-pre56.rc'), '1\n')
-  writeFileSync(join(dir, 'probe-pre56.json'), '{"pairs":3,"clashes":1,"dropped":1,"resolved":0,"verdict":"drops"}')
+  writeFileSync(join(dir, 'probe-pre56.json'), '{"probe":{"verdict":{"outcome":"drops"}}}')
   writeFileSync(join(dir, 'probe-stock.rc'), '2\n')
   writeFileSync(join(dir, 'probe-stock.json'), 'not json')
   writeFileSync(join(dir, 'probe-stock.err'), 'boom\n')
