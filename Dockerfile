@@ -50,7 +50,7 @@ RUN ./node_modules/.bin/tsc -p tsconfig.build.json \
  && find node_modules -depth -type d -empty -delete \
  && mkdir -p /out/app/build/Release /out/node \
  && cp -r dist node_modules package.json /out/app/ \
- && cp build/Release/nfqueue.node /out/app/build/Release/ \
+ && cp build/Release/nfqueue.node build/Release/dns-shaper-netns /out/app/build/Release/ \
  && chmod 0755 /out/app/dist/cli.js \
  && cp /opt/node/bin/node /opt/node/LICENSE /opt/node/package.json /out/node/
 

@@ -17,6 +17,12 @@
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti"],
       "libraries": ["-lmnl", "-lnetfilter_queue", "-lpthread"]
+    },
+    {
+      "target_name": "dns-shaper-netns",
+      "type": "executable",
+      "sources": ["native/netns_exec.cc"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fno-exceptions"]
     }
   ]
 }

@@ -20,6 +20,8 @@
 #include <random>
 #include <thread>
 
+#include "errno_error.h"
+
 namespace dns_shaper {
 namespace {
 
@@ -260,16 +262,6 @@ uint32_t OptU32(const Napi::Object& o, const char* key, uint32_t dflt) {
   return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : dflt;
 }
 
-Napi::Value ThrowErrno(Napi::Env env, int e, const std::string& msg, const char* syscall) {
-  const char* name = strerrorname_np(e);
-  Napi::Error err = Napi::Error::New(env, msg);
-  err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  err.Set("errno", Napi::Number::New(env, e));
-  err.Set("syscall", Napi::String::New(env, syscall));
-  err.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
 }  // namespace
 
 Napi::Value JsAllowedCpus(const Napi::CallbackInfo& info) {
@@ -302,7 +294,11 @@ Napi::Value JsSplitCpuPairs(const Napi::CallbackInfo& info) {
   SplitCpuResult r;
   const char* what = "";
   int e = RunSplitCpuPairs(o, &r, &what);
-  if (e < 0) return ThrowErrno(env, -e, std::string("split-CPU sender: ") + what + ": " + strerror(-e), what);
+  if (e < 0) {
+    SyscallError(env, -e, std::string("split-CPU sender: ") + what + ": " + strerror(-e), what)
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("pairs", r.pairs);
   out.Set("queries", r.pairs * 2);

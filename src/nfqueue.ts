@@ -177,7 +177,13 @@ function findAddon(): string {
   return found
 }
 
-const addon = createRequire(import.meta.url)(findAddon()) as Addon
+const addonFile = findAddon()
+const addon = createRequire(import.meta.url)(addonFile) as Addon
+/**
+ * The race probe's helper executable, built beside the addon by binding.gyp: runs a program in a new
+ * network namespace (native/netns_exec.cc). May be absent (an install that copied only the .node).
+ */
+export const netnsHelper = path.join(path.dirname(addonFile), 'dns-shaper-netns')
 
 export const Queue = addon.Queue
 export const parsePacket = addon.parsePacket

@@ -1,7 +1,8 @@
-// The parent's side of a race-probe agent: starts `unshare --net node agent.js` (a new, anonymous network
-// namespace that lives as long as the agent), sends it requests and waits for the replies. It never
+// The parent's side of a race-probe agent: starts `dns-shaper-netns node agent.js` (the addon's helper:
+// a new, anonymous network namespace that lives as long as the agent), sends it requests and waits for the replies. It never
 // enters a namespace itself; stop() ends the agent, and with it the namespace and everything in it.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { ExecResult } from '../exec.js'
@@ -66,13 +67,22 @@ export class Agent {
   }
 
   /** Starts an agent in a network namespace of its own; rejects when unshare or the agent fails to start. */
-  static async start(role: string, timeoutMs = 20_000): Promise<Agent> {
-    const child = spawn('unshare', ['--net', ...agentArgv()], { stdio: ['pipe', 'pipe', 'pipe'] })
+  static async start(role: string, timeoutMs = 60_000): Promise<Agent> {
+    // The addon's helper (unshare(CLONE_NEWNET), then exec); util-linux's unshare where it is missing.
+    const { netnsHelper } = await import('../nfqueue.js')
+    const [file, ...args] = existsSync(netnsHelper)
+      ? [netnsHelper, ...agentArgv()]
+      : ['unshare', '--net', ...agentArgv()]
+    const child = spawn(file!, args, { stdio: ['pipe', 'pipe', 'pipe'] })
     const agent = new Agent(role, child)
     const greeting = new Promise<unknown>((resolve, reject) => agent.#pending.set(0, { resolve, reject }))
     const spawnError = new Promise<never>((_, reject) =>
       child.once('error', e =>
-        reject(new AgentError(`cannot start the probe's ${role} namespace: unshare: ${e.message} (util-linux)`)),
+        reject(
+          new AgentError(
+            `cannot start the probe's ${role} namespace: ${file}: ${e.message} (build the addon's dns-shaper-netns helper, or install util-linux's unshare)`,
+          ),
+        ),
       ),
     )
     spawnError.catch(() => {}) // raced below; must not surface as unhandled once the greeting won

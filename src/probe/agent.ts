@@ -1,4 +1,4 @@
-// The race probe's agent: one per probe namespace, started as `unshare --net node agent.js`, so its
+// The race probe's agent: one per probe namespace, started as `dns-shaper-netns node agent.js`, so its
 // own network namespace IS the probe namespace and lives exactly as long as it does. It answers
 // requests of the parent (one JSON object per line on stdin; one reply per line on stdout): run a
 // command in this namespace, read or set a sysctl here, read conntrack statistics here, answer DNS,

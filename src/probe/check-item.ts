@@ -20,7 +20,8 @@ const ACTIONS: Record<string, { status: ItemStatus; action: string }> = {
   },
   failed: {
     status: 'warn',
-    action: 'the probe needs unshare (util-linux), ip (iproute2) and iptables or nft in the image or on the node',
+    action:
+      "the probe needs the addon's dns-shaper-netns helper (or util-linux's unshare), ip (iproute2) and iptables or nft",
   },
 }
 

@@ -28,6 +28,7 @@ export function probeJson(r: ProbeResult, node: string | undefined): string {
     kernel: r.release,
     ...r.verdict,
     rules: r.rules,
+    served: r.served,
     cpus: r.cpus,
     elapsedSeconds: r.elapsedSeconds,
   })
@@ -42,7 +43,14 @@ export function probeText(r: ProbeResult): string {
   return `kernel ${r.release}: ${r.verdict.text}${figures} (${r.elapsedSeconds} s)\n`
 }
 
-export async function probeCommand(argv: readonly string[], io: ProbeCommandIo): Promise<number> {
+export interface ProbeFlags {
+  json: boolean
+  pairs: number | undefined
+  serve: string | undefined
+}
+
+/** `dns-shaper probe`'s flags; a bad one is a ConfigError naming it (exit 2). */
+export function parseProbeFlags(argv: readonly string[]): ProbeFlags {
   const { values, positionals } = parseFlags(argv, ['json', 'pairs', 'serve'], new Set(['json']))
   if (positionals.length > 0)
     throw new ConfigError(
@@ -50,11 +58,18 @@ export async function probeCommand(argv: readonly string[], io: ProbeCommandIo):
       'unexpected argument',
       'dns-shaper probe [--json] [--pairs N] [--serve HOST:PORT]',
     )
-  const json = values.get('json') === true || values.get('json') === 'true'
-  const pairs = parseProbePairs(values.get('pairs'), '--pairs')
   const serve = values.get('serve')
   if (serve !== undefined && (typeof serve !== 'string' || parseHostPort(serve) === undefined))
     throw new ConfigError('--serve', `"${String(serve)}" is not HOST:PORT`, 'e.g. 0.0.0.0:9364 or [::]:9364')
+  return {
+    json: values.get('json') === true || values.get('json') === 'true',
+    pairs: parseProbePairs(values.get('pairs'), '--pairs'),
+    serve,
+  }
+}
+
+export async function probeCommand(argv: readonly string[], io: ProbeCommandIo): Promise<number> {
+  const { json, pairs, serve } = parseProbeFlags(argv)
   // The listener is checked before the probe runs: a taken port should not cost a probe run first.
   const { HttpServer } = await import('../http.js')
   let registryText: () => Promise<string> = () => Promise.resolve('')

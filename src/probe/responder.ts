@@ -35,8 +35,11 @@ export async function startResponder(addresses: readonly string[], port: number)
       s.on('message', (msg, rinfo) => {
         const r = answerFor(msg)
         if (r === undefined) return
+        // Counted when sent, not in the callback: whoever asks right after the client got its answer
+        // must see it counted. A send that fails is taken back.
+        answered++
         s.send(r, rinfo.port, rinfo.address, err => {
-          if (!err) answered++
+          if (err) answered--
         })
       })
       // Errors after bind (ICMP unreachable reported on the socket) must not end the agent.

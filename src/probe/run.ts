@@ -2,8 +2,9 @@
 // three network namespaces of its own, DNATs a service address at random to three endpoints in the
 // router (as kube-proxy does), sends split-CPU A/AAAA pairs through it with masquerade off and then on,
 // and reads the router's conntrack counters before and after. The namespaces are anonymous, each held
-// by its agent process (agent.ts), so they vanish with the agents whatever happens to this process;
-// nothing is done in the node's own namespace. Needs CAP_SYS_ADMIN (new namespaces) and two CPUs.
+// by its agent process (agent.ts, started through the addon's dns-shaper-netns helper), so they vanish
+// with the agents whatever happens to this process; nothing is done in the node's own namespace.
+// Needs CAP_SYS_ADMIN (new namespaces) and two CPUs.
 import { readFile } from 'node:fs/promises'
 import { release as osRelease } from 'node:os'
 import { errorMessage } from '../errors.js'
@@ -22,6 +23,11 @@ export const PROBE_ADDR = {
   routerServerSide: '203.0.113.1',
   endpoints: ['203.0.113.53', '203.0.113.54', '203.0.113.55'],
 } as const
+/**
+ * The service listens on 53; its endpoints on a port above 1023, as a Service's targetPort may: binding
+ * below 1024 would need CAP_NET_BIND_SERVICE, one more capability than the probe otherwise needs.
+ */
+export const ENDPOINT_PORT = 10053
 
 export interface ProbeOptions {
   /** Pairs in all, split between masquerade off and on (300). */
@@ -34,6 +40,8 @@ export interface ProbeOptions {
   cpus?: () => Promise<number[]>
   /** Progress lines for the operator (stderr). */
   log?: (line: string) => void
+  /** How to write the service DNAT: iptables, else nft (auto, the default); or only one of them. */
+  dnat?: 'auto' | 'iptables' | 'nft'
 }
 
 export interface ProbeResult {
@@ -44,6 +52,8 @@ export interface ProbeResult {
   rules?: 'iptables' | 'nft'
   /** The two CPUs the A and the AAAA were sent from. */
   cpus?: [number, number]
+  /** Queries the probe's DNS server answered, warm-up pairs excluded: a cross-check of `answered`. */
+  served?: number
   elapsedSeconds: number
 }
 
@@ -55,7 +65,7 @@ export function iptablesService(): string {
   eps.forEach((ep, i) => {
     const left = eps.length - i
     const match = left > 1 ? `-m statistic --mode random --probability ${(1 / left).toFixed(5)} ` : ''
-    lines.push(`-A DNSS-PROBE-SVC -p udp ${match}-j DNAT --to-destination ${ep}:53`)
+    lines.push(`-A DNSS-PROBE-SVC -p udp ${match}-j DNAT --to-destination ${ep}:${ENDPOINT_PORT}`)
   })
   return [...lines, 'COMMIT', ''].join('\n')
 }
@@ -66,7 +76,7 @@ export function nftService(): string {
   return `table ip dnss_probe {
   chain dstnat {
     type nat hook prerouting priority dstnat; policy accept;
-    ip daddr ${PROBE_ADDR.service} udp dport 53 dnat to numgen random mod ${PROBE_ADDR.endpoints.length} map { ${map} }
+    ip daddr ${PROBE_ADDR.service} udp dport 53 dnat to numgen random mod ${PROBE_ADDR.endpoints.length} map { ${map} } : ${ENDPOINT_PORT}
   }
   chain srcnat {
     type nat hook postrouting priority srcnat; policy accept;
@@ -81,7 +91,7 @@ interface Namespaces {
   server: Agent
 }
 
-async function wire(ns: Namespaces): Promise<'iptables' | 'nft'> {
+async function wire(ns: Namespaces, dnat: 'auto' | 'iptables' | 'nft'): Promise<'iptables' | 'nft'> {
   const { client, router, server } = ns
   for (const a of [client, router, server]) await a.exec(['ip', 'link', 'set', 'lo', 'up'])
   // Each veth is created inside an agent's namespace with its peer moved straight into the router's:
@@ -107,18 +117,25 @@ async function wire(ns: Namespaces): Promise<'iptables' | 'nft'> {
         "the node's net.ipv4.ip_forward, so set it to 1 on the node or give the probe a writable /proc/sys",
     )
   }
-  await server.serve([...PROBE_ADDR.endpoints], 53)
-  try {
-    await router.exec(['iptables-restore', '-w', '5'], iptablesService())
-    return 'iptables'
-  } catch (e: unknown) {
+  await server.serve([...PROBE_ADDR.endpoints], ENDPOINT_PORT)
+  const errors: string[] = []
+  if (dnat !== 'nft') {
+    try {
+      await router.exec(['iptables-restore', '-w', '5'], iptablesService())
+      return 'iptables'
+    } catch (e: unknown) {
+      errors.push(errorMessage(e))
+    }
+  }
+  if (dnat !== 'iptables') {
     try {
       await router.exec(['nft', '-f', '-'], nftService())
       return 'nft'
-    } catch (e2: unknown) {
-      throw new Error(`cannot write the probe's service DNAT: ${errorMessage(e)}; ${errorMessage(e2)}`)
+    } catch (e: unknown) {
+      errors.push(errorMessage(e))
     }
   }
+  throw new Error(`cannot write the probe's service DNAT: ${errors.join('; ')}`)
 }
 
 async function masquerade(router: Agent, rules: 'iptables' | 'nft'): Promise<void> {
@@ -168,9 +185,10 @@ export async function runProbe(opts: ProbeOptions = {}): Promise<ProbeResult> {
     for (const s of started) if (s.status === 'fulfilled') agents.push(s.value)
     for (const s of started) if (s.status === 'rejected') throw s.reason
     const [client, router, server] = agents as [Agent, Agent, Agent]
-    const rules = await wire({ client, router, server })
+    const rules = await wire({ client, router, server }, opts.dnat ?? 'auto')
     // A few pairs first, not counted: neighbour resolution and the first conntrack entries.
     await client.send({ server: PROBE_ADDR.service, pairs: 4, cpus: pinned, timeoutMs, maxSeconds: 10 })
+    const warm = (await server.served()).answered
     const phases: PhaseInput[] = []
     const half = [Math.ceil(pairs / 2), Math.floor(pairs / 2)]
     for (const [i, masq] of [false, true].entries()) {
@@ -195,7 +213,8 @@ export async function runProbe(opts: ProbeOptions = {}): Promise<ProbeResult> {
         skewNs: sent.skewNs,
       })
     }
-    return done(probeVerdict(phases), { rules, cpus: pinned })
+    const served = (await server.served()).answered - warm
+    return done(probeVerdict(phases), { rules, cpus: pinned, served })
   } catch (e: unknown) {
     return done(notRun('failed', errorMessage(e)), { cpus: pinned })
   } finally {
