@@ -189,7 +189,9 @@ export function checkExpectedSigns(rows: readonly RaceRow[]): SignCheck[] {
 export function modeSigns(rows: readonly RaceRow[]): SignCheck[] {
   const out: SignCheck[] = []
   for (const service of [...new Set(rows.map(r => r.service))]) {
-    const shaped = rows.filter(r => r.service === service && r.shaperCounters !== null)
+    // By label, not by counters: a dns-shaper row whose /metrics could not be read has none.
+    const isShaped = (r: RaceRow): boolean => !r.shaper.startsWith('no shaper')
+    const shaped = rows.filter(r => r.service === service && isShaped(r))
     const name = `(${service}) dns-shaper rows: no drops`
     if (shaped.length === 0) {
       out.push({ name, status: 'SKIP', detail: `no ${service} dns-shaper rows ran` })
@@ -197,7 +199,7 @@ export function modeSigns(rows: readonly RaceRow[]): SignCheck[] {
     }
     const verdicts = shaped.map(judgeShapedRow)
     const bad = verdicts.filter(v => v.bad)
-    const none = rows.filter(r => r.service === service && r.shaperCounters === null)
+    const none = rows.filter(r => r.service === service && !isShaped(r))
     const context = `without a shaper: clash_resolve ${sum(none, r => r.clashResolve)}, insert_failed ${sum(none, r => r.insertFailed)} over ${none.length} row(s)`
     out.push({
       name,

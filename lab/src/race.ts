@@ -335,11 +335,20 @@ export class RunningShaper {
     return s
   }
 
-  /** Counters of the data plane, from its /metrics (curl inside the router namespace). */
-  async counters(): Promise<Record<string, number>> {
+  /**
+   * Counters of the data plane, from its /metrics (curl inside the router namespace); null when three
+   * scrapes failed. A failed scrape must not read as zero counters: under TCG a scrape (conntrack over
+   * ctnetlink, queue files) can outlast a 5 s curl, so the bound grows with timeScale.
+   */
+  async counters(timeScale = 1): Promise<Record<string, number> | null> {
     const url = `http://${this.#rl.lab.router.clientIpv4}:${METRICS_PORT}/metrics`
-    const r = await this.#rl.router.exec(['curl', '-s', '-m', '5', url], { timeoutMs: 8000 })
-    return parseShaperMetrics(r.stdout)
+    for (let i = 0; i < 3; i++) {
+      const r = await this.#rl.router.exec(['curl', '-s', '-m', String(5 * timeScale), url], {
+        timeoutMs: 8000 * timeScale,
+      })
+      if (r.code === 0 && /^dns_shaper_packets_total/m.test(r.stdout)) return parseShaperMetrics(r.stdout)
+    }
+    return null
   }
 
   /** Removes the mangle rule (if any), then SIGTERM; resolves with the exit code. */
@@ -415,6 +424,7 @@ export interface RaceRow {
   aP50Us: number | null
   aaaaP50Us: number | null
   elapsedS: number
+  /** The daemon's counters; null without a daemon, or when its /metrics could not be read. */
   shaperCounters: Record<string, number> | null
   raw: ClientResult
 }
@@ -469,7 +479,7 @@ export async function runScenario(
     // gai clients finish the lookup in progress after --max-seconds (libc timeouts: 5 s x 2).
     const r = await rl.client.exec(clientArgv(bin, sc), { timeoutMs: (sc.maxSeconds + 25) * 1000 })
     const after = await readConntrack(rl.router)
-    const counters = shaper ? await shaper.counters() : null
+    const counters = shaper ? await shaper.counters(opts.timeScale) : null
     if (r.code !== 0)
       throw new LabError(`${sc.client} exited ${r.code}: ${r.stderr.trim()}`, { argv: r.argv, stderr: r.stderr })
     const line = r.stdout.trim().split('\n').pop() ?? ''

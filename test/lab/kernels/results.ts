@@ -192,6 +192,8 @@ t.test('expected signs of a kube-proxy mode run: dns-shaper rows per mode, no le
   t.equal(bad[0]!.status, 'FAIL')
   t.match(bad[0]!.detail, /insert_failed 1/)
 
+  const unread = checkExpectedSigns([ipvs({ shaper: 'raw pair (max 5 ms)', shaperCounters: null })])
+  t.match(unread[0]!.detail, /over 1 row/, 'a dns-shaper row whose /metrics was not read is still judged')
   const unshaped = checkExpectedSigns([ipvs({})])
   t.same(
     unshaped.map(c => c.status),
