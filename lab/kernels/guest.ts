@@ -118,7 +118,7 @@ export function guestInitScript(plan: GuestPlan): string {
   const race =
     plan.raceCli === null
       ? `say "no race lab asked for"\nrc=0`
-      : `say "starting the race lab"\n${[plan.node, plan.raceCli, ...plan.raceArgs, '--out', report].map(q).join(' ')}\nrc=$?`
+      : `say "starting the race lab"\n${[plan.node, plan.raceCli, ...plan.raceArgs, '--out', report].map(q).join(' ')}\nrc=$?\nsay "race lab exited $rc"`
   const out = (h: string, ext: 'json' | 'err' | 'rc'): string => `${GUEST_RESULTS_DIR}/probe-${h}.${ext}`
   // The probe runs before the race lab, so a race lab that overruns the VM's time still leaves it.
   // The switch is put back to its boot value afterwards: --append may have set it for the race lab.
@@ -206,7 +206,6 @@ say "kernel $(uname -r), $(nproc) CPUs"
 cd ${q(plan.repo)} || { say "FAIL: no checkout at ${plan.repo}"; off; }
 ${probe}${race}
 echo "$rc" >${GUEST_RESULTS_DIR}/${GUEST_FILES.rc}
-say "race lab exited $rc"
 off
 `
 }

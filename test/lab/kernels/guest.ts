@@ -144,4 +144,6 @@ t.test('generated init: check --probe first, switch on then off and back to its 
   const only = guestInitScript({ ...plan, raceCli: null, probeCli: '/x/cli.js' })
   t.notMatch(only, /race-cli/, 'probe only: no race lab')
   t.match(only, /\nrc=0\n/)
+  t.notMatch(only, /race lab exited/, 'no race-lab exit line when none ran')
+  t.match(guestInitScript(plan), /\nrc=\$\?\nsay "race lab exited \$rc"\n/)
 })
