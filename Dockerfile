@@ -45,7 +45,10 @@ RUN /opt/node/bin/node /opt/runtime/node_modules/node-gyp/bin/node-gyp.js rebuil
  && /opt/node/bin/node -e "require('./build/Release/nfqueue.node')"
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ src/
-RUN ./node_modules/.bin/tsc -p tsconfig.build.json \
+# The native tables TS reads (bounds, counters) are emitted from native/ headers before tsc.
+COPY scripts/native-data.mjs scripts/
+RUN /opt/node/bin/node scripts/native-data.mjs \
+ && ./node_modules/.bin/tsc -p tsconfig.build.json \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
  && find node_modules -depth -type d -empty -delete \
  && mkdir -p /out/app/build/Release /out/node \

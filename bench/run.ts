@@ -1,254 +1,37 @@
 // Benchmark entry: the latency and cost dns-shaper adds, side by side with the C reference (nfq_ref),
 // an unqueued baseline and optionally the npm `nfqueue` package, all in one throwaway lab.
-// Run as root: node --import=@tapjs/typescript/import bench/run.ts [--quick] [--rates 1000,10000] [--duration S]
+// Run as root: npm run bench -- [--quick] [--rates 1000,10000] [--duration S] (options: bench/options.ts)
 // Writes bench/results/latest.{json,md,svg}. Goals are reported as ratios, never asserted.
 
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
-import { dirname, join } from 'node:path'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { repoRoot } from '../harness/paths.js'
 import { fileURLToPath } from 'node:url'
-import { createLab } from '../lab/src/topology.js'
-import type { Lab } from '../lab/src/topology.js'
-import { startUnbound } from '../lab/src/unbound.js'
+import { createRunLab } from '../harness/topology.js'
+import type { Lab } from '../harness/topology.js'
+import { startBenchServer } from './lib/server.js'
 import type { DnsperfResult } from './lib/dnsperf.js'
-import { parseDnsperfVersion, runDnsperf, writeQueryFile } from './lib/dnsperf.js'
-import { ADDED_FLOOR_US, added, cpuPerPacket, holdFromLatency, holdGoal, ratioGoal, shaperHold } from './lib/analyze.js'
-import type { GoalCheck } from './lib/analyze.js'
-import { renderSvg } from './lib/plot.js'
+import { runDnsperf, writeQueryFile } from './lib/dnsperf.js'
+import { added, cpuPerPacket, holdFromLatency, shaperHold } from './lib/analyze.js'
 import { runStub, shortenConntrackTimeouts } from './lib/stub.js'
-import type { Panel } from './lib/plot.js'
 import { cpuDeltaUs, readCpu, readStatus } from './lib/proc.js'
 import type { CpuSample } from './lib/proc.js'
-import { counterDeltas, histogram, histogramDelta, histogramQuantile, parseProm } from './lib/prom.js'
-import type { Samples } from './lib/prom.js'
+import { counterDeltas, histogram, histogramDelta, histogramQuantile, parseProm } from '../harness/prom.js'
+import type { Samples } from '../harness/prom.js'
 import { installQueueRule, queueDelta, readQueueStats, removeQueueRule } from './lib/queue.js'
 import { renderMarkdown, renderText } from './lib/report.js'
-import type { BenchReport, Machine, MaxRate, Profile, RateTest, RunResult, VariantResult } from './lib/report.js'
-import { cdfPoints, sortedCopy, summarize } from './lib/stats.js'
-import type { Dist } from './lib/stats.js'
-import { baseline } from './workloads/baseline.js'
-import { dnsShaperFixed, dnsShaperFixedKfilter } from './workloads/dns-shaper-fixed.js'
-import { dnsShaperPair } from './workloads/dns-shaper-pair.js'
-import { nfqRefAccept } from './workloads/nfq-ref-accept.js'
-import { nfqRefHold } from './workloads/nfq-ref-hold.js'
-import { npmNfqueue } from './workloads/npm-nfqueue.js'
+import type { BenchReport, MaxRate, Profile, RateTest, RunResult, VariantResult } from './lib/report.js'
+import { cdfPoints, sortedCopy, summarize } from '../harness/stats.js'
+import type { Dist } from '../harness/stats.js'
 import type { BenchContext, Running, Variant } from './workloads/types.js'
-import { SWEEPS } from './lib/sweep.js'
-import type { SweepName } from './lib/sweep.js'
 import { rerenderSweeps, runSweeps } from './sweeps/run-sweeps.js'
+import { ALL_VARIANTS, parseOptions, type Options } from './options.js'
+import { goals, plot } from './goals.js'
+import { clkTck, machine } from './lib/machine.js'
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..')
-
-const ALL_VARIANTS: Variant[] = [
-  baseline,
-  nfqRefAccept,
-  nfqRefHold,
-  dnsShaperFixed,
-  dnsShaperFixedKfilter,
-  dnsShaperPair,
-  npmNfqueue('hold'),
-  npmNfqueue('accept'),
-]
-const DEFAULT_VARIANTS = [
-  'baseline',
-  'nfq-ref-accept',
-  'nfq-ref-hold',
-  'dns-shaper-fixed',
-  'dns-shaper-fixed-kfilter',
-  'dns-shaper-pair',
-  'npm-nfqueue-hold',
-]
-
-export interface Options {
-  quick: boolean
-  rates: number[]
-  durationS: number
-  variants: string[]
-  delayMs: number
-  /** Max-rate search: probes after the cap (0 disables the search). */
-  searchSteps: number
-  searchDurationS: number
-  searchCapQps: number
-  /** Top up each variant's packet count to this many before the final RSS reading (0: no top-up). */
-  rssPackets: number
-  /** Also run baseline and pair mode with one client socket, where A and AAAA of a name share a flow. */
-  pairs: boolean
-  outDir: string
-  npmNfqueueDir: string
-  queue: number
-  hosts: number
-  /** Scaling sweeps to run instead of the operating-point benchmark (empty: none). */
-  sweeps: SweepName[]
-  /** Re-render sweeps.md and its plots from this sweeps.json, run nothing. */
-  rerender?: string
-}
-
-const USAGE = `usage: node --import=@tapjs/typescript/import bench/run.ts [options]   (root: network namespaces)
-  --quick               smoke run (< 60 s): one rate (5000), 2 s runs, a 1-step search capped at 4x it, no top-up
-  --rates LIST          dnsperf -Q rates, comma separated (default 1000,10000,50000)
-  --duration S          seconds per measured run (default 8)
-  --variants LIST       of ${ALL_VARIANTS.map(v => v.id).join(', ')} (default ${DEFAULT_VARIANTS.join(',')})
-  --delay MS            AAAA hold (default 5)
-  --search-steps N      zero-loss max-rate probes after the cap (default 5; 0 = off)
-  --search-duration S   seconds per probe (default 2)
-  --search-cap QPS      highest rate tried (default 200000)
-  --rss-packets N       packets each variant sees before the final RSS reading (default 1000000)
-  --no-pairs            skip the stub-client runs (one socket per A+AAAA, bench/clients/stub_load) of
-                        baseline, nfq_ref hold and pair mode
-  --npm-nfqueue DIR     npm nfqueue package dir (default /tmp/nfq-npm/node_modules/nfqueue)
-  --sweeps LIST         instead: the scaling sweeps ${SWEEPS.join(',')} or all (bench/results/sweeps.*);
-                        with --quick a smoke run of each
-  --rerender-sweeps F   re-render sweeps.md and the plots into --out from a saved sweeps.json (no root)
-  --out DIR             results directory (default bench/results)`
-
-export function parseOptions(argv: readonly string[]): Options {
-  const o: Options = {
-    quick: false,
-    rates: [1000, 10_000, 50_000],
-    durationS: 8,
-    variants: DEFAULT_VARIANTS,
-    delayMs: 5,
-    searchSteps: 5,
-    searchDurationS: 2,
-    searchCapQps: 200_000,
-    rssPackets: 1_000_000,
-    pairs: true,
-    outDir: join(REPO, 'bench', 'results'),
-    npmNfqueueDir: '/tmp/nfq-npm/node_modules/nfqueue',
-    queue: 0,
-    hosts: 250,
-    sweeps: [],
-  }
-  const set = new Set<string>()
-  const posNum = (flag: string, v: string | undefined, int = true): number => {
-    const n = Number(v)
-    if (v === undefined || !Number.isFinite(n) || n < 0 || (int && !Number.isInteger(n)))
-      throw new Error(`${flag} needs a non-negative ${int ? 'integer' : 'number'}, got ${v}`)
-    return n
-  }
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    const v = argv[i + 1]
-    const take = (): string | undefined => {
-      i++
-      set.add(a)
-      return v
-    }
-    switch (a) {
-      case '--quick':
-        o.quick = true
-        break
-      case '--rates':
-        o.rates = (take() ?? '')
-          .split(',')
-          .map(s => posNum(a, s))
-          .filter(n => n > 0)
-        break
-      case '--duration':
-        o.durationS = posNum(a, take(), false)
-        break
-      case '--variants':
-        o.variants = (take() ?? '')
-          .split(',')
-          .map(s => s.trim())
-          .filter(Boolean)
-        break
-      case '--delay':
-        o.delayMs = posNum(a, take(), false)
-        break
-      case '--search-steps':
-        o.searchSteps = posNum(a, take())
-        break
-      case '--search-duration':
-        o.searchDurationS = posNum(a, take(), false)
-        break
-      case '--search-cap':
-        o.searchCapQps = posNum(a, take())
-        break
-      case '--rss-packets':
-        o.rssPackets = posNum(a, take())
-        break
-      case '--no-pairs':
-        o.pairs = false
-        break
-      case '--npm-nfqueue':
-        o.npmNfqueueDir = take() ?? ''
-        break
-      case '--out':
-        o.outDir = take() ?? ''
-        break
-      case '--rerender-sweeps':
-        o.rerender = take() ?? ''
-        break
-      case '--sweeps': {
-        const list = (take() ?? '')
-          .split(',')
-          .map(x => x.trim())
-          .filter(Boolean)
-        const names = list.includes('all') ? [...SWEEPS] : list
-        const bad = names.filter(x => !(SWEEPS as readonly string[]).includes(x))
-        if (bad.length || names.length === 0)
-          throw new Error(`--sweeps takes ${SWEEPS.join(',')} or all, got ${list.join(',') || 'nothing'}`)
-        o.sweeps = [...new Set(names)] as SweepName[]
-        break
-      }
-      case '-h':
-      case '--help':
-        throw new Error(USAGE)
-      default:
-        throw new Error(`unknown argument ${a}\n${USAGE}`)
-    }
-  }
-  if (o.quick) {
-    if (!set.has('--rates')) o.rates = [5000]
-    if (!set.has('--duration')) o.durationS = 2
-    if (!set.has('--search-steps')) o.searchSteps = 1
-    if (!set.has('--search-cap')) o.searchCapQps = 4 * Math.max(...o.rates)
-    if (!set.has('--search-duration')) o.searchDurationS = 1
-    if (!set.has('--rss-packets')) o.rssPackets = 0
-  }
-  if (o.rates.length === 0) throw new Error('--rates needs at least one positive rate')
-  if (o.durationS <= 0 || o.durationS > 120) throw new Error('--duration must be in (0, 120] seconds')
-  if (o.searchDurationS <= 0 || o.searchDurationS > 30) throw new Error('--search-duration must be in (0, 30] seconds')
-  if (o.searchSteps > 10) throw new Error('--search-steps must be at most 10')
-  const unknown = o.variants.filter(id => !ALL_VARIANTS.some(v => v.id === id))
-  if (unknown.length)
-    throw new Error(`unknown variant(s) ${unknown.join(', ')}; known: ${ALL_VARIANTS.map(v => v.id).join(', ')}`)
-  return o
-}
+const REPO = repoRoot(import.meta.url)
 
 const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
-
-function machine(): Machine {
-  let dnsperf: string | undefined
-  try {
-    dnsperf = parseDnsperfVersion(
-      execFileSync('dnsperf', ['-h'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
-    )
-  } catch (e: unknown) {
-    // dnsperf -h exits 1 after printing its usage.
-    const err = e as { stdout?: string; stderr?: string }
-    dnsperf = parseDnsperfVersion(`${err.stdout ?? ''}${err.stderr ?? ''}`)
-  }
-  return {
-    nproc: cpus().length,
-    cpuModel: cpus()[0]?.model.trim() ?? '?',
-    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
-    node: process.version,
-    dnsperf,
-    loadavg: loadavg(),
-  }
-}
-
-function clkTck(): number {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
-    return n > 0 ? n : 100
-  } catch {
-    return 100
-  }
-}
 
 interface Snapshot {
   cpu?: CpuSample
@@ -501,91 +284,10 @@ class Bench {
   }
 }
 
-/** Goals: dns-shaper against nfq_ref hold (same rule, same hold) measured in the same run. */
-export function goals(variants: VariantResult[]): GoalCheck[] {
-  const ref = variants.find(v => v.id === 'nfq-ref-hold' && !v.skipped && !v.error)
-  const out: GoalCheck[] = []
-  for (const v of variants) {
-    if (!v.id.startsWith('dns-shaper') || v.skipped) continue
-    // Pair mode is also compared on stub clients (the only traffic where it pairs), with the C floor's
-    // stub-client run at the same rate.
-    for (const r of v.runs.filter(x => x.profile === 'c10' || (v.id.endsWith('pair') && x.profile === 'pairs'))) {
-      const rr = ref?.runs.find(x => x.profile === r.profile && x.rate === r.rate)
-      if (ref && (r.profile === 'c10' || rr)) {
-        const sfx = r.profile === 'pairs' ? ', stub clients' : ''
-        // Faster than the baseline is noise, not a negative cost: count it as nothing added.
-        const addedP99 = r.addedA ? Math.max(0, r.addedA.p99) : undefined
-        out.push(
-          ratioGoal(
-            `added A p99 (µs)${sfx}`,
-            v.id,
-            ref.id,
-            addedP99,
-            rr?.addedA?.p99,
-            1.3,
-            null,
-            r.rate,
-            ADDED_FLOOR_US,
-          ),
-        )
-        out.push(
-          ratioGoal(`CPU per packet (µs)${sfx}`, v.id, ref.id, r.cpuUsPerPacket, rr?.cpuUsPerPacket, 1.5, null, r.rate),
-        )
-      }
-      if (!v.id.endsWith('pair') && r.profile === 'c10') out.push(holdGoal(v.id, r.hold, 0.5, r.rate))
-    }
-    if (ref)
-      out.push(
-        ratioGoal(
-          'zero-loss max rate (qps)',
-          v.id,
-          ref.id,
-          v.maxRate?.zeroLossQps,
-          ref.maxRate?.zeroLossQps,
-          null,
-          0.8,
-        ),
-      )
-  }
-  return out
-}
-
-function plot(rep: BenchReport, plotRate: number): string {
-  const label = (v: VariantResult, r: RunResult): string => `${v.id}${r.profile === 'pairs' ? ' (stub clients)' : ''}`
-  const pick = (v: VariantResult): RunResult[] => v.runs.filter(r => r.rate === plotRate)
-  const a: Panel = {
-    title: `A query latency CDF at ${plotRate} qps`,
-    xLabel: 'latency (µs, log)',
-    log: true,
-    series: rep.variants.flatMap(v =>
-      pick(v).map(r => ({ label: label(v, r), points: r.cdfA.filter(([x]) => x > 0) })),
-    ),
-  }
-  const d = Number(rep.config['delayMs'])
-  const h: Panel = {
-    title: `AAAA hold (latency − baseline median) at ${plotRate} qps`,
-    xLabel: 'hold (ms)',
-    log: false,
-    series: rep.variants.flatMap(v =>
-      pick(v)
-        .filter(r => r.cdfHoldMs && r.profile === 'c10')
-        .map(r => ({ label: label(v, r), points: r.cdfHoldMs! })),
-    ),
-    markers: [{ x: d, label: `configured ${d} ms` }],
-    xMin: Math.max(0, d - 1.5),
-    xMax: d + 3,
-  }
-  return renderSvg(
-    'dns-shaper benchmark',
-    [a, h],
-    `${rep.date} · ${rep.machine.nproc} CPUs · ${rep.machine.cpuModel} · kernel ${rep.machine.kernel}`,
-  )
-}
-
 async function main(argv: string[]): Promise<number> {
   let o: Options
   try {
-    o = parseOptions(argv)
+    o = parseOptions(argv, REPO)
   } catch (e: unknown) {
     process.stderr.write(`${(e as Error).message}\n`)
     return 2
@@ -624,30 +326,18 @@ async function main(argv: string[]): Promise<number> {
   // The baseline first: every other run is compared with it.
   variants.sort((x, y) => Number(y.id === 'baseline') - Number(x.id === 'baseline'))
   const q = writeQueryFile(o.hosts)
-  const lab = await createLab()
-  const onSignal = (): void => {
-    void lab.destroy().finally(() => process.exit(130))
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const { lab, close } = await createRunLab()
   const results: VariantResult[] = []
   let bench: Bench | undefined
   try {
-    await startUnbound({
-      ns: lab.server.ns,
-      addresses: [lab.server.ipv4, lab.server.ipv6],
-      hosts: o.hosts,
-      services: 0,
-    })
+    await startBenchServer(lab, o.hosts)
     if (o.pairs) await shortenConntrackTimeouts(lab.router.ns)
     log(`lab ${lab.id} up; ${variants.length} variants, rates ${o.rates.join(',')}, ${o.durationS} s each`)
     bench = new Bench(o, lab, q.path)
     for (const v of variants) results.push(await bench.variant(v, log))
   } finally {
-    await lab.destroy().catch((e: unknown) => log(`lab cleanup: ${(e as Error).message}`))
+    await close(log)
     q.remove()
-    process.removeListener('SIGINT', onSignal)
-    process.removeListener('SIGTERM', onSignal)
   }
   const notes = [...(bench?.notes ?? [])]
   if (mach.loadavg[0]! > mach.nproc * 0.5)

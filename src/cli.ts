@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 // Command line: argv -> subcommand. main() returns an exit code (0 ok, 1 runtime problem, 2 bad usage
 // or config); only the bottom of this file calls process.exit.
-import { existsSync, realpathSync } from 'node:fs'
+import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, reconcileIntervalFromEnv, RUN_FLAGS } from './config/load.js'
 import { parseFlags } from './config/flags.js'
 import { createLogger, type Logger } from './log.js'
-import { ConfigError, errorMessage, exitCodeFor } from './errors.js'
-import { ms } from './config/values.js'
+import { errorMessage, exitCodeFor } from './errors.js'
 import type { Config } from './config/types.js'
 import { PROBE_USAGE } from './probe/usage.js'
 
@@ -26,6 +25,7 @@ const RUN_FLAGS_HELP = `run flags (each also as env DNS_SHAPER_<FLAG>, or a key 
   --kernel-filter auto|bpf|u32|off  classify in the kernel: bpf queues only held types (A too in
                            pair mode), u32 only queries, off everything; auto: bpf, else u32, else off
   --metrics-listen HOST:PORT|off (127.0.0.1:9363)   IPv6, and IPv4 if you like, in brackets: [::1]:9363
+  --probe-listen HOST:PORT|off (127.0.0.1:9364)     /healthz and /readyz alone, for kubelet's probes
   --max-held N             beyond N held packets, accept at once and count (10000)
   --dry-run                classify and count, hold nothing
   --config FILE            JSON file with the flag names as keys, plus "holds": {"AAAA": 5}
@@ -44,8 +44,6 @@ usage:
                                       can this node run the shaper, and does it need it?
   dns-shaper probe [--json] [--pairs N] [--serve HOST:PORT]
                                       measure whether this kernel drops conntrack clashes
-  dns-shaper demo [--delay MS]        a throwaway network-namespace lab showing A passing and AAAA held
-                                      (from a source checkout: npm run demo)
   dns-shaper version | help [COMMAND]
   dns-shaper COMMAND --help           that command's usage
 
@@ -74,11 +72,6 @@ ${RUN_FLAGS_HELP}`,
   --probe-pairs N          split-CPU A/AAAA pairs the probe sends (300; 2..20000)
 
 ${RUN_FLAGS_HELP}`,
-  demo: `usage: dns-shaper demo [--delay MS]
-  a throwaway lab (client, router with the shaper, DNS server, each its own network namespace) that
-  shows A passing and AAAA held, then removes everything. Needs root. From a checkout: npm run demo.
-  --delay MS               the hold (5; 0..10000, fractions allowed)
-`,
   probe: PROBE_USAGE,
   version: `usage: dns-shaper version
   prints the version
@@ -120,10 +113,10 @@ async function ruleManager(config: Config, log: Logger) {
 async function cmdRun(argv: string[], io: CliIo): Promise<number> {
   const loaded = loadConfig(argv, { env: io.env })
   const log = createLogger(loaded.config.logLevel, io.err)
-  const { Daemon } = await import('./daemon.js')
+  const { Daemon } = await import('./daemon/lifecycle.js')
   const { RuleManager } = await import('./rules/manager.js')
   const { ruleManagerRules } = await import('./rules/sync.js')
-  const { guardExits } = await import('./exit-guard.js')
+  const { guardExits } = await import('./daemon/exit-guard.js')
   const daemon = new Daemon({
     argv,
     reconcileIntervalMs: reconcileIntervalFromEnv(io.env),
@@ -202,36 +195,6 @@ async function cmdCheck(argv: string[], io: CliIo): Promise<number> {
   return report.exitCode
 }
 
-/**
- * The demo belongs to the lab (lab/src/demo.ts), which is built beside the product into dist-lab/ and
- * never shipped with it: from a checkout the subcommand runs it, an installed product says how to get it.
- */
-const LAB_DEMO = new URL('../dist-lab/lab/src/demo.js', import.meta.url)
-
-/** demo's flags, checked before anything is built (exit 2 on a bad one, as for every command). */
-export function parseDemoFlags(argv: readonly string[]): { delayMs: number } {
-  const { values, positionals } = parseFlags(argv, ['delay'], new Set())
-  if (positionals.length > 0)
-    throw new ConfigError(positionals[0] as string, 'unexpected argument', 'dns-shaper demo [--delay MS]')
-  const d = values.get('delay')
-  return { delayMs: d === undefined ? 5 : ms(d, '--delay', 10000) }
-}
-
-async function cmdDemo(argv: string[], io: CliIo): Promise<number> {
-  const { delayMs } = parseDemoFlags(argv)
-  if (!existsSync(fileURLToPath(LAB_DEMO))) {
-    io.err(
-      'dns-shaper demo: the demo is part of the lab, which the installed product does not contain; ' +
-        'from a source checkout run `npm ci && npm run demo` (it builds lab/ into dist-lab/)\n',
-    )
-    return 1
-  }
-  const { runDemo } = (await import(LAB_DEMO.href)) as {
-    runDemo: (argv: string[], io: CliIo) => Promise<number>
-  }
-  return runDemo(['--delay', String(delayMs)], io)
-}
-
 export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
   const [cmd, ...rest] = argv
   if (cmd !== undefined && Object.hasOwn(COMMAND_USAGE, cmd) && rest.some(isHelp)) {
@@ -246,8 +209,6 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return await cmdRules(rest, io)
       case 'check':
         return await cmdCheck(rest, io)
-      case 'demo':
-        return await cmdDemo(rest, io)
       case 'probe':
         return await (await import('./probe/command.js')).probeCommand(rest, io)
       case 'version':
@@ -270,7 +231,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         io.err(USAGE)
         return 2
       default:
-        io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, probe, demo, version, help)\n`)
+        io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, probe, version, help)\n`)
         return 2
     }
   } catch (e) {

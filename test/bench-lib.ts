@@ -15,7 +15,7 @@ import {
   queryFile,
 } from '../bench/lib/dnsperf.js'
 import { cpuDeltaUs, parseProcStat, parseProcStatus, parseSchedstat, readCpu, readStatus } from '../bench/lib/proc.js'
-import { cdfPoints, countBelow, percentile, ratio, sortedCopy, summarize } from '../bench/lib/stats.js'
+import { cdfPoints, countBelow, percentile, ratio, sortedCopy, summarize } from '../harness/stats.js'
 import {
   countCertainlyBelow,
   histogram,
@@ -24,14 +24,17 @@ import {
   parseProm,
   sample,
   sumPrefix,
-} from '../bench/lib/prom.js'
+} from '../harness/prom.js'
 import { added, cpuPerPacket, holdFromLatency, holdGoal, ratioGoal, shaperHold } from '../bench/lib/analyze.js'
 import { esc, renderSvg, tailScale, ticks } from '../bench/lib/plot.js'
 import { mdTable, renderMarkdown, renderText, runRow, textTable } from '../bench/lib/report.js'
 import type { BenchReport, RunResult, VariantResult } from '../bench/lib/report.js'
 import { queueDelta, queueRuleSpec } from '../bench/lib/queue.js'
-import { lastJsonLine } from '../bench/lib/process.js'
-import { goals, parseOptions } from '../bench/run.js'
+import { lastJsonLine } from '../harness/process.js'
+import { goals } from '../bench/goals.js'
+import { parseOptions as parseWith } from '../bench/options.js'
+
+const parseOptions = (argv: string[]): ReturnType<typeof parseWith> => parseWith(argv, '/repo')
 
 // dnsperf 2.10.0, `-c 10 -l 2 -Q 1000 -v` through dns-shaper (AAAA held 5 ms); lines cut from the middle.
 const CAPTURED_OK = `DNS Performance Testing Tool
@@ -626,6 +629,6 @@ t.test('options', async t => {
   t.throws(() => parseOptions(['--variants', 'nope']), /unknown variant/)
   t.throws(() => parseOptions(['--rates', 'x']), /--rates needs/)
   t.throws(() => parseOptions(['--duration', '500']), /--duration/)
-  t.throws(() => parseOptions(['--bogus']), /unknown argument --bogus/)
+  t.throws(() => parseOptions(['--bogus']), /unknown flag --bogus/)
   t.throws(() => parseOptions(['--help']), /usage:/)
 })

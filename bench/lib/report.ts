@@ -3,7 +3,7 @@
 
 import type { Added, GoalCheck, HoldStats, ShaperHold } from './analyze.js'
 import type { QueueDelta } from './queue.js'
-import type { Dist } from './stats.js'
+import type { Dist } from '../../harness/stats.js'
 
 export type Profile = 'c10' | 'pairs'
 

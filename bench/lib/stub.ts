@@ -5,8 +5,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Netns } from '../../lab/src/netns.js'
-import { killAndWait } from '../../lab/src/netns.js'
+import type { Netns } from '../../harness/netns.js'
+import { killAndWait } from '../../harness/netns.js'
 
 export interface StubOptions {
   server: string

@@ -1,13 +1,13 @@
 // Renders the scaling sweeps' results: the Markdown page (bench/results/sweeps.md) and the SVG plots
 // (depth, flows, queues, memory). Pure: the caller writes the files.
 
-import type { XyPanel } from './plot.js'
-import { renderXySvg } from './plot.js'
 import type { Machine } from './report.js'
 import { mdTable } from './report.js'
-import { limits } from '../../src/nfqueue.js'
-import type { DepthResult, FlowsResult, MemoryResult, QueuesResult, SweepPlan } from './sweep.js'
-import { KERNEL_HOLD_LIMIT, PAIR_TABLE_SLOTS, marginalBytesPerHeld } from './sweep.js'
+import { limits } from '../../harness/product.js'
+import type { SweepPlan } from './sweep.js'
+import type { DepthResult, FlowsResult, MemoryResult, QueuesResult } from './sweep-results.js'
+import { KERNEL_HOLD_LIMIT, PAIR_TABLE_SLOTS } from './sweep.js'
+import { marginalBytesPerHeld } from './sweep-results.js'
 
 export interface LoadSnapshot {
   /** 1, 5, 15 minute load averages. */
@@ -235,7 +235,7 @@ function memorySection(m: MemoryResult): string[] {
       'of the verdict process; the held packets themselves sit in the kernel (skbs, not in any RSS). "prealloc" = ' +
       `what the data plane allocates at start, per queue: ${limits.heldCapacityFactor} × --max-held held slots (at most ` +
       `${limits.maxHeld}) of ${limits.bytesPerHeldSlot} B, the pair table's slots of ${limits.bytesPerPairSlot} B and ` +
-      `${Math.round(limits.bytesPerQueue / 1000)} kB of buffers (src/limits.ts preallocatedBytes). No more than ${KERNEL_HOLD_LIMIT} ` +
+      `${Math.round(limits.bytesPerQueue / 1000)} kB of buffers (src/dataplane/limits.ts preallocatedBytes). No more than ${KERNEL_HOLD_LIMIT} ` +
       'packets were ever held at once on this kernel, by either program, on one queue or two, although both ask for ' +
       'a longer queue (nfq_ref 131,072, dns-shaper above its held capacity): beyond it packets passed at once, unshaped, counted nowhere. A ' +
       'target above it therefore shows the limit, not the memory.',
@@ -308,173 +308,4 @@ export function renderSweepsMarkdown(r: SweepReport, svgs: string[]): string {
   if (r.memory) o.push(...memorySection(r.memory))
   if (r.notes.length) o.push('## Notes', '', ...r.notes.map(s => `- ${s}`), '')
   return o.join('\n')
-}
-
-const label = (variant: string, extra: string): string => `${variant} ${extra}`
-
-export function depthPlot(d: DepthResult, subtitle: string): string {
-  const ok = d.rows.filter(r => !r.error)
-  const keys = [...new Set(ok.map(r => `${r.variant}|${r.rate}`))]
-  const series = (y: (r: (typeof ok)[number]) => number | undefined) =>
-    keys.map(k => {
-      const [v, rate] = k.split('|') as [string, string]
-      return {
-        label: label(v, `@${Number(rate) / 1000}k lookups/s`),
-        points: ok
-          .filter(r => r.variant === v && String(r.rate) === rate)
-          .map(r => [r.expectedDepth, y(r) ?? NaN] as [number, number]),
-      }
-    })
-  const panels: XyPanel[] = [
-    {
-      title: 'CPU per query vs held depth',
-      xLabel: 'offered held depth (AAAA/s × hold, log)',
-      yLabel: 'µs CPU per query (log)',
-      xLog: true,
-      yLog: true,
-      series: series(r => r.cpuUsPerQuery),
-    },
-    {
-      title: 'A latency p99 vs held depth',
-      xLabel: 'offered held depth (AAAA/s × hold, log)',
-      yLabel: 'A p99 µs (log)',
-      xLog: true,
-      yLog: true,
-      series: series(r => r.a?.p99),
-    },
-    {
-      title: 'CPU per query, × C floor',
-      xLabel: 'offered held depth (log)',
-      yLabel: '× nfq_ref hold',
-      xLog: true,
-      yLog: false,
-      series: series(r => r.cpuRatio ?? undefined),
-    },
-    {
-      title: 'A latency p50 vs held depth',
-      xLabel: 'offered held depth (log)',
-      yLabel: 'A p50 µs (log)',
-      xLog: true,
-      yLog: true,
-      series: series(r => r.a?.p50),
-    },
-  ]
-  return renderXySvg('dns-shaper: cost against held depth', panels, subtitle)
-}
-
-export function flowsPlot(fl: FlowsResult, subtitle: string): string {
-  const ok = fl.rows.filter(r => !r.error)
-  const gaps = [...new Set(ok.map(r => r.gap))]
-  const mk = [{ x: PAIR_TABLE_SLOTS, label: `${PAIR_TABLE_SLOTS} slots` }]
-  const panels: XyPanel[] = [
-    {
-      title: 'AAAA released with their A',
-      xLabel: 'flows per pair window (log)',
-      yLabel: '% of AAAA',
-      xLog: true,
-      yLog: false,
-      yMin: 0,
-      yMax: 100,
-      markers: mk,
-      series: gaps.flatMap(g => [
-        {
-          label: `${g}: with their A (daemon)`,
-          points: ok
-            .filter(r => r.gap === g)
-            .map(r => [r.flows, (r.pairedShareCounters ?? NaN) * 100] as [number, number]),
-        },
-        {
-          label: `${g}: at the deadline (daemon)`,
-          points: ok
-            .filter(r => r.gap === g)
-            .map(r => [r.flows, (1 - (r.pairedShareCounters ?? NaN)) * 100] as [number, number]),
-        },
-      ]),
-    },
-    {
-      title: 'Pair-table evictions per lookup',
-      xLabel: 'flows per pair window (log)',
-      yLabel: 'evictions per lookup',
-      xLog: true,
-      yLog: false,
-      markers: mk,
-      series: gaps.map(g => ({
-        label: `${g}: evictions`,
-        points: ok.filter(r => r.gap === g).map(r => [r.flows, r.evictionsPerLookup ?? NaN] as [number, number]),
-      })),
-    },
-  ]
-  return renderXySvg('dns-shaper pair mode: flows per window past the pair table', panels, subtitle)
-}
-
-export function queuesPlot(q: QueuesResult, subtitle: string): string {
-  const ok = q.rows.filter(r => !r.error)
-  const keys = [...new Set(ok.map(r => `${r.client}|${r.variant}`))]
-  const series = (y: (r: (typeof ok)[number]) => number | undefined) =>
-    keys.map(k => {
-      const [c, v] = k.split('|') as [string, string]
-      return {
-        label: `${v} (${c})`,
-        points: ok.filter(r => r.client === c && r.variant === v).map(r => [r.queues, y(r) ?? NaN] as [number, number]),
-      }
-    })
-  return renderXySvg(
-    'dns-shaper: one queue against two',
-    [
-      {
-        title: 'zero-loss max rate',
-        xLabel: 'queues',
-        yLabel: 'qps',
-        xLog: false,
-        yLog: false,
-        series: series(r => r.maxQps),
-      },
-      {
-        title: 'CPU per query',
-        xLabel: 'queues',
-        yLabel: 'µs CPU per query',
-        xLog: false,
-        yLog: false,
-        series: series(r => r.point?.cpuUsPerQuery),
-      },
-    ],
-    subtitle,
-  )
-}
-
-export function memoryPlot(m: MemoryResult, subtitle: string): string {
-  const ok = m.rows.filter(r => !r.error)
-  const vs = [...new Set(ok.map(r => r.variant))]
-  return renderXySvg(
-    'memory against held packets',
-    [
-      {
-        title: 'RSS',
-        xLabel: 'held packets (log)',
-        yLabel: 'MiB',
-        xLog: true,
-        yLog: false,
-        series: vs.map(v => ({
-          label: v,
-          points: ok
-            .filter(r => r.variant === v)
-            .map(r => [r.held ?? r.target, (r.rssKb ?? NaN) / 1024] as [number, number]),
-        })),
-      },
-      {
-        title: 'RSS above rest per held packet',
-        xLabel: 'held packets (log)',
-        yLabel: 'bytes (log)',
-        xLog: true,
-        yLog: true,
-        series: vs.map(v => ({
-          label: v,
-          points: ok
-            .filter(r => r.variant === v)
-            .map(r => [r.held ?? r.target, r.rssBytesPerHeld ?? NaN] as [number, number]),
-        })),
-      },
-    ],
-    subtitle,
-  )
 }

@@ -2,14 +2,14 @@
 // (stub_load or dnsperf) with CPU, RSS and the daemon's counters sampled exactly around its measured
 // part. It never asserts anything about the numbers; it only records them.
 
-import type { Lab } from '../../lab/src/topology.js'
+import type { Lab } from '../../harness/topology.js'
 import { runDnsperf } from '../lib/dnsperf.js'
 import { cpuDeltaUs, readCpu, readStatus } from '../lib/proc.js'
 import type { CpuSample } from '../lib/proc.js'
-import { counterDeltas, parseProm, sample } from '../lib/prom.js'
-import type { Samples } from '../lib/prom.js'
+import { counterDeltas, parseProm, sample } from '../../harness/prom.js'
+import type { Samples } from '../../harness/prom.js'
 import { installQueueRule, readQueueStats, removeQueueRule } from '../lib/queue.js'
-import { summarize } from '../lib/stats.js'
+import { summarize } from '../../harness/stats.js'
 import { runStub } from '../lib/stub.js'
 import type { StubOptions } from '../lib/stub.js'
 import { countWithin } from '../lib/sweep.js'

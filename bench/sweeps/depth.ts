@@ -2,8 +2,10 @@
 // for the C floor, dns-shaper fixed, fixed behind the kernel filter, and pair mode (stub clients).
 // Each hold is one daemon start; each rate one stub_load run after a warm-up of one full hold.
 
-import { addedA, depthKnees, depthPlan, toFloor, warmupS } from '../lib/sweep.js'
-import type { DepthOptions, DepthResult, DepthRow, LoadPoint } from '../lib/sweep.js'
+import { addedA, depthPlan, toFloor, warmupS } from '../lib/sweep.js'
+import { depthKnees } from '../lib/sweep-results.js'
+import type { DepthOptions, LoadPoint } from '../lib/sweep.js'
+import type { DepthResult, DepthRow } from '../lib/sweep-results.js'
 import { ADDED_FLOOR_US } from '../lib/analyze.js'
 import type { Variant } from '../workloads/types.js'
 import { stubPoint, sweepContext, withVariant } from './common.js'

@@ -2,8 +2,10 @@
 // (rate x window), for back-to-back A+AAAA (glibc, musl) and for an AAAA half a window behind its A.
 // Records how many AAAA left with their A (client latency and the daemon's counters) and evictions.
 
-import { flowsPlan, flowsSupported, toFloor, warmupS } from '../lib/sweep.js'
-import type { FlowsOptions, FlowsResult, FlowsRow, LoadPoint } from '../lib/sweep.js'
+import { flowsPlan, toFloor, warmupS } from '../lib/sweep.js'
+import { flowsSupported } from '../lib/sweep-results.js'
+import type { FlowsOptions, LoadPoint } from '../lib/sweep.js'
+import type { FlowsResult, FlowsRow } from '../lib/sweep-results.js'
 import type { Variant } from '../workloads/types.js'
 import { stubPoint, sweepContext, withVariant } from './common.js'
 import type { SweepEnv } from './common.js'

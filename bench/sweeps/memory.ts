@@ -4,7 +4,8 @@
 // were ever held at once on the benchmark's kernel (see KERNEL_HOLD_LIMIT): 100,000 shows that limit.
 
 import { fifoPreallocBytes, memoryPlan, toFloor, warmupS } from '../lib/sweep.js'
-import type { MemoryOptions, MemoryResult, MemoryRow } from '../lib/sweep.js'
+import type { MemoryOptions } from '../lib/sweep.js'
+import type { MemoryResult, MemoryRow } from '../lib/sweep-results.js'
 import type { Variant } from '../workloads/types.js'
 import { rssOf, stubPoint, sweepContext, withVariant } from './common.js'
 import type { SweepEnv } from './common.js'

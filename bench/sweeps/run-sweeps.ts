@@ -6,15 +6,16 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
-import { createLab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
+import { createRunLab } from '../../harness/topology.js'
+import { startBenchServer } from '../lib/server.js'
 import { writeQueryFile } from '../lib/dnsperf.js'
 import { parseTopBusiest } from '../lib/proc.js'
 import type { Machine } from '../lib/report.js'
 import { shortenConntrackTimeouts, stubUnavailable } from '../lib/stub.js'
 import { estimateSeconds, sweepPlan } from '../lib/sweep.js'
 import type { SweepName } from '../lib/sweep.js'
-import { depthPlot, flowsPlot, memoryPlot, queuesPlot, renderSweepsMarkdown } from '../lib/sweep-report.js'
+import { renderSweepsMarkdown } from '../lib/sweep-report.js'
+import { depthPlot, flowsPlot, memoryPlot, queuesPlot } from '../lib/sweep-plots.js'
 import type { LoadSnapshot, SweepReport } from '../lib/sweep-report.js'
 import type { Variant } from '../workloads/types.js'
 import type { SweepEnv } from './common.js'
@@ -80,19 +81,9 @@ export async function runSweeps(
     `sweeps ${o.sweeps.join(',')}: planned ≈ ${estimateS} s; load ${report.load.before.loadavg.map(v => v.toFixed(2)).join(' ')}`,
   )
   const q = writeQueryFile(o.hosts)
-  const lab = await createLab()
-  const onSignal = (): void => {
-    void lab.destroy().finally(() => process.exit(130))
-  }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const { lab, close } = await createRunLab()
   try {
-    await startUnbound({
-      ns: lab.server.ns,
-      addresses: [lab.server.ipv4, lab.server.ipv6],
-      hosts: o.hosts,
-      services: 0,
-    })
+    await startBenchServer(lab, o.hosts)
     await shortenConntrackTimeouts(lab.router.ns)
     const env: SweepEnv = {
       lab,
@@ -118,10 +109,8 @@ export async function runSweeps(
         report.memory = await memorySweep(env, plan.memory, ['nfq-ref-hold', 'dns-shaper-fixed'].map(byId))
     }
   } finally {
-    await lab.destroy().catch((e: unknown) => log(`lab cleanup: ${(e as Error).message}`))
+    await close(log)
     q.remove()
-    process.removeListener('SIGINT', onSignal)
-    process.removeListener('SIGTERM', onSignal)
   }
   report.load.after = loadSnapshot()
   report.elapsedS = (Date.now() - t0) / 1000

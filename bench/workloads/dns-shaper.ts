@@ -2,7 +2,8 @@
 // every variant. Metrics listen on the router's loopback and are scraped only between runs.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { lastJsonLine, startSupervised } from '../lib/process.js'
+import { startDaemon } from '../../harness/daemon.js'
+import { lastJsonLine } from '../../harness/process.js'
 import type { BenchContext, Running, Variant } from './types.js'
 
 const cli = (ctx: BenchContext): string => join(ctx.repoRoot, 'dist', 'cli.js')
@@ -16,8 +17,6 @@ async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: bo
     ? ['--rules', 'manage', '--hooks', 'prerouting', '--kernel-filter', 'bpf']
     : ['--rules', 'none']
   const argv = [
-    process.execPath,
-    cli(ctx),
     'run',
     ...rules,
     '--queue',
@@ -34,14 +33,14 @@ async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: bo
   if (mode === 'pair') argv.push('--pair-window', String(ctx.pairWindowMs ?? ctx.delayMs))
   if ((ctx.queues ?? 1) > 1) argv.push('--queues', String(ctx.queues))
   if (ctx.maxHeld !== undefined) argv.push('--max-held', String(ctx.maxHeld))
-  const p = await startSupervised(ns, argv, /"msg":"ready"/)
+  const d = await startDaemon(ns, argv, { cli: cli(ctx) })
   return {
-    pid: p.pid,
-    metrics: async () => {
-      const r = await ns.exec(['curl', '-s', '-m', '5', `http://${listen}/metrics`], { timeoutMs: 10_000 })
-      return r.code === 0 ? r.stdout : undefined
+    pid: d.child.pid ?? -1,
+    metrics: async () => d.metrics().catch(() => undefined),
+    stop: async () => {
+      await d.stop()
+      return lastJsonLine(d.stderr, o => o['msg'] === 'stopped')
     },
-    stop: async () => lastJsonLine((await p.stop()).stderr, o => o['msg'] === 'stopped'),
   }
 }
 

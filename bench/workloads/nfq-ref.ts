@@ -1,8 +1,8 @@
 // The C reference (bench/ref/nfq_ref.c, `make -C bench/ref`): accept-all, or hold AAAA for the delay.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { lastJsonLine, startSupervised } from '../lib/process.js'
-import type { Supervised } from '../lib/process.js'
+import { lastJsonLine, startSupervised } from '../../harness/process.js'
+import type { Supervised } from '../../harness/process.js'
 import type { BenchContext, Running, Variant } from './types.js'
 
 const binary = (ctx: BenchContext): string => join(ctx.repoRoot, 'bench', 'ref', 'nfq_ref')

@@ -2,7 +2,7 @@
 // Skipped with a reason when the package is not installed or its addon was not built.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { lastJsonLine, startSupervised } from '../lib/process.js'
+import { lastJsonLine, startSupervised } from '../../harness/process.js'
 import type { BenchContext, Running, Variant } from './types.js'
 
 const worker = (ctx: BenchContext): string => join(ctx.repoRoot, 'bench', 'workloads', 'npm-nfqueue-worker.cjs')

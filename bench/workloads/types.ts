@@ -1,7 +1,7 @@
 // What a benchmark variant is: something that may bind the router's NFQUEUE and shape DNS, started
 // and stopped by bench/run.ts, which alone installs the (shared) queue rule and measures.
 
-import type { Lab } from '../../lab/src/topology.js'
+import type { Lab } from '../../harness/topology.js'
 
 export interface BenchContext {
   lab: Lab

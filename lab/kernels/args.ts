@@ -1,7 +1,7 @@
 // `npm run lab:kernels` arguments: flags -> validated KernelLabOptions, with one clear message per bad flag.
 // Pure (no file system, no environment reads): the CLI passes in the defaults it computed.
-
-import { SERVICE_MODES } from '../src/kube-proxy-modes.js'
+import { intFlag, intNeeds, parseFlags, str, type Flags } from '../../harness/args.js'
+import { SERVICE_MODES } from '../race/kube-proxy-modes.js'
 
 export interface KernelLabOptions {
   /** bzImage to boot (default: the cached build of lab/kernels/build-kernel.sh). */
@@ -64,153 +64,106 @@ export interface ArgDefaults {
   out: string
 }
 
-function intFlag(flag: string, v: string | undefined, min: number, max: number): number | string {
-  const n = Number(v)
-  return v !== undefined && /^[0-9]+$/.test(v) && Number.isInteger(n) && n >= min && n <= max
-    ? n
-    : `${flag} needs an integer ${min}..${max}`
-}
-
 // A kernel command-line word the guest init could misread (quotes, spaces, init= or root= overrides).
 const SAFE_APPEND = /^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/-]*)?$/
 const RESERVED_APPEND = /^(init|root|rootfstype|rootflags|console)=/
+const APPEND_NEEDS = 'one kernel word like nf_conntrack.lab_pre56_clash=1 (not init=, root=, console=)'
+const ROWS_NEEDS = 'row ids a-h, comma-separated (e.g. a,d,e,g,h)'
+
+/** Integer flags: [min, max, default]. */
+const INTS = {
+  'max-seconds': [1, 600, 12],
+  lookups: [1, 1_000_000, 1500],
+  'gai-lookups': [1, 1_000_000, 300],
+  memory: [512, 65536, 2048],
+  smp: [2, 64, 2],
+  'timeout-min': [1, 24 * 60, 75],
+} as const
+
+const FLAGS: Flags = {
+  help: { type: 'boolean', short: 'h' },
+  quick: { type: 'boolean' },
+  keep: { type: 'boolean' },
+  kernel: { type: 'string', needs: 'a bzImage path' },
+  out: { type: 'string', needs: 'a file name' },
+  qemu: { type: 'string', needs: 'a path' },
+  append: { type: 'string', multiple: true, needs: APPEND_NEEDS },
+  rows: { type: 'string', needs: ROWS_NEEDS },
+  services: { type: 'string', needs: `${SERVICE_MODES.join(', ')}, comma-separated` },
+  clash: { type: 'string', needs: 'pre56 or stock' },
+  'probe-only': { type: 'boolean' },
+  'no-probe': { type: 'boolean' },
+  ...Object.fromEntries(
+    Object.entries(INTS).map(([name, [min, max]]) => [name, { type: 'string', needs: intNeeds(min, max) } as const]),
+  ),
+}
 
 export function parseKernelLabArgs(argv: readonly string[], defaults: ArgDefaults): ParsedArgs {
-  const opts: KernelLabOptions = {
-    kernel: defaults.kernel,
-    memoryMb: 2048,
-    smp: 2,
-    timeoutMin: 75,
-    raceArgs: [],
-    out: defaults.out,
-    append: [],
-    keep: false,
-    probe: 'with',
-    qemu: 'qemu-system-x86_64',
+  const p = parseFlags(argv, FLAGS)
+  if ('error' in p)
+    return argv.includes('--help') || argv.includes('-h') ? { kind: 'help' } : { kind: 'error', message: p.error }
+  const v = p.values
+  if (v['help'] === true) return { kind: 'help' }
+  const n: Record<string, number> = {}
+  for (const [name, [min, max, dflt]] of Object.entries(INTS)) {
+    const text = str(v, name)
+    const got = text === undefined ? dflt : intFlag(`--${name}`, text, min, max)
+    if (typeof got === 'string') return { kind: 'error', message: got }
+    n[name] = got
   }
-  let maxSeconds = 12
-  let lookups = 1500
-  let gaiLookups = 300
-  let quick = false
-  let rows: string | undefined
-  let services: string | undefined
-  let outGiven = false
-  let clash: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    const v = argv[i + 1]
-    if (a === '--help' || a === '-h') return { kind: 'help' }
-    if (a === '--quick') {
-      quick = true
-      continue
-    }
-    if (a === '--keep') {
-      opts.keep = true
-      continue
-    }
-    if (a === '--probe-only' || a === '--no-probe') {
-      const want = a === '--probe-only' ? 'only' : 'off'
-      if (opts.probe !== 'with' && opts.probe !== want)
-        return { kind: 'error', message: '--probe-only and --no-probe exclude each other' }
-      opts.probe = want
-      continue
-    }
-    let n: number | string
-    switch (a) {
-      case '--kernel':
-        if (!v || v.startsWith('--')) return { kind: 'error', message: '--kernel needs a bzImage path' }
-        opts.kernel = v
-        break
-      case '--out':
-        if (!v || v.startsWith('--')) return { kind: 'error', message: '--out needs a file name' }
-        opts.out = v
-        outGiven = true
-        break
-      case '--qemu':
-        if (!v || v.startsWith('--')) return { kind: 'error', message: '--qemu needs a path' }
-        opts.qemu = v
-        break
-      case '--append':
-        if (!v || !SAFE_APPEND.test(v) || RESERVED_APPEND.test(v))
-          return {
-            kind: 'error',
-            message: '--append needs one kernel word like nf_conntrack.lab_pre56_clash=1 (not init=, root=, console=)',
-          }
-        opts.append.push(v)
-        break
-      case '--rows':
-        if (!v || !/^[a-h](,[a-h])*$/.test(v))
-          return { kind: 'error', message: '--rows needs row ids a-h, comma-separated (e.g. a,d,e,g,h)' }
-        rows = v
-        break
-      case '--services': {
-        const list = (v ?? '').split(',').filter(Boolean)
-        if (list.length === 0 || list.some(m => !(SERVICE_MODES as readonly string[]).includes(m)))
-          return { kind: 'error', message: `--services takes ${SERVICE_MODES.join(', ')}, comma-separated` }
-        services = list.join(',')
-        break
-      }
-      case '--clash':
-        if (v !== 'pre56' && v !== 'stock') return { kind: 'error', message: '--clash needs pre56 or stock' }
-        clash = v
-        break
-      case '--max-seconds':
-        n = intFlag(a, v, 1, 600)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        maxSeconds = n
-        break
-      case '--lookups':
-        n = intFlag(a, v, 1, 1_000_000)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        lookups = n
-        break
-      case '--gai-lookups':
-        n = intFlag(a, v, 1, 1_000_000)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        gaiLookups = n
-        break
-      case '--memory':
-        n = intFlag(a, v, 512, 65536)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        opts.memoryMb = n
-        break
-      case '--smp':
-        n = intFlag(a, v, 2, 64)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        opts.smp = n
-        break
-      case '--timeout-min':
-        n = intFlag(a, v, 1, 24 * 60)
-        if (typeof n === 'string') return { kind: 'error', message: n }
-        opts.timeoutMin = n
-        break
-      default:
-        return { kind: 'error', message: `unknown flag ${a}` }
-    }
-    i++
-  }
-  if (opts.probe === 'only' && (services !== undefined || rows !== undefined || quick))
+  const append = (v['append'] as string[] | undefined) ?? []
+  if (append.some(w => !SAFE_APPEND.test(w) || RESERVED_APPEND.test(w)))
+    return { kind: 'error', message: `--append needs ${APPEND_NEEDS}` }
+  const rows = str(v, 'rows')
+  if (rows !== undefined && !/^[a-h](,[a-h])*$/.test(rows))
+    return { kind: 'error', message: `--rows needs ${ROWS_NEEDS}` }
+  const svc = str(v, 'services')
+  const services = svc === undefined ? undefined : svc.split(',').filter(Boolean)
+  if (
+    services !== undefined &&
+    (services.length === 0 || services.some(m => !(SERVICE_MODES as readonly string[]).includes(m)))
+  )
+    return { kind: 'error', message: `--services takes ${SERVICE_MODES.join(', ')}, comma-separated` }
+  const clash = str(v, 'clash')
+  if (clash !== undefined && clash !== 'pre56' && clash !== 'stock')
+    return { kind: 'error', message: '--clash needs pre56 or stock' }
+  if (v['probe-only'] === true && v['no-probe'] === true)
+    return { kind: 'error', message: '--probe-only and --no-probe exclude each other' }
+  const probe = v['probe-only'] === true ? 'only' : v['no-probe'] === true ? 'off' : 'with'
+  const quick = v['quick'] === true
+  if (probe === 'only' && (services !== undefined || rows !== undefined || quick))
     return { kind: 'error', message: '--probe-only runs no race lab: drop --rows, --services and --quick' }
-  // A probe-only run must not overwrite the full run's report.
-  if (opts.probe === 'only' && !outGiven) opts.out = opts.out.replace(/(\.json)?$/, '-probe.json')
   if (services !== undefined && rows !== undefined)
     return { kind: 'error', message: '--rows picks kernel rows a-h; --services runs the kube-proxy mode rows instead' }
   if (clash !== undefined && services === undefined)
     return { kind: 'error', message: '--clash applies to --services rows (rows a-h set their own handling)' }
   // The mode rows come from the race matrix; the kernel matrix stretches readiness waits 6x by itself.
   const matrix = services === undefined ? ['--matrix', 'kernels'] : ['--matrix', 'race', '--time-scale', '6']
-  opts.raceArgs = [
-    ...matrix,
-    '--max-seconds',
-    String(maxSeconds),
-    '--lookups',
-    String(lookups),
-    '--gai-lookups',
-    String(gaiLookups),
-    ...(quick ? ['--quick'] : []),
-    ...(rows ? ['--rows', rows] : []),
-    ...(services ? ['--services', services] : []),
-    ...(clash ? ['--clash', clash] : []),
-  ]
+  // A probe-only run must not overwrite the full run's report.
+  const out = str(v, 'out') ?? (probe === 'only' ? defaults.out.replace(/(\.json)?$/, '-probe.json') : defaults.out)
+  const opts: KernelLabOptions = {
+    kernel: str(v, 'kernel') ?? defaults.kernel,
+    memoryMb: n['memory']!,
+    smp: n['smp']!,
+    timeoutMin: n['timeout-min']!,
+    raceArgs: [
+      ...matrix,
+      '--max-seconds',
+      String(n['max-seconds']),
+      '--lookups',
+      String(n['lookups']),
+      '--gai-lookups',
+      String(n['gai-lookups']),
+      ...(quick ? ['--quick'] : []),
+      ...(rows !== undefined ? ['--rows', rows] : []),
+      ...(services !== undefined ? ['--services', services.join(',')] : []),
+      ...(clash !== undefined ? ['--clash', clash] : []),
+    ],
+    out,
+    append,
+    keep: v['keep'] === true,
+    probe,
+    qemu: str(v, 'qemu') ?? 'qemu-system-x86_64',
+  }
   return { kind: 'run', opts }
 }

@@ -6,8 +6,8 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { formatTable } from '../src/race.js'
-import { LAB_DIST, repoRoot } from '../src/paths.js'
+import { formatTable } from '../race/race.js'
+import { builtPath, repoRoot } from '../../harness/paths.js'
 import { parseKernelLabArgs, USAGE } from './args.js'
 import { checkExpectedSigns, formatChecks, isShownConsoleLine, probeFigures, probeSigns } from './results.js'
 import { bootGuest, defaultKernel, makeRunDir, removeRunDir } from './run.js'
@@ -38,7 +38,7 @@ async function main(): Promise<number> {
     )
     return 1
   }
-  const raceCli = join(repo, LAB_DIST, 'race-cli.js')
+  const raceCli = builtPath('lab/race/cli.ts', repo)
   const shaperCli = join(repo, 'dist/cli.js')
   for (const f of [raceCli, shaperCli, join(repo, 'build/Release/nfqueue.node')]) {
     if (!existsSync(f)) {

@@ -25,7 +25,7 @@ export interface GuestPlan {
   repo: string
   /** The node binary to run in the guest (host path, same in the guest). */
   node: string
-  /** Compiled race-lab CLI (dist-lab/lab/src/race-cli.js); null runs no race lab (the probe only). */
+  /** Compiled race-lab CLI (dist-harness/lab/race/cli.js); null runs no race lab (the probe only). */
   raceCli: string | null
   /** dns-shaper's CLI (dist/cli.js): when set, `check --probe --json` runs first, switch on then off. */
   probeCli?: string

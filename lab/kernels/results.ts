@@ -3,7 +3,7 @@
 
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { RaceReport, RaceRow } from '../src/race.js'
+import type { RaceReport, RaceRow } from '../race/race.js'
 import { GUEST_FILES, GUEST_LOG_PREFIX, PROBE_HANDLINGS, probeFile } from './guest.js'
 import type { ProbeHandling } from './guest.js'
 

@@ -2,11 +2,10 @@
 // Config, or throws ConfigError naming the flag and what it accepts. Every value is parsed here, once
 // (CIDRs, interface names, host:port included), so a bad one exits 2 before anything is bound. No side
 // effects beyond reading the config file.
-import fs from 'node:fs'
 import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
 import { ConfigError, errorMessage } from '../errors.js'
-import { parseQtype, qtypeName } from '../policy/qtypes.js'
-import type { HoldRule } from '../policy/compile.js'
+import { parseQtype, qtypeName } from '../dataplane/qtypes.js'
+import type { HoldRule } from '../dataplane/policy.js'
 import {
   DEFAULT_MAX_HELD,
   MAX_HELD,
@@ -15,7 +14,7 @@ import {
   MAX_PAIR_WINDOW_MS,
   MEMORY_BUDGET_BYTES,
   preallocatedBytes,
-} from '../limits.js'
+} from '../dataplane/limits.js'
 import { cidrFlag } from './cidr.js'
 import { interfaceFlag } from './interface.js'
 import { parseListen } from './host-port.js'
@@ -23,11 +22,17 @@ import { parseFlags } from './flags.js'
 import { bool, int, list, ms, oneOf, type RawValue } from './values.js'
 import { DEFAULT_RESOLV_CONF, nameserversFrom } from './resolv-conf.js'
 import { contentHash, DEFAULT_POLL_INTERVAL_S } from './watch.js'
+import { readConfigFile } from './read-file.js'
 
 export type { Config } from './types.js'
 
 /** Port 9153 is CoreDNS's and 9253 node-local-dns's metrics port: stay clear of both. */
 export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9363'
+/**
+ * kubelet's probes, apart from scrapes: on loopback, which the pods of a node cannot reach and
+ * kubelet's probes of a hostNetwork pod can (`host: 127.0.0.1`).
+ */
+export const DEFAULT_PROBE_LISTEN = '127.0.0.1:9364'
 
 export const DEFAULTS: Config = {
   queue: 0,
@@ -47,6 +52,7 @@ export const DEFAULTS: Config = {
   iptablesBackend: 'auto',
   kernelFilter: 'auto',
   metricsListen: DEFAULT_METRICS_LISTEN,
+  probeListen: DEFAULT_PROBE_LISTEN,
   maxHeld: DEFAULT_MAX_HELD,
   dryRun: false,
   logLevel: 'info',
@@ -134,6 +140,9 @@ const setters: Record<string, Setter> = {
   'metrics-listen': (c, v, f) => {
     c.metricsListen = parseListen(String(v), f)
   },
+  'probe-listen': (c, v, f) => {
+    c.probeListen = parseListen(String(v), f)
+  },
   'max-held': (c, v, f) => {
     c.maxHeld = int(v, f, 1, MAX_HELD)
   },
@@ -189,7 +198,7 @@ export interface LoadOptions {
  */
 export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env
-  const readFile = opts.readFile ?? ((p: string) => fs.readFileSync(p, 'utf8'))
+  const readFile = opts.readFile ?? readConfigFile
   const { values, positionals } = parseFlags(argv, RUN_FLAGS, BOOLEAN_FLAGS)
   if (positionals.length > 0) {
     throw new ConfigError(positionals[0] as string, 'unexpected argument', 'flags only, e.g. --delay 5')

@@ -5,9 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import type { ExecResult } from '../exec.js'
-import type { ConntrackReading } from '../conntrack-stats.js'
-import type { SplitCpuOptions, SplitCpuResult } from '../nfqueue.js'
+import type { ExecResult } from '../kernel/exec.js'
+import type { ConntrackReading } from '../kernel/conntrack-stats.js'
+import type { SplitCpuOptions, SplitCpuResult } from '../dataplane/nfqueue.js'
 import type { AgentReply, AgentRequest } from './agent-protocol.js'
 
 type Req = AgentRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never
@@ -69,7 +69,7 @@ export class Agent {
   /** Starts an agent in a network namespace of its own; rejects when unshare or the agent fails to start. */
   static async start(role: string, timeoutMs = 60_000): Promise<Agent> {
     // The addon's helper (unshare(CLONE_NEWNET), then exec); util-linux's unshare where it is missing.
-    const { netnsHelper } = await import('../nfqueue.js')
+    const { netnsHelper } = await import('../dataplane/nfqueue.js')
     const [file, ...args] = existsSync(netnsHelper)
       ? [netnsHelper, ...agentArgv()]
       : ['unshare', '--net', ...agentArgv()]

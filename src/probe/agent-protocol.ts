@@ -1,6 +1,6 @@
 // What the race probe's parent and its agents (agent.ts) say to each other: one JSON object per line.
 // Types only; no I/O.
-import type { SplitCpuOptions } from '../nfqueue.js'
+import type { SplitCpuOptions } from '../dataplane/nfqueue.js'
 
 export type AgentRequest = { id: number } & (
   | { op: 'exec'; argv: string[]; input?: string; timeoutMs?: number }

@@ -6,7 +6,7 @@
 // It must not act on anything outside its namespace and never runs a command through a shell.
 import { readFile, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
-import { createRunner } from '../exec.js'
+import { createRunner } from '../kernel/exec.js'
 import { errorMessage } from '../errors.js'
 import { startResponder, type Responder } from './responder.js'
 import type { AgentReply, AgentRequest } from './agent-protocol.js'
@@ -35,7 +35,7 @@ async function handle(req: AgentRequest): Promise<unknown> {
       return { before: now }
     }
     case 'stats': {
-      const { readConntrack, defaultConntrackReaders } = await import('../conntrack-stats.js')
+      const { readConntrack, defaultConntrackReaders } = await import('../kernel/conntrack-stats.js')
       return readConntrack(defaultConntrackReaders())
     }
     case 'serve':
@@ -45,11 +45,11 @@ async function handle(req: AgentRequest): Promise<unknown> {
     case 'served':
       return { answered: responder?.answered ?? 0 }
     case 'send': {
-      const { splitCpuPairs } = await import('../nfqueue.js')
+      const { splitCpuPairs } = await import('../dataplane/nfqueue.js')
       return splitCpuPairs(req.options)
     }
     case 'cpus': {
-      const { allowedCpus } = await import('../nfqueue.js')
+      const { allowedCpus } = await import('../dataplane/nfqueue.js')
       return allowedCpus()
     }
   }

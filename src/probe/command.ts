@@ -71,7 +71,7 @@ export function parseProbeFlags(argv: readonly string[]): ProbeFlags {
 export async function probeCommand(argv: readonly string[], io: ProbeCommandIo): Promise<number> {
   const { json, pairs, serve } = parseProbeFlags(argv)
   // The listener is checked before the probe runs: a taken port should not cost a probe run first.
-  const { HttpServer } = await import('../http.js')
+  const { HttpServer } = await import('../daemon/http.js')
   let registryText: () => Promise<string> = () => Promise.resolve('')
   let contentType = 'text/plain'
   let done = false

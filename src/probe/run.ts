@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises'
 import { release as osRelease } from 'node:os'
 import { errorMessage } from '../errors.js'
 import { hasCap, parseProcStatus } from '../check/parse.js'
-import type { ConntrackStats } from '../procfs.js'
+import type { ConntrackStats } from '../kernel/procfs.js'
 import { Agent } from './agent-client.js'
 import { DEFAULT_PROBE_PAIRS, MAX_PROBE_PAIRS } from './limits.js'
 import { notRun, probeVerdict, type PhaseInput, type ProbeVerdict } from './verdict.js'
@@ -118,19 +118,15 @@ async function wire(ns: Namespaces, dnat: 'auto' | 'iptables' | 'nft'): Promise<
     )
   }
   await server.serve([...PROBE_ADDR.endpoints], ENDPOINT_PORT)
-  const errors: string[] = []
-  if (dnat !== 'nft') {
-    try {
-      await router.exec(['iptables-restore', '-w', '5'], iptablesService())
-      return 'iptables'
-    } catch (e: unknown) {
-      errors.push(errorMessage(e))
-    }
+  const writers = {
+    iptables: () => router.exec(['iptables-restore', '-w', '5'], iptablesService()),
+    nft: () => router.exec(['nft', '-f', '-'], nftService()),
   }
-  if (dnat !== 'iptables') {
+  const errors: string[] = []
+  for (const how of dnat === 'auto' ? (['iptables', 'nft'] as const) : [dnat]) {
     try {
-      await router.exec(['nft', '-f', '-'], nftService())
-      return 'nft'
+      await writers[how]()
+      return how
     } catch (e: unknown) {
       errors.push(errorMessage(e))
     }
@@ -171,7 +167,7 @@ export async function runProbe(opts: ProbeOptions = {}): Promise<ProbeResult> {
     return done(notRun('no-privilege', `uid ${status.uid ?? '?'} without CAP_SYS_ADMIN`))
   let cpus: number[]
   try {
-    cpus = await (opts.cpus ?? (async () => (await import('../nfqueue.js')).allowedCpus()))()
+    cpus = await (opts.cpus ?? (async () => (await import('../dataplane/nfqueue.js')).allowedCpus()))()
   } catch (e: unknown) {
     return done(notRun('failed', `cannot read this process's CPUs: ${errorMessage(e)}`))
   }

@@ -1,7 +1,7 @@
 // What the race probe measured, from the router namespace's conntrack counter deltas and the sender's
 // answer count: how many clashes it provoked, how many the kernel dropped or resolved, and the outcome
 // (drops / resolves / inconclusive, and why). Pure: no I/O, no clock.
-import { clashResolveDelta, conntrackDelta, type ConntrackStats } from '../procfs.js'
+import { clashResolveDelta, conntrackDelta, type ConntrackStats } from '../kernel/procfs.js'
 
 /** One run of pairs (masquerade off or on): what was sent and answered, and the router's counters. */
 export interface PhaseInput {

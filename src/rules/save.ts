@@ -46,16 +46,24 @@ export function splitSaveLine(text: string): string[] {
   return args
 }
 
-/** Parse iptables-save output (with or without -c) into tables. */
-export function parseSave(text: string): Map<string, SavedTable> {
+/**
+ * Parse iptables-save output (with or without -c) into tables. With `only`, every other table is
+ * skipped line by line: a node's nat table can hold 100k kube-proxy rules, and the daemon must never
+ * hold their parse (see the manager's #readRaw).
+ */
+export function parseSave(text: string, only?: string): Map<string, SavedTable> {
   const tables = new Map<string, SavedTable>()
   let cur: SavedTable | undefined
-  for (const raw of text.split('\n')) {
-    const l = raw.trim()
+  for (let start = 0; start < text.length;) {
+    let end = text.indexOf('\n', start)
+    if (end < 0) end = text.length
+    const l = text.slice(start, end).trim()
+    start = end + 1
     if (l === '' || l.startsWith('#')) continue
     if (l.startsWith('*')) {
-      cur = { chains: new Map(), rules: [] }
-      tables.set(l.slice(1), cur)
+      const name = l.slice(1)
+      cur = only === undefined || name === only ? { chains: new Map(), rules: [] } : undefined
+      if (cur !== undefined) tables.set(name, cur)
       continue
     }
     if (cur === undefined) continue
@@ -87,6 +95,11 @@ export function parseSave(text: string): Map<string, SavedTable> {
     cur.rules.push(rule)
   }
   return tables
+}
+
+/** One table of iptables-save output, parsed alone; undefined when the output does not have it. */
+export function parseSaveTable(text: string, table: string): SavedTable | undefined {
+  return parseSave(text, table).get(table)
 }
 
 function commentOf(args: readonly string[]): string | undefined {

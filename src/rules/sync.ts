@@ -38,8 +38,8 @@ export interface Rules {
 export function ruleManagerRules(m: RuleManager): Rules {
   return {
     install: () => m.install(),
-    remove: () => m.remove({ builtins: 'later' }),
-    removeHooks: () => m.removeBuiltins(),
+    remove: () => m.remove({ hooks: 'later' }),
+    removeHooks: () => m.removeHooks(),
     status: async () => {
       const st = await m.status()
       // status() leaves out a disabled IPv6: planned to have no rules, and removed by install().
@@ -80,6 +80,7 @@ export class RuleSync {
   /** remove() was asked for: nothing installs after it, whatever is still queued. */
   #closed = false
   #reconciling: Promise<boolean> | undefined
+  #reinstalling: Promise<void> | undefined
 
   constructor(rules: Rules, opts: RuleSyncOptions) {
     this.#rules = rules
@@ -93,19 +94,33 @@ export class RuleSync {
 
   /** Installs with the config last set, after every operation queued before. Throws on failure. */
   install(): Promise<void> {
-    return this.#serial(async () => {
-      if (this.#closed) return
-      this.#wanted = true
-      try {
-        await this.#rules.install()
-      } catch (e) {
-        this.#errors.install++
-        await this.#failed(`rule install failed: ${errorMessage(e)}`)
-        throw e
-      }
-      this.#ok()
-      this.#opts.log.info('rules installed', { detail: this.#rules.describe?.() })
+    return this.#serial(() => this.#install())
+  }
+
+  /**
+   * Like install(), but one that is queued and not started yet is shared: N reloads in a row that each
+   * change the rules run one install (with the config last set), not N.
+   */
+  reinstall(): Promise<void> {
+    this.#reinstalling ??= this.#serial(() => {
+      this.#reinstalling = undefined
+      return this.#install()
     })
+    return this.#reinstalling
+  }
+
+  async #install(): Promise<void> {
+    if (this.#closed) return
+    this.#wanted = true
+    try {
+      await this.#rules.install()
+    } catch (e) {
+      this.#errors.install++
+      await this.#failed(`rule install failed: ${errorMessage(e)}`)
+      throw e
+    }
+    this.#ok()
+    this.#opts.log.info('rules installed', { detail: this.#rules.describe?.() })
   }
 
   /**

@@ -1,6 +1,6 @@
 // A NativeQueue stand-in for tests of the TS layers: records calls, returns configurable stats.
-import type { NativePolicy, NativeQueue, QueueStats } from '../../src/nfqueue.js'
-import { constants } from '../../src/nfqueue.js'
+import type { NativePolicy, NativeQueue, QueueStats } from '../../src/dataplane/nfqueue.js'
+import { constants } from '../../src/dataplane/constants.js'
 
 export function emptyStats(): QueueStats {
   const labels = [...constants.qtypeLabels.map(l => l.name), 'other', 'none']
@@ -30,12 +30,19 @@ export class FakeQueue implements NativeQueue {
   ) {}
   start(p: NativePolicy): void {
     if (this.failStart) throw this.failStart
+    this.#checkCapacity(p)
     this.started = true
     this.snapshot.running = true
     this.policies.push(p)
   }
   setPolicy(p: NativePolicy): void {
+    this.#checkCapacity(p)
     this.policies.push(p)
+  }
+  /** As the addon: a policy may lower the held cap, never raise it above the preallocated slots. */
+  #checkCapacity(p: NativePolicy): void {
+    if (p.maxHeld > this.maxHeld)
+      throw new RangeError(`policy.maxHeld: ${p.maxHeld} is out of range (0..${this.maxHeld})`)
   }
   stop(): void {
     this.stopped++

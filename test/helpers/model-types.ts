@@ -3,7 +3,7 @@
 import ts from 'typescript'
 import { fileURLToPath } from 'node:url'
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Errors TypeScript reports when `value` is assigned to the given model interface (excess fields included). */
 export function typeErrors(value: unknown, typeName: string, from: string): string[] {

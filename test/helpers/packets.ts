@@ -480,7 +480,7 @@ export interface HexFixture {
 
 /** test/fixtures/packets/*.hex: one packet per file, hex (whitespace and `#` comments ignored). */
 export function hexFixtures(): HexFixture[] {
-  const dir = fileURLToPath(new URL('../fixtures/packets/', import.meta.url))
+  const dir = fileURLToPath(new URL('../fixtures/packets', import.meta.url))
   return readdirSync(dir)
     .filter(f => f.endsWith('.hex'))
     .sort()

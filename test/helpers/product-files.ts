@@ -3,15 +3,21 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
-/** Module names of the lab (lab/src/*.ts) and of test-only code that once lived in src/. */
+/** Module names of the harness and the lab (harness/, lab/) and of test-only code that once lived in src/. */
 const LAB_OR_TEST_MODULE =
-  /^(demo|netns|topology|unbound|race|race-cli|probe|probe-runner|dns-probe-lib|cbpf-interp)\.(js|ts|d\.ts)(\.map)?$/
+  /^(demo|netns|topology|unbound|race|race-cli|probe|probe-runner|probe-lib|dns-probe-lib|cbpf-interp)\.(js|ts|d\.ts)(\.map)?$/
 
 /** The paths (relative, '/'-separated) that are lab or test code. */
 export function labOrTestPaths(paths: readonly string[]): string[] {
   return paths.filter(p => {
     const parts = p.split('/')
-    if (parts.some(s => s === 'lab' || s === 'dist-lab' || s === 'test' || s === 'tests')) return true
+    if (
+      parts.some(
+        s =>
+          s === 'lab' || s === 'harness' || s === 'dist-harness' || s === 'dist-lab' || s === 'test' || s === 'tests',
+      )
+    )
+      return true
     return LAB_OR_TEST_MODULE.test(parts[parts.length - 1] ?? '')
   })
 }

@@ -1,30 +1,27 @@
 // Shared by the race integration tests: the skip guards, the race lab's life cycle, one split-CPU row,
 // and what the shaper promises for a row. Test-only.
 import t, { type Test } from 'tap'
-import { cpus } from 'node:os'
 import { existsSync } from 'node:fs'
 import {
   buildClients,
-  CLI_PATH,
   createRaceLab,
   runScenario,
   type ClientBins,
   type RaceLab,
   type RaceRow,
   type RaceScenario,
-} from '../../lab/src/race.js'
+} from '../../lab/race/race.js'
+import { CLI_PATH } from '../../harness/paths.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
 /** Ends the test file (as skipped, with the reason) unless it runs as root on two CPUs with a built tree. */
 export function requireRaceLab(tools: string): void {
-  if (process.getuid?.() !== 0) {
-    t.plan(0, `integration tests need root (network namespaces, ${tools})`)
-    process.exit(0)
-  }
-  if (cpus().length < 2) {
-    t.plan(0, 'split_cpu_client needs two CPUs to send the A and the AAAA of one socket at once')
-    process.exit(0)
-  }
-  if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} missing: run \`npm run prepare\` (tsc) first`)
+  skipFileUnless({
+    root: `network namespaces, ${tools}`,
+    cpus: { n: 2, why: 'split_cpu_client sends the A and the AAAA of one socket at once from two CPUs' },
+  })
+  // A missing build is a failure to report, not a reason to skip.
+  if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} missing: run \`npm run build\` first`)
 }
 
 export interface RaceFixture {

@@ -1,7 +1,7 @@
 // Test helper for test/rules/*: a Config with the kernel filter off, expected jump and header lines, a
 // captured stale iptables-save, and a fake iptables that applies our restore transactions.
 import type { Config } from '../../src/config/types.js'
-import type { ExecOptions, ExecResult, Runner } from '../../src/exec.js'
+import type { ExecOptions, ExecResult, Runner } from '../../src/kernel/exec.js'
 import type { BackendDecision } from '../../src/rules/backend.js'
 import { DEFAULTS } from '../../src/config/load.js'
 
@@ -66,7 +66,8 @@ export class FakeTables {
   }
 
   saveText(save: string): string {
-    const s = this.table(save)
+    // A save never creates the table (as iptables-nft-save, and legacy save once the table exists).
+    const s = this.state.get(save) ?? { chains: ['PREROUTING', 'OUTPUT'], rules: [] }
     const decl = s.chains.map(c => (c === 'PREROUTING' || c === 'OUTPUT' ? `:${c} ACCEPT [0:0]` : `:${c} - [0:0]`))
     return ['# Generated', '*raw', ...decl, ...s.rules.map(r => `[0:0] ${r}`), 'COMMIT', ''].join('\n')
   }
@@ -95,6 +96,23 @@ export class FakeTables {
     this.state.set(save, next)
   }
 
+  #nft(args: string[]): ExecResult {
+    const res = (code: number, stdout = ''): ExecResult => ({ code, signal: null, stdout, stderr: '', timedOut: false })
+    const key = (fam: string | undefined): string => `${fam === 'ip6' ? 'ip6' : 'ip'}tables-nft-save`
+    const [verb, what, fam, name] = args
+    if (verb === 'list' && what === 'tables') return res(0, this.state.has(key(fam)) ? `table ${fam} raw\n` : '')
+    if (name !== 'raw' || !this.state.has(key(fam))) return res(1)
+    if (verb === 'list' && what === 'table') {
+      const chains = this.state.get(key(fam))!.chains.map(c => `\tchain ${c} {\n\t}\n`)
+      return res(0, `table ${fam} raw {\n${chains.join('')}}\n`)
+    }
+    if (verb === 'delete' && what === 'table') {
+      this.state.delete(key(fam))
+      return res(0)
+    }
+    throw new Error(`unexpected nft ${args.join(' ')}`)
+  }
+
   runner: Runner = async (argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> => {
     const a = [...argv]
     this.calls.push(opts?.input === undefined ? { argv: a } : { argv: a, input: opts.input })
@@ -102,6 +120,14 @@ export class FakeTables {
     const f = this.fail?.(a)
     if (f instanceof Error) throw f
     if (f) return { code: 1, signal: null, stdout: '', stderr: '', timedOut: false, ...f }
+    // The legacy tables loaded in the kernel: a raw table exists once a test or a restore touched it.
+    const names = /^\/proc\/net\/(ip6?)_tables_names$/.exec(a.at(-1) ?? '')
+    if (a.includes('cat') && names) {
+      return ok(this.state.has(`${names[1] === 'ip6' ? 'ip6' : 'ip'}tables-legacy-save`) ? 'raw\n' : '')
+    }
+    // nft, for the raw tables iptables-nft created: a table exists once a test or a restore touched it.
+    const nft = a.indexOf('nft')
+    if (nft >= 0) return this.#nft(a.slice(nft + 1))
     const i = a.findIndex(x => /^ip6?tables-/.test(x))
     const bin = a[i]!
     if (bin.endsWith('-save')) return ok(this.saveText(bin))

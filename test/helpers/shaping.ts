@@ -2,9 +2,9 @@
 // client namespace, against an unshaped baseline taken the same way. Used by every test that
 // checks a running shaper end to end (checkout and container image).
 import type { Test } from 'tap'
-import type { Lab } from '../../lab/src/topology.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
-import type { ProbeResult } from '../../lab/src/dns-probe-lib.js'
+import type { Lab } from '../../harness/topology.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
+import type { ProbeResult } from '../../harness/probe-lib.js'
 
 export type Family = 'ipv4' | 'ipv6'
 export type Baseline = Record<string, ProbeResult>
@@ -70,4 +70,19 @@ export async function expectShaped(
       `${fam}: A p50 ${p50(a, 'A')} us (unshaped ${baseA}), AAAA p50 ${p50(aaaa, 'AAAA')} us (unshaped ${baseAAAA}), hold ${o.delayMs} ms`,
     )
   }
+}
+
+/** n clients at once, each one AAAA lookup of its own name (host1..hostN.example.test), from the client namespace. */
+export function aaaaLookups(lab: Lab, n: number, timeoutMs: number): Promise<ProbeResult[]> {
+  return Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      runProbeIn(lab.client.ns, {
+        server: lab.server.ipv4,
+        types: ['AAAA'],
+        names: [`host${i + 1}.example.test`],
+        count: 1,
+        timeoutMs,
+      }),
+    ),
+  )
 }

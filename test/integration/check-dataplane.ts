@@ -2,14 +2,12 @@
 // DNAT built in a throwaway netns must be reported as such, next to iptables-mode chains when both exist,
 // and an empty namespace must say that none was found.
 import t, { type Test } from 'tap'
-import { Netns, makeLabId } from '../../lab/src/netns.js'
-import { kubeProxyNftRules } from '../../lab/src/kube-proxy-modes.js'
-import { CLI } from '../helpers/daemon.js'
+import { Netns, makeLabId } from '../../harness/netns.js'
+import { kubeProxyNftRules } from '../../lab/race/kube-proxy-modes.js'
+import { CLI } from '../../harness/daemon.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, nft, iptables)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, nft, iptables' })
 
 interface Report {
   items: { id: string; status: string; found: string; action: string }[]

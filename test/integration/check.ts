@@ -3,20 +3,18 @@
 // and both conntrack statistics sources (ctnetlink, procfs) must count the same clashes.
 import t, { type Test } from 'tap'
 import os from 'node:os'
-import { createRaceLab, buildClients, clientArgv, type RaceLab, type ClientBins } from '../../lab/src/race.js'
-import { CLI } from '../helpers/daemon.js'
+import { createRaceLab, buildClients, clientArgv, type RaceLab, type ClientBins } from '../../lab/race/race.js'
+import { CLI } from '../../harness/daemon.js'
 import { fileURLToPath } from 'node:url'
-import { statsFromNetlink } from '../../src/conntrack-stats.js'
-import { parseConntrackStats, type ConntrackStats } from '../../src/procfs.js'
-import type { ConntrackCpuCounters } from '../../src/nfqueue.js'
+import { statsFromNetlink } from '../../src/kernel/conntrack-stats.js'
+import { parseConntrackStats, type ConntrackStats } from '../../src/kernel/procfs.js'
+import type { ConntrackCpuCounters } from '../../src/dataplane/nfqueue.js'
 import { pairedDeltas } from '../helpers/conntrack.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
 const ADDON = fileURLToPath(new URL('../../build/Release/nfqueue.node', import.meta.url))
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables' })
 if (os.cpus().length < 2) {
   t.plan(0, 'forcing a conntrack clash needs two CPUs')
   process.exit(0)

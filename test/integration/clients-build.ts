@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { queueRuleSpec } from '../../bench/lib/queue.js'
 
 const run = promisify(execFile)
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -245,24 +246,7 @@ t.test(
     })
     procs.push(unbound)
     t.equal(
-      (
-        await ipns(
-          'iptables',
-          '-t',
-          'raw',
-          '-A',
-          'OUTPUT',
-          '-p',
-          'udp',
-          '--dport',
-          '53',
-          '-j',
-          'NFQUEUE',
-          '--queue-num',
-          '0',
-          '--queue-bypass',
-        )
-      ).code,
+      (await ipns('iptables', '-t', 'raw', '-A', 'OUTPUT', ...queueRuleSpec(0))).code,
       0,
       'NFQUEUE rule inside the netns',
     )

@@ -6,30 +6,22 @@
 // (deleting a base chain makes the kernel drop everything queued in the namespace).
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
-import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
+import type { Lab } from '../../harness/topology.js'
+import { DaemonProcess } from '../../harness/daemon.js'
+import { metricValue } from '../../harness/prom.js'
+import { skipFileUnless } from '../../harness/skip.js'
+import { routerMetrics, withDnsLab } from '../../harness/dns-lab.js'
+import { aaaaLookups } from '../helpers/shaping.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/crash/on-signal.mjs', import.meta.url))
 const N = 5
 let lab: Lab
-t.before(async () => {
-  lab = await createLab()
-  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
-})
-t.teardown(async () => {
-  await lab?.destroy()
-})
+withDnsLab(l => (lab = l))
 
 async function held(): Promise<number> {
-  const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
-  return metricValue(m.body, 'dns_shaper_held_packets') ?? NaN
+  return metricValue(await routerMetrics(lab), 'dns_shaper_held_packets') ?? NaN
 }
 
 const jumps = async (): Promise<number> =>
@@ -70,17 +62,7 @@ for (const c of cases) {
     t.teardown(() => d.stop())
     const hooksBefore = await rawHooks()
     await d.ready()
-    const pending = Promise.all(
-      Array.from({ length: N }, (_, i) =>
-        runProbeIn(lab.client.ns, {
-          server: lab.server.ipv4,
-          types: ['AAAA'],
-          names: [`host${i + 1}.example.test`],
-          count: 1,
-          timeoutMs: 12000,
-        }),
-      ),
-    )
+    const pending = aaaaLookups(lab, N, 12000)
     const until = Date.now() + 8000
     while ((await held()) < N && Date.now() < until) await new Promise(r => setTimeout(r, 50))
     t.equal(await held(), N, `${N} AAAA held before the crash`)

@@ -8,21 +8,19 @@ import t from 'tap'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { ChildProcess } from 'node:child_process'
 import { parse } from 'yaml'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
+import { createLab, type Lab } from '../../harness/topology.js'
+import { startUnbound } from '../../harness/unbound.js'
 import { baseline, expectShaped, min, probeType } from '../helpers/shaping.js'
-import type { Netns } from '../../lab/src/netns.js'
-import { fetchIn, metricValue } from '../helpers/daemon.js'
+import type { Netns } from '../../harness/netns.js'
+import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { metricValue } from '../../harness/prom.js'
 import { labOrTestPaths, listFiles } from '../helpers/product-files.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
 const ROOTFS = process.env.DNS_SHAPER_IMAGE_ROOTFS ?? ''
 const IMAGE_CONFIG = process.env.DNS_SHAPER_IMAGE_CONFIG ?? ''
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, mounts, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, mounts, iptables, NFQUEUE' })
 if (process.env.DNS_SHAPER_IMAGE_BUILD_FAILED) {
   // CI tried to build the image and could not: that is a failure, not a reason to skip.
   t.fail(`the container image did not build: ${process.env.DNS_SHAPER_IMAGE_BUILD_FAILED}`)
@@ -36,7 +34,7 @@ if (!ROOTFS || !existsSync(join(ROOTFS, 'app/dist/cli.js'))) {
   process.exit(0)
 }
 
-const repo = new URL('../../', import.meta.url)
+const repo = new URL('../..', import.meta.url)
 const manifest = (name: string): Record<string, any> =>
   parse(readFileSync(new URL(`deploy/kubernetes/${name}`, repo), 'utf8')) as Record<string, any>
 const daemonset = manifest('daemonset.yaml')
@@ -55,8 +53,8 @@ const imageConfig = JSON.parse(readFileSync(IMAGE_CONFIG, 'utf8')) as {
 t.test('the image holds only the product: no lab or test code in /app', async t => {
   const files = listFiles(join(ROOTFS, 'app'), new Set(['node_modules']))
   t.ok(files.includes('dist/cli.js'), 'the CLI is there')
-  t.same(labOrTestPaths(files), [], 'no lab/, dist-lab/ or test/ path, no lab module, no cbpf-interp')
-  t.notOk(existsSync(join(ROOTFS, 'app/dist-lab')), 'no lab build')
+  t.same(labOrTestPaths(files), [], 'no lab/, harness/, dist-harness/ or test/ path, no lab module, no cbpf-interp')
+  t.notOk(existsSync(join(ROOTFS, 'app/dist-harness')), 'no harness build')
 })
 
 const DELAY_MS = 5
@@ -92,88 +90,33 @@ mount --bind "$resolv" "$root/etc/resolv.conf"
 mount -o remount,bind,ro "$root"
 exec chroot "$root" /usr/bin/setpriv --bounding-set -all,+net_admin,+net_raw --inh-caps -all --no-new-privs -- "$@"`
 
-interface LogRecord {
-  msg: string
-  [k: string]: unknown
+/** The image's entrypoint in the router namespace, run as harness/daemon runs the CLI (ready on /readyz). */
+function imageDaemon(ns: Netns, args: string[], env: Record<string, string>): DaemonProcess {
+  const imageEnv = Object.fromEntries(
+    imageConfig.Env.map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+  )
+  // env -i: only the image's environment and the DaemonSet's, not this process's (tap adds
+  // NODE_OPTIONS to every child it starts).
+  const vars = Object.entries({ ...imageEnv, ...env }).map(([k, v]) => `${k}=${v}`)
+  const command = [
+    'env',
+    '-i',
+    ...vars,
+    'sh',
+    '-c',
+    LAUNCH,
+    'sh',
+    ROOTFS,
+    configFile,
+    lockFile,
+    configMount,
+    resolvFile,
+    ...imageConfig.Entrypoint,
+  ]
+  return new DaemonProcess(ns, args, { command })
 }
 
-/** The image's entrypoint in the router namespace, with logs collected like test/helpers/daemon.ts. */
-class ImageDaemon {
-  readonly child: ChildProcess
-  readonly logs: LogRecord[] = []
-  stderr = ''
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-
-  constructor(ns: Netns, args: string[], env: Record<string, string>) {
-    const imageEnv = Object.fromEntries(
-      imageConfig.Env.map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
-    )
-    // env -i: only the image's environment and the DaemonSet's, not this process's (tap adds
-    // NODE_OPTIONS to every child it starts).
-    const vars = Object.entries({ ...imageEnv, ...env }).map(([k, v]) => `${k}=${v}`)
-    this.child = ns.spawn(
-      [
-        'env',
-        '-i',
-        ...vars,
-        'sh',
-        '-c',
-        LAUNCH,
-        'sh',
-        ROOTFS,
-        configFile,
-        lockFile,
-        configMount,
-        resolvFile,
-        ...imageConfig.Entrypoint,
-        ...args,
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
-    this.child.stderr?.setEncoding('utf8')
-    this.child.stderr?.on('data', (d: string) => {
-      this.stderr += d
-    })
-    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => resolve({ code, signal })))
-  }
-
-  #parse(): void {
-    this.logs.length = 0
-    for (const line of this.stderr.split('\n')) {
-      try {
-        this.logs.push(JSON.parse(line) as LogRecord)
-      } catch {
-        /* not a log line */
-      }
-    }
-  }
-
-  async ready(timeoutMs = 20000): Promise<void> {
-    const until = Date.now() + timeoutMs
-    while (Date.now() < until) {
-      this.#parse()
-      if (this.logs.some(l => l.msg === 'ready')) return
-      if (this.child.exitCode !== null || this.child.signalCode !== null) break
-      await new Promise(r => setTimeout(r, 50))
-    }
-    throw new Error(`image daemon not ready; stderr:\n${this.stderr}`)
-  }
-
-  async stop(timeoutMs = 10000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM')
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs)
-    const r = await this.exited
-    clearTimeout(timer)
-    this.#parse()
-    return r
-  }
-
-  status(): string {
-    return readFileSync(`/proc/${this.child.pid}/status`, 'utf8')
-  }
-}
+const statusOf = (d: DaemonProcess): string => readFileSync(`/proc/${d.child.pid}/status`, 'utf8')
 
 let lab: Lab
 t.before(async () => {
@@ -271,11 +214,11 @@ t.test(
   async t => {
     const base = await baseline(lab, COUNT)
     const nodeIp = lab.router.clientIpv4
-    const d = new ImageDaemon(lab.router.ns, daemonsetArgs(nodeIp), { NODE_IP: nodeIp })
+    const d = imageDaemon(lab.router.ns, daemonsetArgs(nodeIp), { NODE_IP: nodeIp })
     t.teardown(() => d.stop())
     await d.ready()
 
-    const status = d.status()
+    const status = statusOf(d)
     const capEff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'))
     t.equal(
       capEff,
@@ -319,7 +262,7 @@ t.test(
     t.equal(metricValue(m.body, 'dns_shaper_hold_seconds_bucket{le="0.004"}'), 0, 'no AAAA released early')
     // The DaemonSet's memory request is sized from these (docs/deploy.md): RSS at start, and the peak
     // (VmHWM) after the shaping probes above.
-    const peakKb = Number(/^VmHWM:\s*(\d+)/m.exec(d.status())?.[1])
+    const peakKb = Number(/^VmHWM:\s*(\d+)/m.exec(statusOf(d))?.[1])
     t.ok(peakKb >= rssKb, 'peak RSS read')
     t.comment(
       `daemon RSS ${(rssKb / 1024).toFixed(1)} MiB at start, peak ${(peakKb / 1024).toFixed(1)} MiB after the probes`,
@@ -345,7 +288,7 @@ t.test('legacy iptables backend from the image', async t => {
     return
   }
   const nodeIp = lab.router.clientIpv4
-  const d = new ImageDaemon(lab.router.ns, [...daemonsetArgs(nodeIp), '--iptables-backend', 'legacy'], {
+  const d = imageDaemon(lab.router.ns, [...daemonsetArgs(nodeIp), '--iptables-backend', 'legacy'], {
     NODE_IP: nodeIp,
   })
   t.teardown(() => d.stop())

@@ -4,48 +4,41 @@
 // packets through raw sockets (exact bytes, IPv4 and IPv6) and real UDP datagrams (kernel-built headers)
 // to documentation addresses routed into a veth pair with nobody on the far end. Nothing here touches the root namespace.
 import t from 'tap'
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
-import { createRunner } from '../../src/exec.js'
+import { createRunner } from '../../src/kernel/exec.js'
 import { CHAIN } from '../../src/rules/plan.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { parseSave } from '../../src/rules/save.js'
 import { type Backend } from '../../src/rules/backend.js'
 import { DEFAULTS } from '../../src/config/load.js'
+import { IPTABLES_BOTH_BACKENDS, whyNot } from '../../harness/skip.js'
 import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { binaries } from '../../src/rules/backend.js'
-import { compilePolicy } from '../../src/policy/compile.js'
-import { bpfMatchArgs, bytecodeText, filterForPolicy, u32MatchArgs, type FilterProgram } from '../../src/policy/bpf.js'
+import { compilePolicy } from '../../src/dataplane/policy.js'
+import {
+  bpfMatchArgs,
+  bytecodeText,
+  filterForPolicy,
+  u32MatchArgs,
+  type FilterProgram,
+} from '../../src/dataplane/bpf.js'
 import { matches } from '../helpers/cbpf-interp.js'
 import { corpus, k8sMix, u32RulesMatch, type CorpusPacket } from '../helpers/bpf-corpus.js'
 import { dnsQuery, ipv4Udp, ipv6Udp } from '../helpers/packets.js'
+import { RawNamespaces } from '../../harness/raw-netns.js'
 
 const run = createRunner({ timeoutMs: 20_000 })
 const MARK = '0x5d'
 const PER_FAMILY = Number(process.env.DNS_SHAPER_KF_PACKETS ?? 160)
 
-function have(program: string, args = ['--version']): boolean {
-  try {
-    execFileSync(program, args, { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root (network namespaces, iptables, raw sockets)'
-    : !have('ip', ['-V'])
-      ? 'needs iproute2 (ip)'
-      : !have('python3')
-        ? 'needs python3 (the raw-socket sender)'
-        : ['iptables-nft', 'iptables-legacy', 'ip6tables-nft', 'ip6tables-legacy'].find(b => !have(b))
-          ? 'needs iptables-nft, iptables-legacy, ip6tables-nft and ip6tables-legacy'
-          : false
+const skip = whyNot({
+  root: 'network namespaces, iptables, raw sockets',
+  tools: [['ip', '-V'], 'python3', ...IPTABLES_BOTH_BACKENDS],
+})
 
 // Reads "KIND HEX [DST]" lines; answers "ok" or "err ERRNO" per line. KIND: raw4 raw6 udp4 udp6.
 const SENDER = `
@@ -104,18 +97,7 @@ async function sh(argv: string[], input?: string): Promise<string> {
   return r.stdout
 }
 
-const created = new Set<string>()
-function deleteNs(ns: string): void {
-  try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
-  } catch {
-    // already gone
-  }
-  created.delete(ns)
-}
-process.on('exit', () => {
-  for (const ns of [...created]) deleteNs(ns)
-})
+const created = new RawNamespaces()
 
 function quote(a: string): string {
   return /^[A-Za-z0-9_.:@/+,!=-]+$/.test(a) ? a : `"${a}"`
@@ -188,7 +170,7 @@ if (skip !== false) {
       const ns = `dnss-kf${randomBytes(3).toString('hex')}`
       created.add(ns)
       await sh(['ip', 'netns', 'add', ns])
-      t.teardown(() => deleteNs(ns))
+      t.teardown(() => created.delete(ns))
       const inNs = (...argv: string[]) => sh(['ip', 'netns', 'exec', ns, ...argv])
       await inNs('ip', 'link', 'set', 'lo', 'up')
       // A veth pair with both ends here (no dummy module needed); nothing answers on the far end.
@@ -380,7 +362,7 @@ if (skip !== false) {
         } finally {
           if (old === undefined) delete process.env.XTABLES_LIBDIR
           else process.env.XTABLES_LIBDIR = old
-          deleteNs(ns)
+          created.delete(ns)
           rmSync(dir, { recursive: true, force: true })
         }
       }

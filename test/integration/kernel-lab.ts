@@ -5,34 +5,17 @@
 // "resolves" with it off (the lab's expected-sign self-check, as `npm run lab:kernels` prints it).
 // Skips, with the reason, where there is no cached bzImage (CI never builds it), no QEMU or no root.
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bootGuest, defaultKernel, makeRunDir, removeRunDir } from '../../lab/kernels/run.js'
 import { GUEST_FILES } from '../../lab/kernels/guest.js'
 import { formatChecks, probeSigns } from '../../lab/kernels/results.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
 const kernel = defaultKernel()
-const which = (b: string): boolean => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${b}`], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'the kernel lab needs root (QEMU exports the root file system to the guest)')
-  process.exit(0)
-}
-if (!existsSync(kernel)) {
-  t.plan(0, `no cached lab kernel at ${kernel}: build it with lab/kernels/build-kernel.sh (20-30 min)`)
-  process.exit(0)
-}
-if (!which('qemu-system-x86_64')) {
-  t.plan(0, 'qemu-system-x86_64 missing: apt-get install qemu-system-x86')
-  process.exit(0)
-}
+skipFileUnless({ root: 'QEMU exports the root file system to the guest', tools: ['qemu-system-x86_64'] })
+if (!existsSync(kernel))
+  skipFileUnless({ files: [{ path: kernel, make: 'bash lab/kernels/build-kernel.sh (20-30 min)' }] })
 
 // Two boots under TCG take longer than the runner's per-file timeout (package.json: 300 s): tell it.
 t.setTimeout(35 * 60_000)

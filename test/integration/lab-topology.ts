@@ -1,47 +1,45 @@
 // The lab itself, for real: namespaces + veth + bridge, unbound in the server namespace, the compiled probe
 // in the client namespace through the router with no shaping; then cleanup, also on SIGTERM/SIGINT.
-// Needs root; uses dist-lab/lab/src/*.js (built by `npm run lab:build`; see ensureLabBuild below).
+// Needs root; uses dist-harness/harness/*.js (built by `npm run harness:build`; see ensureHarnessBuild below).
 
 import t from 'tap'
 import { spawn, execFileSync } from 'node:child_process'
 import { existsSync, statSync, readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { listNamespaces, liveNamespaceCount, NETNS_ETC_DIR } from '../../lab/src/netns.js'
-import { createLab, listLabLeftovers } from '../../lab/src/topology.js'
-import type { Lab } from '../../lab/src/topology.js'
-import { V4_ONLY_NAME, startUnbound } from '../../lab/src/unbound.js'
-import type { UnboundHandle } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
+import { listNamespaces, liveNamespaceCount, NETNS_ETC_DIR } from '../../harness/netns.js'
+import { createLab, listLabLeftovers } from '../../harness/topology.js'
+import type { Lab } from '../../harness/topology.js'
+import { V4_ONLY_NAME, startUnbound } from '../../harness/unbound.js'
+import type { UnboundHandle } from '../../harness/unbound.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'lab integration tests need root (ip netns add, veth, unbound on port 53)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'ip netns add, veth, unbound on port 53' })
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const distLab = join(root, 'dist-lab', 'lab', 'src')
-const srcLab = join(root, 'lab', 'src')
+const distHarness = join(root, 'dist-harness', 'harness')
+const srcHarness = join(root, 'harness')
 
 /**
- * CI runs `npm ci` (prepare builds the lab too: tsc -p lab/tsconfig.json) before the tests, so
- * dist-lab is there. When it is missing or older than lab/src (a developer running this file
- * alone), build the lab again.
+ * CI runs `npm ci` (prepare builds the harness too: tsc -p harness/tsconfig.json) before the tests, so
+ * dist-harness is there. When it is missing or older than harness/ (a developer running this file
+ * alone), build it again.
  */
-function ensureLabBuild(): void {
-  const srcs = readdirSync(srcLab).filter(f => f.endsWith('.ts'))
+function ensureHarnessBuild(): void {
+  const srcs = readdirSync(srcHarness).filter(f => f.endsWith('.ts'))
   const stale = srcs.some(f => {
-    const out = join(distLab, f.replace(/\.ts$/, '.js'))
-    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(srcLab, f)).mtimeMs
+    const out = join(distHarness, f.replace(/\.ts$/, '.js'))
+    return !existsSync(out) || statSync(out).mtimeMs < statSync(join(srcHarness, f)).mtimeMs
   })
   if (!stale) return
   execFileSync(
     process.execPath,
-    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'lab', 'tsconfig.json')],
-    { stdio: 'inherit', timeout: 120_000 },
+    [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'harness', 'tsconfig.json')],
+    { stdio: 'inherit', timeout: 300_000 },
   )
 }
-ensureLabBuild()
+ensureHarnessBuild()
 
 let lab: Lab | undefined
 let unbound: UnboundHandle | undefined
@@ -185,7 +183,7 @@ t.test('lab.destroy kills what was spawned inside', async t => {
 // A process that dies of a signal must not leave namespaces behind.
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`cleanup on ${sig}`, async t => {
-    const topo = join(distLab, 'topology.js')
+    const topo = join(distHarness, 'topology.js')
     const script = `
       import { createLab } from ${JSON.stringify(topo)};
       const lab = await createLab();

@@ -1,36 +1,29 @@
 // The npm package holds only the product: `npm pack --dry-run --json` lists no lab or test code
-// (lab/, dist-lab/, test/, the test-only cBPF interpreter). Needs dist/ built (npm ci / npm run build).
+// (lab/, harness/, dist-harness/, test/, the test-only cBPF interpreter). Needs dist/ built (npm ci / npm run build).
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { labOrTestPaths } from '../helpers/product-files.js'
 
-const repo = fileURLToPath(new URL('../../', import.meta.url))
+const repo = fileURLToPath(new URL('../..', import.meta.url))
 
 t.test('helper: recognises lab and test paths', async t => {
   t.same(
     labOrTestPaths(['dist/cli.js', 'dist/rules/plan.js', 'native/queue.cc', 'deploy/kubernetes/daemonset.yaml']),
     [],
   )
-  t.same(
-    labOrTestPaths([
-      'lab/src/race.ts',
-      'dist/lab/netns.js',
-      'dist-lab/src/procfs.js',
-      'test/cli.ts',
-      'dist/policy/cbpf-interp.js',
-      'dist/demo.js',
-    ]),
-    [
-      'lab/src/race.ts',
-      'dist/lab/netns.js',
-      'dist-lab/src/procfs.js',
-      'test/cli.ts',
-      'dist/policy/cbpf-interp.js',
-      'dist/demo.js',
-    ],
-  )
+  const labOrTest = [
+    'lab/race/race.ts',
+    'harness/netns.ts',
+    'dist/lab/netns.js',
+    'dist-harness/src/procfs.js',
+    'dist-lab/src/procfs.js',
+    'test/cli.ts',
+    'dist/policy/cbpf-interp.js',
+    'dist/demo.js',
+  ]
+  t.same(labOrTestPaths(labOrTest), labOrTest)
 })
 
 t.test('npm pack --dry-run --json: the package holds no lab or test code', async t => {

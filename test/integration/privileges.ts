@@ -2,19 +2,18 @@
 // inside the lab router must start, install its rules and shape; without the capabilities it must fail
 // with exit 1 and a message naming CAP_NET_ADMIN. Also records what each iptables backend needs.
 import t, { type Test } from 'tap'
-import { spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
-import { CLI, fetchIn, metricValue } from '../helpers/daemon.js'
+import type { Lab } from '../../harness/topology.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
+import { CLI, DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { metricValue } from '../../harness/prom.js'
+import { skipFileUnless } from '../../harness/skip.js'
+import { withDnsLab } from '../../harness/dns-lab.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE, setpriv)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE, setpriv' })
 const noSetpriv = spawnSync('setpriv', ['--version']).status !== 0 ? 'setpriv (util-linux) not installed' : false
 
 const NOBODY = '65534'
@@ -36,61 +35,36 @@ function setpriv(caps: string): string[] {
 let lab: Lab
 const work = mkdtempSync(join(tmpdir(), 'dnss-priv-'))
 chmodSync(work, 0o777) // the xtables lock file of the legacy case lives here, written by uid 65534
-t.before(async () => {
-  lab = await createLab()
-  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
-})
-t.teardown(async () => {
-  await lab?.destroy()
-  rmSync(work, { recursive: true, force: true })
-})
+withDnsLab(l => (lab = l), { cleanup: () => rmSync(work, { recursive: true, force: true }) })
 
-interface Run {
-  child: ChildProcess
-  stderr: () => string
-  exited: Promise<number | null>
-  ready: Promise<boolean>
-}
-
-/** `ip netns exec ROUTER [env ...] setpriv ... node dist/cli.js run ...`; ready resolves true on the "ready" log, false on exit. */
-function runAs(caps: string, args: string[], env: string[] = []): Run {
+/** `ip netns exec ROUTER env -i [env ...] setpriv ... node dist/cli.js run ...` through harness/daemon. */
+function runAs(caps: string, args: string[], env: string[] = []): DaemonProcess {
   // A clean environment: no root-only PATH entries, and none of the test runner's NODE_OPTIONS hooks
   // (they write under .tap/, which uid 65534 cannot).
-  const argv = [
+  const prefix = [
     'env',
     '-i',
     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     ...env,
     ...setpriv(caps),
-    process.execPath,
-    CLI,
-    'run',
-    '--hooks',
-    'prerouting',
-    '--metrics-listen',
-    `${lab.router.clientIpv4}:9363`,
-    ...args,
   ]
-  const child = lab.router.ns.spawn(argv, { stdio: ['ignore', 'ignore', 'pipe'] })
-  let err = ''
-  let onReady: (ok: boolean) => void = () => undefined
-  const ready = new Promise<boolean>(r => {
-    onReady = r
-  })
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    err += d
-    if (/"msg":"ready"/.test(err)) onReady(true)
-  })
-  const exited = new Promise<number | null>(r =>
-    child.once('exit', code => {
-      onReady(false)
-      r(code)
-    }),
+  const d = new DaemonProcess(
+    lab.router.ns,
+    ['run', '--hooks', 'prerouting', '--metrics-listen', `${lab.router.clientIpv4}:9363`, ...args],
+    { prefix },
   )
-  const killer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  void exited.then(() => clearTimeout(killer))
-  return { child, stderr: () => err, exited, ready }
+  const killer = setTimeout(() => d.signal('SIGKILL'), 60_000)
+  void d.exited.then(() => clearTimeout(killer))
+  return d
 }
+
+/** True once /readyz answers 200, false when the daemon exits (or times out) first. */
+const started = (d: DaemonProcess): Promise<boolean> =>
+  d.ready().then(
+    () => true,
+    () => false,
+  )
+const exitCode = async (d: DaemonProcess): Promise<number | null> => (await d.exited).code
 
 async function jumps(): Promise<number> {
   let n = 0
@@ -121,7 +95,7 @@ async function shapesAsNobody(
   t.teardown(() => {
     if (d.child.exitCode === null) d.child.kill('SIGKILL')
   })
-  t.ok(await d.ready, `starts (stderr: ${d.stderr().slice(-400)})`)
+  t.ok(await started(d), `starts (stderr: ${d.stderr.slice(-400)})`)
   if (d.child.exitCode !== null) return
   const status = readFileSync(`/proc/${d.child.pid}/status`, 'utf8')
   t.match(status, new RegExp(`^Uid:\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}$`, 'm'), 'runs as uid 65534')
@@ -152,7 +126,7 @@ async function shapesAsNobody(
     `queue stats as uid 65534: dns_shaper_queue_dropped_total{queue="0"} = ${metricValue(m.body, 'dns_shaper_queue_dropped_total{queue="0"}')}`,
   )
   d.child.kill('SIGTERM')
-  t.equal(await d.exited, 0, 'SIGTERM exits 0')
+  t.equal(await exitCode(d), 0, 'SIGTERM exits 0')
   t.equal(await jumps(), 0, 'rules removed at stop')
 }
 
@@ -189,21 +163,21 @@ t.test('auto backend as uid 65534 with the two capabilities', { skip: noSetpriv 
     if (d.child.exitCode === null) d.child.kill('SIGKILL')
   })
   t.ok(
-    await d.ready,
-    `starts with --iptables-backend auto (stderr: ${/"msg":"could not start".*$/m.exec(d.stderr())?.[0] ?? ''})`,
+    await started(d),
+    `starts with --iptables-backend auto (stderr: ${/"msg":"could not start".*$/m.exec(d.stderr)?.[0] ?? ''})`,
   )
   if (d.child.exitCode === null) {
     d.child.kill('SIGTERM')
-    t.equal(await d.exited, 0)
+    t.equal(await exitCode(d), 0)
   }
   await lab.router.ns.exec([process.execPath, CLI, 'rules', 'remove', '--hooks', 'prerouting'], { timeoutMs: 20_000 })
 })
 
 t.test('without capabilities: exit 1, and the message names CAP_NET_ADMIN', { skip: noSetpriv }, async t => {
   const d = runAs('', ['--delay', '20', '--iptables-backend', 'nft'])
-  t.notOk(await d.ready, 'does not start')
-  t.equal(await d.exited, 1, 'exit 1')
-  const line = /"msg":"could not start".*$/m.exec(d.stderr())?.[0] ?? d.stderr()
+  t.notOk(await started(d), 'does not start')
+  t.equal(await exitCode(d), 1, 'exit 1')
+  const line = /"msg":"could not start".*$/m.exec(d.stderr)?.[0] ?? d.stderr
   t.match(line, /CAP_NET_ADMIN/, `names the capability: ${line}`)
   t.equal(await jumps(), 0, 'no rules installed')
 })

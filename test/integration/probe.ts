@@ -8,19 +8,17 @@ import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import { release } from 'node:os'
 import { dirname } from 'node:path'
-import { CLI } from '../helpers/daemon.js'
-import { allowedCpus } from '../../src/nfqueue.js'
-import { clashHandling, parseKernelRelease } from '../../src/kernel.js'
+import { CLI } from '../../harness/daemon.js'
+import { skipFileUnless } from '../../harness/skip.js'
+import { allowedCpus } from '../../src/dataplane/nfqueue.js'
+import { clashHandling, parseKernelRelease } from '../../src/kernel/release.js'
 import type { ProbeResult } from '../../src/probe/run.js'
 
 const execFileP = promisify(execFile)
 /** This checkout's agent script (built, or run from src by the nft test): not another checkout's. */
 const AGENT = `${dirname(dirname(CLI))}/(dist|src)/probe/agent\\.(js|ts)`
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'the race probe needs root (CAP_SYS_ADMIN for its network namespaces)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'the race probe: CAP_SYS_ADMIN for its network namespaces' })
 if (allowedCpus().length < 2) {
   t.plan(0, 'the race probe needs two CPUs to send from')
   process.exit(0)

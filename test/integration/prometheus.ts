@@ -8,17 +8,15 @@ import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
-import { killAndWait } from '../../lab/src/netns.js'
-import { DaemonProcess, fetchIn } from '../helpers/daemon.js'
+import { createLab, type Lab } from '../../harness/topology.js'
+import { startUnbound } from '../../harness/unbound.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
+import { killAndWait } from '../../harness/netns.js'
+import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { skipFileUnless } from '../../harness/skip.js'
 
 const PROMETHEUS = '/usr/bin/prometheus'
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 if (!existsSync(PROMETHEUS) || spawnSync('promtool', ['--version']).error) {
   t.plan(0, `needs ${PROMETHEUS} and promtool (Debian package prometheus; scripts/system-deps.sh installs it)`)
   process.exit(0)

@@ -3,8 +3,8 @@
 // Without a shaper the split-CPU pairs clash; with dns-shaper's iptables-nft raw rule (priority -300,
 // before conntrack and before the nft DNAT) in pair or fixed mode there must be none and nothing lost.
 import t from 'tap'
-import type { ShaperSetup } from '../../lab/src/race.js'
-import { ipvsAvailable, type ServiceMode } from '../../lab/src/kube-proxy-modes.js'
+import type { ShaperSetup } from '../../lab/race/race.js'
+import { ipvsAvailable, type ServiceMode } from '../../lab/race/kube-proxy-modes.js'
 import { describeRow as describe, expectNoClashNothingLost, requireRaceLab, useRaceLab } from '../helpers/race.js'
 
 requireRaceLab('nft, iptables, NFQUEUE')

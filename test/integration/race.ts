@@ -4,7 +4,7 @@
 // mode, there must be none, nothing lost, nothing failed; pair mode must not make the AAAA wait.
 // Queued from mangle instead (after conntrack) the clashes come back.
 import t from 'tap'
-import type { ShaperSetup } from '../../lab/src/race.js'
+import type { ShaperSetup } from '../../lab/race/race.js'
 import { describeRow as describe, expectNoClashNothingLost, requireRaceLab, useRaceLab } from '../helpers/race.js'
 
 requireRaceLab('iptables, NFQUEUE')

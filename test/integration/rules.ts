@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import type { Config } from '../../src/config/types.js'
-import { createRunner, netnsWrap, type Runner } from '../../src/exec.js'
+import { createRunner, netnsWrap, type Runner } from '../../src/kernel/exec.js'
 import { CHAIN } from '../../src/rules/plan.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { parseSave } from '../../src/rules/save.js'
@@ -12,26 +12,12 @@ import { type Backend } from '../../src/rules/backend.js'
 import { type Family } from '../../src/config/types.js'
 import { binaries } from '../../src/rules/backend.js'
 import { DEFAULTS } from '../../src/config/load.js'
+import { IPTABLES_BOTH_BACKENDS, whyNot } from '../../harness/skip.js'
+import { RawNamespaces } from '../../harness/raw-netns.js'
 
 const run = createRunner({ timeoutMs: 20_000 })
 
-function have(program: string, args = ['--version']): boolean {
-  try {
-    execFileSync(program, args, { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-const skip =
-  process.getuid?.() !== 0
-    ? 'needs root (network namespaces and iptables)'
-    : !have('ip', ['-V'])
-      ? 'needs iproute2 (ip)'
-      : ['iptables-nft', 'iptables-legacy', 'ip6tables-nft', 'ip6tables-legacy'].find(b => !have(b)) !== undefined
-        ? 'needs iptables-nft, iptables-legacy, ip6tables-nft and ip6tables-legacy'
-        : false
+const skip = whyNot({ root: 'network namespaces and iptables', tools: [['ip', '-V'], ...IPTABLES_BOTH_BACKENDS] })
 
 if (skip !== false) {
   t.plan(0, skip)
@@ -43,21 +29,7 @@ function cfg(over: Partial<Config> = {}): Config {
   return { ...DEFAULTS, ...over }
 }
 
-const created = new Set<string>()
-
-function deleteNs(ns: string): void {
-  try {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' })
-  } catch {
-    // already gone
-  }
-  created.delete(ns)
-}
-
-// Last resort if the process dies between add and the teardown.
-process.on('exit', () => {
-  for (const ns of [...created]) deleteNs(ns)
-})
+const created = new RawNamespaces()
 
 async function sh(argv: string[], input?: string): Promise<string> {
   const r = await run(argv, input === undefined ? {} : { input })
@@ -69,7 +41,7 @@ async function newNs(t: Test): Promise<{ ns: string; inNs: Runner }> {
   const ns = `dnss-${process.pid}-${randomBytes(3).toString('hex')}`
   await sh(['ip', 'netns', 'add', ns])
   created.add(ns)
-  t.teardown(() => deleteNs(ns))
+  t.teardown(() => created.delete(ns))
   const inNs: Runner = (argv, opts) => run([...netnsWrap(ns), ...argv], opts)
   // A veth pair inside the namespace. DNS to 198.51.100.53 / 2001:db8:53::53 leaves through dnss0
   // (OUTPUT hook) to a static neighbour with dnss1's MAC, so it comes back in on dnss1 (PREROUTING
@@ -349,30 +321,19 @@ function main(): void {
       const m = new RuleManager({ config: cfg({ iptablesBackend: backend }), netns: ns })
       await m.install()
       await m.remove()
-      const left = await hooked()
-      if (backend === 'nft') {
-        // iptables-nft cannot delete a table; an empty one hooks nothing.
-        t.same(
-          left.filter(l => / hook /.test(l) || l.startsWith('chain ')),
-          [],
-          'no base chain left',
-        )
-      } else t.same(left, [], 'legacy never touches nf_tables')
+      // iptables-nft cannot delete a table: the manager deletes the empty ones it created with nft.
+      t.same(await hooked(), [], 'nothing left in nf_tables, not even an empty table (legacy never touches it)')
       const d = new RuleManager({ config: cfg({ iptablesBackend: backend }), netns: ns })
       await d.install()
       t.ok((await hooked()).length > 0 || backend === 'legacy', 'installed')
-      await d.remove({ builtins: 'later' })
+      await d.remove({ hooks: 'later' })
       if (backend === 'nft')
         t.ok(
           (await hooked()).some(l => / hook /.test(l)),
           'hooks kept while packets may be queued',
         )
-      await d.removeBuiltins()
-      t.same(
-        (await hooked()).filter(l => / hook /.test(l) || l.startsWith('chain ')),
-        [],
-        'then deleted',
-      )
+      await d.removeHooks()
+      t.same(await hooked(), [], 'then deleted, and the tables it created')
 
       // A table in use before: its chain stays, the chain only we used goes.
       for (const family of ['ipv4', 'ipv6'] as const) {
@@ -407,7 +368,7 @@ function main(): void {
 
   t.test('root namespace untouched, namespaces deleted', async t => {
     t.equal(rootSnapshot(), rootBefore)
-    t.equal(created.size, 0)
+    t.equal(created.live.size, 0)
     t.equal(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), nsBefore)
   })
 }

@@ -2,28 +2,22 @@
 // and IPv6. A answers must not wait; AAAA answers must wait at least the hold and not much more;
 // SIGKILL must leave DNS working (bypass); SIGTERM while packets are held must lose none of them.
 import t from 'tap'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
-import { runProbeIn } from '../../lab/src/probe-runner.js'
-import type { ProbeResult } from '../../lab/src/dns-probe-lib.js'
-import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
-import { baseline, expectShaped, min, p50, probeType } from '../helpers/shaping.js'
+import type { Lab } from '../../harness/topology.js'
+import { runProbeIn } from '../../harness/probe-runner.js'
+import type { ProbeResult } from '../../harness/probe-lib.js'
+import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { metricValue } from '../../harness/prom.js'
+import { aaaaLookups, baseline, expectShaped, min, p50, probeType } from '../helpers/shaping.js'
+import { skipFileUnless } from '../../harness/skip.js'
+import { routerDaemon, routerMetrics, withDnsLab } from '../../harness/dns-lab.js'
+import { parseNfqueueStats } from '../../harness/product.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const DELAY_MS = 5
 const COUNT = 60
 let lab: Lab
-t.before(async () => {
-  lab = await createLab()
-  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6] })
-})
-t.teardown(async () => {
-  await lab?.destroy()
-})
+withDnsLab(l => (lab = l))
 
 const probe = (
   server: string,
@@ -40,24 +34,14 @@ async function waitForMetric(
   const until = Date.now() + timeoutMs
   let v: number | undefined
   while (Date.now() < until) {
-    const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
-    v = metricValue(m.body, sample)
+    v = metricValue(await routerMetrics(lab), sample)
     if (v !== undefined && ok(v)) return v
     await new Promise(r => setTimeout(r, 50))
   }
   return v
 }
 
-function daemon(args: string[]): DaemonProcess {
-  return new DaemonProcess(lab.router.ns, [
-    'run',
-    '--hooks',
-    'prerouting',
-    '--metrics-listen',
-    `${lab.router.clientIpv4}:9363`,
-    ...args,
-  ])
-}
+const daemon = (args: string[]): DaemonProcess => routerDaemon(lab, args)
 
 const rawRules = async (): Promise<string> =>
   (await lab.router.ns.execOk(['iptables-save', '-t', 'raw'])).stdout +
@@ -77,11 +61,7 @@ t.test('fixed mode: A passes without the hold, AAAA waits the hold (IPv4 and IPv
     'every AAAA was held once',
   )
   // The default kernel filter (auto: xt_bpf here) decides A queries in the kernel: none reach the queue.
-  t.equal(
-    metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}') ?? 0,
-    0,
-    'no A reached the queue',
-  )
+  t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}'), 0, 'no A reached the queue')
   t.match(await rawRules(), /-m bpf --bytecode "62,/, 'NFQUEUE rules carry the bpf match')
   t.equal(metricValue(m.body, 'dns_shaper_hold_seconds_count'), 2 * COUNT)
   // Every hold reached at least the configured delay: the histogram has nothing at or below 4 ms.
@@ -140,17 +120,7 @@ t.test('SIGTERM while packets are held: none is lost, all leave at once', async 
   await d.ready()
   // 10 clients, each with one AAAA lookup held 10 s; stop the daemon once all are held.
   const N = 10
-  const pending = Promise.all(
-    Array.from({ length: N }, (_, i) =>
-      runProbeIn(lab.client.ns, {
-        server: lab.server.ipv4,
-        types: ['AAAA'],
-        names: [`host${i + 1}.example.test`],
-        count: 1,
-        timeoutMs: 15000,
-      }),
-    ),
-  )
+  const pending = aaaaLookups(lab, N, 15000)
   const held = await waitForMetric(`dns_shaper_held_packets`, v => v >= N, 8000)
   t.equal(held, N, `${N} AAAA held before the stop`)
   const signalled = Date.now()
@@ -199,25 +169,57 @@ t.test('pair mode: each AAAA leaves right behind its A; a lone AAAA waits the fu
   t.equal((await d.stop()).code, 0)
 })
 
-t.test('two queues with --queue-balance: flows spread, every pair still ordered', async t => {
-  const d = daemon(['--queues', '2', '--mode', 'pair', '--delay', '50'])
-  t.teardown(() => d.stop())
-  await d.ready()
-  t.match(await rawRules(), /--queue-balance 0:1/)
-  const pairs = await runProbeIn(lab.client.ns, {
-    server: lab.server.ipv4,
-    types: ['A', 'AAAA'],
-    pair: true,
-    count: 60,
-    intervalMs: 1,
-    timeoutMs: 2000,
-    freshSocket: true,
-  })
-  t.equal(pairs.lost, 0)
-  t.ok(p50(pairs, 'AAAA') < 5000, `AAAA median ${p50(pairs, 'AAAA')} us: each found its A on the same queue`)
-  const m = await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:9363/metrics`)
-  t.equal(metricValue(m.body, 'dns_shaper_dataplane_running{queue="0"}'), 1)
-  t.equal(metricValue(m.body, 'dns_shaper_dataplane_running{queue="1"}'), 1)
-  t.equal(metricValue(m.body, 'dns_shaper_pair_released_total'), 60)
-  t.equal((await d.stop()).code, 0)
-})
+t.test(
+  'two queues with --queue-balance: flows from several client addresses reach both, every pair still ordered',
+  async t => {
+    const d = daemon(['--queues', '2', '--mode', 'pair', '--delay', '50'])
+    t.teardown(() => d.stop())
+    await d.ready()
+    t.match(await rawRules(), /--queue-balance 0:1/)
+    // xt_NFQUEUE balances on a hash of the addresses (not the ports, and with a per-rule random seed), so
+    // the flows of one client address share a queue. Send from more client addresses (the client's own
+    // route to the server picks the source) until both queues have been handed packets; 8 addresses leave
+    // a 1 in 128 chance that all hash to one queue.
+    const client = lab.client.ns
+    const idSequences = async (): Promise<number[]> => {
+      const qs = parseNfqueueStats((await lab.router.ns.execOk(['cat', '/proc/net/netfilter/nfnetlink_queue'])).stdout)
+      return [0, 1].map(q => qs.find(s => s.queue === q)?.idSequence ?? 0)
+    }
+    const lost: number[] = []
+    const slowAAAA: string[] = []
+    let sent = 0
+    for (let i = 0; i < 8 && !(await idSequences()).every(n => n > 0); i++) {
+      const src = `198.51.100.${20 + i}`
+      await client.execOk(['ip', 'addr', 'add', `${src}/24`, 'dev', lab.client.iface])
+      await client.execOk(['ip', 'route', 'replace', `${lab.server.ipv4}/32`, 'via', lab.router.clientIpv4, 'src', src])
+      const pairs = await runProbeIn(client, {
+        server: lab.server.ipv4,
+        types: ['A', 'AAAA'],
+        pair: true,
+        count: 20,
+        intervalMs: 1,
+        timeoutMs: 2000,
+        freshSocket: true,
+      })
+      sent += 20
+      lost.push(pairs.lost)
+      if (p50(pairs, 'AAAA') >= 5000) slowAAAA.push(`${src}: AAAA median ${p50(pairs, 'AAAA')} us`)
+    }
+    const seen = await idSequences()
+    t.ok(
+      seen.every(n => n > 0),
+      `both queues were handed packets (last ids ${seen.join(', ')})`,
+    )
+    t.same(
+      lost.filter(n => n > 0),
+      [],
+      'nothing lost',
+    )
+    t.same(slowAAAA, [], 'each AAAA found its A on the same queue (released with it, not after the 50 ms delay)')
+    const m = await routerMetrics(lab)
+    t.equal(metricValue(m, 'dns_shaper_dataplane_running{queue="0"}'), 1)
+    t.equal(metricValue(m, 'dns_shaper_dataplane_running{queue="1"}'), 1)
+    t.equal(metricValue(m, 'dns_shaper_pair_released_total'), sent, 'every AAAA released by its A')
+    t.equal((await d.stop()).code, 0)
+  },
+)

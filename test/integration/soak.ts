@@ -7,16 +7,15 @@ import t from 'tap'
 import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLab, type Lab } from '../../lab/src/topology.js'
-import { startUnbound } from '../../lab/src/unbound.js'
-import { DaemonProcess, fetchIn, metricValue } from '../helpers/daemon.js'
+import type { Lab } from '../../harness/topology.js'
+import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
+import { metricValue, sampleOf } from '../../harness/prom.js'
 import { loadConfig } from '../../src/config/load.js'
 import { RuleManager } from '../../src/rules/manager.js'
+import { skipFileUnless } from '../../harness/skip.js'
+import { withDnsLab } from '../../harness/dns-lab.js'
 
-if (process.getuid?.() !== 0) {
-  t.plan(0, 'integration tests need root (network namespaces, iptables, NFQUEUE)')
-  process.exit(0)
-}
+skipFileUnless({ root: 'network namespaces, iptables, NFQUEUE' })
 
 const SECONDS = Number(process.env.DNS_SHAPER_SOAK_SECONDS ?? 60)
 const QPS = Number(process.env.DNS_SHAPER_SOAK_QPS ?? 1000)
@@ -51,14 +50,7 @@ const HOLD_BOUND_S = LARGEST_HOLD_S + 0.05
 
 let lab: Lab
 const work = mkdtempSync(join(tmpdir(), 'dnss-soak-'))
-t.before(async () => {
-  lab = await createLab()
-  await startUnbound({ ns: lab.server.ns, addresses: [lab.server.ipv4, lab.server.ipv6], hosts: HOSTS })
-})
-t.teardown(async () => {
-  await lab?.destroy()
-  rmSync(work, { recursive: true, force: true })
-})
+withDnsLab(l => (lab = l), { hosts: HOSTS, cleanup: () => rmSync(work, { recursive: true, force: true }) })
 
 interface Sample {
   t: number
@@ -193,9 +185,10 @@ t.test(`soak: ${SECONDS} s at ${QPS} qps`, { timeout: (SECONDS + 120) * 1000 }, 
     Math.max(...samples.map(s => s.held)) < QPS,
     `held gauge stayed small (max ${Math.max(...samples.map(s => s.held))})`,
   )
-  const held = metricValue(endMetrics, 'dns_shaper_packets_total{action="held",qtype="AAAA"}') ?? 0
-  const errors = ['verdict_errors', 'send_errors', 'recv_errors'].map(
-    k => metricValue(endMetrics, `dns_shaper_${k}_total`) ?? 0,
+  const held = sampleOf(endMetrics, 'dns_shaper_packets_total{action="held",qtype="AAAA"}')
+  // sampleOf throws on a missing metric: an error counter that vanished must not read as "no errors".
+  const errors = ['verdict_errors', 'send_errors', 'recv_errors'].map(k =>
+    sampleOf(endMetrics, `dns_shaper_${k}_total`),
   )
   t.same(errors, [0, 0, 0], 'no verdict, send or receive errors')
 

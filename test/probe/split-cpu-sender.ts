@@ -4,7 +4,7 @@
 import t from 'tap'
 import dgram from 'node:dgram'
 import { spawn } from 'node:child_process'
-import { allowedCpus, splitCpuPairs } from '../../src/nfqueue.js'
+import { allowedCpus, splitCpuPairs } from '../../src/dataplane/nfqueue.js'
 
 const cpus = allowedCpus()
 if (cpus.length < 2) {

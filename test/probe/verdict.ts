@@ -1,7 +1,7 @@
 // src/probe/verdict.ts: the race probe's figures and outcome from the router's counter deltas.
 import t from 'tap'
 import { notRun, phaseFigures, probeVerdict, type PhaseInput } from '../../src/probe/verdict.js'
-import { parseConntrackStats, type ConntrackStats } from '../../src/procfs.js'
+import { parseConntrackStats, type ConntrackStats } from '../../src/kernel/procfs.js'
 import { ct } from '../helpers/check.js'
 
 // A 5.0-5.9 kernel's stat file: no clashres column, insert_failed counts every clash.

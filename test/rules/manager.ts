@@ -1,6 +1,6 @@
 // src/rules/manager.ts: install/remove/status against a fake iptables.
 import t from 'tap'
-import type { Runner } from '../../src/exec.js'
+import type { Runner } from '../../src/kernel/exec.js'
 import { IptablesError } from '../../src/rules/errors.js'
 import { ConfigError } from '../../src/errors.js'
 import { RuleManager } from '../../src/rules/manager.js'
@@ -27,14 +27,17 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
     fake.calls.map(c => c.argv.join(' ')),
     [
       'iptables-nft-save -c -t raw',
+      'nft list tables ip',
       'iptables-nft-restore --noflush --wait=5',
       'ip6tables-nft-save -c -t raw',
+      'nft list tables ip6',
       'ip6tables-nft-restore --noflush --wait=5',
     ],
+    'nft: whether the raw table was there is noted at the first install',
   )
   // First install applies exactly the printed text (the header line says "install" instead of "rules").
   t.equal(
-    fake.calls[1]!.input!.split('\n').slice(1).join('\n'),
+    fake.calls[2]!.input!.split('\n').slice(1).join('\n'),
     renderRestore(cfg(), 'ipv4').split('\n').slice(1).join('\n'),
   )
   const after1 = fake.saveText('iptables-nft-save')
@@ -56,7 +59,7 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
     chains: ['PREROUTING'],
     rules: ['-A PREROUTING -d 198.51.100.10/32 -p udp -m udp --dport 53 -j NOTRACK'],
   })
-  t.same(fake.table('ip6tables-nft-save'), { chains: [], rules: [] })
+  t.notOk(fake.state.has('ip6tables-nft-save'), 'IPv6: the raw table our install created is deleted too')
 
   const n = fake.calls.length
   const again = await m.remove()
@@ -93,7 +96,11 @@ t.test('RuleManager cleans duplicate stale jumps left by a killed run', async t 
     J_PRE,
     J_OUT,
   ])
-  t.equal(fake.calls[0]!.argv.join(' '), 'iptables-legacy-save -c', 'legacy save without -t (no table creation)')
+  t.same(
+    fake.calls.slice(0, 2).map(c => c.argv.join(' ')),
+    ['cat /proc/net/ip_tables_names', 'iptables-legacy-save -c -t raw'],
+    'legacy: the raw table alone, read once it is known to exist',
+  )
   t.same(r.families[1], {
     family: 'ipv6',
     changed: false,
@@ -192,7 +199,7 @@ t.test('remove on nft deletes the built-in chains our jumps created, and only th
   await m.install()
   fake.table('ip6tables-nft-save').rules.splice(0, 1) // the foreign rule goes away meanwhile
   await m.remove()
-  t.same(fake.table('iptables-nft-save'), { chains: [], rules: [] }, 'IPv4: no table content left')
+  t.notOk(fake.state.has('iptables-nft-save'), 'IPv4: no table left: the one our install created is deleted (nft)')
   t.same(fake.table('ip6tables-nft-save'), { chains: ['OUTPUT'], rules: [] }, 'IPv6: OUTPUT was in use before')
   const removal = fake.calls.find(c => c.argv[0] === 'iptables-nft-restore' && c.input?.includes('-X DNS-SHAPER'))
   t.match(removal?.input, /-X DNS-SHAPER\n-X PREROUTING\n-X OUTPUT\nCOMMIT\n$/)
@@ -520,4 +527,33 @@ t.test('with IPv4 off (IPv6-only nodes), iptables is never required: its failure
   t.ok(debug.some(d => d.includes('ipv4 disabled')))
   // With IPv4 on, the same failure is an error.
   await t.rejects(new RuleManager({ config: cfg(), runner: fake.runner, backend: NFT }).install(), IptablesError)
+})
+
+t.test('legacy: a node without a raw table is never given one by a read; the raw table alone is read', async t => {
+  const fake = new FakeTables()
+  const m = new RuleManager({ config: cfg(), runner: fake.runner, backend: LEGACY })
+  const st = await m.status()
+  t.same(
+    st.families.map(f => f.chainPresent),
+    [false, false],
+  )
+  const rr = await m.remove()
+  t.same(
+    rr.families.map(f => f.changed),
+    [false, false],
+    'nothing to remove',
+  )
+  t.notOk(
+    fake.calls.some(c => c.argv.includes('-t') || /save$/.test(c.argv[0]!)),
+    `no save ran: ${fake.calls.map(c => c.argv.join(' ')).join('; ')}`,
+  )
+  t.notOk(fake.state.has('iptables-legacy-save'), 'no raw table created')
+  await m.install()
+  fake.calls = []
+  await m.status()
+  t.same(
+    fake.calls.map(c => c.argv.join(' ')),
+    ['iptables-legacy-save -c -t raw', 'ip6tables-legacy-save -c -t raw'],
+    'after our own install: -t raw, never every table, and the names file is not read again',
+  )
 })

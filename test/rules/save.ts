@@ -1,6 +1,6 @@
 // src/rules/save.ts: iptables-save parsing and which jumps are ours.
 import t from 'tap'
-import { ownedJumps, parseSave, splitSaveLine } from '../../src/rules/save.js'
+import { ownedJumps, parseSave, parseSaveTable, splitSaveLine } from '../../src/rules/save.js'
 import { J_PRE_ONLY, STALE_SAVE } from '../helpers/rules.js'
 
 t.test('parseSave and splitArgs', async t => {
@@ -65,4 +65,17 @@ t.test('ownedJumps finds our jumps, stale copies included, and nothing foreign',
     ['-A OUTPUT -m comment --comment "dns-shaper:x"'],
     'target-less rules',
   )
+})
+
+t.test('parseSaveTable keeps one table and skips the others line by line', async t => {
+  const text = `*nat\n:KUBE-SVC-A - [0:0]\n-A KUBE-SVC-A -s 10.0.0.1/32 -j MARK --set-xmark 0x4000/0x4000\nCOMMIT\n*raw\n:PREROUTING ACCEPT [0:0]\n[1:2] -A PREROUTING -j ACCEPT\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT`
+  const raw = parseSaveTable(text, 'raw')
+  t.same([...(raw?.chains ?? [])], [['PREROUTING', 'ACCEPT']])
+  t.same(
+    raw?.rules.map(r => [r.chain, r.line, r.packets]),
+    [['PREROUTING', '-A PREROUTING -j ACCEPT', 1]],
+  )
+  t.same([...parseSave(text, 'raw').keys()], ['raw'], 'the other tables are not even created')
+  t.equal(parseSaveTable(text, 'mangle'), undefined)
+  t.same([...parseSave(text).keys()], ['nat', 'raw', 'filter'], 'without a table named: all of them')
 })

@@ -15,6 +15,9 @@ t.test('defaults: the cached kernel, 2 vCPUs, the kernel matrix sized for TCG', 
   t.equal(p.opts.keep, false)
 })
 
+/** Flags the kernel lab passes through to the guest's race lab unchanged. */
+const RACE_FLAGS = ['--max-seconds', '5', '--lookups', '200', '--gai-lookups', '50']
+
 t.test('flags reach the options and the guest race-lab argv', async t => {
   const p = parseKernelLabArgs(
     [
@@ -23,12 +26,7 @@ t.test('flags reach the options and the guest race-lab argv', async t => {
       '--quick',
       '--rows',
       'a,d,g',
-      '--max-seconds',
-      '5',
-      '--lookups',
-      '200',
-      '--gai-lookups',
-      '50',
+      ...RACE_FLAGS,
       '--smp',
       '4',
       '--memory',
@@ -54,19 +52,7 @@ t.test('flags reach the options and the guest race-lab argv', async t => {
   t.equal(p.opts.keep, true)
   t.equal(p.opts.qemu, '/opt/qemu')
   t.equal(p.opts.out, 'x.json')
-  t.same(p.opts.raceArgs, [
-    '--matrix',
-    'kernels',
-    '--max-seconds',
-    '5',
-    '--lookups',
-    '200',
-    '--gai-lookups',
-    '50',
-    '--quick',
-    '--rows',
-    'a,d,g',
-  ])
+  t.same(p.opts.raceArgs, ['--matrix', 'kernels', ...RACE_FLAGS, '--quick', '--rows', 'a,d,g'])
 })
 
 t.test('bad flags: one message naming the flag', async t => {

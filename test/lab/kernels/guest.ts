@@ -17,7 +17,7 @@ import type { GuestPlan } from '../../../lab/kernels/guest.js'
 const plan: GuestPlan = {
   repo: '/work/wt/my repo',
   node: '/usr/bin/node',
-  raceCli: '/work/wt/my repo/dist-lab/lab/src/race-cli.js',
+  raceCli: '/work/wt/my repo/dist-harness/lab/race/cli.js',
   raceArgs: ['--matrix', 'kernels', '--quick'],
   runDir: '/var/cache/dns-shaper-lab/runs/run-abc',
   kernel: '/var/cache/dns-shaper-lab/bzImage',
@@ -91,7 +91,7 @@ t.test('generated init: parses, mounts what the lab writes to, runs the lab, pow
   t.match(s, /cp -a \/etc\/\. \/mnt\/etc\//, 'fallback without overlayfs: a tmpfs copy of /etc (for /etc/netns)')
   t.match(
     s,
-    /'\/work\/wt\/my repo\/dist-lab\/lab\/src\/race-cli.js' --matrix kernels --quick --out \/run\/dnss-results\/race.json/,
+    /'\/work\/wt\/my repo\/dist-harness\/lab\/race\/cli.js' --matrix kernels --quick --out \/run\/dnss-results\/race.json/,
   )
   t.match(s, /cd '\/work\/wt\/my repo'/)
   t.match(
@@ -136,13 +136,13 @@ t.test('generated init: check --probe first, switch on then off and back to its 
   const sw = '/sys/module/nf_conntrack/parameters/lab_pre56_clash'
   const on = s.indexOf(`echo 1 >${sw} && run_probe pre56`)
   const off = s.indexOf(`echo 0 >${sw} && run_probe stock`)
-  const race = s.indexOf('race-cli.js')
+  const race = s.indexOf('race/cli.js')
   t.ok(on > 0 && off > on && race > off, 'pre-5.6, then stock, then the race lab')
   t.match(s, /if \[ "\$boot" = Y \]; then echo 1 >\S+; else echo 0 >\S+; fi/, 'the boot value is put back')
   t.match(s, /run_probe asis/, 'a kernel without the switch gets one probe as it is')
   t.notMatch(guestInitScript(plan), /check --probe/, 'no probe unless asked')
   const only = guestInitScript({ ...plan, raceCli: null, probeCli: '/x/cli.js' })
-  t.notMatch(only, /race-cli/, 'probe only: no race lab')
+  t.notMatch(only, /race\/cli/, 'probe only: no race lab')
   t.match(only, /\nrc=0\n/)
   t.notMatch(only, /race lab exited/, 'no race-lab exit line when none ran')
   t.match(guestInitScript(plan), /\nrc=\$\?\nsay "race lab exited \$rc"\n/)

@@ -15,7 +15,7 @@ import {
   readGuestResults,
 } from '../../../lab/kernels/results.js'
 import type { ProbeRun } from '../../../lab/kernels/results.js'
-import type { RaceRow } from '../../../lab/src/race.js'
+import type { RaceRow } from '../../../lab/race/race.js'
 
 function row(p: Partial<RaceRow>): RaceRow {
   return {

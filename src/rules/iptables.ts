@@ -1,0 +1,97 @@
+// The two iptables commands the rule manager runs, per backend and family: read the raw table (save,
+// with counters, that table alone) and apply a transaction (restore --noflush, atomic). No rule logic;
+// never a shell.
+import type { Family } from '../config/types.js'
+import type { Runner } from '../kernel/exec.js'
+import { iptablesFailure, iptablesSpawnFailure, isIptablesError } from './errors.js'
+import { binaries, type Backend } from './backend.js'
+import { TABLE } from './plan.js'
+import { parseSaveTable, type SavedTable } from './save.js'
+
+export interface IptablesOptions {
+  run: Runner
+  /** Seconds iptables-restore waits for the xtables lock. */
+  waitSeconds: number
+  /** Timeout per command in ms (named in the error when it hits). */
+  timeoutMs: number
+  /** Read, but never restore. */
+  dryRun: boolean
+  debug?: (msg: string, fields?: Record<string, unknown>) => void
+}
+
+export class Iptables {
+  readonly #o: IptablesOptions
+  /** Whether the restore binary accepted --wait (old iptables-restore < 1.6.2 does not). */
+  #useWait = true
+  /** Families whose legacy raw table is known to exist (a legacy table is never unloaded while in use). */
+  readonly #legacyRaw = new Set<Family>()
+
+  constructor(o: IptablesOptions) {
+    this.#o = o
+  }
+
+  async #exec(argv: string[], input?: string): Promise<string> {
+    let res
+    try {
+      res = await this.#o.run(argv, input === undefined ? {} : { input })
+    } catch (e) {
+      throw iptablesSpawnFailure(argv, e, input)
+    }
+    if (res.code === 0 && !res.timedOut) return res.stdout
+    throw iptablesFailure(argv, res, { input, waitSeconds: this.#o.waitSeconds, timeoutMs: this.#o.timeoutMs })
+  }
+
+  /**
+   * The raw table of one family, with counters, and nothing else: a node's nat table can hold 100k
+   * kube-proxy rules, and reading every table at each reconcile cost 435 MiB. nft: `-t raw` reads
+   * one table and has no side effect. legacy: `-t raw` loads the raw table into the kernel when it is
+   * not there, so it is asked for only once the table is known to exist (listed in
+   * /proc/net/ip_tables_names, or after one of our restores); a raw table that does not exist holds
+   * nothing of ours.
+   */
+  async readRaw(backend: Backend, family: Family): Promise<SavedTable | undefined> {
+    if (backend === 'legacy' && !(await this.#legacyRawExists(family))) return undefined
+    return parseSaveTable(await this.#exec([binaries(backend, family).save, '-c', '-t', TABLE]), TABLE)
+  }
+
+  /**
+   * Whether the legacy raw table of a family exists. Without root, /proc/net/ip_tables_names is
+   * unreadable (CAP_NET_ADMIN/CAP_NET_RAW do not open it): then assume it does, so `-t raw` creates
+   * it, which the install that follows needs anyway.
+   */
+  async #legacyRawExists(family: Family): Promise<boolean> {
+    if (this.#legacyRaw.has(family)) return true
+    const names = `/proc/net/${family === 'ipv6' ? 'ip6' : 'ip'}_tables_names`
+    let listed = true
+    try {
+      const r = await this.#o.run(['cat', names])
+      if (r.code === 0 && !r.timedOut) listed = r.stdout.split('\n').includes(TABLE)
+    } catch {
+      // cat could not run: assume the table exists, as without permission.
+    }
+    if (listed) this.#legacyRaw.add(family)
+    return listed
+  }
+
+  async apply(backend: Backend, family: Family, input: string): Promise<void> {
+    if (this.#o.dryRun) return
+    await this.#restore(binaries(backend, family).restore, input)
+    // Every transaction of ours is on the raw table: a legacy restore has created it if it was missing.
+    if (backend === 'legacy') this.#legacyRaw.add(family)
+  }
+
+  async #restore(restore: string, input: string): Promise<void> {
+    if (this.#useWait) {
+      const argv = [restore, '--noflush', `--wait=${this.#o.waitSeconds}`]
+      try {
+        await this.#exec(argv, input)
+        return
+      } catch (e) {
+        if (!(isIptablesError(e) && /(unrecognized|invalid|unknown) option.*(w|wait)/.test(e.stderr))) throw e
+        this.#o.debug?.(`${restore} does not know --wait; retrying without`)
+        this.#useWait = false
+      }
+    }
+    await this.#exec([restore, '--noflush'], input)
+  }
+}
