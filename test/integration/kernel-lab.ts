@@ -74,7 +74,7 @@ t.test(
         raceArgs: [],
         runDir,
         kernel,
-        memoryMb: 1024,
+        memoryMb: 2048, // as lab:kernels: its 1 GiB runs provoked 5 clashes where 2 GiB ones gave 76-80
         smp: 2,
         append: [],
         qemu: 'qemu-system-x86_64',
