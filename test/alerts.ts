@@ -97,6 +97,7 @@ t.test('the alerts operators were promised are there', async t => {
       'DnsShaperConntrackInsertFailed',
       'DnsShaperHoldsSlow',
       'DnsShaperHeldOverflow',
+      'DnsShaperQueriesLost',
       'DnsShaperRulesMissing',
       'DnsShaperRulesFlapping',
       'DnsShaperConfigReloadFailed',

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm run lab:kernels`: boots the race lab's kernel matrix in a QEMU guest (default: the cached 5.10 lab
-// kernel), prints the race-lab table and the lab's expected signs (PASS/FAIL/SKIP), writes the JSON.
+// `npm run lab:kernels`: boots a QEMU guest (default: the cached 5.10 lab kernel), runs dns-shaper's race
+// probe there with the lab switch on and off and the race lab's kernel matrix, prints the probe verdicts,
+// the race-lab table and the lab's expected signs (PASS/FAIL/SKIP), writes the JSON.
 // It never builds the kernel (lab/kernels/build-kernel.sh does) and changes nothing on the host but its run dir.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -8,7 +9,7 @@ import { dirname, join, resolve } from 'node:path'
 import { formatTable } from '../race/race.js'
 import { builtPath, repoRoot } from '../../harness/paths.js'
 import { parseKernelLabArgs, USAGE } from './args.js'
-import { checkExpectedSigns, formatChecks, isShownConsoleLine } from './results.js'
+import { checkExpectedSigns, formatChecks, isShownConsoleLine, probeFigures, probeSigns } from './results.js'
 import { bootGuest, defaultKernel, makeRunDir, removeRunDir } from './run.js'
 
 async function main(): Promise<number> {
@@ -38,7 +39,8 @@ async function main(): Promise<number> {
     return 1
   }
   const raceCli = builtPath('lab/race/cli.ts', repo)
-  for (const f of [raceCli, join(repo, 'dist/cli.js'), join(repo, 'build/Release/nfqueue.node')]) {
+  const shaperCli = join(repo, 'dist/cli.js')
+  for (const f of [raceCli, shaperCli, join(repo, 'build/Release/nfqueue.node')]) {
     if (!existsSync(f)) {
       process.stderr.write(`lab:kernels: ${f} is missing: run npm run build first\n`)
       return 1
@@ -50,7 +52,8 @@ async function main(): Promise<number> {
     {
       repo,
       node: process.execPath,
-      raceCli,
+      raceCli: o.probe === 'only' ? null : raceCli,
+      ...(o.probe === 'off' ? {} : { probeCli: shaperCli }),
       raceArgs: o.raceArgs,
       runDir,
       kernel: o.kernel,
@@ -72,6 +75,34 @@ async function main(): Promise<number> {
     `\nVM: ${vm.timedOut ? `killed after ${o.timeoutMin} min` : `QEMU exited ${vm.qemuCode}`} after ${vm.elapsedS.toFixed(0)} s; ` +
       `guest kernel ${results.info['kernel'] ?? '?'}, lab switch ${results.info['lab_pre56_clash'] ?? '?'}\n`,
   )
+  const probeChecks = probeSigns(results.probes, o.probe !== 'off')
+  for (const p of results.probes) {
+    const f = probeFigures(p.json)
+    process.stdout.write(
+      `check --probe (${p.handling}): ${f ? `verdict ${f.verdict}, ${f.pairs} pairs, ${f.clashes} clashes, ${f.dropped} dropped, ${f.resolved} resolved` : `no figures (exit ${p.rc ?? '?'})`}\n`,
+    )
+  }
+  if (o.probe === 'only' && results.problem === null) {
+    const file = resolve(o.out)
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          guest: results.info,
+          vm: { elapsedS: vm.elapsedS, qemu: o.qemu, smp: o.smp },
+          probes: results.probes,
+          checks: probeChecks,
+        },
+        null,
+        2,
+      ) + '\n',
+    )
+    process.stdout.write(`\nexpected signs:\n${formatChecks(probeChecks)}\nJSON: ${file}\n`)
+    if (!o.keep) removeRunDir(runDir)
+    return probeChecks.some(c => c.status === 'FAIL') ? 1 : 0
+  }
   if (!results.report) {
     const tail = readFileSync(vm.consoleLog, 'utf8').split('\n').slice(-25).join('\n')
     process.stderr.write(`lab:kernels: FAIL: ${results.problem}\nlast console lines:\n${tail}\n`)
@@ -79,7 +110,7 @@ async function main(): Promise<number> {
     return 1
   }
   const report = results.report
-  const checks = checkExpectedSigns(report.rows)
+  const checks = [...probeChecks, ...checkExpectedSigns(report.rows)]
   process.stdout.write(`\n${formatTable(report.rows)}\n\n`)
   for (const s of report.skipped) process.stdout.write(`skipped: ${s}\n`)
   process.stdout.write(
@@ -90,7 +121,13 @@ async function main(): Promise<number> {
   writeFileSync(
     file,
     JSON.stringify(
-      { ...report, guest: results.info, vm: { elapsedS: vm.elapsedS, qemu: o.qemu, smp: o.smp }, checks },
+      {
+        ...report,
+        guest: results.info,
+        vm: { elapsedS: vm.elapsedS, qemu: o.qemu, smp: o.smp },
+        probes: results.probes,
+        checks,
+      },
       null,
       2,
     ) + '\n',

@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RaceReport, RaceRow } from '../race/race.js'
-import { GUEST_FILES, GUEST_LOG_PREFIX } from './guest.js'
+import { GUEST_FILES, GUEST_LOG_PREFIX, PROBE_HANDLINGS, probeFile } from './guest.js'
+import type { ProbeHandling } from './guest.js'
 
 export interface GuestResults {
   /** key=value lines of guest-info (kernel, cmdline, lab_pre56_clash, cpus). */
@@ -12,8 +13,20 @@ export interface GuestResults {
   /** Exit code of the race lab in the guest; null when the guest never got that far. */
   rc: number | null
   report: RaceReport | null
-  /** Why there is no report, when there is none. */
+  /** Why there is no report, when there is none (and one was asked for). */
   problem: string | null
+  /** `check --probe --json` runs the guest made, in the order it made them. */
+  probes: ProbeRun[]
+}
+
+/** One `dns-shaper check --probe --json` in the guest, as it left it. */
+export interface ProbeRun {
+  handling: ProbeHandling
+  /** Exit code of `check` (1 when it found problems, a recommendation among them). */
+  rc: number | null
+  /** Its JSON output; null when it printed none or none that parses. */
+  json: unknown
+  stderr: string
 }
 
 export function parseGuestInfo(text: string): Record<string, string> {
@@ -39,7 +52,7 @@ export function parseRaceReport(text: string): RaceReport {
   return { date: j.date ?? '', kernel: j.kernel, cpus: j.cpus ?? 0, rows: j.rows, skipped: j.skipped ?? [] }
 }
 
-export function readGuestResults(runDir: string): GuestResults {
+export function readGuestResults(runDir: string, opts: { raceAsked?: boolean } = {}): GuestResults {
   const file = (f: string): string | null => {
     const p = join(runDir, f)
     return existsSync(p) ? readFileSync(p, 'utf8') : null
@@ -56,6 +69,8 @@ export function readGuestResults(runDir: string): GuestResults {
       'the guest never reached the lab (no guest-info): the kernel did not boot to the init, or could not mount ' +
       'the 9p root or results share. A --kernel needs VIRTIO_PCI, NET_9P_VIRTIO, 9P_FS, TMPFS, DEVTMPFS and ' +
       'SERIAL_8250_CONSOLE built in (=y); see the console log'
+  } else if (reportText === null && opts.raceAsked === false) {
+    // The probe-only run: no race report is expected.
   } else if (reportText === null) {
     problem = `the race lab in the guest wrote no report (exit ${rc ?? 'unknown'}); see the console log`
   } else {
@@ -65,7 +80,25 @@ export function readGuestResults(runDir: string): GuestResults {
       problem = `the guest's report is unreadable: ${e instanceof Error ? e.message : String(e)}`
     }
   }
-  return { info, rc, report, problem }
+  const probes: ProbeRun[] = []
+  for (const handling of PROBE_HANDLINGS) {
+    const rcT = file(probeFile(handling, 'rc'))
+    if (rcT === null) continue
+    const jsonT = file(probeFile(handling, 'json')) ?? ''
+    let json: unknown = null
+    try {
+      json = jsonT.trim() ? (JSON.parse(jsonT) as unknown) : null
+    } catch {
+      json = null
+    }
+    probes.push({
+      handling,
+      rc: /^\d+\s*$/.test(rcT) ? Number(rcT.trim()) : null,
+      json,
+      stderr: file(probeFile(handling, 'err')) ?? '',
+    })
+  }
+  return { info, rc, report, problem, probes }
 }
 
 /** The guest's own console lines (GUEST_LOG_PREFIX), without the serial line's carriage returns. */
@@ -142,6 +175,49 @@ export function judgeShapedRow(r: RaceRow): { bad: boolean; note: string | null 
  * no insert_failed). A sign whose rows did not run is SKIP, never PASS.
  */
 export function checkExpectedSigns(rows: readonly RaceRow[]): SignCheck[] {
+  const modeRows = rows.filter(r => r.id === null && r.service !== 'iptables')
+  // A kube-proxy mode run (--services) has no lettered rows: their signs would all be SKIP noise.
+  const lettered = rows.length === 0 || rows.some(r => r.id !== null) ? letteredSigns(rows) : []
+  return [...lettered, ...modeSigns(modeRows)]
+}
+
+/**
+ * Signs of the kube-proxy mode rows (IPVS, nftables): every dns-shaper row, fixed or pair, without a
+ * kernel drop or an unexplained loss, per mode. Rows without a shaper are read from the table, not
+ * judged: whether a mode clashes at all there is what they measure.
+ */
+export function modeSigns(rows: readonly RaceRow[]): SignCheck[] {
+  const out: SignCheck[] = []
+  for (const service of [...new Set(rows.map(r => r.service))]) {
+    // By label, not by counters: a dns-shaper row whose /metrics could not be read has none.
+    const isShaped = (r: RaceRow): boolean => !r.shaper.startsWith('no shaper')
+    const shaped = rows.filter(r => r.service === service && isShaped(r))
+    const name = `(${service}) dns-shaper rows: no drops`
+    if (shaped.length === 0) {
+      out.push({ name, status: 'SKIP', detail: `no ${service} dns-shaper rows ran` })
+      continue
+    }
+    const verdicts = shaped.map(judgeShapedRow)
+    const bad = verdicts.filter(v => v.bad)
+    const none = rows.filter(r => r.service === service && !isShaped(r))
+    const context = `without a shaper: clash_resolve ${sum(none, r => r.clashResolve)}, insert_failed ${sum(none, r => r.insertFailed)} over ${none.length} row(s)`
+    out.push({
+      name,
+      status: bad.length === 0 ? 'PASS' : 'FAIL',
+      detail:
+        bad.length === 0
+          ? [
+              `insert_failed 0, conntrack drop 0 over ${shaped.length} row(s)`,
+              ...verdicts.filter(v => v.note !== null).map(v => v.note),
+              context,
+            ].join('; ')
+          : bad.map(v => v.note).join('; '),
+    })
+  }
+  return out
+}
+
+function letteredSigns(rows: readonly RaceRow[]): SignCheck[] {
   const byId = (id: string): RaceRow[] => rows.filter(r => r.id === id)
   const out: SignCheck[] = []
 
@@ -198,4 +274,94 @@ export function checkExpectedSigns(rows: readonly RaceRow[]): SignCheck[] {
 
 export function formatChecks(checks: readonly SignCheck[]): string {
   return checks.map(c => `${c.status.padEnd(4)} ${c.name}: ${c.detail}`).join('\n')
+}
+
+/** The probe's outcome and figures, as `check --probe --json` reports them (report.probe.verdict). */
+export interface ProbeFigures {
+  /** drops | resolves | inconclusive, with the reason when inconclusive. */
+  verdict: string
+  /** The probe's own sentence. */
+  text: string
+  pairs: number
+  clashes: number
+  dropped: number
+  resolved: number
+}
+
+/** Reads report.probe.verdict of `check --json`; null when there is none or it carries no figures. */
+export function probeFigures(json: unknown): ProbeFigures | null {
+  const get = (o: unknown, k: string): unknown =>
+    o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined
+  const v = get(get(json, 'probe'), 'verdict')
+  const outcome = get(v, 'outcome')
+  const f = get(v, 'figures')
+  const n = (k: string): number | null => {
+    const x = get(f, k)
+    return typeof x === 'number' ? x : null
+  }
+  const [pairs, clashes, dropped, resolved] = ['pairs', 'clashes', 'dropped', 'resolved'].map(n)
+  if (typeof outcome !== 'string' || pairs == null || clashes == null || dropped == null || resolved == null)
+    return null
+  const reason = get(v, 'reason')
+  const text = get(v, 'text')
+  return {
+    verdict: typeof reason === 'string' ? `${outcome} (${reason})` : outcome,
+    text: typeof text === 'string' ? text : '',
+    pairs,
+    clashes,
+    dropped,
+    resolved,
+  }
+}
+
+/** The probe's own sentence when it gave no figures (not run, failed), for the operator. */
+function probeText(json: unknown): string {
+  const p = json !== null && typeof json === 'object' ? (json as Record<string, unknown>)['probe'] : undefined
+  if (p === null || typeof p !== 'object') return ''
+  const o = p as Record<string, unknown>
+  const v = o['verdict']
+  if (v !== null && typeof v === 'object' && typeof (v as Record<string, unknown>)['text'] === 'string')
+    return (v as Record<string, string>)['text']!
+  return typeof o['error'] === 'string' ? o['error'] : ''
+}
+
+const PROBE_EXPECT: Record<Exclude<ProbeHandling, 'asis'>, { verdict: RegExp; name: string }> = {
+  pre56: { verdict: /^drops$/, name: 'check --probe, pre-5.6 handling (switch on): drops' },
+  stock: { verdict: /^resolves$/, name: 'check --probe, stock 5.10 (switch off): resolves' },
+}
+
+/**
+ * The probe's signs: with the switch on, its verdict says the kernel drops clashes (and it counted
+ * drops); with it off, it resolves them (resolved > 0, nothing dropped). An 'asis' run (a kernel
+ * without the switch) is reported, not judged: no one here knows what that kernel should do.
+ */
+export function probeSigns(probes: readonly ProbeRun[], asked: boolean): SignCheck[] {
+  if (!asked) return []
+  const out: SignCheck[] = []
+  for (const h of ['pre56', 'stock'] as const) {
+    const { name, verdict } = PROBE_EXPECT[h]
+    const p = probes.find(x => x.handling === h)
+    if (!p) {
+      const asis = probes.find(x => x.handling === 'asis')
+      out.push({
+        name,
+        status: 'SKIP',
+        detail: asis ? 'this kernel has no lab switch: only the as-is probe ran' : 'the probe did not run in the guest',
+      })
+      continue
+    }
+    const f = probeFigures(p.json)
+    if (!f) {
+      out.push({
+        name,
+        status: 'FAIL',
+        detail: `check --probe exited ${p.rc ?? '?'} with no probe figures: ${probeText(p.json) || p.stderr.trim().slice(-300) || 'no output'}`,
+      })
+      continue
+    }
+    const figures = `verdict ${f.verdict}: ${f.pairs} pairs, ${f.clashes} clashes, ${f.dropped} dropped, ${f.resolved} resolved`
+    const ok = verdict.test(f.verdict) && (h === 'pre56' ? f.dropped > 0 : f.resolved > 0 && f.dropped === 0)
+    out.push({ name, status: ok ? 'PASS' : 'FAIL', detail: figures })
+  }
+  return out
 }

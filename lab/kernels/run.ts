@@ -71,7 +71,7 @@ export async function bootGuest(
   if (partial) opts.onLine?.(partial.replace(/\r$/, ''))
   await new Promise<void>(r => log.end(() => r()))
   return {
-    results: readGuestResults(plan.runDir),
+    results: readGuestResults(plan.runDir, { raceAsked: plan.raceCli !== null }),
     qemuCode,
     timedOut,
     elapsedS: (Date.now() - started) / 1000,

@@ -10,7 +10,7 @@ import { SERVICE_MODES, type ServiceMode } from './kube-proxy-modes.js'
 import { intFlag, intNeeds, parseFlags, str, type Flags } from '../../harness/args.js'
 
 const USAGE = `usage: node dist-harness/lab/race/cli.js [--quick] [--lookups N] [--natural-lookups N] [--max-seconds S] [--threads P] [--services LIST] [--out FILE]
-                                       [--matrix race|kernels] [--gai-lookups N] [--rows LIST] [--time-scale K]
+                                       [--matrix race|kernels] [--gai-lookups N] [--rows LIST] [--time-scale K] [--clash C]
   --quick             split-client rows only, 3000 pairs each (under a minute)
   --lookups N         split_cpu_client A+AAAA pairs per row (default 20000)
   --natural-lookups N pair_client lookups per row (default 5000); getaddrinfo rows use N/2.5
@@ -24,6 +24,8 @@ const USAGE = `usage: node dist-harness/lab/race/cli.js [--quick] [--lookups N] 
   --gai-lookups N     getaddrinfo lookups per row (after --natural-lookups)
   --rows LIST         kernel matrix rows to run, e.g. a,d,e,g,h (default a-f; g, h: extra (d) variants)
   --time-scale K      stretch readiness waits K times (slow guests; default 1, kernels matrix 6)
+  --clash pre56|stock clash handling for the kube-proxy mode rows, through the kernel lab's switch
+                      (rows that cannot have it on this kernel are skipped with the reason)
 Needs root, iptables, nft, conntrack, unbound (ipvsadm for IPVS rows), gcc (musl-gcc for the musl rows), and a built tree
 (npm run build).`
 
@@ -45,6 +47,7 @@ const FLAGS: Flags = {
   out: { type: 'string', needs: 'a file name' },
   matrix: { type: 'string', needs: 'race or kernels' },
   rows: { type: 'string', needs: ROWS_NEEDS },
+  clash: { type: 'string', needs: 'pre56 or stock' },
   ...Object.fromEntries(
     Object.entries(INTS).map(([name, [min, max]]) => [name, { type: 'string', needs: intNeeds(min, max) } as const]),
   ),
@@ -89,6 +92,11 @@ export function parseRaceArgs(
   if (rows !== undefined) {
     if (!/^[a-h](,[a-h])*$/.test(rows)) return `--rows needs ${ROWS_NEEDS}`
     opts.rows = rows.split(',')
+  }
+  const clash = str(v, 'clash')
+  if (clash !== undefined) {
+    if (clash !== 'pre56' && clash !== 'stock') return '--clash needs pre56 or stock'
+    opts.clash = clash
   }
   const matrix = str(v, 'matrix') ?? 'race'
   if (matrix !== 'race' && matrix !== 'kernels') return '--matrix needs race or kernels'

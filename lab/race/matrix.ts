@@ -40,6 +40,11 @@ export interface RaceMatrixOptions {
   timeScale?: number
   /** Kernel matrix only: the row ids to run (default a-f; g and h only when named). */
   rows?: readonly string[]
+  /**
+   * Clash handling for the kube-proxy mode rows (default: the kernel as it is). Set through the lab
+   * switch in the kernel lab's guest, so the same IPVS rows can show pre-5.6 and stock handling.
+   */
+  clash?: ClashHandling
 }
 
 // Fixed rows run with the default kernel filter (A never reaches the queue, so only the wait orders
@@ -86,10 +91,11 @@ export function raceMatrix(o: RaceMatrixOptions = {}): RaceScenario[] {
   for (const service of services.filter(s => s !== 'iptables')) {
     for (const snat of [false, true]) {
       for (const shaper of MODE_SHAPERS) {
-        modeRows.push({ ...splitRow(shaper, 4, snat), service })
+        const clash = o.clash ? { clash: o.clash } : {}
+        modeRows.push({ ...splitRow(shaper, 4, snat), service, ...clash })
         if (quick) continue
         for (const client of ['gai-glibc', 'gai-musl'] as const)
-          modeRows.push({ shaper, client, family: 4, lookups: gai, threads: 4, maxSeconds, snat, service })
+          modeRows.push({ shaper, client, family: 4, lookups: gai, threads: 4, maxSeconds, snat, service, ...clash })
       }
     }
   }

@@ -55,10 +55,14 @@ export interface RaceRow {
 
 const num = (v: unknown): number | null => (typeof v === 'number' ? v : null)
 
-/** The row's label: the matrix row letter, the shaper, and stock clash handling when asked for. */
+/**
+ * The row's label: the matrix row letter, the shaper, and the clash handling when asked for (a lettered
+ * kernel row other than (f) implies pre-5.6, so only stock is named there).
+ */
 export function rowLabel(sc: Pick<RaceScenario, 'id' | 'shaper' | 'clash'>): string {
   const id = sc.id ? `(${sc.id}) ` : ''
-  return `${id}${shaperLabel(sc.shaper)}${sc.clash === 'stock' ? ', stock' : ''}`
+  const clash = sc.clash === 'stock' ? ', stock' : sc.clash === 'pre56' && !sc.id ? ', pre-5.6' : ''
+  return `${id}${shaperLabel(sc.shaper)}${clash}`
 }
 
 /** Where a netem row puts the workaround: the router's egress toward the endpoints, or the client's own. */
@@ -99,7 +103,7 @@ export async function runScenario(
     // gai clients finish the lookup in progress after --max-seconds (libc timeouts: 5 s x 2).
     const r = await rl.client.exec(clientArgv(bin, sc), { timeoutMs: (sc.maxSeconds + 25) * 1000 })
     const after = await readConntrack(rl.router)
-    const counters = shaper ? await shaper.counters() : null
+    const counters = shaper ? await shaper.counters(opts.timeScale) : null
     if (r.code !== 0)
       throw new LabError(`${sc.client} exited ${r.code}: ${r.stderr.trim()}`, { argv: r.argv, stderr: r.stderr })
     const line = r.stdout.trim().split('\n').pop() ?? ''

@@ -3,7 +3,7 @@
 
 import { LabError } from '../../harness/netns.js'
 import { CLI_PATH } from '../../harness/paths.js'
-import { DaemonProcess, startDaemon } from '../../harness/daemon.js'
+import { DaemonProcess, fetchIn, startDaemon } from '../../harness/daemon.js'
 import { counterDeltas, parseProm } from '../../harness/prom.js'
 import { errorMessage } from '../../harness/product.js'
 import type { RaceLab } from './lab.js'
@@ -89,9 +89,19 @@ export class RunningShaper {
     return new RunningShaper(rl, setup, daemon)
   }
 
-  /** Counters of the data plane, from its /metrics (curl inside the router namespace). */
-  async counters(): Promise<Record<string, number>> {
-    return parseShaperMetrics(await this.daemon.metrics())
+  /**
+   * Counters of the data plane, from its /metrics (curl inside the router namespace); null when three
+   * scrapes failed. Under TCG the first scrape of a fresh daemon (conntrack over ctnetlink, queue files)
+   * can outlast a 5 s curl: the bound grows with timeScale, and a failed scrape is no row of zeros.
+   */
+  async counters(timeScale = 1): Promise<Record<string, number> | null> {
+    const url = this.daemon.url
+    if (url === undefined) return null
+    for (let i = 0; i < 3; i++) {
+      const r = await fetchIn(this.#rl.router, `${url}/metrics`, 5 * timeScale).catch(() => null)
+      if (r?.code === 200 && /^dns_shaper_packets_total/m.test(r.body)) return parseShaperMetrics(r.body)
+    }
+    return null
   }
 
   /** Removes the mangle rule (if any), then SIGTERM; resolves with the exit code. */

@@ -72,3 +72,46 @@ t.test('bad flags: one message naming the flag', async t => {
   t.match(err(['--rows', 'a,z']), /--rows needs row ids a-h/)
   t.equal(parseKernelLabArgs(['--quick', '-h'], D).kind, 'help')
 })
+
+t.test('--services: the guest runs the kube-proxy mode rows instead of rows a-f, waits stretched', async t => {
+  const p = parseKernelLabArgs(['--services', 'ipvs', '--clash', 'pre56', '--quick'], D)
+  if (p.kind !== 'run') throw new Error(JSON.stringify(p))
+  t.same(p.opts.raceArgs, [
+    '--matrix',
+    'race',
+    '--time-scale',
+    '6',
+    '--max-seconds',
+    '12',
+    '--lookups',
+    '1500',
+    '--gai-lookups',
+    '300',
+    '--quick',
+    '--services',
+    'ipvs',
+    '--clash',
+    'pre56',
+  ])
+  const err = (argv: string[]): string => {
+    const q = parseKernelLabArgs(argv, D)
+    return q.kind === 'error' ? q.message : `no error (${q.kind})`
+  }
+  t.match(err(['--services', 'ipvs,bogus']), /--services takes iptables, nftables, nftables-map, ipvs/)
+  t.match(err(['--services', 'ipvs', '--rows', 'a']), /--rows picks kernel rows/)
+  t.match(err(['--clash', 'pre56']), /--clash applies to --services rows/)
+  t.match(err(['--services', 'ipvs', '--clash', 'old']), /--clash needs pre56 or stock/)
+})
+
+t.test('probe: with the race lab by default, --probe-only (own report file), --no-probe', async t => {
+  const get = (argv: string[]): { probe: string; out: string } | string => {
+    const p = parseKernelLabArgs(argv, D)
+    return p.kind === 'run' ? { probe: p.opts.probe, out: p.opts.out } : p.kind === 'error' ? p.message : p.kind
+  }
+  t.same(get([]), { probe: 'with', out: D.out })
+  t.same(get(['--probe-only']), { probe: 'only', out: '/repo/bench/results/kernel-lab-probe.json' })
+  t.same(get(['--probe-only', '--out', 'p.json']), { probe: 'only', out: 'p.json' })
+  t.same(get(['--no-probe']), { probe: 'off', out: D.out })
+  t.match(get(['--probe-only', '--no-probe']), /exclude each other/)
+  t.match(get(['--probe-only', '--services', 'ipvs']), /--probe-only runs no race lab/)
+})

@@ -122,3 +122,28 @@ t.test('generated init refuses to run unless it is PID 1 (run on a host by mista
   t.equal(code, 1)
   t.match(stderr, /runs only as PID 1/)
 })
+
+t.test('generated init: check --probe first, switch on then off and back to its boot value', async t => {
+  const s = guestInitScript({ ...plan, probeCli: '/work/wt/my repo/dist/cli.js' })
+  const dir = mkdtempSync(join(tmpdir(), 'dnss-kinit-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'init'), s)
+  execFileSync('sh', ['-n', join(dir, 'init')])
+  t.match(
+    s,
+    /\/usr\/bin\/node '\/work\/wt\/my repo\/dist\/cli.js' check --probe --json >\/run\/dnss-results\/probe-\$1\.json 2>\/run\/dnss-results\/probe-\$1\.err/,
+  )
+  const sw = '/sys/module/nf_conntrack/parameters/lab_pre56_clash'
+  const on = s.indexOf(`echo 1 >${sw} && run_probe pre56`)
+  const off = s.indexOf(`echo 0 >${sw} && run_probe stock`)
+  const race = s.indexOf('race/cli.js')
+  t.ok(on > 0 && off > on && race > off, 'pre-5.6, then stock, then the race lab')
+  t.match(s, /if \[ "\$boot" = Y \]; then echo 1 >\S+; else echo 0 >\S+; fi/, 'the boot value is put back')
+  t.match(s, /run_probe asis/, 'a kernel without the switch gets one probe as it is')
+  t.notMatch(guestInitScript(plan), /check --probe/, 'no probe unless asked')
+  const only = guestInitScript({ ...plan, raceCli: null, probeCli: '/x/cli.js' })
+  t.notMatch(only, /race\/cli/, 'probe only: no race lab')
+  t.match(only, /\nrc=0\n/)
+  t.notMatch(only, /race lab exited/, 'no race-lab exit line when none ran')
+  t.match(guestInitScript(plan), /\nrc=\$\?\nsay "race lab exited \$rc"\n/)
+})

@@ -10,8 +10,11 @@ import {
   judgeShapedRow,
   parseGuestInfo,
   parseRaceReport,
+  probeFigures,
+  probeSigns,
   readGuestResults,
 } from '../../../lab/kernels/results.js'
+import type { ProbeRun } from '../../../lab/kernels/results.js'
 import type { RaceRow } from '../../../lab/race/race.js'
 
 function row(p: Partial<RaceRow>): RaceRow {
@@ -167,4 +170,124 @@ t.test('expected signs: drops without a shaper, none with dns-shaper, stock reso
     'rows that did not run are never a PASS',
   )
   t.match(formatChecks(none), /^SKIP \(a\) drops without a shaper: no \(a\) split rows ran/)
+})
+
+t.test('expected signs of a kube-proxy mode run: dns-shaper rows per mode, no lettered-row noise', async t => {
+  const counters = { held: 100, pairReleased: 60, deadlineReleased: 40, bypassed: 0 }
+  const ipvs = (p: Partial<RaceRow>): RaceRow =>
+    row({ id: null, clash: null, service: 'ipvs', shaper: 'no shaper', ...p })
+  const good = checkExpectedSigns([
+    ipvs({ insertFailed: 7, clashResolve: 2, answersLost: 7 }),
+    ipvs({ shaper: 'raw fixed 5 ms', shaperCounters: counters }),
+    ipvs({ shaper: 'raw pair (max 5 ms)', shaperCounters: counters, snat: true }),
+  ])
+  t.same(
+    good.map(c => [c.name, c.status]),
+    [['(ipvs) dns-shaper rows: no drops', 'PASS']],
+    formatChecks(good),
+  )
+  t.match(good[0]!.detail, /over 2 row\(s\).*without a shaper: clash_resolve 2, insert_failed 7 over 1 row/)
+
+  const bad = checkExpectedSigns([ipvs({ shaper: 'raw fixed 5 ms', shaperCounters: counters, insertFailed: 1 })])
+  t.equal(bad[0]!.status, 'FAIL')
+  t.match(bad[0]!.detail, /insert_failed 1/)
+
+  const unread = checkExpectedSigns([ipvs({ shaper: 'raw pair (max 5 ms)', shaperCounters: null })])
+  t.match(unread[0]!.detail, /over 1 row/, 'a dns-shaper row whose /metrics was not read is still judged')
+  const unshaped = checkExpectedSigns([ipvs({})])
+  t.same(
+    unshaped.map(c => c.status),
+    ['SKIP'],
+    'no dns-shaper row ran: SKIP, never PASS',
+  )
+})
+
+t.test('probe signs: switch on drops, switch off resolves; no figures or the wrong verdict fail', async t => {
+  // The shape of `dns-shaper check --probe --json` (report.probe = ProbeResult), cut to what is read.
+  const figures = (outcome: string, dropped: number, resolved: number): unknown => ({
+    ready: true,
+    probe: {
+      verdict: {
+        outcome,
+        ...(dropped + resolved === 0 ? { reason: 'no-overlap' } : {}),
+        // Only the figures the lab reads (the product adds queries, answered, lost).
+        figures: { pairs: 300, clashes: dropped + resolved, dropped, resolved },
+        text: `this kernel ${outcome}`,
+      },
+      release: '5.10.262',
+      elapsedSeconds: 20,
+    },
+  })
+  const run = (handling: 'pre56' | 'stock' | 'asis', json: unknown): ProbeRun => ({ handling, rc: 0, json, stderr: '' })
+  t.same(probeFigures(figures('drops', 5, 1)), {
+    verdict: 'drops',
+    text: 'this kernel drops',
+    pairs: 300,
+    clashes: 6,
+    dropped: 5,
+    resolved: 1,
+  })
+  t.equal(probeFigures({ probe: { verdict: { outcome: 'drops', figures: { pairs: 1 } } } }), null, 'all four figures')
+  t.equal(probeFigures({ probe: { error: 'boom' } }), null)
+  const good = probeSigns([run('pre56', figures('drops', 12, 3)), run('stock', figures('resolves', 0, 40))], true)
+  t.same(
+    good.map(c => c.status),
+    ['PASS', 'PASS'],
+    formatChecks(good),
+  )
+  t.match(good[0]!.detail, /verdict drops: 300 pairs, 15 clashes, 12 dropped, 3 resolved/)
+  const bad = probeSigns(
+    [
+      run('pre56', figures('inconclusive', 0, 0)),
+      { handling: 'stock', rc: 1, json: null, stderr: 'check: --probe needs CAP_SYS_ADMIN' },
+    ],
+    true,
+  )
+  t.same(
+    bad.map(c => c.status),
+    ['FAIL', 'FAIL'],
+  )
+  t.match(bad[0]!.detail, /verdict inconclusive \(no-overlap\): 300 pairs, 0 clashes/)
+  t.match(bad[1]!.detail, /exited 1 with no probe figures: check: --probe needs CAP_SYS_ADMIN/)
+  const notRun = probeSigns(
+    [
+      {
+        handling: 'pre56',
+        rc: 0,
+        json: { probe: { verdict: { outcome: 'inconclusive', text: 'probe not run: x' } } },
+        stderr: '',
+      },
+    ],
+    true,
+  )
+  t.match(notRun[0]!.detail, /no probe figures: probe not run: x/, "the probe's own sentence when it has no figures")
+  t.same(
+    probeSigns([run('stock', figures('resolves', 2, 40))], true).map(c => c.status),
+    ['SKIP', 'FAIL'],
+    'a stock probe that dropped anything fails; a missing run is SKIP',
+  )
+  t.match(probeSigns([run('asis', figures('drops', 1, 0))], true)[0]!.detail, /no lab switch/)
+  t.same(probeSigns([], false), [], 'not asked: no signs')
+})
+
+t.test('readGuestResults: the probe runs the guest left', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'dnss-kres-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'guest-info'), 'kernel=5.10.262\n')
+  writeFileSync(join(dir, 'guest-rc'), '0\n')
+  writeFileSync(join(dir, 'probe-pre56.rc'), '1\n')
+  writeFileSync(join(dir, 'probe-pre56.json'), '{"probe":{"verdict":{"outcome":"drops"}}}')
+  writeFileSync(join(dir, 'probe-stock.rc'), '2\n')
+  writeFileSync(join(dir, 'probe-stock.json'), 'not json')
+  writeFileSync(join(dir, 'probe-stock.err'), 'boom\n')
+  const g = readGuestResults(dir, { raceAsked: false })
+  t.equal(g.problem, null, 'a probe-only run expects no race report')
+  t.same(
+    g.probes.map(p => [p.handling, p.rc, p.json === null, p.stderr]),
+    [
+      ['pre56', 1, false, ''],
+      ['stock', 2, true, 'boom\n'],
+    ],
+  )
+  t.match(readGuestResults(dir).problem, /wrote no report/, 'a race run still needs its report')
 })

@@ -24,6 +24,7 @@ t.test('bad flags: a message naming the flag; --help asks for the usage', async 
     [['--services', 'iptables,bogus'], /--services takes iptables/],
     [['--matrix', 'other'], /--matrix needs race or kernels/],
     [['--rows', 'a,z'], /--rows needs row ids a-h/],
+    [['--clash', 'old'], /--clash needs pre56 or stock/],
     [['--frobnicate'], /unknown flag --frobnicate/],
     [['extra'], /unexpected argument extra/],
   ]
@@ -33,4 +34,10 @@ t.test('bad flags: a message naming the flag; --help asks for the usage', async 
   })
   t.same(wrong, [], 'every bad flag is refused with its message')
   t.equal(parseRaceArgs(['--quick', '-h']), '')
+  const clash = parseRaceArgs(['--services', 'ipvs', '--clash', 'pre56'])
+  t.same(
+    typeof clash === 'string' ? clash : clash.opts,
+    { services: ['ipvs'], clash: 'pre56' },
+    '--clash reaches the matrix',
+  )
 })

@@ -128,6 +128,17 @@ t.test(
               `${service} ${client} snat=${snat} ${kind}`,
             )
     }
+    t.ok(
+      full.every(r => r.clash === undefined),
+      'mode rows leave the clash handling as the kernel has it by default',
+    )
+    const pre = raceMatrix({ services: ['ipvs'], clash: 'pre56' })
+    t.equal(pre.length, 18)
+    t.ok(
+      pre.every(r => r.service === 'ipvs' && r.clash === 'pre56'),
+      '--clash pre56 asks the lab switch for every mode row',
+    )
+    t.equal(rowLabel(pre[0]!), 'no shaper, pre-5.6', 'an unlettered row names pre-5.6 handling')
     const quick = raceMatrix({ quick: true, services: ['nftables-map'] })
     t.equal(quick.length, 6, 'quick, one mode: split client only, 3 shapers x masquerade on/off')
     t.ok(quick.every(r => r.service === 'nftables-map' && r.client === 'split'))
