@@ -270,7 +270,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return 2
     }
   } catch (e) {
-    // The one place an error becomes an exit status: 2 for configuration (ConfigError, PolicyError), else 1.
+    // The one place an error becomes an exit status: 2 for configuration (ConfigError), else 1.
     io.err(`dns-shaper: ${errorMessage(e)}\n`)
     return exitCodeFor(e)
   }

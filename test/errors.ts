@@ -1,6 +1,7 @@
 // src/errors.ts: ConfigError, the exit code of each error class, operator wording of errno failures.
 import t from 'tap'
-import { PolicyError } from '../src/dataplane/policy.js'
+import { checkHolds } from '../src/config/holds.js'
+import { MAX_HOLD_CLASSES } from '../src/dataplane/limits.js'
 import { ConfigError, describeError, exitCodeFor, isConfigError, isErrnoException } from '../src/errors.js'
 import { IptablesError, IPTABLES_INSTALL_HINT, isIptablesError } from '../src/rules/errors.js'
 
@@ -38,7 +39,8 @@ t.test('type guards and exit codes', async t => {
   t.equal(exitCodeFor(new Error('x')), 1)
   t.equal(exitCodeFor(undefined), 1)
   // Too many hold classes is a configuration problem: exit 2 like any bad flag.
-  t.equal(exitCodeFor(new PolicyError('more than 8 distinct hold durations')), 2)
+  const tooMany = Array.from({ length: MAX_HOLD_CLASSES + 1 }, (_, i) => ({ qtype: 100 + i, holdMs: i + 1 }))
+  t.equal(exitCodeFor(thrown(() => checkHolds(tooMany, '--delay'))), 2)
 })
 
 t.test('describeError turns errno failures into operator messages', async t => {
@@ -73,3 +75,12 @@ t.test('describeError turns errno failures into operator messages', async t => {
   t.equal(describeError(new Error('plain')), 'plain')
   t.equal(describeError('text'), 'text')
 })
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (e) {
+    return e
+  }
+  return undefined
+}

@@ -1,5 +1,6 @@
 // The one CIDR parser: `addr` or `addr/prefix`, IPv4 or IPv6, to the canonical text iptables-save prints.
 // Pure; config load calls it once per --dns-ip value, so a bad one exits 2 before anything is bound.
+// The only maker of a CidrText: the rules take only those.
 import { isIP } from 'node:net'
 import { ConfigError } from '../errors.js'
 import type { Family } from './types.js'
@@ -7,10 +8,19 @@ import type { Family } from './types.js'
 export const CIDR_ACCEPTED =
   'IPv4 or IPv6 addresses with an optional /prefix, e.g. 198.51.100.10, 203.0.113.0/24, 2001:db8::53/128'
 
+declare const checked: unique symbol
+/** A CIDR in canonical text that parseCidr produced (no other code can build one). */
+export type CidrText = string & { readonly [checked]: 'CidrText' }
+
 export interface Cidr {
   family: Family
   /** Canonical form as iptables-save prints it: host bits cleared, explicit prefix, RFC 5952-ish IPv6. */
-  text: string
+  text: CidrText
+}
+
+/** The family of a parsed CIDR's text (IPv6 text always has a colon, IPv4 never). */
+export function cidrFamily(cidr: CidrText): Family {
+  return cidr.includes(':') ? 'ipv6' : 'ipv4'
 }
 
 /** Parse `addr` or `addr/prefix`; undefined when it is not one. Host bits are cleared as iptables does. */
@@ -29,11 +39,11 @@ export function parseCidr(input: string): Cidr | undefined {
   }
   if (version === 4) {
     const bytes = addr.split('.').map(Number)
-    return { family: 'ipv4', text: `${maskBytes(bytes, prefix).join('.')}/${prefix}` }
+    return { family: 'ipv4', text: `${maskBytes(bytes, prefix).join('.')}/${prefix}` as CidrText }
   }
   const bytes = ipv6Bytes(addr)
   if (bytes === undefined) return undefined
-  return { family: 'ipv6', text: `${formatIpv6(maskBytes(bytes, prefix))}/${prefix}` }
+  return { family: 'ipv6', text: `${formatIpv6(maskBytes(bytes, prefix))}/${prefix}` as CidrText }
 }
 
 function maskBytes(bytes: number[], prefix: number): number[] {
@@ -104,7 +114,7 @@ export function formatIpv6(bytes: number[]): string {
 }
 
 /** parseCidr for a flag value: the canonical text, or a ConfigError naming the flag. */
-export function cidrFlag(text: string, flag: string): string {
+export function cidrFlag(text: string, flag: string): CidrText {
   const c = parseCidr(text)
   if (c === undefined) throw new ConfigError(flag, `${JSON.stringify(text)} is not an address or CIDR`, CIDR_ACCEPTED)
   return c.text

@@ -3,14 +3,14 @@
 // (CIDRs, interface names, host:port included), so a bad one exits 2 before anything is bound. One
 // precedence for every setting, per-type holds included: defaults < file < environment < flags; the
 // source of each value is kept for `dns-shaper config print`. No side effects beyond reading the file.
-import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
+import type { Config, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
 import { ConfigError, errorMessage } from '../errors.js'
 import { parseQtype, qtypeName } from '../dataplane/qtypes.js'
 import type { HoldRule } from '../dataplane/policy.js'
+import { checkHolds, type Holds } from './holds.js'
 import {
   DEFAULT_MAX_HELD,
   MAX_HELD,
-  MAX_HOLD_CLASSES,
   MAX_HOLD_MS,
   MAX_PAIR_WINDOW_MS,
   MEMORY_BUDGET_BYTES,
@@ -20,7 +20,7 @@ import { cidrFlag } from './cidr.js'
 import { interfaceFlag } from './interface.js'
 import { parseListen } from './host-port.js'
 import { parseFlags } from './flags.js'
-import { bool, int, list, ms, oneOf, type RawValue } from './values.js'
+import { bool, hookList, int, list, ms, oneOf, port, queueCount, queueNumber, type RawValue } from './values.js'
 import { DEFAULT_RESOLV_CONF, nameserversFrom } from './resolv-conf.js'
 import { contentHash, DEFAULT_POLL_INTERVAL_S } from './watch.js'
 import { readConfigFile } from './read-file.js'
@@ -36,18 +36,18 @@ export const DEFAULT_METRICS_LISTEN = '127.0.0.1:9363'
 export const DEFAULT_PROBE_LISTEN = '127.0.0.1:9364'
 
 export const DEFAULTS: Config = {
-  queue: 0,
-  queues: 1,
+  queue: queueNumber('0', '--queue'),
+  queues: queueCount('1', '--queues'),
   delayMs: 5,
   qtypes: [28],
   mode: 'pair',
   pairWindowMs: 5,
   rules: 'manage',
-  dnsPort: 53,
+  dnsPort: port('53', '--dns-port'),
   dnsIp: [],
   resolvConf: DEFAULT_RESOLV_CONF,
   interfaces: [],
-  hooks: ['prerouting', 'output'],
+  hooks: hookList('prerouting,output', '--hooks'),
   ipv4: true,
   ipv6: true,
   iptablesBackend: 'auto',
@@ -68,10 +68,10 @@ type Setter = (c: Config, raw: RawValue, flag: string) => void
 
 const setters: Record<string, Setter> = {
   queue: (c, v, f) => {
-    c.queue = int(v, f, 0, 65535)
+    c.queue = queueNumber(v, f)
   },
   queues: (c, v, f) => {
-    c.queues = int(v, f, 1, 64)
+    c.queues = queueCount(v, f)
   },
   delay: (c, v, f) => {
     c.delayMs = ms(v, f, MAX_HOLD_MS)
@@ -99,7 +99,7 @@ const setters: Record<string, Setter> = {
     c.rules = oneOf<RulesMode>(v, f, ['manage', 'none'])
   },
   'dns-port': (c, v, f) => {
-    c.dnsPort = int(v, f, 1, 65535)
+    c.dnsPort = port(v, f)
   },
   'dns-ip': (c, v, f) => {
     const items = list(v)
@@ -122,9 +122,7 @@ const setters: Record<string, Setter> = {
     c.interfaces = list(v).map(i => interfaceFlag(i, f))
   },
   hooks: (c, v, f) => {
-    const hooks = list(v).map(h => oneOf<Hook>(h, f, ['prerouting', 'output']))
-    if (hooks.length === 0) throw new ConfigError(f, 'no hook given', 'prerouting,output')
-    c.hooks = [...new Set(hooks)]
+    c.hooks = hookList(v, f)
   },
   ipv4: (c, v, f) => {
     c.ipv4 = bool(v, f)
@@ -253,7 +251,7 @@ function holdFor(
 export interface LoadedConfig {
   config: Config
   /** QTYPE -> hold: every type of qtypes and of holds, each with its hold as holdFor decides. */
-  rules: HoldRule[]
+  rules: Holds
   /** Content hash of the --config file as read (src/config/watch.ts compares against it). */
   configHash?: string
   /** Where each setting's value came from, by flag name; holds per type (by QTYPE number). Set by
@@ -349,22 +347,16 @@ export function loadConfig(argv: readonly string[], opts: LoadOptions = {}): Loa
   // Held: every type of qtypes and every type given a hold, each with the hold holdFor picks.
   const effective = new Map<number, { ms: number; origin: Origin }>()
   for (const q of [...c.qtypes, ...holds.keys()]) effective.set(q, holdFor(q, holds, c.delayMs, settings.delay!))
-  // The data plane keeps one FIFO per distinct hold: more than it has is a config error, found here
-  // (exit 2) rather than when the policy is compiled for a queue that is already bound.
-  const classes = new Set([...effective.values()].map(h => h.ms)).size
-  if (classes > MAX_HOLD_CLASSES) {
-    const by = settings[HOLDS]!.by ?? '--delay'
-    throw new ConfigError(
-      by,
-      `${classes} distinct hold durations; the data plane has ${MAX_HOLD_CLASSES}`,
-      `at most ${MAX_HOLD_CLASSES} different hold times: merge some`,
-    )
-  }
+  // Checked once, here, by the one hold parser (bounds and the data plane's number of hold classes).
+  const rules = checkHolds(
+    [...effective].map(([qtype, h]) => ({ qtype, holdMs: h.ms })),
+    settings[HOLDS]!.by ?? '--delay',
+  )
   // The kernel filter queues config.qtypes: a type held only through holds must be among them.
   c.qtypes = [...effective.keys()]
   return {
     config: c,
-    rules: [...effective].map(([qtype, h]) => ({ qtype, holdMs: h.ms })),
+    rules,
     configHash,
     origins: { settings, holds: new Map([...effective].map(([q, h]) => [q, h.origin])) },
   }

@@ -3,13 +3,13 @@
 // read is injected. A missing, unreadable or empty file is a ConfigError: it must never turn into
 // "shape DNS to any address".
 import { ConfigError, errorMessage } from '../errors.js'
-import { parseCidr } from './cidr.js'
+import { parseCidr, type CidrText } from './cidr.js'
 
 export const DEFAULT_RESOLV_CONF = '/etc/resolv.conf'
 
 export interface ResolvConfNameservers {
   /** Canonical CIDRs (/32, /128) in file order, without repeats. */
-  cidrs: string[]
+  cidrs: CidrText[]
   /** nameserver values left out, each with the reason (for the start-up log). */
   ignored: { value: string; why: string }[]
 }
@@ -24,7 +24,7 @@ const LOOPBACK = /^(127\.|::1$)/
  * raw table's PREROUTING, and a stub means this is not the resolv.conf that names the DNS service.
  */
 export function parseResolvConf(text: string): ResolvConfNameservers {
-  const cidrs: string[] = []
+  const cidrs: CidrText[] = []
   const ignored: { value: string; why: string }[] = []
   for (const line of text.split('\n')) {
     const m = /^nameserver[ \t]+([^ \t\r#;]+)/.exec(line)

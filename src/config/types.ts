@@ -1,6 +1,12 @@
-// The validated configuration every module works from. Types only: parsing and checks live in config/load.ts.
+// The validated configuration every module works from. Types only: parsing and checks live in config/load.ts
+// and the one parser per format beside it, the only makers of the checked value types used below.
+import type { CidrText } from './cidr.js'
+import type { InterfaceName } from './interface.js'
+import type { Port, QueueCount, QueueNumber } from './values.js'
 
 export type Hook = 'prerouting' | 'output'
+/** A non-empty hook list: rules with no hook would queue nothing. */
+export type Hooks = readonly [Hook, ...Hook[]]
 /** An address family as the rules and CIDRs name it. */
 export type Family = 'ipv4' | 'ipv6'
 export type RulesMode = 'manage' | 'none'
@@ -12,9 +18,9 @@ export type KernelFilter = 'auto' | 'bpf' | 'u32' | 'off'
 
 export interface Config {
   /** First NFQUEUE number. */
-  queue: number
+  queue: QueueNumber
   /** Number of queues (queue .. queue+queues-1); >1 makes the rule use --queue-balance. */
-  queues: number
+  queues: QueueCount
   /** Hold time in milliseconds for held query types (fractions allowed). */
   delayMs: number
   /** QTYPE numbers that are held (the config file's "holds" types included). */
@@ -23,16 +29,17 @@ export interface Config {
   /** Pair mode: an A accepted this recently releases its AAAA at once. */
   pairWindowMs: number
   rules: RulesMode
-  dnsPort: number
+  dnsPort: Port
   /** Restrict shaping to these destination CIDRs (IPv4 and/or IPv6). Empty: any destination. */
-  dnsIp: string[]
+  dnsIp: CidrText[]
   /** Set when dnsIp came from `--dns-ip auto`: the resolv.conf read, and the nameserver lines left out. */
   dnsIpAuto?: { resolvConf: string; ignored: { value: string; why: string }[] }
   /** The resolv.conf `--dns-ip auto` reads. */
   resolvConf: string
   /** Restrict shaping to packets entering (prerouting) / leaving (output) these interfaces. Empty: any. */
-  interfaces: string[]
-  hooks: Hook[]
+  interfaces: InterfaceName[]
+  /** At least one (config load refuses none). */
+  hooks: Hooks
   /** Shape IPv4 DNS (off: no IPv4 rules, and a failing iptables is only logged: IPv6-only nodes). */
   ipv4: boolean
   ipv6: boolean

@@ -26,7 +26,10 @@ export interface DaemonOptions {
   argv: readonly string[]
   loaded: LoadedConfig
   log: Logger
-  /** Builds the daemon's one rule manager ('manage' mode only); reloads reach it through setConfig. */
+  /**
+   * Builds the daemon's one rule manager ('manage' mode only), from the start-only settings (backend);
+   * every operation then gets the plan's rule part through rule sync.
+   */
   createRules: (config: Config, log: Logger) => Rules
   createShaper?: (plan: Plan, onFatal: (queue: number, err: NodeJS.ErrnoException) => void) => Shaper
   env?: NodeJS.ProcessEnv
@@ -154,7 +157,7 @@ export class Daemon {
     this.#metrics.recordApplied(this.#now())
     if (c.rules === 'manage') {
       const metrics = this.#metrics
-      this.#rules = new RuleSync(this.#opts.createRules(c, log), {
+      this.#rules = new RuleSync(this.#opts.createRules(c, log), plan.rules, {
         log,
         onReinstalled: () => metrics.rulesReinstalled.inc(),
       })
@@ -307,9 +310,9 @@ export class Daemon {
       if (changed.policy) this.#shaper?.reload(plan.policy)
       if (changed.logLevel) log.setLevel?.(plan.settings.logLevel)
       this.#plan = plan
-      if (changed.queued && this.#rules !== undefined) {
+      if (changed.rules && this.#rules !== undefined) {
         // Every check and install from now on compares with this plan's rules, queued ones included.
-        this.#rules.configure(plan.settings)
+        this.#rules.setPlan(plan.rules)
         // The kernel filter's program lists the queued types: the rules are replaced.
         if (!this.#stopping) void this.#reinstallRules(this.#rules)
       }
@@ -332,7 +335,7 @@ export class Daemon {
 
   /**
    * After a reload that changed the queued types: the rules are replaced in one transaction per
-   * family, queued behind any operation still running, with the config last set. Until then the old
+   * family, queued behind any operation still running, with the rule plan last handed over. Until then the old
    * program queues the old types (a newly held type passes unshaped for those milliseconds, as it
    * did before the reload; a dropped one is accepted). A failure leaves /readyz at 503 until a
    * reconcile succeeds.

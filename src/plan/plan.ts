@@ -1,5 +1,6 @@
 // Validated settings -> Plan: the holds and the native policy table compiled from them, the query types
-// that reach the queue (what the rules' kernel filter lets through), the queues and the listener; and
+// that reach the queue (what the rules' kernel filter lets through), the per-family rule plans, the
+// queues and the listener; and
 // diff(prev, next): which parts changed, and which settings only a restart applies. Pure: no I/O and
 // no addon (the policy compiler is pure, its bounds come from the build-time tables).
 import type { Config } from '../config/types.js'
@@ -7,6 +8,7 @@ import type { LoadedConfig } from '../config/load.js'
 import type { NativePolicy } from '../dataplane/nfqueue.js'
 import { compilePolicy, type HoldRule, type PolicyInput } from '../dataplane/policy.js'
 import { queuedQtypes } from '../dataplane/qtypes.js'
+import { compileRulePlan, type RulePlan } from '../rules/plan.js'
 
 /**
  * Settings a reload hands to an owner, each the input of a plan part: the holds (qtypes and delay,
@@ -26,8 +28,10 @@ export interface Plan {
   readonly holds: readonly HoldRule[]
   /** The table the data plane runs (owner: the shaper). */
   readonly policy: NativePolicy
-  /** Query types the NFQUEUE rules let reach the queue (owner: rule sync). */
+  /** Query types the NFQUEUE rules let reach the queue (what the rule plans' kernel filter lists). */
   readonly queued: readonly number[]
+  /** The per-family iptables rules (owner: rule sync). */
+  readonly rules: RulePlan
   /** NFQUEUE numbers bound at start. */
   readonly queues: readonly number[]
   /** Listener of /metrics, /healthz, /readyz ('' for none). */
@@ -51,6 +55,7 @@ export function compilePlan(loaded: LoadedConfig): Plan {
       loaded.rules.map(h => h.qtype),
       s.mode === 'pair',
     ),
+    rules: compileRulePlan(s),
     queues: Array.from({ length: s.queues }, (_, i) => s.queue + i),
     metricsListen: s.metricsListen,
   }
@@ -61,6 +66,8 @@ export interface PlanDiff {
   policy: boolean
   /** The queued types changed: the rules' kernel filter must be re-rendered and installed. */
   queued: boolean
+  /** The rule plans changed: hand them to rule sync, which installs them. */
+  rules: boolean
   logLevel: boolean
   /** Settings that changed but only apply at start (they keep their running values). */
   restart: (keyof Config)[]
@@ -87,6 +94,7 @@ export function diffPlans(prev: Plan, next: Plan): PlanDiff {
   return {
     policy: !samePolicy(prev.policy, next.policy),
     queued: !sameJson(prev.queued, next.queued),
+    rules: !sameJson(prev.rules.families, next.rules.families),
     logLevel: prev.settings.logLevel !== next.settings.logLevel,
     restart: changed.filter(k => !RELOADED.has(k)),
   }

@@ -7,13 +7,14 @@ import { isIptablesError } from './errors.js'
 import { Iptables } from './iptables.js'
 import { detectBackend, type Backend, type BackendDecision } from './backend.js'
 import {
+  compileRulePlan,
   familyEnabled,
+  familyPlan,
   initialFilterMode,
   isMissingMatch,
-  planRules,
   TABLE,
-  validateRuleConfig,
   type FilterMode,
+  type RulePlan,
 } from './plan.js'
 import { builtinsInUse, builtinsToDelete, renderInstall, renderRemove, renderRestore } from './restore.js'
 import { ownedJumps, type SavedTable } from './save.js'
@@ -28,6 +29,10 @@ export interface RuleLog {
 }
 
 export interface RuleManagerOptions {
+  /**
+   * The backend setting, and the rules of operations called without a plan (the one-shot `rules`
+   * commands); the daemon passes its current rule plan to every operation instead.
+   */
   config: Config
   /** Command runner (default: execFile with a 30 s timeout). */
   runner?: Runner
@@ -85,7 +90,9 @@ function stateAfterFailure(plan: FamilyPlan, table: SavedTable | undefined): str
 }
 
 export class RuleManager {
-  #config: Config
+  /** The plan of operations called without one. */
+  readonly #plan: RulePlan
+  readonly #backendSetting: Config['iptablesBackend']
   readonly #dryRun: boolean
   readonly #run: Runner
   readonly #iptables: Iptables
@@ -95,6 +102,8 @@ export class RuleManager {
   #backend: Promise<BackendDecision> | undefined
   /** The kernel filter in use; under auto it steps down (bpf → u32 → off) when a match is missing. */
   #filter: FilterMode
+  /** The --kernel-filter setting #filter was derived from: a plan with another one starts over. */
+  #filterSetting: Config['kernelFilter']
   /** Per family, the built-in chains in use before this manager first installed (see builtinsToDelete). */
   readonly #before = new Map<Family, Set<string>>()
   /** Built-in chains (hooks) remove({ hooks: 'later' }) set aside for removeHooks(). */
@@ -108,11 +117,12 @@ export class RuleManager {
   #tail: Promise<unknown> = Promise.resolve()
 
   constructor(opts: RuleManagerOptions) {
-    validateRuleConfig(opts.config)
-    this.#config = opts.config
+    this.#plan = compileRulePlan(opts.config)
+    this.#backendSetting = opts.config.iptablesBackend
     this.#dryRun = opts.dryRun ?? false
     this.#log = opts.log ?? {}
     this.#filter = initialFilterMode(opts.config)
+    this.#filterSetting = opts.config.kernelFilter
     this.#waitSeconds = opts.lockWaitSeconds ?? 5
     this.#timeoutMs = opts.timeoutMs ?? Math.max(30_000, (this.#waitSeconds + 10) * 1000)
     const base = opts.runner ?? createRunner({ timeoutMs: this.#timeoutMs })
@@ -131,7 +141,7 @@ export class RuleManager {
   /** Which backend to use, and why. Detected once, then cached. */
   detectBackend(): Promise<BackendDecision> {
     if (this.#backend === undefined) {
-      const p = detectBackend(this.#run, this.#config.iptablesBackend, {
+      const p = detectBackend(this.#run, this.#backendSetting, {
         onProbe: (argv, rules, missing) => this.#log.debug?.('iptables backend probe', { argv, rules, missing }),
       }).then(d => {
         this.#log.info?.(`iptables backend: ${d.backend} (${d.reason})`, { backend: d.backend, source: d.source })
@@ -147,19 +157,21 @@ export class RuleManager {
   }
 
   /**
-   * Operations that start after this call work from `config` (the last one set wins); one already
-   * running finishes with the config it started with. The daemon keeps one manager and feeds it
-   * every reload, so a status check can never compare the live rules with an outdated plan.
+   * The plan an operation works from, taken when it starts (one already running finishes with its
+   * own). A plan with another --kernel-filter setting restarts the filter from that setting.
    */
-  setConfig(config: Config): void {
-    validateRuleConfig(config)
-    if (config.kernelFilter !== this.#config.kernelFilter) this.#filter = initialFilterMode(config)
-    this.#config = config
+  #use(plan: RulePlan | undefined): RulePlan {
+    const p = plan ?? this.#plan
+    if (p.config.kernelFilter !== this.#filterSetting) {
+      this.#filterSetting = p.config.kernelFilter
+      this.#filter = initialFilterMode(p.config)
+    }
+    return p
   }
 
   /** The restore input for one family (no live state needed). */
-  render(family: Family): string {
-    return renderRestore(this.#config, family, this.#filter)
+  render(family: Family, plan: RulePlan = this.#plan): string {
+    return renderRestore(plan.config, family, this.#filter)
   }
 
   /** The kernel filter the rules use now (auto resolved by the last install). */
@@ -174,10 +186,11 @@ export class RuleManager {
    * family keeps what this call installed (a failed IPv6 restore must not unshape IPv4). Each
    * family's state is logged; the first error is thrown.
    */
-  install(): Promise<ApplyResult> {
+  install(rulePlan?: RulePlan): Promise<ApplyResult> {
     return this.#serial(async () => {
+      const plan = this.#use(rulePlan)
       const backend = await this.detectBackend()
-      let pass = await this.#installPass(backend.backend)
+      let pass = await this.#installPass(plan, backend.backend)
       // auto: a kernel or iptables without xt_bpf (or u32) refuses the match; step down and start
       // over with every family, so both use the same filter. Bounded: bpf → u32 → off, then no match.
       while (pass.missingMatch !== undefined) {
@@ -186,7 +199,7 @@ export class RuleManager {
           `kernel filter ${this.#filter} unavailable (${pass.missingMatch.trim().split('\n')[0] ?? ''}); using ${next}`,
         )
         this.#filter = next
-        pass = await this.#installPass(backend.backend)
+        pass = await this.#installPass(plan, backend.backend)
       }
       const { results, failed } = pass
       const first = [...failed.values()][0]
@@ -211,7 +224,10 @@ export class RuleManager {
    * One install attempt over both families with the current kernel filter. Stops early, with the
    * iptables stderr, when auto may step the filter down (the caller then starts over).
    */
-  async #installPass(backend: Backend): Promise<{
+  async #installPass(
+    rulePlan: RulePlan,
+    backend: Backend,
+  ): Promise<{
     results: FamilyResult[]
     failed: Map<Family, { error: unknown; state: string }>
     missingMatch?: string
@@ -219,8 +235,8 @@ export class RuleManager {
     const results: FamilyResult[] = []
     const failed = new Map<Family, { error: unknown; state: string }>()
     for (const family of FAMILIES) {
-      const plan = planRules(this.#config, family, this.#filter)
-      const optional = !familyEnabled(this.#config, family)
+      const plan = familyPlan(rulePlan, family, this.#filter)
+      const optional = !familyEnabled(rulePlan.config, family)
       let table: SavedTable | undefined
       let read = false
       try {
@@ -239,7 +255,7 @@ export class RuleManager {
             await this.#iptables.apply(backend, family, input)
           } catch (e) {
             if (
-              this.#config.kernelFilter === 'auto' &&
+              rulePlan.config.kernelFilter === 'auto' &&
               this.#filter !== 'off' &&
               isIptablesError(e) &&
               isMissingMatch(e.stderr)
@@ -276,8 +292,9 @@ export class RuleManager {
    * in the namespace (nfqnl_nf_hook_drop flushes all queues): a daemon holding packets must pass
    * `{ hooks: 'later' }`, release them, and then call removeHooks().
    */
-  remove(opts: { hooks?: 'now' | 'later' } = {}): Promise<ApplyResult> {
+  remove(opts: { hooks?: 'now' | 'later'; plan?: RulePlan } = {}): Promise<ApplyResult> {
     return this.#serial(async () => {
+      const plan = this.#use(opts.plan)
       const backend = await this.detectBackend()
       const results: FamilyResult[] = []
       let error: { e: unknown } | undefined
@@ -285,7 +302,7 @@ export class RuleManager {
         try {
           results.push(await this.#removeFamily(backend.backend, family, opts.hooks ?? 'now'))
         } catch (e) {
-          if (familyEnabled(this.#config, family)) {
+          if (familyEnabled(plan.config, family)) {
             error ??= { e }
             this.#log.warn?.(`could not remove the ${family} rules`, {
               error: e instanceof Error ? e.message : String(e),
@@ -298,7 +315,7 @@ export class RuleManager {
             changed: false,
             jumpsRemoved: 0,
             input: null,
-            skipped: planRules(this.#config, family, this.#filter).skipped ?? '',
+            skipped: familyPlan(plan, family, this.#filter).skipped ?? '',
           })
         }
       }
@@ -308,12 +325,14 @@ export class RuleManager {
   }
 
   /** Live state of our rules per enabled family, with packet counters. Read-only. */
-  async status(): Promise<RuleStatus> {
-    const { backend, results } = await this.#eachFamily(async (b, family) =>
-      !familyEnabled(this.#config, family)
+  async status(rulePlan?: RulePlan): Promise<RuleStatus> {
+    let plan: RulePlan | undefined
+    const { backend, results } = await this.#eachFamily(async (b, family) => {
+      plan ??= this.#use(rulePlan)
+      return !familyEnabled(plan.config, family)
         ? undefined
-        : compareTable(planRules(this.#config, family, this.#filter), await this.#iptables.readRaw(b, family)),
-    )
+        : compareTable(familyPlan(plan, family, this.#filter), await this.#iptables.readRaw(b, family))
+    })
     return { backend, families: results }
   }
 

@@ -1,9 +1,9 @@
 // The DNS-SHAPER rules as data: per family the rules of our chain and one jump per hook, built from a
 // Config (kernel filter resolved). Pure: no I/O, no rendering (restore.ts), no live state (manager.ts).
+// It checks no bound: the queue, port, CIDR and interface values are types only config load makes.
 import type { Config, Family, Hook, KernelFilter } from '../config/types.js'
 import { ConfigError } from '../errors.js'
-import { CIDR_ACCEPTED, parseCidr } from '../config/cidr.js'
-import { IFNAME_ACCEPTED, isValidInterface } from '../config/interface.js'
+import { cidrFamily } from '../config/cidr.js'
 import { BpfError, bpfMatchArgs, buildFilter, u32MatchArgs } from '../dataplane/bpf.js'
 import { queuedQtypes } from '../dataplane/qtypes.js'
 
@@ -20,51 +20,11 @@ export function jumpComment(hook: Hook): string {
   return `${COMMENT_PREFIX} shape DNS (${hook})`
 }
 
-const MAX_QUEUE = 65535
-
-/**
- * Check the fields the rules are built from, with the same parsers config load uses (a Config built in
- * code bypasses the load). Throws ConfigError naming the flag and the accepted form.
- */
-export function validateRuleConfig(config: Config): void {
-  if (!Number.isInteger(config.queue) || config.queue < 0 || config.queue > MAX_QUEUE) {
-    throw new ConfigError('--queue', `${String(config.queue)} is not a queue number`, `an integer 0-${MAX_QUEUE}`)
-  }
-  if (!Number.isInteger(config.queues) || config.queues < 1 || config.queue + config.queues - 1 > MAX_QUEUE) {
-    throw new ConfigError(
-      '--queues',
-      `${String(config.queues)} queues starting at ${config.queue} is out of range`,
-      `an integer >= 1 with queue + queues - 1 <= ${MAX_QUEUE}`,
-    )
-  }
-  if (!Number.isInteger(config.dnsPort) || config.dnsPort < 1 || config.dnsPort > 65535) {
-    throw new ConfigError('--dns-port', `${String(config.dnsPort)} is not a port`, 'an integer 1-65535')
-  }
-  for (const c of config.dnsIp) {
-    if (typeof c !== 'string' || parseCidr(c) === undefined) {
-      throw new ConfigError('--dns-ip', `${JSON.stringify(c)} is not an address or CIDR`, CIDR_ACCEPTED)
-    }
-  }
-  for (const i of config.interfaces) {
-    if (typeof i !== 'string' || !isValidInterface(i)) {
-      throw new ConfigError('--interfaces', `${JSON.stringify(i)} is not an interface name`, IFNAME_ACCEPTED)
-    }
-  }
-  if (config.hooks.length === 0) {
-    throw new ConfigError('--hooks', 'no hook given (use --rules none to install no rules)', 'prerouting,output')
-  }
-  for (const h of config.hooks) {
-    if (!HOOK_ORDER.includes(h)) {
-      throw new ConfigError('--hooks', `${JSON.stringify(h)} is not a hook`, 'prerouting, output or both')
-    }
-  }
-}
-
 /** What the NFQUEUE rules match on besides the port: decided from --kernel-filter (auto resolved). */
 export type FilterMode = Exclude<KernelFilter, 'auto'>
 
 /** The mode a fresh RuleManager starts with: auto tries bpf first. */
-export function initialFilterMode(config: Config): FilterMode {
+export function initialFilterMode(config: Readonly<Config>): FilterMode {
   return config.kernelFilter === 'auto' ? 'bpf' : config.kernelFilter
 }
 
@@ -72,7 +32,7 @@ export function initialFilterMode(config: Config): FilterMode {
  * Extra match arguments for the NFQUEUE rule, one list per rule (the IPv6 u32 fallback needs two
  * rules). A program that cannot be built (too many types) falls back to u32 under auto.
  */
-export function filterMatches(config: Config, family: Family, mode: FilterMode): string[][] {
+export function filterMatches(config: Readonly<Config>, family: Family, mode: FilterMode): string[][] {
   const types = queuedQtypes(config.qtypes, config.mode === 'pair')
   // Nothing held: the daemon accepts everything it sees; queue as before rather than build nothing.
   if (mode === 'off' || types.length === 0) return [[]]
@@ -121,19 +81,15 @@ export function familyEnabled(config: Pick<Config, 'ipv4' | 'ipv6'>, family: Fam
   return family === 'ipv4' ? config.ipv4 : config.ipv6
 }
 
-export function planRules(config: Config, family: Family, filter: FilterMode = initialFilterMode(config)): FamilyPlan {
-  validateRuleConfig(config)
+export function planRules(
+  config: Readonly<Config>,
+  family: Family,
+  filter: FilterMode = initialFilterMode(config),
+): FamilyPlan {
   if (!familyEnabled(config, family)) {
     return { family, rules: [], jumps: [], skipped: `${familyLabel(family)} is disabled (--${family} off)` }
   }
-  const cidrs = [
-    ...new Set(
-      config.dnsIp
-        .map(c => parseCidr(c))
-        .filter(c => c?.family === family)
-        .map(c => c!.text),
-    ),
-  ]
+  const cidrs = [...new Set(config.dnsIp.filter(c => cidrFamily(c) === family))]
   if (config.dnsIp.length > 0 && cidrs.length === 0) {
     return {
       family,
@@ -187,4 +143,28 @@ export function planRules(config: Config, family: Family, filter: FilterMode = i
     ],
   }))
   return { family, rules, jumps }
+}
+
+/**
+ * The rule part of a Plan: the settings the rules are built from and, per family, the rules for each
+ * kernel filter the manager may use (the one set, or under auto each step of its bpf → u32 → off
+ * fallback: which one the kernel takes is live state, the manager's). Pure data, compiled once per plan.
+ */
+export interface RulePlan {
+  readonly config: Readonly<Config>
+  readonly families: Readonly<Record<Family, Readonly<Partial<Record<FilterMode, FamilyPlan>>>>>
+}
+
+const FILTER_STEPS: readonly FilterMode[] = ['bpf', 'u32', 'off']
+
+export function compileRulePlan(config: Config): RulePlan {
+  const modes = config.kernelFilter === 'auto' ? FILTER_STEPS : [config.kernelFilter]
+  const family = (f: Family): Partial<Record<FilterMode, FamilyPlan>> =>
+    Object.fromEntries(modes.map(m => [m, planRules(config, f, m)]))
+  return { config, families: { ipv4: family('ipv4'), ipv6: family('ipv6') } }
+}
+
+/** The rules of one family under one kernel filter (planned on demand for a filter the plan has none for). */
+export function familyPlan(plan: RulePlan, family: Family, filter: FilterMode): FamilyPlan {
+  return plan.families[family][filter] ?? planRules(plan.config, family, filter)
 }

@@ -47,7 +47,11 @@ function installBody(plan: FamilyPlan, deletions: readonly string[]): string {
  * rules of ours installed, install() applies exactly this text. A family without rules yields a
  * comment naming the reason.
  */
-export function renderRestore(config: Config, family: Family, filter: FilterMode = initialFilterMode(config)): string {
+export function renderRestore(
+  config: Readonly<Config>,
+  family: Family,
+  filter: FilterMode = initialFilterMode(config),
+): string {
   const plan = planRules(config, family, filter)
   if (plan.skipped !== undefined) return `# dns-shaper: no ${familyLabel(family)} rules: ${plan.skipped}\n`
   return header(family, 'rules') + installBody(plan, [])

@@ -1,8 +1,10 @@
 // Rule sync: the daemon's single queue of rule operations (install, reconcile, remove), run one at a
-// time against its one rule manager with the latest config, and the rule health they leave behind
-// (readiness, metrics). It must not decide policy, touch the data plane, or run an operation after remove.
-import type { Config, Family } from '../config/types.js'
+// time against its one rule manager with the rule plan it owns (the daemon hands it each new one), and
+// the rule health they leave behind (readiness, metrics). It must not decide policy, touch the data
+// plane, or run an operation after remove.
+import type { Family } from '../config/types.js'
 import type { RuleManager } from './manager.js'
+import type { RulePlan } from './plan.js'
 import type { Logger } from '../log.js'
 import { errorMessage } from '../errors.js'
 
@@ -16,36 +18,36 @@ export interface FamilyState {
   ok: boolean
 }
 
-/** What the daemon needs from a rule manager (RuleManager through ruleManagerRules, or a test fake). */
+/**
+ * What the daemon needs from a rule manager (RuleManager through ruleManagerRules, or a test fake).
+ * Every operation gets the rule plan to work from; the manager holds none between operations.
+ */
 export interface Rules {
-  /** Make the live rules match the config last set. */
-  install(): Promise<unknown>
+  /** Make the live rules match the plan. */
+  install(plan: RulePlan): Promise<unknown>
   /** Remove every rule of ours, but no hook (see removeHooks). */
-  remove(): Promise<unknown>
+  remove(plan: RulePlan): Promise<unknown>
   /**
    * Delete the built-in chains our rules created (nft). Unregistering a hook makes the kernel drop
    * every packet queued in the namespace, so this runs only once the queue has released and unbound.
    */
   removeHooks?(): Promise<unknown>
-  /** Per family: do the live rules match the plan of the config last set? */
-  status(): Promise<FamilyState[]>
-  /** Operations that start after this use `config`. */
-  setConfig(config: Config): void
+  /** Per family: do the live rules match the plan? */
+  status(plan: RulePlan): Promise<FamilyState[]>
   describe?(): string
 }
 
 /** The adapter the CLI uses: a RuleManager as Rules. */
 export function ruleManagerRules(m: RuleManager): Rules {
   return {
-    install: () => m.install(),
-    remove: () => m.remove({ hooks: 'later' }),
+    install: plan => m.install(plan),
+    remove: plan => m.remove({ hooks: 'later', plan }),
     removeHooks: () => m.removeHooks(),
-    status: async () => {
-      const st = await m.status()
+    status: async plan => {
+      const st = await m.status(plan)
       // status() leaves out a disabled IPv6: planned to have no rules, and removed by install().
       return FAMILIES.map(family => ({ family, ok: st.families.find(f => f.family === family)?.upToDate ?? true }))
     },
-    setConfig: c => m.setConfig(c),
   }
 }
 
@@ -69,6 +71,8 @@ export interface RuleSyncOptions {
 
 export class RuleSync {
   readonly #rules: Rules
+  /** The rules wanted: every operation reads it when it starts, so a queued one uses the latest. */
+  #plan: RulePlan
   readonly #opts: RuleSyncOptions
   #tail: Promise<unknown> = Promise.resolve()
   #installed: Record<Family, boolean> = { ipv4: false, ipv6: false }
@@ -82,24 +86,25 @@ export class RuleSync {
   #reconciling: Promise<boolean> | undefined
   #reinstalling: Promise<void> | undefined
 
-  constructor(rules: Rules, opts: RuleSyncOptions) {
+  constructor(rules: Rules, plan: RulePlan, opts: RuleSyncOptions) {
     this.#rules = rules
+    this.#plan = plan
     this.#opts = opts
   }
 
-  /** Later operations (queued ones included) use this config: the last one set wins. */
-  configure(config: Config): void {
-    this.#rules.setConfig(config)
+  /** Later operations (queued ones included) work from this plan: the last one handed over wins. */
+  setPlan(plan: RulePlan): void {
+    this.#plan = plan
   }
 
-  /** Installs with the config last set, after every operation queued before. Throws on failure. */
+  /** Installs the plan last handed over, after every operation queued before. Throws on failure. */
   install(): Promise<void> {
     return this.#serial(() => this.#install())
   }
 
   /**
    * Like install(), but one that is queued and not started yet is shared: N reloads in a row that each
-   * change the rules run one install (with the config last set), not N.
+   * change the rules run one install (with the plan last handed over), not N.
    */
   reinstall(): Promise<void> {
     this.#reinstalling ??= this.#serial(() => {
@@ -113,7 +118,7 @@ export class RuleSync {
     if (this.#closed) return
     this.#wanted = true
     try {
-      await this.#rules.install()
+      await this.#rules.install(this.#plan)
     } catch (e) {
       this.#errors.install++
       await this.#failed(`rule install failed: ${errorMessage(e)}`)
@@ -134,7 +139,7 @@ export class RuleSync {
       if (this.#closed || !this.#wanted) return false
       let states: FamilyState[]
       try {
-        states = await this.#rules.status()
+        states = await this.#rules.status(this.#plan)
       } catch (e) {
         // The rules may well still be there: count it, keep the last known state.
         this.#errors.reconcile++
@@ -148,7 +153,7 @@ export class RuleSync {
       this.#apply(states)
       const drifted = states.filter(s => !s.ok).map(s => s.family)
       try {
-        await this.#rules.install()
+        await this.#rules.install(this.#plan)
       } catch (e) {
         this.#errors.reconcile++
         await this.#failed(
@@ -179,7 +184,7 @@ export class RuleSync {
     return this.#serial(async () => {
       if (!this.#wanted) return
       try {
-        await this.#rules.remove()
+        await this.#rules.remove(this.#plan)
       } catch (e) {
         this.#errors.remove++
         throw e
@@ -226,7 +231,7 @@ export class RuleSync {
   async #failed(problem: string): Promise<void> {
     this.#problem = problem
     try {
-      this.#apply(await this.#rules.status())
+      this.#apply(await this.#rules.status(this.#plan))
     } catch {
       this.#installed = { ipv4: false, ipv6: false }
     }

@@ -3,6 +3,7 @@ import t from 'tap'
 import { runCheck } from '../../src/check/run.js'
 import { parseConntrackStats } from '../../src/kernel/procfs.js'
 import { cfg, ct, fakes, byId } from '../helpers/check.js'
+import { configWith } from '../helpers/config.js'
 import type { ProbeResult } from '../../src/probe/run.js'
 
 t.test('runCheck: ready node, modern kernel', async t => {
@@ -129,7 +130,7 @@ t.test('runCheck: probes that throw become items, not crashes', async t => {
     throw new Error(m)
   }
   const r = await runCheck(
-    { ...cfg, queues: 3 },
+    configWith({ queues: 3 }, cfg),
     fakes({
       selfStatus: boom('ENOENT /proc/self/status'),
       kernelRelease: boom('uname failed'),
@@ -195,7 +196,7 @@ COMMIT
   t.match(live.verdict.line, /— not needed: DNS is not tracked \(to 169\.254\.20\.10\/32\)$/)
 
   const stale = await runCheck(
-    { ...cfg, queue: 5, queues: 2 },
+    configWith({ queue: 5, queues: 2 }, cfg),
     fakes({
       rawRules: raw,
       tcQdiscs: async () => 'qdisc prio 1: dev eth0 root\nqdisc netem 30: dev eth0 parent 1:3 delay 4ms\n',
@@ -228,7 +229,9 @@ t.test('dns-service: says when the shaped address is a node-local cache (not tra
   t.notOk(byId(await runCheck(cfg, fakes(), { sampleSeconds: 0 }), 'dns-service'))
 
   // The kube-dns ClusterIP, tracked: fine.
-  const tracked = await runCheck({ ...cfg, dnsIp: ['192.0.2.10/32'], dnsIpAuto: auto }, fakes(), { sampleSeconds: 0 })
+  const tracked = await runCheck({ ...configWith({ dnsIp: ['192.0.2.10/32'] }, cfg), dnsIpAuto: auto }, fakes(), {
+    sampleSeconds: 0,
+  })
   t.match(byId(tracked, 'dns-service'), {
     status: 'ok',
     found: 'shaping DNS to 192.0.2.10/32 (auto, from /etc/resolv.conf): tracked, not a node-local cache',
@@ -243,7 +246,9 @@ t.test('dns-service: says when the shaped address is a node-local cache (not tra
     rawRules: async () =>
       '*raw\n-A PREROUTING -d 169.254.20.10/32 -p udp -m udp --dport 53 -j NOTRACK\n-A OUTPUT -d 169.254.20.10/32 -p udp -m udp --dport 53 -j NOTRACK\nCOMMIT\n',
   })
-  const nl = await runCheck({ ...cfg, dnsIp: ['169.254.20.10/32'], dnsIpAuto: auto }, nodeLocal, { sampleSeconds: 0 })
+  const nl = await runCheck({ ...configWith({ dnsIp: ['169.254.20.10/32'] }, cfg), dnsIpAuto: auto }, nodeLocal, {
+    sampleSeconds: 0,
+  })
   const item = byId(nl, 'dns-service')
   t.equal(item.status, 'warn', 'every shaped address is a node-local cache')
   t.match(item.found, /169\.254\.20\.10 \(link-local, bound on nodelocaldns, NOTRACK: not tracked by conntrack\)/)
@@ -258,9 +263,13 @@ t.test('dns-service: says when the shaped address is a node-local cache (not tra
       throw new Error('iptables-save: permission denied')
     },
   })
-  const mixed = await runCheck({ ...cfg, dnsIp: ['192.0.2.10/32', '2001:db8::a/128'] }, clusterIpLocal, {
-    sampleSeconds: 0,
-  })
+  const mixed = await runCheck(
+    { ...configWith({ dnsIp: ['192.0.2.10/32', '2001:db8::a/128'] }, cfg) },
+    clusterIpLocal,
+    {
+      sampleSeconds: 0,
+    },
+  )
   t.match(byId(mixed, 'dns-service'), {
     status: 'info',
     found: /node-local cache: 192\.0\.2\.10 \(bound on nodelocaldns\)$/,
@@ -269,7 +278,7 @@ t.test('dns-service: says when the shaped address is a node-local cache (not tra
 
   // A link-local IPv6 resolver; and a NOTRACK rule for any destination covers every address.
   const v6 = await runCheck(
-    { ...cfg, dnsIp: ['fe80::53/128'] },
+    { ...configWith({ dnsIp: ['fe80::53/128'] }, cfg) },
     fakes({
       localAddresses: async () => {
         throw new Error('no interfaces')
@@ -279,7 +288,7 @@ t.test('dns-service: says when the shaped address is a node-local cache (not tra
   )
   t.match(byId(v6, 'dns-service').found, /fe80::53 \(link-local\)/)
   const anyNotrack = await runCheck(
-    { ...cfg, dnsIp: ['192.0.2.10/32'] },
+    { ...configWith({ dnsIp: ['192.0.2.10/32'] }, cfg) },
     fakes({ rawRules: async () => '*raw\n-A PREROUTING -p udp -m udp --dport 53 -j NOTRACK\nCOMMIT\n' }),
     { sampleSeconds: 0 },
   )

@@ -9,6 +9,11 @@ import {
   reconcileIntervalFromEnv,
 } from '../../src/config/load.js'
 import { ConfigError } from '../../src/errors.js'
+import type { Config } from '../../src/config/types.js'
+import { interfaceFlag } from '../../src/config/interface.js'
+import { RuleManager } from '../../src/rules/manager.js'
+import { renderRestore } from '../../src/rules/restore.js'
+import { configWith } from '../helpers/config.js'
 
 const load = (argv: string[], env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}) =>
   loadConfig(argv, {
@@ -305,6 +310,52 @@ t.test('--ipv4 on|off, and not both families off', async t => {
   t.equal(load(['--no-ipv4']).config.ipv4, false)
   t.equal(load([], { DNS_SHAPER_IPV4: 'off' }).config.ipv4, false)
   t.throws(() => load(['--ipv4', 'off', '--ipv6', 'off']), /IPv4 and IPv6 are both off/)
+})
+
+// Moved from test/rules/plan.ts when the rules stopped validating (validateRuleConfig): the same bad
+// values, now refused once, at load, by the parsers that alone make the checked types the rules take.
+t.test('the values the rules are built from are checked at load, naming the flag and accepted form', async t => {
+  const bad: [string[], string, RegExp][] = [
+    [['--queue=-1'], '--queue', /an integer 0\.\.65535/],
+    [['--queue', '1.5'], '--queue', /"1\.5" is not a valid value/],
+    [['--queue', '65536'], '--queue', /0\.\.65535/],
+    [['--queues', '0'], '--queues', /an integer 1\.\.64/],
+    [['--queue', '65535', '--queues', '2'], '--queues', /exceeds 65535/],
+    [['--dns-port', '0'], '--dns-port', /1\.\.65535/],
+    [['--dns-port', '70000'], '--dns-port', /"70000" is not a valid value/],
+    [
+      ['--dns-ip', '198.51.100.10,10.0.0.10 && reboot'],
+      '--dns-ip',
+      /"10\.0\.0\.10 && reboot" is not an address or CIDR \(accepted: IPv4 or IPv6/,
+    ],
+    [['--interfaces', 'eth0,eth1|x'], '--interfaces', /"eth1\|x" is not an interface name \(accepted: interface names/],
+    [['--hooks', ','], '--hooks', /no hook given/],
+    [['--hooks', 'input'], '--hooks', /"input" is not a valid value \(accepted: prerouting\|output\)/],
+  ]
+  for (const [argv, flag, msg] of bad) {
+    const e = (() => {
+      try {
+        load(argv)
+      } catch (x) {
+        return x
+      }
+      return undefined
+    })()
+    t.ok(e instanceof ConfigError, `${argv.join(' ')} → ConfigError`)
+    t.equal((e as ConfigError).flag, flag)
+    t.match((e as ConfigError).message, msg)
+    t.ok((e as ConfigError).message.startsWith(flag + ': '))
+  }
+  t.doesNotThrow(() => load(['--queue', '65532', '--queues', '4', '--dns-ip', '2001:db8::53', '--interfaces', 'eth+']))
+  // Was "the RuleManager constructor validates": a Config holding port -5 cannot be made.
+  t.throws(() => new RuleManager({ config: configWith({ dnsPort: -5 }) }), ConfigError, 'no Port -5 to hand over')
+  // Was renderRestore rejecting `id`: the one interface parser refuses it, and the type the rules take
+  // cannot be built from a plain string (tsc fails on this line if the check goes away).
+  t.throws(() => interfaceFlag('`id`', '--interfaces'), ConfigError)
+  t.throws(() => renderRestore(configWith({ interfaces: ['`id`'] }), 'ipv4'), ConfigError)
+  // @ts-expect-error: a plain string is not an InterfaceName; only interfaceFlag makes one
+  const unchecked: Config = { ...DEFAULTS, interfaces: ['`id`'] }
+  t.equal(unchecked.interfaces.length, 1)
 })
 
 t.test('the precedence trap: a flag or variable is never overridden by the file, holds included', async t => {

@@ -8,6 +8,7 @@ import { Daemon, type DaemonOptions, type Rules } from '../../src/daemon/lifecyc
 import { Shaper } from '../../src/dataplane/shaper.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/types.js'
+import type { RulePlan } from '../../src/rules/plan.js'
 import { queuedQtypes } from '../../src/dataplane/qtypes.js'
 import { createLogger } from '../../src/log.js'
 import { FakeQueue } from '../helpers/fake-queue.js'
@@ -25,7 +26,7 @@ interface Harness {
 /**
  * A fake kernel table plus every fake rule manager the daemon built: what got installed (the queued
  * types of the config the install ran with), how many operations overlapped, and how often
- * createRules was called. Each manager keeps its own config (setConfig changes it), as RuleManager does.
+ * createRules was called. Each operation works from the rule plan it is handed, as RuleManager's do.
  */
 interface FakeRuleState {
   kernel: string | undefined
@@ -41,10 +42,12 @@ interface FakeRuleState {
   removeGate: Promise<void> | undefined
   /** Makes the next install wait for this promise. */
   gate: Promise<void> | undefined
+  /** Each distinct rule plan the operations were handed, in order. */
+  plans: RulePlan[]
   installCalled: () => void
 }
 
-const queued = (c: Config): string => JSON.stringify(queuedQtypes(c.qtypes, c.mode === 'pair'))
+const queued = (c: Readonly<Config>): string => JSON.stringify(queuedQtypes(c.qtypes, c.mode === 'pair'))
 
 function harness(
   argv: string[],
@@ -78,6 +81,7 @@ function harness(
     removeGate: undefined,
     gate: undefined,
     installCalled: () => {},
+    plans: [],
   }
   let installs = 0
   const op = async (fn: () => Promise<void>): Promise<void> => {
@@ -99,12 +103,17 @@ function harness(
     configWatch: opts.configWatch,
     createRules: (config: Config): Rules & { upToDate: () => Promise<boolean> } => {
       fake.created++
-      let cfg = config
+      // The config of the last plan an operation was handed (upToDate below has no plan argument).
+      let cfg: Readonly<Config> = config
+      const seen = (plan: RulePlan): Readonly<Config> => {
+        if (fake.plans.at(-1) !== plan) fake.plans.push(plan)
+        return plan.config
+      }
       const matches = (): boolean => (opts.upToDate?.() ?? true) && fake.kernel === queued(cfg)
       return {
-        install: () =>
+        install: plan =>
           op(async () => {
-            const used = cfg
+            const used = (cfg = seen(plan))
             fake.installCalled()
             if (fake.gate) await fake.gate
             await new Promise(r => setTimeout(r, fake.installDelayMs(installs++)))
@@ -112,14 +121,16 @@ function harness(
             fake.kernel = queued(used)
             rules.push('install')
           }),
-        remove: () =>
+        remove: plan =>
           op(async () => {
+            cfg = seen(plan)
             if (fake.removeGate) await fake.removeGate
             if (opts.failRemove) throw new Error('locked')
             fake.kernel = undefined
             rules.push('remove')
           }),
-        status: async () => {
+        status: async plan => {
+          cfg = seen(plan)
           fake.statusCalls++
           await new Promise(r => setTimeout(r, 5))
           const ok = matches()
@@ -133,9 +144,6 @@ function harness(
           fake.statusCalls++
           await new Promise(r => setTimeout(r, 5))
           return matches()
-        },
-        setConfig: (c: Config) => {
-          cfg = c
         },
       }
     },
@@ -283,6 +291,8 @@ t.test(
     t.equal(h.d.reload(), true)
     await new Promise(r => setTimeout(r, 20))
     t.equal(h.rules.length, 2, 'same queued types: rules left alone')
+    await h.d.reconcile()
+    t.equal(h.fake.plans.length, 2, 'and no new rule plan handed over: one per change (start, HTTPS)')
     t.ok(h.logs.some(l => l.msg === 'config reload failed; the running policy is unchanged'))
     const text = await h.d.metrics!.render()
     t.match(text, /^dns_shaper_config_reloads_total\{result="ok"\} 2$/m)

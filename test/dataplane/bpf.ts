@@ -25,6 +25,7 @@ import {
 import { CbpfError, checkProgram, matches, runProgram } from '../helpers/cbpf-interp.js'
 import { corpus, k8sMix, searchExpansion, u32Matches, u32RulesMatch } from '../helpers/bpf-corpus.js'
 import { dnsQuery, ipv4Udp, ipv6Udp, qtail, rawDns, wireName } from '../helpers/packets.js'
+import { holds } from '../helpers/config.js'
 import { forEvery } from '../helpers/every.js'
 
 const SEED = Number(process.env.DNS_SHAPER_BPF_SEED ?? 20240611)
@@ -33,22 +34,25 @@ const MUTATIONS = Number(process.env.DNS_SHAPER_BPF_MUTATIONS ?? 12000)
 
 const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 5, maxHeld: 100 }
 const POLICIES = [
-  { name: 'AAAA (default)', policy: compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: 5 }] }) },
+  { name: 'AAAA (default)', policy: compilePolicy({ ...base, rules: holds([{ qtype: 28, holdMs: 5 }]) }) },
   {
     name: 'AAAA+HTTPS',
     policy: compilePolicy({
       ...base,
-      rules: [
+      rules: holds([
         { qtype: 28, holdMs: 5 },
         { qtype: 65, holdMs: 2 },
-      ],
+      ]),
     }),
   },
-  { name: 'AAAA pair mode', policy: compilePolicy({ ...base, mode: 'pair', rules: [{ qtype: 28, holdMs: 5 }] }) },
-  { name: 'AAAA held 0 ms', policy: compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: 0 }] }) },
+  {
+    name: 'AAAA pair mode',
+    policy: compilePolicy({ ...base, mode: 'pair', rules: holds([{ qtype: 28, holdMs: 5 }]) }),
+  },
+  { name: 'AAAA held 0 ms', policy: compilePolicy({ ...base, rules: holds([{ qtype: 28, holdMs: 0 }]) }) },
   {
     name: 'five types',
-    policy: compilePolicy({ ...base, rules: [28, 64, 65, 5, 16].map(qtype => ({ qtype, holdMs: 3 })) }),
+    policy: compilePolicy({ ...base, rules: holds([28, 64, 65, 5, 16].map(qtype => ({ qtype, holdMs: 3 }))) }),
   },
 ]
 
@@ -95,11 +99,11 @@ t.test('queued types', async t => {
   t.same(queuedTypes(POLICIES[2]!.policy), [1, 28], 'pair mode must see the A that releases the AAAA')
   t.same(queuedTypes(POLICIES[3]!.policy), [28], 'a 0 ms hold is still a hold class')
   t.same(
-    queuedTypes(compilePolicy({ ...base, mode: 'pair', rules: [] })),
+    queuedTypes(compilePolicy({ ...base, mode: 'pair', rules: holds([]) })),
     [],
     'nothing held: nothing queued, not even A',
   )
-  t.equal(filterForPolicy(compilePolicy({ ...base, rules: [] }), 'ipv4'), undefined)
+  t.equal(filterForPolicy(compilePolicy({ ...base, rules: holds([]) }), 'ipv4'), undefined)
 })
 
 t.test(`differential: program vs parser (seed ${SEED}, ${packets.length} packets)`, async t => {

@@ -1,16 +1,19 @@
 import t from 'tap'
-import { compilePolicy, describePolicy, PolicyError, MAX_HOLD_CLASSES } from '../../src/dataplane/policy.js'
+import { compilePolicy, describePolicy, MAX_HOLD_CLASSES } from '../../src/dataplane/policy.js'
+import { ConfigError } from '../../src/errors.js'
+import { checkHolds } from '../../src/config/holds.js'
+import { holds } from '../helpers/config.js'
 
 const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 5, maxHeld: 100 }
 
 t.test('one class per distinct hold; everything else accepted', async t => {
   const p = compilePolicy({
     ...base,
-    rules: [
+    rules: holds([
       { qtype: 28, holdMs: 5 },
       { qtype: 65, holdMs: 2 },
       { qtype: 64, holdMs: 5 },
-    ],
+    ]),
   })
   t.equal(p.table.length, 65536)
   t.equal(p.table[28], 1)
@@ -28,13 +31,14 @@ t.test('one class per distinct hold; everything else accepted', async t => {
     { qtype: 65, holdMs: 2 },
   ])
   t.equal(p.pair, false)
-  t.equal(compilePolicy({ ...base, mode: 'pair', rules: [] }).pair, true)
+  t.equal(compilePolicy({ ...base, mode: 'pair', rules: holds([]) }).pair, true)
 })
 
+// The bounds are checked where Holds are made (src/config/holds.ts), the only input compilePolicy takes.
 t.test('limits', async t => {
   const many = Array.from({ length: MAX_HOLD_CLASSES + 1 }, (_, i) => ({ qtype: 100 + i, holdMs: i + 1 }))
-  t.throws(() => compilePolicy({ ...base, rules: many }), PolicyError)
-  t.doesNotThrow(() => compilePolicy({ ...base, rules: many.slice(0, MAX_HOLD_CLASSES) }))
-  t.throws(() => compilePolicy({ ...base, rules: [{ qtype: 0, holdMs: 1 }] }), /QTYPE 0 is out of range/)
-  t.throws(() => compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: -1 }] }), /out of range 0\.\.10000/)
+  t.throws(() => checkHolds(many, '--delay'), ConfigError)
+  t.doesNotThrow(() => compilePolicy({ ...base, rules: holds(many.slice(0, MAX_HOLD_CLASSES)) }))
+  t.throws(() => checkHolds([{ qtype: 0, holdMs: 1 }], '--delay'), /QTYPE 0 is out of range/)
+  t.throws(() => checkHolds([{ qtype: 28, holdMs: -1 }], '--delay'), /out of range 0\.\.10000/)
 })

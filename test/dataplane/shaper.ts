@@ -1,14 +1,15 @@
 import t from 'tap'
 import { Shaper } from '../../src/dataplane/shaper.js'
-import { DEFAULTS } from '../../src/config/load.js'
 import { compilePlan } from '../../src/plan/plan.js'
 import { FakeQueue } from '../helpers/fake-queue.js'
+import { configWith, type ConfigOverrides } from '../helpers/config.js'
+import { holds } from '../helpers/config.js'
 
-const make = (over: Partial<typeof DEFAULTS> = {}, failOn?: number) => {
+const make = (over: ConfigOverrides = {}, failOn?: number) => {
   const queues: FakeQueue[] = []
   const fatal: [number, Error][] = []
   const s = new Shaper({
-    plan: compilePlan({ config: { ...DEFAULTS, ...over }, rules: [{ qtype: 28, holdMs: 5 }] }),
+    plan: compilePlan({ config: configWith(over), rules: holds([{ qtype: 28, holdMs: 5 }]) }),
     createQueue: (num, onFatal, maxHeld) => {
       const q = new FakeQueue(num, onFatal, maxHeld)
       if (num === failOn) q.failStart = Object.assign(new Error('bind queue (queue 2): busy'), { code: 'EBUSY' })
@@ -53,8 +54,10 @@ t.test('reload hands every queue the new table; data-plane death reaches onFatal
   const { s, queues, fatal } = make({ queues: 2 })
   s.start()
   s.reload(
-    compilePlan({ config: { ...DEFAULTS, queues: 2, dryRun: true, mode: 'pair' }, rules: [{ qtype: 65, holdMs: 2 }] })
-      .policy,
+    compilePlan({
+      config: configWith({ queues: 2, dryRun: true, mode: 'pair' }),
+      rules: holds([{ qtype: 65, holdMs: 2 }]),
+    }).policy,
   )
   for (const q of queues) {
     const p = q.policies.at(-1)!

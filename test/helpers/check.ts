@@ -6,6 +6,7 @@ import type { ExecResult } from '../../src/kernel/exec.js'
 import { clashHandling, parseKernelRelease } from '../../src/kernel/release.js'
 import { parseConntrackStats, type ConntrackStats } from '../../src/kernel/procfs.js'
 import type { ConntrackReading } from '../../src/kernel/conntrack-stats.js'
+import { configWith } from './config.js'
 
 export const fx = (name: string) => fileURLToPath(new URL(`../fixtures/proc/${name}`, import.meta.url))
 /** What the injected runner returns for a command (exec.ts's ExecResult). */
@@ -17,14 +18,10 @@ export const result = (stdout: string, stderr = '', code = 0): ExecResult => ({
   timedOut: false,
 })
 export const handling = (r: string) => clashHandling(parseKernelRelease(r)!)
-export const cfg: CheckConfig = {
-  queue: 0,
-  queues: 1,
-  metricsListen: '127.0.0.1:9464',
-  rules: 'manage',
-  dnsPort: 53,
-  ipv6: true,
-}
+export const cfg: CheckConfig = configWith(
+  { queue: 0, queues: 1, metricsListen: '127.0.0.1:9464', rules: 'manage', dnsPort: 53, ipv6: true },
+  {} as CheckConfig,
+)
 export const H6 =
   'entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart'
 export const ctRow = (clash: number, failed: number) =>

@@ -6,6 +6,7 @@ import { Metrics } from '../../src/daemon/metrics.js'
 import { statsFromNetlink } from '../../src/kernel/conntrack-stats.js'
 import { constants } from '../../src/dataplane/constants.js'
 import { emptyStats } from './fake-queue.js'
+import { holds } from './config.js'
 
 const AGGREGATIONS = new Set([
   'sum',
@@ -83,7 +84,13 @@ export async function exportedText(): Promise<string> {
     queueStats: () => [{ queue: 0, stats }],
     queues: () => [0],
     policy: () =>
-      compilePolicy({ rules: [{ qtype: 28, holdMs: 5 }], dryRun: false, mode: 'fixed', pairWindowMs: 5, maxHeld: 10 }),
+      compilePolicy({
+        rules: holds([{ qtype: 28, holdMs: 5 }]),
+        dryRun: false,
+        mode: 'fixed',
+        pairWindowMs: 5,
+        maxHeld: 10,
+      }),
     readNfqueue: async () => [
       { queue: 0, portid: 1, waiting: 0, copyMode: 2, copyRange: 512, dropped: 0, userDropped: 0, idSequence: 0 },
     ],

@@ -3,11 +3,11 @@
 import type { Config } from '../../src/config/types.js'
 import type { ExecOptions, ExecResult, Runner } from '../../src/kernel/exec.js'
 import type { BackendDecision } from '../../src/rules/backend.js'
-import { DEFAULTS } from '../../src/config/load.js'
+import { configWith, type ConfigOverrides } from './config.js'
 
 /** The exact-text tests below predate the kernel filter: they pin it off unless a test sets it. */
-export function cfg(over: Partial<Config> = {}): Config {
-  return { ...DEFAULTS, mode: 'fixed', kernelFilter: 'off', ...over }
+export function cfg(over: ConfigOverrides = {}): Config {
+  return configWith({ mode: 'fixed', kernelFilter: 'off', ...over })
 }
 
 export const J_PRE = '-A PREROUTING ! -i lo -m comment --comment "dns-shaper: shape DNS (prerouting)" -j DNS-SHAPER'

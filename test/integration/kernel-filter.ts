@@ -29,6 +29,7 @@ import {
 import { matches } from '../helpers/cbpf-interp.js'
 import { corpus, k8sMix, u32RulesMatch, type CorpusPacket } from '../helpers/bpf-corpus.js'
 import { dnsQuery, ipv4Udp, ipv6Udp } from '../helpers/packets.js'
+import { holds } from '../helpers/config.js'
 import { RawNamespaces } from '../../harness/raw-netns.js'
 
 const run = createRunner({ timeoutMs: 20_000 })
@@ -149,7 +150,7 @@ if (skip !== false) {
   t.plan(0, skip)
 } else {
   const policy = compilePolicy({
-    rules: [{ qtype: 28, holdMs: 5 }],
+    rules: holds([{ qtype: 28, holdMs: 5 }]),
     dryRun: false,
     mode: 'fixed',
     pairWindowMs: 5,

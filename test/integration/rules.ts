@@ -11,7 +11,7 @@ import { parseSave } from '../../src/rules/save.js'
 import { type Backend } from '../../src/rules/backend.js'
 import { type Family } from '../../src/config/types.js'
 import { binaries } from '../../src/rules/backend.js'
-import { DEFAULTS } from '../../src/config/load.js'
+import { configWith, type ConfigOverrides } from '../helpers/config.js'
 import { IPTABLES_BOTH_BACKENDS, whyNot } from '../../harness/skip.js'
 import { RawNamespaces } from '../../harness/raw-netns.js'
 
@@ -25,8 +25,8 @@ if (skip !== false) {
   main()
 }
 
-function cfg(over: Partial<Config> = {}): Config {
-  return { ...DEFAULTS, ...over }
+function cfg(over: ConfigOverrides = {}): Config {
+  return configWith(over)
 }
 
 const created = new RawNamespaces()

@@ -6,7 +6,10 @@ import { addonConstants as constants, addonLimits as limits, Queue } from '../..
 import * as built from '../../src/dataplane/constants.js'
 import * as L from '../../src/dataplane/limits.js'
 import { loadConfig } from '../../src/config/load.js'
-import { compilePolicy, PolicyError } from '../../src/dataplane/policy.js'
+import { compilePolicy } from '../../src/dataplane/policy.js'
+import { checkHolds } from '../../src/config/holds.js'
+import { ConfigError } from '../../src/errors.js'
+import { holds } from '../helpers/config.js'
 
 const stats = new Queue({ queue: 65000 }).stats()
 
@@ -129,12 +132,12 @@ t.test(
     const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 0, maxHeld: 10 }
     const rules = (n: number): { qtype: number; holdMs: number }[] =>
       Array.from({ length: n }, (_, i) => ({ qtype: 100 + i, holdMs: i + 1 }))
-    t.doesNotThrow(() => compilePolicy({ ...base, rules: rules(limits.maxHoldClasses) }))
-    t.throws(() => compilePolicy({ ...base, rules: rules(limits.maxHoldClasses + 1) }), PolicyError)
-    t.throws(() => compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: limits.maxHoldMs + 1 }] }), PolicyError)
+    t.doesNotThrow(() => compilePolicy({ ...base, rules: holds(rules(limits.maxHoldClasses)) }))
+    t.throws(() => checkHolds(rules(limits.maxHoldClasses + 1), '--delay'), ConfigError)
+    t.throws(() => checkHolds([{ qtype: 28, holdMs: limits.maxHoldMs + 1 }], '--delay'), ConfigError)
     // ... and the native side rejects the same values in a policy.
     const q = new Queue({ queue: 65003 })
-    const p = compilePolicy({ ...base, rules: rules(limits.maxHoldClasses) })
+    const p = compilePolicy({ ...base, rules: holds(rules(limits.maxHoldClasses)) })
     t.throws(() => q.start({ ...p, holdMs: [0, limits.maxHoldMs + 1] }), /holdMs entries must be 0\.\.10000/)
     t.throws(() => q.start({ ...p, pairWindowMs: limits.maxPairWindowMs + 1 }), /pairWindowMs must be 0\.\.10000/)
     q.stop()

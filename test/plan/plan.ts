@@ -1,6 +1,7 @@
 // src/plan/plan.ts: settings -> Plan, and the diff a reload acts on. Pure, no addon, no root.
 import t from 'tap'
 import { loadConfig } from '../../src/config/load.js'
+import { ConfigError } from '../../src/errors.js'
 import { compilePlan, diffPlans, reloadPlan } from '../../src/plan/plan.js'
 
 const plan = (...argv: string[]) => compilePlan(loadConfig(argv, { env: {} }))
@@ -20,27 +21,46 @@ t.test('one plan: holds, the table compiled from them, queued types, queues, lis
   t.same(p.queues, [3, 4])
   t.equal(p.metricsListen, p.settings.metricsListen)
   t.same(plan('--mode', 'fixed').queued, [28], 'fixed mode: the held types only')
+  // The rule part: per family, the rules of each kernel filter auto may step to, queueing to 3:4.
+  t.same(Object.keys(p.rules.families.ipv4), ['bpf', 'u32', 'off'])
+  t.match(p.rules.families.ipv6.off?.rules, [
+    ['-p', 'udp', '-m', 'udp', '--dport', '53', '-j', 'NFQUEUE', '--queue-balance', '3:4', '--queue-bypass'],
+  ])
+  t.same(Object.keys(plan('--kernel-filter', 'u32').rules.families.ipv4), ['u32'], 'a set filter: only its rules')
 })
 
 t.test('diff: each changed part, and the settings only a restart applies', async t => {
   const a = plan('--mode', 'fixed')
-  t.same(diffPlans(a, plan('--mode', 'fixed')), { policy: false, queued: false, logLevel: false, restart: [] }, 'same')
+  t.same(
+    diffPlans(a, plan('--mode', 'fixed')),
+    { policy: false, queued: false, rules: false, logLevel: false, restart: [] },
+    'same',
+  )
   t.same(diffPlans(a, plan('--mode', 'fixed', '--delay', '9')), {
     policy: true,
     queued: false,
+    rules: false,
     logLevel: false,
     restart: [],
   })
   t.same(diffPlans(a, plan('--mode', 'fixed', '--qtypes', 'AAAA,HTTPS')), {
     policy: true,
     queued: true,
+    rules: true,
     logLevel: false,
     restart: [],
   })
-  t.same(diffPlans(a, plan('--mode', 'pair')), { policy: true, queued: true, logLevel: false, restart: [] })
+  t.same(diffPlans(a, plan('--mode', 'pair')), {
+    policy: true,
+    queued: true,
+    rules: true,
+    logLevel: false,
+    restart: [],
+  })
   t.same(diffPlans(a, plan('--mode', 'fixed', '--log-level', 'debug')), {
     policy: false,
     queued: false,
+    rules: false,
     logLevel: true,
     restart: [],
   })
@@ -63,5 +83,23 @@ t.test('reload plan: the next holds and policy over the running start-only setti
   t.equal(r.settings.mode, 'pair')
   t.same(r.policy.holdMs, [0, 3])
   t.same(r.queued, [1, 28])
+  t.match(
+    r.rules.families.ipv4.off?.rules,
+    [['-p', 'udp', '-m', 'udp', '--dport', '53', '-j', 'NFQUEUE', '--queue-num', '2', '--queue-bypass']],
+    'the rules keep the running queue',
+  )
+  t.notSame(r.rules.families.ipv4.bpf?.rules, a.rules.families.ipv4.bpf?.rules, 'its program lists the A too')
+  t.same(diffPlans(a, r).rules, true, 'pair mode queues the A too: new rules for rule sync')
   t.same(diffPlans(a, r).restart, [], 'nothing left that only a restart would apply')
+})
+
+t.test('a rule plan that cannot be built fails the plan, so a reload keeps the running one', async t => {
+  const many = Array.from({ length: 50 }, (_, i) => String(i + 1)).join(',')
+  const a = plan('--mode', 'fixed', '--kernel-filter', 'bpf')
+  t.throws(() => plan('--kernel-filter', 'bpf', '--qtypes', many), ConfigError, 'too many types for one program')
+  t.throws(() => reloadPlan(a, loadConfig(['--qtypes', many], { env: {} })), ConfigError)
+  t.ok(
+    plan('--qtypes', many).rules.families.ipv4.bpf?.rules[0]?.includes('u32'),
+    'auto: its bpf step falls back to u32',
+  )
 })

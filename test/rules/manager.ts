@@ -5,6 +5,7 @@ import { IptablesError } from '../../src/rules/errors.js'
 import { ConfigError } from '../../src/errors.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { renderRestore } from '../../src/rules/restore.js'
+import { compileRulePlan } from '../../src/rules/plan.js'
 import { cfg, J_PRE, J_OUT, FakeTables, NFT, LEGACY } from '../helpers/rules.js'
 
 t.test('RuleManager install is idempotent and leaves foreign rules alone', async t => {
@@ -472,7 +473,7 @@ t.test('concurrent calls are serialised', async t => {
   )
 })
 
-t.test('setConfig: later operations plan from the new config, so a stale filter is not up to date', async t => {
+t.test('each operation works from the plan it is handed, so a stale filter is not up to date', async t => {
   const fake = new FakeTables()
   const m = new RuleManager({ config: cfg({ kernelFilter: 'bpf', mode: 'fixed' }), runner: fake.runner, backend: NFT })
   await m.install()
@@ -480,18 +481,24 @@ t.test('setConfig: later operations plan from the new config, so a stale filter 
     (await m.status()).families.map(f => f.upToDate),
     [true, true],
   )
-  m.setConfig(cfg({ kernelFilter: 'bpf', mode: 'fixed', qtypes: [28, 65] }))
+  const next = compileRulePlan(cfg({ kernelFilter: 'bpf', mode: 'fixed', qtypes: [28, 65] }))
   t.same(
-    (await m.status()).families.map(f => f.upToDate),
+    (await m.status(next)).families.map(f => f.upToDate),
     [false, false],
     'the live program queues AAAA only',
   )
-  await m.install()
+  await m.install(next)
   t.same(
-    (await m.status()).families.map(f => f.upToDate),
+    (await m.status(next)).families.map(f => f.upToDate),
     [true, true],
   )
-  t.throws(() => m.setConfig(cfg({ queue: -1 })), ConfigError)
+  t.same(
+    (await m.status()).families.map(f => f.upToDate),
+    [false, false],
+    'the manager kept no plan: without one, it compares with its construction config',
+  )
+  // Was "setConfig refuses queue -1": no rule plan can hold one (the queue parser refuses it).
+  t.throws(() => compileRulePlan(cfg({ queue: -1 })), ConfigError)
 })
 
 t.test('with IPv4 off (IPv6-only nodes), iptables is never required: its failures are only logged', async t => {

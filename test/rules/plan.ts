@@ -1,59 +1,15 @@
-// src/rules/plan.ts: rule validation and the kernel filter in the NFQUEUE rule.
+// src/rules/plan.ts: the kernel filter in the NFQUEUE rule (its inputs are checked at load: test/config/load.ts).
 import t from 'tap'
 import type { Config } from '../../src/config/types.js'
 import { ConfigError } from '../../src/errors.js'
-import { filterMatches, isMissingMatch, planRules, validateRuleConfig } from '../../src/rules/plan.js'
+import { filterMatches, isMissingMatch, planRules } from '../../src/rules/plan.js'
 import { queuedQtypes } from '../../src/dataplane/qtypes.js'
-import { RuleManager } from '../../src/rules/manager.js'
 import { compareTable } from '../../src/rules/status.js'
 import { parseSave } from '../../src/rules/save.js'
 import { renderRestore } from '../../src/rules/restore.js'
 import { DEFAULTS } from '../../src/config/load.js'
 import { buildFilter, bytecodeText } from '../../src/dataplane/bpf.js'
 import { cfg } from '../helpers/rules.js'
-
-t.test('validateRuleConfig names the flag and accepted form', async t => {
-  const bad: [Partial<Config>, string, RegExp][] = [
-    [{ queue: -1 }, '--queue', /an integer 0-65535/],
-    [{ queue: 1.5 }, '--queue', /not a queue number/],
-    [{ queue: 65536 }, '--queue', /0-65535/],
-    [{ queues: 0 }, '--queues', /queue \+ queues - 1 <= 65535/],
-    [{ queue: 65535, queues: 2 }, '--queues', /out of range/],
-    [{ dnsPort: 0 }, '--dns-port', /1-65535/],
-    [{ dnsPort: 70000 }, '--dns-port', /not a port/],
-    [
-      { dnsIp: ['198.51.100.10', '10.0.0.10 && reboot'] },
-      '--dns-ip',
-      /"10\.0\.0\.10 && reboot" is not an address or CIDR \(accepted: IPv4 or IPv6/,
-    ],
-    [
-      { interfaces: ['eth0', 'eth1|x'] },
-      '--interfaces',
-      /"eth1\|x" is not an interface name \(accepted: interface names/,
-    ],
-    [{ hooks: [] }, '--hooks', /no hook given/],
-    [{ hooks: ['input' as never] }, '--hooks', /"input" is not a hook/],
-  ]
-  for (const [over, flag, msg] of bad) {
-    const e = (() => {
-      try {
-        validateRuleConfig(cfg(over))
-      } catch (x) {
-        return x
-      }
-      return undefined
-    })()
-    t.ok(e instanceof ConfigError, `${JSON.stringify(over)} → ConfigError`)
-    t.equal((e as ConfigError).flag, flag)
-    t.match((e as ConfigError).message, msg)
-    t.ok((e as ConfigError).message.startsWith(flag + ': '))
-  }
-  t.doesNotThrow(() =>
-    validateRuleConfig(cfg({ queue: 65532, queues: 4, dnsIp: ['2001:db8::53'], interfaces: ['eth+'] })),
-  )
-  t.throws(() => new RuleManager({ config: cfg({ dnsPort: -5 }) }), ConfigError, 'constructor validates')
-  t.throws(() => renderRestore(cfg({ interfaces: ['`id`'] }), 'ipv4'), ConfigError)
-})
 
 t.test('kernel filter in the NFQUEUE rule', async t => {
   const bpf4 = bytecodeText(buildFilter('ipv4', [28]).insns)

@@ -4,7 +4,11 @@ import t from 'tap'
 import { RuleSync, ruleManagerRules, type FamilyState, type Rules } from '../../src/rules/sync.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { silentLogger } from '../../src/log.js'
+import { compileRulePlan } from '../../src/rules/plan.js'
 import { cfg, FakeTables, NFT } from '../helpers/rules.js'
+
+/** The fake below ignores the plan; RuleManager's use of it is pinned in test/rules/manager.ts. */
+const plan = compileRulePlan(cfg())
 
 function fake(): Rules & { ops: string[]; fail: Set<string>; states: FamilyState[] } {
   const ops: string[] = []
@@ -30,13 +34,12 @@ function fake(): Rules & { ops: string[]; fail: Set<string>; states: FamilyState
       ops.push('status')
       return states.map(s => ({ ...s }))
     },
-    setConfig: () => {},
   }
 }
 
 t.test('operations run one at a time in the order asked; nothing installs after remove', async t => {
   const r = fake()
-  const s = new RuleSync(r, { log: silentLogger })
+  const s = new RuleSync(r, plan, { log: silentLogger })
   const a = s.install()
   await new Promise(r => setTimeout(r, 1)) // the install is running
   const b = s.remove()
@@ -48,7 +51,7 @@ t.test('operations run one at a time in the order asked; nothing installs after 
 
   // A remove asked for before a queued install began: that install never runs.
   const r2 = fake()
-  const s2 = new RuleSync(r2, { log: silentLogger })
+  const s2 = new RuleSync(r2, plan, { log: silentLogger })
   const e = s2.install()
   await s2.remove()
   await e
@@ -58,7 +61,7 @@ t.test('operations run one at a time in the order asked; nothing installs after 
 t.test('health: failures counted by op; per-family state read back after a failed install', async t => {
   const r = fake()
   let now = 1000_000
-  const s = new RuleSync(r, { log: silentLogger, now: () => now })
+  const s = new RuleSync(r, plan, { log: silentLogger, now: () => now })
   t.match(s.health(), { installed: { ipv4: false, ipv6: false }, lastSyncSeconds: undefined })
   await s.install()
   t.same(s.health(), {
@@ -81,7 +84,7 @@ t.test('health: failures counted by op; per-family state read back after a faile
   t.match(s.health(), { errors: { reconcile: 1 }, problem: /ipv6 are missing or outdated/ })
   r.fail.delete('install')
   let reinstalled = 0
-  const s2 = new RuleSync(r, { log: silentLogger, onReinstalled: () => reinstalled++ })
+  const s2 = new RuleSync(r, plan, { log: silentLogger, onReinstalled: () => reinstalled++ })
   await s2.install()
   r.states[1]!.ok = false
   t.equal(await s2.reconcile(), true)
@@ -99,16 +102,17 @@ t.test('ruleManagerRules: a disabled IPv6 counts as matching its (empty) plan', 
   const tables = new FakeTables()
   const m = new RuleManager({ config: cfg({ ipv6: false }), runner: tables.runner, backend: NFT })
   const rules = ruleManagerRules(m)
-  t.same(await rules.status(), [
+  const own = compileRulePlan(cfg({ ipv6: false }))
+  t.same(await rules.status(own), [
     { family: 'ipv4', ok: false },
     { family: 'ipv6', ok: true },
   ])
-  await rules.install()
-  t.same(await rules.status(), [
+  await rules.install(own)
+  t.same(await rules.status(own), [
     { family: 'ipv4', ok: true },
     { family: 'ipv6', ok: true },
   ])
-  await rules.remove()
+  await rules.remove(own)
   t.same(tables.table('iptables-nft-save').chains, ['PREROUTING', 'OUTPUT'], 'hooks kept by remove()')
   await rules.removeHooks!()
   t.notOk(tables.state.has('iptables-nft-save'), 'and deleted by removeHooks(), with the raw table our install created')
