@@ -78,6 +78,8 @@ export interface Options {
   npmNfqueueDir: string
   queue: number
   hosts: number
+  /** Node binary the dns-shaper variants run on (default: the one running the benchmark). */
+  daemonNode: string
   /** Scaling sweeps to run instead of the operating-point benchmark (empty: none). */
   sweeps: SweepName[]
   /** Re-render sweeps.md and its plots from this sweeps.json, run nothing. */
@@ -96,6 +98,8 @@ const USAGE = `usage: node --import=@tapjs/typescript/import bench/run.ts [optio
   --rss-packets N       packets each variant sees before the final RSS reading (default 1000000)
   --no-pairs            skip the stub-client runs (one socket per A+AAAA, bench/clients/stub_load) of
                         baseline, nfq_ref hold and pair mode
+  --daemon-node PATH    node binary for the dns-shaper variants, e.g. the image's Node.js 24
+                        (default: this one); they run with the image's node flags (Dockerfile ENTRYPOINT)
   --npm-nfqueue DIR     npm nfqueue package dir (default /tmp/nfq-npm/node_modules/nfqueue)
   --sweeps LIST         instead: the scaling sweeps ${SWEEPS.join(',')} or all (bench/results/sweeps.*);
                         with --quick a smoke run of each
@@ -118,6 +122,7 @@ export function parseOptions(argv: readonly string[]): Options {
     npmNfqueueDir: '/tmp/nfq-npm/node_modules/nfqueue',
     queue: 0,
     hosts: 250,
+    daemonNode: process.execPath,
     sweeps: [],
   }
   const set = new Set<string>()
@@ -174,6 +179,9 @@ export function parseOptions(argv: readonly string[]): Options {
         break
       case '--npm-nfqueue':
         o.npmNfqueueDir = take() ?? ''
+        break
+      case '--daemon-node':
+        o.daemonNode = take() ?? ''
         break
       case '--out':
         o.outDir = take() ?? ''
@@ -296,6 +304,7 @@ class Bench {
       repoRoot: REPO,
       metricsPort: 9363,
       npmNfqueueDir: o.npmNfqueueDir,
+      daemonNode: o.daemonNode,
     }
   }
 
@@ -422,11 +431,11 @@ class Bench {
     return { max: { zeroLossQps: lo, failedQps: hi, capped: false, tests }, packets }
   }
 
-  rss(pid: number | undefined): { rss?: number; hwm?: number } {
+  rss(pid: number | undefined): { rss?: number; hwm?: number; anon?: number; file?: number } {
     if (pid === undefined) return {}
     try {
       const s = readStatus(pid)
-      return { rss: s.vmRssKb, hwm: s.vmHwmKb }
+      return { rss: s.vmRssKb, hwm: s.vmHwmKb, anon: s.rssAnonKb, file: s.rssFileKb }
     } catch {
       return {}
     }
@@ -451,7 +460,12 @@ class Bench {
       await sleep(idleMs)
       if (c0 && run.pid !== undefined)
         res.idleCpuPct = (cpuDeltaUs(c0, readCpu(run.pid), this.clk).us / (idleMs * 1000)) * 100
-      res.rssRestKb = this.rss(run.pid).rss
+      // At rest as docs/deploy.md and the image test state it: started, rules in place, one scrape.
+      await run.metrics?.()
+      const rest = this.rss(run.pid)
+      res.rssRestKb = rest.rss
+      res.rssRestAnonKb = rest.anon
+      res.rssRestFileKb = rest.file
       // Warm-up: first packets fault in code and fill conntrack; not measured.
       res.packets += (await this.dnsperf(1000, this.o.quick ? 0.5 : 1, false)).sent
       const profiles: Profile[] = ['c10']

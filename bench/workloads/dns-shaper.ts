@@ -1,11 +1,24 @@
-// dns-shaper itself (dist/cli.js), with --rules none: the benchmark installs the same rule for
-// every variant. Metrics listen on the router's loopback and are scraped only between runs.
-import { existsSync } from 'node:fs'
+// dns-shaper itself (dist/cli.js, with the image's node flags), with --rules none: the benchmark
+// installs the same rule for every variant. Metrics listen on the router's loopback and are scraped only between runs.
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { lastJsonLine, startSupervised } from '../lib/process.js'
 import type { BenchContext, Running, Variant } from './types.js'
 
 const cli = (ctx: BenchContext): string => join(ctx.repoRoot, 'dist', 'cli.js')
+
+/**
+ * The node flags the image starts the daemon with: what its Dockerfile's exec-form ENTRYPOINT puts
+ * between the node binary and dist/cli.js. Read from there so the benchmark measures the daemon the
+ * way it runs on a node, with one place to change them.
+ */
+export function imageNodeFlags(dockerfile: string): string[] {
+  const line = dockerfile.split('\n').find(l => /^ENTRYPOINT\s+\[/.test(l))
+  const argv = line ? (JSON.parse(line.replace(/^ENTRYPOINT\s+/, '')) as unknown) : undefined
+  if (!Array.isArray(argv) || !argv.every(a => typeof a === 'string') || !/\/node$/.test(argv[0] ?? ''))
+    throw new Error(`Dockerfile: no exec-form ENTRYPOINT ["/path/to/node", ...flags, "/app/dist/cli.js"]: ${line ?? 'none'}`)
+  return argv.slice(1, -1)
+}
 
 async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: boolean): Promise<Running> {
   const ns = ctx.lab.router.ns
@@ -16,7 +29,8 @@ async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: bo
     ? ['--rules', 'manage', '--hooks', 'prerouting', '--kernel-filter', 'bpf']
     : ['--rules', 'none']
   const argv = [
-    process.execPath,
+    ctx.daemonNode ?? process.execPath,
+    ...imageNodeFlags(readFileSync(join(ctx.repoRoot, 'Dockerfile'), 'utf8')),
     cli(ctx),
     'run',
     ...rules,
