@@ -99,7 +99,7 @@ RUN set -eu; triplet=$(cat /opt/triplet); \
     mkdir -p /out/app/build/Release && cp build/Release/nfqueue.node /out/app/build/Release/
 
 # ---- rootfs: the target architecture's iptables, nft, ip, tc and the libraries everything links ----
-FROM ${RUNTIME_BASE} AS rootfs
+FROM --platform=$TARGETPLATFORM ${RUNTIME_BASE} AS rootfs
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \

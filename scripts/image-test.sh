@@ -117,7 +117,10 @@ fi
 source_url=$(git remote get-url origin 2>/dev/null || echo unknown)
 log "podman build $IMAGE (platform linux/$arch, runtime base localhost/$runtime_base)"
 build_started=$(date +%s)
+# BUILDPLATFORM and BUILDARCH given explicitly: buildah 1.28 (Debian 12's podman) does not set them,
+# as BuildKit and newer podman do.
 podman build --isolation chroot --pull=never --platform "linux/$arch" "${build_opts[@]}" \
+  --build-arg "BUILDPLATFORM=linux/$host_arch" --build-arg "BUILDARCH=$host_arch" \
   --build-arg "RUNTIME_BASE=localhost/$runtime_base" --build-arg "BASE=localhost/$BASE" \
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url" \
   --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
