@@ -32,6 +32,8 @@ import { baseline, expectShaped, min, probeType } from '../helpers/shaping.js'
 import type { Netns } from '../../lab/src/netns.js'
 import { fetchIn, metricValue } from '../helpers/daemon.js'
 import { labOrTestPaths, listFiles } from '../helpers/product-files.js'
+import { hexFixtures, vectors } from '../helpers/packets.js'
+import { parsePacket, type ParsedPacket } from '../../src/nfqueue.js'
 
 const ROOTFS = process.env.DNS_SHAPER_IMAGE_ROOTFS ?? ''
 const IMAGE_INSPECT = process.env.DNS_SHAPER_IMAGE_CONFIG ?? ''
@@ -161,10 +163,14 @@ t.test('runtime: upstream Node.js 24, byte for byte the registry package the loc
   // The same fetch the build uses (npm pack + the lockfile's integrity hash), done again here.
   const dir = mkdtempSync(join(tmpdir(), 'dnss-imgnode-'))
   try {
-    execFileSync('bash', [repoPath('deploy/image/fetch-node.sh'), ARCH, repoPath('deploy/image/package-lock.json'), dir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      timeout: 300_000,
-    })
+    execFileSync(
+      'bash',
+      [repoPath('deploy/image/fetch-node.sh'), ARCH, repoPath('deploy/image/package-lock.json'), dir],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        timeout: 300_000,
+      },
+    )
     const sha = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex')
     const registry = sha(join(dir, 'bin/node'))
     t.equal(sha(join(ROOTFS, 'usr/local/bin/node')), registry, `bin/node of ${pkg}@${pinned}: sha256 ${registry}`)
@@ -298,7 +304,9 @@ t.test('contents: what the daemon and check execute, nothing else', async t => {
     bytes <= ceiling,
     `root filesystem ${(bytes / 1e6).toFixed(1)} MB (${(bytes / 2 ** 20).toFixed(1)} MiB; node ${(node / 1e6).toFixed(1)} MB, the rest ${((bytes - node) / 1e6).toFixed(1)} MB) within the ${ARCH} ceiling of ${ceiling / 1e6} MB`,
   )
-  t.comment(`${ARCH} image: ${(inspect.Size / 1e6).toFixed(1)} MB as podman stores it, root filesystem ${(bytes / 1e6).toFixed(1)} MB`)
+  t.comment(
+    `${ARCH} image: ${(inspect.Size / 1e6).toFixed(1)} MB as podman stores it, root filesystem ${(bytes / 1e6).toFixed(1)} MB`,
+  )
 })
 
 const DELAY_MS = 5
@@ -508,26 +516,77 @@ function memory(status: string): { rss: number; anon: number; file: number; thre
 const mib = (kib: number): string => (kib / 1024).toFixed(1)
 
 if (EMULATED) {
-  // Under qemu-user the data plane is emulated: one query of each type, with the counters saying which
-  // was held, rather than latency figures that measure qemu.
-  t.test(`one shaped query under qemu-user (${ARCH} image on ${HOST_ARCH})`, async t => {
+  // Under qemu-user the image's own arm64 (or amd64) code runs: the addon's packet parser against this
+  // machine's on the same packets, the rule rendering, and the daemon's start up to the data plane.
+  // The data plane itself cannot run here: qemu-user refuses NETLINK_NETFILTER sockets (its
+  // linux-user layer emulates only NETLINK_ROUTE, NETLINK_KOBJECT_UEVENT and NETLINK_AUDIT), which both
+  // the NFQUEUE binding and iptables-nft need. The shaped query needs a kernel of the image's
+  // architecture (a node, or qemu-system): docs/deploy.md, "Testing both".
+  t.test(`the ${ARCH} parser classifies packets as this machine's does (under qemu-user)`, async t => {
+    const packets = [...vectors().map(v => v.packet), ...hexFixtures().map(f => f.packet)]
+    const show = (p: ParsedPacket): string => JSON.stringify({ ...p, flowHash: String(p.flowHash) })
+    const want = packets.map(p => show(parsePacket(p)))
+    writeFileSync(join(ROOTFS, 'tmp/dnss-packets.json'), JSON.stringify(packets.map(p => p.toString('hex'))))
+    const r = await inImage(lab.router.ns, [
+      '/usr/local/bin/node',
+      '-e',
+      `const { parsePacket } = require('/app/build/Release/nfqueue.node')
+       const hex = JSON.parse(require('fs').readFileSync('/tmp/dnss-packets.json', 'utf8'))
+       console.log(JSON.stringify(hex.map(h => {
+         const p = parsePacket(Buffer.from(h, 'hex'))
+         return JSON.stringify({ ...p, flowHash: String(p.flowHash) })
+       })))`,
+    ])
+    t.equal(r.code, 0, `parsed in the image (${r.stderr.trim() || 'ok'})`)
+    const got = JSON.parse(r.stdout || '[]') as string[]
+    t.equal(got.length, packets.length, `${packets.length} packets (built vectors and captured fixtures)`)
+    t.same(
+      got.flatMap((g, i) => (g === want[i] ? [] : [`packet ${i}: ${g} != ${want[i]}`])),
+      [],
+      'kind, reason, qtype, ports, labels and flow hash identical',
+    )
+  })
+
+  t.test(`the ${ARCH} CLI renders the same rules as the checkout (under qemu-user)`, async t => {
+    const args = ['rules', 'print', '--dns-ip', `${lab.server.ipv4}/32,${lab.server.ipv6}/128`]
+    const image = await inImage(lab.router.ns, ['/usr/local/bin/dns-shaper', ...args])
+    const here = await lab.router.ns.exec(['env', '-i', process.execPath, repoPath('dist/cli.js'), ...args])
+    t.equal(image.code, 0, `rules print exits 0 (${image.stderr.trim() || 'ok'})`)
+    t.match(image.stdout, /dns-shaper: shape DNS/, 'iptables-restore input with the tagged rules')
+    t.equal(image.stdout, here.stdout, 'identical to the checkout’s')
+  })
+
+  t.test(`the ${ARCH} daemon starts under qemu-user up to the NFQUEUE socket`, async t => {
     const nodeIp = lab.router.clientIpv4
     const d = new ImageDaemon(lab.router.ns, daemonsetArgs(nodeIp), { NODE_IP: nodeIp })
     t.teardown(() => d.stop())
-    await d.ready(180_000)
-    const capEff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)/m.exec(d.status())?.[1] ?? '0'))
-    t.equal(capEff, (1n << BigInt(CAP_NET_ADMIN)) | (1n << BigInt(CAP_NET_RAW)), 'NET_ADMIN and NET_RAW only')
-    t.match(await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw']), /dns-shaper: shape DNS/, 'rules installed')
-    const a = await probeType(lab, lab.server.ipv4, 'A', 1, { timeoutMs: 5000 })
-    const aaaa = await probeType(lab, lab.server.ipv4, 'AAAA', 1, { timeoutMs: 5000 })
-    t.equal(a.lost + aaaa.lost, 0, 'both answered')
-    t.ok(min(aaaa, 'AAAA') >= DELAY_MS * 1000, `the AAAA took ${min(aaaa, 'AAAA')} us: no earlier than the hold`)
-    const m = await fetchIn(lab.router.ns, `http://${nodeIp}:9363/metrics`)
-    t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'), 1, 'the AAAA was held')
-    t.equal(metricValue(m.body, 'dns_shaper_packets_total{action="accepted",qtype="A"}'), 1, 'the A was accepted')
-    const exit = await d.stop(30_000)
-    t.equal(exit.code, 0, `SIGTERM exits 0 (${exit.code ?? exit.signal})`)
-    t.notMatch(await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw']), /dns-shaper/, 'rules removed at stop')
+    const exit = await Promise.race([d.exited, new Promise(r => setTimeout(r, 180_000, 'timeout'))])
+    t.not(exit, 'timeout', 'it ends (qemu-user cannot bind the queue)')
+    await d.stop() // collects the log lines of the ended process
+    const logs = d.logs
+    t.ok(
+      logs.some(l => l.msg === 'starting'),
+      'config loaded and the start logged',
+    )
+    t.same(
+      logs.find(l => String(l.msg).startsWith('dns-ip auto:'))?.dnsIp,
+      [`${lab.server.ipv4}/32`, `${lab.server.ipv6}/128`],
+      'dns-ip auto read the mounted resolv.conf',
+    )
+    const err = String(logs.find(l => l.msg === 'could not start')?.err ?? '')
+    t.match(
+      err,
+      /^socket \(queue 0\): Protocol not supported/,
+      `stopped at the NFQUEUE socket, which qemu-user refuses (EPROTONOSUPPORT): ${err}`,
+    )
+    t.notMatch(await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw']), /dns-shaper/, 'nothing left installed')
+    await t.test(
+      'one shaped query',
+      {
+        skip: `needs an ${ARCH} kernel (qemu-user has no NETLINK_NETFILTER): run scripts/image-test.sh on an ${ARCH} machine`,
+      },
+      () => {},
+    )
   })
 } else {
   t.test(
