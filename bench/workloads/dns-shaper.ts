@@ -16,7 +16,9 @@ export function imageNodeFlags(dockerfile: string): string[] {
   const line = dockerfile.split('\n').find(l => /^ENTRYPOINT\s+\[/.test(l))
   const argv = line ? (JSON.parse(line.replace(/^ENTRYPOINT\s+/, '')) as unknown) : undefined
   if (!Array.isArray(argv) || !argv.every(a => typeof a === 'string') || !/\/node$/.test(argv[0] ?? ''))
-    throw new Error(`Dockerfile: no exec-form ENTRYPOINT ["/path/to/node", ...flags, "/app/dist/cli.js"]: ${line ?? 'none'}`)
+    throw new Error(
+      `Dockerfile: no exec-form ENTRYPOINT ["/path/to/node", ...flags, "/app/dist/cli.js"]: ${line ?? 'none'}`,
+    )
   return argv.slice(1, -1)
 }
 
