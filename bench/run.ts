@@ -30,6 +30,7 @@ import type { Dist } from './lib/stats.js'
 import { baseline } from './workloads/baseline.js'
 import { dnsShaperFixed, dnsShaperFixedKfilter } from './workloads/dns-shaper-fixed.js'
 import { dnsShaperPair } from './workloads/dns-shaper-pair.js'
+import { dnsShaper } from './workloads/dns-shaper.js'
 import { nfqRefAccept } from './workloads/nfq-ref-accept.js'
 import { nfqRefHold } from './workloads/nfq-ref-hold.js'
 import { npmNfqueue } from './workloads/npm-nfqueue.js'
@@ -80,6 +81,8 @@ export interface Options {
   hosts: number
   /** Node binary the dns-shaper variants run on (default: the one running the benchmark). */
   daemonNode: string
+  /** Another built checkout whose dns-shaper runs right after this one's, in the same lab and run. */
+  compare?: string
   /** Scaling sweeps to run instead of the operating-point benchmark (empty: none). */
   sweeps: SweepName[]
   /** Re-render sweeps.md and its plots from this sweeps.json, run nothing. */
@@ -98,6 +101,8 @@ const USAGE = `usage: node --import=@tapjs/typescript/import bench/run.ts [optio
   --rss-packets N       packets each variant sees before the final RSS reading (default 1000000)
   --no-pairs            skip the stub-client runs (one socket per A+AAAA, bench/clients/stub_load) of
                         baseline, nfq_ref hold and pair mode
+  --compare DIR         also run DIR's dns-shaper (another built checkout, e.g. main) right after each
+                        dns-shaper variant, as <id>@before, in the same lab and run
   --daemon-node PATH    node binary for the dns-shaper variants, e.g. the image's Node.js 24
                         (default: this one); they run with the image's node flags (Dockerfile ENTRYPOINT)
   --npm-nfqueue DIR     npm nfqueue package dir (default /tmp/nfq-npm/node_modules/nfqueue)
@@ -182,6 +187,9 @@ export function parseOptions(argv: readonly string[]): Options {
         break
       case '--daemon-node':
         o.daemonNode = take() ?? ''
+        break
+      case '--compare':
+        o.compare = take() ?? ''
         break
       case '--out':
         o.outDir = take() ?? ''
@@ -634,7 +642,13 @@ async function main(argv: string[]): Promise<number> {
       ALL_VARIANTS,
       log,
     )
-  const variants = ALL_VARIANTS.filter(v => o.variants.includes(v.id))
+  const variants = ALL_VARIANTS.filter(v => o.variants.includes(v.id)).flatMap(v => {
+    // The other checkout's daemon right after this one's: the closest two runs on a shared machine.
+    const m = /^dns-shaper-(fixed|pair)(-kfilter)?$/.exec(v.id)
+    return o.compare && m
+      ? [v, dnsShaper(m[1] as 'fixed' | 'pair', m[2] !== undefined, { root: o.compare, tag: 'before' })]
+      : [v]
+  })
   // The baseline first: every other run is compared with it.
   variants.sort((x, y) => Number(y.id === 'baseline') - Number(x.id === 'baseline'))
   const q = writeQueryFile(o.hosts)

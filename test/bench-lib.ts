@@ -650,4 +650,6 @@ t.test('the dns-shaper variants take their node flags from the Dockerfile ENTRYP
   t.throws(() => imageNodeFlags('ENTRYPOINT ["/usr/local/bin/dns-shaper"]'), /exec-form ENTRYPOINT/)
   t.equal(parseOptions(['--daemon-node', '/opt/node24/bin/node']).daemonNode, '/opt/node24/bin/node')
   t.equal(parseOptions([]).daemonNode, process.execPath)
+  t.equal(parseOptions(['--compare', '/tmp/main']).compare, '/tmp/main')
+  t.equal(parseOptions([]).compare, undefined)
 })

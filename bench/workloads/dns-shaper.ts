@@ -5,7 +5,26 @@ import { join } from 'node:path'
 import { lastJsonLine, startSupervised } from '../lib/process.js'
 import type { BenchContext, Running, Variant } from './types.js'
 
-const cli = (ctx: BenchContext): string => join(ctx.repoRoot, 'dist', 'cli.js')
+/** Another built checkout to run side by side with this one (bench/run.ts --compare DIR). */
+export interface OtherCheckout {
+  root: string
+  /** Suffix of the variant ids, e.g. "before". */
+  tag: string
+}
+
+const rootOf = (ctx: BenchContext, other?: OtherCheckout): string => other?.root ?? ctx.repoRoot
+const cli = (ctx: BenchContext, other?: OtherCheckout): string => join(rootOf(ctx, other), 'dist', 'cli.js')
+
+/** The node flags of a checkout's image; none when its Dockerfile ran the CLI through its shebang. */
+function checkoutNodeFlags(root: string, other: boolean): string[] {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
+  if (!other) return imageNodeFlags(dockerfile)
+  try {
+    return imageNodeFlags(dockerfile)
+  } catch {
+    return []
+  }
+}
 
 /**
  * The node flags the image starts the daemon with: what its Dockerfile's exec-form ENTRYPOINT puts
@@ -22,7 +41,12 @@ export function imageNodeFlags(dockerfile: string): string[] {
   return argv.slice(1, -1)
 }
 
-async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: boolean): Promise<Running> {
+async function start(
+  ctx: BenchContext,
+  mode: 'fixed' | 'pair',
+  kernelFilter: boolean,
+  other?: OtherCheckout,
+): Promise<Running> {
   const ns = ctx.lab.router.ns
   const listen = `127.0.0.1:${ctx.metricsPort}`
   // With the kernel filter the daemon installs its own rule (the shared rule plus the cBPF match):
@@ -32,8 +56,8 @@ async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: bo
     : ['--rules', 'none']
   const argv = [
     ctx.daemonNode ?? process.execPath,
-    ...imageNodeFlags(readFileSync(join(ctx.repoRoot, 'Dockerfile'), 'utf8')),
-    cli(ctx),
+    ...checkoutNodeFlags(rootOf(ctx, other), other !== undefined),
+    cli(ctx, other),
     'run',
     ...rules,
     '--queue',
@@ -61,15 +85,18 @@ async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: bo
   }
 }
 
-export function dnsShaper(mode: 'fixed' | 'pair', kernelFilter = false): Variant {
+export function dnsShaper(mode: 'fixed' | 'pair', kernelFilter = false, other?: OtherCheckout): Variant {
+  const tag = other ? `@${other.tag}` : ''
   return {
-    id: `dns-shaper-${mode}${kernelFilter ? '-kfilter' : ''}`,
-    label: `dns-shaper ${mode}${kernelFilter ? ' + kernel filter' : ''}`,
+    id: `dns-shaper-${mode}${kernelFilter ? '-kfilter' : ''}${tag}`,
+    label: `dns-shaper ${mode}${kernelFilter ? ' + kernel filter' : ''}${other ? ` (${other.tag}: ${other.root})` : ''}`,
     queue: !kernelFilter,
     holdsAAAA: true,
     pairMode: mode === 'pair',
     unavailable: ctx =>
-      Promise.resolve(existsSync(cli(ctx)) ? undefined : `${cli(ctx)} missing: run \`npx tsc -p tsconfig.build.json\``),
-    start: ctx => start(ctx, mode, kernelFilter),
+      Promise.resolve(
+        existsSync(cli(ctx, other)) ? undefined : `${cli(ctx, other)} missing: run \`npx tsc -p tsconfig.build.json\``,
+      ),
+    start: ctx => start(ctx, mode, kernelFilter, other),
   }
 }
