@@ -46,6 +46,11 @@ RUN --mount=type=secret,id=npm_cafile \
  && npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ src/
+# src/dataplane/native-tables.ts: the data plane's bounds and counter tables, generated from the native
+# headers by a small C++ program (scripts/native-data.mjs), as `npm ci` does in a checkout.
+COPY scripts/native-data.mjs scripts/
+COPY native/ native/
+RUN node scripts/native-data.mjs
 # dist/, the production dependencies, and the SBOM of exactly those (CycloneDX JSON, written by
 # cyclonedx-npm from the installed tree that the lockfile produced; reproducible: no timestamp or
 # random serial, so the same lockfile gives the same file).
@@ -82,7 +87,6 @@ RUN --mount=type=secret,id=npm_cafile \
     else bash /opt/runtime/fetch-node.sh "$TARGETARCH" /opt/runtime/package-lock.json /opt/node; fi \
  && mkdir -p /out/node && cp /opt/node/bin/node /opt/node/LICENSE /opt/node/package.json /out/node/
 COPY binding.gyp ./
-COPY native/ native/
 # --nodedir: headers (and common.gypi) of the runtime the image ships; CC/CXX: the target's compiler.
 # node-addon-api is header-only and still in node_modules (a production dependency). The addon must be
 # an ELF of the target's machine (readelf; the node binary too) and must not link libnode.
@@ -143,10 +147,11 @@ LABEL org.opencontainers.image.title="dns-shaper" \
       org.opencontainers.image.created="${CREATED}"
 # Metrics, /healthz and /readyz (the DaemonSet sets --metrics-listen to the node address).
 EXPOSE 9363
-# node itself, with --jitless: the data plane is native and the JS thread has no per-packet work
-# (scrapes, reloads, rare events), so V8's optimising compilers buy nothing there and cost memory:
-# without them the idle daemon is about 10 MiB smaller (docs/deploy.md, "Resources"; the benchmark runs
-# the daemon with the flags written here, bench/workloads/dns-shaper.ts). `dns-shaper ...` in
-# `kubectl exec` runs the CLI without it.
-ENTRYPOINT ["/usr/local/bin/node", "--jitless", "/app/dist/cli.js"]
+# node itself, with flags for a process whose JS thread has no per-packet work (the data plane is
+# native; JS serves scrapes, reloads and rare events): --jitless, since V8's optimising compilers buy
+# nothing there and cost about 9.5 MiB at rest; --max-semi-space-size=1 (MiB), a young generation sized
+# for that little allocation, 1.3 MiB. docs/deploy.md, "Resources"; the benchmark runs the daemon with
+# the flags written here (bench/workloads/dns-shaper.ts). `dns-shaper ...` in `kubectl exec` runs the
+# CLI without them.
+ENTRYPOINT ["/usr/local/bin/node", "--jitless", "--max-semi-space-size=1", "/app/dist/cli.js"]
 CMD ["run"]

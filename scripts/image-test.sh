@@ -110,7 +110,7 @@ build_opts=()
 # OCI labels: the version from package.json, the commit (marked -dirty when the tree has changes that
 # the image contains but no commit does), the build time, the source repository if the clone has one.
 version=$(node -p 'require("./package.json").version')
-revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+revision=$(git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 if [ "$revision" != unknown ] && ! git diff --quiet HEAD -- Dockerfile package.json package-lock.json binding.gyp native src tsconfig.json tsconfig.build.json deploy/image 2>/dev/null; then
   revision="$revision-dirty"
 fi
