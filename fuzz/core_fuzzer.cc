@@ -131,6 +131,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   uint64_t now = 1 * kMs;
   size_t packets = 0;
+  uint32_t pending_gap = 0;  // ids taken by messages without a readable id, not yet seen as a gap
   bool stopped = false;
   while (r.More()) {
     uint8_t op = r.Byte();
@@ -144,6 +145,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         uint32_t gap = (b >> 6) == 3 ? 1 + ((op >> 3) & 1) : 0;
         next_id += gap + 1;
         uint32_t id = static_cast<uint32_t>(next_id);
+        // Op bits 5-6: 2 = a message that could not be read (id readable), 3 = one without an id.
+        uint8_t msg = (op >> 5) & 3;
+        if (msg == 3) {
+          if (Trace())
+            std::fprintf(stderr, "t=%.1fms message without an id (id %u) gap=%u\n", now / 1e6, id, gap);
+          pending_gap += gap + 1;  // the core sees these ids as a gap before the next readable one
+          core.OnNoId();
+          ref.NoId();
+          break;
+        }
+        gap += pending_gap;
+        pending_gap = 0;
+        if (msg == 2) {
+          if (Trace()) std::fprintf(stderr, "t=%.1fms unread message id=%u gap=%u\n", now / 1e6, id, gap);
+          core.OnUnread(id, now);
+          ref.Unread(id, gap, now);
+          packets++;
+          break;
+        }
         uint16_t qtype = kQtypes[b & 3];
         bool query = !(b & 4) || (op & 0x80);  // mostly queries
         uint64_t flow = 1 + ((b >> 3) & 7) * (pair_slots == 16 ? 16 : 1) + ((op >> 4) & 1);

@@ -7,7 +7,9 @@
 //  - pair mode: an A releases every packet of its flow held in pair mode, oldest first, right behind
 //    itself; a held type within the window after its flow's A passes at once; a flow the core's
 //    table evicted is forgotten (its packets then leave at their deadline);
-//  - bypassed equals the sum of the id gaps;
+//  - bypassed equals the sum of the id gaps, less one per message whose id could not be read (its
+//    id is one of the gap's, and that packet was not passed unshaped);
+//  - a message that could not be read but whose id could is accepted at once;
 //  - nothing is held while max-held packets are held (the cap is clamped to the capacity);
 //  - stop releases everything, earliest deadline first, and later packets pass at once.
 #pragma once
@@ -56,7 +58,7 @@ class Model {
 
   // query: a DNS query with this qtype; otherwise passed at once. gap: ids skipped before this one.
   void Packet(uint32_t id, uint32_t gap, bool query, uint16_t qtype, uint64_t flow, uint64_t now) {
-    counts.bypassed += gap;
+    Gap(gap);
     if (!query) return Out(id, Kind::kImmediate, now);
     auto h = policy_.hold_ns.find(qtype);
     bool held_type = h != policy_.hold_ns.end();
@@ -90,6 +92,15 @@ class Model {
     }
     held_.push_back(Held{id, now, now + h->second, order_++, policy_.pair ? flow : 0});
   }
+
+  // A message that could not be read, with a readable id. gap as for Packet.
+  void Unread(uint32_t id, uint32_t gap, uint64_t now) {
+    Gap(gap);
+    Out(id, Kind::kImmediate, now);
+  }
+
+  // A message without a readable id: it took an id, which a later gap will show.
+  void NoId() { no_id_++; }
 
   // The core's pair table dropped this flow.
   void Forget(uint64_t flow) {
@@ -134,6 +145,11 @@ class Model {
 
  private:
   void Out(uint32_t id, Kind k, uint64_t recv) { out.push_back(Verdict{id, k, recv}); }
+  void Gap(uint32_t gap) {
+    uint64_t unread = std::min<uint64_t>(gap, no_id_);
+    no_id_ -= unread;
+    counts.bypassed += gap - unread;
+  }
   static void Sort(std::vector<Held>* v) {
     std::sort(v->begin(), v->end(), [](const Held& a, const Held& b) {
       return a.deadline_ns != b.deadline_ns ? a.deadline_ns < b.deadline_ns : a.order < b.order;
@@ -152,6 +168,7 @@ class Model {
   std::vector<Held> held_;
   std::map<uint64_t, uint64_t> a_seen_;
   uint64_t order_ = 0;
+  uint64_t no_id_ = 0;  // messages without a readable id whose id no gap has shown yet
   bool stopped_ = false;
 };
 

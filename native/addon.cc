@@ -4,6 +4,7 @@
 
 #include "conntrack_stats.h"
 #include "dataplane.h"
+#include "exported_limits.h"
 #include "limits.h"
 #include "parse.h"
 #include "queue.h"
@@ -105,27 +106,9 @@ Napi::Object Constants(Napi::Env env) {
 
 Napi::Object Limits(Napi::Env env) {
   Napi::Object l = Napi::Object::New(env);
-  auto n = [&](const char* k, double v) { l.Set(k, Napi::Number::New(env, v)); };
-  n("maxHoldClasses", kMaxHoldClasses);
-  n("maxHoldMs", kMaxHoldMs);
-  n("maxPairWindowMs", kMaxPairWindowMs);
-  n("maxHeld", kMaxHeld);
-  n("defaultMaxHeld", kDefaultMaxHeld);
-  n("defaultHeldCapacity", kDefaultHeldCapacity);
-  n("minHeldCapacity", kMinHeldCapacity);
-  n("heldCapacityFactor", kHeldCapacityFactor);
-  n("defaultPairSlots", kDefaultPairSlots);
-  n("minPairSlots", kMinPairSlots);
-  n("maxPairSlots", kMaxPairSlots);
-  n("defaultQueueMaxLen", kDefaultQueueMaxLen);
-  n("maxQueueMaxLen", kMaxQueueMaxLen);
-  n("maxCopyRange", kMaxCopyRange);
-  n("defaultCopyRange", kDefaultCopyRange);
-  n("memoryBudgetBytes", static_cast<double>(kMemoryBudgetBytes));
-  // What one queue preallocates at start, per held slot, per pair slot and besides those.
-  n("bytesPerHeldSlot", HoldHeap::kBytesPerSlot);
-  n("bytesPerPairSlot", PairTable::kBytesPerSlot);
-  n("bytesPerQueue", kQueueFixedBytes);
+#define X(name, value) l.Set(#name, Napi::Number::New(env, static_cast<double>(value)));
+  DNS_SHAPER_EXPORTED_LIMITS(X)
+#undef X
   return l;
 }
 

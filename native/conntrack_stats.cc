@@ -57,7 +57,7 @@ int ReadConntrackCpuStats(std::vector<ConntrackCpuStats>* out, const char** sysc
   out->clear();
   Socket s;
   *syscall = "socket";
-  s.nl = mnl_socket_open(NETLINK_NETFILTER);
+  s.nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);  // not inherited by a child spawned meanwhile
   if (!s.nl) return -errno;
   *syscall = "bind";
   if (mnl_socket_bind(s.nl, 0, MNL_SOCKET_AUTOPID) < 0) return -errno;

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "intake.h"
 #include "nfq.h"
 #include "parse.h"
 
@@ -43,10 +44,6 @@ uint64_t NowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-bool IsPacketMsg(const nlmsghdr* nlh) {
-  return nlh->nlmsg_type == ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET);
 }
 
 }  // namespace
@@ -73,7 +70,9 @@ int DataPlane::Open(const QueueOptions& opts, std::unique_ptr<Policy> policy, co
     *syscall = "init decision core";
     return r;
   }
-  nl_ = mnl_socket_open(NETLINK_NETFILTER);
+  // CLOEXEC: an iptables child (or any exec) must not inherit the queue socket. A child still
+  // running after a crash would keep the queue bound, and --queue-bypass would not apply.
+  nl_ = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
   if (!nl_) {
     *syscall = "socket";
     return -errno;
@@ -271,8 +270,8 @@ void DataPlane::Run() {
     }
     core_.Advance(NowNs());
     Flush();
-    if (send_err_) {
-      fatal_err = send_err_;
+    if (batch_.GaveUp()) {
+      fatal_err = batch_.error();
       fatal_call = "sendto";
       break;
     }
@@ -281,19 +280,21 @@ void DataPlane::Run() {
   if (fatal_err && on_fatal_) on_fatal_(fatal_err, fatal_call);
 
   // Stop path: nothing may be lost. Accept everything held, then keep draining until the kernel's
-  // queue for us is empty (the daemon removes its rules first, so it empties), bounded in time.
-  core_.Stop();
-  Flush();
+  // queue for us is empty (the daemon removes its rules first, so it empties), bounded in time. After
+  // a fatal error (sends that kept failing included) there is no draining: StopVerdicts makes the
+  // one bounded final attempt, and what it cannot send is counted and left to the unbind.
+  StopVerdicts(&core_, &batch_, this, stats_);
   uint64_t until = NowNs() + kStopDrainNs;
   for (;;) {
     uint64_t now = NowNs();
-    if (fatal_err) break;
+    if (fatal_err || batch_.GaveUp()) break;
     int got = Drain(&now);
     Flush();
-    if (got < 0 || (got == 0 && QueueWaiting() <= 0)) break;
+    if (got < 0 || batch_.GaveUp() || (got == 0 && QueueWaiting() <= 0)) break;
     if (NowNs() > until) break;
     if (got == 0) usleep(1000);
   }
+  batch_.Abandon(stats_);
   // Unbinding flushes whatever the kernel still queued for us with NF_DROP; by now that is nothing
   // unless rules are unmanaged and traffic keeps coming.
   char buf[64];
@@ -332,46 +333,14 @@ int DataPlane::Drain(uint64_t* now_ns) {
     Stats::Inc(stats_->drains);
     for (int i = 0; i < n; i++) {
       ForEachMsg(static_cast<char*>(iovs[i].iov_base), msgs[i].msg_len, [&](nlmsghdr* nlh, size_t avail) {
-        if (nlh->nlmsg_type == NLMSG_ERROR) {
-          // Verdicts carry no ACK flag, so only failures come back (ENOENT: id unknown).
-          if (avail < NLMSG_HDRLEN + sizeof(nlmsgerr)) return;
-          auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-          if (err->error != 0) Stats::Inc(stats_->verdict_errors);
-          return;
-        }
-        if (!IsPacketMsg(nlh)) return;
-        PacketMsg m;
-        switch (ReadPacketMsg(nlh, avail, &m)) {
-          case PacketMsgStatus::kOk:
-            Process(m.id, m.payload, m.payload_len, *now_ns);
-            break;
-          case PacketMsgStatus::kTruncated:
-            // The payload may be cut: accept the packet unshaped rather than guess its question.
-            Stats::Inc(stats_->msg_truncated);
-            Process(m.id, nullptr, 0, *now_ns);
-            break;
-          case PacketMsgStatus::kUnparsable:
-            Stats::Inc(stats_->msg_unparsable);
-            Process(m.id, nullptr, 0, *now_ns);
-            break;
-          case PacketMsgStatus::kNoId:
-            // Cannot be verdicted: the kernel keeps it until unbind (counted so it is not silent).
-            Stats::Inc(stats_->msg_no_id);
-            return;
-        }
-        total++;
+        if (TakeMsg(nlh, avail, *now_ns, &core_, stats_)) total++;
       });
     }
     Flush();  // all verdicts of this receive batch in one sendto
-    if (n < kRecvBatch) break;
+    // Sends keep failing: stop draining (each round would only drop more) and let Run stop.
+    if (batch_.GaveUp() || n < kRecvBatch) break;
   }
   return total;
-}
-
-void DataPlane::Process(uint32_t id, const uint8_t* payload, size_t len, uint64_t now_ns) {
-  ParsedPacket pp;
-  ParsePacket(payload ? payload : reinterpret_cast<const uint8_t*>(""), payload ? len : 0, &pp);
-  core_.OnPacket(id, pp, now_ns);
 }
 
 void DataPlane::ArmTimer() {
@@ -387,21 +356,9 @@ void DataPlane::ArmTimer() {
   timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &its, nullptr);  // zero disarms
 }
 
-void DataPlane::Emit(const Verdict& v) {
-  if (batch_.Full()) Flush();
-  if (batch_.Full()) {
-    // The socket refused the batch past every retry (send_err_ ends the thread): this verdict cannot
-    // be sent; count it rather than overwrite one already decided.
-    Stats::Inc(stats_->verdicts_unsent);
-    return;
-  }
-  batch_.Add(v);
-}
+void DataPlane::Emit(const Verdict& v) { batch_.Push(v, this, stats_); }
 
-void DataPlane::Flush() {
-  int r = batch_.Flush(this, stats_);
-  if (r < 0 && !send_err_) send_err_ = r;
-}
+void DataPlane::Flush() { batch_.Flush(this, stats_); }
 
 int DataPlane::Send(const char* buf, size_t len) { return mnl_socket_sendto(nl_, buf, len) < 0 ? -errno : 0; }
 

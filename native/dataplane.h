@@ -39,7 +39,7 @@ struct QueueOptions {
 void ClampOptions(QueueOptions* o);
 
 // Bytes one queue preallocates besides its held and pair slots (receive slots, verdict batch, two
-// policy tables), for the memory budget (src/limits.ts).
+// policy tables), for the memory budget (src/dataplane/limits.ts).
 constexpr size_t kQueueFixedBytes = 64 * kRecvSlotBytes +
                                     VerdictBatch::kMaxVerdicts * (kVerdictMsgSize + sizeof(Verdict)) +
                                     2 * sizeof(Policy);
@@ -68,7 +68,6 @@ class DataPlane : private VerdictSink, private VerdictSender {
  private:
   void Run();
   int Drain(uint64_t* now_ns);
-  void Process(uint32_t id, const uint8_t* payload, size_t len, uint64_t now_ns);
   void Emit(const Verdict& v) override;
   void Flush();
   int Send(const char* buf, size_t len) override;
@@ -98,7 +97,6 @@ class DataPlane : private VerdictSink, private VerdictSender {
   DecisionCore core_;  // data-plane thread only (after Start)
 
   VerdictBatch batch_;
-  int send_err_ = 0;  // a send that failed past its retries: ends the thread
   std::vector<char> recv_buf_;
 };
 

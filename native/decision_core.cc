@@ -35,7 +35,16 @@ void DecisionCore::SetPolicy(std::unique_ptr<Policy> next) {
 void DecisionCore::NoteId(uint32_t id) {
   // Ids are assigned per queue after the queue-length check; a gap means the socket could not take
   // those packets and FAIL_OPEN passed them unshaped (see id_sequence.h for the wrap at 2^32).
-  if (uint32_t gap = ids_.Next(id)) Stats::Inc(stats_->packets[kBypassed][kQtypeNone], gap);
+  uint32_t gap = ids_.Next(id);
+  uint64_t unread = gap < unread_ids_ ? gap : unread_ids_;  // ids of messages we got but could not read
+  unread_ids_ -= unread;
+  if (gap > unread) Stats::Inc(stats_->packets[kBypassed][kQtypeNone], gap - unread);
+}
+
+void DecisionCore::OnUnread(uint32_t id, uint64_t now_ns) {
+  NoteId(id);
+  Stats::Inc(stats_->packets[kAccepted][kQtypeNone]);
+  Emit(id, now_ns, VerdictKind::kImmediate);
 }
 
 void DecisionCore::OnPacket(uint32_t id, const ParsedPacket& pp, uint64_t now_ns) {

@@ -16,7 +16,7 @@
 
 namespace dns_shaper {
 
-// A compiled policy, built in TS (src/policy) and copied in by the addon.
+// A compiled policy, built in TS (src/dataplane/policy.ts) and copied in by the addon.
 struct Policy {
   std::array<uint8_t, 65536> cls{};                     // QTYPE -> hold class (0 = accept)
   std::array<uint64_t, kMaxHoldClasses + 1> hold_ns{};  // class -> hold duration
@@ -65,6 +65,12 @@ class DecisionCore {
   void OnPacket(uint32_t id, const ParsedPacket& pp, uint64_t now_ns);
   // Counts the id (gap accounting) of a packet verdicted outside the core.
   void NoteId(uint32_t id);
+  // A queued packet whose message could not be read (truncated, or attributes that did not parse)
+  // but whose id could: accepted at once with no question, never counted as a malformed packet.
+  void OnUnread(uint32_t id, uint64_t now_ns);
+  // A queued-packet message without a readable id still took one id: the gap it leaves is not a
+  // packet the kernel passed unshaped, so the next gap is not counted as bypassed for it.
+  void OnNoId() { unread_ids_++; }
   // Takes a new policy; packets already held keep the deadline they were given.
   void SetPolicy(std::unique_ptr<Policy> policy);
   // Time has reached now_ns: releases every held packet whose deadline has passed.
@@ -92,6 +98,7 @@ class DecisionCore {
   PairTable pairs_;
   uint64_t arrivals_ = 0;  // arrival number of the next held packet
   IdSequence ids_;
+  uint64_t unread_ids_ = 0;  // messages without a readable id whose id gap is still to come
   bool stopping_ = false;
 };
 

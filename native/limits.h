@@ -1,5 +1,6 @@
 // Bounds shared by the data plane and TS, defined once here. The addon exports them as `limits`
-// (addon.cc) and src/limits.ts re-exports them typed; test/native/constants.ts checks the two agree.
+// (addon.cc), the build emits them as data (native_data.cc -> src/dataplane/constants.ts, limits.ts);
+// test/native/constants.ts checks the two agree.
 // Only constants: no logic, nothing that allocates.
 #pragma once
 #include <cstddef>
@@ -45,7 +46,8 @@ constexpr uint32_t kDefaultCopyRange = 512;
 
 // Worst-case preallocation of all queues together that a config may ask for. Half the DaemonSet's
 // 256 MiB memory limit (deploy/kubernetes/daemonset.yaml): the rest is Node, V8 and the kernel's
-// socket buffers. src/limits.ts computes a config's figure from the per-slot sizes the addon exports.
+// socket buffers. src/dataplane/limits.ts computes a config's figure from the per-slot sizes exported
+// with these bounds.
 constexpr uint64_t kMemoryBudgetBytes = 128ull << 20;
 
 }  // namespace dns_shaper

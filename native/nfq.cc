@@ -2,6 +2,7 @@
 #include "nfq.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libmnl/libmnl.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 #include <linux/netfilter.h>
@@ -30,10 +31,21 @@ size_t PutConfigParams(char* buf, uint16_t queue, uint32_t copy_range, uint32_t 
   return nlh->nlmsg_len;
 }
 
-size_t PutAcceptVerdict(char* buf, uint16_t queue, uint32_t id) {
+size_t PutAcceptVerdict(char* buf, uint16_t queue, uint32_t id, uint32_t seq) {
   nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT, queue);
+  nlh->nlmsg_seq = seq;
   nfq_nlmsg_verdict_put(nlh, static_cast<int>(id), NF_ACCEPT);
   return nlh->nlmsg_len;
+}
+
+VerdictError ReadVerdictError(const nlmsghdr* nlh, size_t avail) {
+  if (avail < NLMSG_HDRLEN + sizeof(nlmsgerr)) return VerdictError::kNone;
+  const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+  if (err->error == 0) return VerdictError::kNone;
+  // Unbinding the queue, a hook's unregistration (any base chain deleted in the namespace) and an
+  // interface going down make the kernel drop the queued packets: their verdicts come back ENOENT.
+  if (err->error == -ENOENT && nlh->nlmsg_seq == kHeldVerdictSeq) return VerdictError::kHeldGone;
+  return VerdictError::kOther;
 }
 
 PacketMsgStatus ReadPacketMsg(nlmsghdr* nlh, size_t avail, PacketMsg* out) {

@@ -17,8 +17,22 @@ size_t PutConfigCmd(char* buf, uint16_t queue, uint8_t cmd, uint32_t seq);
 // Appends copy mode/range, queue max length and flags (FAIL_OPEN, GSO) in one message with an ACK.
 size_t PutConfigParams(char* buf, uint16_t queue, uint32_t copy_range, uint32_t max_len, uint32_t flags,
                        uint32_t seq);
+// Sequence number of the verdict of a packet that was held (seq 0: accepted at once). The kernel
+// echoes it in the error it sends back, which tells a held packet the kernel dropped meanwhile from
+// any other refused verdict. Apart from the config messages' 1..3.
+constexpr uint32_t kHeldVerdictSeq = 0x48454c44;  // "HELD"
+
 // Appends an NF_ACCEPT verdict for one packet id, without an ACK (errors still come back).
-size_t PutAcceptVerdict(char* buf, uint16_t queue, uint32_t id);
+size_t PutAcceptVerdict(char* buf, uint16_t queue, uint32_t id, uint32_t seq = 0);
+
+// What an NLMSG_ERROR on the queue socket says about a verdict we sent.
+enum class VerdictError : uint8_t {
+  kNone,      // no error (an ACK), or too short to read
+  kHeldGone,  // ENOENT for a held packet: the kernel dropped it from the queue before its verdict
+              // (a netfilter hook was unregistered in the namespace, or its interface went down)
+  kOther,     // any other refused verdict (ENOENT for a packet accepted at once included)
+};
+VerdictError ReadVerdictError(const nlmsghdr* nlh, size_t avail);
 
 // What could be read from one queued-packet message.
 enum class PacketMsgStatus : uint8_t {

@@ -71,13 +71,15 @@ inline size_t QtypeLabel(uint16_t qtype) {
   X(deadline_released, "Held packets released when their hold time ended.") \
   X(shutdown_released, "Held packets accepted early because the queue was stopping.") \
   X(pair_evictions, "Pair-table entries evicted while still fresh (table too small for the load).") \
-  X(verdict_errors, "Verdicts the kernel answered with an error (e.g. packet id unknown).") \
-  X(send_errors, "Failed sends of a verdict batch to the kernel (each retry counted; the batch is kept and resent).") \
-  X(verdicts_unsent, "Decided verdicts that could not be sent because the socket kept failing (the queue then stops).") \
+  X(verdict_errors, "Verdicts the kernel refused, held packets it had dropped excepted (those are held_flushed).") \
+  X(held_flushed, "Held packets the kernel dropped before their verdict (the verdict came back ENOENT): it drops every queued packet when any netfilter hook in the namespace is unregistered (a base chain deleted, rules removed on nft), and those of an interface that goes down.") \
+  X(send_errors, "Failed sends of a verdict batch to the kernel (each attempt counted; the batch is kept and resent within the thread's retry budget).") \
+  X(send_give_ups, "Times a data-plane thread gave up on its socket because sends kept failing past its retry budget (~2 s); it then stops its queue after one bounded final attempt.") \
+  X(verdicts_unsent, "Decided verdicts never sent because the socket kept failing, and every verdict decided after one of them (order: a flow's A before its AAAA). The kernel drops those packets when the queue is unbound.") \
   X(recv_errors, "Failed receives from the queue socket.") \
-  X(msg_truncated, "Queued-packet messages cut short by the receive slot (accepted at once, unshaped).") \
-  X(msg_unparsable, "Queued-packet messages whose attributes did not parse (accepted at once when their id was readable).") \
-  X(msg_no_id, "Queued-packet messages without a readable packet id (no verdict possible; the kernel keeps them until unbind).") \
+  X(msg_truncated, "Queued-packet messages cut short by the receive slot (accepted at once, unshaped, counted as packets accepted with qtype none).") \
+  X(msg_unparsable, "Queued-packet messages whose netlink attributes did not parse (accepted at once, unshaped, counted as packets accepted with qtype none).") \
+  X(msg_no_id, "Queued-packet messages without a readable packet id (no verdict possible: the kernel keeps the packet until unbind; not counted in packets).") \
   X(enobufs, "Receive-buffer overruns reported by the socket.") \
   X(drains, "Receive batches that carried at least one packet.") \
   X(verdict_batches, "Verdict batches sent (one syscall each).") \

@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 // Command line: argv -> subcommand. main() returns an exit code (0 ok, 1 runtime problem, 2 bad usage
 // or config); only the bottom of this file calls process.exit.
-import { existsSync, realpathSync } from 'node:fs'
+import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { loadConfig, reconcileIntervalFromEnv, RUN_FLAGS } from './config/load.js'
 import { parseFlags } from './config/flags.js'
 import { createLogger, type Logger } from './log.js'
-import { ConfigError, errorMessage, exitCodeFor } from './errors.js'
-import { ms } from './config/values.js'
+import { errorMessage, exitCodeFor } from './errors.js'
 import type { Config } from './config/types.js'
 
 const RUN_FLAGS_HELP = `run flags (each also as env DNS_SHAPER_<FLAG>, or a key of the --config file):
@@ -41,8 +40,6 @@ usage:
                                       the exact iptables-restore input, or install/remove it once
   dns-shaper check [--json] [--sample SECONDS] [flags]
                                       can this node run the shaper, and does it need it?
-  dns-shaper demo [--delay MS]        a throwaway network-namespace lab showing A passing and AAAA held
-                                      (from a source checkout: npm run demo)
   dns-shaper version | help [COMMAND]
   dns-shaper COMMAND --help           that command's usage
 
@@ -67,11 +64,6 @@ ${RUN_FLAGS_HELP}`,
   --sample SECONDS         how long to watch the conntrack clash counters (10; 0..3600)
 
 ${RUN_FLAGS_HELP}`,
-  demo: `usage: dns-shaper demo [--delay MS]
-  a throwaway lab (client, router with the shaper, DNS server, each its own network namespace) that
-  shows A passing and AAAA held, then removes everything. Needs root. From a checkout: npm run demo.
-  --delay MS               the hold (5; 0..10000, fractions allowed)
-`,
   version: `usage: dns-shaper version
   prints the version
 `,
@@ -112,10 +104,10 @@ async function ruleManager(config: Config, log: Logger) {
 async function cmdRun(argv: string[], io: CliIo): Promise<number> {
   const loaded = loadConfig(argv, { env: io.env })
   const log = createLogger(loaded.config.logLevel, io.err)
-  const { Daemon } = await import('./daemon.js')
+  const { Daemon } = await import('./daemon/lifecycle.js')
   const { RuleManager } = await import('./rules/manager.js')
   const { ruleManagerRules } = await import('./rules/sync.js')
-  const { guardExits } = await import('./exit-guard.js')
+  const { guardExits } = await import('./daemon/exit-guard.js')
   const daemon = new Daemon({
     argv,
     reconcileIntervalMs: reconcileIntervalFromEnv(io.env),
@@ -190,36 +182,6 @@ async function cmdCheck(argv: string[], io: CliIo): Promise<number> {
   return report.exitCode
 }
 
-/**
- * The demo belongs to the lab (lab/src/demo.ts), which is built beside the product into dist-lab/ and
- * never shipped with it: from a checkout the subcommand runs it, an installed product says how to get it.
- */
-const LAB_DEMO = new URL('../dist-lab/lab/src/demo.js', import.meta.url)
-
-/** demo's flags, checked before anything is built (exit 2 on a bad one, as for every command). */
-export function parseDemoFlags(argv: readonly string[]): { delayMs: number } {
-  const { values, positionals } = parseFlags(argv, ['delay'], new Set())
-  if (positionals.length > 0)
-    throw new ConfigError(positionals[0] as string, 'unexpected argument', 'dns-shaper demo [--delay MS]')
-  const d = values.get('delay')
-  return { delayMs: d === undefined ? 5 : ms(d, '--delay', 10000) }
-}
-
-async function cmdDemo(argv: string[], io: CliIo): Promise<number> {
-  const { delayMs } = parseDemoFlags(argv)
-  if (!existsSync(fileURLToPath(LAB_DEMO))) {
-    io.err(
-      'dns-shaper demo: the demo is part of the lab, which the installed product does not contain; ' +
-        'from a source checkout run `npm ci && npm run demo` (it builds lab/ into dist-lab/)\n',
-    )
-    return 1
-  }
-  const { runDemo } = (await import(LAB_DEMO.href)) as {
-    runDemo: (argv: string[], io: CliIo) => Promise<number>
-  }
-  return runDemo(['--delay', String(delayMs)], io)
-}
-
 export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
   const [cmd, ...rest] = argv
   if (cmd !== undefined && Object.hasOwn(COMMAND_USAGE, cmd) && rest.some(isHelp)) {
@@ -234,8 +196,6 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return await cmdRules(rest, io)
       case 'check':
         return await cmdCheck(rest, io)
-      case 'demo':
-        return await cmdDemo(rest, io)
       case 'version':
       case '--version':
         io.out(`${await version()}\n`)
@@ -256,7 +216,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         io.err(USAGE)
         return 2
       default:
-        io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, demo, version, help)\n`)
+        io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, version, help)\n`)
         return 2
     }
   } catch (e) {

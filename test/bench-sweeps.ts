@@ -2,7 +2,7 @@
 // analysis, the zero-loss search (with a fake probe), stub_load's argv and output parsers, counter
 // deltas, top parsing, the x-y SVG plots and the sweeps page. Nothing here needs root, a network or a clock.
 import t from 'tap'
-import { preallocatedBytes } from '../src/limits.js'
+import { preallocatedBytes } from '../src/dataplane/limits.js'
 import {
   addedA,
   countWithin,

@@ -17,7 +17,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount'
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor'
 import { RUN_FLAGS, loadConfig } from '../src/config/load.js'
 import { isConfigError } from '../src/errors.js'
-import { parseQtype } from '../src/policy/qtypes.js'
+import { parseQtype } from '../src/dataplane/qtypes.js'
 import { objectKey, realKustomize, renderKustomization, type KObject } from './helpers/kustomize.js'
 
 const dir = new URL('../deploy/kubernetes/', import.meta.url)

@@ -1,6 +1,6 @@
 // src/errors.ts: ConfigError, the exit code of each error class, operator wording of errno failures.
 import t from 'tap'
-import { PolicyError } from '../src/policy/compile.js'
+import { PolicyError } from '../src/dataplane/policy.js'
 import { ConfigError, describeError, exitCodeFor, isConfigError, isErrnoException } from '../src/errors.js'
 import { IptablesError, IPTABLES_INSTALL_HINT, isIptablesError } from '../src/rules/errors.js'
 

@@ -2,8 +2,8 @@
 // and the router's nfnetlink_queue counters. Only ever applied inside a lab namespace.
 
 import type { Netns } from '../../lab/src/netns.js'
-import { parseNfqueueStats } from '../../src/procfs.js'
-import type { NfqueueStats } from '../../src/procfs.js'
+import { parseNfqueueStats } from '../../src/kernel/procfs.js'
+import type { NfqueueStats } from '../../src/kernel/procfs.js'
 
 /**
  * Same for every variant, so the comparison is fair: queries to port 53, bypass when nobody listens.

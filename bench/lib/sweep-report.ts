@@ -5,7 +5,7 @@ import type { XyPanel } from './plot.js'
 import { renderXySvg } from './plot.js'
 import type { Machine } from './report.js'
 import { mdTable } from './report.js'
-import { limits } from '../../src/nfqueue.js'
+import { limits } from '../../src/dataplane/constants.js'
 import type { DepthResult, FlowsResult, MemoryResult, QueuesResult, SweepPlan } from './sweep.js'
 import { KERNEL_HOLD_LIMIT, PAIR_TABLE_SLOTS, marginalBytesPerHeld } from './sweep.js'
 
@@ -235,7 +235,7 @@ function memorySection(m: MemoryResult): string[] {
       'of the verdict process; the held packets themselves sit in the kernel (skbs, not in any RSS). "prealloc" = ' +
       `what the data plane allocates at start, per queue: ${limits.heldCapacityFactor} × --max-held held slots (at most ` +
       `${limits.maxHeld}) of ${limits.bytesPerHeldSlot} B, the pair table's slots of ${limits.bytesPerPairSlot} B and ` +
-      `${Math.round(limits.bytesPerQueue / 1000)} kB of buffers (src/limits.ts preallocatedBytes). No more than ${KERNEL_HOLD_LIMIT} ` +
+      `${Math.round(limits.bytesPerQueue / 1000)} kB of buffers (src/dataplane/limits.ts preallocatedBytes). No more than ${KERNEL_HOLD_LIMIT} ` +
       'packets were ever held at once on this kernel, by either program, on one queue or two, although both ask for ' +
       'a longer queue (nfq_ref 131,072, dns-shaper above its held capacity): beyond it packets passed at once, unshaped, counted nowhere. A ' +
       'target above it therefore shows the limit, not the memory.',

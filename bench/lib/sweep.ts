@@ -5,9 +5,9 @@
 import type { MaxRate, RateTest } from './report.js'
 import type { Dist } from './stats.js'
 import { ratio } from './stats.js'
-import { DEFAULT_PAIR_SLOTS, preallocatedBytes } from '../../src/limits.js'
+import { DEFAULT_PAIR_SLOTS, preallocatedBytes } from '../../src/dataplane/limits.js'
 
-/** The pair table's slots per queue: the data plane's default (native/limits.h, via src/limits.ts). */
+/** The pair table's slots per queue: the data plane's default (native/limits.h, via src/dataplane/limits.ts). */
 export const PAIR_TABLE_SLOTS = DEFAULT_PAIR_SLOTS
 
 /** Bytes one queue preallocates at start for a --max-held (held slots, pair slots, buffers): the data plane's own formula. */

@@ -1,4 +1,4 @@
-// `dns-shaper demo`: a throwaway lab (client ─ router with the shaper ─ DNS server, each its own
+// The demo (`npm run demo`, entry lab/src/demo-cli.ts): a throwaway lab (client ─ router with the shaper ─ DNS server, each its own
 // network namespace) that shows A passing and AAAA held, then removes everything it made, also on
 // Ctrl-C. It never touches the host's own network namespace.
 import { createLab, type Lab } from './topology.js'
@@ -26,7 +26,7 @@ export async function runDemo(argv: string[], io: DemoIo): Promise<number> {
     return 1
   }
   if (!CLI.endsWith('.js')) {
-    io.err('demo: run the built CLI (node dist/cli.js demo) after `npm ci`\n')
+    io.err('demo: run the built lab (npm run demo) after `npm ci`\n')
     return 1
   }
   let lab: Lab | undefined

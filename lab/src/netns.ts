@@ -6,7 +6,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createRunner, netnsWrap, type ExecOptions, type ExecResult } from '../../src/exec.js'
+import { createRunner, netnsWrap, type ExecOptions, type ExecResult } from '../../src/kernel/exec.js'
 import { errorMessage } from '../../src/errors.js'
 
 /** Every namespace this library creates starts with this, so leftovers are easy to find. */
@@ -25,7 +25,7 @@ export interface LabExecResult extends ExecResult {
   argv: string[]
 }
 
-/** Runs argv[0] with argv[1..] (no shell; through src/exec.ts) and never rejects. Injected in unit tests. */
+/** Runs argv[0] with argv[1..] (no shell; through src/kernel/exec.ts) and never rejects. Injected in unit tests. */
 export type LabRunner = (argv: string[], opts: ExecOptions) => Promise<LabExecResult>
 /** Starts a long-running argv (no shell). Injected in unit tests. */
 export type Spawner = (argv: string[], opts: SpawnOptions) => ChildProcess
@@ -56,7 +56,7 @@ export function isLabError(e: unknown): e is LabError {
 
 const run = createRunner({ timeoutMs: DEFAULT_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES })
 
-/** Default runner: src/exec.ts with a timeout and an output cap; never rejects, the result says what happened. */
+/** Default runner: src/kernel/exec.ts with a timeout and an output cap; never rejects, the result says what happened. */
 export const execRunner: LabRunner = async (argv, opts) => {
   if (argv[0] === undefined) throw new LabError('empty argv')
   try {

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import type { Config, Family } from '../config/types.js'
 import { parseHostPort } from '../config/host-port.js'
 import { errorMessage } from '../errors.js'
-import { createRunner, netnsWrap, output, run as defaultRun, type Runner } from '../exec.js'
+import { createRunner, netnsWrap, output, run as defaultRun, type Runner } from '../kernel/exec.js'
 import {
   clashResolveDelta,
   conntrackDelta,
@@ -18,10 +18,10 @@ import {
   readNfqueueStats,
   type ConntrackStats,
   type NfqueueStats,
-} from '../procfs.js'
-import { defaultConntrackReaders, readConntrack, type ConntrackReading } from '../conntrack-stats.js'
+} from '../kernel/procfs.js'
+import { defaultConntrackReaders, readConntrack, type ConntrackReading } from '../kernel/conntrack-stats.js'
 import { binaries, type Backend } from '../rules/backend.js'
-import type { LocalAddress } from './items.js'
+import type { LocalAddress } from './dns-service.js'
 import { RuleManager } from '../rules/manager.js'
 import type { DataplaneInputs } from './dataplane.js'
 

@@ -1,10 +1,9 @@
 // `dns-shaper check`: can the shaper run here, and does this node need it? runCheck only composes: it
 // gathers the probes (probes.ts), turns each finding into an item (items.ts) and decides the verdict
 // (verdict.ts). Probes are injected, so it runs without root; it never changes the system.
-import { clashHandling, parseKernelRelease, type ClashHandling, type KernelVersion } from '../kernel.js'
+import { clashHandling, parseKernelRelease, type ClashHandling, type KernelVersion } from '../kernel/release.js'
 import {
   conntrackItem,
-  dnsServiceItem,
   dataplaneItems,
   dnsTrackingItem,
   featureItems,
@@ -18,11 +17,12 @@ import {
   type CheckConfig,
   type CheckItem,
 } from './items.js'
+import { dnsServiceItem } from './dns-service.js'
 import type { DataplaneReport } from './dataplane.js'
 import { scanRawRules } from './parse.js'
 import { gather, type CheckProbes, type ConntrackSample } from './probes.js'
 import { decideVerdict, type Verdict } from './verdict.js'
-import type { ConntrackSource, SourceResult } from '../conntrack-stats.js'
+import type { ConntrackSource, SourceResult } from '../kernel/conntrack-stats.js'
 
 export const DEFAULT_SAMPLE_SECONDS = 10
 

@@ -1,6 +1,6 @@
 // The verdict of `dns-shaper check`: can the shaper run here (no fail item), and does the node need it
 // (kernel clash handling, conntrack counters, NOTRACK, the service dataplane)? Pure.
-import type { ClashHandling } from '../kernel.js'
+import type { ClashHandling } from '../kernel/release.js'
 
 export type Need = 'recommended' | 'optional' | 'not-needed' | 'unknown'
 

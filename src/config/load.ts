@@ -5,8 +5,8 @@
 import fs from 'node:fs'
 import type { Config, Hook, IptablesBackend, KernelFilter, LogLevel, RulesMode, ShapeMode } from './types.js'
 import { ConfigError, errorMessage } from '../errors.js'
-import { parseQtype, qtypeName } from '../policy/qtypes.js'
-import type { HoldRule } from '../policy/compile.js'
+import { parseQtype, qtypeName } from '../dataplane/qtypes.js'
+import type { HoldRule } from '../dataplane/policy.js'
 import {
   DEFAULT_MAX_HELD,
   MAX_HELD,
@@ -15,7 +15,7 @@ import {
   MAX_PAIR_WINDOW_MS,
   MEMORY_BUDGET_BYTES,
   preallocatedBytes,
-} from '../limits.js'
+} from '../dataplane/limits.js'
 import { cidrFlag } from './cidr.js'
 import { interfaceFlag } from './interface.js'
 import { parseListen } from './host-port.js'

@@ -7,7 +7,7 @@ export type RulesMode = 'manage' | 'none'
 export type IptablesBackend = 'auto' | 'nft' | 'legacy'
 export type ShapeMode = 'fixed' | 'pair'
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
-/** How the NFQUEUE rule pre-classifies in the kernel (src/policy/bpf.ts, docs/kernel-filter.md). */
+/** How the NFQUEUE rule pre-classifies in the kernel (src/dataplane/bpf.ts, docs/kernel-filter.md). */
 export type KernelFilter = 'auto' | 'bpf' | 'u32' | 'off'
 
 export interface Config {

@@ -1,7 +1,7 @@
 // Decides which iptables backend (nft or legacy) this node uses, the way kube-proxy's iptables-wrapper does.
 // Read-only: must never create tables (no `-t` for legacy save, which would load the table into the kernel).
 import type { Family, IptablesBackend } from '../config/types.js'
-import type { Runner } from '../exec.js'
+import type { Runner } from '../kernel/exec.js'
 import { isErrnoException } from '../errors.js'
 import { IptablesError, iptablesFailure, iptablesSpawnFailure } from './errors.js'
 

@@ -2,9 +2,10 @@
 // iptables-restore transaction, serialised, each family standing alone, with kernel-filter fallback. It must never touch a
 // rule it did not create, nor run anything through a shell (every command goes through exec.ts).
 import type { Config, Family } from '../config/types.js'
-import { createRunner, netnsWrap, wrapRunner, type Runner } from '../exec.js'
-import { iptablesFailure, iptablesSpawnFailure, isIptablesError } from './errors.js'
-import { binaries, detectBackend, type Backend, type BackendDecision } from './backend.js'
+import { createRunner, netnsWrap, wrapRunner, type Runner } from '../kernel/exec.js'
+import { isIptablesError } from './errors.js'
+import { Iptables } from './iptables.js'
+import { detectBackend, type Backend, type BackendDecision } from './backend.js'
 import {
   familyEnabled,
   initialFilterMode,
@@ -15,7 +16,7 @@ import {
   type FilterMode,
 } from './plan.js'
 import { builtinsInUse, builtinsToDelete, renderInstall, renderRemove, renderRestore } from './restore.js'
-import { ownedJumps, parseSave, type SavedTable } from './save.js'
+import { ownedJumps, type SavedTable } from './save.js'
 import { compareTable, type FamilyStatus } from './status.js'
 import type { FamilyPlan } from './plan.js'
 
@@ -85,18 +86,17 @@ export class RuleManager {
   #config: Config
   readonly #dryRun: boolean
   readonly #run: Runner
+  readonly #iptables: Iptables
   readonly #log: RuleLog
   readonly #waitSeconds: number
   readonly #timeoutMs: number
   #backend: Promise<BackendDecision> | undefined
   /** The kernel filter in use; under auto it steps down (bpf → u32 → off) when a match is missing. */
   #filter: FilterMode
-  /** Whether the restore binary accepted --wait (old iptables-restore < 1.6.2 does not). */
-  #useWait = true
   /** Per family, the built-in chains in use before this manager first installed (see builtinsToDelete). */
   readonly #before = new Map<Family, Set<string>>()
-  /** Built-in chains remove({ builtins: 'later' }) set aside for removeBuiltins(). */
-  readonly #laterBuiltins = new Map<Family, string[]>()
+  /** Built-in chains (hooks) remove({ hooks: 'later' }) set aside for removeHooks(). */
+  readonly #laterHooks = new Map<Family, string[]>()
   /** Serialises install/remove/status so two transactions never read-modify-write concurrently. */
   #tail: Promise<unknown> = Promise.resolve()
 
@@ -111,6 +111,13 @@ export class RuleManager {
     const base = opts.runner ?? createRunner({ timeoutMs: this.#timeoutMs })
     const wrap = opts.netns !== undefined ? netnsWrap(opts.netns) : (opts.wrap ?? [])
     this.#run = wrapRunner(base, wrap)
+    this.#iptables = new Iptables({
+      run: this.#run,
+      waitSeconds: this.#waitSeconds,
+      timeoutMs: this.#timeoutMs,
+      dryRun: this.#dryRun,
+      debug: (msg, fields) => this.#log.debug?.(msg, fields),
+    })
     if (opts.backend !== undefined) this.#backend = Promise.resolve(opts.backend)
   }
 
@@ -163,67 +170,18 @@ export class RuleManager {
   install(): Promise<ApplyResult> {
     return this.#serial(async () => {
       const backend = await this.detectBackend()
-      const results: FamilyResult[] = []
-      const failed = new Map<Family, { error: unknown; state: string }>()
-      for (let fi = 0; fi < FAMILIES.length; fi++) {
-        const family = FAMILIES[fi]!
-        const plan = planRules(this.#config, family, this.#filter)
-        const optional = !familyEnabled(this.#config, family)
-        let table: SavedTable | undefined
-        let read = false
-        try {
-          table = await this.#readRaw(backend.backend, family)
-          read = true
-          // What was there before we first touched it: a removal deletes only what we created.
-          if (!this.#before.has(family)) this.#before.set(family, builtinsInUse(table))
-          const input = renderInstall(plan, table)
-          const r: FamilyResult = {
-            family,
-            changed: input !== null,
-            jumpsRemoved: ownedJumps(table).length,
-            input,
-          }
-          if (plan.skipped !== undefined) r.skipped = plan.skipped
-          if (input !== null) {
-            try {
-              await this.#apply(backend.backend, family, input)
-            } catch (e) {
-              // auto: a kernel or iptables without xt_bpf (or u32) refuses the match; step down and
-              // start over, so both families use the same filter.
-              if (
-                this.#config.kernelFilter !== 'auto' ||
-                this.#filter === 'off' ||
-                !isIptablesError(e) ||
-                !isMissingMatch(e.stderr)
-              )
-                throw e
-              const next: FilterMode = this.#filter === 'bpf' ? 'u32' : 'off'
-              this.#log.warn?.(
-                `kernel filter ${this.#filter} unavailable (${e.stderr.trim().split('\n')[0] ?? ''}); using ${next}`,
-              )
-              this.#filter = next
-              results.length = 0
-              failed.clear()
-              fi = -1
-              continue
-            }
-          }
-          results.push(r)
-          this.#logResult('install', r)
-        } catch (e) {
-          // A family turned off: cleaning its stale rules is a courtesy (its iptables may not work at all).
-          if (optional) {
-            this.#log.debug?.(`${family} disabled; could not check for stale ${family} rules`, { error: String(e) })
-            results.push({ family, changed: false, jumpsRemoved: 0, input: null, skipped: plan.skipped ?? '' })
-            continue
-          }
-          failed.set(family, {
-            error: e,
-            state: read ? stateAfterFailure(plan, table) : 'unknown (its table could not be read)',
-          })
-          results.push({ family, changed: false, jumpsRemoved: 0, input: null })
-        }
+      let pass = await this.#installPass(backend.backend)
+      // auto: a kernel or iptables without xt_bpf (or u32) refuses the match; step down and start
+      // over with every family, so both use the same filter. Bounded: bpf → u32 → off, then no match.
+      while (pass.missingMatch !== undefined) {
+        const next: FilterMode = this.#filter === 'bpf' ? 'u32' : 'off'
+        this.#log.warn?.(
+          `kernel filter ${this.#filter} unavailable (${pass.missingMatch.trim().split('\n')[0] ?? ''}); using ${next}`,
+        )
+        this.#filter = next
+        pass = await this.#installPass(backend.backend)
       }
+      const { results, failed } = pass
       const first = [...failed.values()][0]
       if (first !== undefined) {
         const families = Object.fromEntries(
@@ -243,22 +201,79 @@ export class RuleManager {
   }
 
   /**
+   * One install attempt over both families with the current kernel filter. Stops early, with the
+   * iptables stderr, when auto may step the filter down (the caller then starts over).
+   */
+  async #installPass(backend: Backend): Promise<{
+    results: FamilyResult[]
+    failed: Map<Family, { error: unknown; state: string }>
+    missingMatch?: string
+  }> {
+    const results: FamilyResult[] = []
+    const failed = new Map<Family, { error: unknown; state: string }>()
+    for (const family of FAMILIES) {
+      const plan = planRules(this.#config, family, this.#filter)
+      const optional = !familyEnabled(this.#config, family)
+      let table: SavedTable | undefined
+      let read = false
+      try {
+        table = await this.#iptables.readRaw(backend, family)
+        read = true
+        // What was there before we first touched it: a removal deletes only what we created.
+        if (!this.#before.has(family)) this.#before.set(family, builtinsInUse(table))
+        const input = renderInstall(plan, table)
+        const r: FamilyResult = { family, changed: input !== null, jumpsRemoved: ownedJumps(table).length, input }
+        if (plan.skipped !== undefined) r.skipped = plan.skipped
+        if (input !== null) {
+          try {
+            await this.#iptables.apply(backend, family, input)
+          } catch (e) {
+            if (
+              this.#config.kernelFilter === 'auto' &&
+              this.#filter !== 'off' &&
+              isIptablesError(e) &&
+              isMissingMatch(e.stderr)
+            )
+              return { results, failed, missingMatch: e.stderr }
+            throw e
+          }
+        }
+        results.push(r)
+        this.#logResult('install', r)
+      } catch (e) {
+        // A family turned off: cleaning its stale rules is a courtesy (its iptables may not work at all).
+        if (optional) {
+          this.#log.debug?.(`${family} disabled; could not check for stale ${family} rules`, { error: String(e) })
+          results.push({ family, changed: false, jumpsRemoved: 0, input: null, skipped: plan.skipped ?? '' })
+          continue
+        }
+        failed.set(family, {
+          error: e,
+          state: read ? stateAfterFailure(plan, table) : 'unknown (its table could not be read)',
+        })
+        results.push({ family, changed: false, jumpsRemoved: 0, input: null })
+      }
+    }
+    return { results, failed }
+  }
+
+  /**
    * Remove everything install() added (our jumps, then our chain, and on nft the built-in chains our
    * jumps created). Nothing installed: no change, no error. Every family is tried; the first error
    * is thrown after.
    *
    * Deleting a base chain unregisters a netfilter hook, and the kernel then drops every packet queued
    * in the namespace (nfqnl_nf_hook_drop flushes all queues): a daemon holding packets must pass
-   * `{ builtins: 'later' }`, release them, and then call removeBuiltins().
+   * `{ hooks: 'later' }`, release them, and then call removeHooks().
    */
-  remove(opts: { builtins?: 'now' | 'later' } = {}): Promise<ApplyResult> {
+  remove(opts: { hooks?: 'now' | 'later' } = {}): Promise<ApplyResult> {
     return this.#serial(async () => {
       const backend = await this.detectBackend()
       const results: FamilyResult[] = []
       let error: { e: unknown } | undefined
       for (const family of FAMILIES) {
         try {
-          results.push(await this.#removeFamily(backend.backend, family, opts.builtins ?? 'now'))
+          results.push(await this.#removeFamily(backend.backend, family, opts.hooks ?? 'now'))
         } catch (e) {
           if (familyEnabled(this.#config, family)) {
             error ??= { e }
@@ -287,7 +302,7 @@ export class RuleManager {
     const { backend, results } = await this.#eachFamily(async (b, family) =>
       !familyEnabled(this.#config, family)
         ? undefined
-        : compareTable(planRules(this.#config, family, this.#filter), await this.#readRaw(b, family)),
+        : compareTable(planRules(this.#config, family, this.#filter), await this.#iptables.readRaw(b, family)),
     )
     return { backend, families: results }
   }
@@ -308,19 +323,23 @@ export class RuleManager {
   }
 
   /**
-   * The second half of remove({ builtins: 'later' }): deletes the built-in chains it set aside, if
+   * The second half of remove({ hooks: 'later' }): deletes the built-in chains it set aside, if
    * they are still empty with policy ACCEPT. Best effort: a chain someone used meanwhile stays.
    */
-  removeBuiltins(): Promise<void> {
+  removeHooks(): Promise<void> {
     return this.#serial(async () => {
       const backend = await this.detectBackend()
-      for (const [family, chains] of this.#laterBuiltins) {
-        this.#laterBuiltins.delete(family)
+      for (const [family, chains] of this.#laterHooks) {
+        this.#laterHooks.delete(family)
         try {
-          const table = await this.#readRaw(backend.backend, family)
+          const table = await this.#iptables.readRaw(backend.backend, family)
           const empty = chains.filter(c => table?.chains.get(c) === 'ACCEPT' && !table.rules.some(r => r.chain === c))
           if (empty.length === 0) continue
-          await this.#apply(backend.backend, family, `*${TABLE}\n${empty.map(c => `-X ${c}`).join('\n')}\nCOMMIT\n`)
+          await this.#iptables.apply(
+            backend.backend,
+            family,
+            `*${TABLE}\n${empty.map(c => `-X ${c}`).join('\n')}\nCOMMIT\n`,
+          )
           this.#log.info?.(`remove ${family}: deleted the built-in chains our rules created`, { chains: empty })
         } catch (e) {
           this.#log.debug?.(`remove ${family}: kept the built-in chains ${chains.join(', ')}`, { error: String(e) })
@@ -330,17 +349,17 @@ export class RuleManager {
   }
 
   async #removeFamily(backend: Backend, family: Family, when: 'now' | 'later' = 'now'): Promise<FamilyResult> {
-    const table = await this.#readRaw(backend, family)
+    const table = await this.#iptables.readRaw(backend, family)
     let builtins = backend === 'nft' ? builtinsToDelete(table, this.#before.get(family)) : []
     if (when === 'later') {
-      if (builtins.length > 0) this.#laterBuiltins.set(family, builtins)
+      if (builtins.length > 0) this.#laterHooks.set(family, builtins)
       builtins = []
     }
     let input = renderRemove(table, builtins)
     const r: FamilyResult = { family, changed: input !== null, jumpsRemoved: ownedJumps(table).length, input }
     if (input !== null) {
       try {
-        await this.#apply(backend, family, input)
+        await this.#iptables.apply(backend, family, input)
       } catch (e) {
         // A rule added to that built-in chain since we read it (the kernel then refuses to delete the
         // chain), or an iptables-nft too old to delete built-in chains: remove only ours.
@@ -348,7 +367,7 @@ export class RuleManager {
         this.#log.debug?.(`remove ${family}: keeping the built-in chains ${builtins.join(', ')}`, { error: e.message })
         input = renderRemove(table)
         r.input = input
-        if (input !== null) await this.#apply(backend, family, input)
+        if (input !== null) await this.#iptables.apply(backend, family, input)
       }
     }
     this.#logResult('remove', r)
@@ -372,50 +391,5 @@ export class RuleManager {
     const p = this.#tail.then(fn, fn)
     this.#tail = p.catch(() => {})
     return p
-  }
-
-  async #exec(argv: string[], input?: string): Promise<string> {
-    let res
-    try {
-      res = await this.#run(argv, input === undefined ? {} : { input })
-    } catch (e) {
-      throw iptablesSpawnFailure(argv, e, input)
-    }
-    if (res.code === 0 && !res.timedOut) return res.stdout
-    throw iptablesFailure(argv, res, { input, waitSeconds: this.#waitSeconds, timeoutMs: this.#timeoutMs })
-  }
-
-  /** The raw table of one family, with counters. */
-  async #readRaw(backend: Backend, family: Family): Promise<SavedTable | undefined> {
-    const save = binaries(backend, family).save
-    // legacy: `-t raw` would load the raw table into the kernel even when nothing is there, so
-    // read everything and pick raw out. nft: `-t raw` has no side effect and is much smaller.
-    if (backend === 'nft') return parseSave(await this.#exec([save, '-c', '-t', TABLE])).get(TABLE)
-    try {
-      return parseSave(await this.#exec([save, '-c'])).get(TABLE)
-    } catch (e) {
-      // Without -t, legacy save lists tables from /proc/net/ip_tables_names, which only root may
-      // read: a daemon with just CAP_NET_ADMIN/CAP_NET_RAW is refused. Asking for raw directly
-      // works; it loads the raw table, which the install that follows needs anyway.
-      if (!(isIptablesError(e) && e.kind === 'permission')) throw e
-      return parseSave(await this.#exec([save, '-c', '-t', TABLE])).get(TABLE)
-    }
-  }
-
-  async #apply(backend: Backend, family: Family, input: string): Promise<void> {
-    if (this.#dryRun) return
-    const restore = binaries(backend, family).restore
-    if (this.#useWait) {
-      const argv = [restore, '--noflush', `--wait=${this.#waitSeconds}`]
-      try {
-        await this.#exec(argv, input)
-        return
-      } catch (e) {
-        if (!(isIptablesError(e) && /(unrecognized|invalid|unknown) option.*(w|wait)/.test(e.stderr))) throw e
-        this.#log.debug?.(`${restore} does not know --wait; retrying without`)
-        this.#useWait = false
-      }
-    }
-    await this.#exec([restore, '--noflush'], input)
   }
 }

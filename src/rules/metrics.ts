@@ -1,7 +1,7 @@
 // Rule health as Prometheus series, read from the rule sync at scrape time. Registered only when the
 // daemon manages the rules (--rules manage): with --rules none there is nothing of ours to watch.
 import type client from 'prom-client'
-import { SnapshotMetric } from '../metrics.js'
+import { SnapshotMetric } from '../daemon/metrics.js'
 import { FAMILIES, SYNC_OPS, type RuleHealth } from './sync.js'
 
 export function registerRuleMetrics(registry: client.Registry, health: () => RuleHealth): void {

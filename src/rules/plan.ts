@@ -4,7 +4,8 @@ import type { Config, Family, Hook, KernelFilter } from '../config/types.js'
 import { ConfigError } from '../errors.js'
 import { CIDR_ACCEPTED, parseCidr } from '../config/cidr.js'
 import { IFNAME_ACCEPTED, isValidInterface } from '../config/interface.js'
-import { BpfError, bpfMatchArgs, buildFilter, QTYPE_A, u32MatchArgs } from '../policy/bpf.js'
+import { BpfError, bpfMatchArgs, buildFilter, u32MatchArgs } from '../dataplane/bpf.js'
+import { queuedQtypes } from '../dataplane/qtypes.js'
 
 /** Our chain in the raw table of each family. Everything in it is ours. */
 export const CHAIN = 'DNS-SHAPER'
@@ -62,13 +63,6 @@ export function validateRuleConfig(config: Config): void {
 /** What the NFQUEUE rules match on besides the port: decided from --kernel-filter (auto resolved). */
 export type FilterMode = Exclude<KernelFilter, 'auto'>
 
-/** Query types that must reach the queue: the held ones, and A in pair mode (it releases the AAAA). */
-export function queuedQtypes(config: Config): number[] {
-  const types = [...new Set(config.qtypes)]
-  if (config.mode === 'pair' && types.length > 0 && !types.includes(QTYPE_A)) types.unshift(QTYPE_A)
-  return types
-}
-
 /** The mode a fresh RuleManager starts with: auto tries bpf first. */
 export function initialFilterMode(config: Config): FilterMode {
   return config.kernelFilter === 'auto' ? 'bpf' : config.kernelFilter
@@ -79,7 +73,7 @@ export function initialFilterMode(config: Config): FilterMode {
  * rules). A program that cannot be built (too many types) falls back to u32 under auto.
  */
 export function filterMatches(config: Config, family: Family, mode: FilterMode): string[][] {
-  const types = queuedQtypes(config)
+  const types = queuedQtypes(config.qtypes, config.mode === 'pair')
   // Nothing held: the daemon accepts everything it sees; queue as before rather than build nothing.
   if (mode === 'off' || types.length === 0) return [[]]
   if (mode === 'u32') return u32MatchArgs(family)

@@ -38,8 +38,8 @@ export interface Rules {
 export function ruleManagerRules(m: RuleManager): Rules {
   return {
     install: () => m.install(),
-    remove: () => m.remove({ builtins: 'later' }),
-    removeHooks: () => m.removeBuiltins(),
+    remove: () => m.remove({ hooks: 'later' }),
+    removeHooks: () => m.removeHooks(),
     status: async () => {
       const st = await m.status()
       // status() leaves out a disabled IPv6: planned to have no rules, and removed by install().

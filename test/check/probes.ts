@@ -8,9 +8,9 @@ import { runCheck } from '../../src/check/run.js'
 import { listenProbe, probeDataplane, systemProbes } from '../../src/check/probes.js'
 import { parseHostPort } from '../../src/config/host-port.js'
 import { fx, result, cfg, byId } from '../helpers/check.js'
-import type { ExecResult, Runner } from '../../src/exec.js'
-import { statsFromNetlink } from '../../src/conntrack-stats.js'
-import type { ConntrackStats } from '../../src/procfs.js'
+import type { ExecResult, Runner } from '../../src/kernel/exec.js'
+import { statsFromNetlink } from '../../src/kernel/conntrack-stats.js'
+import type { ConntrackStats } from '../../src/kernel/procfs.js'
 
 const noNetlink = async (): Promise<ConntrackStats> => {
   throw new Error('conntrack statistics over ctnetlink: ctnetlink: No such file or directory')
@@ -99,13 +99,20 @@ t.test('default runner runs real commands', async t => {
   const tc = await p.tcQdiscs()
   t.ok(typeof tc === 'string' || tc instanceof Error, 'string, or an Error naming the command')
   if (tc instanceof Error) t.match(tc.message, /^tc qdisc show: /)
-  const bad = systemProbes({
+  // ipv6 off and no backend-specific reader: the default reader runs iptables-save only.
+  const ran: string[] = []
+  const v4only = systemProbes({
     iptables: async () => ({ backend: 'nft', reason: '' }),
     features: async () => ({ nfqueue: true, xtBpf: true }),
     ipv6: false,
     rawRules: undefined,
+    run: async argv => {
+      ran.push(argv.join(' '))
+      return result(argv[0] === 'iptables-save' ? '*raw\nCOMMIT\n' : 'ip6 rules\n')
+    },
   })
-  t.ok(bad)
+  t.equal(await v4only.rawRules(), '*raw\nCOMMIT\n', 'the IPv4 table only')
+  t.same(ran, ['iptables-save -t raw'], 'ip6tables-save not run')
 })
 
 t.test('a kernel without /proc/net/stat/nf_conntrack: conntrack is loaded, so not "not needed"', async t => {

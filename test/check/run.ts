@@ -1,7 +1,7 @@
 // src/check/run.ts (and the items it composes, src/check/items.ts): runCheck over fake probes.
 import t from 'tap'
 import { runCheck } from '../../src/check/run.js'
-import { parseConntrackStats } from '../../src/procfs.js'
+import { parseConntrackStats } from '../../src/kernel/procfs.js'
 import { cfg, ct, fakes, byId } from '../helpers/check.js'
 
 t.test('runCheck: ready node, modern kernel', async t => {

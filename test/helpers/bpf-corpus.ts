@@ -1,4 +1,4 @@
-// Packet corpus for the kernel-filter tests (test/policy/bpf.ts, test/integration/kernel-filter.ts):
+// Packet corpus for the kernel-filter tests (test/dataplane/bpf.ts, test/integration/kernel-filter.ts):
 // the parser vectors and captures, a Kubernetes-like query mix, structured random queries and random
 // mutations, all from a seeded PRNG so a failure reproduces. Pure: nothing here touches the network.
 import { dnsQuery, hexFixtures, ipv4Udp, ipv6Udp, rawDns, vectors, wireName, qtail, type Ipv6Ext } from './packets.js'

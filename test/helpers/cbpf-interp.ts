@@ -1,7 +1,7 @@
 // A classic-BPF interpreter with the Linux kernel's semantics (A = X = 0 at start, an out-of-bounds
 // load or a division by zero ends the program with 0), and the checks bpf_check_classic() makes when
-// xt_bpf loads a program. Used by the differential tests of src/policy/bpf.ts; it never touches a socket.
-import { BPF, type BpfInsn } from '../../src/policy/bpf.js'
+// xt_bpf loads a program. Used by the differential tests of src/dataplane/bpf.ts; it never touches a socket.
+import { BPF, type BpfInsn } from '../../src/dataplane/bpf.js'
 
 export class CbpfError extends Error {
   override name = 'CbpfError'

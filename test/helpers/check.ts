@@ -2,10 +2,10 @@
 import { fileURLToPath } from 'node:url'
 import { type CheckProbes } from '../../src/check/probes.js'
 import type { CheckConfig } from '../../src/check/items.js'
-import type { ExecResult } from '../../src/exec.js'
-import { clashHandling, parseKernelRelease } from '../../src/kernel.js'
-import { parseConntrackStats, type ConntrackStats } from '../../src/procfs.js'
-import type { ConntrackReading } from '../../src/conntrack-stats.js'
+import type { ExecResult } from '../../src/kernel/exec.js'
+import { clashHandling, parseKernelRelease } from '../../src/kernel/release.js'
+import { parseConntrackStats, type ConntrackStats } from '../../src/kernel/procfs.js'
+import type { ConntrackReading } from '../../src/kernel/conntrack-stats.js'
 
 export const fx = (name: string) => fileURLToPath(new URL(`../fixtures/proc/${name}`, import.meta.url))
 /** What the injected runner returns for a command (exec.ts's ExecResult). */

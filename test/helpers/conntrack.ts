@@ -1,6 +1,6 @@
 // Test helpers for comparing the two conntrack statistics sources: the ctnetlink counter names
 // (as `conntrack -S` prints them) and the /proc/net/stat/nf_conntrack column each one is printed in.
-import { conntrackDelta, type ConntrackStats } from '../../src/procfs.js'
+import { conntrackDelta, type ConntrackStats } from '../../src/kernel/procfs.js'
 
 /** ctnetlink attribute name -> procfs column (same per-CPU kernel counter). */
 export const NETLINK_TO_PROCFS: Record<string, string> = {

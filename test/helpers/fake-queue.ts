@@ -1,6 +1,6 @@
 // A NativeQueue stand-in for tests of the TS layers: records calls, returns configurable stats.
-import type { NativePolicy, NativeQueue, QueueStats } from '../../src/nfqueue.js'
-import { constants } from '../../src/nfqueue.js'
+import type { NativePolicy, NativeQueue, QueueStats } from '../../src/dataplane/nfqueue.js'
+import { constants } from '../../src/dataplane/constants.js'
 
 export function emptyStats(): QueueStats {
   const labels = [...constants.qtypeLabels.map(l => l.name), 'other', 'none']

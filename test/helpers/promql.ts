@@ -1,10 +1,10 @@
 // Shared by the dashboard and alert-rule tests: the metric names a PromQL expression selects, and
 // every sample name the daemon's registry renders, so a query naming a metric that does not exist fails.
-import { compilePolicy } from '../../src/policy/compile.js'
+import { compilePolicy } from '../../src/dataplane/policy.js'
 import { registerRuleMetrics } from '../../src/rules/metrics.js'
-import { Metrics } from '../../src/metrics.js'
-import { statsFromNetlink } from '../../src/conntrack-stats.js'
-import { constants } from '../../src/nfqueue.js'
+import { Metrics } from '../../src/daemon/metrics.js'
+import { statsFromNetlink } from '../../src/kernel/conntrack-stats.js'
+import { constants } from '../../src/dataplane/constants.js'
 import { emptyStats } from './fake-queue.js'
 
 const AGGREGATIONS = new Set([

@@ -1,7 +1,7 @@
 // Test helper for test/rules/*: a Config with the kernel filter off, expected jump and header lines, a
 // captured stale iptables-save, and a fake iptables that applies our restore transactions.
 import type { Config } from '../../src/config/types.js'
-import type { ExecOptions, ExecResult, Runner } from '../../src/exec.js'
+import type { ExecOptions, ExecResult, Runner } from '../../src/kernel/exec.js'
 import type { BackendDecision } from '../../src/rules/backend.js'
 import { DEFAULTS } from '../../src/config/load.js'
 

@@ -6,9 +6,9 @@ import os from 'node:os'
 import { createRaceLab, buildClients, clientArgv, type RaceLab, type ClientBins } from '../../lab/src/race.js'
 import { CLI } from '../helpers/daemon.js'
 import { fileURLToPath } from 'node:url'
-import { statsFromNetlink } from '../../src/conntrack-stats.js'
-import { parseConntrackStats, type ConntrackStats } from '../../src/procfs.js'
-import type { ConntrackCpuCounters } from '../../src/nfqueue.js'
+import { statsFromNetlink } from '../../src/kernel/conntrack-stats.js'
+import { parseConntrackStats, type ConntrackStats } from '../../src/kernel/procfs.js'
+import type { ConntrackCpuCounters } from '../../src/dataplane/nfqueue.js'
 import { pairedDeltas } from '../helpers/conntrack.js'
 
 const ADDON = fileURLToPath(new URL('../../build/Release/nfqueue.node', import.meta.url))

@@ -13,7 +13,7 @@ import { createLab, type Lab } from '../../lab/src/topology.js'
 import { startUnbound } from '../../lab/src/unbound.js'
 import { runProbeIn } from '../../lab/src/probe-runner.js'
 import { percentile, type ProbeResult } from '../../lab/src/dns-probe-lib.js'
-import { parsePacket } from '../../src/nfqueue.js'
+import { parsePacket } from '../../src/dataplane/nfqueue.js'
 import { dnsQuery, ipv4Udp, ipv6Udp, vectors } from '../helpers/packets.js'
 import { DaemonProcess, fetchIn, queueRuleCounter } from '../helpers/daemon.js'
 

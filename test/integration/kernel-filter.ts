@@ -7,7 +7,7 @@ import t from 'tap'
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
-import { createRunner } from '../../src/exec.js'
+import { createRunner } from '../../src/kernel/exec.js'
 import { CHAIN } from '../../src/rules/plan.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { parseSave } from '../../src/rules/save.js'
@@ -17,8 +17,14 @@ import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { binaries } from '../../src/rules/backend.js'
-import { compilePolicy } from '../../src/policy/compile.js'
-import { bpfMatchArgs, bytecodeText, filterForPolicy, u32MatchArgs, type FilterProgram } from '../../src/policy/bpf.js'
+import { compilePolicy } from '../../src/dataplane/policy.js'
+import {
+  bpfMatchArgs,
+  bytecodeText,
+  filterForPolicy,
+  u32MatchArgs,
+  type FilterProgram,
+} from '../../src/dataplane/bpf.js'
 import { matches } from '../helpers/cbpf-interp.js'
 import { corpus, k8sMix, u32RulesMatch, type CorpusPacket } from '../helpers/bpf-corpus.js'
 import { dnsQuery, ipv4Udp, ipv6Udp } from '../helpers/packets.js'

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import type { Config } from '../../src/config/types.js'
-import { createRunner, netnsWrap, type Runner } from '../../src/exec.js'
+import { createRunner, netnsWrap, type Runner } from '../../src/kernel/exec.js'
 import { CHAIN } from '../../src/rules/plan.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { parseSave } from '../../src/rules/save.js'
@@ -361,13 +361,13 @@ function main(): void {
       const d = new RuleManager({ config: cfg({ iptablesBackend: backend }), netns: ns })
       await d.install()
       t.ok((await hooked()).length > 0 || backend === 'legacy', 'installed')
-      await d.remove({ builtins: 'later' })
+      await d.remove({ hooks: 'later' })
       if (backend === 'nft')
         t.ok(
           (await hooked()).some(l => / hook /.test(l)),
           'hooks kept while packets may be queued',
         )
-      await d.removeBuiltins()
+      await d.removeHooks()
       t.same(
         (await hooked()).filter(l => / hook /.test(l) || l.startsWith('chain ')),
         [],

@@ -27,7 +27,7 @@ import {
   validateName,
 } from '../../lab/src/netns.js'
 import type { LabExecResult, LabRunner, Spawner } from '../../lab/src/netns.js'
-import type { ExecOptions } from '../../src/exec.js'
+import type { ExecOptions } from '../../src/kernel/exec.js'
 import {
   LAB_ADDR,
   MAX_EXTRA_SERVERS,

@@ -1,10 +1,12 @@
 // The constant lists the addon exports (metric label sets) match what Queue#stats() returns, so TS
-// can pre-create every label set from them. Needs no root: stats() works on an unbound queue.
+// can pre-create every label set from them; the tables the build emits (src/dataplane/constants.ts)
+// equal what the loaded addon reports. Needs no root: stats() works on an unbound queue.
 import t from 'tap'
-import { constants, limits, Queue } from '../../src/nfqueue.js'
-import * as L from '../../src/limits.js'
+import { addonConstants as constants, addonLimits as limits, Queue } from '../../src/dataplane/nfqueue.js'
+import * as built from '../../src/dataplane/constants.js'
+import * as L from '../../src/dataplane/limits.js'
 import { loadConfig } from '../../src/config/load.js'
-import { compilePolicy, PolicyError } from '../../src/policy/compile.js'
+import { compilePolicy, PolicyError } from '../../src/dataplane/policy.js'
 
 const stats = new Queue({ queue: 65000 }).stats()
 
@@ -34,6 +36,13 @@ t.test('actions x qtype labels', async t => {
   t.equal(new Set(nums).size, nums.length, 'qtype numbers unique')
   t.equal(new Set(labels).size, labels.length, 'label names unique')
   for (const n of nums) t.ok(Number.isInteger(n) && n > 0 && n < 65536, `qtype ${n} in range`)
+})
+
+t.test('the tables emitted at build time are exactly what the loaded addon reports', async t => {
+  t.strictSame(built.constants, constants, 'constants: counters, labels, help text, buckets')
+  t.strictSame(built.limits, limits, 'limits')
+  t.same(Object.keys(built.constants.help).sort(), Object.keys(constants.help).sort(), 'same help keys, none extra')
+  t.same(Object.keys(built.limits).sort(), Object.keys(limits).sort(), 'same limit names, none extra')
 })
 
 t.test('parse reasons', async t => {
@@ -91,40 +100,43 @@ t.test('help text and label table come from native, once', async t => {
   t.same(Object.keys(stats.packets.accepted!), constants.packetLabels, 'stats rows use the exported label table')
 })
 
-t.test('limits: one source, native/limits.h, re-exported by src/limits.ts and used by config and policy', async t => {
-  t.equal(constants.maxHoldClasses, limits.maxHoldClasses, 'constants and limits agree')
-  t.equal(L.MAX_HOLD_CLASSES, limits.maxHoldClasses)
-  t.equal(L.MAX_HOLD_MS, limits.maxHoldMs)
-  t.equal(L.MAX_PAIR_WINDOW_MS, limits.maxPairWindowMs)
-  t.equal(L.MAX_HELD, limits.maxHeld)
-  t.equal(L.DEFAULT_MAX_HELD, limits.defaultMaxHeld)
-  t.equal(L.DEFAULT_PAIR_SLOTS, limits.defaultPairSlots)
-  t.equal(L.MEMORY_BUDGET_BYTES, limits.memoryBudgetBytes)
-  t.equal(limits.maxHoldClasses, 8)
-  t.equal(limits.maxHoldMs, 10000)
-  t.equal(limits.maxPairWindowMs, 10000)
-  t.equal(limits.defaultPairSlots, 4096)
-  t.ok(limits.maxCopyRange < 8192 && limits.maxCopyRange >= 1500, 'copy range fits one receive slot, a full MTU too')
-  t.ok(limits.maxQueueMaxLen > limits.maxHeld, 'the queue can always be longer than what is held')
-  for (const v of Object.values(limits)) t.ok(Number.isInteger(v) && v > 0, `${v}: positive integer`)
-  // Config and policy enforce exactly these bounds.
-  t.equal(loadConfig(['--delay', String(limits.maxHoldMs)]).config.delayMs, limits.maxHoldMs)
-  t.throws(() => loadConfig(['--delay', String(limits.maxHoldMs + 1)]), /--delay/)
-  t.equal(loadConfig(['--pair-window', String(limits.maxPairWindowMs)]).config.pairWindowMs, limits.maxPairWindowMs)
-  t.throws(() => loadConfig(['--pair-window', String(limits.maxPairWindowMs + 1)]), /--pair-window/)
-  t.equal(loadConfig(['--max-held', String(limits.maxHeld)]).config.maxHeld, limits.maxHeld)
-  t.throws(() => loadConfig(['--max-held', String(limits.maxHeld + 1)]), /--max-held/)
-  t.equal(loadConfig([]).config.maxHeld, limits.defaultMaxHeld)
-  const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 0, maxHeld: 10 }
-  const rules = (n: number): { qtype: number; holdMs: number }[] =>
-    Array.from({ length: n }, (_, i) => ({ qtype: 100 + i, holdMs: i + 1 }))
-  t.doesNotThrow(() => compilePolicy({ ...base, rules: rules(limits.maxHoldClasses) }))
-  t.throws(() => compilePolicy({ ...base, rules: rules(limits.maxHoldClasses + 1) }), PolicyError)
-  t.throws(() => compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: limits.maxHoldMs + 1 }] }), PolicyError)
-  // ... and the native side rejects the same values in a policy.
-  const q = new Queue({ queue: 65003 })
-  const p = compilePolicy({ ...base, rules: rules(limits.maxHoldClasses) })
-  t.throws(() => q.start({ ...p, holdMs: [0, limits.maxHoldMs + 1] }), /holdMs entries must be 0\.\.10000/)
-  t.throws(() => q.start({ ...p, pairWindowMs: limits.maxPairWindowMs + 1 }), /pairWindowMs must be 0\.\.10000/)
-  q.stop()
-})
+t.test(
+  'limits: one source, native/limits.h, re-exported by src/dataplane/limits.ts and used by config and policy',
+  async t => {
+    t.equal(constants.maxHoldClasses, limits.maxHoldClasses, 'constants and limits agree')
+    t.equal(L.MAX_HOLD_CLASSES, limits.maxHoldClasses)
+    t.equal(L.MAX_HOLD_MS, limits.maxHoldMs)
+    t.equal(L.MAX_PAIR_WINDOW_MS, limits.maxPairWindowMs)
+    t.equal(L.MAX_HELD, limits.maxHeld)
+    t.equal(L.DEFAULT_MAX_HELD, limits.defaultMaxHeld)
+    t.equal(L.DEFAULT_PAIR_SLOTS, limits.defaultPairSlots)
+    t.equal(L.MEMORY_BUDGET_BYTES, limits.memoryBudgetBytes)
+    t.equal(limits.maxHoldClasses, 8)
+    t.equal(limits.maxHoldMs, 10000)
+    t.equal(limits.maxPairWindowMs, 10000)
+    t.equal(limits.defaultPairSlots, 4096)
+    t.ok(limits.maxCopyRange < 8192 && limits.maxCopyRange >= 1500, 'copy range fits one receive slot, a full MTU too')
+    t.ok(limits.maxQueueMaxLen > limits.maxHeld, 'the queue can always be longer than what is held')
+    for (const v of Object.values(limits)) t.ok(Number.isInteger(v) && v > 0, `${v}: positive integer`)
+    // Config and policy enforce exactly these bounds.
+    t.equal(loadConfig(['--delay', String(limits.maxHoldMs)]).config.delayMs, limits.maxHoldMs)
+    t.throws(() => loadConfig(['--delay', String(limits.maxHoldMs + 1)]), /--delay/)
+    t.equal(loadConfig(['--pair-window', String(limits.maxPairWindowMs)]).config.pairWindowMs, limits.maxPairWindowMs)
+    t.throws(() => loadConfig(['--pair-window', String(limits.maxPairWindowMs + 1)]), /--pair-window/)
+    t.equal(loadConfig(['--max-held', String(limits.maxHeld)]).config.maxHeld, limits.maxHeld)
+    t.throws(() => loadConfig(['--max-held', String(limits.maxHeld + 1)]), /--max-held/)
+    t.equal(loadConfig([]).config.maxHeld, limits.defaultMaxHeld)
+    const base = { dryRun: false, mode: 'fixed' as const, pairWindowMs: 0, maxHeld: 10 }
+    const rules = (n: number): { qtype: number; holdMs: number }[] =>
+      Array.from({ length: n }, (_, i) => ({ qtype: 100 + i, holdMs: i + 1 }))
+    t.doesNotThrow(() => compilePolicy({ ...base, rules: rules(limits.maxHoldClasses) }))
+    t.throws(() => compilePolicy({ ...base, rules: rules(limits.maxHoldClasses + 1) }), PolicyError)
+    t.throws(() => compilePolicy({ ...base, rules: [{ qtype: 28, holdMs: limits.maxHoldMs + 1 }] }), PolicyError)
+    // ... and the native side rejects the same values in a policy.
+    const q = new Queue({ queue: 65003 })
+    const p = compilePolicy({ ...base, rules: rules(limits.maxHoldClasses) })
+    t.throws(() => q.start({ ...p, holdMs: [0, limits.maxHoldMs + 1] }), /holdMs entries must be 0\.\.10000/)
+    t.throws(() => q.start({ ...p, pairWindowMs: limits.maxPairWindowMs + 1 }), /pairWindowMs must be 0\.\.10000/)
+    q.stop()
+  },
+)

@@ -10,30 +10,12 @@
 #include <cstring>
 #include <vector>
 
+#include "netlink_msgs.h"
 #include "unit.h"
 
 using namespace dns_shaper;
 
-namespace {
-
-// A queued-packet message as the kernel sends it: packet header first, then optional extras, payload.
-size_t PutPacketMsg(char* buf, uint32_t id, size_t payload_len, bool bad_mark_first = false) {
-  nlmsghdr* nlh = nfq_nlmsg_put(buf, NFQNL_MSG_PACKET, 0);
-  if (bad_mark_first) {
-    uint16_t two = 0;
-    mnl_attr_put(nlh, NFQA_MARK, sizeof two, &two);  // a u32 attribute two bytes long: rejected
-  }
-  nfqnl_msg_packet_hdr ph{};
-  ph.packet_id = htonl(id);
-  ph.hw_protocol = htons(0x0800);
-  ph.hook = 1;
-  mnl_attr_put(nlh, NFQA_PACKET_HDR, sizeof ph, &ph);
-  std::vector<uint8_t> payload(payload_len, 0x45);
-  mnl_attr_put(nlh, NFQA_PAYLOAD, payload.size(), payload.data());
-  return nlh->nlmsg_len;
-}
-
-}  // namespace
+using unit::PutPacketMsg;
 
 CASE("packet message: id and payload read from a whole message") {
   alignas(8) char buf[4096];

@@ -2,7 +2,7 @@
 // truncation at every byte, hostile names and a random-bytes smoke. Pure: no sockets, no root.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { parsePacket, type ParsedPacket } from '../../src/nfqueue.js'
+import { parsePacket, type ParsedPacket } from '../../src/dataplane/nfqueue.js'
 import {
   dnsQuery,
   hexFixtures,

@@ -4,9 +4,12 @@
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { constants, limits, Queue, type NativePolicy } from '../../src/nfqueue.js'
+import { constants, limits } from '../../src/dataplane/constants.js'
+import { Queue, type NativePolicy } from '../../src/dataplane/nfqueue.js'
 
 function policy(over: Partial<NativePolicy> = {}): NativePolicy {
   const table = new Uint8Array(65536)
@@ -151,10 +154,19 @@ t.test('setPolicy before start throws; stop is idempotent; unbound stats are zer
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const addonPath = process.env.DNS_SHAPER_ADDON ?? `${root}build/Release/nfqueue.node`
+const cli = `${root}dist/cli.js`
+// The rules the CLI installs for queue 5: IPv4 output only, every UDP/53 packet queued (no kernel filter).
+const ruleFlags =
+  '--iptables-backend nft --hooks output --ipv6 off --queue 5 --kernel-filter off --dns-ip 192.0.2.1/32'.split(' ')
 
 function sh(argv: string[]): { ok: boolean; out: string } {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20000 })
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` }
+}
+
+/** iptables arguments that append a raw OUTPUT rule queueing UDP/53 to `queue`. */
+function queueRule(queue: number): string[] {
+  return `-t raw -A OUTPUT -p udp --dport 53 -j NFQUEUE --queue-num ${queue} --queue-bypass`.split(' ')
 }
 
 function whyNotNetns(): string | false {
@@ -180,8 +192,8 @@ function netns(t: Test): string | undefined {
   return name
 }
 
-/** Runs an ESM script in `ns` with `addon` (the .node module) and `policy()` predefined; returns its JSON. */
-function runInNs(t: Test, ns: string, body: string): Record<string, any> | undefined {
+/** Runs an ESM script in `ns` with `addon` (the .node module), `policy()`, `query()`, `now()` and `sleep()` predefined; returns its JSON. */
+function runInNs(t: Test, ns: string, body: string, env: NodeJS.ProcessEnv = {}): Record<string, any> | undefined {
   const script = `
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
@@ -190,6 +202,14 @@ const addon = createRequire(import.meta.url)(${JSON.stringify(addonPath)})
 const policy = (over = {}) => { const table = new Uint8Array(65536); table[28] = 1; return { table, holdMs: [0, 20], dryRun: false, pair: false, pairWindowMs: 0, maxHeld: 100, ...over } }
 const procQueues = () => { try { return fs.readFileSync('/proc/net/netfilter/nfnetlink_queue', 'utf8').split('\\n').filter(Boolean).map(l => Number(l.trim().split(/\\s+/)[0])) } catch { return [] } }
 const sleep = ms => new Promise(r => setTimeout(r, ms))
+const now = () => Number(process.hrtime.bigint()) / 1e6
+// A DNS query for x.example.test of the given type, with id as its DNS id.
+const query = (id, qtype) => {
+  const name = Buffer.from([1, 0x78, 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0])
+  const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4)
+  const q = Buffer.alloc(4); q.writeUInt16BE(qtype, 0); q.writeUInt16BE(1, 2)
+  return Buffer.concat([h, name, q])
+}
 const out = {}
 try {
 ${body}
@@ -198,8 +218,8 @@ process.stdout.write(JSON.stringify(out))
 `
   const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script], {
     encoding: 'utf8',
-    timeout: 30000,
-    env: process.env, // keeps LD_PRELOAD/ASAN_OPTIONS when scripts/asan-test.sh runs us
+    timeout: 60000,
+    env: { ...process.env, ...env }, // keeps LD_PRELOAD/ASAN_OPTIONS when scripts/asan-test.sh runs us
   })
   if (r.status !== 0 || !r.stdout) {
     t.fail('child in netns failed', {
@@ -283,48 +303,8 @@ t.test('packet path: A accepted at once, AAAA held 20 ms (in a netns)', { skip }
     ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
     ['ip', '-n', ns, 'addr', 'add', '2001:db8::1/128', 'dev', 'lo', 'nodad'],
     // Only inside the namespace. --queue-bypass: if our socket is gone, packets pass unshaped.
-    [
-      'ip',
-      'netns',
-      'exec',
-      ns,
-      'iptables',
-      '-w',
-      '-t',
-      'raw',
-      '-A',
-      'OUTPUT',
-      '-p',
-      'udp',
-      '--dport',
-      '53',
-      '-j',
-      'NFQUEUE',
-      '--queue-num',
-      '3',
-      '--queue-bypass',
-    ],
-    [
-      'ip',
-      'netns',
-      'exec',
-      ns,
-      'ip6tables',
-      '-w',
-      '-t',
-      'raw',
-      '-A',
-      'OUTPUT',
-      '-p',
-      'udp',
-      '--dport',
-      '53',
-      '-j',
-      'NFQUEUE',
-      '--queue-num',
-      '3',
-      '--queue-bypass',
-    ],
+    ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule(3)],
+    ['ip', 'netns', 'exec', ns, 'ip6tables', '-w', ...queueRule(3)],
   ]) {
     const r = sh(argv)
     if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
@@ -333,13 +313,6 @@ t.test('packet path: A accepted at once, AAAA held 20 ms (in a netns)', { skip }
     t,
     ns,
     `
-    const query = (id, qtype) => {
-      const name = Buffer.from([1, 0x78, 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0])
-      const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4)
-      const q = Buffer.alloc(4); q.writeUInt16BE(qtype, 0); q.writeUInt16BE(1, 2)
-      return Buffer.concat([h, name, q])
-    }
-    const now = () => Number(process.hrtime.bigint()) / 1e6
     const q = new addon.Queue({ queue: 3 })
     q.start(policy())
     out.queues = procQueues()
@@ -429,13 +402,7 @@ t.test(
     if (!ns) return
     for (const argv of [
       ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
-      ['ip', 'netns', 'exec', ns, 'iptables', '-w', '-t', 'raw', '-A', 'OUTPUT', '-p', 'udp', '--dport', '53'].concat([
-        '-j',
-        'NFQUEUE',
-        '--queue-num',
-        '4',
-        '--queue-bypass',
-      ]),
+      ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule(4)],
     ]) {
       const r = sh(argv)
       if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
@@ -444,13 +411,6 @@ t.test(
       t,
       ns,
       `
-    const query = (id, qtype) => {
-      const name = Buffer.from([1, 0x78, 7, ...Buffer.from('example'), 4, ...Buffer.from('test'), 0])
-      const h = Buffer.alloc(12); h.writeUInt16BE(id, 0); h.writeUInt16BE(0x0100, 2); h.writeUInt16BE(1, 4)
-      const q = Buffer.alloc(4); q.writeUInt16BE(qtype, 0); q.writeUInt16BE(1, 2)
-      return Buffer.concat([h, name, q])
-    }
-    const now = () => Number(process.hrtime.bigint()) / 1e6
     const arrivals = {}, sent = {}
     const server = dgram.createSocket('udp4')
     server.on('message', m => { arrivals[m.readUInt16BE(0)] = now() })
@@ -475,5 +435,195 @@ t.test(
     t.type(res.second, 'number', 'the AAAA sent after the reload arrived')
     t.ok(res.second >= 5 && res.second < 200, `it waited its own 5 ms hold (${res.second?.toFixed(1)} ms), not ~1.4 s`)
     t.equal(res.firstYet, false, 'the one held for 1500 ms was still held')
+  },
+)
+
+// Issue 25: the queue socket is opened with SOCK_CLOEXEC. Without it every child (iptables-restore,
+// ...) inherits the bound socket, and one still running after a crash keeps the queue bound, so
+// --queue-bypass does not apply.
+t.test('a child process does not inherit the queue socket (in a netns)', { skip }, async t => {
+  const ns = netns(t)
+  if (!ns) return
+  const res = runInNs(
+    t,
+    ns,
+    `
+    const { spawn } = await import('node:child_process')
+    const q = new addon.Queue({ queue: 9 })
+    q.start(policy())
+    // The queue's portid (column 2 of the queue file) -> its socket inode (last column of /proc/net/netlink).
+    const portid = fs.readFileSync('/proc/net/netfilter/nfnetlink_queue', 'utf8').trim().split(/\\s+/)[1]
+    const nl = fs.readFileSync('/proc/net/netlink', 'utf8').split('\\n').slice(1).map(l => l.trim().split(/\\s+/))
+    out.queueInode = nl.find(c => c[1] === '12' && c[2] === portid)?.at(-1) ?? null
+    const sockets = pid => fs.readdirSync('/proc/' + pid + '/fd').map(f => { try { return fs.readlinkSync('/proc/' + pid + '/fd/' + f) } catch { return '' } }).filter(l => l.startsWith('socket:'))
+    out.parent = sockets('self')
+    const child = spawn('sleep', ['5'], { stdio: 'ignore' })
+    await new Promise(r => child.once('spawn', r))
+    await sleep(50) // past exec: the fd table is the new program's
+    out.child = sockets(child.pid)
+    child.kill()
+    q.stop()
+  `,
+  )
+  if (!res) return
+  t.type(res.queueInode, 'string', 'the bound queue socket is found in /proc/net/netlink')
+  const link = `socket:[${res.queueInode}]`
+  t.ok((res.parent as string[]).includes(link), `the parent holds it (${link})`)
+  t.notOk((res.child as string[]).includes(link), 'the child does not', { child: res.child })
+})
+
+// Issue 25: unregistering any netfilter hook in the namespace makes the kernel drop every queued
+// packet (nfqnl_nf_hook_drop), held ones included; their verdicts come back ENOENT. That is counted
+// as held_flushed, not as a verdict error (which alerts as "unshaped"). On the nft backend both an
+// unrelated agent deleting its base chain and the removal of our own (what `rules remove` does)
+// unregister a hook. The rules are the CLI's (`rules install`, then `rules remove` while held).
+t.test(
+  'a hook unregistered while an AAAA is held: the kernel drops it, counted as held_flushed (nft, in a netns)',
+  { skip },
+  async t => {
+    if (!sh(['iptables-nft', '--version']).ok || !sh(['nft', '--version']).ok)
+      return t.skip('needs iptables-nft and nft')
+    if (!existsSync(cli)) return t.skip(`needs the built CLI at ${cli} (npm run build)`)
+    const ns = netns(t)
+    if (!ns) return
+    const rules = (op: string) => [process.execPath, cli, 'rules', op, ...ruleFlags]
+    for (const argv of [
+      ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
+      ['ip', 'netns', 'exec', ns, ...rules('install')],
+    ]) {
+      const r = sh(argv)
+      if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
+    }
+    const res = runInNs(
+      t,
+      ns,
+      `
+    const { execFileSync } = await import('node:child_process')
+    const run = (cmd, ...args) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 10000 })
+    const arrivals = {}
+    const server = dgram.createSocket('udp4')
+    server.on('message', m => { arrivals[m.readUInt16BE(0)] = now() })
+    await new Promise(r => server.bind(53, '192.0.2.1', r))
+    const c = dgram.createSocket('udp4')
+    const send = (id, qtype) => new Promise(r => c.send(query(id, qtype), 53, '192.0.2.1', r))
+    const q = new addon.Queue({ queue: 5 })
+    q.start(policy({ holdMs: [0, 1500] }))
+    // 1. Another agent adds and deletes a base chain of its own while our AAAA is held 1.5 s.
+    await send(0x0101, 1)
+    await send(0x1c01, 28)
+    await sleep(100)
+    out.held1 = q.stats().heldNow
+    run('nft', 'add', 'table', 'inet', 'other-agent')
+    run('nft', 'add', 'chain', 'inet', 'other-agent', 'out', '{ type filter hook output priority 0; }')
+    run('nft', 'delete', 'table', 'inet', 'other-agent')
+    await sleep(1700) // past the hold: the verdict goes out and comes back ENOENT
+    out.after1 = q.stats().counters
+    out.arrived1 = { a: arrivals[0x0101] !== undefined, aaaa: arrivals[0x1c01] !== undefined }
+    // 2. dns-shaper rules remove while an AAAA is held: on nft it deletes the base chain it created.
+    q.setPolicy(policy({ holdMs: [0, 5000] }))
+    await sleep(30)
+    await send(0x1c02, 28)
+    await sleep(100)
+    out.held2 = q.stats().heldNow
+    run(...${JSON.stringify(rules('remove'))})
+    out.raw = run('nft', 'list', 'ruleset')
+    q.stop() // releases the held AAAA: it is gone, the verdict comes back ENOENT
+    await sleep(100)
+    out.after2 = q.stats().counters
+    out.arrived2 = arrivals[0x1c02] !== undefined
+    server.close(); c.close()
+  `,
+    )
+    if (!res) return
+    t.equal(res.held1, 1, 'the AAAA is held')
+    t.same(res.arrived1, { a: true, aaaa: false }, 'the A went through; the held AAAA was dropped by the kernel')
+    t.equal(res.after1.held_flushed, 1, 'counted as held_flushed when its verdict came back ENOENT')
+    t.equal(res.after1.verdict_errors, 0, 'not as a verdict error')
+    t.equal(res.held2, 1, 'the next AAAA is held')
+    t.notMatch(res.raw, /hook output/, 'rules remove deleted the base chain')
+    t.equal(res.arrived2, false, 'removing our base chain dropped it too')
+    t.equal(res.after2.held_flushed, 2, 'counted at stop')
+    t.equal(res.after2.verdict_errors, 0)
+  },
+)
+
+// Issue 25 end to end: verdict sends that keep failing on a real queue (an LD_PRELOAD shim makes
+// sendto on netlink sockets fail with ENOBUFS) end the data plane within its one retry budget plus
+// one bounded final attempt, whatever is held. Before, every later flush re-ran the whole ~2 s loop:
+// with 1,100 held the thread took minutes to end while stop() would have blocked the JS thread.
+t.test(
+  'verdict sends keep failing: the thread gives up within its budget and stops (in a netns)',
+  { skip },
+  async t => {
+    const dir = mkdtempSync(join(tmpdir(), 'dnss-shim-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const shim = join(dir, 'fail_sendto.so')
+    const cc = spawnSync(
+      process.env.CC ?? 'cc',
+      ['-shared', '-fPIC', '-O1', '-o', shim, join(root, 'test', 'native', 'fail_sendto.c'), '-ldl'],
+      { encoding: 'utf8' },
+    )
+    if (cc.status !== 0) return t.fail('building the sendto shim failed', { stderr: cc.stderr })
+    const ns = netns(t)
+    if (!ns) return
+    for (const argv of [
+      ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
+      ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule(6)],
+    ]) {
+      const r = sh(argv)
+      if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
+    }
+    const flag = join(dir, 'fail')
+    const held = 1100 // more than one verdict batch (1,024)
+    const res = runInNs(
+      t,
+      ns,
+      `
+    const server = dgram.createSocket('udp4')
+    await new Promise(r => server.bind(53, '192.0.2.1', r))
+    const c = dgram.createSocket('udp4')
+    const send = (id, qtype) => new Promise(r => c.send(query(id, qtype), 53, '192.0.2.1', r))
+    let fatalAt = null, fatal = null
+    const q = new addon.Queue({ queue: 6, maxHeld: 4096, onFatal: e => { fatalAt = now(); fatal = { code: e.code, syscall: e.syscall } } })
+    q.start(policy({ holdMs: [0, 10000], maxHeld: 4096 }))
+    // A held packet stays charged to its sender's socket buffer: spread them over 20 sockets.
+    const clients = Array.from({ length: 20 }, () => dgram.createSocket('udp4'))
+    await Promise.all(Array.from({ length: ${held} }, (_, i) => new Promise(r => clients[i % 20].send(query(i, 28), 53, '192.0.2.1', r))))
+    for (let i = 0; i < 300 && q.stats().heldNow < ${held}; i++) await sleep(10)
+    out.held = q.stats().heldNow
+    fs.writeFileSync(${JSON.stringify(flag)}, '')
+    const t0 = now()
+    await send(0xa000, 1) // its verdict is the first send to fail
+    while (q.running && now() - t0 < 20000) await sleep(20)
+    out.endedMs = now() - t0
+    out.fatalMs = fatalAt === null ? null : fatalAt - t0
+    out.fatal = fatal
+    const t1 = now()
+    q.stop()
+    out.stopMs = now() - t1
+    out.counters = q.stats().counters
+    fs.rmSync(${JSON.stringify(flag)})
+    server.close(); c.close()
+    for (const s of clients) s.close()
+  `,
+      {
+        LD_PRELOAD: [process.env.LD_PRELOAD, shim].filter(Boolean).join(' '),
+        DNSS_FAIL_SENDTO: flag,
+      },
+    )
+    if (!res) return
+    t.equal(res.held, held, `${held} AAAA held before the sends start failing`)
+    t.ok(
+      res.endedMs < 5000,
+      `the thread ended ${Math.round(res.endedMs)} ms after the first failing send (budget ~2 s + final ~0.13 s)`,
+    )
+    t.ok(res.fatalMs !== null && res.fatalMs < 4000, `onFatal reported it (${Math.round(res.fatalMs)} ms)`)
+    t.same(res.fatal, { code: 'ENOBUFS', syscall: 'sendto' }, 'as a sendto ENOBUFS')
+    t.ok(res.stopMs < 500, `stop() then returns at once (${res.stopMs?.toFixed(1)} ms)`)
+    const c = res.counters
+    t.equal(c.send_give_ups, 1, 'one give-up')
+    t.equal(c.verdicts_unsent, held + 1, 'every decided verdict left unsent is counted (the A and every held AAAA)')
+    t.ok(c.send_errors <= 200 + 1 + 20 + 1, `attempts bounded: ${c.send_errors} failed sends (budget 201 + final 21)`)
+    t.equal(c.shutdown_released, held, 'the held packets took the stop path')
   },
 )

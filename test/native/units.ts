@@ -1,5 +1,5 @@
 // Builds the native unit tests (test/native/*_test.cc: decision core, pair table, verdict batch,
-// netlink message reading) into a plain binary and runs it: no root, no netns, no socket. Each case
+// netlink message reading and intake) into a plain binary and runs it: no root, no netns, no socket. Each case
 // the binary prints becomes one assertion here. Uses ASan+UBSan when the compiler has them.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'

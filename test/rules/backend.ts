@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { ExecResult, Runner } from '../../src/exec.js'
+import type { ExecResult, Runner } from '../../src/kernel/exec.js'
 import { binaries, countRules, detectBackend, kubeletHint } from '../../src/rules/backend.js'
 import { IptablesError } from '../../src/rules/errors.js'
 

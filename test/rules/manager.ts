@@ -1,6 +1,6 @@
 // src/rules/manager.ts: install/remove/status against a fake iptables.
 import t from 'tap'
-import type { Runner } from '../../src/exec.js'
+import type { Runner } from '../../src/kernel/exec.js'
 import { IptablesError } from '../../src/rules/errors.js'
 import { ConfigError } from '../../src/errors.js'
 import { RuleManager } from '../../src/rules/manager.js'

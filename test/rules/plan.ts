@@ -2,13 +2,14 @@
 import t from 'tap'
 import type { Config } from '../../src/config/types.js'
 import { ConfigError } from '../../src/errors.js'
-import { filterMatches, isMissingMatch, planRules, queuedQtypes, validateRuleConfig } from '../../src/rules/plan.js'
+import { filterMatches, isMissingMatch, planRules, validateRuleConfig } from '../../src/rules/plan.js'
+import { queuedQtypes } from '../../src/dataplane/qtypes.js'
 import { RuleManager } from '../../src/rules/manager.js'
 import { compareTable } from '../../src/rules/status.js'
 import { parseSave } from '../../src/rules/save.js'
 import { renderRestore } from '../../src/rules/restore.js'
 import { DEFAULTS } from '../../src/config/load.js'
-import { buildFilter, bytecodeText } from '../../src/policy/bpf.js'
+import { buildFilter, bytecodeText } from '../../src/dataplane/bpf.js'
 import { cfg } from '../helpers/rules.js'
 
 t.test('validateRuleConfig names the flag and accepted form', async t => {
@@ -110,9 +111,16 @@ t.test('kernel filter in the NFQUEUE rule', async t => {
     ],
     'IPv6 u32: one rule for UDP right behind the header, one for any extension header',
   )
-  t.same(queuedQtypes(cfg({ qtypes: [28, 65] })), [28, 65])
-  t.same(queuedQtypes(cfg({ mode: 'pair' })), [1, 28], 'pair mode needs the A in user space')
-  t.same(queuedQtypes(cfg({ mode: 'pair', qtypes: [] })), [])
+  // The rules ask the one function the kernel filter asks (dataplane/qtypes.ts), from the settings.
+  const queued = (c: Config): number[] => queuedQtypes(c.qtypes, c.mode === 'pair')
+  t.same(queued(cfg({ qtypes: [28, 65] })), [28, 65])
+  t.same(queued(cfg({ mode: 'pair' })), [1, 28], 'pair mode needs the A in user space')
+  t.same(queued(cfg({ mode: 'pair', qtypes: [] })), [])
+  t.match(
+    planRules(cfg({ kernelFilter: 'bpf', mode: 'pair', qtypes: [28] }), 'ipv4').rules.join('\n'),
+    bytecodeText(buildFilter('ipv4', [1, 28]).insns),
+    'and the rule carries exactly those types',
+  )
   t.same(filterMatches(cfg({ kernelFilter: 'bpf', qtypes: [] }), 'ipv4', 'bpf'), [[]], 'nothing held: no filter')
   const many = Array.from({ length: 50 }, (_, i) => i + 1)
   t.throws(() => planRules(cfg({ kernelFilter: 'bpf', qtypes: many }), 'ipv4'), ConfigError)

@@ -1,0 +1,136 @@
+// HTTP endpoints: /metrics, /healthz (data plane alive, queue bound), /readyz (rules in place or
+// unmanaged). Read-only: every request is a GET or HEAD of one of these, anything else is 404/405.
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { parseHostPort } from '../config/host-port.js'
+
+export interface HttpSources {
+  metrics: () => Promise<string>
+  contentType: string
+  healthy: () => { ok: boolean; detail: string }
+  ready: () => { ok: boolean; detail: string }
+}
+
+/**
+ * Limits for a listener that, in the DaemonSet, sits on the node address where every pod can reach
+ * it: Node's defaults (60 s for headers, 300 s per request, no connection cap) let a few hundred idle
+ * sockets pin file descriptors and memory for minutes. A scrape or probe takes milliseconds.
+ */
+export interface HttpLimits {
+  /** Open connections at most; more are closed on accept. */
+  maxConnections: number
+  /** Whole request headers must arrive within this. */
+  headersTimeoutMs: number
+  /** The whole request must arrive within this. */
+  requestTimeoutMs: number
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number
+  /** A socket with no traffic at all is closed after this. */
+  idleTimeoutMs: number
+  /** How often the header and request timeouts are checked (Node's default is 30 s). */
+  checkIntervalMs: number
+}
+
+export const HTTP_LIMITS: HttpLimits = {
+  maxConnections: 64,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5000,
+  idleTimeoutMs: 15_000,
+  checkIntervalMs: 1000,
+}
+
+export class HttpServer {
+  readonly #server: http.Server
+  #listening = false
+
+  /**
+   * `onError`: a /metrics collection failed. `onServerError`: the listener itself failed after
+   * listen() (without a listener for 'error', Node would throw it and end the daemon).
+   */
+  constructor(
+    src: HttpSources,
+    onError: (e: unknown) => void = () => {},
+    onServerError: (e: unknown) => void = () => {},
+    limits: Partial<HttpLimits> = {},
+  ) {
+    const l = { ...HTTP_LIMITS, ...limits }
+    this.#server = http.createServer(
+      {
+        headersTimeout: l.headersTimeoutMs,
+        requestTimeout: l.requestTimeoutMs,
+        keepAliveTimeout: l.keepAliveTimeoutMs,
+        connectionsCheckingInterval: l.checkIntervalMs,
+      },
+      (req, res) => {
+        const url = (req.url ?? '/').split('?')[0]
+        const known = url === '/metrics' || url === '/healthz' || url === '/readyz'
+        if (!known) return send(res, 404, 'not found: try /metrics, /healthz or /readyz\n')
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.setHeader('Allow', 'GET, HEAD')
+          return send(res, 405, 'read-only endpoint: use GET\n')
+        }
+        if (url === '/metrics') {
+          src.metrics().then(
+            text => send(res, 200, text, src.contentType),
+            (e: unknown) => {
+              onError(e)
+              send(res, 500, 'metrics collection failed\n')
+            },
+          )
+          return
+        }
+        const r = url === '/healthz' ? src.healthy() : src.ready()
+        send(res, r.ok ? 200 : 503, `${r.ok ? 'ok' : 'not ok'}: ${r.detail}\n`)
+      },
+    )
+    this.#server.maxConnections = l.maxConnections
+    this.#server.setTimeout(l.idleTimeoutMs, socket => socket.destroy())
+    // A malformed request or a reset socket: drop that connection, never the process.
+    this.#server.on('clientError', (_e, socket) => socket.destroy())
+    this.#server.on('error', e => {
+      if (!this.#listening) onServerError(e) // listen() reports its own failure
+    })
+  }
+
+  /** Listens on HOST:PORT (IPv6 in brackets). Resolves with the bound address. */
+  listen(hostPort: string): Promise<AddressInfo> {
+    const hp = parseHostPort(hostPort)
+    if (hp === undefined) return Promise.reject(new Error(`metrics listener: "${hostPort}" is not HOST:PORT`))
+    const { host, port } = hp
+    return new Promise((resolve, reject) => {
+      const fail = (e: NodeJS.ErrnoException): void => {
+        const hint =
+          e.code === 'EADDRINUSE'
+            ? `: ${hostPort} is taken; choose another --metrics-listen`
+            : e.code === 'EADDRNOTAVAIL'
+              ? `: no interface has ${host}; fix --metrics-listen`
+              : ''
+        reject(Object.assign(new Error(`metrics listener ${hostPort}: ${e.message}${hint}`), { code: e.code }))
+      }
+      this.#listening = true
+      const failed = (e: NodeJS.ErrnoException): void => {
+        this.#listening = false
+        fail(e)
+      }
+      this.#server.once('error', failed)
+      this.#server.listen(port, host, () => {
+        this.#listening = false
+        this.#server.off('error', failed)
+        resolve(this.#server.address() as AddressInfo)
+      })
+    })
+  }
+
+  close(): Promise<void> {
+    return new Promise(resolve => {
+      this.#server.close(() => resolve())
+      this.#server.closeAllConnections()
+    })
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' })
+  res.end(res.req.method === 'HEAD' ? undefined : body)
+}
