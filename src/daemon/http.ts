@@ -1,8 +1,14 @@
 // HTTP endpoints: /metrics, /healthz (data plane alive, queue bound), /readyz (rules in place or
 // unmanaged). Read-only: every request is a GET or HEAD of one of these, anything else is 404/405.
-import http from 'node:http'
+import type { Server, ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { parseHostPort } from '../config/host-port.js'
+
+// require, not an ES import: importing node:http as an ES module makes Node evaluate every export of
+// it, and since Node 22 those include http.WebSocket and friends, which load undici, http2, tls and
+// worker_threads, for a server that answers plain GETs (docs/deploy.md, "Resources").
+const http = createRequire(import.meta.url)('node:http') as typeof import('node:http')
 
 export interface HttpSources {
   metrics: () => Promise<string>
@@ -41,7 +47,7 @@ export const HTTP_LIMITS: HttpLimits = {
 }
 
 export class HttpServer {
-  readonly #server: http.Server
+  readonly #server: Server
   #listening = false
 
   /**
@@ -130,7 +136,7 @@ export class HttpServer {
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' })
   res.end(res.req.method === 'HEAD' ? undefined : body)
 }

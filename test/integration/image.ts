@@ -33,7 +33,7 @@ import type { Netns } from '../../lab/src/netns.js'
 import { fetchIn, metricValue } from '../helpers/daemon.js'
 import { labOrTestPaths, listFiles } from '../helpers/product-files.js'
 import { hexFixtures, vectors } from '../helpers/packets.js'
-import { parsePacket, type ParsedPacket } from '../../src/nfqueue.js'
+import { parsePacket, type ParsedPacket } from '../../src/dataplane/nfqueue.js'
 
 const ROOTFS = process.env.DNS_SHAPER_IMAGE_ROOTFS ?? ''
 const IMAGE_INSPECT = process.env.DNS_SHAPER_IMAGE_CONFIG ?? ''
@@ -560,7 +560,9 @@ if (EMULATED) {
     const nodeIp = lab.router.clientIpv4
     const d = new ImageDaemon(lab.router.ns, daemonsetArgs(nodeIp), { NODE_IP: nodeIp })
     t.teardown(() => d.stop())
-    const exit = await Promise.race([d.exited, new Promise(r => setTimeout(r, 180_000, 'timeout'))])
+    let timer: NodeJS.Timeout | undefined
+    const exit = await Promise.race([d.exited, new Promise(r => (timer = setTimeout(r, 180_000, 'timeout')))])
+    clearTimeout(timer)
     t.not(exit, 'timeout', 'it ends (qemu-user cannot bind the queue)')
     await d.stop() // collects the log lines of the ended process
     const logs = d.logs
