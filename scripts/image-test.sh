@@ -115,6 +115,9 @@ if [ "$revision" != unknown ] && ! git diff --quiet HEAD -- Dockerfile package.j
   revision="$revision-dirty"
 fi
 source_url=$(git remote get-url origin 2>/dev/null || echo unknown)
+created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# The same values as --label too: buildah 1.28 (Debian 12's podman) reuses a cached LABEL layer even
+# when the build args it expands have changed, which left a stale revision on the image.
 log "podman build $IMAGE (platform linux/$arch, runtime base localhost/$runtime_base)"
 build_started=$(date +%s)
 # BUILDPLATFORM and BUILDARCH given explicitly: buildah 1.28 (Debian 12's podman) does not set them,
@@ -123,7 +126,9 @@ podman build --isolation chroot --pull=never --platform "linux/$arch" "${build_o
   --build-arg "BUILDPLATFORM=linux/$host_arch" --build-arg "BUILDARCH=$host_arch" \
   --build-arg "RUNTIME_BASE=localhost/$runtime_base" --build-arg "BASE=localhost/$BASE" \
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url" \
-  --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --build-arg "CREATED=$created" \
+  --label "org.opencontainers.image.version=$version" --label "org.opencontainers.image.revision=$revision" \
+  --label "org.opencontainers.image.source=$source_url" --label "org.opencontainers.image.created=$created" \
   -t "$IMAGE" . >"$work/build.log" 2>&1 \
   || { tail -n 40 "$work/build.log" >&2; exit 1; }
 log "built in $(($(date +%s) - build_started))s: $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.1f MB", $1/1e6}')"
