@@ -95,12 +95,13 @@ RUN set -eu; triplet=$(cat /opt/triplet); \
     case "$TARGETARCH" in amd64) gyparch=x64 machine='X86-64' ;; arm64) gyparch=arm64 machine=AArch64 ;; esac; \
     CC=$cc CXX=$cxx /opt/build-node/bin/node /opt/runtime/node_modules/node-gyp/bin/node-gyp.js rebuild \
       --arch="$gyparch" --nodedir=/opt/node; \
-    for f in build/Release/nfqueue.node /out/node/node; do \
+    for f in build/Release/nfqueue.node build/Release/dns-shaper-netns /out/node/node; do \
       readelf -h "$f" | grep -q "Machine: *.*$machine" \
         || { echo "$f is not an $TARGETARCH ELF:" >&2; readelf -h "$f" >&2; exit 1; }; \
     done; \
     if readelf -d build/Release/nfqueue.node | grep libnode; then echo 'the addon links libnode' >&2; exit 1; fi; \
-    mkdir -p /out/app/build/Release && cp build/Release/nfqueue.node /out/app/build/Release/
+    mkdir -p /out/app/build/Release \
+ && cp build/Release/nfqueue.node build/Release/dns-shaper-netns /out/app/build/Release/
 
 # ---- rootfs: the target architecture's iptables, nft, ip, tc and the libraries everything links ----
 FROM --platform=$TARGETPLATFORM ${RUNTIME_BASE} AS rootfs
@@ -110,9 +111,10 @@ RUN apt-get update \
       iptables nftables iproute2 libmnl0 libnetfilter-queue1 libstdc++6 libgcc-s1 \
  && rm -rf /var/lib/apt/lists/*
 COPY deploy/image/collect-rootfs.sh /usr/local/sbin/
-# The node binary and the addon are passed only so that the libraries they link are collected.
-COPY --from=build /out/node/node /out/app/build/Release/nfqueue.node /tmp/elf/
-RUN bash /usr/local/sbin/collect-rootfs.sh /out /tmp/elf/node /tmp/elf/nfqueue.node \
+# The node binary, the addon and the probe's namespace helper are passed only so that the libraries they
+# link are collected.
+COPY --from=build /out/node/node /out/app/build/Release/nfqueue.node /out/app/build/Release/dns-shaper-netns /tmp/elf/
+RUN bash /usr/local/sbin/collect-rootfs.sh /out /tmp/elf/node /tmp/elf/nfqueue.node /tmp/elf/dns-shaper-netns \
  && mkdir -p /out/usr/local/bin && ln -s /app/dist/cli.js /out/usr/local/bin/dns-shaper
 
 # ---- the image: three layers, the one that changes with each release (the app) last and small ----

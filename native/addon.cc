@@ -1,5 +1,6 @@
 // Addon entry: exports the Queue class, the pure packet parser (for tests and the kernel-filter
-// differential check), the constant lists the TS side builds metrics from, and the shared limits.
+// differential check), the constant lists the TS side builds metrics from, the shared limits, the
+// conntrack statistics reader and the race probe's split-CPU sender.
 #include <napi.h>
 
 #include "conntrack_stats.h"
@@ -8,6 +9,7 @@
 #include "limits.h"
 #include "parse.h"
 #include "queue.h"
+#include "split_cpu_sender.h"
 #include "stats.h"
 
 namespace dns_shaper {
@@ -118,6 +120,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Constants(env));
   exports.Set("limits", Limits(env));
   exports.Set("conntrackStats", Napi::Function::New(env, JsConntrackStats, "conntrackStats"));
+  // The race probe's sender (blocks its caller: only the probe agent process calls it).
+  exports.Set("splitCpuPairs", Napi::Function::New(env, JsSplitCpuPairs, "splitCpuPairs"));
+  exports.Set("allowedCpus", Napi::Function::New(env, JsAllowedCpus, "allowedCpus"));
   return exports;
 }
 

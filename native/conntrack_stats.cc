@@ -14,6 +14,8 @@
 #include <cstring>
 #include <string>
 
+#include "errno_error.h"
+
 namespace dns_shaper {
 
 // The attribute numbers are kernel ABI; the table above spells them out so the names live in one place.
@@ -101,15 +103,10 @@ Napi::Value JsConntrackStats(const Napi::CallbackInfo& info) {
   int r = ReadConntrackCpuStats(&cpus, &syscall);
   if (r < 0) {
     int e = -r;
-    const char* name = strerrorname_np(e);
     std::string msg = std::string("conntrack statistics over ctnetlink: ") + syscall + ": " + strerror(e);
     if (e == EPERM) msg += ": needs CAP_NET_ADMIN";
     if (e == ENOENT || e == EOPNOTSUPP) msg += ": nf_conntrack_netlink is not available on this kernel";
-    Napi::Error err = Napi::Error::New(env, msg);
-    err.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-    err.Set("errno", Napi::Number::New(env, e));
-    err.Set("syscall", Napi::String::New(env, syscall));
-    err.ThrowAsJavaScriptException();
+    SyscallError(env, e, msg, syscall).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   static const char* const kNames[kCtStatsMaxAttr + 1] = {nullptr,

@@ -8,6 +8,7 @@ import { parseFlags } from './config/flags.js'
 import { createLogger, type Logger } from './log.js'
 import { errorMessage, exitCodeFor } from './errors.js'
 import type { Config } from './config/types.js'
+import { PROBE_USAGE } from './probe/usage.js'
 
 const RUN_FLAGS_HELP = `run flags (each also as env DNS_SHAPER_<FLAG>, or a key of the --config file):
   --queue N                first NFQUEUE number (0)         --queues N       queues, balanced (1)
@@ -38,8 +39,10 @@ usage:
   dns-shaper run [flags]              the daemon (flags below, or env DNS_SHAPER_<FLAG>, or --config FILE)
   dns-shaper rules print|install|remove [flags]
                                       the exact iptables-restore input, or install/remove it once
-  dns-shaper check [--json] [--sample SECONDS] [flags]
+  dns-shaper check [--json] [--sample SECONDS] [--probe [--probe-pairs N]] [flags]
                                       can this node run the shaper, and does it need it?
+  dns-shaper probe [--json] [--pairs N] [--serve HOST:PORT]
+                                      measure whether this kernel drops conntrack clashes
   dns-shaper version | help [COMMAND]
   dns-shaper COMMAND --help           that command's usage
 
@@ -58,12 +61,17 @@ ${RUN_FLAGS_HELP}`,
   remove   remove dns-shaper's rules, e.g. left behind by a killed daemon
 
 ${RUN_FLAGS_HELP}`,
-  check: `usage: dns-shaper check [--json] [--sample SECONDS] [run flags]
+  check: `usage: dns-shaper check [--json] [--sample SECONDS] [--probe [--probe-pairs N]] [run flags]
   can this node run the shaper, and does it need it? Read-only. Exit 0 ready, 1 problems.
   --json                   the report as JSON
   --sample SECONDS         how long to watch the conntrack clash counters (10; 0..3600)
+  --probe                  also measure: provoke clashes in network namespaces of its own (never the
+                           node's) and count what the kernel drops; the verdict then follows the
+                           probe, not the kernel version table (needs CAP_SYS_ADMIN and two CPUs)
+  --probe-pairs N          split-CPU A/AAAA pairs the probe sends (300; 2..20000)
 
 ${RUN_FLAGS_HELP}`,
+  probe: PROBE_USAGE,
   version: `usage: dns-shaper version
   prints the version
 `,
@@ -163,21 +171,25 @@ async function cmdRules(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function cmdCheck(argv: string[], io: CliIo): Promise<number> {
-  const { values } = parseFlags(argv, [...RUN_FLAGS, 'json', 'sample'], new Set(['json', 'dry-run', 'ipv4', 'ipv6']))
+  const own = ['json', 'sample', 'probe', 'probe-pairs']
+  const { values } = parseFlags(argv, [...RUN_FLAGS, ...own], new Set(['json', 'probe', 'dry-run', 'ipv4', 'ipv6']))
   const json = values.get('json') === 'true' || values.get('json') === true
+  const probe = values.get('probe') === 'true' || values.get('probe') === true
   const sample = values.get('sample')
   const rest: string[] = []
-  for (const [k, v] of values) if (k !== 'json' && k !== 'sample') rest.push(`--${k}=${String(v)}`)
+  for (const [k, v] of values) if (!own.includes(k)) rest.push(`--${k}=${String(v)}`)
   const { config } = loadConfig(rest, { env: io.env })
   const sampleSeconds = sample === undefined ? undefined : Number(sample)
   if (sampleSeconds !== undefined && !(sampleSeconds >= 0 && sampleSeconds <= 3600)) {
     io.err(`--sample: "${String(sample)}" is not valid (accepted: seconds 0..3600)\n`)
     return 2
   }
+  const { parseProbePairs } = await import('./probe/command.js')
+  const probePairs = parseProbePairs(values.get('probe-pairs'), '--probe-pairs')
   const { runCheck } = await import('./check/run.js')
   const { systemProbesFor } = await import('./check/probes.js')
   const { renderJson, renderText } = await import('./check/render.js')
-  const report = await runCheck(config, systemProbesFor(config), { sampleSeconds })
+  const report = await runCheck(config, systemProbesFor(config, undefined, probePairs), { sampleSeconds, probe })
   io.out(json ? renderJson(report) : renderText(report))
   return report.exitCode
 }
@@ -196,6 +208,8 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         return await cmdRules(rest, io)
       case 'check':
         return await cmdCheck(rest, io)
+      case 'probe':
+        return await (await import('./probe/command.js')).probeCommand(rest, io)
       case 'version':
       case '--version':
         io.out(`${await version()}\n`)
@@ -216,7 +230,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         io.err(USAGE)
         return 2
       default:
-        io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, version, help)\n`)
+        io.err(`dns-shaper: unknown command "${cmd}" (accepted: run, rules, check, probe, version, help)\n`)
         return 2
     }
   } catch (e) {

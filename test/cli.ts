@@ -31,7 +31,7 @@ t.test('help, version, unknown commands', async t => {
   t.match(v.out, /^\d+\.\d+\.\d+\n$/)
   const u = await cli(['frobnicate'])
   t.equal(u.code, 2)
-  t.match(u.err, /unknown command "frobnicate" \(accepted: run, rules, check, version, help\)/)
+  t.match(u.err, /unknown command "frobnicate" \(accepted: run, rules, check, probe, version, help\)/)
   for (const f of RUN_FLAGS) t.match(USAGE, `--${f}`, `usage documents --${f}`)
 })
 
@@ -176,4 +176,23 @@ t.test('help, version and rules print run with build/Release/nfqueue.node absent
   )
   t.not(load.status, 0)
   t.match(load.stderr, /native addon nfqueue\.node not found/)
+})
+
+t.test('probe and check --probe: bad flags exit 2 before anything is built', async t => {
+  const help = await cli(['probe', '--help'])
+  t.equal(help.code, 0)
+  t.equal(help.out, COMMAND_USAGE.probe)
+  t.match(help.out, /--serve HOST:PORT/)
+  for (const [argv, line] of [
+    [['probe', '--pairs', '1'], /--pairs: "1" is not valid \(accepted: 2\.\.20000\)/],
+    [['probe', '--pairs', 'many'], /--pairs: "many" is not valid/],
+    [['probe', '--serve', 'nowhere'], /--serve: "nowhere" is not HOST:PORT/],
+    [['probe', 'extra'], /extra: unexpected argument/],
+    [['probe', '--frob'], /--frob: unknown flag/],
+    [['check', '--probe', '--probe-pairs', '0'], /--probe-pairs: "0" is not valid/],
+  ] as [string[], RegExp][]) {
+    const r = await cli(argv)
+    t.equal(r.code, 2, argv.join(' '))
+    t.match(r.err, line, argv.join(' '))
+  }
 })

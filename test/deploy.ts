@@ -311,6 +311,12 @@ const roots: [string, string][] = [
 ]
 const rendered = new Map(roots.map(([name, path]) => [name, renderKustomization(path)]))
 const byKey = (objs: KObject[]): Map<string, KObject> => new Map(objs.map(o => [objectKey(o), o]))
+/** Whether a variant is built on deploy/kubernetes (`resources: [../../kubernetes]`). */
+const overBase = (name: string): boolean =>
+  name === 'base' ||
+  /^\s*-\s*\.\.\/\.\.\/kubernetes\/?\s*$/m.test(
+    readFileSync(new URL(`${name}/kustomization.yaml`, variantsDir), 'utf8'),
+  )
 const renderedDaemonSet = (name: string): Obj => rendered.get(name)!.find(o => o.kind === 'DaemonSet')!
 
 /** The container's environment as kubelet builds it: `value` with $(VAR) expanded from the variables
@@ -358,11 +364,20 @@ t.test('every variant renders to valid objects; the renderer agrees with kustomi
   const base = byKey(rendered.get('base')!)
   for (const [name, path] of roots) {
     const objs = rendered.get(name)!
-    t.same(
-      objs.map(o => objectKey(o)).sort(),
-      [...base.keys()].sort(),
-      `${name}: the same objects as the base (components patch, they do not add)`,
-    )
+    // A variant over the base (components patch it) has the base's objects; a standalone one (the
+    // survey: a workload of its own) shares none of them, so deleting it cannot remove the shaper's.
+    if (overBase(name))
+      t.same(
+        objs.map(o => objectKey(o)).sort(),
+        [...base.keys()].sort(),
+        `${name}: the same objects as the base (components patch, they do not add)`,
+      )
+    else
+      t.same(
+        objs.filter(o => base.has(objectKey(o))).map(o => objectKey(o)),
+        [],
+        `${name}: standalone, no object of the base`,
+      )
     for (const o of objs) {
       t.equal(o.metadata?.namespace, 'kube-system', `${name}: ${objectKey(o)} in kube-system`)
       const model = MODELS[o.kind as keyof typeof MODELS]
@@ -451,3 +466,67 @@ t.test('IPv6-only nodes: the base serves them; the ipv6-only variant also keeps 
   const nl = loadAsKubelet('node-local-dns', '2001:db8::7', { KUBE_DNS_SERVICE_HOST: '2001:db8:96::a' })
   t.same(nl.config.dnsIp, ['2001:db8:96::a/128'], 'node-local-dns variant: an IPv6 ClusterIP works the same')
 })
+
+t.test(
+  'survey variant: the probe once per node, CAP_SYS_ADMIN its only extra privilege, stated as temporary',
+  async t => {
+    const { parseProbeFlags } = await import('../src/probe/command.js')
+    const objs = rendered.get('survey')
+    if (!objs) {
+      t.fail('deploy/variants/survey is missing')
+      return
+    }
+    const sds = objs.find(o => o.kind === 'DaemonSet')!
+    const spec = sds.spec.template.spec as Obj
+    const c = spec.containers[0] as Obj
+    const env = Object.fromEntries((c.env as Obj[]).map(e => [e.name, e.valueFrom?.fieldRef?.fieldPath]))
+    t.same(env, { POD_IP: 'status.podIP', NODE_NAME: 'spec.nodeName' })
+    const args = (c.args as string[]).map(a => a.replace('$(POD_IP)', '10.244.1.7'))
+    t.equal(args[0], 'probe')
+    const flags = parseProbeFlags(args.slice(1))
+    t.same(flags, { json: true, pairs: undefined, serve: '[10.244.1.7]:9363' }, 'flags dns-shaper probe accepts')
+    const port = (c.ports as Obj[]).find(p => p.name === 'metrics')
+    t.equal(port?.containerPort, 9363, 'serves on the metrics port')
+    t.equal(c.readinessProbe.httpGet.path, '/readyz', 'ready once the probe has answered')
+
+    // Privilege: the shaper's two capabilities plus SYS_ADMIN, nothing of the node's.
+    const sc = c.securityContext as Obj
+    t.same(sc.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN'] })
+    t.equal(sc.privileged, false)
+    t.equal(sc.allowPrivilegeEscalation, false)
+    t.equal(sc.readOnlyRootFilesystem, true)
+    t.notOk(spec.hostNetwork, "the pod's own network namespace, not the node's")
+    t.notOk(spec.hostPID)
+    t.same(
+      (spec.volumes as Obj[]).filter(v => v.hostPath),
+      [],
+      'no host path',
+    )
+    const text = readFileSync(new URL('survey/daemonset.yaml', variantsDir), 'utf8')
+    t.match(text, /SYS_ADMIN # TEMPORARY/, 'the capability is marked temporary where it is granted')
+    t.match(text, /TEMPORARY extra privilege: CAP_SYS_ADMIN/)
+
+    // Beside the shaper: no shared object, no overlapping selector; its own PodMonitor finds its pods.
+    const shaperSelector = ds.spec.selector.matchLabels as Record<string, string>
+    const labels = sds.spec.template.metadata.labels as Record<string, string>
+    t.notOk(
+      Object.entries(shaperSelector).every(([k, v]) => labels[k] === v),
+      "the shaper DaemonSet's selector does not match survey pods",
+    )
+    const spm = parseAllDocuments(
+      readFileSync(new URL('survey/podmonitor.yaml', variantsDir), 'utf8'),
+    )[0]!.toJS() as Obj
+    t.doesNotThrow(() => new PodMonitor(spm as never).validate(), 'survey PodMonitor schema')
+    t.same(typeErrors(spm, MODELS.PodMonitor.type, MODELS.PodMonitor.from), [])
+    t.ok(
+      Object.entries(spm.spec.selector.matchLabels as Record<string, string>).every(([k, v]) => labels[k] === v),
+      'the survey PodMonitor selects the survey pods',
+    )
+    t.equal(spm.spec.podMetricsEndpoints[0].port, 'metrics')
+    t.match(
+      spm.spec.podMetricsEndpoints[0].relabelings,
+      [{ targetLabel: 'node' }],
+      'every series labelled with its node',
+    )
+  },
+)

@@ -24,6 +24,7 @@ import { binaries, type Backend } from '../rules/backend.js'
 import type { LocalAddress } from './dns-service.js'
 import { RuleManager } from '../rules/manager.js'
 import type { DataplaneInputs } from './dataplane.js'
+import type { ProbeResult } from '../probe/run.js'
 
 /** The rule manager's backend detection (it owns it): a backend with the reason it was chosen, or why none works. */
 export type IptablesProbe = { backend: Backend; reason: string } | Error
@@ -54,6 +55,8 @@ export interface CheckProbes {
   /** What tells the service dataplane apart: iptables nat tables, nft tables, links, IPVS, pinned maps. */
   dataplane(): Promise<DataplaneInputs>
   sleep(ms: number): Promise<void>
+  /** The race probe (check --probe): provokes clashes in namespaces of its own and counts them. */
+  raceProbe?(): Promise<ProbeResult>
 }
 
 // ---------- gathering ----------
@@ -79,6 +82,8 @@ export interface ProbeResults {
   conntrack: ConntrackSample | Error
   local: LocalAddress[] | Error
   dataplane: DataplaneInputs | Error
+  /** undefined: the race probe was not asked for. */
+  probe?: ProbeResult | Error
 }
 
 async function settle<T>(p: () => Promise<T>): Promise<T | Error> {
@@ -114,7 +119,10 @@ export async function gather(
   config: Pick<Config, 'metricsListen'>,
   probes: CheckProbes,
   sampleSeconds: number,
+  raceProbe = false,
 ): Promise<ProbeResults> {
+  const raceProbeRun = probes.raceProbe
+  const probe = raceProbe && raceProbeRun ? settle(() => raceProbeRun()) : Promise.resolve(undefined)
   const [status, release, iptables, features, bound, listen, raw, tc, conntrack, local, dataplane] = await Promise.all([
     settle(() => probes.selfStatus()),
     settle(() => probes.kernelRelease()),
@@ -128,7 +136,20 @@ export async function gather(
     settle(() => probes.localAddresses()),
     settle(() => probes.dataplane()),
   ])
-  return { status, release, iptables, features, bound, listen, raw, tc, conntrack, local, dataplane }
+  return {
+    status,
+    release,
+    iptables,
+    features,
+    bound,
+    listen,
+    raw,
+    tc,
+    conntrack,
+    local,
+    dataplane,
+    probe: await probe,
+  }
 }
 
 // ---------- the real probes ----------
@@ -158,6 +179,8 @@ export interface SystemProbeOptions {
   run?: Runner
   /** Replaces the ctnetlink read (which always asks the live kernel, whatever procRoot says): for fixtures. */
   conntrackNetlink?: () => Promise<ConntrackStats>
+  /** Split-CPU pairs the race probe sends (check --probe-pairs). */
+  probePairs?: number
 }
 
 export function systemProbes(o: SystemProbeOptions): CheckProbes {
@@ -196,6 +219,7 @@ export function systemProbes(o: SystemProbeOptions): CheckProbes {
       ),
     dataplane: () => probeDataplane(run, root, o.bpfRoot ?? DEFAULT_BPF_ROOT),
     sleep: ms => new Promise(r => setTimeout(r, ms)),
+    raceProbe: async () => (await import('../probe/run.js')).runProbe({ pairs: o.probePairs }),
   }
 }
 
@@ -317,7 +341,7 @@ export async function probeFeatures(backend: Backend, run: Runner = defaultRun):
 }
 
 /** The probes of a real node: backend detection by the rule manager, raw rules read with that backend. */
-export function systemProbesFor(config: Config, run: Runner = defaultRun): CheckProbes {
+export function systemProbesFor(config: Config, run: Runner = defaultRun, probePairs?: number): CheckProbes {
   const rules = new RuleManager({ config })
   let backend: Promise<IptablesProbe> | undefined
   const detect = (): Promise<IptablesProbe> =>
@@ -335,6 +359,7 @@ export function systemProbesFor(config: Config, run: Runner = defaultRun): Check
   }
   return systemProbes({
     ipv6: config.ipv6,
+    probePairs,
     iptables: detect,
     features: async () => {
       const d = await detect()

@@ -23,6 +23,8 @@ import { scanRawRules } from './parse.js'
 import { gather, type CheckProbes, type ConntrackSample } from './probes.js'
 import { decideVerdict, type Verdict } from './verdict.js'
 import type { ConntrackSource, SourceResult } from '../kernel/conntrack-stats.js'
+import { probeItem } from '../probe/check-item.js'
+import type { ProbeResult } from '../probe/run.js'
 
 export const DEFAULT_SAMPLE_SECONDS = 10
 
@@ -46,6 +48,8 @@ export interface CheckReport {
       }
   /** The service dataplanes found; undefined when they could not be probed. */
   dataplanes: DataplaneReport | undefined
+  /** The race probe's measurement (check --probe): outcome, figures (pairs, clashes, dropped, resolved). */
+  probe?: ProbeResult | { error: string }
 }
 
 function conntrackReport(ct: ConntrackSample | Error, sampleSeconds: number): CheckReport['conntrack'] {
@@ -78,10 +82,10 @@ function conntrackReport(ct: ConntrackSample | Error, sampleSeconds: number): Ch
 export async function runCheck(
   config: CheckConfig,
   probes: CheckProbes,
-  opts: { sampleSeconds?: number } = {},
+  opts: { sampleSeconds?: number; probe?: boolean } = {},
 ): Promise<CheckReport> {
   const sampleSeconds = opts.sampleSeconds ?? DEFAULT_SAMPLE_SECONDS
-  const p = await gather(config, probes, sampleSeconds)
+  const p = await gather(config, probes, sampleSeconds, opts.probe ?? false)
   const version = p.release instanceof Error ? undefined : parseKernelRelease(p.release)
   const releaseText = p.release instanceof Error ? 'unknown' : p.release.trim()
   const handling = version === undefined ? undefined : clashHandling(version)
@@ -94,6 +98,7 @@ export async function runCheck(
   const items: CheckItem[] = [
     privilegesItem(p.status, p.iptables, config),
     kernelItem(p.release, handling),
+    ...(p.probe === undefined ? [] : [probeItem(p.probe)]),
     iptablesItem(p.iptables, config),
     ...featureItems(p.features),
     queueItem(p.bound, shaperQueues, config),
@@ -113,6 +118,7 @@ export async function runCheck(
     rates: conntrack.rates,
     blockers: items.filter(i => i.status === 'fail').map(i => `${i.id}: ${i.found}`),
     dataplaneInert: dataplane.report?.shaping === 'inert' ? dataplane.report.summary : undefined,
+    probe: p.probe instanceof Error ? undefined : p.probe?.verdict,
   })
   return {
     ready: verdict.ready,
@@ -125,5 +131,6 @@ export async function runCheck(
         : { ...version, clash: handling.level },
     conntrack: conntrackReport(p.conntrack, sampleSeconds),
     dataplanes: dataplane.report,
+    ...(p.probe === undefined ? {} : { probe: p.probe instanceof Error ? { error: p.probe.message } : p.probe }),
   }
 }

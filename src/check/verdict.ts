@@ -1,6 +1,7 @@
 // The verdict of `dns-shaper check`: can the shaper run here (no fail item), and does the node need it
-// (kernel clash handling, conntrack counters, NOTRACK, the service dataplane)? Pure.
+// (race probe when it ran, kernel clash handling, conntrack counters, NOTRACK, the service dataplane)? Pure.
 import type { ClashHandling } from '../kernel/release.js'
+import type { ProbeVerdict } from '../probe/verdict.js'
 
 export type Need = 'recommended' | 'optional' | 'not-needed' | 'unknown'
 
@@ -21,6 +22,8 @@ export interface VerdictInput {
    * Calico eBPF): the summary saying so. Optional: older callers and tests leave it out.
    */
   dataplaneInert?: string
+  /** What the race probe measured (check --probe); it outranks the kernel version table. */
+  probe?: ProbeVerdict
 }
 
 export interface Verdict {
@@ -46,34 +49,57 @@ function decideNeed(v: VerdictInput): { need: Need; text: string } {
   if (v.dataplaneInert !== undefined) return { need: 'not-needed', text: `not needed: ${v.dataplaneInert}` }
   const k = v.kernel
   const failed = v.rates?.insertFailed
+  const p = v.probe
+  // Measured beats read: a backported kernel's version says "drops" when it resolves, and the reverse.
+  if (p?.outcome === 'drops' && p.figures !== undefined) {
+    return {
+      need: 'recommended',
+      text: `shaping recommended: the probe saw this kernel drop ${p.figures.dropped} of ${p.figures.clashes} clashes (measured; the probe outranks the kernel version table)`,
+    }
+  }
   // On 5.6–5.9 insert_failed also counts resolved clashes, so a rising value there is not proof of drops.
-  if (failed !== undefined && failed > 0 && (k === undefined || k.insertFailedMeansDrop || k.level !== 'all')) {
+  // The probe tells which counting this kernel does: a clash_resolve counter means insert_failed counts
+  // only drops; resolved clashes without one mean a rising insert_failed may be resolutions too.
+  const counter = p?.phases?.[0]?.counter
+  const risingMeansDrop =
+    counter === 'clash_resolve' ||
+    (counter === undefined && (k === undefined || k.insertFailedMeansDrop || k.level !== 'all'))
+  if (failed !== undefined && failed > 0 && risingMeansDrop) {
     return {
       need: 'recommended',
       text: `shaping recommended: insert_failed rising (${formatRate(failed)}): the kernel is dropping clashing DNS packets`,
     }
   }
+  if (p?.outcome === 'resolves' && p.figures !== undefined) {
+    const table = k === undefined ? 'cannot read its release' : `says "${k.level}"`
+    return {
+      need: 'optional',
+      text: `optional: the probe saw this kernel resolve ${p.figures.resolved} clashes and drop none (measured; the probe outranks the kernel version table, which ${table})`,
+    }
+  }
+  // The probe ran but could not decide: say so beside the version table's answer.
+  const fallback = p === undefined ? '' : ` (${p.text}; decided by the kernel version table)`
   if (k?.level === 'drop')
     return {
       need: 'recommended',
-      text: `shaping recommended: kernel ${v.release} drops clashing UDP conntrack entries`,
+      text: `shaping recommended: kernel ${v.release} drops clashing UDP conntrack entries${fallback}`,
     }
   if (k?.level === 'same-tuple') {
     return {
       need: 'recommended',
-      text: `shaping recommended: kernel ${v.release} drops clashes DNATed to different endpoints`,
+      text: `shaping recommended: kernel ${v.release} drops clashes DNATed to different endpoints${fallback}`,
     }
   }
   if (k?.level === 'all') {
     const seen = v.rates === undefined ? undefined : (v.rates.clashResolve ?? v.rates.insertFailed)
     return {
       need: 'optional',
-      text: `optional: the kernel resolves clashes (${seen === undefined ? 'not sampled' : `${formatRate(seen)} seen`})`,
+      text: `optional: the kernel resolves clashes (${seen === undefined ? 'not sampled' : `${formatRate(seen)} seen`})${fallback}`,
     }
   }
   return {
     need: 'unknown',
-    text: `unknown: cannot tell clash handling from kernel release "${v.release}"; ${failed === undefined ? 'sample' : 'keep watching'} insert_failed`,
+    text: `unknown: cannot tell clash handling from kernel release "${v.release}"; ${failed === undefined ? 'sample' : 'keep watching'} insert_failed${fallback}`,
   }
 }
 

@@ -86,12 +86,40 @@ export interface ConntrackCpuCounters {
   counters: Record<string, number>
 }
 
+/** Options of the race probe's split-CPU sender. */
+export interface SplitCpuOptions {
+  /** IPv4 or IPv6 literal: the (DNATed) service address. */
+  server: string
+  port?: number
+  pairs?: number
+  /** The CPUs of the A and the AAAA sender; default: the first two this process may run on. */
+  cpus?: [number, number]
+  /** Per pair, for both answers; no retry (1000). */
+  timeoutMs?: number
+  /** No new pair after this (60). */
+  maxSeconds?: number
+}
+
+/** What the split-CPU sender did: pairs sent, answers received, how far apart each pair's two sends were. */
+export interface SplitCpuResult {
+  pairs: number
+  queries: number
+  answered: number
+  sendErrors: number
+  cpus: [number, number]
+  /** Per pair, |A send time - AAAA send time| in ns (CLOCK_MONOTONIC). */
+  skewNs: number[]
+  elapsedSeconds: number
+}
+
 interface Addon {
   Queue: new (opts: QueueOptions) => NativeQueue
   parsePacket(buf: Buffer): ParsedPacket
   constants: NativeConstants
   limits: NativeLimits
   conntrackStats(): ConntrackCpuCounters[]
+  splitCpuPairs(opts: SplitCpuOptions): SplitCpuResult
+  allowedCpus(): number[]
 }
 
 function findAddon(): string {
@@ -112,7 +140,13 @@ function findAddon(): string {
   return found
 }
 
-const addon = createRequire(import.meta.url)(findAddon()) as Addon
+const addonFile = findAddon()
+const addon = createRequire(import.meta.url)(addonFile) as Addon
+/**
+ * The race probe's helper executable, built beside the addon by binding.gyp: runs a program in a new
+ * network namespace (native/netns_exec.cc). May be absent (an install that copied only the .node).
+ */
+export const netnsHelper = path.join(path.dirname(addonFile), 'dns-shaper-netns')
 
 export const Queue = addon.Queue
 export const parsePacket = addon.parsePacket
@@ -121,3 +155,10 @@ export const addonConstants: NativeConstants = addon.constants
 export const addonLimits: NativeLimits = addon.limits
 /** Per-CPU conntrack statistics of this netns over ctnetlink; throws with code/errno/syscall. Needs CAP_NET_ADMIN. */
 export const conntrackStats = addon.conntrackStats
+/**
+ * Sends A/AAAA pairs from two threads pinned to two CPUs on one socket per pair (the race probe).
+ * Blocks the calling thread for the whole run: only the probe agent, a process of its own, calls it.
+ */
+export const splitCpuPairs = addon.splitCpuPairs
+/** CPUs this process may run on (sched_getaffinity). */
+export const allowedCpus = addon.allowedCpus

@@ -3,6 +3,7 @@ import t from 'tap'
 import { runCheck } from '../../src/check/run.js'
 import { parseConntrackStats } from '../../src/kernel/procfs.js'
 import { cfg, ct, fakes, byId } from '../helpers/check.js'
+import type { ProbeResult } from '../../src/probe/run.js'
 
 t.test('runCheck: ready node, modern kernel', async t => {
   const p = fakes()
@@ -324,3 +325,45 @@ t.test(
     t.match(byId(failing, 'dataplane'), { status: 'info', found: /boom/ })
   },
 )
+
+t.test('runCheck --probe: the probe item, its figures in the report, and the verdict follows it', async t => {
+  let runs = 0
+  const measured: ProbeResult = {
+    release: '6.18.44-fc-v769',
+    elapsedSeconds: 2.5,
+    rules: 'iptables',
+    cpus: [0, 1],
+    verdict: {
+      outcome: 'drops',
+      figures: { pairs: 300, queries: 600, answered: 590, lost: 10, clashes: 200, dropped: 10, resolved: 190 },
+      text: 'this kernel drops clashes: 10 of 200 clashes dropped',
+    },
+  }
+  const p = fakes({
+    raceProbe: async () => {
+      runs++
+      return measured
+    },
+  })
+  const without = await runCheck(cfg, p, { sampleSeconds: 0 })
+  t.equal(runs, 0, 'no probe unless asked for')
+  t.equal(without.probe, undefined)
+  t.notOk(byId(without, 'probe'))
+
+  const r = await runCheck(cfg, p, { sampleSeconds: 0, probe: true })
+  t.equal(runs, 1)
+  t.same(r.items.map(i => i.id).slice(0, 3), ['privileges', 'kernel', 'probe'])
+  t.match(byId(r, 'probe'), { status: 'warn', found: /drops clashes.*\(kernel 6\.18\.44-fc-v769, 2\.5 s\)/ })
+  t.match(byId(r, 'probe')?.action, /run dns-shaper on this node/)
+  t.same((r.probe as ProbeResult).verdict.figures, measured.verdict.figures)
+  t.equal(r.verdict.need, 'recommended', '6.18 reads as "resolves", the probe says drops')
+  t.equal(r.exitCode, 0, 'a node that needs shaping can still run it')
+
+  const failing = await runCheck(cfg, fakes({ raceProbe: () => Promise.reject(new Error('unshare: not found')) }), {
+    sampleSeconds: 0,
+    probe: true,
+  })
+  t.match(byId(failing, 'probe'), { status: 'warn', found: 'probe failed: unshare: not found' })
+  t.same(failing.probe, { error: 'unshare: not found' })
+  t.equal(failing.verdict.need, 'optional', 'no probe figures: the version table decides')
+})

@@ -2,16 +2,20 @@
 import t from 'tap'
 import { decideVerdict, formatRate, type VerdictInput } from '../../src/check/verdict.js'
 import { handling } from '../helpers/check.js'
+import type { ProbeVerdict } from '../../src/probe/verdict.js'
+
+/** A 6.18 node with DNS tracked and nothing sampled: each case overrides what it is about. */
+const BASE: VerdictInput = {
+  release: '6.18.44',
+  kernel: handling('6.18.44'),
+  conntrackLoaded: true,
+  dnsUntracked: undefined,
+  rates: undefined,
+  blockers: [],
+}
 
 t.test('verdict table', async t => {
-  const base: VerdictInput = {
-    release: '6.18.44',
-    kernel: handling('6.18.44'),
-    conntrackLoaded: true,
-    dnsUntracked: undefined,
-    rates: undefined,
-    blockers: [],
-  }
+  const base = BASE
   const rows: [string, Partial<VerdictInput>, string, RegExp][] = [
     [
       'old kernel drops',
@@ -125,4 +129,85 @@ t.test('formatRate', async t => {
   t.equal(formatRate(0), '0/s')
   t.equal(formatRate(0.333), '0.33/s')
   t.equal(formatRate(10.6), '11/s')
+})
+
+t.test('the race probe outranks the kernel version table', async t => {
+  const base = BASE
+  const figures = (dropped: number, resolved: number) => ({
+    pairs: 300,
+    queries: 600,
+    answered: 600 - dropped,
+    lost: dropped,
+    clashes: dropped + resolved,
+    dropped,
+    resolved,
+  })
+  const phase = (counter: 'clash_resolve' | 'insert_failed') => ({
+    ...figures(0, 0),
+    masquerade: false,
+    skewP50Us: 0.2,
+    counter,
+  })
+  const drops: ProbeVerdict = {
+    outcome: 'drops',
+    figures: figures(12, 100),
+    phases: [phase('clash_resolve')],
+    text: '',
+  }
+  const resolves: ProbeVerdict = {
+    outcome: 'resolves',
+    figures: figures(0, 250),
+    phases: [phase('insert_failed')],
+    text: '',
+  }
+  const inconclusive: ProbeVerdict = {
+    outcome: 'inconclusive',
+    reason: 'no-overlap',
+    figures: figures(0, 0),
+    text: 'probe inconclusive: no clash',
+  }
+
+  // A 6.18 kernel whose version says "resolves" but whose probe dropped (a lab switch, a regression).
+  const d = decideVerdict({ ...base, probe: drops })
+  t.equal(d.need, 'recommended')
+  t.match(
+    d.line,
+    /^shaping recommended: the probe saw this kernel drop 12 of 112 clashes \(measured; the probe outranks the kernel version table\)$/,
+  )
+
+  // RHEL 8's 4.18 with the 5.6 backport: the version says "drops", the probe resolves.
+  const rhel = { release: '4.18.0-553.el8_10.x86_64', kernel: handling('4.18.0-553.el8_10.x86_64') }
+  const r = decideVerdict({ ...base, ...rhel, probe: resolves })
+  t.equal(r.need, 'optional')
+  t.match(r.line, /resolve 250 clashes and drop none .*outranks the kernel version table, which says "drop"\)$/)
+  // ...and insert_failed rising there counts resolved clashes too (no clash counter): not proof of drops.
+  const rising = decideVerdict({
+    ...base,
+    ...rhel,
+    probe: resolves,
+    rates: { insertFailed: 3, clashResolve: undefined },
+  })
+  t.equal(rising.need, 'optional')
+  // On a kernel with a clash counter insert_failed counts only drops: rising still recommends.
+  const risingCounted = decideVerdict({
+    ...base,
+    probe: { ...resolves, phases: [phase('clash_resolve')] },
+    rates: { insertFailed: 3, clashResolve: 9 },
+  })
+  t.equal(risingCounted.need, 'recommended')
+
+  // Inconclusive: the version table decides and the line says the probe could not.
+  const i = decideVerdict({ ...base, ...rhel, probe: inconclusive })
+  t.equal(i.need, 'recommended')
+  t.match(
+    i.line,
+    /drops clashing UDP conntrack entries \(probe inconclusive: no clash; decided by the kernel version table\)$/,
+  )
+  t.match(
+    decideVerdict({ ...base, probe: inconclusive }).line,
+    /^optional: the kernel resolves clashes \(not sampled\) \(probe inconclusive/,
+  )
+
+  // What makes the race impossible on this node still wins: DNS untracked.
+  t.equal(decideVerdict({ ...base, dnsUntracked: '', probe: drops }).need, 'not-needed')
 })

@@ -242,6 +242,7 @@ t.test('SBOM: CycloneDX from cyclonedx-npm, the runtime npm dependencies at thei
 t.test('contents: what the daemon and check execute, nothing else', async t => {
   const has = (p: string): boolean => existsSync(join(ROOTFS, p))
   t.ok(has('app/build/Release/nfqueue.node'), 'addon')
+  t.ok(has('app/build/Release/dns-shaper-netns'), "the probe's namespace helper (the image has no unshare)")
   t.ok(has('app/node_modules/prom-client/package.json'), 'production dependency')
   for (const p of [
     'usr/sbin/iptables-nft-restore',
