@@ -50,6 +50,10 @@ export interface Options {
   npmNfqueueDir: string
   queue: number
   hosts: number
+  /** Node binary the dns-shaper variants run on (default: the one running the benchmark). */
+  daemonNode: string
+  /** Another built checkout whose dns-shaper runs right after this one's, in the same lab and run. */
+  compare?: string
   /** Scaling sweeps to run instead of the operating-point benchmark (empty: none). */
   sweeps: SweepName[]
   /** Re-render sweeps.md and its plots from this sweeps.json, run nothing. */
@@ -68,6 +72,10 @@ export const USAGE = `usage: npm run bench -- [options]   (root: network namespa
   --rss-packets N       packets each variant sees before the final RSS reading (default 1000000)
   --no-pairs            skip the stub-client runs (one socket per A+AAAA, bench/clients/stub_load) of
                         baseline, nfq_ref hold and pair mode
+  --compare DIR         also run DIR's dns-shaper (another built checkout, e.g. main) right after each
+                        dns-shaper variant, as <id>@before, in the same lab and run
+  --daemon-node PATH    node binary for the dns-shaper variants, e.g. the image's Node.js 24
+                        (default: this one); they run with the image's node flags (Dockerfile ENTRYPOINT)
   --npm-nfqueue DIR     npm nfqueue package dir (default /tmp/nfq-npm/node_modules/nfqueue)
   --sweeps LIST         instead: the scaling sweeps ${SWEEPS.join(',')} or all (bench/results/sweeps.*);
                         with --quick a smoke run of each
@@ -87,6 +95,8 @@ const FLAGS: Flags = {
   'search-cap': { type: 'string', needs: 'queries per second' },
   'rss-packets': { type: 'string', needs: 'a non-negative integer' },
   'npm-nfqueue': { type: 'string', needs: 'a directory' },
+  compare: { type: 'string', needs: 'a built checkout directory' },
+  'daemon-node': { type: 'string', needs: 'a node binary' },
   out: { type: 'string', needs: 'a directory' },
   'rerender-sweeps': { type: 'string', needs: 'a sweeps.json file' },
   sweeps: { type: 'string', needs: `${SWEEPS.join(',')} or all` },
@@ -141,8 +151,11 @@ export function parseOptions(argv: readonly string[], repo: string): Options {
     npmNfqueueDir: str(v, 'npm-nfqueue') ?? '/tmp/nfq-npm/node_modules/nfqueue',
     queue: 0,
     hosts: 250,
+    daemonNode: str(v, 'daemon-node') ?? process.execPath,
     sweeps: [],
   }
+  const compare = str(v, 'compare')
+  if (compare !== undefined) o.compare = compare
   const rerender = str(v, 'rerender-sweeps')
   if (rerender !== undefined) o.rerender = rerender
   const sweeps = str(v, 'sweeps')

@@ -23,6 +23,7 @@ import { renderMarkdown, renderText } from './lib/report.js'
 import type { BenchReport, MaxRate, Profile, RateTest, RunResult, VariantResult } from './lib/report.js'
 import { cdfPoints, sortedCopy, summarize } from '../harness/stats.js'
 import type { Dist } from '../harness/stats.js'
+import { dnsShaper } from './workloads/dns-shaper.js'
 import type { BenchContext, Running, Variant } from './workloads/types.js'
 import { rerenderSweeps, runSweeps } from './sweeps/run-sweeps.js'
 import { ALL_VARIANTS, parseOptions, type Options } from './options.js'
@@ -79,6 +80,7 @@ class Bench {
       repoRoot: REPO,
       metricsPort: 9363,
       npmNfqueueDir: o.npmNfqueueDir,
+      daemonNode: o.daemonNode,
     }
   }
 
@@ -205,11 +207,11 @@ class Bench {
     return { max: { zeroLossQps: lo, failedQps: hi, capped: false, tests }, packets }
   }
 
-  rss(pid: number | undefined): { rss?: number; hwm?: number } {
+  rss(pid: number | undefined): { rss?: number; hwm?: number; anon?: number; file?: number } {
     if (pid === undefined) return {}
     try {
       const s = readStatus(pid)
-      return { rss: s.vmRssKb, hwm: s.vmHwmKb }
+      return { rss: s.vmRssKb, hwm: s.vmHwmKb, anon: s.rssAnonKb, file: s.rssFileKb }
     } catch {
       return {}
     }
@@ -234,7 +236,12 @@ class Bench {
       await sleep(idleMs)
       if (c0 && run.pid !== undefined)
         res.idleCpuPct = (cpuDeltaUs(c0, readCpu(run.pid), this.clk).us / (idleMs * 1000)) * 100
-      res.rssRestKb = this.rss(run.pid).rss
+      // At rest as docs/deploy.md and the image test state it: started, rules in place, one scrape.
+      await run.metrics?.()
+      const rest = this.rss(run.pid)
+      res.rssRestKb = rest.rss
+      res.rssRestAnonKb = rest.anon
+      res.rssRestFileKb = rest.file
       // Warm-up: first packets fault in code and fill conntrack; not measured.
       res.packets += (await this.dnsperf(1000, this.o.quick ? 0.5 : 1, false)).sent
       const profiles: Profile[] = ['c10']
@@ -322,7 +329,13 @@ async function main(argv: string[]): Promise<number> {
       ALL_VARIANTS,
       log,
     )
-  const variants = ALL_VARIANTS.filter(v => o.variants.includes(v.id))
+  const variants = ALL_VARIANTS.filter(v => o.variants.includes(v.id)).flatMap(v => {
+    // The other checkout's daemon right after this one's: the closest two runs on a shared machine.
+    const m = /^dns-shaper-(fixed|pair)(-kfilter)?$/.exec(v.id)
+    return o.compare && m
+      ? [v, dnsShaper(m[1] as 'fixed' | 'pair', m[2] !== undefined, { root: o.compare, tag: 'before' })]
+      : [v]
+  })
   // The baseline first: every other run is compared with it.
   variants.sort((x, y) => Number(y.id === 'baseline') - Number(x.id === 'baseline'))
   const q = writeQueryFile(o.hosts)

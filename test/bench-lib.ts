@@ -200,7 +200,7 @@ const STAT_NODE =
 const STAT_ODD =
   '4252 (x) y (z) S 1 4248 24188 0 -1 4194304 141 0 0 0 3 2 0 0 20 0 1 0 263348 2990080 403 18446744073709551615 93850205388800 93850205406729 140731040894640 0 0 0 0 6 0 1 0 0 17 0 0 0 0 0 0 93850205420816 93850205422080 93850453307392 140731040901848 140731040901866 140731040901866 140731040903144 0'
 const STATUS =
-  'Name:\tnode\nState:\tR (running)\nVmPeak:\t  729016 kB\nVmHWM:\t   42472 kB\nVmRSS:\t   42472 kB\nRssAnon:\t    6936 kB\nThreads:\t7\n'
+  'Name:\tnode\nState:\tR (running)\nVmPeak:\t  729016 kB\nVmHWM:\t   42472 kB\nVmRSS:\t   42472 kB\nRssAnon:\t    6936 kB\nRssFile:\t   35536 kB\nThreads:\t7\n'
 
 t.test('/proc/PID/stat', async t => {
   t.same(parseProcStat(STAT_NODE), {
@@ -227,10 +227,16 @@ t.test('/proc/PID/stat', async t => {
 })
 
 t.test('/proc/PID/status and schedstat', async t => {
-  t.same(parseProcStatus(STATUS), { vmRssKb: 42472, vmHwmKb: 42472, threads: 7 })
+  t.same(parseProcStatus(STATUS), {
+    vmRssKb: 42472,
+    vmHwmKb: 42472,
+    rssAnonKb: 6936,
+    rssFileKb: 35536,
+    threads: 7,
+  })
   t.same(
     parseProcStatus('Name:\tkthreadd\nThreads:\t1\n'),
-    { vmRssKb: undefined, vmHwmKb: undefined, threads: 1 },
+    { vmRssKb: undefined, vmHwmKb: undefined, rssAnonKb: undefined, rssFileKb: undefined, threads: 1 },
     'kernel thread: no Vm lines',
   )
   t.equal(parseSchedstat('65881673 17419644 90\n'), 65881673)
@@ -631,4 +637,22 @@ t.test('options', async t => {
   t.throws(() => parseOptions(['--duration', '500']), /--duration/)
   t.throws(() => parseOptions(['--bogus']), /unknown flag --bogus/)
   t.throws(() => parseOptions(['--help']), /usage:/)
+})
+
+t.test('the dns-shaper variants take their node flags from the Dockerfile ENTRYPOINT', async t => {
+  const { readFileSync } = await import('node:fs')
+  const { imageNodeFlags } = await import('../bench/workloads/dns-shaper.js')
+  const real = imageNodeFlags(readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8'))
+  t.ok(
+    real.every(f => f.startsWith('--')),
+    `the image's flags: ${real.join(' ') || 'none'}`,
+  )
+  t.same(imageNodeFlags('FROM x\nENTRYPOINT ["/usr/local/bin/node", "--jitless", "/app/dist/cli.js"]\n'), ['--jitless'])
+  t.same(imageNodeFlags('ENTRYPOINT ["/usr/bin/node", "/app/dist/cli.js"]'), [])
+  t.throws(() => imageNodeFlags('ENTRYPOINT /usr/local/bin/dns-shaper'), /exec-form ENTRYPOINT/)
+  t.throws(() => imageNodeFlags('ENTRYPOINT ["/usr/local/bin/dns-shaper"]'), /exec-form ENTRYPOINT/)
+  t.equal(parseOptions(['--daemon-node', '/opt/node24/bin/node']).daemonNode, '/opt/node24/bin/node')
+  t.equal(parseOptions([]).daemonNode, process.execPath)
+  t.equal(parseOptions(['--compare', '/tmp/main']).compare, '/tmp/main')
+  t.equal(parseOptions([]).compare, undefined)
 })

@@ -140,9 +140,10 @@ t.test('DaemonSet: host network, scheduling, lifecycle', async t => {
   t.equal(pod.containers.length, 1)
   t.ok(container.resources?.requests?.cpu && container.resources?.requests?.memory, 'requests set')
   t.ok(container.resources?.limits?.memory, 'memory limit set')
-  // Measured by test/integration/image.ts (peak RSS of the image's daemon after its shaping probes,
-  // Node.js 24): the request must stay above it with headroom, the limit well above the request.
-  const MEASURED_PEAK_RSS_MIB = 78
+  // test/integration/image.ts fails when the image's daemon at rest (started, rules installed, one
+  // scrape) exceeds 60 MiB, and checks the request against its measurement: the request must stay
+  // above that ceiling, the limit well above the request.
+  const IDLE_RSS_CEILING_MIB = 60
   const mib = (q: string): number => {
     const m = /^(\d+)(Mi|Gi)$/.exec(q)
     if (!m) throw new Error(`memory quantity ${q}: write it in Mi or Gi`)
@@ -150,8 +151,8 @@ t.test('DaemonSet: host network, scheduling, lifecycle', async t => {
   }
   const request = mib(String(container.resources.requests.memory))
   t.ok(
-    request >= MEASURED_PEAK_RSS_MIB * 1.2,
-    `memory request ${request} MiB: 20 % or more over the measured ${MEASURED_PEAK_RSS_MIB} MiB`,
+    request > IDLE_RSS_CEILING_MIB,
+    `memory request ${request} MiB: above the ${IDLE_RSS_CEILING_MIB} MiB the image test allows at rest`,
   )
   t.ok(mib(String(container.resources.limits.memory)) >= 2 * request, 'memory limit at least twice the request')
 })
@@ -305,7 +306,10 @@ t.test('a bad ConfigMap is refused the way the daemon would refuse it', async t 
 t.test('Dockerfile entrypoint and port match the DaemonSet', async t => {
   const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8')
   const last = (re: RegExp): string | undefined => [...dockerfile.matchAll(re)].at(-1)?.[1]
-  t.same(JSON.parse(last(/^ENTRYPOINT\s+(\[.*\])\s*$/gm) ?? 'null'), ['/usr/local/bin/dns-shaper'])
+  // The image's node with its flags on the CLI (exec form: the image has no shell).
+  const entrypoint = JSON.parse(last(/^ENTRYPOINT\s+(\[.*\])\s*$/gm) ?? '[]') as string[]
+  t.equal(entrypoint[0], '/usr/local/bin/node')
+  t.equal(entrypoint.at(-1), '/app/dist/cli.js')
   t.same(JSON.parse(last(/^CMD\s+(\[.*\])\s*$/gm) ?? 'null'), ['run'])
   t.equal(Number(last(/^EXPOSE\s+(\d+)/gm)), METRICS_PORT)
   t.match(dockerfile, /^ARG BASE=debian:trixie-slim$/m, 'base selectable with --build-arg BASE')
@@ -324,7 +328,7 @@ t.test(
       const entry = lock.packages?.[`node_modules/${name}`] as Obj | undefined
       t.equal(entry?.version, x64, `lockfile has ${name} ${x64}`)
       t.match(entry?.integrity, /^sha512-/, `${name} carries its integrity hash`)
-      t.equal(entry?.optional, true, `${name} optional: npm fetches only the build machine's architecture`)
+      t.equal(entry?.optional, true, `${name} optional: deploy/image/fetch-node.sh fetches the target's one`)
     }
     t.match(pkg.dependencies?.['node-gyp'], /^\d+\.\d+\.\d+$/, 'node-gyp pinned exactly')
     const dockerfile = readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8')

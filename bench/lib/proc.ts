@@ -1,5 +1,6 @@
 // CPU time and memory of a process from /proc: /proc/PID/stat (utime, stime in clock ticks),
-// /proc/PID/task/*/schedstat (nanoseconds on CPU, per thread), /proc/PID/status (VmRSS, VmHWM).
+// /proc/PID/task/*/schedstat (nanoseconds on CPU, per thread), /proc/PID/status (VmRSS and its
+// RssAnon/RssFile parts, VmHWM).
 // Readers take a proc root so tests can point them at fixtures; nothing here writes anything.
 
 import { readFileSync, readdirSync } from 'node:fs'
@@ -55,6 +56,9 @@ export interface ProcStatus {
   /** kB; undefined for a zombie or a kernel thread. */
   vmRssKb?: number
   vmHwmKb?: number
+  /** The two parts of VmRSS: private memory (heap, stacks) and mapped files (mostly the node binary). */
+  rssAnonKb?: number
+  rssFileKb?: number
   threads?: number
 }
 
@@ -65,7 +69,13 @@ export function parseProcStatus(text: string): ProcStatus {
     return m ? Number(m[1]) : undefined
   }
   const th = /^Threads:\s+(\d+)$/m.exec(text)
-  return { vmRssKb: kb('VmRSS'), vmHwmKb: kb('VmHWM'), threads: th ? Number(th[1]) : undefined }
+  return {
+    vmRssKb: kb('VmRSS'),
+    vmHwmKb: kb('VmHWM'),
+    rssAnonKb: kb('RssAnon'),
+    rssFileKb: kb('RssFile'),
+    threads: th ? Number(th[1]) : undefined,
+  }
 }
 
 /** /proc/PID/task/TID/schedstat: "run_ns wait_ns timeslices". Returns time on CPU in ns. */

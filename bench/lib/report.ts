@@ -61,6 +61,9 @@ export interface VariantResult {
   skipped?: string
   error?: string
   rssRestKb?: number
+  /** RssAnon and RssFile of rssRestKb (private memory, mapped files). */
+  rssRestAnonKb?: number
+  rssRestFileKb?: number
   rssEndKb?: number
   /** CPU % of the verdict process with no traffic (1 s at rest). */
   idleCpuPct?: number
@@ -150,7 +153,7 @@ export const VARIANT_HEADER = [
   'zero-loss max qps',
   'first failing qps',
   'idle CPU %',
-  'RSS at rest MiB',
+  'RSS at rest MiB (anon+file)',
   'RSS after N pkts MiB',
   'N packets',
   'note',
@@ -164,7 +167,9 @@ export function variantRow(v: VariantResult): string[] {
     m ? `${kqps(m.zeroLossQps)}${m.capped ? ' (cap)' : ''}` : '–',
     m?.failedQps ? kqps(m.failedQps) : '–',
     v.idleCpuPct === undefined ? '–' : v.idleCpuPct.toFixed(2),
-    mib(v.rssRestKb),
+    v.rssRestAnonKb === undefined || v.rssRestFileKb === undefined
+      ? mib(v.rssRestKb)
+      : `${mib(v.rssRestKb)} (${mib(v.rssRestAnonKb)}+${mib(v.rssRestFileKb)})`,
     mib(v.rssEndKb),
     v.packets ? `${(v.packets / 1e6).toFixed(2)}M` : '–',
     v.skipped ? `skipped: ${v.skipped}` : v.error ? `error: ${v.error}` : '',

@@ -1,14 +1,53 @@
-// dns-shaper itself (dist/cli.js), with --rules none: the benchmark installs the same rule for
-// every variant. Metrics listen on the router's loopback and are scraped only between runs.
-import { existsSync } from 'node:fs'
+// dns-shaper itself (dist/cli.js, with the image's node flags), with --rules none: the benchmark
+// installs the same rule for every variant. Metrics listen on the router's loopback and are scraped only between runs.
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startDaemon } from '../../harness/daemon.js'
 import { lastJsonLine } from '../../harness/process.js'
 import type { BenchContext, Running, Variant } from './types.js'
 
-const cli = (ctx: BenchContext): string => join(ctx.repoRoot, 'dist', 'cli.js')
+/** Another built checkout to run side by side with this one (bench/run.ts --compare DIR). */
+export interface OtherCheckout {
+  root: string
+  /** Suffix of the variant ids, e.g. "before". */
+  tag: string
+}
 
-async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: boolean): Promise<Running> {
+const rootOf = (ctx: BenchContext, other?: OtherCheckout): string => other?.root ?? ctx.repoRoot
+const cli = (ctx: BenchContext, other?: OtherCheckout): string => join(rootOf(ctx, other), 'dist', 'cli.js')
+
+/** The node flags of a checkout's image; none when its Dockerfile ran the CLI through its shebang. */
+function checkoutNodeFlags(root: string, other: boolean): string[] {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
+  if (!other) return imageNodeFlags(dockerfile)
+  try {
+    return imageNodeFlags(dockerfile)
+  } catch {
+    return []
+  }
+}
+
+/**
+ * The node flags the image starts the daemon with: what its Dockerfile's exec-form ENTRYPOINT puts
+ * between the node binary and dist/cli.js. Read from there so the benchmark measures the daemon the
+ * way it runs on a node, with one place to change them.
+ */
+export function imageNodeFlags(dockerfile: string): string[] {
+  const line = dockerfile.split('\n').find(l => /^ENTRYPOINT\s+\[/.test(l))
+  const argv = line ? (JSON.parse(line.replace(/^ENTRYPOINT\s+/, '')) as unknown) : undefined
+  if (!Array.isArray(argv) || !argv.every(a => typeof a === 'string') || !/\/node$/.test(argv[0] ?? ''))
+    throw new Error(
+      `Dockerfile: no exec-form ENTRYPOINT ["/path/to/node", ...flags, "/app/dist/cli.js"]: ${line ?? 'none'}`,
+    )
+  return argv.slice(1, -1)
+}
+
+async function start(
+  ctx: BenchContext,
+  mode: 'fixed' | 'pair',
+  kernelFilter: boolean,
+  other?: OtherCheckout,
+): Promise<Running> {
   const ns = ctx.lab.router.ns
   const listen = `127.0.0.1:${ctx.metricsPort}`
   // With the kernel filter the daemon installs its own rule (the shared rule plus the cBPF match):
@@ -33,7 +72,13 @@ async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: bo
   if (mode === 'pair') argv.push('--pair-window', String(ctx.pairWindowMs ?? ctx.delayMs))
   if ((ctx.queues ?? 1) > 1) argv.push('--queues', String(ctx.queues))
   if (ctx.maxHeld !== undefined) argv.push('--max-held', String(ctx.maxHeld))
-  const d = await startDaemon(ns, argv, { cli: cli(ctx) })
+  // The daemon's node binary and the image's node flags before the CLI, as the image's ENTRYPOINT has them.
+  const command = [
+    ctx.daemonNode ?? process.execPath,
+    ...checkoutNodeFlags(rootOf(ctx, other), other !== undefined),
+    cli(ctx, other),
+  ]
+  const d = await startDaemon(ns, argv, { command })
   return {
     pid: d.child.pid ?? -1,
     metrics: async () => d.metrics().catch(() => undefined),
@@ -44,15 +89,18 @@ async function start(ctx: BenchContext, mode: 'fixed' | 'pair', kernelFilter: bo
   }
 }
 
-export function dnsShaper(mode: 'fixed' | 'pair', kernelFilter = false): Variant {
+export function dnsShaper(mode: 'fixed' | 'pair', kernelFilter = false, other?: OtherCheckout): Variant {
+  const tag = other ? `@${other.tag}` : ''
   return {
-    id: `dns-shaper-${mode}${kernelFilter ? '-kfilter' : ''}`,
-    label: `dns-shaper ${mode}${kernelFilter ? ' + kernel filter' : ''}`,
+    id: `dns-shaper-${mode}${kernelFilter ? '-kfilter' : ''}${tag}`,
+    label: `dns-shaper ${mode}${kernelFilter ? ' + kernel filter' : ''}${other ? ` (${other.tag}: ${other.root})` : ''}`,
     queue: !kernelFilter,
     holdsAAAA: true,
     pairMode: mode === 'pair',
     unavailable: ctx =>
-      Promise.resolve(existsSync(cli(ctx)) ? undefined : `${cli(ctx)} missing: run \`npx tsc -p tsconfig.build.json\``),
-    start: ctx => start(ctx, mode, kernelFilter),
+      Promise.resolve(
+        existsSync(cli(ctx, other)) ? undefined : `${cli(ctx, other)} missing: run \`npx tsc -p tsconfig.build.json\``,
+      ),
+    start: ctx => start(ctx, mode, kernelFilter, other),
   }
 }

@@ -21,6 +21,8 @@ export interface BenchContext {
   pairWindowMs?: number
   /** dns-shaper --max-held (default: the daemon's). */
   maxHeld?: number
+  /** Node binary dns-shaper runs on (default: the benchmark's own). */
+  daemonNode?: string
 }
 
 export interface Running {

@@ -1,10 +1,16 @@
 // HTTP endpoints: /metrics, /healthz (data plane alive, queue bound), /readyz (rules in place or
 // unmanaged); a probe listener serves only the last two. Read-only: every request is a GET or HEAD of
 // one of these, anything else is 404/405. Which connections stay open is the ConnectionGuard's call.
-import http from 'node:http'
+import type { Server, ServerResponse } from 'node:http'
+import { createRequire } from 'node:module'
 import type { AddressInfo, Socket } from 'node:net'
 import { parseHostPort } from '../config/host-port.js'
 import { ConnectionGuard, type GuardCounts } from './connection-guard.js'
+
+// require, not an ES import: importing node:http as an ES module makes Node evaluate every export of
+// it, and since Node 22 those include http.WebSocket and friends, which load undici, http2, tls and
+// worker_threads, for a server that answers plain GETs (docs/deploy.md, "Resources").
+const http = createRequire(import.meta.url)('node:http') as typeof import('node:http')
 
 export interface HttpSources {
   /** Absent on the probe listener: /metrics is then 404. */
@@ -62,7 +68,7 @@ export const PROBE_HTTP_LIMITS: HttpLimits = {
 }
 
 export class HttpServer {
-  readonly #server: http.Server
+  readonly #server: Server
   readonly #guard: ConnectionGuard
   #listening = false
 
@@ -166,7 +172,7 @@ export class HttpServer {
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
   res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' })
   res.end(res.req.method === 'HEAD' ? undefined : body)
 }

@@ -2,7 +2,7 @@
 // read once per scrape (the verdict path never calls into JS); kernel queue counters come from /proc,
 // conntrack counters from ctnetlink or /proc, at scrape time. Nothing here changes state of the shaper.
 // Each group of series lives in its own file under metrics/; this file takes the snapshot they read.
-import client from 'prom-client'
+import type client from 'prom-client'
 import type { QueueStats, NativePolicy } from '../dataplane/nfqueue.js'
 import type { NativeConstants } from '../dataplane/constants.js'
 import { readNfqueueStats, type ConntrackStats, type NfqueueStats } from '../kernel/procfs.js'
@@ -19,6 +19,7 @@ import { dataplaneMetrics } from './metrics/dataplane.js'
 import { kernelQueueMetrics } from './metrics/kernel-queue.js'
 import { conntrackMetrics } from './metrics/conntrack.js'
 import { ReloadMetrics } from './metrics/reload.js'
+import { prom } from './metrics/prom.js'
 
 export { SnapshotMetric, type Sample, type Snapshot } from './metrics/snapshot-metric.js'
 export { SCRAPE_SOURCES } from './metrics/conntrack.js'
@@ -52,7 +53,7 @@ const NOT_READ: ConntrackReading = {
 }
 
 export class Metrics {
-  readonly registry = new client.Registry()
+  readonly registry = new prom.Registry()
   #snapshot: Snapshot = { queues: [], nfqueue: [], nfqueueOk: false, conntrack: undefined, conntrackReading: NOT_READ }
   readonly #warned = new Set<string>()
   readonly #src: MetricsSources
@@ -62,7 +63,7 @@ export class Metrics {
     this.#src = src
     // The event-loop-lag monitor wakes the JS thread at this interval; prom-client's default (10 ms)
     // alone cost ~0.4 % of a CPU on an idle node. The JS thread has no per-packet work to lag behind.
-    client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 250 })
+    prom.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 250 })
     // prom-client names these gauges *_total, which promtool (rightly) rejects; they add little here.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
       this.registry.removeSingleMetric(name)

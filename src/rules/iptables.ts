@@ -16,6 +16,12 @@ export interface IptablesOptions {
   timeoutMs: number
   /** Read, but never restore. */
   dryRun: boolean
+  /**
+   * Reads a /proc file of the network namespace the commands run in; rejects when it cannot. Absent:
+   * `cat` through `run` (the namespace a prefix or an injected runner stands for). The daemon passes
+   * node's own read, so it needs no `cat` (the image has none).
+   */
+  readFile?: (path: string) => Promise<string>
   debug?: (msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -64,13 +70,19 @@ export class Iptables {
     const names = `/proc/net/${family === 'ipv6' ? 'ip6' : 'ip'}_tables_names`
     let listed = true
     try {
-      const r = await this.#o.run(['cat', names])
-      if (r.code === 0 && !r.timedOut) listed = r.stdout.split('\n').includes(TABLE)
+      listed = (await this.#readFile(names)).split('\n').includes(TABLE)
     } catch {
-      // cat could not run: assume the table exists, as without permission.
+      // Unreadable (no permission, or cat could not run): assume the table exists.
     }
     if (listed) this.#legacyRaw.add(family)
     return listed
+  }
+
+  async #readFile(path: string): Promise<string> {
+    if (this.#o.readFile !== undefined) return this.#o.readFile(path)
+    const r = await this.#o.run(['cat', path])
+    if (r.code !== 0 || r.timedOut) throw new Error(`cat ${path} failed: ${r.stderr.trim()}`)
+    return r.stdout
   }
 
   async apply(backend: Backend, family: Family, input: string): Promise<void> {

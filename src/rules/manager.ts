@@ -1,6 +1,7 @@
 // The rule manager: install/remove/status of the DNS-SHAPER rules, each family one atomic
 // iptables-restore transaction, serialised, each family standing alone, with kernel-filter fallback. It must never touch a
 // rule it did not create, nor run anything through a shell (every command goes through exec.ts).
+import { readFile } from 'node:fs/promises'
 import type { Config, Family } from '../config/types.js'
 import { createRunner, netnsWrap, wrapRunner, type Runner } from '../kernel/exec.js'
 import { isIptablesError } from './errors.js'
@@ -34,7 +35,7 @@ export interface RuleManagerOptions {
    * commands); the daemon passes its current rule plan to every operation instead.
    */
   config: Config
-  /** Command runner (default: execFile with a 30 s timeout). */
+  /** Command runner (default: execFile with a 30 s timeout); given one, /proc is read through it too (`cat`). */
   runner?: Runner
   /** Run every command inside this network namespace (`ip netns exec NS ...`). */
   netns?: string
@@ -128,8 +129,11 @@ export class RuleManager {
     const base = opts.runner ?? createRunner({ timeoutMs: this.#timeoutMs })
     const wrap = opts.netns !== undefined ? netnsWrap(opts.netns) : (opts.wrap ?? [])
     this.#run = wrapRunner(base, wrap)
+    // /proc/net is the reader's namespace: read it here only when the commands run here too.
+    const here = opts.runner === undefined && wrap.length === 0
     this.#iptables = new Iptables({
       run: this.#run,
+      ...(here ? { readFile: (path: string) => readFile(path, 'utf8') } : {}),
       waitSeconds: this.#waitSeconds,
       timeoutMs: this.#timeoutMs,
       dryRun: this.#dryRun,

@@ -182,3 +182,11 @@ t.test('stop cancels the timer; start is idempotent', async t => {
   clock.advance(120000)
   t.equal(file.reads, reads, 'no read after stop')
 })
+
+t.test('contentHash is FNV-1a 64 (published vectors), the same for a string and its bytes', async t => {
+  t.equal(contentHash(''), 'cbf29ce484222325')
+  t.equal(contentHash('a'), 'af63dc4c8601ec8c')
+  t.equal(contentHash('foobar'), '85944171f73967e8')
+  t.equal(contentHash(Buffer.from('{"delay": 5}')), contentHash('{"delay": 5}'))
+  t.not(contentHash('{"delay": 5}'), contentHash('{"delay": 6}'))
+})

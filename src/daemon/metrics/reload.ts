@@ -1,6 +1,7 @@
 // Config reloads and rule repairs: the daemon's own counters, set by the daemon when it applies a
 // config or puts rules back. Named like Prometheus's own reload series so the usual alerts carry over.
-import client from 'prom-client'
+import type client from 'prom-client'
+import { prom } from './prom.js'
 
 export class ReloadMetrics {
   readonly reloads: client.Counter<'result'>
@@ -13,7 +14,7 @@ export class ReloadMetrics {
   readonly configRestartRequired: client.Gauge<'setting'>
 
   constructor(registry: client.Registry) {
-    this.reloads = new client.Counter({
+    this.reloads = new prom.Counter({
       name: 'dns_shaper_config_reloads_total',
       help: 'Config reloads (SIGHUP, or the --config file changed), by result.',
       labelNames: ['result'],
@@ -21,23 +22,23 @@ export class ReloadMetrics {
     })
     // Named like Prometheus's own prometheus_config_last_reload_success_timestamp_seconds and
     // _successful, so the usual "config reload failed" alert carries over.
-    this.configLastReload = new client.Gauge({
+    this.configLastReload = new prom.Gauge({
       name: 'dns_shaper_config_last_reload_timestamp_seconds',
       help: 'Unix time the config was last applied: at start, then at each successful reload.',
       registers: [registry],
     })
-    this.configLastReloadSuccessful = new client.Gauge({
+    this.configLastReloadSuccessful = new prom.Gauge({
       name: 'dns_shaper_config_last_reload_successful',
       help: 'Whether the last config reload applied (1) or was refused, keeping the running config (0).',
       registers: [registry],
     })
-    this.configRestartRequired = new client.Gauge({
+    this.configRestartRequired = new prom.Gauge({
       name: 'dns_shaper_config_restart_required',
       help: 'Settings of the config file whose new value waits for a restart (1), as named in the log at the last reload: the running value stays (max-held is raised as far as the slots preallocated at start).',
       labelNames: ['setting'],
       registers: [registry],
     })
-    this.rulesReinstalled = new client.Counter({
+    this.rulesReinstalled = new prom.Counter({
       name: 'dns_shaper_rules_reinstalled_total',
       help: 'Times the managed rules were found missing or changed and put back.',
       registers: [registry],
