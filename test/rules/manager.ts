@@ -7,6 +7,9 @@ import { RuleManager } from '../../src/rules/manager.js'
 import { renderRestore } from '../../src/rules/restore.js'
 import { cfg, J_PRE, J_OUT, FakeTables, NFT, LEGACY } from '../helpers/rules.js'
 
+// One field of each family's result, in family order (IPv4 then IPv6).
+const perFamily = <F, K extends keyof F>(r: { families: F[] }, key: K): F[K][] => r.families.map(f => f[key])
+
 t.test('RuleManager install is idempotent and leaves foreign rules alone', async t => {
   const fake = new FakeTables()
   fake.table('iptables-nft-save').rules.push('-A PREROUTING -d 198.51.100.10/32 -p udp -m udp --dport 53 -j NOTRACK')
@@ -45,10 +48,7 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
   t.equal(fake.saveText('iptables-nft-save'), after1, 'second install: same state')
   t.equal((await m.install()).families[0]!.jumpsRemoved, 2, 'replaces its two jumps')
   const st = await m.status()
-  t.same(
-    st.families.map(f => f.upToDate),
-    [true, true],
-  )
+  t.same(perFamily(st, 'upToDate'), [true, true])
   t.same(fake.table('iptables-nft-save').rules.filter(r => r.includes('NOTRACK')).length, 1)
   t.ok(logs.some(l => l.startsWith('info install ipv4: applied')))
 
@@ -63,11 +63,7 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
 
   const n = fake.calls.length
   const again = await m.remove()
-  t.same(
-    again.families.map(f => f.changed),
-    [false, false],
-    'remove with nothing installed is a no-op',
-  )
+  t.same(perFamily(again, 'changed'), [false, false], 'remove with nothing installed is a no-op')
   t.same(
     fake.calls.slice(n).map(c => c.argv[0]),
     ['iptables-nft-save', 'ip6tables-nft-save'],
@@ -256,11 +252,7 @@ t.test('kernel filter auto steps down when a match is missing; explicit modes do
   t.equal(m.filter, 'bpf')
   const r = await m.install()
   t.equal(m.filter, 'u32')
-  t.same(
-    r.families.map(f => f.family),
-    ['ipv4', 'ipv6'],
-    'both families, once',
-  )
+  t.same(perFamily(r, 'family'), ['ipv4', 'ipv6'], 'both families, once')
   t.match(fake.table('iptables-nft-save').rules.join('\n'), /-m u32 --u32/)
   t.match(fake.table('ip6tables-nft-save').rules.join('\n'), /-m u32 ! --u32/)
   t.match(warn, [/kernel filter bpf unavailable \(Warning: Extension bpf revision 0 not supported.*\); using u32/])
@@ -466,10 +458,7 @@ t.test('concurrent calls are serialised', async t => {
   )
   t.equal(maxInFlight, 1)
   const st = (results[4] as PromiseFulfilledResult<Awaited<ReturnType<RuleManager['status']>>>).value
-  t.same(
-    st.families.map(f => f.upToDate),
-    [true, true],
-  )
+  t.same(perFamily(st, 'upToDate'), [true, true])
 })
 
 t.test('setConfig: later operations plan from the new config, so a stale filter is not up to date', async t => {
@@ -533,16 +522,9 @@ t.test('legacy: a node without a raw table is never given one by a read; the raw
   const fake = new FakeTables()
   const m = new RuleManager({ config: cfg(), runner: fake.runner, backend: LEGACY })
   const st = await m.status()
-  t.same(
-    st.families.map(f => f.chainPresent),
-    [false, false],
-  )
+  t.same(perFamily(st, 'chainPresent'), [false, false])
   const rr = await m.remove()
-  t.same(
-    rr.families.map(f => f.changed),
-    [false, false],
-    'nothing to remove',
-  )
+  t.same(perFamily(rr, 'changed'), [false, false], 'nothing to remove')
   t.notOk(
     fake.calls.some(c => c.argv.includes('-t') || /save$/.test(c.argv[0]!)),
     `no save ran: ${fake.calls.map(c => c.argv.join(' ')).join('; ')}`,
