@@ -7,6 +7,15 @@ import { RuleManager } from '../../src/rules/manager.js'
 import { renderRestore } from '../../src/rules/restore.js'
 import { cfg, J_PRE, J_OUT, FakeTables, NFT, LEGACY } from '../helpers/rules.js'
 
+// A manager on the fake nft tables whose debug lines the test reads.
+function debugLogged(fake: FakeTables, config: ReturnType<typeof cfg>): { m: RuleManager; debug: string[] } {
+  const debug: string[] = []
+  return {
+    m: new RuleManager({ config, runner: fake.runner, backend: NFT, log: { debug: x => debug.push(x) } }),
+    debug,
+  }
+}
+
 // One field of each family's result, in family order (IPv4 then IPv6).
 const perFamily = <F, K extends keyof F>(r: { families: F[] }, key: K): F[K][] => r.families.map(f => f[key])
 
@@ -119,15 +128,9 @@ t.test('with IPv6 off, stale ip6tables rules are removed, and ip6tables failures
     ['ipv4'],
   )
 
-  const debug: string[] = []
   fake.fail = argv =>
     argv[0]!.startsWith('ip6tables') ? { code: 1, stderr: 'ip6tables: Address family not supported' } : undefined
-  const m2 = new RuleManager({
-    config: cfg({ ipv6: false }),
-    runner: fake.runner,
-    backend: NFT,
-    log: { debug: x => debug.push(x) },
-  })
+  const { m: m2, debug } = debugLogged(fake, cfg({ ipv6: false }))
   const r = await m2.install()
   t.equal(r.families[1]!.changed, false)
   const rr = await m2.remove()
@@ -485,17 +488,11 @@ t.test('setConfig: later operations plan from the new config, so a stale filter 
 
 t.test('with IPv4 off (IPv6-only nodes), iptables is never required: its failures are only logged', async t => {
   const fake = new FakeTables()
-  const debug: string[] = []
   fake.fail = argv =>
     /^iptables-/.test(argv[0]!)
       ? { code: 1, stderr: "iptables v1.8.9 (legacy): can't initialize iptables table `raw'" }
       : undefined
-  const m = new RuleManager({
-    config: cfg({ ipv4: false }),
-    runner: fake.runner,
-    backend: NFT,
-    log: { debug: x => debug.push(x) },
-  })
+  const { m, debug } = debugLogged(fake, cfg({ ipv4: false }))
   const r = await m.install()
   t.same(r.families[0], {
     family: 'ipv4',
