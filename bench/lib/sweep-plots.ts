@@ -145,7 +145,12 @@ export function queuesPlot(q: QueuesResult, subtitle: string): string {
 
 export function memoryPlot(m: MemoryResult, subtitle: string): string {
   const ok = m.rows.filter(r => !r.error)
-  const vs = [...new Set(ok.map(r => r.variant))]
+  const series = seriesBy(
+    ok,
+    r => r.variant,
+    r => r.variant,
+    r => r.held ?? r.target,
+  )
   return renderXySvg(
     'memory against held packets',
     [
@@ -155,12 +160,7 @@ export function memoryPlot(m: MemoryResult, subtitle: string): string {
         yLabel: 'MiB',
         xLog: true,
         yLog: false,
-        series: vs.map(v => ({
-          label: v,
-          points: ok
-            .filter(r => r.variant === v)
-            .map(r => [r.held ?? r.target, (r.rssKb ?? NaN) / 1024] as [number, number]),
-        })),
+        series: series(r => (r.rssKb ?? NaN) / 1024),
       },
       {
         title: 'RSS above rest per held packet',
@@ -168,12 +168,7 @@ export function memoryPlot(m: MemoryResult, subtitle: string): string {
         yLabel: 'bytes (log)',
         xLog: true,
         yLog: true,
-        series: vs.map(v => ({
-          label: v,
-          points: ok
-            .filter(r => r.variant === v)
-            .map(r => [r.held ?? r.target, r.rssBytesPerHeld ?? NaN] as [number, number]),
-        })),
+        series: series(r => r.rssBytesPerHeld),
       },
     ],
     subtitle,
