@@ -1,7 +1,7 @@
 // Benchmark options: the variants it can run and the flags (node:util parseArgs through harness/args), with
 // --quick's smaller defaults. Pure: no file system, no root; the entry point passes in the repository root.
 import { join } from 'node:path'
-import { parseFlags, str, type Flags, type FlagValues } from '../harness/args.js'
+import { parseFlags, str, toggle, valued, type Flags, type FlagValues } from '../harness/args.js'
 import { SWEEPS } from './lib/sweep.js'
 import type { SweepName } from './lib/sweep.js'
 import { baseline } from './workloads/baseline.js'
@@ -84,21 +84,21 @@ export const USAGE = `usage: npm run bench -- [options]   (root: network namespa
 
 const FLAGS: Flags = {
   help: { type: 'boolean', short: 'h' },
-  quick: { type: 'boolean' },
-  'no-pairs': { type: 'boolean' },
-  rates: { type: 'string', needs: 'rates, comma separated' },
-  duration: { type: 'string', needs: 'seconds' },
-  variants: { type: 'string', needs: 'variant ids, comma separated' },
-  delay: { type: 'string', needs: 'milliseconds' },
-  'search-steps': { type: 'string', needs: 'a non-negative integer' },
-  'search-duration': { type: 'string', needs: 'seconds' },
-  'search-cap': { type: 'string', needs: 'queries per second' },
-  'rss-packets': { type: 'string', needs: 'a non-negative integer' },
-  'npm-nfqueue': { type: 'string', needs: 'a directory' },
-  compare: { type: 'string', needs: 'a built checkout directory' },
-  'daemon-node': { type: 'string', needs: 'a node binary' },
-  out: { type: 'string', needs: 'a directory' },
-  'rerender-sweeps': { type: 'string', needs: 'a sweeps.json file' },
+  quick: toggle,
+  'no-pairs': toggle,
+  rates: valued('rates, comma separated'),
+  duration: valued('seconds'),
+  variants: valued('variant ids, comma separated'),
+  delay: valued('milliseconds'),
+  'search-steps': valued('a non-negative integer'),
+  'search-duration': valued('seconds'),
+  'search-cap': valued('queries per second'),
+  'rss-packets': valued('a non-negative integer'),
+  'npm-nfqueue': valued('a directory'),
+  compare: valued('a built checkout directory'),
+  'daemon-node': valued('a node binary'),
+  out: valued('a directory'),
+  'rerender-sweeps': valued('a sweeps.json file'),
   sweeps: { type: 'string', needs: `${SWEEPS.join(',')} or all` },
 }
 

@@ -10,6 +10,11 @@ export interface FlagDef {
   needs?: string
 }
 export type Flags = Record<string, FlagDef>
+
+/** A flag that takes a value; `needs` says what it is ("--out needs a directory"). */
+export const valued = (needs: string): FlagDef => ({ type: 'string', needs })
+/** A flag without a value. */
+export const toggle: FlagDef = { type: 'boolean' }
 export type FlagValues = Record<string, string | boolean | string[] | undefined>
 
 /** Flag values, or a message naming the flag: "unknown flag --x", "--kernel needs a bzImage path". */

@@ -1,6 +1,6 @@
 // The probe's command line: flags -> ProbeOptions (node:util parseArgs through harness/args) and back
 // (probeArgv), and the time bound a probe run gets. Pure: no network, no exit.
-import { parseFlags, str, type Flags } from './args.js'
+import { parseFlags, str, toggle, valued, type Flags } from './args.js'
 import { PROBE_DEFAULTS, PROBE_LIMITS, PROBE_TYPES, type ProbeOptions, type ProbeType } from './probe-lib.js'
 
 export class ProbeArgError extends Error {
@@ -54,19 +54,19 @@ function parseNames(v: string): string[] {
 
 const PROBE_FLAGS: Flags = {
   help: { type: 'boolean', short: 'h' },
-  server: { type: 'string', needs: 'an IPv4 or IPv6 address' },
-  port: { type: 'string', needs: 'a port 1..65535' },
+  server: valued('an IPv4 or IPv6 address'),
+  port: valued('a port 1..65535'),
   type: { type: 'string', needs: `types, comma separated: ${PROBE_TYPES.join(', ')}` },
   types: { type: 'string', needs: `types, comma separated: ${PROBE_TYPES.join(', ')}` },
-  name: { type: 'string', needs: 'a name' },
-  names: { type: 'string', needs: 'names, comma separated' },
-  count: { type: 'string', needs: 'a count' },
-  'interval-ms': { type: 'string', needs: 'milliseconds' },
-  'timeout-ms': { type: 'string', needs: 'milliseconds' },
-  'max-duration-ms': { type: 'string', needs: 'milliseconds' },
-  pair: { type: 'boolean' },
-  'fresh-socket': { type: 'boolean' },
-  'no-samples': { type: 'boolean' },
+  name: valued('a name'),
+  names: valued('names, comma separated'),
+  count: valued('a count'),
+  'interval-ms': valued('milliseconds'),
+  'timeout-ms': valued('milliseconds'),
+  'max-duration-ms': valued('milliseconds'),
+  pair: toggle,
+  'fresh-socket': toggle,
+  'no-samples': toggle,
 }
 
 /** Parses probe CLI flags (node:util parseArgs through harness/args). Throws ProbeArgError naming the flag. */

@@ -2,6 +2,8 @@
 // /proc readers (captured stat/schedstat/status lines), percentiles, Prometheus parsing, analysis,
 // SVG and table rendering, option parsing. Nothing here needs root or a network.
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import { exitWithin } from '../bench/lib/child-exit.js'
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -655,4 +657,16 @@ t.test('the dns-shaper variants take their node flags from the Dockerfile ENTRYP
   t.equal(parseOptions([]).daemonNode, process.execPath)
   t.equal(parseOptions(['--compare', '/tmp/main']).compare, '/tmp/main')
   t.equal(parseOptions([]).compare, undefined)
+})
+
+t.test('exitWithin: the exit code, a bound that kills, a tool that cannot start', async t => {
+  const node = (code: string) => spawn(process.execPath, ['-e', code], { stdio: 'ignore' })
+  t.equal(await exitWithin(node('process.exit(3)'), 10_000, 'exit', 'node', 'n/a'), 3, 'exit code passed on')
+  const slow = node('setTimeout(() => {}, 60_000)')
+  await t.rejects(exitWithin(slow, 200, 'close', 'slow-tool', 'n/a'), /slow-tool did not finish within 200 ms/)
+  t.not(slow.exitCode ?? slow.signalCode, null, 'the child past its bound was killed')
+  await t.rejects(
+    exitWithin(spawn('/nonexistent/dnss-tool'), 10_000, 'exit', 'dnss-tool', 'make it'),
+    /dnss-tool could not start: .*ENOENT.* \(make it\)/,
+  )
 })

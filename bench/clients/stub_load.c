@@ -90,57 +90,59 @@ static int send_pair(int fd, uint16_t id, const char *name)
 	return sendmmsg(fd, mm, 2, 0) == 2 ? 0 : -1;
 }
 
+/* The flags only stub_load has; parse_args() takes --server and --port. */
+static const char *dump, *types = "pair";
+static long pool = 0, names = 250, max_open = -1;
+static double rate = 0, seconds = 0, warmup = 0, timeout_ms = 2000, gap_us = 0;
+
+/* The numeric flags: each sets either a double (parse_double) or a long (parse_long) within min..max. */
+static const struct {
+	const char *flag;
+	double *d;
+	long *l;
+	double min, max;
+} num_flags[] = {
+	{"--rate", &rate, NULL, 1, 1e6},
+	{"--seconds", &seconds, NULL, 0.01, 600},
+	{"--warmup", &warmup, NULL, 0, 600},
+	{"--timeout-ms", &timeout_ms, NULL, 1, 60000},
+	{"--gap-us", &gap_us, NULL, 0, 60e6},
+	{"--pool", NULL, &pool, 0, 65536},
+	{"--names", NULL, &names, 1, 1000000},
+	{"--max-open", NULL, &max_open, 1, 1000000},
+};
+
+/* 1: took the flag, 0: not ours, 2: bad value (parse_args' contract). */
+static int own_flag(const char *a, const char *v)
+{
+	for (size_t k = 0; k < sizeof num_flags / sizeof num_flags[0]; k++) {
+		if (strcmp(a, num_flags[k].flag))
+			continue;
+		if (num_flags[k].d)
+			*num_flags[k].d = parse_double(prog, a, v, num_flags[k].min, num_flags[k].max);
+		else
+			*num_flags[k].l = parse_long(prog, a, v, (long)num_flags[k].min, (long)num_flags[k].max);
+		return 1;
+	}
+	if (!strcmp(a, "--dump"))
+		dump = v;
+	else if (!strcmp(a, "--types")) {
+		if (strcmp(v, "pair") && strcmp(v, "aaaa") && strcmp(v, "a"))
+			return flag_error(prog, "--types must be pair, aaaa or a");
+		types = v;
+	} else
+		return 0;
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
-	const char *server = NULL, *dump = NULL, *types = "pair";
-	long port = 53, pool = 0, names = 250, max_open = -1;
-	double rate = 0, seconds = 0, warmup = 0, timeout_ms = 2000, gap_us = 0;
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!v) {
-			fprintf(stderr, "%s: %s needs a value\n", prog, a);
-			return 2;
-		}
-		i++;
-		if (!strcmp(a, "--server"))
-			server = v;
-		else if (!strcmp(a, "--port"))
-			port = parse_long(prog, a, v, 1, 65535);
-		else if (!strcmp(a, "--rate"))
-			rate = parse_double(prog, a, v, 1, 1e6);
-		else if (!strcmp(a, "--seconds"))
-			seconds = parse_double(prog, a, v, 0.01, 600);
-		else if (!strcmp(a, "--warmup"))
-			warmup = parse_double(prog, a, v, 0, 600);
-		else if (!strcmp(a, "--timeout-ms"))
-			timeout_ms = parse_double(prog, a, v, 1, 60000);
-		else if (!strcmp(a, "--gap-us"))
-			gap_us = parse_double(prog, a, v, 0, 60e6);
-		else if (!strcmp(a, "--pool"))
-			pool = parse_long(prog, a, v, 0, 65536);
-		else if (!strcmp(a, "--names"))
-			names = parse_long(prog, a, v, 1, 1000000);
-		else if (!strcmp(a, "--max-open"))
-			max_open = parse_long(prog, a, v, 1, 1000000);
-		else if (!strcmp(a, "--dump"))
-			dump = v;
-		else if (!strcmp(a, "--types")) {
-			if (strcmp(v, "pair") && strcmp(v, "aaaa") && strcmp(v, "a")) {
-				fprintf(stderr, "%s: --types must be pair, aaaa or a\n", prog);
-				return 2;
-			}
-			types = v;
-		} else {
-			fprintf(stderr, "%s: unknown argument: %s\n", prog, a);
-			usage(stderr);
-			return 2;
-		}
-	}
+	const char *server = NULL;
+	long port = 53;
+	const struct common_flags flags = {.server = &server, .port = &port};
+	int r = parse_args(argc, argv, prog, usage, &flags, own_flag);
+	if (r >= 0)
+		return r;
 	if (!server || !(srvlen = parse_server(server, (int)port, &srv)) || rate <= 0 || seconds <= 0) {
 		fprintf(stderr, "%s: --server IP, --rate and --seconds are required\n", prog);
 		usage(stderr);

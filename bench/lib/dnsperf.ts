@@ -6,7 +6,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Netns } from '../../harness/netns.js'
-import { killAndWait } from '../../harness/netns.js'
+import { exitWithin } from './child-exit.js'
 
 export type QType = 'A' | 'AAAA'
 
@@ -175,23 +175,7 @@ export async function runDnsperf(ns: Netns, o: DnsperfOptions): Promise<DnsperfR
     child.stderr?.on('data', (d: string) => {
       if (stderr.length < 16_384) stderr += d
     })
-    const bound = dnsperfBoundMs(o)
-    const exit = await new Promise<number | null | 'timeout' | Error>(resolve => {
-      const timer = setTimeout(() => resolve('timeout'), bound)
-      child.once('error', e => {
-        clearTimeout(timer)
-        resolve(e)
-      })
-      child.once('exit', code => {
-        clearTimeout(timer)
-        resolve(code)
-      })
-    })
-    if (exit === 'timeout') {
-      await killAndWait(child)
-      throw new Error(`dnsperf did not finish within ${bound} ms`)
-    }
-    if (exit instanceof Error) throw new Error(`dnsperf could not start: ${exit.message} (apt-get install dnsperf)`)
+    const exit = await exitWithin(child, dnsperfBoundMs(o), 'exit', 'dnsperf', 'apt-get install dnsperf')
     const text = readFileSync(outPath, 'utf8')
     if (exit !== 0) throw new Error(`dnsperf exited ${exit}: ${stderr.trim() || text.slice(-300)}`)
     return parseDnsperfOutput(text)

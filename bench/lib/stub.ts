@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Netns } from '../../harness/netns.js'
-import { killAndWait } from '../../harness/netns.js'
+import { exitWithin } from './child-exit.js'
 
 export interface StubOptions {
   server: string
@@ -217,23 +217,7 @@ async function runStubOne(ns: Netns, repoRoot: string, o: StubOptions, hooks: St
       }
       if (err.length < 16_384) err += s
     })
-    const bound = stubBoundMs(o)
-    const exit = await new Promise<number | null | 'timeout' | Error>(resolve => {
-      const timer = setTimeout(() => resolve('timeout'), bound)
-      child.once('error', e => {
-        clearTimeout(timer)
-        resolve(e)
-      })
-      child.once('close', code => {
-        clearTimeout(timer)
-        resolve(code)
-      })
-    })
-    if (exit === 'timeout') {
-      await killAndWait(child)
-      throw new Error(`stub_load did not finish within ${bound} ms`)
-    }
-    if (exit instanceof Error) throw new Error(`stub_load could not start: ${exit.message} (make -C bench/clients)`)
+    const exit = await exitWithin(child, stubBoundMs(o), 'close', 'stub_load', 'make -C bench/clients')
     await Promise.all(pending)
     if (exit !== 0) throw new Error(`stub_load exited ${exit}: ${err.trim().slice(-300)}`)
     const summary = parseStubSummary(out)

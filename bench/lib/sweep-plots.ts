@@ -7,19 +7,28 @@ import { PAIR_TABLE_SLOTS } from './sweep.js'
 
 const label = (variant: string, extra: string): string => `${variant} ${extra}`
 
+/**
+ * One series per distinct key of the rows, in the order keys first appear, named from its first row;
+ * returns the series of y (NaN where a row has none) over x.
+ */
+function seriesBy<R>(rows: readonly R[], key: (r: R) => string, name: (r: R) => string, x: (r: R) => number) {
+  const groups = new Map<string, R[]>()
+  for (const r of rows) groups.set(key(r), [...(groups.get(key(r)) ?? []), r])
+  return (y: (r: R) => number | undefined) =>
+    [...groups.values()].map(g => ({
+      label: name(g[0]!),
+      points: g.map(r => [x(r), y(r) ?? NaN] as [number, number]),
+    }))
+}
+
 export function depthPlot(d: DepthResult, subtitle: string): string {
   const ok = d.rows.filter(r => !r.error)
-  const keys = [...new Set(ok.map(r => `${r.variant}|${r.rate}`))]
-  const series = (y: (r: (typeof ok)[number]) => number | undefined) =>
-    keys.map(k => {
-      const [v, rate] = k.split('|') as [string, string]
-      return {
-        label: label(v, `@${Number(rate) / 1000}k lookups/s`),
-        points: ok
-          .filter(r => r.variant === v && String(r.rate) === rate)
-          .map(r => [r.expectedDepth, y(r) ?? NaN] as [number, number]),
-      }
-    })
+  const series = seriesBy(
+    ok,
+    r => `${r.variant}|${r.rate}`,
+    r => label(r.variant, `@${Number(r.rate) / 1000}k lookups/s`),
+    r => r.expectedDepth,
+  )
   const panels: XyPanel[] = [
     {
       title: 'CPU per query vs held depth',
@@ -104,15 +113,12 @@ export function flowsPlot(fl: FlowsResult, subtitle: string): string {
 
 export function queuesPlot(q: QueuesResult, subtitle: string): string {
   const ok = q.rows.filter(r => !r.error)
-  const keys = [...new Set(ok.map(r => `${r.client}|${r.variant}`))]
-  const series = (y: (r: (typeof ok)[number]) => number | undefined) =>
-    keys.map(k => {
-      const [c, v] = k.split('|') as [string, string]
-      return {
-        label: `${v} (${c})`,
-        points: ok.filter(r => r.client === c && r.variant === v).map(r => [r.queues, y(r) ?? NaN] as [number, number]),
-      }
-    })
+  const series = seriesBy(
+    ok,
+    r => `${r.client}|${r.variant}`,
+    r => `${r.variant} (${r.client})`,
+    r => r.queues,
+  )
   return renderXySvg(
     'dns-shaper: one queue against two',
     [
@@ -139,7 +145,12 @@ export function queuesPlot(q: QueuesResult, subtitle: string): string {
 
 export function memoryPlot(m: MemoryResult, subtitle: string): string {
   const ok = m.rows.filter(r => !r.error)
-  const vs = [...new Set(ok.map(r => r.variant))]
+  const series = seriesBy(
+    ok,
+    r => r.variant,
+    r => r.variant,
+    r => r.held ?? r.target,
+  )
   return renderXySvg(
     'memory against held packets',
     [
@@ -149,12 +160,7 @@ export function memoryPlot(m: MemoryResult, subtitle: string): string {
         yLabel: 'MiB',
         xLog: true,
         yLog: false,
-        series: vs.map(v => ({
-          label: v,
-          points: ok
-            .filter(r => r.variant === v)
-            .map(r => [r.held ?? r.target, (r.rssKb ?? NaN) / 1024] as [number, number]),
-        })),
+        series: series(r => (r.rssKb ?? NaN) / 1024),
       },
       {
         title: 'RSS above rest per held packet',
@@ -162,12 +168,7 @@ export function memoryPlot(m: MemoryResult, subtitle: string): string {
         yLabel: 'bytes (log)',
         xLog: true,
         yLog: true,
-        series: vs.map(v => ({
-          label: v,
-          points: ok
-            .filter(r => r.variant === v)
-            .map(r => [r.held ?? r.target, r.rssBytesPerHeld ?? NaN] as [number, number]),
-        })),
+        series: series(r => r.rssBytesPerHeld),
       },
     ],
     subtitle,

@@ -242,6 +242,29 @@ static inline int stats_alloc(struct run_stats *s, uint64_t count)
 	return s->lat && s->lat_q[0] && s->lat_q[1] ? 0 : -1;
 }
 
+/* Starts a run's clock: sets *deadline max_seconds ahead and returns the start time. */
+static inline uint64_t start_clock(double max_seconds, uint64_t *deadline)
+{
+	uint64_t t0 = mono_ns();
+	*deadline = t0 + (uint64_t)(max_seconds * 1e9);
+	return t0;
+}
+
+/* --server, --port and --max-seconds, with the defaults every client shares. */
+struct run_opts {
+	const char *server;
+	long port;
+	double max_seconds;
+};
+#define RUN_OPTS_DEFAULTS {.server = NULL, .port = 53, .max_seconds = 60}
+
+/* A bad value of a client's own flag: the message, then 2 (usage error) for parse_args. */
+static inline int flag_error(const char *prog, const char *what)
+{
+	fprintf(stderr, "%s: %s\n", prog, what);
+	return 2;
+}
+
 /*
  * Runs `n` worker threads (each gets its 1-based index as argument) and joins them.
  * Returns 0, or 1 after a message when none could be started.

@@ -143,20 +143,16 @@ static int own_flag(const char *a, const char *v)
 		family = AF_INET;
 	else if (!strcmp(v, "6"))
 		family = AF_INET6;
-	else {
-		fprintf(stderr, "%s: --family must be unspec, 4 or 6\n", prog);
-		return 2;
-	}
+	else
+		return flag_error(prog, "--family must be unspec, 4 or 6");
 	return 1;
 }
 
 int main(int argc, char **argv)
 {
-	const char *server = NULL;
-	double max_seconds = 60;
-
+	struct run_opts run = RUN_OPTS_DEFAULTS;
 	const struct common_flags flags = {
-		.server = &server, .name_tmpl = &name_tmpl, .count = &count, .max_seconds = &max_seconds,
+		.server = &run.server, .name_tmpl = &name_tmpl, .count = &count, .max_seconds = &run.max_seconds,
 		.threads = &threads, .threads_max = 1024,
 	};
 	int r = parse_args(argc, argv, prog, usage, &flags, own_flag);
@@ -166,7 +162,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: --name is not a valid DNS name (labels 1..63, total <= 253)\n", prog);
 		return 2;
 	}
-	if (server && !resolv_conf_only(resolv, server))
+	if (run.server && !resolv_conf_only(resolv, run.server))
 		return 2;
 
 	st.lat = calloc((size_t)count, sizeof *st.lat);
@@ -174,8 +170,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return 1;
 	}
-	uint64_t t0 = mono_ns();
-	deadline = t0 + (uint64_t)(max_seconds * 1e9);
+	uint64_t t0 = start_clock(run.max_seconds, &deadline);
 	if (run_workers(prog, threads, worker))
 		return 1;
 

@@ -87,26 +87,22 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	const char *server = NULL;
-	long port = 53;
-	double max_seconds = 60;
-
+	struct run_opts run = RUN_OPTS_DEFAULTS;
 	const struct common_flags flags = {
-		.server = &server, .port = &port, .name_tmpl = &name_tmpl, .count = &count,
-		.max_seconds = &max_seconds, .threads = &threads, .threads_max = 1024, .timeout_ns = &timeout_ns,
+		.server = &run.server, .port = &run.port, .name_tmpl = &name_tmpl, .count = &count,
+		.max_seconds = &run.max_seconds, .threads = &threads, .threads_max = 1024, .timeout_ns = &timeout_ns,
 	};
 	int r = parse_args(argc, argv, prog, usage, &flags, NULL);
 	if (r >= 0)
 		return r;
-	if ((r = check_target(prog, server, port, name_tmpl, &srv, &srvlen)))
+	if ((r = check_target(prog, run.server, run.port, name_tmpl, &srv, &srvlen)))
 		return r;
 	if (stats_alloc(&st, count)) {
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return 1;
 	}
 
-	uint64_t t0 = mono_ns();
-	deadline = t0 + (uint64_t)(max_seconds * 1e9);
+	uint64_t t0 = start_clock(run.max_seconds, &deadline);
 	if (run_workers(prog, threads, worker))
 		return 1;
 	stats_print(&st, (double)(mono_ns() - t0) / 1e9, NULL);

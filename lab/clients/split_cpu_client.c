@@ -176,28 +176,23 @@ static int own_flag(const char *a, const char *v)
 	if (strcmp(a, "--cpus"))
 		return 0;
 	if (sscanf(v, "%d,%d", &cpu_a, &cpu_b) != 2 || cpu_a < 0 || cpu_b < 0 ||
-	    cpu_a >= CPU_SETSIZE || cpu_b >= CPU_SETSIZE || cpu_a == cpu_b) {
-		fprintf(stderr, "%s: --cpus needs two different CPU numbers, e.g. 0,1\n", prog);
-		return 2;
-	}
+	    cpu_a >= CPU_SETSIZE || cpu_b >= CPU_SETSIZE || cpu_a == cpu_b)
+		return flag_error(prog, "--cpus needs two different CPU numbers, e.g. 0,1");
 	return 1;
 }
 
 int main(int argc, char **argv)
 {
-	const char *server = NULL;
-	long port = 53;
-	double max_seconds = 60;
-
+	struct run_opts run = RUN_OPTS_DEFAULTS;
 	const struct common_flags flags = {
-		.server = &server, .port = &port, .name_tmpl = &name_tmpl, .count = &count,
-		.count_alias = "--pairs-per-run", .max_seconds = &max_seconds, .threads = &npairs,
+		.server = &run.server, .port = &run.port, .name_tmpl = &name_tmpl, .count = &count,
+		.count_alias = "--pairs-per-run", .max_seconds = &run.max_seconds, .threads = &npairs,
 		.threads_max = 256, .timeout_ns = &timeout_ns,
 	};
 	int r = parse_args(argc, argv, prog, usage, &flags, own_flag);
 	if (r >= 0)
 		return r;
-	if ((r = check_target(prog, server, port, name_tmpl, &srv, &srvlen)))
+	if ((r = check_target(prog, run.server, run.port, name_tmpl, &srv, &srvlen)))
 		return r;
 	cpu_set_t allowed;
 	CPU_ZERO(&allowed);
@@ -213,8 +208,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: out of memory\n", prog);
 		return 1;
 	}
-	uint64_t t0 = mono_ns();
-	deadline = t0 + (uint64_t)(max_seconds * 1e9);
+	uint64_t t0 = start_clock(run.max_seconds, &deadline);
 	long started = 0;
 	for (long i = 0; i < npairs; i++) {
 		struct pairctx *c = &ctx[i];

@@ -221,18 +221,28 @@ function letteredSigns(rows: readonly RaceRow[]): SignCheck[] {
   const byId = (id: string): RaceRow[] => rows.filter(r => r.id === id)
   const out: SignCheck[] = []
 
-  const a = byId('a')
-  const aSplit = a.filter(r => r.client === 'split')
-  if (aSplit.length === 0)
-    out.push({ name: '(a) drops without a shaper', status: 'SKIP', detail: 'no (a) split rows ran' })
-  else {
-    const f = sum(aSplit, r => r.insertFailed)
-    out.push({
-      name: '(a) drops without a shaper',
-      status: f > 0 ? 'PASS' : 'FAIL',
-      detail: `insert_failed ${f} over ${aSplit.length} split-CPU row(s)${f > 0 ? '' : ': pre-5.6 handling should drop the loser; is the lab switch on?'}`,
-    })
+  // (a) and (f) judge the split-CPU rows of their letter (and all its rows); SKIP when none ran.
+  const splitSign = (
+    id: string,
+    name: string,
+    judge: (all: RaceRow[], split: RaceRow[]) => { pass: boolean; detail: string },
+  ): SignCheck => {
+    const all = byId(id)
+    const split = all.filter(r => r.client === 'split')
+    if (split.length === 0) return { name, status: 'SKIP', detail: `no (${id}) split rows ran` }
+    const { pass, detail } = judge(all, split)
+    return { name, status: pass ? 'PASS' : 'FAIL', detail }
   }
+
+  out.push(
+    splitSign('a', '(a) drops without a shaper', (_all, split) => {
+      const f = sum(split, r => r.insertFailed)
+      return {
+        pass: f > 0,
+        detail: `insert_failed ${f} over ${split.length} split-CPU row(s)${f > 0 ? '' : ': pre-5.6 handling should drop the loser; is the lab switch on?'}`,
+      }
+    }),
+  )
 
   for (const [id, what] of [
     ['d', '(d) dns-shaper fixed 5 ms: no drops'],
@@ -256,19 +266,16 @@ function letteredSigns(rows: readonly RaceRow[]): SignCheck[] {
     })
   }
 
-  const f = byId('f')
-  const fSplit = f.filter(r => r.client === 'split')
-  if (fSplit.length === 0)
-    out.push({ name: '(f) stock 5.10 resolves the clash', status: 'SKIP', detail: 'no (f) split rows ran' })
-  else {
-    const ins = sum(f, r => r.insertFailed)
-    const res = sum(fSplit, r => r.clashResolve)
-    out.push({
-      name: '(f) stock 5.10 resolves the clash',
-      status: ins === 0 && res > 0 ? 'PASS' : 'FAIL',
-      detail: `clash_resolve ${res} over split rows, insert_failed ${ins} over all (f) rows`,
-    })
-  }
+  out.push(
+    splitSign('f', '(f) stock 5.10 resolves the clash', (all, split) => {
+      const ins = sum(all, r => r.insertFailed)
+      const res = sum(split, r => r.clashResolve)
+      return {
+        pass: ins === 0 && res > 0,
+        detail: `clash_resolve ${res} over split rows, insert_failed ${ins} over all (f) rows`,
+      }
+    }),
+  )
   return out
 }
 

@@ -259,46 +259,33 @@ t.test('conntrack: a column the kernel lacks is omitted, not reported as 0', asy
 })
 
 t.test('conntrack and queues from /proc fixtures through the real readers', async t => {
+  // One scrape of a /proc fixture through the real readers, with no queues of its own.
+  const fromFixture = (dir: string, readConntrackNetlink = noNetlink): Promise<string> =>
+    new Metrics({
+      constants,
+      queueStats: () => [],
+      queues: () => [0],
+      procRoot: PROC(dir),
+      readConntrackNetlink,
+    }).render()
   // kernel-5.10: clashres 0x3d+0x3a, insert_failed 0+1, drop 0+1 (summed over the two CPU rows).
-  const k510 = await new Metrics({
-    constants,
-    queueStats: () => [],
-    queues: () => [0],
-    procRoot: PROC('kernel-5.10'),
-    readConntrackNetlink: noNetlink,
-  }).render()
+  const k510 = await fromFixture('kernel-5.10')
   t.equal(value(k510, 'dns_shaper_conntrack_clash_resolve_total'), 0x3d + 0x3a, 'clashres column read as clash_resolve')
   t.equal(value(k510, 'dns_shaper_conntrack_insert_failed_total'), 1)
   t.equal(value(k510, 'dns_shaper_conntrack_drop_total'), 1)
   t.same(samples(k510, 'dns_shaper_queue_waiting'), [], 'no nfnetlink_queue file: no queue samples')
   // kernel-4.19: no clash counter at all.
-  const k419 = await new Metrics({
-    constants,
-    queueStats: () => [],
-    queues: () => [0],
-    procRoot: PROC('kernel-4.19'),
-    readConntrackNetlink: noNetlink,
-  }).render()
+  const k419 = await fromFixture('kernel-4.19')
   t.equal(value(k419, 'dns_shaper_conntrack_insert_failed_total'), 3 + 5)
   t.equal(value(k419, 'dns_shaper_conntrack_drop_total'), 3 + 4)
   t.same(samples(k419, 'dns_shaper_conntrack_clash_resolve_total'), [])
-  const empty = await new Metrics({
-    constants,
-    queueStats: () => [],
-    queues: () => [0],
-    procRoot: PROC('empty'),
-    readConntrackNetlink: noNetlink,
-  }).render()
+  const empty = await fromFixture('empty')
   t.same(samples(empty, 'dns_shaper_conntrack_insert_failed_total'), [], 'conntrack not loaded: omitted')
   t.equal(value(empty, 'dns_shaper_conntrack_loaded'), 0)
   // A kernel without CONFIG_NF_CONNTRACK_PROCFS: loaded (nf_conntrack_count), counters from netlink.
-  const noStat = await new Metrics({
-    constants,
-    queueStats: () => [],
-    queues: () => [0],
-    procRoot: PROC('no-stat-file'),
-    readConntrackNetlink: async () => statsFromNetlink([{ cpu: 0, counters: { insert_failed: 3, drop: 3 } }]),
-  }).render()
+  const noStat = await fromFixture('no-stat-file', async () =>
+    statsFromNetlink([{ cpu: 0, counters: { insert_failed: 3, drop: 3 } }]),
+  )
   t.equal(value(noStat, 'dns_shaper_conntrack_loaded'), 1)
   t.equal(value(noStat, 'dns_shaper_conntrack_insert_failed_total'), 3)
   t.equal(value(noStat, 'dns_shaper_conntrack_source{source="netlink"}'), 1)

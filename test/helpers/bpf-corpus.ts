@@ -63,22 +63,18 @@ export function k8sMix(): (CorpusPacket & { weight: number; qtype: number; label
       ] as const) {
         const dns = dnsQuery({ name: wire, qtype: qt, id: id++ })
         const labels = wire.split('.').length
-        out.push({
-          name: `k8s v4 ${qt} ${wire}`,
-          packet: ipv4Udp(dns, { sport: 40000 + (id % 2000) }),
-          source: 'k8s',
-          weight,
-          qtype,
-          labels,
-        })
-        out.push({
-          name: `k8s v6 ${qt} ${wire}`,
-          packet: ipv6Udp(dns, { sport: 40000 + (id % 2000) }),
-          source: 'k8s',
-          weight,
-          qtype,
-          labels,
-        })
+        for (const [family, wrap] of [
+          ['v4', ipv4Udp],
+          ['v6', ipv6Udp],
+        ] as const)
+          out.push({
+            name: `k8s ${family} ${qt} ${wire}`,
+            packet: wrap(dns, { sport: 40000 + (id % 2000) }),
+            source: 'k8s',
+            weight,
+            qtype,
+            labels,
+          })
       }
     }
   }

@@ -5,7 +5,7 @@ import type { CheckConfig } from '../../src/check/items.js'
 import type { ExecResult } from '../../src/kernel/exec.js'
 import { clashHandling, parseKernelRelease } from '../../src/kernel/release.js'
 import { parseConntrackStats, type ConntrackStats } from '../../src/kernel/procfs.js'
-import type { ConntrackReading } from '../../src/kernel/conntrack-stats.js'
+import { readConntrack, type ConntrackReading } from '../../src/kernel/conntrack-stats.js'
 import { configWith } from './config.js'
 
 export const fx = (name: string) => fileURLToPath(new URL(`../fixtures/proc/${name}`, import.meta.url))
@@ -29,25 +29,21 @@ export const ctRow = (clash: number, failed: number) =>
 export const ct = (clash: number, failed: number) =>
   parseConntrackStats(`${H6}\n${ctRow(clash, failed)}\n${ctRow(0, 0)}\n`)
 
-/** A reading as readConntrack gives it: undefined is "not loaded"; stats came from procfs (netlink refused). */
-export function reading(stats: ConntrackStats | undefined): ConntrackReading {
-  if (stats === undefined) {
-    const why = 'nf_conntrack is not loaded in this network namespace (no nf_conntrack_count)'
-    return {
-      loaded: false,
-      entries: undefined,
-      source: 'none',
-      stats: undefined,
-      sources: { netlink: { ok: false, error: why }, procfs: { ok: false, error: why } },
-    }
-  }
-  return {
-    loaded: true,
-    entries: stats.entries,
-    source: 'procfs',
-    stats,
-    sources: { netlink: { ok: false, error: 'EPERM (fake)' }, procfs: { ok: true } },
-  }
+/**
+ * A reading as readConntrack gives it, made by the product's readConntrack from fake readers (so the
+ * shape cannot drift from it): undefined is "not loaded"; stats come from procfs (netlink refused).
+ */
+export function reading(stats: ConntrackStats | undefined): Promise<ConntrackReading> {
+  return readConntrack({
+    count: async () => {
+      if (stats === undefined) return undefined
+      // A count file that cannot be read still leaves conntrack loaded, with no entries figure.
+      if (stats.entries === undefined) throw new Error('no entries column (fake)')
+      return stats.entries
+    },
+    netlink: () => Promise.reject(new Error('EPERM (fake)')),
+    procfs: async () => stats,
+  })
 }
 
 export function fakes(

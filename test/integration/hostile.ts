@@ -71,36 +71,45 @@ function setV4TotalLength(pkt: Buffer): Buffer {
   return pkt
 }
 
-function v4Fragments(payloadLen: number, fragData: number): Buffer[] {
-  const whole = ipv4Udp(Buffer.concat([dnsQuery({ qtype: 'AAAA' }), Buffer.alloc(payloadLen, 0x5a)]))
-  const l4 = whole.subarray(20)
+/**
+ * Splits a UDP DNS query padded by payloadLen bytes into fragments of fragData bytes of L4 each;
+ * `frame` wraps one piece behind a copy of the unfragmented IP header (hdrLen bytes) for its family.
+ */
+function fragments(
+  wrap: (udp: Buffer) => Buffer,
+  hdrLen: number,
+  payloadLen: number,
+  fragData: number,
+  frame: (h: Buffer, part: Buffer, off: number, more: boolean) => Buffer,
+): Buffer[] {
+  const whole = wrap(Buffer.concat([dnsQuery({ qtype: 'AAAA' }), Buffer.alloc(payloadLen, 0x5a)]))
+  const l4 = whole.subarray(hdrLen)
   const out: Buffer[] = []
-  for (let off = 0; off < l4.length; off += fragData) {
-    const part = l4.subarray(off, off + fragData)
-    const h = Buffer.from(whole.subarray(0, 20))
-    h.writeUInt16BE(0x7a11, 4)
-    h.writeUInt16BE((off + fragData < l4.length ? 0x2000 : 0) | (off / 8), 6)
-    out.push(setV4TotalLength(Buffer.concat([h, part])))
-  }
+  for (let off = 0; off < l4.length; off += fragData)
+    out.push(
+      frame(Buffer.from(whole.subarray(0, hdrLen)), l4.subarray(off, off + fragData), off, off + fragData < l4.length),
+    )
   return out
 }
 
+function v4Fragments(payloadLen: number, fragData: number): Buffer[] {
+  return fragments(ipv4Udp, 20, payloadLen, fragData, (h, part, off, more) => {
+    h.writeUInt16BE(0x7a11, 4)
+    h.writeUInt16BE((more ? 0x2000 : 0) | (off / 8), 6)
+    return setV4TotalLength(Buffer.concat([h, part]))
+  })
+}
+
 function v6Fragments(payloadLen: number, fragData: number): Buffer[] {
-  const whole = ipv6Udp(Buffer.concat([dnsQuery({ qtype: 'AAAA' }), Buffer.alloc(payloadLen, 0x5a)]))
-  const l4 = whole.subarray(40)
-  const out: Buffer[] = []
-  for (let off = 0; off < l4.length; off += fragData) {
-    const part = l4.subarray(off, off + fragData)
-    const h = Buffer.from(whole.subarray(0, 40))
+  return fragments(ipv6Udp, 40, payloadLen, fragData, (h, part, off, more) => {
     h[6] = 44
     const f = Buffer.alloc(8)
     f[0] = 17
-    f.writeUInt16BE((off << 0) | (off + fragData < l4.length ? 1 : 0), 2) // offset is in 8-byte units << 3 == bytes
+    f.writeUInt16BE((off << 0) | (more ? 1 : 0), 2) // offset is in 8-byte units << 3 == bytes
     f.writeUInt32BE(0x7a11, 4)
     h.writeUInt16BE(8 + part.length, 4)
-    out.push(Buffer.concat([h, f, part]))
-  }
-  return out
+    return Buffer.concat([h, f, part])
+  })
 }
 
 interface Shape {
@@ -253,6 +262,17 @@ async function scrape(): Promise<Samples> {
 const ruleCounter = (): Promise<number> => queueRuleCounter(lab.router.ns)
 
 /** Quiet point: nothing in flight, counters settled. */
+// What one stretch of the run did, from the rule counter and the daemon's metrics before and after it.
+function counted(a: { metrics: Samples; rules: number }, b: { metrics: Samples; rules: number }) {
+  return {
+    queued: b.rules - a.rules,
+    seen: delta(a.metrics, b.metrics, 'dns_shaper_packets_total{'),
+    malformed: delta(a.metrics, b.metrics, 'dns_shaper_packets_total{action="malformed"'),
+    parseFail: delta(a.metrics, b.metrics, 'dns_shaper_parse_failures_total{'),
+    bypassed: delta(a.metrics, b.metrics, 'dns_shaper_packets_total{action="bypassed"'),
+  }
+}
+
 async function settle(): Promise<{ metrics: Samples; rules: number }> {
   let prev = -1
   for (let i = 0; i < 40; i++) {
@@ -332,10 +352,7 @@ t.test('hostile flood through the router: daemon survives, counts add up, real q
   const cal = await runGen(shapeList.length, 2000)
   t.equal(cal.errors, 0, `calibration: every shape sent (${cal.lastError})`)
   const c1 = await settle()
-  const calQueued = c1.rules - c0.rules
-  const calSeen = delta(c0.metrics, c1.metrics, 'dns_shaper_packets_total{')
-  const calMalformed = delta(c0.metrics, c1.metrics, 'dns_shaper_packets_total{action="malformed"')
-  const calParseFail = delta(c0.metrics, c1.metrics, 'dns_shaper_parse_failures_total{')
+  const { queued: calQueued, seen: calSeen, malformed: calMalformed, parseFail: calParseFail } = counted(c0, c1)
   t.equal(
     calSeen,
     calQueued,
@@ -367,11 +384,7 @@ t.test('hostile flood through the router: daemon survives, counts add up, real q
   t.equal(health.code, 200, 'daemon healthy after the flood')
   t.equal(d.child.exitCode, null, 'daemon still running')
 
-  const queued = f1.rules - f0.rules
-  const seen = delta(f0.metrics, f1.metrics, 'dns_shaper_packets_total{')
-  const malformed = delta(f0.metrics, f1.metrics, 'dns_shaper_packets_total{action="malformed"')
-  const parseFail = delta(f0.metrics, f1.metrics, 'dns_shaper_parse_failures_total{')
-  const bypassed = delta(f0.metrics, f1.metrics, 'dns_shaper_packets_total{action="bypassed"')
+  const { queued, seen, malformed, parseFail, bypassed } = counted(f0, f1)
   t.equal(
     seen,
     queued,

@@ -19,22 +19,17 @@ t.test('actions x qtype labels', async t => {
   const labels = [...constants.qtypeLabels.map(l => l.name), 'other', 'none']
   for (const a of constants.actions)
     t.same(Object.keys(stats.packets[a]!), labels, `${a}: every qtype label, then other and none`)
-  t.same(
-    constants.qtypeLabels.find(l => l.name === 'AAAA'),
-    { qtype: 28, name: 'AAAA' },
-  )
-  t.same(
-    constants.qtypeLabels.find(l => l.name === 'HTTPS'),
-    { qtype: 65, name: 'HTTPS' },
-  )
-  t.same(
-    constants.qtypeLabels.find(l => l.name === 'SVCB'),
-    { qtype: 64, name: 'SVCB' },
-  )
-  t.same(
-    constants.qtypeLabels.find(l => l.name === 'A'),
-    { qtype: 1, name: 'A' },
-  )
+  for (const [name, qtype] of [
+    ['AAAA', 28],
+    ['HTTPS', 65],
+    ['SVCB', 64],
+    ['A', 1],
+  ] as const)
+    t.same(
+      constants.qtypeLabels.find(l => l.name === name),
+      { qtype, name },
+      `${name} label is qtype ${qtype}`,
+    )
   const nums = constants.qtypeLabels.map(l => l.qtype)
   t.equal(new Set(nums).size, nums.length, 'qtype numbers unique')
   t.equal(new Set(labels).size, labels.length, 'label names unique')

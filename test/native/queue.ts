@@ -192,6 +192,20 @@ function netns(t: Test): string | undefined {
   return name
 }
 
+/** netns() with 192.0.2.1 on lo and then `setup(ns)`'s commands run; undefined (failure reported) if one fails. */
+function netnsWith(t: Test, setup: (ns: string) => string[][]): string | undefined {
+  const ns = netns(t)
+  if (!ns) return undefined
+  for (const argv of [['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'], ...setup(ns)]) {
+    const r = sh(argv)
+    if (!r.ok) {
+      t.fail(argv.join(' '), { out: r.out })
+      return undefined
+    }
+  }
+  return ns
+}
+
 /** Runs an ESM script in `ns` with `addon` (the .node module), `policy()`, `query()`, `now()` and `sleep()` predefined; returns its JSON. */
 function runInNs(t: Test, ns: string, body: string, env: NodeJS.ProcessEnv = {}): Record<string, any> | undefined {
   const script = `
@@ -398,15 +412,8 @@ t.test(
   'reload 1500 ms -> 5 ms: the next AAAA leaves after 5 ms, not behind the held one (in a netns)',
   { skip },
   async t => {
-    const ns = netns(t)
+    const ns = netnsWith(t, name => [['ip', 'netns', 'exec', name, 'iptables', '-w', ...queueRule(4)]])
     if (!ns) return
-    for (const argv of [
-      ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
-      ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule(4)],
-    ]) {
-      const r = sh(argv)
-      if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
-    }
     const res = runInNs(
       t,
       ns,
@@ -484,16 +491,9 @@ t.test(
     if (!sh(['iptables-nft', '--version']).ok || !sh(['nft', '--version']).ok)
       return t.plan(0, 'needs iptables-nft and nft')
     if (!existsSync(cli)) return t.plan(0, `needs the built CLI at ${cli} (npm run build)`)
-    const ns = netns(t)
-    if (!ns) return
     const rules = (op: string) => [process.execPath, cli, 'rules', op, ...ruleFlags]
-    for (const argv of [
-      ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
-      ['ip', 'netns', 'exec', ns, ...rules('install')],
-    ]) {
-      const r = sh(argv)
-      if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
-    }
+    const ns = netnsWith(t, name => [['ip', 'netns', 'exec', name, ...rules('install')]])
+    if (!ns) return
     const res = runInNs(
       t,
       ns,
@@ -564,15 +564,8 @@ t.test(
       { encoding: 'utf8' },
     )
     if (cc.status !== 0) return t.fail('building the sendto shim failed', { stderr: cc.stderr })
-    const ns = netns(t)
+    const ns = netnsWith(t, name => [['ip', 'netns', 'exec', name, 'iptables', '-w', ...queueRule(6)]])
     if (!ns) return
-    for (const argv of [
-      ['ip', '-n', ns, 'addr', 'add', '192.0.2.1/32', 'dev', 'lo'],
-      ['ip', 'netns', 'exec', ns, 'iptables', '-w', ...queueRule(6)],
-    ]) {
-      const r = sh(argv)
-      if (!r.ok) return t.fail(argv.join(' '), { out: r.out })
-    }
     const flag = join(dir, 'fail')
     const held = 1100 // more than one verdict batch (1,024)
     const res = runInNs(

@@ -22,6 +22,8 @@ namespace {
 // Fails the first `failures` sends with `err`, then records the ids of every verdict it carries.
 // Its clock only moves when the batch pauses: time spent is the sum of the pauses, not wall time.
 struct FakeSender : VerdictSender {
+  FakeSender() = default;
+  explicit FakeSender(int fail, int error = -ENOBUFS) : failures(fail), err(error) {}
   int failures = 0;
   int err = -ENOBUFS;
   int sends = 0;
@@ -50,7 +52,9 @@ struct FakeSender : VerdictSender {
   uint64_t Now() override { return clock_ns; }
 };
 
-void Fill(VerdictBatch* b, uint32_t from, uint32_t n) {
+// Starts the batch for `queue`, then adds n immediate verdicts with ids from..from+n-1.
+void Fill(VerdictBatch* b, uint32_t from, uint32_t n, uint16_t queue = 0) {
+  b->Init(queue);
   for (uint32_t i = 0; i < n; i++) b->Add(Verdict{from + i, VerdictKind::kImmediate, 0});
 }
 
@@ -59,8 +63,7 @@ void Fill(VerdictBatch* b, uint32_t from, uint32_t n) {
 CASE("batch: one sendto carries every verdict, in order") {
   Stats stats;
   VerdictBatch b;
-  b.Init(3);
-  Fill(&b, 10, 5);
+  Fill(&b, 10, 5, 3);
   FakeSender s;
   EXPECT_EQ(b.Flush(&s, &stats), 0);
   EXPECT_EQ(s.sends, 1);
@@ -73,11 +76,9 @@ CASE("batch: one sendto carries every verdict, in order") {
 CASE("batch: transient ENOBUFS is retried with backoff; nothing is lost or sent twice") {
   Stats stats;
   VerdictBatch b;
-  b.Init(0);
   Fill(&b, 1, VerdictBatch::kMaxVerdicts);
   EXPECT(b.Full());
-  FakeSender s;
-  s.failures = 3;
+  FakeSender s(3);
   EXPECT_EQ(b.Flush(&s, &stats), 0);
   EXPECT_EQ(s.sends, 4);
   EXPECT_EQ(s.sent.size(), VerdictBatch::kMaxVerdicts);
@@ -92,11 +93,8 @@ CASE("batch: ENOMEM, EAGAIN and EINTR are transient too; the backoff is capped")
   for (int e : {-ENOMEM, -EAGAIN, -EINTR}) {
     Stats stats;
     VerdictBatch b;
-    b.Init(0);
     Fill(&b, 1, 2);
-    FakeSender s;
-    s.failures = 12;
-    s.err = e;
+    FakeSender s(12, e);
     EXPECT_EQ(b.Flush(&s, &stats), 0);
     EXPECT_EQ(s.sent, (std::vector<uint32_t>{1, 2}));
     if (!s.pauses.empty()) EXPECT_EQ(s.pauses.back(), VerdictBatch::kMaxPauseUs);
@@ -106,11 +104,8 @@ CASE("batch: ENOMEM, EAGAIN and EINTR are transient too; the backoff is capped")
 CASE("batch: a non-transient error gives up at once; the batch is kept for the final attempt") {
   Stats stats;
   VerdictBatch b;
-  b.Init(0);
   Fill(&b, 7, 3);
-  FakeSender bad;
-  bad.failures = 1;
-  bad.err = -EBADF;
+  FakeSender bad(1, -EBADF);
   EXPECT_EQ(b.Flush(&bad, &stats), -EBADF);
   EXPECT_EQ(bad.sends, 1);
   EXPECT(b.GaveUp());
@@ -125,10 +120,8 @@ CASE("batch: a non-transient error gives up at once; the batch is kept for the f
 CASE("batch: transient failures past the retry limit return the error, batch kept") {
   Stats stats;
   VerdictBatch b;
-  b.Init(0);
   Fill(&b, 1, 1);
-  FakeSender s;
-  s.failures = 1 << 20;
+  FakeSender s(1 << 20);
   EXPECT_EQ(b.Flush(&s, &stats), -ENOBUFS);
   EXPECT_EQ(s.sends, VerdictBatch::kMaxRetries + 1);
   EXPECT(!b.Empty());

@@ -8,6 +8,18 @@ import { renderRestore } from '../../src/rules/restore.js'
 import { compileRulePlan } from '../../src/rules/plan.js'
 import { cfg, J_PRE, J_OUT, FakeTables, NFT, LEGACY } from '../helpers/rules.js'
 
+// A manager on the fake nft tables whose debug lines the test reads.
+function debugLogged(fake: FakeTables, config: ReturnType<typeof cfg>): { m: RuleManager; debug: string[] } {
+  const debug: string[] = []
+  return {
+    m: new RuleManager({ config, runner: fake.runner, backend: NFT, log: { debug: x => debug.push(x) } }),
+    debug,
+  }
+}
+
+// One field of each family's result, in family order (IPv4 then IPv6).
+const perFamily = <F, K extends keyof F>(r: { families: F[] }, key: K): F[K][] => r.families.map(f => f[key])
+
 t.test('RuleManager install is idempotent and leaves foreign rules alone', async t => {
   const fake = new FakeTables()
   fake.table('iptables-nft-save').rules.push('-A PREROUTING -d 198.51.100.10/32 -p udp -m udp --dport 53 -j NOTRACK')
@@ -46,10 +58,7 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
   t.equal(fake.saveText('iptables-nft-save'), after1, 'second install: same state')
   t.equal((await m.install()).families[0]!.jumpsRemoved, 2, 'replaces its two jumps')
   const st = await m.status()
-  t.same(
-    st.families.map(f => f.upToDate),
-    [true, true],
-  )
+  t.same(perFamily(st, 'upToDate'), [true, true])
   t.same(fake.table('iptables-nft-save').rules.filter(r => r.includes('NOTRACK')).length, 1)
   t.ok(logs.some(l => l.startsWith('info install ipv4: applied')))
 
@@ -64,11 +73,7 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
 
   const n = fake.calls.length
   const again = await m.remove()
-  t.same(
-    again.families.map(f => f.changed),
-    [false, false],
-    'remove with nothing installed is a no-op',
-  )
+  t.same(perFamily(again, 'changed'), [false, false], 'remove with nothing installed is a no-op')
   t.same(
     fake.calls.slice(n).map(c => c.argv[0]),
     ['iptables-nft-save', 'ip6tables-nft-save'],
@@ -124,15 +129,9 @@ t.test('with IPv6 off, stale ip6tables rules are removed, and ip6tables failures
     ['ipv4'],
   )
 
-  const debug: string[] = []
   fake.fail = argv =>
     argv[0]!.startsWith('ip6tables') ? { code: 1, stderr: 'ip6tables: Address family not supported' } : undefined
-  const m2 = new RuleManager({
-    config: cfg({ ipv6: false }),
-    runner: fake.runner,
-    backend: NFT,
-    log: { debug: x => debug.push(x) },
-  })
+  const { m: m2, debug } = debugLogged(fake, cfg({ ipv6: false }))
   const r = await m2.install()
   t.equal(r.families[1]!.changed, false)
   const rr = await m2.remove()
@@ -257,11 +256,7 @@ t.test('kernel filter auto steps down when a match is missing; explicit modes do
   t.equal(m.filter, 'bpf')
   const r = await m.install()
   t.equal(m.filter, 'u32')
-  t.same(
-    r.families.map(f => f.family),
-    ['ipv4', 'ipv6'],
-    'both families, once',
-  )
+  t.same(perFamily(r, 'family'), ['ipv4', 'ipv6'], 'both families, once')
   t.match(fake.table('iptables-nft-save').rules.join('\n'), /-m u32 --u32/)
   t.match(fake.table('ip6tables-nft-save').rules.join('\n'), /-m u32 ! --u32/)
   t.match(warn, [/kernel filter bpf unavailable \(Warning: Extension bpf revision 0 not supported.*\); using u32/])
@@ -467,10 +462,7 @@ t.test('concurrent calls are serialised', async t => {
   )
   t.equal(maxInFlight, 1)
   const st = (results[4] as PromiseFulfilledResult<Awaited<ReturnType<RuleManager['status']>>>).value
-  t.same(
-    st.families.map(f => f.upToDate),
-    [true, true],
-  )
+  t.same(perFamily(st, 'upToDate'), [true, true])
 })
 
 t.test('each operation works from the plan it is handed, so a stale filter is not up to date', async t => {
@@ -503,17 +495,11 @@ t.test('each operation works from the plan it is handed, so a stale filter is no
 
 t.test('with IPv4 off (IPv6-only nodes), iptables is never required: its failures are only logged', async t => {
   const fake = new FakeTables()
-  const debug: string[] = []
   fake.fail = argv =>
     /^iptables-/.test(argv[0]!)
       ? { code: 1, stderr: "iptables v1.8.9 (legacy): can't initialize iptables table `raw'" }
       : undefined
-  const m = new RuleManager({
-    config: cfg({ ipv4: false }),
-    runner: fake.runner,
-    backend: NFT,
-    log: { debug: x => debug.push(x) },
-  })
+  const { m, debug } = debugLogged(fake, cfg({ ipv4: false }))
   const r = await m.install()
   t.same(r.families[0], {
     family: 'ipv4',
@@ -540,16 +526,9 @@ t.test('legacy: a node without a raw table is never given one by a read; the raw
   const fake = new FakeTables()
   const m = new RuleManager({ config: cfg(), runner: fake.runner, backend: LEGACY })
   const st = await m.status()
-  t.same(
-    st.families.map(f => f.chainPresent),
-    [false, false],
-  )
+  t.same(perFamily(st, 'chainPresent'), [false, false])
   const rr = await m.remove()
-  t.same(
-    rr.families.map(f => f.changed),
-    [false, false],
-    'nothing to remove',
-  )
+  t.same(perFamily(rr, 'changed'), [false, false], 'nothing to remove')
   t.notOk(
     fake.calls.some(c => c.argv.includes('-t') || /save$/.test(c.argv[0]!)),
     `no save ran: ${fake.calls.map(c => c.argv.join(' ')).join('; ')}`,

@@ -30,40 +30,13 @@ t.test('kernel filter in the NFQUEUE rule', async t => {
     `-A DNS-SHAPER -p udp -m udp --dport 53 -m u32 --u32 "0x0>>0x16&0x3c@0x8&0xf800=0x0&&0x0>>0x16&0x3c@0xc>>0x10=0x1:0xffff" ${target}\n`,
   )
   const v6 = planRules(cfg({ kernelFilter: 'u32', dnsIp: ['2001:db8::53'] }), 'ipv6').rules
+  // Both IPv6 u32 rules start alike: the DNS address, UDP port 53, then the u32 match.
+  const v6Match = ['-d', '2001:db8::53/128', '-p', 'udp', '-m', 'udp', '--dport', '53', '-m', 'u32']
   t.same(
     v6,
     [
-      [
-        '-d',
-        '2001:db8::53/128',
-        '-p',
-        'udp',
-        '-m',
-        'udp',
-        '--dport',
-        '53',
-        '-m',
-        'u32',
-        '--u32',
-        '0x4&0xff00=0x1100&&0x30&0xf800=0x0&&0x34>>0x10=0x1:0xffff',
-        ...target.split(' '),
-      ],
-      [
-        '-d',
-        '2001:db8::53/128',
-        '-p',
-        'udp',
-        '-m',
-        'udp',
-        '--dport',
-        '53',
-        '-m',
-        'u32',
-        '!',
-        '--u32',
-        '0x4&0xff00=0x1100',
-        ...target.split(' '),
-      ],
+      [...v6Match, '--u32', '0x4&0xff00=0x1100&&0x30&0xf800=0x0&&0x34>>0x10=0x1:0xffff', ...target.split(' ')],
+      [...v6Match, '!', '--u32', '0x4&0xff00=0x1100', ...target.split(' ')],
     ],
     'IPv6 u32: one rule for UDP right behind the header, one for any extension header',
   )
