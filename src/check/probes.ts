@@ -2,8 +2,7 @@
 // the real implementation over /proc, iptables, nft, tc, links, bpffs and a throwaway network namespace, and gather(), which
 // runs them all at once. Read-only: nothing here changes the node (rules are tried only in a namespace
 // of its own, deleted again whatever happens).
-import { randomBytes } from 'node:crypto'
-import { readdir, readFile, statfs } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { networkInterfaces, release as osRelease } from 'node:os'
@@ -11,7 +10,7 @@ import { join } from 'node:path'
 import type { Config, Family } from '../config/types.js'
 import { parseHostPort } from '../config/host-port.js'
 import { errorMessage } from '../errors.js'
-import { createRunner, netnsWrap, output, run as defaultRun, type Runner } from '../kernel/exec.js'
+import { createRunner, output, run as defaultRun, type Runner } from '../kernel/exec.js'
 import {
   clashResolveDelta,
   conntrackDelta,
@@ -25,26 +24,15 @@ import { binaries, type Backend } from '../rules/backend.js'
 import type { LocalAddress } from './dns-service.js'
 import { RuleManager } from '../rules/manager.js'
 import type { DataplaneInputs } from './dataplane.js'
-import { CAP_SYS_ADMIN, hasCap, isDaemonArgv, listenFromArgv, parseProcStatus } from './parse.js'
+import { isDaemonArgv, listenFromArgv, parseProcStatus } from './parse.js'
 import type { ProbeResult } from '../probe/run.js'
+import { probeFeatures, type FeatureProbe } from './feature-probe.js'
+import { DEFAULT_BPF_ROOT, probeDataplane } from './dataplane-sources.js'
+
+export { NotProbed, type FeatureProbe } from './feature-probe.js'
 
 /** The rule manager's backend detection (it owns it): a backend with the reason it was chosen, or why none works. */
 export type IptablesProbe = { backend: Backend; reason: string } | Error
-/** Whether NFQUEUE and xt_bpf rules can actually be used (tried in a throwaway network namespace). */
-export interface FeatureProbe {
-  nfqueue: true | Error
-  xtBpf: true | Error
-}
-
-/**
- * A probe that was not run because this process may not run it (not a failure of what it probes):
- * the NFQUEUE and xt_bpf probes need a throwaway network namespace, and creating one needs
- * CAP_SYS_ADMIN, which the DaemonSet's pod does not have.
- */
-export class NotProbed extends Error {
-  override name = 'NotProbed'
-}
-
 /** A `dns-shaper run` process found on this node, and what its health endpoint answered. */
 export interface RunningDaemon {
   pid: number
@@ -310,139 +298,6 @@ export function healthGet(hostPort: string, path: string): Promise<{ status: num
     req.on('error', reject)
     req.end()
   })
-}
-
-// ---------- the service dataplane ----------
-
-export const DEFAULT_BPF_ROOT = '/sys/fs/bpf'
-/** statfs(2) f_type of a bpf filesystem (include/uapi/linux/magic.h). */
-const BPF_FS_MAGIC = 0xcafe4a11
-
-const isErrno = (e: unknown, code: string): boolean =>
-  typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code
-
-/** stdout of argv, or an Error naming the command; `missing` when the program is not installed. */
-async function commandText(
-  run: Runner,
-  argv: string[],
-): Promise<{ text: string } | { error: Error; missing: boolean }> {
-  try {
-    return { text: await output(run, argv) }
-  } catch (e: unknown) {
-    const missing = /\bENOENT\b/.test(errorMessage(e))
-    return { error: missing ? new Error(`${argv[0]} is not installed`) : new Error(errorMessage(e)), missing }
-  }
-}
-
-/**
- * kube-proxy may use either backend whatever dns-shaper picked: the nat table of every one present.
- * Legacy save runs without -t, which would load the nat table into the kernel.
- */
-async function iptablesNat(run: Runner): Promise<string | Error> {
-  const dumps = await Promise.all(
-    [
-      ['iptables-nft-save', '-t', 'nat'],
-      ['ip6tables-nft-save', '-t', 'nat'],
-      ['iptables-legacy-save'],
-      ['ip6tables-legacy-save'],
-    ].map(argv => commandText(run, argv)),
-  )
-  const texts = dumps.flatMap(d => ('text' in d ? [d.text] : []))
-  if (texts.length > 0) return texts.join('\n')
-  const failed = dumps.flatMap(d => ('error' in d && !d.missing ? [d.error.message] : []))
-  return new Error(failed.length > 0 ? failed.join('; ') : 'no iptables-save is installed')
-}
-
-/** Names under the bpffs mount, tc/globals included (where Cilium and Calico pin their maps). */
-async function pinnedMaps(root: string): Promise<string[] | Error> {
-  try {
-    if ((await statfs(root)).type !== BPF_FS_MAGIC) return new Error(`bpffs is not mounted at ${root}`)
-    const top = await readdir(root)
-    const globals = await readdir(join(root, 'tc/globals')).catch((e: unknown) => {
-      if (isErrno(e, 'ENOENT')) return [] as string[]
-      throw e
-    })
-    return [...top, ...globals.map(g => `tc/globals/${g}`)]
-  } catch (e: unknown) {
-    return isErrno(e, 'ENOENT')
-      ? new Error(`bpffs is not mounted at ${root}`)
-      : new Error(`${root}: ${errorMessage(e)}`)
-  }
-}
-
-/** Every source classifyDataplanes reads, each an Error of its own when unreadable. Read-only. */
-export async function probeDataplane(run: Runner, procRoot: string, bpfRoot: string): Promise<DataplaneInputs> {
-  const text = async (argv: string[]): Promise<string | Error> => {
-    const r = await commandText(run, argv)
-    return 'text' in r ? r.text : r.error
-  }
-  const [iptablesNatText, nftTables, links, ipvs, bpf] = await Promise.all([
-    iptablesNat(run),
-    text(['nft', 'list', 'tables']),
-    text(['ip', '-o', 'link', 'show']),
-    readFile(join(procRoot, 'net/ip_vs'), 'utf8').catch((e: unknown) =>
-      isErrno(e, 'ENOENT') ? null : new Error(errorMessage(e)),
-    ),
-    pinnedMaps(bpfRoot),
-  ])
-  return { iptablesNat: iptablesNatText, nftTables, links, ipvs, bpf }
-}
-
-async function ok(run: Runner, argv: string[]): Promise<true | Error> {
-  try {
-    const r = await run(argv, { timeoutMs: 10000 })
-    return r.code === 0 ? true : new Error(`${argv.slice(3).join(' ')}: ${r.stderr.trim() || `exit ${String(r.code)}`}`)
-  } catch (e) {
-    return e instanceof Error ? e : new Error(String(e))
-  }
-}
-
-/**
- * Adds an NFQUEUE rule and an xt_bpf rule in a new namespace, reports which worked, deletes the
- * namespace. Without CAP_SYS_ADMIN (`capEff`, when known) no namespace can be made: both NotProbed,
- * as when `ip netns add` is refused for lack of permission, which says nothing about NFQUEUE.
- */
-export async function probeFeatures(
-  backend: Backend,
-  run: Runner = defaultRun,
-  capEff?: bigint,
-): Promise<FeatureProbe> {
-  const why = 'creating the throwaway network namespace the probe uses needs CAP_SYS_ADMIN'
-  if (capEff !== undefined && !hasCap(capEff, CAP_SYS_ADMIN)) {
-    const e = new NotProbed(`not probed: ${why}, which this process lacks`)
-    return { nfqueue: e, xtBpf: e }
-  }
-  const ns = `dnss-chk-${randomBytes(3).toString('hex')}`
-  const add = await ok(run, ['ip', 'netns', 'add', ns])
-  if (add !== true) {
-    const denied = /not permitted|permission denied|EPERM|EACCES/i.test(add.message)
-    const e = denied
-      ? new NotProbed(`not probed: ${why} (${add.message})`)
-      : new Error(`cannot create a throwaway network namespace to test rules: ${add.message}`)
-    return { nfqueue: e, xtBpf: e }
-  }
-  try {
-    const ipt = [
-      ...netnsWrap(ns),
-      binaries(backend, 'ipv4').iptables,
-      '-w',
-      '5',
-      '-t',
-      'raw',
-      '-A',
-      'OUTPUT',
-      '-p',
-      'udp',
-      '--dport',
-      '53',
-    ]
-    const nfqueue = await ok(run, [...ipt, '-j', 'NFQUEUE', '--queue-num', '0', '--queue-bypass'])
-    // The smallest valid classic BPF program: "ret #0".
-    const xtBpf = await ok(run, [...ipt, '-m', 'bpf', '--bytecode', '1,6 0 0 0', '-j', 'ACCEPT'])
-    return { nfqueue, xtBpf }
-  } finally {
-    await run(['ip', 'netns', 'del', ns], { timeoutMs: 10000 }).catch(() => undefined)
-  }
 }
 
 /** The probes of a real node: backend detection by the rule manager, raw rules read with that backend. */

@@ -3,9 +3,7 @@
 // (verdict.ts). Probes are injected, so it runs without root; it never changes the system.
 import { clashHandling, parseKernelRelease, type ClashHandling, type KernelVersion } from '../kernel/release.js'
 import {
-  conntrackItem,
   dataplaneItems,
-  dnsTrackingItem,
   featureItems,
   iptablesItem,
   kernelItem,
@@ -18,6 +16,7 @@ import {
   type CheckItem,
 } from './items.js'
 import { dnsServiceItem } from './dns-service.js'
+import { conntrackItem, dnsTrackingItem } from './conntrack-items.js'
 import type { DataplaneReport } from './dataplane.js'
 import { scanRawRules } from './parse.js'
 import { gather, type CheckProbes, type ConntrackSample } from './probes.js'

@@ -11,7 +11,7 @@ import { Metrics } from './metrics.js'
 import { HttpServer, PROBE_HTTP_LIMITS } from './http.js'
 import { constants } from '../dataplane/constants.js'
 import type { Logger } from '../log.js'
-import { compilePlan, diffPlans, reloadPlan, type Plan } from '../plan/plan.js'
+import { compilePlan, type Plan } from '../plan/plan.js'
 import { RuleSync, type Rules } from '../rules/sync.js'
 import { registerRuleMetrics } from '../rules/metrics.js'
 import { errorMessage } from '../errors.js'
@@ -19,8 +19,11 @@ import { isIptablesError } from '../rules/errors.js'
 import { COMMIT, NODE_VERSION, VERSION } from '../version.js'
 import { ConfigWatcher, type WatchClock } from '../config/watch.js'
 import { readConfigFile } from '../config/read-file.js'
+import { removeRulesWithin, STOP_RULES_DEADLINE_MS, summarize } from './stop.js'
+import { nextPlan } from './reload.js'
 
 export type { Rules } from '../rules/sync.js'
+export { STOP_RULES_DEADLINE_MS } from './stop.js'
 
 export interface DaemonOptions {
   argv: readonly string[]
@@ -45,15 +48,6 @@ export interface DaemonOptions {
     now?: () => number
   }
 }
-
-/**
- * Stop's rule phase at most this long: each restore waits up to 5 s for the xtables lock, and the
- * DaemonSet's grace period (30 s) must not run out. Rules left behind pass DNS (--queue-bypass) and
- * the next start replaces them.
- */
-export const STOP_RULES_DEADLINE_MS = 10_000
-
-const RESTART_HINT = 'kubectl -n kube-system rollout restart ds/dns-shaper (or restart the daemon)'
 
 export class Daemon {
   readonly #opts: DaemonOptions
@@ -280,32 +274,10 @@ export class Daemon {
   reload(): boolean {
     const { log } = this.#opts
     try {
-      let next = loadConfig(this.#opts.argv, { env: this.#opts.env })
+      const next = loadConfig(this.#opts.argv, { env: this.#opts.env })
       // Whatever path applied this content (SIGHUP or the poller), the poller need not apply it again.
       if (next.configHash) this.#watcher?.markApplied(next.configHash)
-      const prev = this.#plan
-      const restart: string[] = []
-      // The held slots were preallocated at start: raise max-held as far as they go and apply the rest.
-      const capacity = this.#shaper?.heldCapacity
-      if (capacity !== undefined && next.config.maxHeld > capacity) {
-        log.warn('max-held is above the held slots preallocated at start; raised to them, the rest needs a restart', {
-          settings: ['maxHeld'],
-          requested: next.config.maxHeld,
-          applied: capacity,
-          hint: RESTART_HINT,
-        })
-        next = { ...next, config: { ...next.config, maxHeld: capacity } }
-        restart.push('maxHeld')
-      }
-      const plan = reloadPlan(prev, next)
-      const diff = diffPlans(prev, compilePlan(next))
-      if (diff.restart.length)
-        log.warn('these settings change only on restart; kept the running values', {
-          settings: diff.restart,
-          hint: RESTART_HINT,
-        })
-      restart.push(...diff.restart)
-      const changed = diffPlans(prev, plan)
+      const { plan, changed, restart } = nextPlan(this.#plan, next, this.#shaper?.heldCapacity, log)
       // Each changed part to its owner: the table to the data plane, the queued types to the rules.
       if (changed.policy) this.#shaper?.reload(plan.policy)
       if (changed.logLevel) log.setLevel?.(plan.settings.logLevel)
@@ -395,7 +367,12 @@ export class Daemon {
       // start() may still be installing (it returns at its next step, never binding after a stop):
       // a shaper it bound is released now, not after the install.
       this.#stopShaper()
-      const rulesGone = await this.#ruleStopPhase()
+      const rulesGone = await removeRulesWithin(
+        this.#started,
+        () => this.#rules,
+        this.#opts.stopRulesDeadlineMs ?? STOP_RULES_DEADLINE_MS,
+        log,
+      )
       const code = this.#fatal || !rulesGone ? 1 : 0
       const totals = summarize(this.#shaper?.stats() ?? [])
       await Promise.all([this.#http?.close(), this.#probeHttp?.close()])
@@ -404,56 +381,5 @@ export class Daemon {
       return code
     })()
     return this.#stopping
-  }
-
-  /**
-   * Stop's rule phase, bounded by the deadline from the stop on: an install of start() still running
-   * (it may wait on the xtables lock too), then the removal, then the hooks. Whether the rules are gone.
-   */
-  async #ruleStopPhase(): Promise<boolean> {
-    const { log } = this.#opts
-    const phase = (async (): Promise<boolean> => {
-      await this.#started
-      const rules = this.#rules
-      if (rules === undefined) return true
-      try {
-        await rules.remove()
-      } catch (e) {
-        log.error(
-          'could not remove rules; they stay until the next start replaces them, and DNS passes meanwhile (--queue-bypass); or remove them with `dns-shaper rules remove`',
-          { err: errorMessage(e) },
-        )
-        return false
-      }
-      await rules.removeHooks()
-      return true
-    })()
-    let timer: NodeJS.Timeout | undefined
-    const deadlineMs = this.#opts.stopRulesDeadlineMs ?? STOP_RULES_DEADLINE_MS
-    const done = await Promise.race([
-      phase,
-      new Promise<'deadline'>(r => {
-        timer = setTimeout(r, deadlineMs, 'deadline')
-      }),
-    ])
-    clearTimeout(timer)
-    if (done === 'deadline')
-      log.error(
-        'rules not removed within the stop deadline (iptables is waiting, likely on the xtables lock); they stay until the next start replaces them, and DNS passes meanwhile (--queue-bypass); or remove them with `dns-shaper rules remove`',
-        { deadlineMs },
-      )
-    return done === true
-  }
-}
-
-function summarize(stats: ReturnType<Shaper['stats']>): Record<string, number> {
-  const sum = (f: (s: (typeof stats)[number]['stats']) => number): number => stats.reduce((a, q) => a + f(q.stats), 0)
-  const byAction = (a: string): number => sum(s => Object.values(s.packets[a] ?? {}).reduce((x, y) => x + y, 0))
-  return {
-    accepted: byAction('accepted'),
-    held: byAction('held'),
-    bypassed: byAction('bypassed'),
-    malformed: byAction('malformed'),
-    releasedAtStop: sum(s => s.counters.shutdown_released ?? 0),
   }
 }

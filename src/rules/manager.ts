@@ -13,21 +13,16 @@ import {
   familyPlan,
   initialFilterMode,
   isMissingMatch,
-  TABLE,
   type FilterMode,
   type RulePlan,
 } from './plan.js'
-import { builtinsInUse, builtinsToDelete, renderInstall, renderRemove, renderRestore } from './restore.js'
+import { renderInstall, renderRemove, renderRestore } from './restore.js'
+import { CreatedChains, FAMILIES, type RuleLog } from './created-chains.js'
 import { ownedJumps, type SavedTable } from './save.js'
 import { compareTable, type FamilyStatus } from './status.js'
 import type { FamilyPlan } from './plan.js'
 
-type LogFn = (msg: string, fields?: Record<string, unknown>) => void
-export interface RuleLog {
-  debug?: LogFn
-  info?: LogFn
-  warn?: LogFn
-}
+export type { RuleLog } from './created-chains.js'
 
 export interface RuleManagerOptions {
   /**
@@ -77,10 +72,6 @@ export interface RuleStatus {
   families: FamilyStatus[]
 }
 
-const FAMILIES: readonly Family[] = ['ipv4', 'ipv6']
-/** nft's name of each address family. */
-const NFT_FAMILY: Record<Family, string> = { ipv4: 'ip', ipv6: 'ip6' }
-
 /** What a family that failed to install is left with: a failed restore applies nothing. */
 function stateAfterFailure(plan: FamilyPlan, table: SavedTable | undefined): string {
   const st = compareTable(plan, table)
@@ -105,15 +96,8 @@ export class RuleManager {
   #filter: FilterMode
   /** The --kernel-filter setting #filter was derived from: a plan with another one starts over. */
   #filterSetting: Config['kernelFilter']
-  /** Per family, the built-in chains in use before this manager first installed (see builtinsToDelete). */
-  readonly #before = new Map<Family, Set<string>>()
-  /** Built-in chains (hooks) remove({ hooks: 'later' }) set aside for removeHooks(). */
-  readonly #laterHooks = new Map<Family, string[]>()
-  /**
-   * nft: per family, whether `table ip|ip6 raw` existed before our first install (undefined: nft could
-   * not tell). iptables-nft creates the table and never deletes it; stop deletes it if we created it.
-   */
-  readonly #rawTableBefore = new Map<Family, boolean | undefined>()
+  /** The built-in chains and nft table our first install created, deleted again by remove. */
+  readonly #created: CreatedChains
   /** Serialises install/remove/status so two transactions never read-modify-write concurrently. */
   #tail: Promise<unknown> = Promise.resolve()
 
@@ -138,6 +122,12 @@ export class RuleManager {
       timeoutMs: this.#timeoutMs,
       dryRun: this.#dryRun,
       debug: (msg, fields) => this.#log.debug?.(msg, fields),
+    })
+    this.#created = new CreatedChains({
+      run: this.#run,
+      iptables: this.#iptables,
+      log: this.#log,
+      dryRun: this.#dryRun,
     })
     if (opts.backend !== undefined) this.#backend = Promise.resolve(opts.backend)
   }
@@ -246,11 +236,7 @@ export class RuleManager {
       try {
         table = await this.#iptables.readRaw(backend, family)
         read = true
-        // What was there before we first touched it: a removal deletes only what we created.
-        if (!this.#before.has(family)) {
-          this.#before.set(family, builtinsInUse(table))
-          if (backend === 'nft') this.#rawTableBefore.set(family, await this.#nftRawTable(family))
-        }
+        await this.#created.noteBefore(backend, family, table)
         const input = renderInstall(plan, table)
         const r: FamilyResult = { family, changed: input !== null, jumpsRemoved: ownedJumps(table).length, input }
         if (plan.skipped !== undefined) r.skipped = plan.skipped
@@ -361,70 +347,13 @@ export class RuleManager {
    */
   removeHooks(): Promise<void> {
     return this.#serial(async () => {
-      const backend = await this.detectBackend()
-      for (const [family, chains] of this.#laterHooks) {
-        this.#laterHooks.delete(family)
-        try {
-          const table = await this.#iptables.readRaw(backend.backend, family)
-          const empty = chains.filter(c => table?.chains.get(c) === 'ACCEPT' && !table.rules.some(r => r.chain === c))
-          if (empty.length === 0) continue
-          await this.#iptables.apply(
-            backend.backend,
-            family,
-            `*${TABLE}\n${empty.map(c => `-X ${c}`).join('\n')}\nCOMMIT\n`,
-          )
-          this.#log.info?.(`remove ${family}: deleted the built-in chains our rules created`, { chains: empty })
-        } catch (e) {
-          this.#log.debug?.(`remove ${family}: kept the built-in chains ${chains.join(', ')}`, { error: String(e) })
-        }
-      }
-      if (backend.backend === 'nft') for (const family of FAMILIES) await this.#dropCreatedTable(family)
+      await this.#created.removeHooks((await this.detectBackend()).backend)
     })
-  }
-
-  /** nft: the raw table of a family exists (true), does not (false), or nft cannot tell (undefined). */
-  async #nftRawTable(family: Family): Promise<boolean | undefined> {
-    try {
-      const r = await this.#run(['nft', 'list', 'tables', NFT_FAMILY[family]])
-      if (r.code !== 0 || r.timedOut) return undefined
-      return r.stdout.split('\n').some(l => l.trim() === `table ${NFT_FAMILY[family]} ${TABLE}`)
-    } catch {
-      return undefined // no nft binary: leave the table alone
-    }
-  }
-
-  /**
-   * Deletes the raw table of a family if our first install created it and it is empty now (no chain:
-   * our base chains are gone), so the tables are left exactly as found. `nft delete table` would also
-   * delete a chain someone added since the listing just before: that window is one command long.
-   */
-  async #dropCreatedTable(family: Family): Promise<void> {
-    if (this.#rawTableBefore.get(family) !== false || this.#dryRun) return
-    const table = [NFT_FAMILY[family], TABLE]
-    try {
-      const r = await this.#run(['nft', 'list', 'table', ...table])
-      if (
-        r.code !== 0 ||
-        r.timedOut ||
-        /^\s*(chain|set|map|flowtable|ct|counter|quota|limit|synproxy)\s/m.test(r.stdout)
-      )
-        return
-      const d = await this.#run(['nft', 'delete', 'table', ...table])
-      if (d.code !== 0 || d.timedOut) throw new Error(d.stderr.trim() || `exit ${String(d.code)}`)
-      this.#rawTableBefore.delete(family)
-      this.#log.info?.(`remove ${family}: deleted the empty table ${table.join(' ')} our rules created`)
-    } catch (e) {
-      this.#log.debug?.(`remove ${family}: kept the empty table ${table.join(' ')}`, { error: String(e) })
-    }
   }
 
   async #removeFamily(backend: Backend, family: Family, when: 'now' | 'later' = 'now'): Promise<FamilyResult> {
     const table = await this.#iptables.readRaw(backend, family)
-    let builtins = backend === 'nft' ? builtinsToDelete(table, this.#before.get(family)) : []
-    if (when === 'later') {
-      if (builtins.length > 0) this.#laterHooks.set(family, builtins)
-      builtins = []
-    }
+    const builtins = this.#created.builtinsFor(backend, family, table, when)
     let input = renderRemove(table, builtins)
     const r: FamilyResult = { family, changed: input !== null, jumpsRemoved: ownedJumps(table).length, input }
     if (input !== null) {
@@ -440,7 +369,7 @@ export class RuleManager {
         if (input !== null) await this.#iptables.apply(backend, family, input)
       }
     }
-    if (backend === 'nft' && when === 'now') await this.#dropCreatedTable(family)
+    if (backend === 'nft' && when === 'now') await this.#created.dropCreatedTable(family)
     this.#logResult('remove', r)
     return r
   }

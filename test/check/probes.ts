@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
 import { runCheck } from '../../src/check/run.js'
-import { listenProbe, probeDataplane, systemProbes } from '../../src/check/probes.js'
+import { listenProbe, systemProbes } from '../../src/check/probes.js'
 import { parseHostPort } from '../../src/config/host-port.js'
 import { fx, result, cfg, byId } from '../helpers/check.js'
-import type { ExecResult, Runner } from '../../src/kernel/exec.js'
 import { statsFromNetlink } from '../../src/kernel/conntrack-stats.js'
 import type { ConntrackStats } from '../../src/kernel/procfs.js'
 
@@ -147,102 +146,6 @@ t.test('a kernel without /proc/net/stat/nf_conntrack: conntrack is loaded, so no
     ratesPerSecond: { clash_resolve: 3 },
   })
   t.match(byId(sampled, 'conntrack').found, /clash_resolve 3\/s over 1 s \(this netns, from ctnetlink\)/)
-})
-
-// ---------- the service dataplane probe ----------
-
-const enoent = (argv0: string): Error =>
-  Object.assign(new Error(`spawn ${argv0} ENOENT`), { code: 'ENOENT', syscall: `spawn ${argv0}` })
-
-/** A runner answering from a table keyed by the joined argv; unknown commands are not installed. */
-function tableRunner(table: Record<string, ExecResult>, calls: string[][] = []): Runner {
-  return async argv => {
-    calls.push([...argv])
-    const r = table[argv.join(' ')]
-    if (!r) throw enoent(argv[0]!)
-    return r
-  }
-}
-
-const tmp = mkdtempSync(join(tmpdir(), 'dnss-dp-probe-'))
-t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
-
-t.test('probeDataplane collects every source; legacy save runs without -t (which would load the table)', async t => {
-  const proc = join(tmp, 'proc')
-  mkdirSync(join(proc, 'net'), { recursive: true })
-  writeFileSync(join(proc, 'net/ip_vs'), 'IP Virtual Server version 1.2.1 (size=4096)\n')
-  const calls: string[][] = []
-  const run = tableRunner(
-    {
-      'iptables-nft-save -t nat': result('*nat\n:KUBE-SVC-A - [0:0]\nCOMMIT\n'),
-      'ip6tables-nft-save -t nat': result('*nat\nCOMMIT\n'),
-      'iptables-legacy-save': result(''),
-      'nft list tables': result('table ip kube-proxy\n'),
-      'ip -o link show': result('1: lo: <LOOPBACK>\n'),
-    },
-    calls,
-  )
-  const inp = await probeDataplane(run, proc, tmp)
-  t.match(inp.iptablesNat, /KUBE-SVC-A/)
-  t.equal(inp.nftTables, 'table ip kube-proxy\n')
-  t.equal(inp.links, '1: lo: <LOOPBACK>\n')
-  t.match(inp.ipvs, /^IP Virtual Server/)
-  // A temp dir is not a bpf filesystem: the maps are reported unreadable, not as an empty list.
-  t.match(inp.bpf, { message: `bpffs is not mounted at ${tmp}` })
-  const legacy = calls.filter(c => c[0]!.includes('legacy'))
-  t.ok(
-    legacy.length > 0 && legacy.every(c => c.length === 1),
-    `legacy save without arguments: ${JSON.stringify(legacy)}`,
-  )
-  t.notOk(
-    calls.some(c => /modprobe|-restore|-A|-I|-N/.test(c.join(' '))),
-    'nothing that writes',
-  )
-})
-
-t.test('probeDataplane: missing tools and files say what is missing; ip_vs absent is null', async t => {
-  const inp = await probeDataplane(tableRunner({}), join(tmp, 'nope'), join(tmp, 'nope'))
-  t.match(inp.iptablesNat, { message: 'no iptables-save is installed' })
-  t.match(inp.nftTables, { message: 'nft is not installed' })
-  t.match(inp.links, { message: 'ip is not installed' })
-  t.equal(inp.ipvs, null)
-  t.match(inp.bpf, { message: /bpffs is not mounted/ })
-})
-
-t.test('probeDataplane: a failing save is reported with its stderr when no backend answered', async t => {
-  const run = tableRunner({
-    'iptables-nft-save -t nat': result('', 'iptables-nft-save v1.8.9: Permission denied (you must be root)', 4),
-  })
-  const inp = await probeDataplane(run, tmp, tmp)
-  t.match(inp.iptablesNat, { message: /iptables-nft-save -t nat: .*Permission denied/ })
-})
-
-t.test('probeFeatures: without CAP_SYS_ADMIN nothing is tried and both are NotProbed, never "modprobe"', async t => {
-  const { probeFeatures, NotProbed } = await import('../../src/check/probes.js')
-  const ran: string[][] = []
-  const run: Runner = async argv => {
-    ran.push([...argv])
-    return result('')
-  }
-  const podCaps = (1n << 12n) | (1n << 13n)
-  const f = await probeFeatures('nft', run, podCaps)
-  t.same(ran, [], 'no namespace is attempted')
-  t.ok(f.nfqueue instanceof NotProbed && f.xtBpf instanceof NotProbed)
-  t.match(String((f.nfqueue as Error).message), /needs CAP_SYS_ADMIN, which this process lacks/)
-  // Capabilities unknown, and `ip netns add` refused for lack of permission: the same, said with the error.
-  const denied: Runner = async argv =>
-    argv[0] === 'ip' && argv[2] === 'add'
-      ? result('', 'mount --make-shared /run/netns failed: Operation not permitted', 1)
-      : result('')
-  const g = await probeFeatures('nft', denied)
-  t.ok(g.nfqueue instanceof NotProbed, 'EPERM from ip netns add is "not probed"')
-  t.match(String((g.nfqueue as Error).message), /Operation not permitted/)
-  // Any other failure to make the namespace stays an error.
-  const broken: Runner = async argv =>
-    argv[0] === 'ip' && argv[2] === 'add' ? result('', 'ip: command failed', 1) : result('')
-  const h = await probeFeatures('nft', broken)
-  t.notOk(h.nfqueue instanceof NotProbed)
-  t.ok(h.nfqueue instanceof Error)
 })
 
 t.test(
