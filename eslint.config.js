@@ -3,7 +3,17 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-harness/**', 'build/**', 'node_modules/**', 'bench/results/**', '**/*.cjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'dist-harness/**',
+      'dist-lab/**',
+      'build/**',
+      'node_modules/**',
+      'bench/results/**',
+      '**/*.cjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
