@@ -153,7 +153,14 @@ function rootSnapshot(): string {
 
 function main(): void {
   const rootBefore = rootSnapshot()
-  const nsBefore = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+  // Only this run's own namespaces (named dnss-PID-...): other processes on the machine may add and
+  // delete theirs meanwhile, and that must not fail this test.
+  const ownNamespaces = (): string[] =>
+    execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .map(l => l.split(' ')[0] ?? '')
+      .filter(n => n.startsWith(`dnss-${process.pid}-`))
+  const nsBefore = ownNamespaces()
 
   for (const backend of ['nft', 'legacy'] as const) {
     t.test(`${backend}: install, reinstall, traffic, remove`, async t => {
@@ -369,6 +376,6 @@ function main(): void {
   t.test('root namespace untouched, namespaces deleted', async t => {
     t.equal(rootSnapshot(), rootBefore)
     t.equal(created.live.size, 0)
-    t.equal(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), nsBefore)
+    t.same(ownNamespaces(), nsBefore, "this run's namespaces are all deleted")
   })
 }
