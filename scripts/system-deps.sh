@@ -3,7 +3,8 @@
 # Build: g++ make python3 libmnl-dev libnetfilter-queue-dev. Run: iptables iproute2.
 # Tests and labs: real DNS peers and tools (unbound, dig, dnsperf, nft, prometheus, musl, clang...).
 # Container images: podman, debootstrap, and qemu-user-static + binfmt-support, which build and run
-# the arm64 image on an amd64 machine (scripts/image-test.sh --arch arm64).
+# the arm64 image on an amd64 machine (scripts/image-test.sh --arch arm64); qemu-system-arm, cpio and
+# xz-utils boot that image on an arm64 kernel for its shaped query (harness/arm64-guest).
 # Node.js: Debian's nodejs and npm when no node is installed (a fresh Debian 13 has 20, which the
 # checkout needs at least); an installed node is left alone.
 set -euo pipefail
@@ -14,7 +15,7 @@ apt-get install -y -qq --no-install-recommends \
   iptables nftables ipvsadm iproute2 kmod procps util-linux libcap2-bin curl ca-certificates \
   unbound dnsutils knot-dnsutils dnsperf conntrack \
   prometheus musl-tools clang clang-format libclang-rt-14-dev podman debootstrap \
-  qemu-user-static binfmt-support \
+  qemu-user-static binfmt-support qemu-system-arm cpio xz-utils \
   >/dev/null
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null

@@ -27,7 +27,9 @@ import { dirname, join } from 'node:path'
 import { parse } from 'yaml'
 import { createLab, type Lab } from '../../harness/topology.js'
 import { startUnbound } from '../../harness/unbound.js'
-import { baseline, expectShaped, min, probeType } from '../helpers/shaping.js'
+import { baseline, expectShaped, min, p50, probeType } from '../helpers/shaping.js'
+import { arm64GuestUnavailable, runArm64Guest } from '../../harness/arm64-guest/run.js'
+import type { ProbeResult } from '../../harness/probe-lib.js'
 import type { Netns } from '../../harness/netns.js'
 import { DaemonProcess, fetchIn } from '../../harness/daemon.js'
 import { metricValue } from '../../harness/prom.js'
@@ -90,7 +92,7 @@ const checkoutPackage = JSON.parse(readFileSync(repoPath('package.json'), 'utf8'
  * figure the README gives, and what a pull transfers (before compression).
  */
 const SIZE_CEILING_BYTES: Record<string, number> = { amd64: 170e6, arm64: 170e6 }
-/** Idle VmRSS of the daemon in the amd64 image: start, rules installed, one scrape (docs/deploy.md). */
+/** Idle VmRSS of the daemon in the image (amd64 in a namespace, arm64 in its guest): start, rules installed, one scrape (docs/deploy.md). */
 const IDLE_RSS_CEILING_KIB = 60 * 1024
 /** ELF e_machine (elf.h): what the kernel (or qemu-user) will run the file as. */
 const ELF_MACHINE: Record<string, number> = { amd64: 62, arm64: 183 }
@@ -455,8 +457,9 @@ if (EMULATED) {
   // machine's on the same packets, the rule rendering, and the daemon's start up to the data plane.
   // The data plane itself cannot run here: qemu-user refuses NETLINK_NETFILTER sockets (its
   // linux-user layer emulates only NETLINK_ROUTE, NETLINK_KOBJECT_UEVENT and NETLINK_AUDIT), which both
-  // the NFQUEUE binding and iptables-nft need. The shaped query needs a kernel of the image's
-  // architecture (a node, or qemu-system): docs/deploy.md, "Testing both".
+  // the NFQUEUE binding and iptables-nft need. The shaped query and the idle memory therefore run on a
+  // kernel of the image's architecture: the image booted under qemu-system-aarch64 (harness/arm64-guest),
+  // the last subtest here; docs/deploy.md, "Testing both".
   t.test(`the ${ARCH} parser classifies packets as this machine's does (under qemu-user)`, async t => {
     const packets = [...vectors().map(v => v.packet), ...hexFixtures().map(f => f.packet)]
     const show = (p: ParsedPacket): string => JSON.stringify({ ...p, flowHash: String(p.flowHash) })
@@ -520,14 +523,80 @@ if (EMULATED) {
       `stopped at the NFQUEUE socket, which qemu-user refuses (EPROTONOSUPPORT): ${err}`,
     )
     t.notMatch(await save(lab.router.ns, ['iptables-nft-save', '-t', 'raw']), /dns-shaper/, 'nothing left installed')
-    await t.test(
-      'one shaped query',
-      {
-        skip: `needs an ${ARCH} kernel (qemu-user has no NETLINK_NETFILTER): run scripts/image-test.sh on an ${ARCH} machine`,
-      },
-      () => {},
-    )
   })
+
+  // The shaped query needs an arm64 kernel: the image's root filesystem booted under qemu-system-aarch64.
+  const guestUnavailable =
+    ARCH === 'arm64' ? arm64GuestUnavailable() : `no ${ARCH} guest here (harness/arm64-guest boots arm64 only)`
+  t.test(
+    `one shaped query on an ${ARCH} kernel: the image booted under qemu-system-aarch64`,
+    guestUnavailable ? { skip: guestUnavailable } : {},
+    async t => {
+      const HOLD_MS = 200
+      const COUNT_GUEST = 20
+      const run = await runArm64Guest(
+        ROOTFS,
+        { entrypoint: imageConfig.Entrypoint, env: IMAGE_ENV, holdMs: HOLD_MS, count: COUNT_GUEST },
+        { timeoutMs: 20 * 60_000 },
+      )
+      const f = run.files
+      t.comment(`guest: ${run.elapsedS.toFixed(0)} s; ${run.guestLines.join(' | ')}`)
+      t.notOk(run.timedOut, 'the guest finished within its 20 minutes')
+      t.equal(f.fail, undefined, `no step failed${f.fail ? `: ${f.fail}` : ''}`)
+      t.equal(f.rc?.trim(), '0', `the guest ran to the end${f.rc ? '' : `; console: ${run.consoleTail}`}`)
+      t.match(f.info ?? '', /^machine=aarch64$/m, `an arm64 kernel: ${(f.info ?? '').replace(/\n/g, ' ')}`)
+      const probe = (text: string | undefined): ProbeResult => JSON.parse(text || '{}') as ProbeResult
+      const base = probe(f.baseline)
+      const a = probe(f.shapedA)
+      const aaaa = probe(f.shapedAAAA)
+      t.equal(base.lost, 0, `unshaped: ${base.received} of ${base.sent} answered`)
+      t.equal(a.lost + aaaa.lost, 0, `shaped: ${a.received + aaaa.received} of ${a.sent + aaaa.sent} answered`)
+      t.ok(
+        min(base, 'AAAA') < HOLD_MS * 1000,
+        `unshaped, the fastest AAAA (${min(base, 'AAAA')} us) comes before the hold: the hold is the daemon's`,
+      )
+      t.ok(
+        min(aaaa, 'AAAA') >= HOLD_MS * 1000,
+        `shaped, the fastest AAAA (${min(aaaa, 'AAAA')} us) is no earlier than the ${HOLD_MS} ms hold`,
+      )
+      t.ok(
+        p50(a, 'A') - p50(base, 'A') < (HOLD_MS * 1000) / 2,
+        `A is not held: median ${p50(a, 'A')} us against ${p50(base, 'A')} us unshaped`,
+      )
+      const pairs = probe(f.pairs)
+      t.equal(pairs.lost, 0, `pairs: ${pairs.received} of ${pairs.sent} answered`)
+      t.ok(
+        p50(pairs, 'AAAA') < (HOLD_MS * 1000) / 2,
+        `A then AAAA on one socket: the AAAA leaves with its A (median ${p50(pairs, 'AAAA')} us, hold ${HOLD_MS} ms)`,
+      )
+      const m = f.metrics ?? ''
+      t.equal(
+        metricValue(m, 'dns_shaper_packets_total{action="held",qtype="AAAA"}'),
+        2 * COUNT_GUEST,
+        'every AAAA held once',
+      )
+      t.equal(
+        metricValue(m, 'dns_shaper_packets_total{action="accepted",qtype="A"}'),
+        2 * COUNT_GUEST,
+        'every A accepted at once',
+      )
+      t.equal(metricValue(m, 'dns_shaper_pair_released_total'), COUNT_GUEST, 'each paired AAAA released by its A')
+      const idle = memory(f.idleStatus ?? '')
+      t.ok(
+        idle.rss <= IDLE_RSS_CEILING_KIB,
+        `${ARCH} idle VmRSS ${mib(idle.rss)} MiB (RssAnon ${mib(idle.anon)}, RssFile ${mib(idle.file)}, ${idle.threads} threads) within ${mib(IDLE_RSS_CEILING_KIB)} MiB`,
+      )
+      const request = /^(\d+)Mi$/.exec(container.resources.requests.memory)?.[1]
+      t.ok(
+        Number(request) * 1024 >= idle.rss,
+        `the DaemonSet's memory request (${container.resources.requests.memory}) covers it`,
+      )
+      t.match(f.rulesDuring ?? '', /dns-shaper: shape DNS \(prerouting\)/, 'the daemon installed its rules')
+      t.equal(f.daemonRc?.trim(), '0', 'SIGTERM: the daemon exits 0')
+      t.match(f.daemonLog ?? '', /"msg":"stopped"/, 'and logs its stop')
+      t.notMatch(f.rulesAfter ?? '', /dns-shaper/, 'and leaves no rule behind')
+    },
+  )
 } else {
   t.test(
     'shapes like the checkout: DaemonSet args, ConfigMap config, read-only root, NET_ADMIN+NET_RAW only',
