@@ -1,8 +1,9 @@
 // Beside a big kube-proxy: a network namespace whose nat table holds 100,000 kube-proxy-like rules
 // (10,000 chains), loaded with one restore, and the daemon reconciling every 300 ms. Its peak RSS
-// (VmHWM) must stay within 1.5x of the same daemon's beside an empty nat table, and no /healthz
-// answer may take longer than 250 ms; on the legacy backend and on nft. Never the root namespace.
-import t from 'tap'
+// (VmHWM) and its slowest /healthz are compared with the same daemon's beside an empty nat table in
+// the same run; on the legacy backend, on nft, and with auto detection on a legacy node. Never the
+// root namespace.
+import t, { type Test } from 'tap'
 import { bareNamespace, daemonIn, pollIn } from '../helpers/node-lab.js'
 import { CLI } from '../../harness/daemon.js'
 import { sampleOf } from '../../harness/prom.js'
@@ -18,6 +19,28 @@ skipFileUnless({
 const CHAINS = 10_000
 const PER_CHAIN = 10
 const PORT = 9363
+
+/**
+ * Peak RSS beside the big table over the empty-table reference. Nothing the daemon keeps grows with
+ * the table (rule reads take the raw table only; auto detection streams save output into counts), and
+ * every row measured 0.91-1.04x (2026-12-07); 1.2x leaves room for GC timing and still fails detection
+ * that buffers the whole save output (1.34-1.50x).
+ */
+const HWM_RATIO = 1.2
+
+/**
+ * How much the slowest /healthz beside the big table may exceed the reference's slowest in the same
+ * run. Relative, not absolute: on this shared 2-core machine load alone made the empty-table
+ * reference's slowest answer 745 ms once, so a fixed 250 ms failed with no fault in the daemon. Its
+ * own event loop is not the cause: detection runs before ready and streams, and each read takes the
+ * raw table only (nodejs_eventloop_lag_max stays within a few ms of its 250 ms sampling step beside
+ * 100k legacy rules). Beside 100k nft rules the tail is longer on a busy machine (up to +74 ms of
+ * loop lag seen, 2026-12-07; a few ms when quiet): each reconcile's `iptables-nft-save -t raw` child
+ * fetches the whole nft ruleset (0.45 s of CPU and 99 MiB with iptables 1.8.9) and this test
+ * reconciles every 300 ms, so a child is nearly always running. A daemon that blocks its loop for
+ * longer than this beside a big table still fails.
+ */
+const HEALTH_EXTRA_MS = 250
 
 /** kube-proxy-like nat rules: CHAINS chains of PER_CHAIN `-s ... -m comment ... -j MARK` rules each. */
 function natRules(): string {
@@ -37,6 +60,8 @@ function natRules(): string {
 }
 
 interface Run {
+  /** The backend the daemon logged it uses. */
+  backend: unknown
   hwmKiB: number
   maxHealthMs: number
   statuses: Record<string, number>
@@ -65,7 +90,14 @@ async function measure(backend: 'legacy' | 'nft', withRules: boolean, flag: stri
       const last = sampleOf(await d.metrics(), 'dns_shaper_rules_last_sync_timestamp_seconds')
       const hwmKiB = readStatus(d.child.pid!).vmHwmKb
       if (hwmKiB === undefined) throw new Error(`no VmHWM in /proc/${d.child.pid}/status`)
-      return { hwmKiB, maxHealthMs: poll.maxMs, statuses: poll.statuses, reconciledForS: last - readyAt }
+      const backendLog = d.logs.find(r => r.msg.startsWith('iptables backend:'))
+      return {
+        backend: backendLog?.backend,
+        hwmKiB,
+        maxHealthMs: poll.maxMs,
+        statuses: poll.statuses,
+        reconciledForS: last - readyAt,
+      }
     } finally {
       await d.stop(30_000)
     }
@@ -79,38 +111,43 @@ t.teardown(() => {
   for (const f of figures) console.log(`# figure: ${f}`)
 })
 
+/** The same assertions for every row: the big table against the empty-table reference of the same run. */
+function compare(t: Test, label: string, empty: Run, full: Run): void {
+  const mib = (k: number): string => (k / 1024).toFixed(1)
+  figures.push(
+    `${label} ${new Date().toISOString().slice(0, 10)}: VmHWM ${mib(full.hwmKiB)} MiB beside ${CHAINS * PER_CHAIN} nat rules vs ${mib(empty.hwmKiB)} MiB empty ` +
+      `(${(full.hwmKiB / empty.hwmKiB).toFixed(2)}x); slowest /healthz ${full.maxHealthMs.toFixed(1)} ms (empty: ${empty.maxHealthMs.toFixed(1)} ms)`,
+  )
+  for (const r of [empty, full]) {
+    t.same(Object.keys(r.statuses), ['200'], `every /healthz answered 200 (${JSON.stringify(r.statuses)})`)
+    t.ok(r.reconciledForS > 4, `the rules were checked for ${r.reconciledForS.toFixed(1)} s after ready`)
+  }
+  t.ok(
+    full.hwmKiB <= HWM_RATIO * empty.hwmKiB,
+    `peak RSS ${mib(full.hwmKiB)} MiB <= ${HWM_RATIO} x ${mib(empty.hwmKiB)} MiB (the same daemon beside an empty nat table)`,
+  )
+  t.ok(
+    full.maxHealthMs <= empty.maxHealthMs + HEALTH_EXTRA_MS,
+    `slowest /healthz ${full.maxHealthMs.toFixed(1)} ms <= ${empty.maxHealthMs.toFixed(1)} ms (the empty-table reference's) + ${HEALTH_EXTRA_MS} ms`,
+  )
+}
+
 for (const backend of ['legacy', 'nft'] as const) {
   t.test(
-    `${backend}: beside 100,000 nat rules, peak RSS within 1.5x of an empty table, /healthz never slow`,
+    `${backend}: beside 100,000 nat rules, peak RSS within ${HWM_RATIO}x of an empty table, /healthz as fast`,
     async t => {
       const empty = await measure(backend, false)
       const full = await measure(backend, true)
-      const mib = (k: number): string => (k / 1024).toFixed(1)
-      figures.push(
-        `${backend} ${new Date().toISOString().slice(0, 10)}: VmHWM ${mib(full.hwmKiB)} MiB beside ${CHAINS * PER_CHAIN} nat rules vs ${mib(empty.hwmKiB)} MiB empty ` +
-          `(${(full.hwmKiB / empty.hwmKiB).toFixed(2)}x); slowest /healthz ${full.maxHealthMs.toFixed(1)} ms (empty: ${empty.maxHealthMs.toFixed(1)} ms)`,
-      )
-      for (const r of [empty, full]) {
-        t.same(Object.keys(r.statuses), ['200'], `every /healthz answered 200 (${JSON.stringify(r.statuses)})`)
-        t.ok(r.reconciledForS > 4, `the rules were checked for ${r.reconciledForS.toFixed(1)} s after ready`)
-      }
-      t.ok(
-        full.hwmKiB <= 1.5 * empty.hwmKiB,
-        `peak RSS ${mib(full.hwmKiB)} MiB <= 1.5 x ${mib(empty.hwmKiB)} MiB (the same daemon beside an empty nat table)`,
-      )
-      t.ok(full.maxHealthMs <= 250, `slowest /healthz ${full.maxHealthMs.toFixed(1)} ms <= 250 ms`)
+      t.equal(full.backend, backend, `the daemon used ${backend}`)
+      compare(t, backend, empty, full)
     },
   )
 }
 
-t.test('auto on a legacy node: the backend detection stays within 1.5x too', async t => {
+t.test(`auto on a legacy node: the backend detection stays within ${HWM_RATIO}x too`, async t => {
   const empty = await measure('legacy', false, 'auto')
   const full = await measure('legacy', true, 'auto')
-  const mib = (k: number): string => (k / 1024).toFixed(1)
-  figures.push(
-    `auto (legacy node) ${new Date().toISOString().slice(0, 10)}: VmHWM ${mib(full.hwmKiB)} MiB beside ${CHAINS * PER_CHAIN} nat rules vs ${mib(empty.hwmKiB)} MiB empty ` +
-      `(${(full.hwmKiB / empty.hwmKiB).toFixed(2)}x); slowest /healthz ${full.maxHealthMs.toFixed(1)} ms`,
-  )
-  t.ok(full.hwmKiB <= 1.5 * empty.hwmKiB, `peak RSS ${mib(full.hwmKiB)} MiB <= 1.5 x ${mib(empty.hwmKiB)} MiB`)
-  t.ok(full.maxHealthMs <= 250, `slowest /healthz ${full.maxHealthMs.toFixed(1)} ms <= 250 ms`)
+  // Detection read every rule (legacy save without -t): it must still have counted them.
+  t.equal(full.backend, 'legacy', 'auto found the 100,000 legacy rules and chose legacy')
+  compare(t, 'auto (legacy node)', empty, full)
 })

@@ -1,6 +1,7 @@
 import t from 'tap'
 import {
   createRunner,
+  LineSplitter,
   netnsWrap,
   output,
   run,
@@ -75,6 +76,89 @@ t.test('rejects when output exceeds maxBuffer', async t => {
   await t.rejects(runner([node, '-e', 'process.stdout.write("x".repeat(5000))']), {
     code: 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER',
   })
+})
+
+t.test('rejects when stderr exceeds maxBuffer', async t => {
+  const runner = createRunner({ maxBuffer: 1000 })
+  await t.rejects(runner([node, '-e', 'process.stderr.write("x".repeat(5000))']), {
+    code: 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER',
+  })
+})
+
+t.test('LineSplitter: the lines of the text wherever the chunks break, long lines cut', async t => {
+  const text = 'first\n\nthird line\n-A X -j Y\nlast without newline'
+  for (const size of [1, 2, 3, 7, text.length]) {
+    const got: string[] = []
+    const s = new LineSplitter(l => got.push(l))
+    for (let i = 0; i < text.length; i += size) s.push(text.slice(i, i + size))
+    s.end()
+    t.same(got, text.split('\n'), `chunks of ${size}`)
+  }
+  const got: string[] = []
+  const s = new LineSplitter(l => got.push(l), 4)
+  s.push('abcdefgh')
+  s.push('ij\nkl\n')
+  s.push('\n')
+  s.end()
+  t.same(got, ['abcd', 'kl', ''], 'the rest of an over-long line is dropped, the next line is whole')
+})
+
+t.test('onStdoutLine streams stdout by line and keeps none of it', async t => {
+  const lines: string[] = []
+  const script = 'process.stdout.write("a\\nb"); setTimeout(() => process.stdout.write("c\\n\\u00e9\\nend"), 50)'
+  const r = await run([node, '-e', script], { onStdoutLine: l => lines.push(l) })
+  t.same(lines, ['a', 'bc', '\u00e9', 'end'])
+  t.same(r, { code: 0, signal: null, stdout: '', stderr: '', timedOut: false })
+
+  // A UTF-8 character split across two writes arrives whole.
+  const split: string[] = []
+  await run(
+    [
+      node,
+      '-e',
+      'process.stdout.write(Buffer.from([0xc3])); setTimeout(() => process.stdout.write(Buffer.from([0xa9, 10])), 50)',
+    ],
+    { onStdoutLine: l => split.push(l) },
+  )
+  t.same(split, ['\u00e9'])
+})
+
+t.test('streamed output is not held: far more than maxBuffer passes through', async t => {
+  const runner = createRunner({ maxBuffer: 1000 })
+  let n = 0
+  let chars = 0
+  const r = await runner(
+    [node, '-e', 'for (let i = 0; i < 20000; i++) process.stdout.write("-A KUBE-SVC-X -j MARK " + i + "\\n")'],
+    {
+      onStdoutLine: l => {
+        n++
+        chars += l.length
+      },
+    },
+  )
+  t.equal(r.code, 0)
+  t.equal(n, 20000)
+  t.ok(chars > 100 * 1000, `${chars} characters streamed with maxBuffer 1000`)
+  t.equal(r.stdout, '')
+})
+
+t.test('onStdoutLine: timeouts as before; a throwing callback kills the child and rejects', async t => {
+  const forever = [node, '-e', 'process.stdout.write("x\\n"); setTimeout(() => {}, 10000)']
+  const started = Date.now()
+  const r = await createRunner({ timeoutMs: 200 })(forever, { onStdoutLine: () => {} })
+  t.equal(r.timedOut, true)
+  t.equal(r.signal, 'SIGKILL')
+  const boom = new Error('boom')
+  await t.rejects(
+    run(forever, {
+      onStdoutLine: () => {
+        throw boom
+      },
+    }),
+    boom,
+  )
+  t.ok(Date.now() - started < 5000, 'the child did not run its 10 s')
+  await t.rejects(run(['dns-shaper-no-such-program-xyz'], { onStdoutLine: () => {} }), { code: 'ENOENT' })
 })
 
 t.test('wrap prefixes every argv', async t => {

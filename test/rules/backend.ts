@@ -1,15 +1,20 @@
 import t from 'tap'
-import type { ExecResult, Runner } from '../../src/kernel/exec.js'
-import { binaries, countRules, detectBackend, kubeletHint } from '../../src/rules/backend.js'
+import type { ExecOptions, ExecResult, Runner } from '../../src/kernel/exec.js'
+import { binaries, detectBackend, emptyTally, tallyLine, type SaveTally } from '../../src/rules/backend.js'
 import { IptablesError } from '../../src/rules/errors.js'
+import { streamingFake } from '../helpers/exec.js'
 
 type Answer = string | Partial<ExecResult> | Error
 
-/** A runner answering from a table keyed by the joined argv; unknown commands look uninstalled. */
-function fakeRunner(answers: Record<string, Answer>, calls: string[] = []): Runner {
-  return async argv => {
+/**
+ * A runner answering from a table keyed by the joined argv; unknown commands look uninstalled. Streams
+ * stdout as createRunner does when asked; `streamed` records which commands were asked to.
+ */
+function fakeRunner(answers: Record<string, Answer>, calls: string[] = [], streamed: string[] = []): Runner {
+  return streamingFake(async (argv, opts?: ExecOptions) => {
     const key = argv.join(' ')
     calls.push(key)
+    if (opts?.onStdoutLine !== undefined) streamed.push(key)
     const a = answers[key]
     if (a === undefined || a instanceof Error) {
       throw (
@@ -23,7 +28,7 @@ function fakeRunner(answers: Record<string, Answer>, calls: string[] = []): Runn
     }
     if (typeof a === 'string') return { code: 0, signal: null, stdout: a, stderr: '', timedOut: false }
     return { code: 0, signal: null, stdout: '', stderr: '', timedOut: false, ...a }
-  }
+  })
 }
 
 const EMPTY_MANGLE = '*mangle\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n'
@@ -61,13 +66,48 @@ t.test('binaries', async t => {
   })
 })
 
-t.test('helpers', async t => {
-  t.equal(kubeletHint(HINT_MANGLE), 'KUBE-IPTABLES-HINT')
-  t.equal(kubeletHint('*mangle\n:KUBE-KUBELET-CANARY - [0:0]\n'), 'KUBE-KUBELET-CANARY')
-  t.equal(kubeletHint('-A X -m comment --comment ":KUBE-IPTABLES-HINT "\n'), undefined)
-  t.equal(kubeletHint(EMPTY_MANGLE), undefined)
-  t.equal(countRules(rules(3) + rules(2)), 5)
-  t.equal(countRules(''), 0)
+const tally = (text: string): SaveTally => {
+  const t = emptyTally()
+  for (const line of text.split('\n')) tallyLine(t, line)
+  return t
+}
+
+t.test('tallyLine: rule count and the first kubelet hint chain', async t => {
+  t.same(tally(HINT_MANGLE), { rules: 0, hint: 'KUBE-IPTABLES-HINT' })
+  t.same(tally('*mangle\n:KUBE-KUBELET-CANARY - [0:0]\n'), { rules: 0, hint: 'KUBE-KUBELET-CANARY' })
+  t.same(tally(':KUBE-IPTABLES-HINT'), { rules: 0, hint: 'KUBE-IPTABLES-HINT' }, 'a chain line cut at its name')
+  t.same(tally(':KUBE-IPTABLES-HINTS - [0:0]'), { rules: 0, hint: undefined }, 'only the exact chain names')
+  t.same(tally('-A X -m comment --comment ":KUBE-IPTABLES-HINT "\n'), { rules: 1, hint: undefined })
+  t.same(tally(EMPTY_MANGLE), { rules: 0, hint: undefined })
+  t.same(tally(rules(3) + rules(2)), { rules: 5, hint: undefined })
+  t.same(tally(''), { rules: 0, hint: undefined })
+})
+
+t.test('every save is streamed, never buffered whole (bounded memory beside big tables)', async t => {
+  const calls: string[] = []
+  const streamed: string[] = []
+  const d = await detectBackend(fakeRunner(installed({ legacy4: rules(5), nft4: rules(2) }), calls, streamed))
+  t.equal(d.backend, 'legacy')
+  t.equal(calls.length, 6)
+  t.same(streamed, calls, 'each save was asked for line by line')
+})
+
+t.test('what a failing save printed before it failed is not counted', async t => {
+  const d = await detectBackend(
+    fakeRunner({
+      ...installed({ nft4: rules(1) }),
+      'iptables-legacy-save': {
+        code: 1,
+        stdout: rules(40) + HINT_MANGLE,
+        stderr: 'iptables-legacy-save: Table does not exist (do you need to insmod?)',
+      },
+    }),
+  )
+  t.same(d, {
+    backend: 'nft',
+    reason: 'no kubelet hint chain; nft has more rules (1) than legacy (0)',
+    source: 'rule-count',
+  })
 })
 
 t.test('configured backend wins without running anything', async t => {

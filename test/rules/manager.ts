@@ -7,6 +7,7 @@ import { RuleManager } from '../../src/rules/manager.js'
 import { renderRestore } from '../../src/rules/restore.js'
 import { compileRulePlan } from '../../src/rules/plan.js'
 import { cfg, J_PRE, J_OUT, FakeTables, NFT, LEGACY } from '../helpers/rules.js'
+import { streamingFake } from '../helpers/exec.js'
 
 // A manager on the fake nft tables whose debug lines the test reads.
 function debugLogged(fake: FakeTables, config: ReturnType<typeof cfg>): { m: RuleManager; debug: string[] } {
@@ -411,7 +412,7 @@ t.test('backend detection is cached; a failed detection is retried', async t => 
   const fake = new FakeTables()
   let detections = 0
   let failNext = true
-  const runner: Runner = async (argv, opts) => {
+  const runner: Runner = streamingFake(async (argv, opts) => {
     if (argv[0] === 'iptables-nft-save' && argv[1] === '-t') {
       detections++
       if (failNext) {
@@ -427,7 +428,7 @@ t.test('backend detection is cached; a failed detection is retried', async t => 
       }
     }
     return fake.runner(argv, opts)
-  }
+  })
   const info: string[] = []
   const m = new RuleManager({ config: cfg(), runner, log: { info: x => info.push(x), debug: () => {} } })
   await t.rejects(m.detectBackend(), { name: 'IptablesError', kind: 'permission' })
