@@ -3,6 +3,7 @@
 // as a 9p share beside Debian's arm64 kernel, with busybox as PID 1 and the daemon run from the image
 // exactly as its entrypoint says. Pure text and argv builders (no I/O) so they can be read and tested;
 // run.ts fetches the kernel, packs the initramfs and boots it.
+import { QEMU_HEADLESS } from '../qemu.js'
 
 /** 9p mount tags: the image's root filesystem (read-only) and the results share (a host run directory). */
 export const IMAGE_TAG = 'dnssimage'
@@ -178,13 +179,7 @@ export function qemuArgv(p: QemuPlan): string[] {
     String(p.smp),
     '-m',
     String(p.memoryMb),
-    '-nodefaults',
-    '-no-user-config',
-    '-display',
-    'none',
-    '-no-reboot',
-    '-serial',
-    'stdio',
+    ...QEMU_HEADLESS,
     '-kernel',
     p.kernel,
     '-initrd',

@@ -2,7 +2,7 @@
 // kernel and busybox-static once into a cache outside the checkout (a private apt config; the system's
 // sources are never read or written), packs an initramfs with busybox, the modules the guest needs and
 // the probe client, starts qemu-system-aarch64 bounded in time, and reads back what the guest wrote.
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import {
   chmodSync,
   copyFileSync,
@@ -17,6 +17,7 @@ import {
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { builtPath } from '../paths.js'
+import { runQemu } from '../qemu.js'
 import {
   GUEST_FILES,
   GUEST_LOG_PREFIX,
@@ -225,34 +226,17 @@ export async function runArm64Guest(
       smp: opts.smp ?? 2,
       memoryMb: opts.memoryMb ?? 1536,
     })
-    const started = Date.now()
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      child.kill('SIGTERM')
-      setTimeout(() => child.kill('SIGKILL'), 10_000).unref()
-    }, opts.timeoutMs)
     let console = ''
-    let partial = ''
     const guestLines: string[] = []
-    const onData = (d: Buffer): void => {
-      console = (console + d.toString('utf8')).slice(-16_384)
-      partial += d.toString('utf8')
-      const lines = partial.split('\n')
-      partial = lines.pop() ?? ''
-      for (const raw of lines) {
-        const l = raw.replace(/\r$/, '')
+    const exit = await runQemu(argv, {
+      timeoutMs: opts.timeoutMs,
+      packageName: 'qemu-system-arm',
+      onData: d => (console = (console + d.toString('utf8')).slice(-16_384)),
+      onLine: l => {
         if (l.startsWith(GUEST_LOG_PREFIX)) guestLines.push(l)
         opts.onLine?.(l)
-      }
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    const qemuCode = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', e => reject(new Error(`cannot start ${argv[0]}: ${e.message} (install qemu-system-arm)`)))
-      child.once('exit', code => resolve(code))
-    }).finally(() => clearTimeout(timer))
+      },
+    })
     const files: Arm64GuestRun['files'] = {}
     for (const [k, name] of [...Object.entries(GUEST_FILES), ['fail', 'fail']] as [
       keyof Arm64GuestRun['files'],
@@ -263,9 +247,9 @@ export async function runArm64Guest(
     }
     return {
       files,
-      qemuCode,
-      timedOut,
-      elapsedS: (Date.now() - started) / 1000,
+      qemuCode: exit.code,
+      timedOut: exit.timedOut,
+      elapsedS: exit.elapsedS,
       guestLines,
       consoleTail: console.slice(-4096),
     }

@@ -1,6 +1,8 @@
 // Kernel-lab guest set-up: the generated PID-1 init script, the kernel command line and the QEMU argv.
 // Pure text and argv builders (no I/O), so they can be read and unit-tested; run.ts writes and starts them.
 
+import { QEMU_HEADLESS } from '../../harness/qemu.js'
+
 /** Mount tag of the writable results share (a run directory on the host). */
 export const RESULTS_TAG = 'dnssresults'
 /** 9p tag of the checkout, read-only: mounted in the guest only where its fresh /tmp or /run hides it. */
@@ -80,13 +82,7 @@ export function qemuArgv(plan: GuestPlan): string[] {
     String(plan.smp),
     '-m',
     String(plan.memoryMb),
-    '-nodefaults',
-    '-no-user-config',
-    '-display',
-    'none',
-    '-no-reboot',
-    '-serial',
-    'stdio',
+    ...QEMU_HEADLESS,
     '-kernel',
     plan.kernel,
     '-append',

@@ -1,7 +1,7 @@
 // Kernel-lab runner: writes the generated init into a fresh run directory, boots QEMU on it, streams the
 // serial console and bounds the run in time. It starts and kills only its own QEMU child, by pid.
 
-import { spawn } from 'node:child_process'
+import { runQemu } from '../../harness/qemu.js'
 import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { guestInitScript, initPath, qemuArgv } from './guest.js'
@@ -46,35 +46,18 @@ export async function bootGuest(
   const log = createWriteStream(consoleLog)
   const argv = qemuArgv(plan)
   writeFileSync(join(plan.runDir, 'qemu-argv.json'), JSON.stringify(argv, null, 2) + '\n')
-  const started = Date.now()
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
-  let timedOut = false
-  const timer = setTimeout(() => {
-    timedOut = true
-    child.kill('SIGTERM')
-    setTimeout(() => child.kill('SIGKILL'), 10_000).unref()
-  }, opts.timeoutMin * 60_000)
-  let partial = ''
-  const onData = (d: Buffer): void => {
-    log.write(d)
-    partial += d.toString('utf8')
-    const lines = partial.split('\n')
-    partial = lines.pop() ?? ''
-    for (const l of lines) opts.onLine?.(l.replace(/\r$/, ''))
-  }
-  child.stdout.on('data', onData)
-  child.stderr.on('data', onData)
-  const qemuCode = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', e => reject(new Error(`cannot start ${argv[0]}: ${e.message} (install qemu-system-x86)`)))
-    child.once('exit', code => resolve(code))
-  }).finally(() => clearTimeout(timer))
-  if (partial) opts.onLine?.(partial.replace(/\r$/, ''))
+  const exit = await runQemu(argv, {
+    timeoutMs: opts.timeoutMin * 60_000,
+    packageName: 'qemu-system-x86',
+    onData: d => log.write(d),
+    ...(opts.onLine ? { onLine: opts.onLine } : {}),
+  })
   await new Promise<void>(r => log.end(() => r()))
   return {
     results: readGuestResults(plan.runDir, { raceAsked: plan.raceCli !== null }),
-    qemuCode,
-    timedOut,
-    elapsedS: (Date.now() - started) / 1000,
+    qemuCode: exit.code,
+    timedOut: exit.timedOut,
+    elapsedS: exit.elapsedS,
     runDir: plan.runDir,
     consoleLog,
   }
