@@ -2,7 +2,8 @@
 // polls its Corefile), and calls onChange once per new content. Kubernetes updates a mounted ConfigMap
 // by swapping a symlink, so the file's mtime and an inotify watch on it are not reliable; its content
 // is. It must not parse or apply the config (the daemon does that, the way SIGHUP does) and it never
-// throws: a file that cannot be read is reported and polled again.
+// throws: a file that cannot be read is reported and polled again, and once it reads again it is
+// applied again, whatever its content (the daemon counted the unreadable file as a failed reload).
 import { errorMessage } from '../errors.js'
 
 /** The timer part of a clock; tests inject a fake one and advance it. */
@@ -29,7 +30,10 @@ export interface ConfigWatchOptions {
   /** Mean time between two reads of the file; each wait is spread ±25 % around it. */
   intervalMs: number
   readFile: (path: string) => Buffer | string
-  /** The content differs from what was last applied (or last seen, after a failed apply). */
+  /**
+   * The content differs from what was last applied (or last seen, after a failed apply), or the file
+   * reads again after onError.
+   */
   onChange: () => void
   /** The file could not be read; called once per distinct error until a read succeeds again. */
   onError: (err: unknown) => void
@@ -117,8 +121,9 @@ export class ConfigWatcher {
 
   /** One read; calls onChange when the content is new. Returns whether it did. The timer calls this. */
   poll(): boolean {
+    const wasUnreadable = this.#lastError !== undefined
     const h = this.#read()
-    if (h === undefined || h === this.#hash) return false
+    if (h === undefined || (h === this.#hash && !wasUnreadable)) return false
     // Taken as seen before applying: a bad file is reported once, not on every poll, and the next
     // change (the fix) is noticed. The daemon keeps the running config when applying fails.
     this.#hash = h

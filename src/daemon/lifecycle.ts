@@ -231,11 +231,16 @@ export class Daemon {
         log.info('config file changed; reloading', { file: path })
         this.reload()
       },
-      onError: e =>
-        log.warn('cannot read the config file to look for changes; the running config stays', {
+      // An unreadable file (a deleted ConfigMap key, a file grown over 1 MiB, a directory in its place)
+      // is a failed reload: the node runs a config its file no longer holds, and the reload alert
+      // must say so. The watcher reports each distinct error once and applies the file once it reads.
+      onError: e => {
+        this.#metrics?.recordReload(false, this.#now())
+        log.error('cannot read the config file; the running config stays until it can be read', {
           file: path,
           err: errorMessage(e),
-        }),
+        })
+      },
     })
     this.#watcher.start(this.#opts.loaded.configHash)
     log.info('watching the config file for changes', { file: path, intervalS: c.configPollIntervalS })

@@ -94,7 +94,7 @@ t.test('an atomic swap back and forth: content, not timestamps, decides', async 
   t.same(changes, [], 'same content as applied: no reload')
 })
 
-t.test('unreadable file: reported once, no reload, polling goes on; readable again is compared', async t => {
+t.test('unreadable file: reported once, no reload, polling goes on; readable again is applied', async t => {
   const { clock, file, changes, errors, w } = setup('A')
   w.start()
   file.content = Object.assign(new Error("ENOENT: no such file or directory, open '/etc/dns-shaper/config.json'"), {
@@ -106,13 +106,15 @@ t.test('unreadable file: reported once, no reload, polling goes on; readable aga
   t.same(changes, [])
   file.content = 'A'
   clock.advance(30000)
-  t.same(changes, [], 'back with the applied content: nothing to do')
+  t.same(changes, [120000], 'readable again, even with the applied content: applied again (the failure was counted)')
+  clock.advance(30000)
+  t.same(changes, [120000], 'then compared as usual')
   file.content = new Error('EACCES')
   clock.advance(30000)
   t.equal(errors.length, 2, 'a new failure after a good read is reported again')
   file.content = 'B'
   clock.advance(30000)
-  t.same(changes, [180000], 'back with new content: applied')
+  t.same(changes, [120000, 210000], 'back with new content: applied')
 })
 
 t.test('a file unreadable at start: the first readable content counts as a change', async t => {

@@ -592,6 +592,27 @@ t.test('a changed --config file is applied without a signal, at the next poll', 
   const p3 = h.queues[0]!.policies.at(-1)!
   t.equal(p3.holdMs[p3.table[28]!], 9)
 
+  // The file unreadable (a directory in its place): one failed reload, the running policy kept, the
+  // gauge at 0 until the file reads again and applies.
+  const applied = fs.readFileSync(file, 'utf8')
+  fs.rmSync(file)
+  fs.mkdirSync(file)
+  const before = h.queues[0]!.policies.length
+  clock.advance(30000)
+  clock.advance(30000)
+  t.match(
+    await h.d.metrics!.render(),
+    /^dns_shaper_config_reloads_total\{result="error"\} 2$/m,
+    'an unreadable file counts as one failed reload, however many polls see it',
+  )
+  t.equal(await metric('dns_shaper_config_last_reload_successful'), 0, 'the reload alert sees it')
+  t.equal(h.queues[0]!.policies.length, before, 'the running policy stays')
+  t.ok(h.logs.some(l => l.msg === 'cannot read the config file; the running config stays until it can be read'))
+  fs.rmdirSync(file)
+  fs.writeFileSync(file, applied)
+  clock.advance(30000)
+  t.equal(await metric('dns_shaper_config_last_reload_successful'), 1, 'readable again (same content): applied')
+
   // SIGHUP applied this content: the poller does not apply it a second time.
   fs.writeFileSync(file, JSON.stringify({ holds: { AAAA: 11 }, 'dns-port': 5353 }))
   t.equal(h.d.reload(), true)

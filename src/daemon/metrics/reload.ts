@@ -16,7 +16,7 @@ export class ReloadMetrics {
   constructor(registry: client.Registry) {
     this.reloads = new prom.Counter({
       name: 'dns_shaper_config_reloads_total',
-      help: 'Config reloads (SIGHUP, or the --config file changed), by result.',
+      help: 'Config reloads (SIGHUP, or the --config file changed), by result; error also counts the --config file found unreadable.',
       labelNames: ['result'],
       registers: [registry],
     })
@@ -56,16 +56,16 @@ export class ReloadMetrics {
     this.configLastReload.set(nowMs / 1000)
   }
 
-  /**
-   * Counts a config reload (SIGHUP or the --config poller) and records its result and, when it applied,
-   * its time (milliseconds since the epoch).
-   */
   /** The settings a reload could not apply without a restart (empty: none); replaces the last list. */
   recordRestartRequired(settings: readonly string[]): void {
     this.configRestartRequired.reset()
     for (const setting of settings) this.configRestartRequired.set({ setting }, 1)
   }
 
+  /**
+   * Counts a config reload (SIGHUP, the --config poller, or the poller finding the file unreadable) and
+   * records its result and, when it applied, its time (milliseconds since the epoch).
+   */
   recordReload(ok: boolean, nowMs: number = Date.now()): void {
     this.reloads.inc({ result: ok ? 'ok' : 'error' })
     if (ok) this.recordApplied(nowMs)
