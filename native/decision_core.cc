@@ -70,10 +70,12 @@ void DecisionCore::OnPacket(uint32_t id, const ParsedPacket& pp, uint64_t now_ns
       // +1: an AAAA exactly pair_window after its A (same instant with --pair-window 0) must still
       // find the entry live; the window check below is inclusive.
       if (e->expires_ns <= now_ns + pol.pair_window_ns) e->expires_ns = now_ns + pol.pair_window_ns + 1;
-      // Release every held packet of this flow right behind its A, oldest first.
+      // Release every held packet of this flow right behind its A, oldest first. Each is counted
+      // before its verdict can leave (a full batch is sent from inside Release): a client that has
+      // its answer finds it counted, even if this thread is descheduled right after the send.
       while (e->held_head != kNoSlot) {
-        Release(e->held_head, VerdictKind::kHeld);
         Stats::Inc(stats_->pair_released);
+        Release(e->held_head, VerdictKind::kHeld);
       }
       PublishHeld();
     }
@@ -173,8 +175,8 @@ void DecisionCore::PublishHeld() {
 void DecisionCore::Advance(uint64_t now_ns) {
   // Earliest (deadline, arrival) first, whatever hold class or policy each packet came under.
   for (uint32_t s = heap_.Top(); s != kNoSlot && heap_.At(s).deadline_ns <= now_ns; s = heap_.Top()) {
+    Stats::Inc(stats_->deadline_released);  // before the verdict can leave, as pair_released
     Release(s, VerdictKind::kHeld);
-    Stats::Inc(stats_->deadline_released);
   }
   PublishHeld();
 }
@@ -182,8 +184,8 @@ void DecisionCore::Advance(uint64_t now_ns) {
 void DecisionCore::Stop() {
   stopping_ = true;
   for (uint32_t s = heap_.Top(); s != kNoSlot; s = heap_.Top()) {
-    Release(s, VerdictKind::kShutdown);
     Stats::Inc(stats_->shutdown_released);
+    Release(s, VerdictKind::kShutdown);
   }
   PublishHeld();
 }

@@ -191,6 +191,36 @@ CASE("pair: a held packet released at its deadline is forgotten by its flow") {
   EXPECT_EQ(f.stats.pair_released.load(), 1u);
 }
 
+CASE("release counters count a held packet before its verdict can leave (a full batch is sent in Emit)") {
+  // What a sink sees of the counters at the moment each verdict is handed to it: a client that has
+  // its answer must find it counted, even if the thread stops right after the send.
+  struct Seen : VerdictSink {
+    const Stats* stats = nullptr;
+    std::vector<uint64_t> pair, deadline, shutdown;
+    void Emit(const Verdict&) override {
+      pair.push_back(stats->pair_released.load());
+      deadline.push_back(stats->deadline_released.load());
+      shutdown.push_back(stats->shutdown_released.load());
+    }
+  };
+  Stats stats;
+  Seen seen;
+  seen.stats = &stats;
+  DecisionCore core{&stats, &seen};
+  CoreOptions o;
+  EXPECT_EQ(core.Init(o, MakePolicy({{kAAAA, 10}}, true, 5)), 0);
+  core.OnPacket(1, Query(kAAAA, 42), 0);
+  core.OnPacket(2, Query(kA, 42), kMs);  // emits A (id 2), then the AAAA released by it
+  EXPECT_EQ(seen.pair.size(), 2u);
+  EXPECT_EQ(seen.pair[1], 1u);
+  core.OnPacket(3, Query(kAAAA, 43), 2 * kMs);
+  core.Advance(12 * kMs);  // its deadline
+  EXPECT_EQ(seen.deadline.back(), 1u);
+  core.OnPacket(4, Query(kAAAA, 44), 13 * kMs);
+  core.Stop();
+  EXPECT_EQ(seen.shutdown.back(), 1u);
+}
+
 CASE("pair: an A of another flow releases nothing") {
   Fixture f(MakePolicy({{kAAAA, 1000}}, true, 5));
   f.Pkt(1, kAAAA, 42, 0);
