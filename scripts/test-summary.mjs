@@ -71,13 +71,19 @@ export const SHARED_CPU_INTEGRATION = [
   'test/integration/npm-pack.ts',
 ]
 
+export const IMAGE_TEST = 'test/integration/image.ts'
+
 /**
  * The two tap runs of a whole-suite run, from the list of test files (repository-relative, tap's
  * excludes already applied): files that measure no time, two at a time; then the rest of
- * test/integration, one at a time. Every file is in exactly one group.
+ * test/integration, one at a time, the image test first. Every file is in exactly one group.
  */
 export function testGroups(files) {
-  const alone = files.filter(f => f.startsWith('test/integration/') && !SHARED_CPU_INTEGRATION.includes(f))
+  const alone = files
+    .filter(f => f.startsWith('test/integration/') && !SHARED_CPU_INTEGRATION.includes(f))
+    // The image test first: CI builds the image in the background during the first run, and this
+    // test waits for it, so no other timed test shares the CPU with the build (.ci/run).
+    .sort((a, b) => Number(b === IMAGE_TEST) - Number(a === IMAGE_TEST))
   return [
     { name: 'unit tests and builds', jobs: 2, files: files.filter(f => !alone.includes(f)) },
     { name: 'integration tests, one at a time', jobs: 1, files: alone },
