@@ -76,12 +76,18 @@ export class CreatedChains {
     if (backend === 'nft') for (const family of FAMILIES) await this.dropCreatedTable(family)
   }
 
-  /** nft: the raw table of a family exists (true), does not (false), or nft cannot tell (undefined). */
+  /**
+   * nft: the raw table of a family exists (true), does not (false), or nft cannot tell (undefined).
+   * Asks for that table by name: nft 1.0.6 answers `nft list tables [FAMILY]` only after fetching the
+   * whole ruleset (3.2 s and 296 MiB beside 100k nat rules, 4.1 MiB beside none), where `nft list
+   * table ip raw` fetched 6.9 MiB (4.4 MiB beside none; 2026-12-07). A missing table is nft's ENOENT,
+   * "No such file or directory"; any other failure means nft cannot tell.
+   */
   async #nftRawTable(family: Family): Promise<boolean | undefined> {
     try {
-      const r = await this.#run(['nft', 'list', 'tables', NFT_FAMILY[family]])
-      if (r.code !== 0 || r.timedOut) return undefined
-      return r.stdout.split('\n').some(l => l.trim() === `table ${NFT_FAMILY[family]} ${TABLE}`)
+      const r = await this.#run(['nft', 'list', 'table', NFT_FAMILY[family], TABLE])
+      if (r.code === 0 && !r.timedOut) return true
+      return !r.timedOut && /No such file or directory/.test(r.stderr) ? false : undefined
     } catch {
       return undefined // no nft binary: leave the table alone
     }

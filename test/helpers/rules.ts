@@ -72,6 +72,14 @@ export class FakeTables {
     return ['# Generated', '*raw', ...decl, ...s.rules.map(r => `[0:0] ${r}`), 'COMMIT', ''].join('\n')
   }
 
+  /** The same table as `iptables -t raw -S -v` prints it (counters before the target, as iptables-nft). */
+  specText(save: string): string {
+    const s = this.state.get(save) ?? { chains: ['PREROUTING', 'OUTPUT'], rules: [] }
+    const decl = s.chains.map(c => (c === 'PREROUTING' || c === 'OUTPUT' ? `-P ${c} ACCEPT -c 0 0` : `-N ${c}`))
+    const rules = s.rules.map(r => (/ -[jg] /.test(r) ? r.replace(/ (-[jg] \S+.*)$/, ' -c 0 0 $1') : `${r} -c 0 0`))
+    return [...decl, ...rules, ''].join('\n')
+  }
+
   restore(save: string, input: string): void {
     const s = this.table(save)
     const next = { chains: [...s.chains], rules: [...s.rules] }
@@ -100,8 +108,8 @@ export class FakeTables {
     const res = (code: number, stdout = ''): ExecResult => ({ code, signal: null, stdout, stderr: '', timedOut: false })
     const key = (fam: string | undefined): string => `${fam === 'ip6' ? 'ip6' : 'ip'}tables-nft-save`
     const [verb, what, fam, name] = args
-    if (verb === 'list' && what === 'tables') return res(0, this.state.has(key(fam)) ? `table ${fam} raw\n` : '')
-    if (name !== 'raw' || !this.state.has(key(fam))) return res(1)
+    if (name !== 'raw' || !this.state.has(key(fam)))
+      return { ...res(1), stderr: `Error: No such file or directory\n${args.join(' ')}\n` }
     if (verb === 'list' && what === 'table') {
       const chains = this.state.get(key(fam))!.chains.map(c => `\tchain ${c} {\n\t}\n`)
       return res(0, `table ${fam} raw {\n${chains.join('')}}\n`)
@@ -131,6 +139,7 @@ export class FakeTables {
     const i = a.findIndex(x => /^ip6?tables-/.test(x))
     const bin = a[i]!
     if (bin.endsWith('-save')) return ok(this.saveText(bin))
+    if (a.includes('-S')) return ok(this.specText(`${bin}-save`))
     if (bin.endsWith('-restore')) {
       this.restore(bin.replace(/-restore$/, '-save'), opts?.input ?? '')
       return ok()
