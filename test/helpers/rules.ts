@@ -107,9 +107,11 @@ export class FakeTables {
   #nft(args: string[]): ExecResult {
     const res = (code: number, stdout = ''): ExecResult => ({ code, signal: null, stdout, stderr: '', timedOut: false })
     const key = (fam: string | undefined): string => `${fam === 'ip6' ? 'ip6' : 'ip'}tables-nft-save`
-    const [verb, what, fam, name] = args
+    // `list sets table FAMILY NAME` fails as `list table FAMILY NAME` does when the table is missing.
+    const [verb, what, fam, name] = args[1] === 'sets' ? [args[0], 'sets', args[3], args[4]] : args
     if (name !== 'raw' || !this.state.has(key(fam)))
       return { ...res(1), stderr: `Error: No such file or directory\n${args.join(' ')}\n` }
+    if (verb === 'list' && what === 'sets') return res(0, `table ${fam} raw {\n}\n`)
     if (verb === 'list' && what === 'table') {
       const chains = this.state.get(key(fam))!.chains.map(c => `\tchain ${c} {\n\t}\n`)
       return res(0, `table ${fam} raw {\n${chains.join('')}}\n`)

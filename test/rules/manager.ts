@@ -41,10 +41,10 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
     fake.calls.map(c => c.argv.join(' ')),
     [
       'iptables-nft -t raw -S -v',
-      'nft list table ip raw',
+      'nft list sets table ip raw',
       'iptables-nft-restore --noflush --wait=5',
       'ip6tables-nft -t raw -S -v',
-      'nft list table ip6 raw',
+      'nft list sets table ip6 raw',
       'ip6tables-nft-restore --noflush --wait=5',
     ],
     'nft: whether the raw table was there is noted at the first install',
@@ -543,4 +543,20 @@ t.test('legacy: a node without a raw table is never given one by a read; the raw
     ['iptables-legacy-save -c -t raw', 'ip6tables-legacy-save -c -t raw'],
     'after our own install: -t raw, never every table, and the names file is not read again',
   )
+})
+
+t.test('nft: a raw table is deleted at removal only when nft said it was missing before the install', async t => {
+  // nft answers with ENOENT when the table is missing; any other failure means it cannot tell.
+  for (const [stderr, deleted] of [
+    ['Error: No such file or directory\nlist sets table ip raw\n', true],
+    ['Error: Could not process rule: Operation not permitted\n', false],
+  ] as const) {
+    const fake = new FakeTables()
+    fake.fail = argv => (argv[0] === 'nft' && argv[2] === 'sets' ? { code: 1, stderr } : undefined)
+    const m = new RuleManager({ config: cfg({ ipv6: false }), runner: fake.runner, backend: NFT })
+    await m.install()
+    fake.fail = undefined
+    await m.remove()
+    t.equal(!fake.state.has('iptables-nft-save'), deleted, `nft said ${JSON.stringify(stderr.split('\n')[0])}`)
+  }
 })
