@@ -54,10 +54,13 @@ export class Iptables {
    * nft: `iptables-nft -t raw -S -v` fetches the raw table's rules alone. `iptables-nft-save -t raw`
    * (with or without -c) prints only the raw table too, but iptables 1.8.9 fetches the whole nft
    * ruleset first: beside 100k nat rules its child took 0.33 s of CPU and 97 MiB of RSS, against
-   * 0.00 s and 2.3 MiB beside an empty table; `-S -v` took 0.00 s and 2.4 MiB in both (2026-12-07,
-   * iptables 1.8.9). Bound, checked by test/integration/large-tables.ts: the children of a reconcile
-   * cost within 1.5x of RSS of the same beside an empty table, whatever the other tables hold.
-   * The nft variant takes no xtables lock for -S (reads are one netlink dump).
+   * 0.00 s and 2.3 MiB beside an empty table; `-S -v` took 0.00 s and 2.4 MiB in both (2026-12-07).
+   * The nft variant takes no xtables lock. `-S` prints the same rule text as save with counters as
+   * `-c P B` (parseRuleSpecs reads it into the same SavedTable).
+   *
+   * Bound (test/integration/large-tables.ts): the programs the daemon runs against the tables, from
+   * start through its reconciles, stay within 1.5x of their peak RSS and 2x (+ GNU time's 10 ms steps)
+   * of their CPU beside an empty table, whatever other software put in the other tables.
    *
    * legacy: save stays: it reads the one table from the kernel (2.2-2.4 MiB beside 100k legacy nat
    * rules or none) and takes no xtables lock, where `iptables-legacy -S` would wait on it. `-t raw`

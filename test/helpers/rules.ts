@@ -41,6 +41,22 @@ COMMIT
 -A INPUT -m comment --comment "dns-shaper: in another table" -j ACCEPT
 COMMIT
 `
+// The raw table of STALE_SAVE restored with its counters into a namespace and printed by
+// iptables-nft -t raw -S -v (iptables 1.8.9, 2026-12-07): counters as `-c P B` before the target.
+export const STALE_SPECS = `-P PREROUTING ACCEPT -c 1200 90000
+-P OUTPUT ACCEPT -c 800 64000
+-N DNS-SHAPER
+-N NODE-LOCAL
+-A PREROUTING -d 198.51.100.10/32 -p udp -m udp --dport 53 -c 10 800 -j NOTRACK
+-A PREROUTING -m comment --comment "dns-shaper: shape DNS (prerouting)" -c 5 400 -j DNS-SHAPER
+-A PREROUTING -m comment --comment "node-local: dns-shaper: not ours" -c 0 0 -j NODE-LOCAL
+-A PREROUTING -m comment --comment "dns-shaper: shape DNS (prerouting)" -c 3 240 -j DNS-SHAPER
+-A OUTPUT -m comment --comment "dns-shaper: output v0" -c 7 560 -j DNS-SHAPER
+-A OUTPUT -p tcp -m tcp --dport 53 -m comment --comment "kube \\"quoted\\" comment" -c 0 0 -j CT --notrack
+-A DNS-SHAPER -p udp -m udp --dport 53 -c 8 640 -j NFQUEUE --queue-num 0 --queue-bypass
+-A DNS-SHAPER -p udp -m udp --dport 53 -c 1 80 -j NFQUEUE --queue-num 0 --queue-bypass
+-A NODE-LOCAL -c 0 0 -j ACCEPT
+`
 // ---------------------------------------------------------------------------------------------
 // A fake iptables: per "backend family" a save text; restores are recorded and applied by a
 // minimal interpreter good enough for our own transactions (declare/flush, -A, -D, -X).

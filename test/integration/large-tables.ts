@@ -42,11 +42,11 @@ const HWM_RATIO = 1.2
  * reference's slowest answer 745 ms once, so a fixed 250 ms failed with no fault in the daemon. Its
  * own event loop is not the cause: detection runs before ready and streams, and each read takes the
  * raw table only (nodejs_eventloop_lag_max stays within a few ms of its 250 ms sampling step beside
- * 100k legacy rules). Beside 100k nft rules the tail is longer on a busy machine (up to +74 ms of
- * loop lag seen, 2026-12-07; a few ms when quiet): each reconcile's `iptables-nft-save -t raw` child
- * fetches the whole nft ruleset (0.45 s of CPU and 99 MiB with iptables 1.8.9) and this test
- * reconciles every 300 ms, so a child is nearly always running. A daemon that blocks its loop for
- * longer than this beside a big table still fails.
+ * 100k legacy rules). Beside 100k nft rules the tail was longer on a busy machine (up to +74 ms of
+ * loop lag seen) while each reconcile's `iptables-nft-save -t raw` child fetched the whole nft
+ * ruleset (0.33-0.45 s of CPU each); since reads use `iptables-nft -t raw -S -v` (0.00 s) the nft
+ * row's slowest answer was 11.7 ms against 10.6 ms empty (2026-12-07). A daemon that blocks its loop
+ * for longer than this beside a big table still fails.
  */
 const HEALTH_EXTRA_MS = 250
 
