@@ -102,11 +102,19 @@ interface Run {
 }
 
 /** The daemon for 6 s with a 300 ms reconcile; /healthz polled throughout. */
-async function measure(backend: 'legacy' | 'nft', withRules: boolean, flag: string = backend): Promise<Run> {
+async function measure(
+  backend: 'legacy' | 'nft',
+  withRules: boolean,
+  flag: string = backend,
+  kubeletHint = false,
+): Promise<Run> {
   const ns = await bareNamespace()
   try {
+    const restore = backend === 'legacy' ? 'iptables-legacy-restore' : 'iptables-nft-restore'
+    // The chain kubelet creates in the mangle table of its backend, which auto detection looks for first.
+    if (kubeletHint)
+      await ns.execOk([restore, '--noflush'], { input: '*mangle\n:KUBE-IPTABLES-HINT - [0:0]\nCOMMIT\n' })
     if (withRules) {
-      const restore = backend === 'legacy' ? 'iptables-legacy-restore' : 'iptables-nft-restore'
       await ns.execOk([restore, '--noflush'], { input: natRules(), timeoutMs: 300_000 })
       const count = (await ns.execOk([`iptables-${backend}-save`, '-t', 'nat'], { timeoutMs: 120_000 })).stdout
         .split('\n')
@@ -227,4 +235,12 @@ t.test(`auto on a legacy node: the backend detection stays within ${HWM_RATIO}x 
   // Detection reads every table once at start (kube-proxy's iptables-wrapper rule count), so its
   // programs grow with the tables: their figures are reported, not bounded here.
   compare(t, 'auto (legacy node)', empty, full, 'reported')
+})
+
+t.test(`auto on an nft kubelet node: the backend detection's programs within ${CHILD_RSS_RATIO}x too`, async t => {
+  const empty = await measure('nft', false, 'auto', true)
+  const full = await measure('nft', true, 'auto', true)
+  t.equal(full.backend, 'nft', 'auto found the kubelet hint chain in the nft mangle table')
+  // The hint ends detection before any rule count, so every program it runs reads one table.
+  compare(t, 'auto (nft kubelet node)', empty, full, 'bounded')
 })
