@@ -413,7 +413,7 @@ t.test('backend detection is cached; a failed detection is retried', async t => 
   let detections = 0
   let failNext = true
   const runner: Runner = streamingFake(async (argv, opts) => {
-    if (argv[0] === 'iptables-nft-save' && argv[1] === '-t') {
+    if (argv.join(' ') === 'iptables-nft -t mangle -S') {
       detections++
       if (failNext) {
         failNext = false
@@ -422,7 +422,7 @@ t.test('backend detection is cached; a failed detection is retried', async t => 
       return {
         code: 0,
         signal: null,
-        stdout: '*mangle\n:KUBE-IPTABLES-HINT - [0:0]\nCOMMIT\n',
+        stdout: '-P PREROUTING ACCEPT\n-N KUBE-IPTABLES-HINT\n',
         stderr: '',
         timedOut: false,
       }
