@@ -31,8 +31,11 @@ export function binaries(backend: Backend, family: Family): BackendBinaries {
   }
 }
 
-/** Chains kubelet (1.17+) creates in the mangle table of the backend it uses. */
-const KUBELET_HINT = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY)(?:\s|$)/
+/**
+ * Chains kubelet (1.17+) creates in the mangle table of the backend it uses, declared as save prints
+ * them (`:NAME`) or as `iptables -S` does (`-N NAME`).
+ */
+const KUBELET_HINT = /^(?::|-N\s+)(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY)(?:\s|$)/
 
 /**
  * What detection keeps of save output: its rule count and the first kubelet hint chain. Constant
@@ -49,9 +52,9 @@ export function emptyTally(): SaveTally {
   return { rules: 0, hint: undefined }
 }
 
-/** Count one line of iptables-save output into `tally`. */
+/** Count one line of iptables-save or `iptables -S` output into `tally`. */
 export function tallyLine(tally: SaveTally, line: string): void {
-  if (line.startsWith('-')) tally.rules++
+  if (line.startsWith('-A ')) tally.rules++
   else if (tally.hint === undefined) tally.hint = KUBELET_HINT.exec(line)?.[1]
 }
 
@@ -62,7 +65,7 @@ interface SaveOutput {
 }
 
 /**
- * One save command, streamed into a tally. Bounded cost: the output (legacy save without -t prints
+ * One save (or `-S`) command, streamed into a tally. Bounded cost: the output (legacy save without -t prints
  * every table, kube-proxy's 100k+ nat rules included) is never held. What is live at any moment is
  * one read chunk (64 KiB) and one line (at most MAX_LINE_CHARS) in the runner, two fields here, and
  * stderr (error text); the per-line garbage dies young, so V8's young generation bounds the rest.
@@ -95,7 +98,10 @@ export interface DetectOptions {
 
 /**
  * Pick the backend. A configured 'nft'/'legacy' wins. Otherwise, as kube-proxy's iptables-wrapper:
- *  1. a kubelet hint chain in the nft mangle table → nft;
+ *  1. a kubelet hint chain in the nft mangle table → nft (read with `iptables-nft -t mangle -S`:
+ *     iptables-nft-save -t mangle fetches the whole nft ruleset first, 97 MiB and 0.33 s of CPU
+ *     beside 100k nft nat rules where -S took 2.2 MiB and 0.00 s, as beside none; 2026-12-07,
+ *     iptables 1.8.9. Neither creates the table);
  *  2. a hint chain anywhere in legacy save output → legacy (legacy-save is run without `-t`:
  *     `-t mangle` would create the table in the kernel);
  *  3. more rules in legacy than in nft → legacy; otherwise (tie included) nft.
@@ -121,8 +127,8 @@ export async function detectBackend(
   }
 
   const nftMangle = await probe([
-    [binaries('nft', 'ipv4').save, '-t', 'mangle'],
-    [binaries('nft', 'ipv6').save, '-t', 'mangle'],
+    [binaries('nft', 'ipv4').iptables, '-t', 'mangle', '-S'],
+    [binaries('nft', 'ipv6').iptables, '-t', 'mangle', '-S'],
   ])
   const nftHint = nftMangle.hint
   if (nftHint !== undefined) {

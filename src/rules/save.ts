@@ -1,5 +1,5 @@
-// Reads iptables-save output (with or without -c): tables, chains, rules with counters, and which jumps
-// are ours. Pure: parsing only, it never runs iptables.
+// Reads the two shapes iptables prints a table in (iptables-save [-c], and `iptables -S [-v]`) into one
+// SavedTable: chains, rules with counters, and which jumps are ours. Pure: parsing only, it never runs iptables.
 import { CHAIN, COMMENT_PREFIX } from './plan.js'
 
 export interface SavedRule {
@@ -76,25 +76,60 @@ export function parseSave(text: string, only?: string): Map<string, SavedTable> 
       cur.chains.set(name, policy)
       continue
     }
-    let body = l
-    let packets: number | undefined
-    let bytes: number | undefined
-    const counters = /^\[(\d+):(\d+)\]\s+/.exec(body)
-    if (counters) {
-      packets = Number(counters[1])
-      bytes = Number(counters[2])
-      body = body.slice(counters[0].length)
-    }
-    const args = splitSaveLine(body)
-    if (args[0] !== '-A' || args[1] === undefined) continue
-    const rule: SavedRule = { chain: args[1], args: args.slice(2), line: body }
-    if (packets !== undefined) {
-      rule.packets = packets
-      rule.bytes = bytes
-    }
-    cur.rules.push(rule)
+    const counters = /^\[(\d+):(\d+)\]\s+/.exec(l)
+    const rule = counters ? ruleOf(l.slice(counters[0].length), counters[1]!, counters[2]!) : ruleOf(l)
+    if (rule !== undefined) cur.rules.push(rule)
   }
   return tables
+}
+
+/** A rule from its `-A CHAIN ...` text without counters; undefined for any other line. */
+function ruleOf(line: string, packets?: string, bytes?: string): SavedRule | undefined {
+  const args = splitSaveLine(line)
+  if (args[0] !== '-A' || args[1] === undefined) return undefined
+  const rule: SavedRule = { chain: args[1], args: args.slice(2), line }
+  if (packets !== undefined) {
+    rule.packets = Number(packets)
+    rule.bytes = Number(bytes)
+  }
+  return rule
+}
+
+/**
+ * `iptables -t TABLE -S [-v]` output (one table; iptables-nft reads only that table's rules, where
+ * iptables-nft-save fetches the whole nft ruleset: see Iptables.readRaw) into the same SavedTable as
+ * parseSaveTable: `-P CHAIN POLICY` and `-N CHAIN` declare chains (`:CHAIN POLICY` / `:CHAIN -`), and
+ * `-v` puts a rule's counters as `-c PACKETS BYTES` before its target, where save puts `[P:B]` in
+ * front. Rule text is otherwise identical (iptables 1.8 prints both with one function), so `line` is
+ * the save line: the counters are cut out of it.
+ */
+export function parseRuleSpecs(text: string): SavedTable {
+  const table: SavedTable = { chains: new Map(), rules: [] }
+  for (const raw of text.split('\n')) {
+    const l = raw.trim()
+    const decl = /^-([PN])\s+(\S+)(?:\s+(\S+))?/.exec(l)
+    if (decl) {
+      table.chains.set(decl[2]!, decl[1] === 'P' ? (decl[3] ?? '-') : '-')
+      continue
+    }
+    const c = specCounters(l)
+    const rule = c ? ruleOf(l.slice(0, c.start) + l.slice(c.end), c.packets, c.bytes) : ruleOf(l)
+    if (rule !== undefined) table.rules.push(rule)
+  }
+  return table
+}
+
+/** Where `-c PACKETS BYTES` sits in an `iptables -S -v` rule line (outside quotes), with its values. */
+function specCounters(line: string): { start: number; end: number; packets: string; bytes: string } | undefined {
+  // Arguments as iptables quotes them: "..." with backslash escapes, or a run of non-blanks.
+  const args = [...line.matchAll(/"(?:[^"\\]|\\.)*"|\S+/g)]
+  for (let i = 0; i + 2 < args.length; i++) {
+    const [flag, p, b] = [args[i]!, args[i + 1]!, args[i + 2]!]
+    if (flag[0] !== '-c' || !/^\d+$/.test(p[0]) || !/^\d+$/.test(b[0])) continue
+    // Cut the blank before `-c` too, so the rest reads exactly as the save line.
+    return { start: flag.index - 1, end: b.index + b[0].length, packets: p[0], bytes: b[0] }
+  }
+  return undefined
 }
 
 /** One table of iptables-save output, parsed alone; undefined when the output does not have it. */

@@ -41,6 +41,22 @@ COMMIT
 -A INPUT -m comment --comment "dns-shaper: in another table" -j ACCEPT
 COMMIT
 `
+// The raw table of STALE_SAVE restored with its counters into a namespace and printed by
+// iptables-nft -t raw -S -v (iptables 1.8.9, 2026-12-07): counters as `-c P B` before the target.
+export const STALE_SPECS = `-P PREROUTING ACCEPT -c 1200 90000
+-P OUTPUT ACCEPT -c 800 64000
+-N DNS-SHAPER
+-N NODE-LOCAL
+-A PREROUTING -d 198.51.100.10/32 -p udp -m udp --dport 53 -c 10 800 -j NOTRACK
+-A PREROUTING -m comment --comment "dns-shaper: shape DNS (prerouting)" -c 5 400 -j DNS-SHAPER
+-A PREROUTING -m comment --comment "node-local: dns-shaper: not ours" -c 0 0 -j NODE-LOCAL
+-A PREROUTING -m comment --comment "dns-shaper: shape DNS (prerouting)" -c 3 240 -j DNS-SHAPER
+-A OUTPUT -m comment --comment "dns-shaper: output v0" -c 7 560 -j DNS-SHAPER
+-A OUTPUT -p tcp -m tcp --dport 53 -m comment --comment "kube \\"quoted\\" comment" -c 0 0 -j CT --notrack
+-A DNS-SHAPER -p udp -m udp --dport 53 -c 8 640 -j NFQUEUE --queue-num 0 --queue-bypass
+-A DNS-SHAPER -p udp -m udp --dport 53 -c 1 80 -j NFQUEUE --queue-num 0 --queue-bypass
+-A NODE-LOCAL -c 0 0 -j ACCEPT
+`
 // ---------------------------------------------------------------------------------------------
 // A fake iptables: per "backend family" a save text; restores are recorded and applied by a
 // minimal interpreter good enough for our own transactions (declare/flush, -A, -D, -X).
@@ -72,6 +88,14 @@ export class FakeTables {
     return ['# Generated', '*raw', ...decl, ...s.rules.map(r => `[0:0] ${r}`), 'COMMIT', ''].join('\n')
   }
 
+  /** The same table as `iptables -t raw -S -v` prints it (counters before the target, as iptables-nft). */
+  specText(save: string): string {
+    const s = this.state.get(save) ?? { chains: ['PREROUTING', 'OUTPUT'], rules: [] }
+    const decl = s.chains.map(c => (c === 'PREROUTING' || c === 'OUTPUT' ? `-P ${c} ACCEPT -c 0 0` : `-N ${c}`))
+    const rules = s.rules.map(r => (/ -[jg] /.test(r) ? r.replace(/ (-[jg] \S+.*)$/, ' -c 0 0 $1') : `${r} -c 0 0`))
+    return [...decl, ...rules, ''].join('\n')
+  }
+
   restore(save: string, input: string): void {
     const s = this.table(save)
     const next = { chains: [...s.chains], rules: [...s.rules] }
@@ -99,9 +123,11 @@ export class FakeTables {
   #nft(args: string[]): ExecResult {
     const res = (code: number, stdout = ''): ExecResult => ({ code, signal: null, stdout, stderr: '', timedOut: false })
     const key = (fam: string | undefined): string => `${fam === 'ip6' ? 'ip6' : 'ip'}tables-nft-save`
-    const [verb, what, fam, name] = args
-    if (verb === 'list' && what === 'tables') return res(0, this.state.has(key(fam)) ? `table ${fam} raw\n` : '')
-    if (name !== 'raw' || !this.state.has(key(fam))) return res(1)
+    // `list sets table FAMILY NAME` fails as `list table FAMILY NAME` does when the table is missing.
+    const [verb, what, fam, name] = args[1] === 'sets' ? [args[0], 'sets', args[3], args[4]] : args
+    if (name !== 'raw' || !this.state.has(key(fam)))
+      return { ...res(1), stderr: `Error: No such file or directory\n${args.join(' ')}\n` }
+    if (verb === 'list' && what === 'sets') return res(0, `table ${fam} raw {\n}\n`)
     if (verb === 'list' && what === 'table') {
       const chains = this.state.get(key(fam))!.chains.map(c => `\tchain ${c} {\n\t}\n`)
       return res(0, `table ${fam} raw {\n${chains.join('')}}\n`)
@@ -131,6 +157,7 @@ export class FakeTables {
     const i = a.findIndex(x => /^ip6?tables-/.test(x))
     const bin = a[i]!
     if (bin.endsWith('-save')) return ok(this.saveText(bin))
+    if (a.includes('-S')) return ok(this.specText(`${bin}-save`))
     if (bin.endsWith('-restore')) {
       this.restore(bin.replace(/-restore$/, '-save'), opts?.input ?? '')
       return ok()

@@ -257,6 +257,9 @@ t.test('contents: what the daemon and check execute, nothing else', async t => {
     'usr/sbin/ip6tables-legacy-restore',
     'usr/sbin/iptables-nft-save',
     'usr/sbin/iptables-legacy-save',
+    // The rule reads on nft (src/rules/iptables.ts) and the backend detection's mangle read.
+    'usr/sbin/iptables-nft',
+    'usr/sbin/ip6tables-nft',
     'usr/sbin/iptables-save',
     'usr/sbin/nft',
     'usr/sbin/tc',

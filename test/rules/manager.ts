@@ -40,11 +40,11 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
   t.same(
     fake.calls.map(c => c.argv.join(' ')),
     [
-      'iptables-nft-save -c -t raw',
-      'nft list tables ip',
+      'iptables-nft -t raw -S -v',
+      'nft list sets table ip raw',
       'iptables-nft-restore --noflush --wait=5',
-      'ip6tables-nft-save -c -t raw',
-      'nft list tables ip6',
+      'ip6tables-nft -t raw -S -v',
+      'nft list sets table ip6 raw',
       'ip6tables-nft-restore --noflush --wait=5',
     ],
     'nft: whether the raw table was there is noted at the first install',
@@ -77,7 +77,7 @@ t.test('RuleManager install is idempotent and leaves foreign rules alone', async
   t.same(perFamily(again, 'changed'), [false, false], 'remove with nothing installed is a no-op')
   t.same(
     fake.calls.slice(n).map(c => c.argv[0]),
-    ['iptables-nft-save', 'ip6tables-nft-save'],
+    ['iptables-nft', 'ip6tables-nft'],
     'and only reads',
   )
   t.ok(logs.some(l => l === 'debug remove ipv4: nothing to do'))
@@ -316,19 +316,19 @@ t.test('error mapping through the manager', async t => {
   fake.fail = () => ({
     code: 4,
     stderr:
-      'iptables-nft-save v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n',
+      'iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n',
   })
   m = new RuleManager({ config: cfg(), runner: fake.runner, backend: NFT })
   await t.rejects(m.status(), {
     kind: 'permission',
-    message: 'iptables-nft-save: permission denied: run as root or with CAP_NET_ADMIN and CAP_NET_RAW',
+    message: 'iptables-nft: permission denied: run as root or with CAP_NET_ADMIN and CAP_NET_RAW',
   })
 
   fake.fail = () => ({ code: null, timedOut: true })
   m = new RuleManager({ config: cfg(), runner: fake.runner, backend: NFT, timeoutMs: 1234 })
   await t.rejects(m.status(), {
     kind: 'timeout',
-    message: 'iptables-nft-save -c -t raw'.split(' ')[0] + ' did not finish within 1234 ms and was killed',
+    message: 'iptables-nft did not finish within 1234 ms and was killed',
   })
 })
 
@@ -363,7 +363,7 @@ t.test('old iptables-restore without --wait: retried without it, once', async t 
 t.test('netns and wrap prefix every command', async t => {
   const fake = new FakeTables()
   await new RuleManager({ config: cfg({ ipv6: false }), runner: fake.runner, backend: NFT, netns: 'dnss-1-x' }).status()
-  t.same(fake.calls[0]!.argv, ['ip', 'netns', 'exec', 'dnss-1-x', 'iptables-nft-save', '-c', '-t', 'raw'])
+  t.same(fake.calls[0]!.argv, ['ip', 'netns', 'exec', 'dnss-1-x', 'iptables-nft', '-t', 'raw', '-S', '-v'])
   fake.calls = []
   await new RuleManager({
     config: cfg({ ipv6: false }),
@@ -371,7 +371,7 @@ t.test('netns and wrap prefix every command', async t => {
     backend: NFT,
     wrap: ['nsenter', '-t', '1', '-n'],
   }).status()
-  t.same(fake.calls[0]!.argv, ['nsenter', '-t', '1', '-n', 'iptables-nft-save', '-c', '-t', 'raw'])
+  t.same(fake.calls[0]!.argv, ['nsenter', '-t', '1', '-n', 'iptables-nft', '-t', 'raw', '-S', '-v'])
   t.throws(() => new RuleManager({ config: cfg(), netns: '--evil' }), TypeError)
 })
 
@@ -413,7 +413,7 @@ t.test('backend detection is cached; a failed detection is retried', async t => 
   let detections = 0
   let failNext = true
   const runner: Runner = streamingFake(async (argv, opts) => {
-    if (argv[0] === 'iptables-nft-save' && argv[1] === '-t') {
+    if (argv.join(' ') === 'iptables-nft -t mangle -S') {
       detections++
       if (failNext) {
         failNext = false
@@ -422,7 +422,7 @@ t.test('backend detection is cached; a failed detection is retried', async t => 
       return {
         code: 0,
         signal: null,
-        stdout: '*mangle\n:KUBE-IPTABLES-HINT - [0:0]\nCOMMIT\n',
+        stdout: '-P PREROUTING ACCEPT\n-N KUBE-IPTABLES-HINT\n',
         stderr: '',
         timedOut: false,
       }
@@ -543,4 +543,20 @@ t.test('legacy: a node without a raw table is never given one by a read; the raw
     ['iptables-legacy-save -c -t raw', 'ip6tables-legacy-save -c -t raw'],
     'after our own install: -t raw, never every table, and the names file is not read again',
   )
+})
+
+t.test('nft: a raw table is deleted at removal only when nft said it was missing before the install', async t => {
+  // nft answers with ENOENT when the table is missing; any other failure means it cannot tell.
+  for (const [stderr, deleted] of [
+    ['Error: No such file or directory\nlist sets table ip raw\n', true],
+    ['Error: Could not process rule: Operation not permitted\n', false],
+  ] as const) {
+    const fake = new FakeTables()
+    fake.fail = argv => (argv[0] === 'nft' && argv[2] === 'sets' ? { code: 1, stderr } : undefined)
+    const m = new RuleManager({ config: cfg({ ipv6: false }), runner: fake.runner, backend: NFT })
+    await m.install()
+    fake.fail = undefined
+    await m.remove()
+    t.equal(!fake.state.has('iptables-nft-save'), deleted, `nft said ${JSON.stringify(stderr.split('\n')[0])}`)
+  }
 })

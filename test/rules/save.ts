@@ -1,7 +1,7 @@
 // src/rules/save.ts: iptables-save parsing and which jumps are ours.
 import t from 'tap'
-import { ownedJumps, parseSave, parseSaveTable, splitSaveLine } from '../../src/rules/save.js'
-import { J_PRE_ONLY, STALE_SAVE } from '../helpers/rules.js'
+import { ownedJumps, parseRuleSpecs, parseSave, parseSaveTable, splitSaveLine } from '../../src/rules/save.js'
+import { J_PRE_ONLY, STALE_SAVE, STALE_SPECS } from '../helpers/rules.js'
 
 t.test('parseSave and splitArgs', async t => {
   t.same(splitSaveLine('-A X -m comment --comment "a \\"b\\" \\\\c" -j Y'), [
@@ -78,4 +78,39 @@ t.test('parseSaveTable keeps one table and skips the others line by line', async
   t.same([...parseSave(text, 'raw').keys()], ['raw'], 'the other tables are not even created')
   t.equal(parseSaveTable(text, 'mangle'), undefined)
   t.same([...parseSave(text).keys()], ['nat', 'raw', 'filter'], 'without a table named: all of them')
+})
+
+t.test('parseRuleSpecs reads iptables -S -v into what parseSaveTable reads from save', async t => {
+  const fromSpecs = parseRuleSpecs(STALE_SPECS)
+  t.same(fromSpecs, parseSaveTable(STALE_SAVE, 'raw'), 'same chains, policies, rule lines, arguments and counters')
+  t.equal(fromSpecs.rules.length, 9)
+  // Counters are found outside quotes only; a rule without a target has them at its end (both as
+  // iptables-nft 1.8.9 prints them, 2026-12-07).
+  const odd = parseRuleSpecs(
+    '-A OUTPUT -m comment --comment "kube \\"q\\" -c 1 2" -c 3 4 -j CT --notrack\n-A NODE-LOCAL -p udp -c 5 6\n',
+  )
+  t.same(
+    odd.rules,
+    parseSaveTable(
+      '*raw\n[3:4] -A OUTPUT -m comment --comment "kube \\"q\\" -c 1 2" -j CT --notrack\n[5:6] -A NODE-LOCAL -p udp\nCOMMIT\n',
+      'raw',
+    )!.rules,
+  )
+  t.equal(odd.rules[0]!.args[3], 'kube "q" -c 1 2')
+  // Without -v: no counters, as save without -c.
+  const plain = parseRuleSpecs('-P PREROUTING DROP\n-N X\n-A X -j ACCEPT\n')
+  t.same(
+    [...plain.chains],
+    [
+      ['PREROUTING', 'DROP'],
+      ['X', '-'],
+    ],
+  )
+  t.same(plain.rules, [{ chain: 'X', args: ['-j', 'ACCEPT'], line: '-A X -j ACCEPT' }])
+  // A missing nft raw table prints its built-in chains, as save does: both read the same.
+  t.same(
+    parseRuleSpecs('-P PREROUTING ACCEPT -c 0 0\n-P OUTPUT ACCEPT -c 0 0\n'),
+    parseSaveTable('*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n', 'raw'),
+  )
+  t.same(parseRuleSpecs(''), { chains: new Map(), rules: [] })
 })
