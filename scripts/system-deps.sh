@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dns-shaper needs to build, run and test (run as root).
 # Build: g++ make python3 libmnl-dev libnetfilter-queue-dev. Run: iptables iproute2.
-# Tests and labs: real DNS peers and tools (unbound, dig, dnsperf, nft, prometheus, musl, clang...).
+# Tests and labs: real DNS peers and tools (unbound, dig, dnsperf, nft, prometheus, musl, clang, GNU time...).
 # Container images: podman, debootstrap, and qemu-user-static + binfmt-support, which build and run
 # the arm64 image on an amd64 machine (scripts/image-test.sh --arch arm64); qemu-system-arm, cpio and
 # xz-utils boot that image on an arm64 kernel for its shaped query (harness/arm64-guest).
@@ -12,7 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   g++ make python3 pkg-config libmnl-dev libnetfilter-queue-dev \
-  iptables nftables ipvsadm iproute2 kmod procps util-linux libcap2-bin curl ca-certificates \
+  iptables nftables ipvsadm iproute2 kmod procps util-linux libcap2-bin curl ca-certificates time \
   unbound dnsutils knot-dnsutils dnsperf conntrack \
   prometheus musl-tools clang clang-format libclang-rt-14-dev podman debootstrap \
   qemu-user-static binfmt-support qemu-system-arm cpio xz-utils \
