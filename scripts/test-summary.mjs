@@ -84,9 +84,12 @@ export function testGroups(files) {
     // The image test first: CI builds the image in the background during the first run, and this
     // test waits for it, so no other timed test shares the CPU with the build (.ci/run).
     .sort((a, b) => Number(b === IMAGE_TEST) - Number(a === IMAGE_TEST))
+  // Per-file timeouts (tap's --timeout; a file's own t.setTimeout can only shorten it): beyond the
+  // default 300 s for the ASan and libFuzzer builds sharing the CPU (in CI also with the image build),
+  // and for the image test's wait for that build and the arm64 guest.
   return [
-    { name: 'unit tests and builds', jobs: 2, files: files.filter(f => !alone.includes(f)) },
-    { name: 'integration tests, one at a time', jobs: 1, files: alone },
+    { name: 'unit tests and builds', jobs: 2, timeoutS: 900, files: files.filter(f => !alone.includes(f)) },
+    { name: 'integration tests, one at a time', jobs: 1, timeoutS: 1200, files: alone },
   ].filter(g => g.files.length > 0)
 }
 
@@ -133,7 +136,7 @@ async function main() {
     const root = relative(process.cwd(), join(dirname(fileURLToPath(import.meta.url)), '..')) || '.'
     for (const g of testGroups(listTestFiles(root))) {
       process.stdout.write(`# ${g.name}: ${g.files.length} files, ${g.jobs} at a time\n`)
-      runs.push(await runTap([`--jobs=${g.jobs}`, ...g.files.map(f => join(root, f))]))
+      runs.push(await runTap([`--jobs=${g.jobs}`, `--timeout=${g.timeoutS}`, ...g.files.map(f => join(root, f))]))
     }
   }
   const s = summarizeRuns(runs, lint)

@@ -9,10 +9,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-// Builds and runs under ASan or libFuzzer in the group that shares the CPU (scripts/test-summary.mjs),
-// in CI beside the image build: more than tap's 300 s per file may pass on a loaded machine.
-t.setTimeout(15 * 60_000)
-
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const secs = Number(process.env.DNS_SHAPER_FUZZ_SECS ?? 20)
 const coreSecs = Number(process.env.DNS_SHAPER_CORE_FUZZ_SECS ?? 20)

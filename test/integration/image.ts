@@ -41,9 +41,6 @@ import { parsePacket, type ParsedPacket } from '../../src/dataplane/nfqueue.js'
 const ROOTFS = process.env.DNS_SHAPER_IMAGE_ROOTFS ?? ''
 const IMAGE_INSPECT = process.env.DNS_SHAPER_IMAGE_CONFIG ?? ''
 skipFileUnless({ root: 'network namespaces, mounts, iptables, NFQUEUE' })
-// Beyond tap's 300 s per file: the wait for CI's background build and, for arm64, qemu-user and the
-// guest under qemu-system take minutes on a loaded machine.
-t.setTimeout(20 * 60_000)
 const PENDING = process.env.DNS_SHAPER_IMAGE_PENDING
 if (PENDING) {
   // .ci/run builds the image in the background while the tests that time nothing run, and names the

@@ -7,10 +7,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-// Builds and runs under ASan or libFuzzer in the group that shares the CPU (scripts/test-summary.mjs),
-// in CI beside the image build: more than tap's 300 s per file may pass on a loaded machine.
-t.setTimeout(15 * 60_000)
-
 const script = fileURLToPath(new URL('../../scripts/asan-test.sh', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'dnss-asan-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

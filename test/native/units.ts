@@ -8,10 +8,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-// Builds and runs under ASan or libFuzzer in the group that shares the CPU (scripts/test-summary.mjs),
-// in CI beside the image build: more than tap's 300 s per file may pass on a loaded machine.
-t.setTimeout(15 * 60_000)
-
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const cxx = process.env.CXX ?? 'g++'
 // Test binaries link their own sanitizer runtime: the preload scripts/asan-test.sh gives node must
