@@ -151,6 +151,6 @@ log "rootfs exported to $out/rootfs ($(du -s --apparent-size --block-size=1 "$ou
 
 status=0
 DNS_SHAPER_IMAGE_ROOTFS="$work/rootfs" DNS_SHAPER_IMAGE_CONFIG="$work/image-inspect.json" \
-  npx tap test/integration/image.ts --disable-coverage "$@" || status=$?
+  npx tap test/integration/image.ts --disable-coverage --timeout=1200 "$@" || status=$?
 log "done (tap exit $status)"
 exit "$status"

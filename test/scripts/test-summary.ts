@@ -19,7 +19,7 @@ const { parseCounts, SHARED_CPU_INTEGRATION, listTestFiles } = script as {
 const sum = (script as { summarize: (text: string, code: number, lint?: Lint) => Summary }).summarize
 const sumRuns = (script as { summarizeRuns: (runs: { text: string; code: number }[], lint?: Lint) => Summary })
   .summarizeRuns
-type Group = { name: string; jobs: number; files: string[] }
+type Group = { name: string; jobs: number; timeoutS: number; files: string[] }
 const groups = (script as { testGroups: (files: string[]) => Group[] }).testGroups
 
 t.test('all passed, tap exit 0: the CI line and exit 0', async t => {
@@ -83,6 +83,11 @@ t.test('test groups: every file once; integration tests that time things run alo
   t.same(
     g.map(x => x.jobs),
     [2, 1],
+  )
+  t.same(
+    g.map(x => x.timeoutS),
+    [900, 1200],
+    'per-file timeouts above the 300 s of tap for the heavy files of each group',
   )
   t.same([...g[0]!.files, ...g[1]!.files].sort(), files, 'each file in exactly one group')
   t.ok(
