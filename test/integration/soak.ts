@@ -148,7 +148,7 @@ t.test(`soak: ${SECONDS} s at ${QPS} qps`, { timeout: (SECONDS + 120) * 1000 }, 
   await new Promise(r => setTimeout(r, 1000))
   const endMetrics = (await fetchIn(lab.router.ns, `http://${lab.router.clientIpv4}:${METRICS}/metrics`)).body
   // The daemon's CPU time (utime + stime, in clock ticks of 10 ms): what its threads, JS and data plane, cost.
-  const cpuS = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).map(Number)
+  const cpuTicks = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).map(Number)
   const end: Sample = {
     t: Math.round((Date.now() - start) / 1000),
     rssKb: rssKb(pid),
@@ -247,7 +247,7 @@ t.test(`soak: ${SECONDS} s at ${QPS} qps`, { timeout: (SECONDS + 120) * 1000 }, 
     rssWarmKb: rssWarm,
     rssPeakKb: rssMax,
     rssEndKb: end.rssKb,
-    cpuSeconds: (cpuS[0]! + cpuS[1]!) / 100,
+    cpuSeconds: (cpuTicks[0]! + cpuTicks[1]!) / 100,
     fdsMin: Math.min(...fds),
     fdsMax: Math.max(...fds),
     heldMax: Math.max(...samples.map(s => s.held)),
