@@ -50,6 +50,7 @@ interface MemorySample {
   mallocedMemory: number
   resources: number
   listeners: number
+  cpuUs: number
   spaces: Record<string, [number, number]>
   /** VmRSS just before the forced GC (what the soak samples). */
   rssBeforeGcKb: number
@@ -170,6 +171,9 @@ t.test(`memory after forced GC at 0, ${N} and ${2 * N} config reloads`, { timeou
     t.comment(
       `reload ${s.reloads}: rss ${s.rssBeforeGcKb} kB -> after GC ${s.rssKb} kB (anon ${s.anonKb}), heapUsed ${kb(s.heapUsed)}, heapTotal ${kb(s.heapTotal)} (new space ${kb(s.spaces.new_space?.[1] ?? NaN)}, old ${kb(s.spaces.old_space?.[1] ?? NaN)}), external ${kb(s.external)}, arrayBuffers ${kb(s.arrayBuffers)}, malloced ${kb(s.mallocedMemory)}, resources ${s.resources}, listeners ${s.listeners}`,
     )
+  t.comment(
+    `daemon CPU per reload (this machine): ${((atN.cpuUs - at0.cpuUs) / N / 1000).toFixed(1)} ms over reloads ${at0.reloads}..${atN.reloads}, ${((at2N.cpuUs - atN.cpuUs) / N / 1000).toFixed(1)} ms over ${atN.reloads}..${at2N.reloads} (forced GCs included)`,
+  )
   t.comment(`reload memory summary: ${JSON.stringify({ node: NODE, nodeFlags: NODE_FLAGS, n: N, at0, atN, at2N })}`)
   t.equal(count('config reload failed; the running policy is unchanged'), 0, 'every reload applied')
   t.equal(at2N.listeners, at0.listeners, 'no process listener added per reload')
