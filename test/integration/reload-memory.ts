@@ -3,7 +3,7 @@
 // queued types change); a preloaded fixture (test/fixtures/memory/on-signal.mjs, node --expose-gc) forces
 // full GCs and reports the V8 heap, external memory and RSS at reload 0, N and 2N. What a reload leaves
 // behind must not grow with reloads: the second N reloads against the memory at N, never a timed bound.
-// The first N are warm-up: V8 and malloc settle there (about +7 MB of RSS over the first 100-200 reloads).
+// The first N are warm-up: V8 and malloc settle there (Node 24: about +7 MB of RSS over the first 100-200).
 import t from 'tap'
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
