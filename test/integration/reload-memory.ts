@@ -30,7 +30,7 @@ const NODE = process.env.DNS_SHAPER_TEST_RELOAD_MEMORY_NODE ?? process.execPath
 /** Retained JS (heap used + external) after a forced GC may grow by this share of its size at N over the next N. */
 const HEAP_GROWTH = 0.02
 /** RSS after a forced GC may grow by this share of RSS at N over the next N (malloc and V8 keep freed pages). */
-const RSS_GROWTH = 0.1
+const RSS_GROWTH = 0.05
 /**
  * How a reload is asked for: SIGHUP (default), or `poll`: the daemon's --config poller notices the new
  * content (every 1 s here, a ConfigMap edit on a node), so each reload takes about a second.
