@@ -2,10 +2,11 @@
 // spawn, wait until GET /readyz answers 200 (the readiness the kubelet sees, not a log line), scrape /metrics,
 // stop. It keeps the JSON log records for tests that assert an operator-facing message; it never parses
 // log text to decide readiness or to read a counter.
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import type { Netns } from './netns.js'
-import { CLI_PATH } from './paths.js'
+import { CLI_PATH, repoRoot } from './paths.js'
 import { sampleOf } from './prom.js'
 
 export const CLI = CLI_PATH
@@ -38,6 +39,26 @@ export interface DaemonOptions {
   command?: string[]
   /** Where /readyz is, when the address is not in `args` (e.g. the image reads it from its environment). */
   metricsListen?: string
+}
+
+/**
+ * The node flags the image starts the daemon with: what its Dockerfile's exec-form ENTRYPOINT puts
+ * between the node binary and dist/cli.js. Read from there so the benchmark and the soak run the
+ * daemon the way it runs on a node, with one place to change them.
+ */
+export function imageNodeFlags(dockerfile: string): string[] {
+  const line = dockerfile.split('\n').find(l => /^ENTRYPOINT\s+\[/.test(l))
+  const argv = line ? (JSON.parse(line.replace(/^ENTRYPOINT\s+/, '')) as unknown) : undefined
+  if (!Array.isArray(argv) || !argv.every(a => typeof a === 'string') || !/\/node$/.test(argv[0] ?? ''))
+    throw new Error(
+      `Dockerfile: no exec-form ENTRYPOINT ["/path/to/node", ...flags, "/app/dist/cli.js"]: ${line ?? 'none'}`,
+    )
+  return argv.slice(1, -1)
+}
+
+/** This checkout's image flags (its Dockerfile's ENTRYPOINT), for a test that runs the daemon as the image does. */
+export function checkoutImageNodeFlags(root: string = repoRoot()): string[] {
+  return imageNodeFlags(readFileSync(join(root, 'Dockerfile'), 'utf8'))
 }
 
 /** HOST:PORT of the metrics listener the argv asks for (the daemon's default without the flag); undefined for `off`. */

@@ -643,7 +643,7 @@ t.test('options', async t => {
 
 t.test('the dns-shaper variants take their node flags from the Dockerfile ENTRYPOINT', async t => {
   const { readFileSync } = await import('node:fs')
-  const { imageNodeFlags } = await import('../bench/workloads/dns-shaper.js')
+  const { imageNodeFlags } = await import('../harness/daemon.js')
   const real = imageNodeFlags(readFileSync(new URL('../Dockerfile', import.meta.url), 'utf8'))
   t.ok(
     real.every(f => f.startsWith('--')),

@@ -1,8 +1,8 @@
 // dns-shaper itself (dist/cli.js, with the image's node flags), with --rules none: the benchmark
 // installs the same rule for every variant. Metrics listen on the router's loopback and are scraped only between runs.
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { startDaemon } from '../../harness/daemon.js'
+import { checkoutImageNodeFlags, startDaemon } from '../../harness/daemon.js'
 import { lastJsonLine } from '../../harness/process.js'
 import type { BenchContext, Running, Variant } from './types.js'
 
@@ -18,28 +18,12 @@ const cli = (ctx: BenchContext, other?: OtherCheckout): string => join(rootOf(ct
 
 /** The node flags of a checkout's image; none when its Dockerfile ran the CLI through its shebang. */
 function checkoutNodeFlags(root: string, other: boolean): string[] {
-  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
-  if (!other) return imageNodeFlags(dockerfile)
+  if (!other) return checkoutImageNodeFlags(root)
   try {
-    return imageNodeFlags(dockerfile)
+    return checkoutImageNodeFlags(root)
   } catch {
     return []
   }
-}
-
-/**
- * The node flags the image starts the daemon with: what its Dockerfile's exec-form ENTRYPOINT puts
- * between the node binary and dist/cli.js. Read from there so the benchmark measures the daemon the
- * way it runs on a node, with one place to change them.
- */
-export function imageNodeFlags(dockerfile: string): string[] {
-  const line = dockerfile.split('\n').find(l => /^ENTRYPOINT\s+\[/.test(l))
-  const argv = line ? (JSON.parse(line.replace(/^ENTRYPOINT\s+/, '')) as unknown) : undefined
-  if (!Array.isArray(argv) || !argv.every(a => typeof a === 'string') || !/\/node$/.test(argv[0] ?? ''))
-    throw new Error(
-      `Dockerfile: no exec-form ENTRYPOINT ["/path/to/node", ...flags, "/app/dist/cli.js"]: ${line ?? 'none'}`,
-    )
-  return argv.slice(1, -1)
 }
 
 async function start(
