@@ -136,7 +136,9 @@ async function main() {
     const root = relative(process.cwd(), join(dirname(fileURLToPath(import.meta.url)), '..')) || '.'
     for (const g of testGroups(listTestFiles(root))) {
       process.stdout.write(`# ${g.name}: ${g.files.length} files, ${g.jobs} at a time\n`)
+      const started = Date.now()
       runs.push(await runTap([`--jobs=${g.jobs}`, `--timeout=${g.timeoutS}`, ...g.files.map(f => join(root, f))]))
+      process.stdout.write(`# ${g.name}: ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
     }
   }
   const s = summarizeRuns(runs, lint)
