@@ -3,7 +3,7 @@ import { readdir, readFile, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errorMessage } from '../errors.js'
 import { output, type Runner } from '../kernel/exec.js'
-import type { DataplaneInputs } from './dataplane.js'
+import { emptyNatSummary, mergeNatSummary, natFolder, type DataplaneInputs, type NatSummary } from './dataplane.js'
 
 export const DEFAULT_BPF_ROOT = '/sys/fs/bpf'
 /** statfs(2) f_type of a bpf filesystem (include/uapi/linux/magic.h). */
@@ -12,7 +12,13 @@ const BPF_FS_MAGIC = 0xcafe4a11
 const isErrno = (e: unknown, code: string): boolean =>
   typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code
 
-/** stdout of argv, or an Error naming the command; `missing` when the program is not installed. */
+/** Why argv did not answer; `missing` when the program is not installed. */
+function commandFailure(argv: readonly string[], e: unknown): { error: Error; missing: boolean } {
+  const missing = /\bENOENT\b/.test(errorMessage(e))
+  return { error: missing ? new Error(`${argv[0]} is not installed`) : new Error(errorMessage(e)), missing }
+}
+
+/** stdout of argv, or an Error naming the command. */
 async function commandText(
   run: Runner,
   argv: string[],
@@ -20,27 +26,47 @@ async function commandText(
   try {
     return { text: await output(run, argv) }
   } catch (e: unknown) {
-    const missing = /\bENOENT\b/.test(errorMessage(e))
-    return { error: missing ? new Error(`${argv[0]} is not installed`) : new Error(errorMessage(e)), missing }
+    return commandFailure(argv, e)
   }
 }
 
+/** The nat saves, in the order they run. Legacy save runs without -t, which would load the nat table. */
+const NAT_SAVES = [
+  ['iptables-nft-save', '-t', 'nat'],
+  ['ip6tables-nft-save', '-t', 'nat'],
+  ['iptables-legacy-save'],
+  ['ip6tables-legacy-save'],
+]
+
 /**
- * kube-proxy may use either backend whatever dns-shaper picked: the nat table of every one present.
- * Legacy save runs without -t, which would load the nat table into the kernel.
+ * kube-proxy may use either backend whatever dns-shaper picked: the nat table of every one present,
+ * folded line by line into a NatSummary. Bounded cost: the saves grow with kube-proxy's rules (100k+
+ * on big clusters, and legacy save prints every table), so no output is held: at any moment this
+ * holds one read chunk (64 KiB) and one line (at most MAX_LINE_CHARS) in the runner, and two
+ * summaries of at most MAX_SVC_CHAINS names each. The saves run one after another because each child
+ * holds the whole table itself, in the same pod memory limit as the daemon: iptables-legacy-save and
+ * iptables-nft-save -t nat each peaked at ~120 MiB beside 100k rules (2026-12-07, iptables 1.8.9).
+ * Measured in check's own process (test/integration/check-large-tables.ts, 2026-12-07): VmHWM 65-67
+ * MiB beside 100k legacy nat rules against 56 MiB beside none; 118-127 MiB when every save was read
+ * whole. 400k rules: 76 MiB. Only the time grows. What a save printed before it failed is not counted.
  */
-async function iptablesNat(run: Runner): Promise<string | Error> {
-  const dumps = await Promise.all(
-    [
-      ['iptables-nft-save', '-t', 'nat'],
-      ['ip6tables-nft-save', '-t', 'nat'],
-      ['iptables-legacy-save'],
-      ['ip6tables-legacy-save'],
-    ].map(argv => commandText(run, argv)),
-  )
-  const texts = dumps.flatMap(d => ('text' in d ? [d.text] : []))
-  if (texts.length > 0) return texts.join('\n')
-  const failed = dumps.flatMap(d => ('error' in d && !d.missing ? [d.error.message] : []))
+async function iptablesNat(run: Runner): Promise<NatSummary | Error> {
+  const nat = emptyNatSummary()
+  let answered = 0
+  const failed: string[] = []
+  for (const argv of NAT_SAVES) {
+    const dump = emptyNatSummary()
+    try {
+      await output(run, argv, { onStdoutLine: natFolder(dump) })
+    } catch (e: unknown) {
+      const f = commandFailure(argv, e)
+      if (!f.missing) failed.push(f.error.message)
+      continue
+    }
+    mergeNatSummary(nat, dump)
+    answered++
+  }
+  if (answered > 0) return nat
   return new Error(failed.length > 0 ? failed.join('; ') : 'no iptables-save is installed')
 }
 
@@ -67,7 +93,9 @@ export async function probeDataplane(run: Runner, procRoot: string, bpfRoot: str
     const r = await commandText(run, argv)
     return 'text' in r ? r.text : r.error
   }
-  const [iptablesNatText, nftTables, links, ipvs, bpf] = await Promise.all([
+  // `nft list tables` names tables only (one line each, whatever their rules), `ip -o link show` one
+  // line per interface: neither grows with kube-proxy's rules, so they are read whole.
+  const [iptablesNatSummary, nftTables, links, ipvs, bpf] = await Promise.all([
     iptablesNat(run),
     text(['nft', 'list', 'tables']),
     text(['ip', '-o', 'link', 'show']),
@@ -76,5 +104,5 @@ export async function probeDataplane(run: Runner, procRoot: string, bpfRoot: str
     ),
     pinnedMaps(bpfRoot),
   ])
-  return { iptablesNat: iptablesNatText, nftTables, links, ipvs, bpf }
+  return { iptablesNat: iptablesNatSummary, nftTables, links, ipvs, bpf }
 }

@@ -3,8 +3,8 @@
 
 /** What the probes saw; each source is an Error when it could not be read. */
 export interface DataplaneInputs {
-  /** `iptables-save` output of every backend and family that answered; only `*nat` sections are read. */
-  iptablesNat: string | Error
+  /** What the `*nat` sections of every backend's and family's iptables-save said (see natFolder). */
+  iptablesNat: NatSummary | Error
   /** `nft list tables`. */
   nftTables: string | Error
   /** `ip -o link show`. */
@@ -56,20 +56,78 @@ export function parseLinkNames(text: string): string[] {
   return names
 }
 
-/** Chain names and rules of the `*nat` sections of iptables-save output (several dumps may be concatenated). */
-export function natSections(text: string): { chains: string[]; rules: string[] } {
-  const chains: string[] = []
-  const rules: string[] = []
+/**
+ * Distinct KUBE-SVC-* names kept for the evidence count. One per kube-proxy service port (not per rule
+ * or endpoint); past this many the count says "at least", so the names never take more than ~1.5 MiB.
+ */
+export const MAX_SVC_CHAINS = 16_384
+
+/**
+ * All that classifyDataplanes reads of the iptables nat tables, folded line by line from save output
+ * (natFolder) so the output itself is never held: it grows with kube-proxy's rules (100k+ on big
+ * clusters). Constant size but for svcChains, which MAX_SVC_CHAINS caps.
+ */
+export interface NatSummary {
+  /** Distinct KUBE-SVC-* chains: the same name in several dumps (IPv4 and IPv6, nft and legacy) counts once. */
+  svcChains: Set<string>
+  /** More distinct KUBE-SVC-* chains were declared than svcChains kept. */
+  svcChainsCapped: boolean
+  /** Some KUBE-SVC-* or KUBE-SEP-* chain is declared. */
+  serviceChains: boolean
+  /** A KUBE-SERVICES rule matches the KUBE-CLUSTER-IP ipset (IPVS mode's companion rules). */
+  clusterIpSet: boolean
+  /** Some cali-* chain is declared. */
+  calicoChains: boolean
+}
+
+export function emptyNatSummary(): NatSummary {
+  return {
+    svcChains: new Set(),
+    svcChainsCapped: false,
+    serviceChains: false,
+    clusterIpSet: false,
+    calicoChains: false,
+  }
+}
+
+function addSvcChain(into: NatSummary, name: string): void {
+  if (into.svcChains.has(name)) return
+  // A copy: a slice of the line would keep the whole line alive.
+  if (into.svcChains.size < MAX_SVC_CHAINS) into.svcChains.add(Buffer.from(name).toString())
+  else into.svcChainsCapped = true
+}
+
+/**
+ * A line consumer for one iptables-save output that folds its `*nat` sections into `into`: chains
+ * declared (`:NAME ...`) and rules (`-A ...`) between `*nat` and `COMMIT`. One per dump, so that a
+ * dump cut off inside its nat section cannot carry over into the next.
+ */
+export function natFolder(into: NatSummary): (line: string) => void {
   let inNat = false
-  for (const raw of text.split('\n')) {
+  return raw => {
     const line = raw.trim()
     if (line.startsWith('*')) inNat = line === '*nat'
     else if (line === 'COMMIT') inNat = false
-    else if (!inNat) continue
-    else if (line.startsWith(':')) chains.push(line.slice(1).split(/\s/)[0]!)
-    else if (line.startsWith('-A ')) rules.push(line)
+    else if (!inNat) return
+    else if (line.startsWith(':')) {
+      const chain = line.slice(1).split(/\s/, 1)[0]!
+      if (/^KUBE-(SVC|SEP)-/.test(chain)) {
+        into.serviceChains = true
+        if (chain.startsWith('KUBE-SVC-')) addSvcChain(into, chain)
+      } else if (chain.startsWith('cali-')) into.calicoChains = true
+    } else if (line.startsWith('-A KUBE-SERVICES ') && /--match-set KUBE-CLUSTER-IP\b/.test(line)) {
+      into.clusterIpSet = true
+    }
   }
-  return { chains, rules }
+}
+
+/** Adds what `from` saw to `into` (a dump that read whole, after it exited 0). */
+export function mergeNatSummary(into: NatSummary, from: NatSummary): void {
+  for (const c of from.svcChains) addSvcChain(into, c)
+  into.svcChainsCapped ||= from.svcChainsCapped
+  into.serviceChains ||= from.serviceChains
+  into.clusterIpSet ||= from.clusterIpSet
+  into.calicoChains ||= from.calicoChains
 }
 
 /** `nft list tables` lines as family and name. */
@@ -160,19 +218,18 @@ export function classifyDataplanes(inp: DataplaneInputs): DataplaneReport {
   const has = (name: string): boolean => links.includes(name)
 
   if (ok(inp.iptablesNat)) {
-    const nat = natSections(inp.iptablesNat)
+    const nat = inp.iptablesNat
     // KUBE-SERVICES alone is not iptables mode: IPVS mode keeps it too (for ipset matches). Per-service
     // KUBE-SVC-* chains are what only iptables mode writes.
-    const svc = nat.chains.filter(c => /^KUBE-(SVC|SEP)-/.test(c))
-    const svcChains = new Set(svc.filter(c => c.startsWith('KUBE-SVC-'))).size
-    if (svc.length > 0) {
-      see('kube-proxy-iptables', `${plural(svcChains, 'KUBE-SVC-* chain')} in the iptables nat table`)
+    if (nat.serviceChains) {
+      const count = plural(nat.svcChains.size, 'KUBE-SVC-* chain')
+      see('kube-proxy-iptables', `${nat.svcChainsCapped ? 'at least ' : ''}${count} in the iptables nat table`)
     }
-    if (nat.rules.some(r => r.startsWith('-A KUBE-SERVICES ') && /--match-set KUBE-CLUSTER-IP\b/.test(r))) {
+    if (nat.clusterIpSet) {
       see('kube-proxy-ipvs', 'KUBE-SERVICES matches the KUBE-CLUSTER-IP ipset (IPVS mode companion rules)')
     }
     // Calico writes cali- chains in both of its dataplanes; only its eBPF maps tell eBPF mode apart.
-    if (nat.chains.some(c => c.startsWith('cali-')) && !ok(inp.bpf)) {
+    if (nat.calicoChains && !ok(inp.bpf)) {
       notes.push('Calico chains (cali-*) in the nat table: whether its eBPF dataplane runs shows only in /sys/fs/bpf')
     }
   }

@@ -5,19 +5,23 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { probeDataplane } from '../../src/check/dataplane-sources.js'
 import { result } from '../helpers/check.js'
+import { streamingFake } from '../helpers/exec.js'
 import type { ExecResult, Runner } from '../../src/kernel/exec.js'
 
 const enoent = (argv0: string): Error =>
   Object.assign(new Error(`spawn ${argv0} ENOENT`), { code: 'ENOENT', syscall: `spawn ${argv0}` })
 
-/** A runner answering from a table keyed by the joined argv; unknown commands are not installed. */
+/**
+ * A runner answering from a table keyed by the joined argv, streaming when asked as createRunner does;
+ * unknown commands are not installed.
+ */
 function tableRunner(table: Record<string, ExecResult>, calls: string[][] = []): Runner {
-  return async argv => {
+  return streamingFake(async argv => {
     calls.push([...argv])
     const r = table[argv.join(' ')]
     if (!r) throw enoent(argv[0]!)
     return r
-  }
+  })
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'dnss-dp-probe-'))
@@ -39,7 +43,7 @@ t.test('probeDataplane collects every source; legacy save runs without -t (which
     calls,
   )
   const inp = await probeDataplane(run, proc, tmp)
-  t.match(inp.iptablesNat, /KUBE-SVC-A/)
+  t.same(inp.iptablesNat instanceof Error ? inp.iptablesNat : [...inp.iptablesNat.svcChains], ['KUBE-SVC-A'])
   t.equal(inp.nftTables, 'table ip kube-proxy\n')
   t.equal(inp.links, '1: lo: <LOOPBACK>\n')
   t.match(inp.ipvs, /^IP Virtual Server/)
@@ -71,4 +75,36 @@ t.test('probeDataplane: a failing save is reported with its stderr when no backe
   })
   const inp = await probeDataplane(run, tmp, tmp)
   t.match(inp.iptablesNat, { message: /iptables-nft-save -t nat: .*Permission denied/ })
+})
+
+t.test('probeDataplane streams the nat saves one after another and never keeps their output', async t => {
+  const v4 = '*filter\n:KUBE-SVC-F - [0:0]\nCOMMIT\n*nat\n:KUBE-SVC-A - [0:0]\n:KUBE-SVC-B - [0:0]\nCOMMIT\n'
+  const answers: Record<string, ExecResult> = {
+    'iptables-nft-save -t nat': result('*nat\n:KUBE-SVC-A - [0:0]\nCOMMIT\n'),
+    'ip6tables-nft-save -t nat': result('*nat\n:KUBE-SVC-C - [0:0]\n', 'ip6tables-nft-save: cannot read', 1),
+    'iptables-legacy-save': result(v4),
+    'ip6tables-legacy-save': result('*nat\n:KUBE-SVC-B - [0:0]\nCOMMIT\n'),
+  }
+  let running = 0
+  let most = 0
+  const unstreamed: string[] = []
+  const run: Runner = streamingFake(async (argv, opts) => {
+    const key = argv.join(' ')
+    if (!(key in answers)) throw enoent(argv[0]!)
+    if (opts?.onStdoutLine === undefined) unstreamed.push(key)
+    most = Math.max(most, ++running)
+    // Another probe gets a turn while this save runs: a concurrent save would start now.
+    await new Promise(r => setTimeout(r, 5))
+    running--
+    return answers[key]!
+  })
+  const inp = await probeDataplane(run, tmp, tmp)
+  t.same(unstreamed, [], 'every save streamed')
+  t.equal(most, 1, 'one save at a time: each child holds the whole table (120 MiB for 100k rules)')
+  if (inp.iptablesNat instanceof Error) throw inp.iptablesNat
+  t.same(
+    [...inp.iptablesNat.svcChains].sort(),
+    ['KUBE-SVC-A', 'KUBE-SVC-B'],
+    'nat only, each once; what the failing save printed is not counted',
+  )
 })
