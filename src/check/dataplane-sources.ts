@@ -1,9 +1,19 @@
 // What tells the service dataplane apart, read from each source on its own (iptables nat saves, nft tables, links, IPVS, bpffs); read-only: it must never load a table or module (legacy save runs without -t for that reason).
-import { readdir, readFile, statfs } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { readdir, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errorMessage } from '../errors.js'
-import { output, type Runner } from '../kernel/exec.js'
-import { emptyNatSummary, mergeNatSummary, natFolder, type DataplaneInputs, type NatSummary } from './dataplane.js'
+import { LineSplitter, output, type Runner } from '../kernel/exec.js'
+import {
+  emptyIpvsSummary,
+  emptyNatSummary,
+  ipvsFolder,
+  mergeNatSummary,
+  natFolder,
+  type DataplaneInputs,
+  type IpvsSummary,
+  type NatSummary,
+} from './dataplane.js'
 
 export const DEFAULT_BPF_ROOT = '/sys/fs/bpf'
 /** statfs(2) f_type of a bpf filesystem (include/uapi/linux/magic.h). */
@@ -70,6 +80,23 @@ async function iptablesNat(run: Runner): Promise<NatSummary | Error> {
   return new Error(failed.length > 0 ? failed.join('; ') : 'no iptables-save is installed')
 }
 
+/**
+ * /proc/net/ip_vs counted line by line, null when absent. Bounded cost: the file lists every virtual
+ * service and real server of kube-proxy's IPVS mode; read as a stream it costs one 64 KiB chunk and
+ * one line at a time, not the whole table.
+ */
+async function ipvsServices(path: string): Promise<IpvsSummary | null | Error> {
+  const ipvs = emptyIpvsSummary()
+  const lines = new LineSplitter(ipvsFolder(ipvs))
+  try {
+    for await (const chunk of createReadStream(path, { encoding: 'utf8' })) lines.push(chunk as string)
+    lines.end()
+    return ipvs
+  } catch (e: unknown) {
+    return isErrno(e, 'ENOENT') ? null : new Error(errorMessage(e))
+  }
+}
+
 /** Names under the bpffs mount, tc/globals included (where Cilium and Calico pin their maps). */
 async function pinnedMaps(root: string): Promise<string[] | Error> {
   try {
@@ -99,9 +126,7 @@ export async function probeDataplane(run: Runner, procRoot: string, bpfRoot: str
     iptablesNat(run),
     text(['nft', 'list', 'tables']),
     text(['ip', '-o', 'link', 'show']),
-    readFile(join(procRoot, 'net/ip_vs'), 'utf8').catch((e: unknown) =>
-      isErrno(e, 'ENOENT') ? null : new Error(errorMessage(e)),
-    ),
+    ipvsServices(join(procRoot, 'net/ip_vs')),
     pinnedMaps(bpfRoot),
   ])
   return { iptablesNat: iptablesNatSummary, nftTables, links, ipvs, bpf }

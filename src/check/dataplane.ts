@@ -9,8 +9,8 @@ export interface DataplaneInputs {
   nftTables: string | Error
   /** `ip -o link show`. */
   links: string | Error
-  /** /proc/net/ip_vs; null when the file is absent (ip_vs not loaded, or no IPVS in this netns). */
-  ipvs: string | null | Error
+  /** /proc/net/ip_vs counted (see ipvsFolder); null when the file is absent (ip_vs not loaded, or no IPVS in this netns). */
+  ipvs: IpvsSummary | null | Error
   /** Paths under the bpffs mount (/sys/fs/bpf), such as 'tc/globals/cilium_lb4_services_v2'. */
   bpf: string[] | Error
 }
@@ -140,23 +140,30 @@ export function parseNftTables(text: string): { family: string; name: string }[]
   return out
 }
 
-export interface IpvsService {
-  proto: string
-  /** Address as the kernel prints it: hex for IPv4 ("0A60000A"), bracketed hex groups for IPv6. */
-  address: string
-  port: number
-  realServers: number
+/**
+ * What classifyDataplanes reads of /proc/net/ip_vs, folded line by line (ipvsFolder): the file lists
+ * every virtual service and real server, kube-proxy IPVS mode's whole table. Constant size.
+ */
+export interface IpvsSummary {
+  /** Virtual services ("UDP  0A60000A:0035 rr"; real servers are the "  -> ..." lines under each). */
+  services: number
+  /** Of which UDP on port 53. */
+  udp53: number
 }
 
-/** Virtual services of /proc/net/ip_vs ("UDP  0A60000A:0035 rr" followed by "  -> ..." real servers). */
-export function parseIpvs(text: string): IpvsService[] {
-  const out: IpvsService[] = []
-  for (const line of text.split('\n')) {
-    const vs = /^(TCP|UDP|SCTP)\s+(\S+):([0-9A-Fa-f]{4})\s/.exec(line)
-    if (vs) out.push({ proto: vs[1]!, address: vs[2]!, port: parseInt(vs[3]!, 16), realServers: 0 })
-    else if (/^\s+->\s+(?!RemoteAddress)/.test(line) && out.length > 0) out[out.length - 1]!.realServers++
+export function emptyIpvsSummary(): IpvsSummary {
+  return { services: 0, udp53: 0 }
+}
+
+/** A line consumer that counts the virtual services of /proc/net/ip_vs into `into`. */
+export function ipvsFolder(into: IpvsSummary): (line: string) => void {
+  return line => {
+    // The address is hex for IPv4 ("0A60000A"), bracketed hex groups for IPv6; the port is hex.
+    const vs = /^(TCP|UDP|SCTP)\s+\S+:([0-9A-Fa-f]{4})\s/.exec(line)
+    if (vs === null) return
+    into.services++
+    if (vs[1] === 'UDP' && parseInt(vs[2]!, 16) === 53) into.udp53++
   }
-  return out
 }
 
 // ---------- classification ----------
@@ -240,10 +247,9 @@ export function classifyDataplanes(inp: DataplaneInputs): DataplaneReport {
   }
   if (has('kube-ipvs0')) see('kube-proxy-ipvs', 'link kube-ipvs0 (ClusterIPs bound for IPVS)')
   if (ok(inp.ipvs) && inp.ipvs !== null) {
-    const vs = parseIpvs(inp.ipvs)
-    const dns = vs.filter(s => s.proto === 'UDP' && s.port === 53).length
-    if (vs.length > 0) {
-      const e = `${plural(vs.length, 'IPVS virtual service')} in /proc/net/ip_vs (${dns} on udp/53)`
+    const { services, udp53 } = inp.ipvs
+    if (services > 0) {
+      const e = `${plural(services, 'IPVS virtual service')} in /proc/net/ip_vs (${udp53} on udp/53)`
       if (evidence.has('kube-proxy-ipvs')) see('kube-proxy-ipvs', e)
       else see('ipvs', has('kube-dummy-if') ? `${e}, link kube-dummy-if (kube-router)` : e)
     }

@@ -46,7 +46,7 @@ t.test('probeDataplane collects every source; legacy save runs without -t (which
   t.same(inp.iptablesNat instanceof Error ? inp.iptablesNat : [...inp.iptablesNat.svcChains], ['KUBE-SVC-A'])
   t.equal(inp.nftTables, 'table ip kube-proxy\n')
   t.equal(inp.links, '1: lo: <LOOPBACK>\n')
-  t.match(inp.ipvs, /^IP Virtual Server/)
+  t.same(inp.ipvs, { services: 0, udp53: 0 })
   // A temp dir is not a bpf filesystem: the maps are reported unreadable, not as an empty list.
   t.match(inp.bpf, { message: `bpffs is not mounted at ${tmp}` })
   const legacy = calls.filter(c => c[0]!.includes('legacy'))
@@ -107,4 +107,27 @@ t.test('probeDataplane streams the nat saves one after another and never keeps t
     ['KUBE-SVC-A', 'KUBE-SVC-B'],
     'nat only, each once; what the failing save printed is not counted',
   )
+})
+
+t.test('probeDataplane counts /proc/net/ip_vs as a stream: lines across read chunks, an unreadable file', async t => {
+  const proc = join(tmp, 'proc-ipvs')
+  mkdirSync(join(proc, 'net'), { recursive: true })
+  // Well over one 64 KiB read: kube-proxy IPVS mode lists every service and real server here.
+  const services = 3000
+  const lines = ['IP Virtual Server version 1.2.1 (size=4096)', 'Prot LocalAddress:Port Scheduler Flags']
+  for (let s = 0; s < services; s++) {
+    lines.push(
+      `${s % 3 === 0 ? 'UDP' : 'TCP'}  C0000${(s % 256).toString(16).padStart(3, '0')}:${s % 2 === 0 ? '0035' : '01BB'} rr`,
+    )
+    for (let r = 0; r < 3; r++)
+      lines.push(`  -> CB0071${r.toString(16).padStart(2, '0')}:0035      Masq    1      0          0`)
+  }
+  writeFileSync(join(proc, 'net/ip_vs'), lines.join('\n') + '\n')
+  const inp = await probeDataplane(tableRunner({}), proc, tmp)
+  // UDP on 0035: s divisible by 3 and by 2.
+  t.same(inp.ipvs, { services, udp53: Math.ceil(services / 6) })
+
+  const dirInstead = join(tmp, 'proc-dir')
+  mkdirSync(join(dirInstead, 'net/ip_vs'), { recursive: true })
+  t.match((await probeDataplane(tableRunner({}), dirInstead, tmp)).ipvs, { message: /EISDIR/ })
 })

@@ -4,13 +4,12 @@ import { fileURLToPath } from 'node:url'
 import {
   classifyDataplanes,
   MAX_SVC_CHAINS,
-  parseIpvs,
   parseLinkNames,
   parseNftTables,
   type DataplaneInputs,
   type DataplaneKind,
 } from '../../src/check/dataplane.js'
-import { natOf } from '../helpers/check.js'
+import { ipvsOf, natOf } from '../helpers/check.js'
 
 const dir = (name: string): string => fileURLToPath(new URL(`../fixtures/dataplane/${name}/`, import.meta.url))
 
@@ -28,11 +27,12 @@ function load(name: string): DataplaneInputs {
   const text = (f: string): string | Error => read(f) ?? ''
   const bpf = read('bpf')
   const nat = text('iptables-nat')
+  const ipvs = read('ip_vs')
   return {
     iptablesNat: nat instanceof Error ? nat : natOf(nat),
     nftTables: text('nft-tables'),
     links: text('links'),
-    ipvs: read('ip_vs') ?? null,
+    ipvs: ipvs === undefined || ipvs instanceof Error ? (ipvs ?? null) : ipvsOf(ipvs),
     bpf: bpf instanceof Error ? bpf : (bpf ?? '').split('\n').filter(Boolean),
   }
 }
@@ -190,8 +190,8 @@ t.test('IPVS evidence without kube-ipvs0 but with the ipset rules stays kube-pro
 t.test('an empty /proc/net/ip_vs (module loaded, no services) is no dataplane', async t => {
   const empty =
     'IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n'
-  t.same(parseIpvs(empty), [])
-  t.same(classifyDataplanes({ ...load('none'), ipvs: empty }).found, [])
+  t.same(ipvsOf(empty), { services: 0, udp53: 0 })
+  t.same(classifyDataplanes({ ...load('none'), ipvs: ipvsOf(empty) }).found, [])
 })
 
 t.test('parsers', async t => {
@@ -205,17 +205,13 @@ t.test('parsers', async t => {
     { family: 'ip', name: 'kube-proxy' },
     { family: 'inet', name: 'filter' },
   ])
-  t.same(parseIpvs(readFileSync(dir('kube-proxy-ipvs') + 'ip_vs', 'utf8')), [
-    { proto: 'TCP', address: 'C0000201', port: 443, realServers: 1 },
-    { proto: 'TCP', address: 'C000020A', port: 53, realServers: 2 },
-    { proto: 'UDP', address: 'C000020A', port: 53, realServers: 2 },
-  ])
-  t.same(parseIpvs(readFileSync(dir('ipvs-kube-router') + 'ip_vs', 'utf8'))[1], {
-    proto: 'UDP',
-    address: '[2001:0db8:0000:0000:0000:0000:0000:000a]',
-    port: 53,
-    realServers: 1,
-  })
+  // Real servers ("  -> ...") are not services; a service on 0035 over TCP is not udp/53.
+  t.same(ipvsOf(readFileSync(dir('kube-proxy-ipvs') + 'ip_vs', 'utf8')), { services: 3, udp53: 1 })
+  t.same(
+    ipvsOf(readFileSync(dir('ipvs-kube-router') + 'ip_vs', 'utf8')),
+    { services: 2, udp53: 2 },
+    'IPv6 services count: the port follows the bracketed address',
+  )
 })
 
 t.test('the nat fold: only nat sections, each dump on its own, distinct chains across dumps', async t => {
