@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs'
 import { readdir, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errorMessage } from '../errors.js'
-import { LineSplitter, output, type Runner } from '../kernel/exec.js'
+import { LineSplitter, output, type ExecOptions, type Runner } from '../kernel/exec.js'
 import {
   emptyIpvsSummary,
   emptyNatSummary,
@@ -32,13 +32,22 @@ function commandFailure(argv: readonly string[], e: unknown): { error: Error; mi
 async function commandText(
   run: Runner,
   argv: string[],
+  opts?: ExecOptions,
 ): Promise<{ text: string } | { error: Error; missing: boolean }> {
   try {
-    return { text: await output(run, argv) }
+    return { text: await output(run, argv, opts) }
   } catch (e: unknown) {
     return commandFailure(argv, e)
   }
 }
+
+/**
+ * Timeout of a command that reads the nf_tables ruleset: not a quick read beside a big kube-proxy.
+ * iptables-nft-save -t nat beside 100k rules took 12 s (2026-12-07, iptables 1.8.9, a loaded 2-core
+ * machine) and `nft list tables` 3 s, each fetching the whole ruleset; check's 10 s default for quick
+ * reads cut the save off, and the node's kube-proxy went unseen.
+ */
+export const TABLE_READ_TIMEOUT_MS = 60_000
 
 /** The nat saves, in the order they run. Legacy save runs without -t, which would load the nat table. */
 const NAT_SAVES = [
@@ -67,7 +76,7 @@ async function iptablesNat(run: Runner): Promise<NatSummary | Error> {
   for (const argv of NAT_SAVES) {
     const dump = emptyNatSummary()
     try {
-      await output(run, argv, { onStdoutLine: natFolder(dump) })
+      await output(run, argv, { onStdoutLine: natFolder(dump), timeoutMs: TABLE_READ_TIMEOUT_MS })
     } catch (e: unknown) {
       const f = commandFailure(argv, e)
       if (!f.missing) failed.push(f.error.message)
@@ -116,15 +125,15 @@ async function pinnedMaps(root: string): Promise<string[] | Error> {
 
 /** Every source classifyDataplanes reads, each an Error of its own when unreadable. Read-only. */
 export async function probeDataplane(run: Runner, procRoot: string, bpfRoot: string): Promise<DataplaneInputs> {
-  const text = async (argv: string[]): Promise<string | Error> => {
-    const r = await commandText(run, argv)
+  const text = async (argv: string[], opts?: ExecOptions): Promise<string | Error> => {
+    const r = await commandText(run, argv, opts)
     return 'text' in r ? r.text : r.error
   }
   // `nft list tables` names tables only (one line each, whatever their rules), `ip -o link show` one
   // line per interface: neither grows with kube-proxy's rules, so they are read whole.
   const [iptablesNatSummary, nftTables, links, ipvs, bpf] = await Promise.all([
     iptablesNat(run),
-    text(['nft', 'list', 'tables']),
+    text(['nft', 'list', 'tables'], { timeoutMs: TABLE_READ_TIMEOUT_MS }),
     text(['ip', '-o', 'link', 'show']),
     ipvsServices(join(procRoot, 'net/ip_vs')),
     pinnedMaps(bpfRoot),

@@ -11,7 +11,7 @@ import { skipFileUnless } from '../../harness/skip.js'
 
 skipFileUnless({
   root: 'network namespaces, iptables',
-  tools: ['iptables-legacy-restore', 'iptables-legacy-save'],
+  tools: ['iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save'],
   files: [{ path: CLI, make: 'npm run build' }],
 })
 
@@ -122,12 +122,13 @@ function watchTree(root: number): () => { mostSaves: number; treeKiB: number } {
   }
 }
 
-async function checkBeside(withRules: boolean): Promise<Checked> {
+/** check in a fresh namespace whose nat table of `backend` holds the big table, or beside none. */
+async function checkBeside(backend: 'legacy' | 'nft' | 'none'): Promise<Checked> {
   const ns = await bareNamespace()
   try {
-    if (withRules) {
-      await ns.execOk(['iptables-legacy-restore', '--noflush'], { input: kubeProxyNat(), timeoutMs: 300_000 })
-      const count = (await ns.execOk(['iptables-legacy-save', '-t', 'nat'], { timeoutMs: 120_000 })).stdout
+    if (backend !== 'none') {
+      await ns.execOk([`iptables-${backend}-restore`, '--noflush'], { input: kubeProxyNat(), timeoutMs: 300_000 })
+      const count = (await ns.execOk([`iptables-${backend}-save`, '-t', 'nat'], { timeoutMs: 120_000 })).stdout
         .split('\n')
         .filter((l: string) => l.startsWith('-A ')).length
       if (count !== RULES) throw new Error(`nat table holds ${count} rules, not ${RULES}`)
@@ -157,34 +158,44 @@ async function checkBeside(withRules: boolean): Promise<Checked> {
 }
 
 let empty: Checked
-let full: Checked
+const full: Record<'legacy' | 'nft', Checked> = {} as Record<'legacy' | 'nft', Checked>
 t.before(async () => {
-  empty = await checkBeside(false)
-  full = await checkBeside(true)
+  empty = await checkBeside('none')
+  full.legacy = await checkBeside('legacy')
+  full.nft = await checkBeside('nft')
 })
 
 const mib = (k: number): string => (k / 1024).toFixed(1)
 
-t.test(`beside ${RULES} legacy nat rules, check's peak RSS stays within ${HWM_RATIO}x of an empty table's`, async t => {
-  const figure =
-    `check ${new Date().toISOString().slice(0, 10)}: VmHWM ${mib(full.hwmKiB)} MiB beside ${RULES} legacy nat rules ` +
-    `vs ${mib(empty.hwmKiB)} MiB empty (${(full.hwmKiB / empty.hwmKiB).toFixed(2)}x); with its children ${mib(full.treeKiB)} MiB ` +
-    `(empty: ${mib(empty.treeKiB)} MiB)`
-  t.teardown(() => console.log(`# figure: ${figure}`))
-  t.same(empty.dataplanes.found, [], 'the empty namespace has no dataplane')
-  // Every rule was read: the fold counted each service's chain.
-  t.same(
-    full.dataplanes.found.map(d => [d.kind, d.evidence]),
-    [['kube-proxy-iptables', [`${SERVICES} KUBE-SVC-* chains in the iptables nat table`]]],
+for (const backend of ['legacy', 'nft'] as const) {
+  t.test(
+    `beside ${RULES} ${backend} nat rules, check sees every service and its peak RSS stays within ${HWM_RATIO}x of an empty table's`,
+    async t => {
+      const big = full[backend]
+      const figure =
+        `check ${new Date().toISOString().slice(0, 10)}: VmHWM ${mib(big.hwmKiB)} MiB beside ${RULES} ${backend} nat rules ` +
+        `vs ${mib(empty.hwmKiB)} MiB empty (${(big.hwmKiB / empty.hwmKiB).toFixed(2)}x); with its children ${mib(big.treeKiB)} MiB ` +
+        `(empty: ${mib(empty.treeKiB)} MiB)`
+      t.teardown(() => console.log(`# figure: ${figure}`))
+      t.same(empty.dataplanes.found, [], 'the empty namespace has no dataplane')
+      // Every rule was read: the fold counted each service's chain. On nft the save takes seconds (it
+      // fetches the whole ruleset): a quick-read timeout would cut it off and find nothing.
+      t.same(
+        big.dataplanes.found.map(d => [d.kind, d.evidence]),
+        [['kube-proxy-iptables', [`${SERVICES} KUBE-SVC-* chains in the iptables nat table`]]],
+        `unreadable: ${JSON.stringify(big.dataplanes.unreadable)}`,
+      )
+      t.ok(
+        big.hwmKiB <= HWM_RATIO * empty.hwmKiB,
+        `peak RSS ${mib(big.hwmKiB)} MiB <= ${HWM_RATIO} x ${mib(empty.hwmKiB)} MiB (the same check beside an empty nat table)`,
+      )
+      // Backend detection and the dataplane probe both read every table; side by side their two
+      // children took the tree to 303 MiB beside legacy rules (2026-12-07), past the pod's 256Mi limit.
+      t.equal(
+        big.mostSaves,
+        1,
+        `at most one iptables save child at a time (${big.mostSaves} seen): each holds a whole table`,
+      )
+    },
   )
-  t.ok(
-    full.hwmKiB <= HWM_RATIO * empty.hwmKiB,
-    `peak RSS ${mib(full.hwmKiB)} MiB <= ${HWM_RATIO} x ${mib(empty.hwmKiB)} MiB (the same check beside an empty nat table)`,
-  )
-})
-
-// Backend detection and the dataplane probe both read every table; side by side their two children
-// took the tree to 303 MiB (2026-12-07), past the pod's 256Mi limit before the daemon counts.
-t.test('beside the big table the save children run one at a time: each holds a whole table', async t => {
-  t.equal(full.mostSaves, 1, `at most one iptables save child at a time (${full.mostSaves} seen)`)
-})
+}
