@@ -5,7 +5,7 @@
 export interface DataplaneInputs {
   /** What the `*nat` sections of every backend's and family's iptables-save said (see natFolder). */
   iptablesNat: NatSummary | Error
-  /** `nft list tables`. */
+  /** kube-proxy's nft tables found, one line each as `nft list tables` prints them ("table ip kube-proxy"). */
   nftTables: string | Error
   /** `ip -o link show`. */
   links: string | Error

@@ -37,14 +37,15 @@ t.test('probeDataplane collects every source; legacy save runs without -t (which
       'iptables-nft-save -t nat': result('*nat\n:KUBE-SVC-A - [0:0]\nCOMMIT\n'),
       'ip6tables-nft-save -t nat': result('*nat\nCOMMIT\n'),
       'iptables-legacy-save': result(''),
-      'nft list tables': result('table ip kube-proxy\n'),
+      'nft list table ip kube-proxy': result('table ip kube-proxy {\n\tchain services {\n\t}\n}\n'),
+      'nft list table ip6 kube-proxy': result('', 'Error: No such file or directory\nlist table ip6 kube-proxy\n', 1),
       'ip -o link show': result('1: lo: <LOOPBACK>\n'),
     },
     calls,
   )
   const inp = await probeDataplane(run, proc, tmp)
   t.same(inp.iptablesNat instanceof Error ? inp.iptablesNat : [...inp.iptablesNat.svcChains], ['KUBE-SVC-A'])
-  t.equal(inp.nftTables, 'table ip kube-proxy\n')
+  t.equal(inp.nftTables, 'table ip kube-proxy\n', 'an absent table is no error')
   t.equal(inp.links, '1: lo: <LOOPBACK>\n')
   t.same(inp.ipvs, { services: 0, udp53: 0 })
   // A temp dir is not a bpf filesystem: the maps are reported unreadable, not as an empty list.
@@ -130,4 +131,38 @@ t.test('probeDataplane counts /proc/net/ip_vs as a stream: lines across read chu
   const dirInstead = join(tmp, 'proc-dir')
   mkdirSync(join(dirInstead, 'net/ip_vs'), { recursive: true })
   t.match((await probeDataplane(tableRunner({}), dirInstead, tmp)).ipvs, { message: /EISDIR/ })
+})
+
+t.test("probeDataplane asks nft for kube-proxy's tables by name, never for every table", async t => {
+  const calls: string[][] = []
+  const denied = result('', 'Error: Could not process rule: Operation not permitted', 1)
+  const both = await probeDataplane(
+    tableRunner(
+      {
+        'nft list table ip kube-proxy': result('table ip kube-proxy {\n}\n'),
+        'nft list table ip6 kube-proxy': result('table ip6 kube-proxy {\n}\n'),
+      },
+      calls,
+    ),
+    tmp,
+    tmp,
+  )
+  t.equal(both.nftTables, 'table ip kube-proxy\ntable ip6 kube-proxy\n')
+  // `nft list tables` fetches every table's rules first: 358 MiB beside 100k iptables-nft rules.
+  t.same(
+    calls.filter(c => c[0] === 'nft'),
+    [
+      ['nft', 'list', 'table', 'ip', 'kube-proxy'],
+      ['nft', 'list', 'table', 'ip6', 'kube-proxy'],
+    ],
+  )
+  const none = await probeDataplane(
+    tableRunner({
+      'nft list table ip kube-proxy': denied,
+      'nft list table ip6 kube-proxy': denied,
+    }),
+    tmp,
+    tmp,
+  )
+  t.match(none.nftTables, { message: /^nft list table ip kube-proxy: .*Operation not permitted; nft list table ip6/ })
 })

@@ -199,3 +199,18 @@ for (const backend of ['legacy', 'nft'] as const) {
     },
   )
 }
+
+/**
+ * check's process tree (itself and its children, summed at one poll) beside the nft table over the
+ * same beside the legacy one. Each save child holds the table it prints either way (~120 MiB); what
+ * must not come on top is a child that fetches every table of everyone, as `nft list tables` does (358
+ * MiB): 2.2x before check listed kube-proxy's tables by name, 1.0x after (2026-12-07).
+ */
+const TREE_RATIO = 1.3
+
+t.test(`beside nft rules check's process tree stays within ${TREE_RATIO}x of its tree beside legacy rules`, async t => {
+  t.ok(
+    full.nft.treeKiB <= TREE_RATIO * full.legacy.treeKiB,
+    `${mib(full.nft.treeKiB)} MiB <= ${TREE_RATIO} x ${mib(full.legacy.treeKiB)} MiB`,
+  )
+})
