@@ -1,8 +1,9 @@
-// `dns-shaper check` beside a big kube-proxy: a network namespace whose legacy nat table holds 100,000
-// rules of kube-proxy's iptables mode (10,000 services of 3 endpoints), and the check process's peak
-// RSS (VmHWM) compared with the same check's beside an empty nat table in the same run; its iptables
-// save children, each of which holds a whole table, run one at a time. Never the root namespace; the
-// rules never see a packet.
+// `dns-shaper check` beside a big kube-proxy: a network namespace whose legacy (then nft) nat table
+// holds 100,000 rules of kube-proxy's iptables mode (10,000 services of 3 endpoints). check's peak RSS
+// (VmHWM) is compared with the same check's beside an empty nat table in the same run, its iptables
+// save children (each holds a whole table) must run one at a time, and its process tree beside nft
+// rules must not outgrow the one beside legacy rules. Never the root namespace; the rules never see a
+// packet.
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { bareNamespace } from '../helpers/node-lab.js'
@@ -23,8 +24,8 @@ const RULES = SERVICES * (1 + ENDPOINTS * 3) + 1
 /**
  * Peak RSS of check beside the big table over its peak beside an empty one. check streams every save
  * into a fold of constant size (a set of KUBE-SVC-* names aside, capped), so the big table costs the
- * garbage of one line at a time and 10,000 names. Measured 2026-12-07: 1.17-1.20x over eight runs;
- * 2.10-2.26x when check read each save whole. 1.3x leaves room for GC timing and still fails that.
+ * garbage of one line at a time and 10,000 names. Measured 2026-12-07: 1.17-1.20x over eight runs
+ * (legacy; nft 1.05-1.08x); 2.10-2.26x when check read each save whole. 1.3x leaves room for GC timing and still fails that.
  */
 const HWM_RATIO = 1.3
 
