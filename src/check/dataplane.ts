@@ -3,14 +3,14 @@
 
 /** What the probes saw; each source is an Error when it could not be read. */
 export interface DataplaneInputs {
-  /** `iptables-save` output of every backend and family that answered; only `*nat` sections are read. */
-  iptablesNat: string | Error
-  /** `nft list tables`. */
+  /** What the `*nat` sections of every backend's and family's iptables-save said (see natFolder). */
+  iptablesNat: NatSummary | Error
+  /** kube-proxy's nft tables found, one line each as `nft list tables` prints them ("table ip kube-proxy"). */
   nftTables: string | Error
   /** `ip -o link show`. */
   links: string | Error
-  /** /proc/net/ip_vs; null when the file is absent (ip_vs not loaded, or no IPVS in this netns). */
-  ipvs: string | null | Error
+  /** /proc/net/ip_vs counted (see ipvsFolder); null when the file is absent (ip_vs not loaded, or no IPVS in this netns). */
+  ipvs: IpvsSummary | null | Error
   /** Paths under the bpffs mount (/sys/fs/bpf), such as 'tc/globals/cilium_lb4_services_v2'. */
   bpf: string[] | Error
 }
@@ -56,20 +56,78 @@ export function parseLinkNames(text: string): string[] {
   return names
 }
 
-/** Chain names and rules of the `*nat` sections of iptables-save output (several dumps may be concatenated). */
-export function natSections(text: string): { chains: string[]; rules: string[] } {
-  const chains: string[] = []
-  const rules: string[] = []
+/**
+ * Distinct KUBE-SVC-* names kept for the evidence count. One per kube-proxy service port (not per rule
+ * or endpoint); past this many the count says "at least", so the names never take more than ~1.5 MiB.
+ */
+export const MAX_SVC_CHAINS = 16_384
+
+/**
+ * All that classifyDataplanes reads of the iptables nat tables, folded line by line from save output
+ * (natFolder) so the output itself is never held: it grows with kube-proxy's rules (100k+ on big
+ * clusters). Constant size but for svcChains, which MAX_SVC_CHAINS caps.
+ */
+export interface NatSummary {
+  /** Distinct KUBE-SVC-* chains: the same name in several dumps (IPv4 and IPv6, nft and legacy) counts once. */
+  svcChains: Set<string>
+  /** More distinct KUBE-SVC-* chains were declared than svcChains kept. */
+  svcChainsCapped: boolean
+  /** Some KUBE-SVC-* or KUBE-SEP-* chain is declared. */
+  serviceChains: boolean
+  /** A KUBE-SERVICES rule matches the KUBE-CLUSTER-IP ipset (IPVS mode's companion rules). */
+  clusterIpSet: boolean
+  /** Some cali-* chain is declared. */
+  calicoChains: boolean
+}
+
+export function emptyNatSummary(): NatSummary {
+  return {
+    svcChains: new Set(),
+    svcChainsCapped: false,
+    serviceChains: false,
+    clusterIpSet: false,
+    calicoChains: false,
+  }
+}
+
+function addSvcChain(into: NatSummary, name: string): void {
+  if (into.svcChains.has(name)) return
+  // A copy: a slice of the line would keep the whole line alive.
+  if (into.svcChains.size < MAX_SVC_CHAINS) into.svcChains.add(Buffer.from(name).toString())
+  else into.svcChainsCapped = true
+}
+
+/**
+ * A line consumer for one iptables-save output that folds its `*nat` sections into `into`: chains
+ * declared (`:NAME ...`) and rules (`-A ...`) between `*nat` and `COMMIT`. One per dump, so that a
+ * dump cut off inside its nat section cannot carry over into the next.
+ */
+export function natFolder(into: NatSummary): (line: string) => void {
   let inNat = false
-  for (const raw of text.split('\n')) {
+  return raw => {
     const line = raw.trim()
     if (line.startsWith('*')) inNat = line === '*nat'
     else if (line === 'COMMIT') inNat = false
-    else if (!inNat) continue
-    else if (line.startsWith(':')) chains.push(line.slice(1).split(/\s/)[0]!)
-    else if (line.startsWith('-A ')) rules.push(line)
+    else if (!inNat) return
+    else if (line.startsWith(':')) {
+      const chain = line.slice(1).split(/\s/, 1)[0]!
+      if (/^KUBE-(SVC|SEP)-/.test(chain)) {
+        into.serviceChains = true
+        if (chain.startsWith('KUBE-SVC-')) addSvcChain(into, chain)
+      } else if (chain.startsWith('cali-')) into.calicoChains = true
+    } else if (line.startsWith('-A KUBE-SERVICES ') && /--match-set KUBE-CLUSTER-IP\b/.test(line)) {
+      into.clusterIpSet = true
+    }
   }
-  return { chains, rules }
+}
+
+/** Adds what `from` saw to `into` (a dump that read whole, after it exited 0). */
+export function mergeNatSummary(into: NatSummary, from: NatSummary): void {
+  for (const c of from.svcChains) addSvcChain(into, c)
+  into.svcChainsCapped ||= from.svcChainsCapped
+  into.serviceChains ||= from.serviceChains
+  into.clusterIpSet ||= from.clusterIpSet
+  into.calicoChains ||= from.calicoChains
 }
 
 /** `nft list tables` lines as family and name. */
@@ -82,23 +140,30 @@ export function parseNftTables(text: string): { family: string; name: string }[]
   return out
 }
 
-export interface IpvsService {
-  proto: string
-  /** Address as the kernel prints it: hex for IPv4 ("0A60000A"), bracketed hex groups for IPv6. */
-  address: string
-  port: number
-  realServers: number
+/**
+ * What classifyDataplanes reads of /proc/net/ip_vs, folded line by line (ipvsFolder): the file lists
+ * every virtual service and real server, kube-proxy IPVS mode's whole table. Constant size.
+ */
+export interface IpvsSummary {
+  /** Virtual services ("UDP  0A60000A:0035 rr"; real servers are the "  -> ..." lines under each). */
+  services: number
+  /** Of which UDP on port 53. */
+  udp53: number
 }
 
-/** Virtual services of /proc/net/ip_vs ("UDP  0A60000A:0035 rr" followed by "  -> ..." real servers). */
-export function parseIpvs(text: string): IpvsService[] {
-  const out: IpvsService[] = []
-  for (const line of text.split('\n')) {
-    const vs = /^(TCP|UDP|SCTP)\s+(\S+):([0-9A-Fa-f]{4})\s/.exec(line)
-    if (vs) out.push({ proto: vs[1]!, address: vs[2]!, port: parseInt(vs[3]!, 16), realServers: 0 })
-    else if (/^\s+->\s+(?!RemoteAddress)/.test(line) && out.length > 0) out[out.length - 1]!.realServers++
+export function emptyIpvsSummary(): IpvsSummary {
+  return { services: 0, udp53: 0 }
+}
+
+/** A line consumer that counts the virtual services of /proc/net/ip_vs into `into`. */
+export function ipvsFolder(into: IpvsSummary): (line: string) => void {
+  return line => {
+    // The address is hex for IPv4 ("0A60000A"), bracketed hex groups for IPv6; the port is hex.
+    const vs = /^(TCP|UDP|SCTP)\s+\S+:([0-9A-Fa-f]{4})\s/.exec(line)
+    if (vs === null) return
+    into.services++
+    if (vs[1] === 'UDP' && parseInt(vs[2]!, 16) === 53) into.udp53++
   }
-  return out
 }
 
 // ---------- classification ----------
@@ -160,19 +225,18 @@ export function classifyDataplanes(inp: DataplaneInputs): DataplaneReport {
   const has = (name: string): boolean => links.includes(name)
 
   if (ok(inp.iptablesNat)) {
-    const nat = natSections(inp.iptablesNat)
+    const nat = inp.iptablesNat
     // KUBE-SERVICES alone is not iptables mode: IPVS mode keeps it too (for ipset matches). Per-service
     // KUBE-SVC-* chains are what only iptables mode writes.
-    const svc = nat.chains.filter(c => /^KUBE-(SVC|SEP)-/.test(c))
-    const svcChains = new Set(svc.filter(c => c.startsWith('KUBE-SVC-'))).size
-    if (svc.length > 0) {
-      see('kube-proxy-iptables', `${plural(svcChains, 'KUBE-SVC-* chain')} in the iptables nat table`)
+    if (nat.serviceChains) {
+      const count = plural(nat.svcChains.size, 'KUBE-SVC-* chain')
+      see('kube-proxy-iptables', `${nat.svcChainsCapped ? 'at least ' : ''}${count} in the iptables nat table`)
     }
-    if (nat.rules.some(r => r.startsWith('-A KUBE-SERVICES ') && /--match-set KUBE-CLUSTER-IP\b/.test(r))) {
+    if (nat.clusterIpSet) {
       see('kube-proxy-ipvs', 'KUBE-SERVICES matches the KUBE-CLUSTER-IP ipset (IPVS mode companion rules)')
     }
     // Calico writes cali- chains in both of its dataplanes; only its eBPF maps tell eBPF mode apart.
-    if (nat.chains.some(c => c.startsWith('cali-')) && !ok(inp.bpf)) {
+    if (nat.calicoChains && !ok(inp.bpf)) {
       notes.push('Calico chains (cali-*) in the nat table: whether its eBPF dataplane runs shows only in /sys/fs/bpf')
     }
   }
@@ -183,10 +247,9 @@ export function classifyDataplanes(inp: DataplaneInputs): DataplaneReport {
   }
   if (has('kube-ipvs0')) see('kube-proxy-ipvs', 'link kube-ipvs0 (ClusterIPs bound for IPVS)')
   if (ok(inp.ipvs) && inp.ipvs !== null) {
-    const vs = parseIpvs(inp.ipvs)
-    const dns = vs.filter(s => s.proto === 'UDP' && s.port === 53).length
-    if (vs.length > 0) {
-      const e = `${plural(vs.length, 'IPVS virtual service')} in /proc/net/ip_vs (${dns} on udp/53)`
+    const { services, udp53 } = inp.ipvs
+    if (services > 0) {
+      const e = `${plural(services, 'IPVS virtual service')} in /proc/net/ip_vs (${udp53} on udp/53)`
       if (evidence.has('kube-proxy-ipvs')) see('kube-proxy-ipvs', e)
       else see('ipvs', has('kube-dummy-if') ? `${e}, link kube-dummy-if (kube-router)` : e)
     }

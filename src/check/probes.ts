@@ -300,12 +300,29 @@ export function healthGet(hostPort: string, path: string): Promise<{ status: num
   })
 }
 
-/** The probes of a real node: backend detection by the rule manager, raw rules read with that backend. */
+/** Calls handed to the returned function run one after another, each once the previous settled. */
+function oneAtATime(): <T>(fn: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve()
+  return fn => {
+    const next = last.then(fn, fn)
+    last = next.catch(() => undefined)
+    return next
+  }
+}
+
+/**
+ * The probes of a real node: backend detection by the rule manager, raw rules read with that backend.
+ * Bounded cost: the commands that read tables run one at a time. Each iptables save child holds the
+ * whole table it prints (~120 MiB beside 100k kube-proxy rules, iptables 1.8.9), in the pod memory
+ * limit check shares with the daemon; backend detection and the dataplane probe both read every table,
+ * and side by side they took check's process tree to 302 MiB beside 100k legacy nat rules (2026-12-07).
+ */
 export function systemProbesFor(config: Config, run: Runner = defaultRun, probePairs?: number): CheckProbes {
   const rules = new RuleManager({ config })
+  const tables = oneAtATime()
   let backend: Promise<IptablesProbe> | undefined
   const detect = (): Promise<IptablesProbe> =>
-    (backend ??= rules.detectBackend().then(
+    (backend ??= tables(() => rules.detectBackend()).then(
       d => ({ backend: d.backend, reason: d.reason }),
       (e: unknown) => (e instanceof Error ? e : new Error(errorMessage(e))),
     ))
@@ -313,13 +330,15 @@ export function systemProbesFor(config: Config, run: Runner = defaultRun, probeP
     const d = await detect()
     const b = d instanceof Error ? 'nft' : d.backend
     const argv = [binaries(b, family).save, '-t', 'raw']
-    const r = await run(argv)
+    const r = await tables(() => run(argv))
     if (r.code !== 0) throw new Error(`${argv[0]}: ${r.stderr.trim()}`)
     return r.stdout
   }
   return systemProbes({
     ipv6: config.ipv6,
     probePairs,
+    // The dataplane's saves (and its quick reads, tc's too) wait their turn behind detection.
+    run: (argv, opts) => tables(() => checkRun(argv, opts)),
     iptables: detect,
     features: async () => {
       const d = await detect()

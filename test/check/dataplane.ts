@@ -3,13 +3,13 @@ import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import {
   classifyDataplanes,
-  natSections,
-  parseIpvs,
+  MAX_SVC_CHAINS,
   parseLinkNames,
   parseNftTables,
   type DataplaneInputs,
   type DataplaneKind,
 } from '../../src/check/dataplane.js'
+import { ipvsOf, natOf } from '../helpers/check.js'
 
 const dir = (name: string): string => fileURLToPath(new URL(`../fixtures/dataplane/${name}/`, import.meta.url))
 
@@ -26,11 +26,13 @@ function load(name: string): DataplaneInputs {
   }
   const text = (f: string): string | Error => read(f) ?? ''
   const bpf = read('bpf')
+  const nat = text('iptables-nat')
+  const ipvs = read('ip_vs')
   return {
-    iptablesNat: text('iptables-nat'),
+    iptablesNat: nat instanceof Error ? nat : natOf(nat),
     nftTables: text('nft-tables'),
     links: text('links'),
-    ipvs: read('ip_vs') ?? null,
+    ipvs: ipvs === undefined || ipvs instanceof Error ? (ipvs ?? null) : ipvsOf(ipvs),
     bpf: bpf instanceof Error ? bpf : (bpf ?? '').split('\n').filter(Boolean),
   }
 }
@@ -188,8 +190,8 @@ t.test('IPVS evidence without kube-ipvs0 but with the ipset rules stays kube-pro
 t.test('an empty /proc/net/ip_vs (module loaded, no services) is no dataplane', async t => {
   const empty =
     'IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n'
-  t.same(parseIpvs(empty), [])
-  t.same(classifyDataplanes({ ...load('none'), ipvs: empty }).found, [])
+  t.same(ipvsOf(empty), { services: 0, udp53: 0 })
+  t.same(classifyDataplanes({ ...load('none'), ipvs: ipvsOf(empty) }).found, [])
 })
 
 t.test('parsers', async t => {
@@ -203,19 +205,55 @@ t.test('parsers', async t => {
     { family: 'ip', name: 'kube-proxy' },
     { family: 'inet', name: 'filter' },
   ])
-  const nat = natSections(
-    '*raw\n:KUBE-SVC-RAW - [0:0]\nCOMMIT\n*nat\n:KUBE-SVC-A - [0:0]\n-A X -j Y\nCOMMIT\n*nat\n:B - [0:0]\n',
+  // Real servers ("  -> ...") are not services; a service on 0035 over TCP is not udp/53.
+  t.same(ipvsOf(readFileSync(dir('kube-proxy-ipvs') + 'ip_vs', 'utf8')), { services: 3, udp53: 1 })
+  t.same(
+    ipvsOf(readFileSync(dir('ipvs-kube-router') + 'ip_vs', 'utf8')),
+    { services: 2, udp53: 2 },
+    'IPv6 services count: the port follows the bracketed address',
   )
-  t.same(nat, { chains: ['KUBE-SVC-A', 'B'], rules: ['-A X -j Y'] }, 'only nat sections, across concatenated dumps')
-  t.same(parseIpvs(readFileSync(dir('kube-proxy-ipvs') + 'ip_vs', 'utf8')), [
-    { proto: 'TCP', address: 'C0000201', port: 443, realServers: 1 },
-    { proto: 'TCP', address: 'C000020A', port: 53, realServers: 2 },
-    { proto: 'UDP', address: 'C000020A', port: 53, realServers: 2 },
+})
+
+t.test('the nat fold: only nat sections, each dump on its own, distinct chains across dumps', async t => {
+  const nat = natOf(
+    '*raw\n:KUBE-SVC-RAW - [0:0]\nCOMMIT\n*nat\n:KUBE-SVC-A - [0:0]\n:cali-PREROUTING - [0:0]\nCOMMIT\n*filter\n:KUBE-SVC-F - [0:0]\n-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst -j ACCEPT\nCOMMIT\n',
+    // The IPv6 dump names the same service chain: counted once. It is cut off inside its nat section.
+    '*nat\n:KUBE-SVC-A - [0:0]\n:KUBE-SVC-B - [0:0]\n',
+    // So this dump's lines before its own *nat are outside any section.
+    ':KUBE-SVC-C - [0:0]\n-A KUBE-SERVICES -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ\n',
+  )
+  t.same([...nat.svcChains].sort(), ['KUBE-SVC-A', 'KUBE-SVC-B'])
+  t.same(
+    [nat.serviceChains, nat.calicoChains, nat.clusterIpSet, nat.svcChainsCapped],
+    [true, true, false, false],
+    'the KUBE-CLUSTER-IP rules were in filter and outside any table',
+  )
+  const ipvs = natOf(
+    '*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SEP-X - [0:0]\n-A KUBE-SERVICES -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" -m set --match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ\nCOMMIT\n',
+  )
+  t.same(
+    [ipvs.svcChains.size, ipvs.serviceChains, ipvs.clusterIpSet, ipvs.calicoChains],
+    [0, true, true, false],
+    'a KUBE-SEP-* chain alone is a service chain; the ipset rule is seen',
+  )
+  t.same(
+    classifyDataplanes({ ...load('none'), iptablesNat: ipvs }).found.map(d => [d.kind, d.evidence]),
+    [
+      ['kube-proxy-iptables', ['0 KUBE-SVC-* chains in the iptables nat table']],
+      ['kube-proxy-ipvs', ['KUBE-SERVICES matches the KUBE-CLUSTER-IP ipset (IPVS mode companion rules)']],
+    ],
+  )
+})
+
+t.test(`the nat fold keeps at most ${MAX_SVC_CHAINS} chain names and then says "at least"`, async t => {
+  const decl = (n: number): string => `:KUBE-SVC-${n.toString().padStart(16, '0')} - [0:0]`
+  const lines = Array.from({ length: MAX_SVC_CHAINS + 5 }, (_, n) => decl(n))
+  const nat = natOf(`*nat\n${lines.join('\n')}\nCOMMIT\n`, `*nat\n${decl(0)}\nCOMMIT\n`)
+  t.equal(nat.svcChains.size, MAX_SVC_CHAINS)
+  t.equal(nat.svcChainsCapped, true)
+  t.same(classifyDataplanes({ ...load('none'), iptablesNat: nat }).found[0]?.evidence, [
+    `at least ${MAX_SVC_CHAINS} KUBE-SVC-* chains in the iptables nat table`,
   ])
-  t.same(parseIpvs(readFileSync(dir('ipvs-kube-router') + 'ip_vs', 'utf8'))[1], {
-    proto: 'UDP',
-    address: '[2001:0db8:0000:0000:0000:0000:0000:000a]',
-    port: 53,
-    realServers: 1,
-  })
+  const exact = natOf(`*nat\n${lines.slice(0, MAX_SVC_CHAINS).join('\n')}\nCOMMIT\n`)
+  t.equal(exact.svcChainsCapped, false, 'exactly the cap is still exact')
 })

@@ -1,7 +1,7 @@
 // src/check/items.ts: single items straight from probe results (runCheck's composition: test/check/run.ts).
 import t from 'tap'
 import { dataplaneItems, featureItems, metricsItem, queueItem, queueRange, tcItem } from '../../src/check/items.js'
-import { cfg } from '../helpers/check.js'
+import { cfg, natOf } from '../helpers/check.js'
 
 t.test('queueRange and queueItem', async t => {
   t.same(queueRange(3, 2), [3, 4])
@@ -35,7 +35,7 @@ t.test('metricsItem, featureItems, tcItem', async t => {
 })
 
 t.test('dataplaneItems: a row per dataplane with what shaping does and why, and rows for the rest', async t => {
-  const none = { iptablesNat: '', nftTables: '', links: '', ipvs: null, bpf: [] }
+  const none = { iptablesNat: natOf(''), nftTables: '', links: '', ipvs: null, bpf: [] }
   const one = dataplaneItems({ ...none, nftTables: 'table ip kube-proxy\n' })
   t.same(
     one.items.map(i => [i.id, i.status]),
@@ -49,7 +49,7 @@ t.test('dataplaneItems: a row per dataplane with what shaping does and why, and 
 
   const both = dataplaneItems({
     ...none,
-    iptablesNat: '*nat\n:KUBE-SVC-A - [0:0]\nCOMMIT\n',
+    iptablesNat: natOf('*nat\n:KUBE-SVC-A - [0:0]\nCOMMIT\n'),
     links: '4: cilium_host@cilium_net: <UP>\n',
     bpf: new Error('bpffs is not mounted at /sys/fs/bpf'),
   })

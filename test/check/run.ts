@@ -2,7 +2,7 @@
 import t from 'tap'
 import { runCheck } from '../../src/check/run.js'
 import { parseConntrackStats } from '../../src/kernel/procfs.js'
-import { cfg, ct, fakes, byId } from '../helpers/check.js'
+import { cfg, ct, fakes, byId, natOf } from '../helpers/check.js'
 import { configWith } from '../helpers/config.js'
 import type { ProbeResult } from '../../src/probe/run.js'
 
@@ -298,7 +298,7 @@ t.test(
   'runCheck: an eBPF-only service dataplane makes shaping not needed, with kube-proxy beside it shaping stays',
   async t => {
     const cilium = {
-      iptablesNat: '*nat\n:CILIUM_PRE_nat - [0:0]\nCOMMIT\n',
+      iptablesNat: natOf('*nat\n:CILIUM_PRE_nat - [0:0]\nCOMMIT\n'),
       nftTables: '',
       links: '3: cilium_net@cilium_host: <UP>\n4: cilium_host@cilium_net: <UP>\n',
       ipvs: null,
@@ -312,7 +312,7 @@ t.test(
 
     const beside = await runCheck(
       cfg,
-      fakes({ dataplane: async () => ({ ...cilium, iptablesNat: '*nat\n:KUBE-SVC-A - [0:0]\nCOMMIT\n' }) }),
+      fakes({ dataplane: async () => ({ ...cilium, iptablesNat: natOf('*nat\n:KUBE-SVC-A - [0:0]\nCOMMIT\n') }) }),
       { sampleSeconds: 0 },
     )
     t.equal(beside.verdict.need, 'optional', 'kube-proxy still DNATs some traffic: the kernel decides again')

@@ -1,8 +1,17 @@
-// Test helper for test/check/*: fixture /proc roots, fake probes and runner results, conntrack samples.
+// Test helper for test/check/*: fixture /proc roots, fake probes and runner results, conntrack samples, save texts folded.
 import { fileURLToPath } from 'node:url'
 import { type CheckProbes } from '../../src/check/probes.js'
 import type { CheckConfig } from '../../src/check/items.js'
-import type { ExecResult } from '../../src/kernel/exec.js'
+import { LineSplitter, type ExecResult } from '../../src/kernel/exec.js'
+import {
+  emptyIpvsSummary,
+  emptyNatSummary,
+  ipvsFolder,
+  mergeNatSummary,
+  natFolder,
+  type IpvsSummary,
+  type NatSummary,
+} from '../../src/check/dataplane.js'
 import { clashHandling, parseKernelRelease } from '../../src/kernel/release.js'
 import { parseConntrackStats, type ConntrackStats } from '../../src/kernel/procfs.js'
 import { readConntrack, type ConntrackReading } from '../../src/kernel/conntrack-stats.js'
@@ -17,6 +26,34 @@ export const result = (stdout: string, stderr = '', code = 0): ExecResult => ({
   stderr,
   timedOut: false,
 })
+/** `text` handed to `onLine` line by line, as check streams what it reads. */
+function fold(text: string, onLine: (line: string) => void): void {
+  const lines = new LineSplitter(onLine)
+  lines.push(text)
+  lines.end()
+}
+
+/**
+ * iptables-save texts, one per dump, folded as check folds what the saves print: fixtures stay
+ * readable save text while classifyDataplanes takes the summary.
+ */
+export function natOf(...dumps: string[]): NatSummary {
+  const nat = emptyNatSummary()
+  for (const text of dumps) {
+    const dump = emptyNatSummary()
+    fold(text, natFolder(dump))
+    mergeNatSummary(nat, dump)
+  }
+  return nat
+}
+
+/** /proc/net/ip_vs text counted as check counts the file. */
+export function ipvsOf(text: string): IpvsSummary {
+  const ipvs = emptyIpvsSummary()
+  fold(text, ipvsFolder(ipvs))
+  return ipvs
+}
+
 export const handling = (r: string) => clashHandling(parseKernelRelease(r)!)
 export const cfg: CheckConfig = configWith(
   { queue: 0, queues: 1, metricsListen: '127.0.0.1:9464', rules: 'manage', dnsPort: 53, ipv6: true },
@@ -65,7 +102,7 @@ export function fakes(
     localAddresses: async () => [{ address: '127.0.0.1', ifname: 'lo' }],
     // A node with kube-proxy in iptables mode, the common case.
     dataplane: async () => ({
-      iptablesNat: '*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]\nCOMMIT\n',
+      iptablesNat: natOf('*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]\nCOMMIT\n'),
       nftTables: '',
       links: '1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536\n',
       ipvs: null,
