@@ -105,3 +105,13 @@ t.test('test groups: every file once; integration tests that time things run alo
     g[1]!.files.length + SHARED_CPU_INTEGRATION.length,
   )
 })
+
+t.test('test groups: the image test first of the timed ones, the longest shared files first', async t => {
+  const g = groups(listTestFiles(fileURLToPath(new URL('../..', import.meta.url))))
+  t.equal(g[1]!.files[0], 'test/integration/image.ts', 'the image test first (it waits for the background build)')
+  t.same(
+    g[0]!.files.slice(0, 4),
+    ['test/integration/sanitizers.ts', 'test/integration/fuzz.ts', 'test/native/units.ts', 'test/deploy.ts'],
+    'the longest shared files first',
+  )
+})
