@@ -128,11 +128,9 @@ async function checkBeside(backend: 'legacy' | 'nft' | 'none'): Promise<Checked>
   const ns = await bareNamespace()
   try {
     if (backend !== 'none') {
+      // One restore transaction: all of the table or none. That check then saw all of it is asserted
+      // below (every service's chain counted); a save here to count the rules cost 12 s on nft.
       await ns.execOk([`iptables-${backend}-restore`, '--noflush'], { input: kubeProxyNat(), timeoutMs: 300_000 })
-      const count = (await ns.execOk([`iptables-${backend}-save`, '-t', 'nat'], { timeoutMs: 120_000 })).stdout
-        .split('\n')
-        .filter((l: string) => l.startsWith('-A ')).length
-      if (count !== RULES) throw new Error(`nat table holds ${count} rules, not ${RULES}`)
     }
     // Without tap's NODE_OPTIONS: its coverage hooks in the check process would be measured too.
     // `ip netns exec` and env exec the check in place: the spawned pid is check's.
