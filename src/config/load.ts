@@ -182,10 +182,11 @@ export const envName = (flag: string): string => `DNS_SHAPER_${flag.toUpperCase(
 const OTHER_ENV = new Set(['DNS_SHAPER_RECONCILE_INTERVAL_MS', 'DNS_SHAPER_ADDON'])
 /**
  * The project's own test and lab tooling passes settings to itself in the environment (CI exports
- * DNS_SHAPER_IMAGE_ROOTFS for a whole run, the soak script DNS_SHAPER_SOAK_*), and the daemons those
- * tests start inherit it: these prefixes are never config, so they are not "unknown".
+ * DNS_SHAPER_IMAGE_ROOTFS for a whole run, the soak script DNS_SHAPER_SOAK_*, .ci/run reads
+ * DNS_SHAPER_CI_ARM64), and the daemons those tests start inherit it: these prefixes are never config,
+ * so they are not "unknown". test/config/load.ts checks every such name the repository uses.
  */
-const TOOLING_ENV = /^DNS_SHAPER_(TEST|IMAGE|SOAK|LAB|BENCH|FUZZ|CORE_FUZZ|BPF|KF|HOSTILE|PROBE)_/
+const TOOLING_ENV = /^DNS_SHAPER_(TEST|IMAGE|SOAK|LAB|BENCH|FUZZ|CORE_FUZZ|BPF|KF|HOSTILE|PROBE|CI|ARM64)_/
 /**
  * What kubelet puts in every pod of a namespace that has a Service named dns-shaper (one made for
  * scraping, say): DNS_SHAPER_SERVICE_HOST, DNS_SHAPER_SERVICE_PORT[_NAME], DNS_SHAPER_PORT and
